@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine for hostctl development and its test suite.
+# Idempotent: installs only missing packages, creates .venv only if absent.
+# Run as root from anywhere: scripts/setup.sh
+set -euo pipefail
+
+PACKAGES=(
+    runc crun tini catatonit systemd-container python3-pydbus python3-venv
+    docker-registry skopeo umoci busybox-static uidmap
+)
+PYTHON_EXTRAS=(zstandard rich)
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$repo/.venv"
+
+step() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root (apt-get install needs it)"
+command -v dpkg-query >/dev/null || die "dpkg-query not found: this script is for Debian 12"
+
+missing_packages() {
+    local pkg status
+    for pkg in "${PACKAGES[@]}"; do
+        status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
+        [[ $status == installed ]] || printf '%s\n' "$pkg"
+    done
+}
+
+mapfile -t missing < <(missing_packages)
+if ((${#missing[@]} == 0)); then
+    step "packages: all ${#PACKAGES[@]} already installed"
+else
+    step "packages: apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    step "packages: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+if [[ -x $venv/bin/python ]]; then
+    # pydbus and python3-gi come from Debian: the venv must see the system site-packages.
+    grep -qx 'include-system-site-packages = true' "$venv/pyvenv.cfg" \
+        || die "$venv was made without --system-site-packages: remove it and run again"
+    step "virtualenv: $venv exists"
+else
+    step "virtualenv: creating $venv"
+    /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+
+# pip takes seconds even when nothing changes: skip it while pyproject.toml and the extras
+# are the same as at the last successful install (the stamp records both).
+stamp="$venv/.hostctl-setup-stamp"
+wanted="$(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1) ${PYTHON_EXTRAS[*]}"
+if [[ -f $stamp && $(<"$stamp") == "$wanted" ]] \
+    && "$venv/bin/python" -c 'import hostctl, zstandard, rich, pytest' 2>/dev/null; then
+    step "python: hostctl[test] ${PYTHON_EXTRAS[*]} up to date in $venv"
+else
+    step "python: pip install -e '.[test]' ${PYTHON_EXTRAS[*]}"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -e "$repo[test]" "${PYTHON_EXTRAS[@]}"
+    printf '%s\n' "$wanted" >"$stamp"
+fi
+
+step "done: run tests with $venv/bin/python -m pytest -m 'not integration' (or -m integration)"

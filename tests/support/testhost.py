@@ -1,0 +1,448 @@
+"""A throwaway systemd "test host": systemd-nspawn booting an overlay of the machine's root.
+
+The machine's PID 1 is not systemd, so tests that need systemd boot one (about 2.5 s; see
+/work/shared/reference/test-host.md): D/root is an overlay with lowerdir=/ and its upper
+dir in D/upper, so the guest sees everything installed here (runc, the virtualenv) while
+its writes land in D/upper only. /var/lib/hostctl and /home in the guest are real
+directories of the machine (D/state, D/home) because overlayfs refuses an upper dir on
+overlayfs, and hostctl mounts overlays there.
+
+    with TestHost() as host:
+        host.run(["systemctl", "start", "app-container"])
+        print(host.journal("app-container"))
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+
+from tests.support import hostfs
+
+SYSCALL_FILTER = (
+    "@keyring @mount @privileged @raw-io @clock @cpu-emulation @debug @module @obsolete"
+    " @reboot @swap"
+)
+# Units masked in every guest: packaged services that fail or clash in a guest sharing the
+# machine's network (docker-registry on :5000, postgresql on :5432), timers that would do
+# maintenance mid-test, and anything that would change the shared kernel or clock.
+DEFAULT_MASKS = (
+    "docker-registry.service",
+    "postgresql.service",
+    "postgresql@.service",
+    "systemd-modules-load.service",
+    "systemd-sysctl.service",
+    "systemd-binfmt.service",
+    "proc-sys-fs-binfmt_misc.automount",
+    "proc-sys-fs-binfmt_misc.mount",
+    "systemd-timesyncd.service",
+    "systemd-networkd.service",
+    "systemd-networkd.socket",
+    "networking.service",
+    "systemd-resolved.service",
+    "console-getty.service",
+    "e2scrub_reap.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "man-db.timer",
+    "systemd-tmpfiles-clean.timer",
+)
+GUEST_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "HOME": "/root",
+    "USER": "root",
+    "SYSTEMD_PAGER": "",
+    "SYSTEMD_COLORS": "0",
+}
+STATE_DIR = "/var/lib/hostctl"
+
+
+class TestHostError(RuntimeError):
+    """The test host could not be booted or stopped; the message carries diagnostics."""
+
+    __test__ = False
+
+
+class GuestCommandError(subprocess.CalledProcessError):
+    """A command run in the guest failed; str() shows its stdout and stderr."""
+
+    def __str__(self) -> str:
+        return (
+            f"{self.cmd!r} exited with {self.returncode} in the test host\n"
+            f"--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        )
+
+
+_LIVE: set[TestHost] = set()
+
+
+def _close_live_hosts() -> None:
+    for host in list(_LIVE):
+        host.close()
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM/SIGHUP into SystemExit so `finally`, fixture teardown and atexit run.
+    raise SystemExit(128 + signum)
+
+
+def _install_cleanup_hooks() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, _exit_on_signal)
+
+
+atexit.register(_close_live_hosts)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class TestHost:
+    """A booted systemd guest; use as a context manager or call start() and close()."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        masks: Sequence[str] = (),
+        boot_timeout: float = 90.0,
+        poweroff_timeout: float = 30.0,
+    ) -> None:
+        token = secrets.token_hex(4)
+        self.name = name or f"testhost-{token}"
+        self.directory = hostfs.TESTHOST_PARENT / f"{hostfs.TESTHOST_PREFIX}{token}"
+        self.masks = (*DEFAULT_MASKS, *masks)
+        self.boot_timeout = boot_timeout
+        self.poweroff_timeout = poweroff_timeout
+        self.boot_seconds: list[float] = []
+        self._nspawn: subprocess.Popen[bytes] | None = None
+        self._pid1: int | None = None
+        self._closed = False
+
+    # ---- paths on the machine ---------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """The overlay mount the guest boots from (machine side)."""
+        return self.directory / "root"
+
+    @property
+    def upper(self) -> Path:
+        """The overlay's upper dir: every file the guest changed outside the bind mounts."""
+        return self.directory / "upper"
+
+    @property
+    def state_dir(self) -> Path:
+        """The machine-side directory the guest sees as /var/lib/hostctl."""
+        return self.directory / "state"
+
+    @property
+    def home_dir(self) -> Path:
+        """The machine-side directory the guest sees as /home."""
+        return self.directory / "home"
+
+    @property
+    def log_path(self) -> Path:
+        """systemd-nspawn's output (the guest's console), appended at every boot."""
+        return self.directory / "nspawn.log"
+
+    @property
+    def pid1(self) -> int:
+        """The guest's systemd (PID 1 inside, a normal PID on the machine)."""
+        if self._pid1 is None:
+            raise TestHostError(f"test host {self.name} is not running")
+        return self._pid1
+
+    @property
+    def nspawn_pid(self) -> int:
+        """The systemd-nspawn process on the machine."""
+        if self._nspawn is None:
+            raise TestHostError(f"test host {self.name} is not running")
+        return self._nspawn.pid
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    def __enter__(self) -> TestHost:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self) -> TestHost:
+        """Create the host's directory, write masks and hostname, boot to `running`."""
+        if os.geteuid() != 0:
+            raise TestHostError("a test host needs root (mount, systemd-nspawn)")
+        for tool in ("systemd-nspawn", "nsenter", "umount"):
+            if shutil.which(tool) is None:
+                raise TestHostError(f"{tool} not found (scripts/setup.sh installs it)")
+        _install_cleanup_hooks()
+        _LIVE.add(self)
+        try:
+            self._prepare()
+            self._boot()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _prepare(self) -> None:
+        self.directory.mkdir(mode=0o700)
+        (self.directory / "owner").write_text(hostfs.process_identity(os.getpid()) or "")
+        (self.directory / "machine").write_text(self.name)
+        for sub in ("upper", "work", "root", "state", "home"):
+            (self.directory / sub).mkdir()
+        units = self.upper / "etc/systemd/system"
+        units.mkdir(parents=True)
+        for unit in self.masks:
+            (units / unit).symlink_to("/dev/null")
+        (self.upper / "etc/hostname").write_text(self.name + "\n")
+
+    def _mount_root(self) -> None:
+        options = f"lowerdir=/,upperdir={self.upper},workdir={self.directory / 'work'}"
+        done = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(self.root)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise TestHostError(f"mounting the overlay on {self.root} failed: {done.stderr}")
+
+    def _nspawn_argv(self) -> list[str]:
+        return [
+            "systemd-nspawn",
+            f"--directory={self.root}",
+            "--register=no",
+            "--keep-unit",
+            "--console=passive",
+            "--capability=all",
+            f"--system-call-filter={SYSCALL_FILTER}",
+            f"--bind={self.state_dir}:{STATE_DIR}",
+            f"--bind={self.home_dir}:/home",
+            f"--machine={self.name}",
+            "--boot",
+        ]
+
+    def _boot(self) -> None:
+        self._mount_root()
+        started = time.monotonic()
+        deadline = started + self.boot_timeout
+        env = {**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
+        with self.log_path.open("ab") as log:
+            log.write(f"--- boot {len(self.boot_seconds) + 1} ---\n".encode())
+            log.flush()
+            self._nspawn = subprocess.Popen(
+                self._nspawn_argv(),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # setsid: a Ctrl-C on the terminal is ours to handle
+            )
+        (self.directory / "pid").write_text(hostfs.process_identity(self._nspawn.pid) or "")
+        self._pid1 = self._find_pid1(deadline)
+        self._wait_running(deadline)
+        self.boot_seconds.append(time.monotonic() - started)
+
+    def _find_pid1(self, deadline: float) -> int:
+        assert self._nspawn is not None
+        while time.monotonic() < deadline:
+            if self._nspawn.poll() is not None:
+                raise TestHostError(f"systemd-nspawn exited early:\n{_tail(self.log_path)}")
+            for child in hostfs.children(self._nspawn.pid):
+                # nspawn's short-lived intermediate child is not systemd yet: wait for comm.
+                comm = Path(f"/proc/{child}/comm")
+                if comm.exists() and comm.read_text().strip() == "systemd":
+                    return child
+            time.sleep(0.02)
+        raise TestHostError(f"no guest systemd appeared:\n{_tail(self.log_path)}")
+
+    def _wait_running(self, deadline: float) -> None:
+        assert self._nspawn is not None
+        state = ""
+        while time.monotonic() < deadline:
+            if self._nspawn.poll() is not None:
+                raise TestHostError(f"the guest stopped while booting:\n{self.diagnostics()}")
+            remaining = max(1.0, deadline - time.monotonic())
+            try:
+                done = self._exec(["systemctl", "is-system-running", "--wait"], None, remaining)
+            except subprocess.TimeoutExpired:
+                break
+            state = done.stdout.decode().strip()
+            if state == "running":
+                return
+            if state in ("degraded", "maintenance", "stopping"):
+                raise TestHostError(f"the guest booted {state}:\n{self.diagnostics()}")
+            time.sleep(0.05)  # the bus is not up yet ("Failed to connect to bus")
+        raise TestHostError(
+            f"the guest was not running after {self.boot_timeout:.0f} s (state {state!r}):\n"
+            + self.diagnostics()
+        )
+
+    def diagnostics(self) -> str:
+        """The tail of the nspawn log and `systemctl --failed`, for error messages."""
+        failed = "(guest not reachable)"
+        if self._pid1 is not None and self._nspawn is not None and self._nspawn.poll() is None:
+            try:
+                argv = ["systemctl", "--failed", "--no-legend", "--plain"]
+                failed = self._exec(argv, None, 10).stdout.decode() or "(none)"
+            except (subprocess.TimeoutExpired, OSError) as error:
+                failed = f"(systemctl --failed: {error})"
+        return (
+            f"--- {self.log_path} (tail) ---\n{_tail(self.log_path)}\n"
+            f"--- systemctl --failed ---\n{failed}"
+        )
+
+    def reboot(self) -> None:
+        """Power the guest off and boot it again over the same upper and bind-mounted dirs."""
+        self._shutdown()
+        hostfs.unmount_all(self.root)
+        try:
+            self._boot()
+        except BaseException:
+            self.close()
+            raise
+
+    def _shutdown(self) -> None:
+        nspawn, self._nspawn = self._nspawn, None
+        pid1, self._pid1 = self._pid1, None
+        if nspawn is None:
+            return
+        if nspawn.poll() is None and pid1 is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                self._exec_in(pid1, ["systemctl", "poweroff", "--no-block"], None, 10)
+        try:
+            nspawn.wait(timeout=self.poweroff_timeout)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        # Last resort: SIGKILL on the guest's PID 1 ends every process of the guest.
+        for child in hostfs.children(nspawn.pid):
+            hostfs.kill_quietly(child)
+        try:
+            nspawn.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            nspawn.kill()
+            nspawn.wait()
+
+    def close(self) -> None:
+        """Power off (SIGKILL as a last resort), unmount everything under the dir, delete it."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._shutdown()
+        finally:
+            _LIVE.discard(self)
+            if self.directory.exists():
+                hostfs.remove_tree(self.directory)
+            hostfs.remove_propagate_dir(self.name)
+
+    # ---- commands in the guest --------------------------------------------------------
+
+    def _exec(
+        self,
+        argv: Sequence[str],
+        data: bytes | None,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        return self._exec_in(self.pid1, argv, data, timeout, env)
+
+    def _exec_in(
+        self,
+        pid1: int,
+        argv: Sequence[str],
+        data: bytes | None,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        full = ["nsenter", "-t", str(pid1), "-a", "--", *argv]
+        proc = subprocess.Popen(
+            full,
+            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**GUEST_ENV, **(env or {})},
+            start_new_session=True,  # its own process group, so a timeout kills it all
+        )
+        try:
+            out, err = proc.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            hostfs.kill_quietly(-proc.pid)
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(list(argv), timeout, out, err) from None
+        return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        input: str | bytes | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ARGV in the guest (all its namespaces, a clean root environment plus ENV)."""
+        data = input.encode() if isinstance(input, str) else input
+        raw = self._exec(argv, data, timeout, env)
+        out = raw.stdout.decode(errors="replace")
+        err = raw.stderr.decode(errors="replace")
+        if check and raw.returncode != 0:
+            raise GuestCommandError(raw.returncode, list(argv), out, err)
+        return subprocess.CompletedProcess(list(argv), raw.returncode, out, err)
+
+    def sh(
+        self,
+        script: str,
+        *,
+        check: bool = True,
+        input: str | bytes | None = None,
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run SCRIPT with /bin/sh -c in the guest; the other arguments as for run()."""
+        argv = ["/bin/sh", "-c", script]
+        return self.run(argv, check=check, input=input, timeout=timeout, env=env)
+
+    def write_file(self, path: str, content: str | bytes, mode: int = 0o644) -> None:
+        """Write CONTENT to PATH in the guest (parents created), then chmod MODE."""
+        script = 'mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"'
+        self.run(["/bin/sh", "-c", script, "sh", path, f"{mode:o}"], input=content)
+
+    def read_file(self, path: str) -> str:
+        """The text of PATH in the guest."""
+        return self.run(["cat", "--", path]).stdout
+
+    def journal(self, unit: str, *, user: bool = False, output: str = "cat") -> str:
+        """The journal of UNIT (a user unit with USER=True) as journalctl -o OUTPUT prints it."""
+        selector = "--user-unit" if user else "--unit"
+        return self.run(["journalctl", "--no-pager", "-o", output, selector, unit]).stdout
