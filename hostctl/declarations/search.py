@@ -1,0 +1,153 @@
+"""Where declarations are found, per scope, and which file wins for a name.
+
+Directories are listed highest priority first; the first directory holding NAME.yaml or
+NAME.yml decides NAME, lower ones are shadowed (quadlet's rule). A file that is a
+symlink to /dev/null masks the name, as in systemd. $HOSTCTL_DECLARATION_PATH
+(colon-separated) replaces the whole list.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hostctl.declarations.checks import Invalid, check_name
+from hostctl.declarations.model import Container
+from hostctl.declarations.yaml_reader import load_yaml
+from hostctl.errors import DeclarationError
+from hostctl.paths import Scope, for_scope
+
+ENV_PATH = "HOSTCTL_DECLARATION_PATH"
+SUFFIXES = (".yaml", ".yml")
+SHARE_DIR = Path("/usr/share/hostctl/containers")
+USERS_DIR = Path("/etc/hostctl/containers/users")
+_MASK = "/dev/null"
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What the search path holds."""
+
+    found: dict[str, Path] = field(default_factory=dict)  # name -> winning file
+    broken: dict[str, DeclarationError] = field(default_factory=dict)  # name -> why
+    masked: dict[str, Path] = field(default_factory=dict)  # name -> the /dev/null link
+    skipped: list[DeclarationError] = field(default_factory=list)  # not declarations
+
+
+def declaration_dirs(scope: Scope) -> list[Path]:
+    """The directories searched for SCOPE's declarations, highest priority first."""
+    override = os.environ.get(ENV_PATH)
+    if override:
+        return [Path(part).absolute() for part in override.split(":") if part]
+    paths = for_scope(scope)
+    if scope is Scope.SYSTEM:
+        return [paths.run / "containers", paths.config / "containers", SHARE_DIR]
+    return [
+        paths.run / "containers",
+        paths.config / "containers",
+        USERS_DIR / str(os.getuid()),
+        USERS_DIR,
+    ]
+
+
+def scan_declarations(scope: Scope, dirs: list[Path] | None = None) -> Scan:
+    """Every declaration name in the search path, with the problems found on the way."""
+    scan = Scan()
+    for directory in dirs if dirs is not None else declaration_dirs(scope):
+        for name, files in _candidates(directory, scan.skipped).items():
+            if name in scan.found or name in scan.masked:
+                continue  # shadowed by a higher-priority directory
+            if _is_mask(files[0]):
+                scan.masked[name] = files[0]
+                continue
+            scan.found[name] = files[0]
+            if len(files) > 1:
+                scan.broken[name] = _conflict(name, files)
+    return Scan(
+        found=dict(sorted(scan.found.items())),
+        broken=scan.broken,
+        masked=scan.masked,
+        skipped=scan.skipped,
+    )
+
+
+def find_declarations(scope: Scope, dirs: list[Path] | None = None) -> dict[str, Path]:
+    """name -> declaration file, sorted by name (files that cannot be a name are left out:
+    scan_declarations reports them)."""
+    return scan_declarations(scope, dirs).found
+
+
+def load_declaration(name: str, scope: Scope, dirs: list[Path] | None = None) -> Container:
+    """The validated declaration NAME of SCOPE, or DeclarationError saying why not."""
+    try:
+        check_name(name)
+    except Invalid as err:
+        raise DeclarationError(err.message, hint=err.hint) from None
+    searched = dirs if dirs is not None else declaration_dirs(scope)
+    for directory in searched:
+        files = [
+            directory / f"{name}{suffix}"
+            for suffix in SUFFIXES
+            if _is_candidate(directory / f"{name}{suffix}")
+        ]
+        if len(files) > 1:
+            raise _conflict(name, files)
+        if files and _is_mask(files[0]):
+            raise DeclarationError(
+                f"declaration {name!r} is masked",
+                where=str(files[0]),
+                hint=f"it is a link to {_MASK}; remove it to unmask",
+            )
+        if files:
+            return load_yaml(files[0], name)
+    raise DeclarationError(
+        f"no declaration named {name!r}",
+        hint=f"looked for {name}.yaml and {name}.yml in "
+        + (", ".join(str(d) for d in searched) or "no directories"),
+    )
+
+
+def _candidates(directory: Path, skipped: list[DeclarationError]) -> dict[str, list[Path]]:
+    """name -> its files in DIRECTORY (.yaml first); files with bad names go to SKIPPED."""
+    try:
+        with os.scandir(directory) as listing:
+            entries = sorted(
+                (entry.name for entry in listing if entry.is_symlink() or not entry.is_dir()),
+            )
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        skipped.append(DeclarationError(f"cannot list: {err.strerror}", where=str(directory)))
+        return {}
+    result: dict[str, list[Path]] = {}
+    for suffix in SUFFIXES:
+        for entry in entries:
+            if entry.startswith(".") or not entry.endswith(suffix):
+                continue  # hidden files are editor droppings, not declarations
+            path = directory / entry
+            name = entry.removesuffix(suffix)
+            try:
+                check_name(name)
+            except Invalid as err:
+                skipped.append(DeclarationError(err.message, where=str(path), hint=err.hint))
+                continue
+            result.setdefault(name, []).append(path)
+    return result
+
+
+def _is_candidate(path: Path) -> bool:
+    """A file or a symlink (even a broken one, which then fails to load), not a directory."""
+    return path.is_symlink() or (path.exists() and not path.is_dir())
+
+
+def _is_mask(path: Path) -> bool:
+    return path.is_symlink() and os.path.realpath(path) == _MASK
+
+
+def _conflict(name: str, files: list[Path]) -> DeclarationError:
+    return DeclarationError(
+        f"declaration {name!r} is given twice in the same directory",
+        where=str(files[0]),
+        hint=f"keep one of {' and '.join(str(f) for f in files)}",
+    )

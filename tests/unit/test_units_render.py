@@ -1,0 +1,205 @@
+"""Rendered units: golden files, and what systemd reads back from them.
+
+Regenerate the golden files after an intended change with
+    HOSTCTL_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/unit/test_units_render.py
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hostctl.declarations.model import Container
+from hostctl.declarations.yaml_reader import parse_yaml
+from hostctl.errors import DeclarationError
+from hostctl.paths import Scope
+from hostctl.units.render import render_failed_unit, render_unit
+from tests.unit.test_units_syntax import (
+    exec_argv,
+    parse_unit,
+    resolve_specifiers,
+    values,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+BIN = "/usr/bin/hostctl"
+ETC = Path("/etc/hostctl/containers")
+
+DECLARATIONS = {
+    "minimal": "image: docker.io/library/busybox:1.36\n",
+    "full": """\
+image: registry.example.com/team/web:2.1
+command: [nginx, -g, "daemon off;"]
+env: {TZ: UTC}
+stop_timeout: 45
+restart: on-failure
+unit:
+  Requires: db.service
+  After: [db.service, "remote-fs.target"]
+service:
+  MemoryMax: 512M
+  ExecStartPre: /bin/echo starting %n
+  Environment: HTTPS_PROXY=http://proxy:3128
+install:
+  WantedBy: multi-user.target
+  Alias: www.service
+""",
+}
+
+
+@pytest.fixture(autouse=True)
+def _default_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("HOSTCTL_STATE_DIR", "HOSTCTL_RUN_DIR", "HOSTCTL_CONFIG_DIR"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _container(key: str, name: str | None = None) -> Container:
+    name = name or key
+    return parse_yaml(DECLARATIONS[key], ETC / f"{name}.yaml", name)
+
+
+def _golden(file: str, text: str) -> None:
+    path = GOLDEN / file
+    if os.environ.get("HOSTCTL_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"{path} missing: run with HOSTCTL_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{file} differs from the golden file"
+
+
+def _rendered() -> dict[str, str]:
+    return {
+        "minimal.service": render_unit(_container("minimal"), hostctl_bin=BIN,
+                                       scope=Scope.SYSTEM),
+        "full.service": render_unit(_container("full"), hostctl_bin=BIN, scope=Scope.SYSTEM),
+        "user.service": render_unit(_container("minimal", "user"), hostctl_bin=BIN,
+                                    scope=Scope.USER),
+        "failed.service": render_failed_unit(
+            "broken", ETC / "broken.yaml",
+            f"{ETC}/broken.yaml:2:imgae: unknown key 'imgae' (hint: did you mean 'image'?)",
+            hostctl_bin=BIN, scope=Scope.SYSTEM,
+        ),
+    }
+
+
+@pytest.mark.parametrize("file", sorted(_rendered()))
+def test_golden(file: str) -> None:
+    _golden(file, _rendered()[file])
+
+
+def test_system_unit_runs_the_launcher_under_systemd_supervision() -> None:
+    unit = parse_unit(render_unit(_container("full"), hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [BIN, "launch", "full"]
+    assert exec_argv(values(unit, "Service", "ExecStopPost")[0]) == [BIN, "cleanup", "full"]
+    expected = {
+        "Type": "notify", "NotifyAccess": "all", "Delegate": "yes", "KillMode": "mixed",
+        "TimeoutStopSec": "45", "TimeoutStartSec": "300", "Restart": "on-failure",
+        "SyslogIdentifier": "full", "Environment": "HOSTCTL_UNIT=%n",
+    }
+    for key, value in expected.items():
+        assert values(unit, "Service", key)[0] == value, key
+    assert values(unit, "Service", "Environment")[1] == "HTTPS_PROXY=http://proxy:3128"
+    assert values(unit, "Unit", "SourcePath") == [str(ETC / "full.yaml")]
+    assert values(unit, "Unit", "Wants") == ["network-online.target"]
+    assert values(unit, "Unit", "After") == [
+        "network-online.target", "db.service", "remote-fs.target",
+    ]
+    assert values(unit, "Service", "ExecStartPre") == ["/bin/echo starting %n"]
+    assert values(unit, "Install", "WantedBy") == ["multi-user.target"]
+    assert len(values(unit, "Service", "ExecStart")) == 1
+
+
+def test_user_unit_passes_user_and_does_not_wait_for_the_network() -> None:
+    unit = parse_unit(render_unit(_container("minimal"), hostctl_bin=BIN, scope=Scope.USER))
+    assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [
+        BIN, "launch", "--user", "minimal",
+    ]
+    assert values(unit, "Unit", "Wants") == []
+    assert values(unit, "Unit", "RequiresMountsFor") == []
+
+
+def test_system_unit_waits_for_the_state_directory_mount(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOSTCTL_STATE_DIR", "/srv/hostctl state")
+    unit = parse_unit(render_unit(_container("minimal"), hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert values(unit, "Unit", "RequiresMountsFor") == ["/srv/hostctl state"]
+
+
+def test_odd_names_and_paths_come_back_exactly() -> None:
+    name = "web\\x2d1:blue_2.0"
+    source = Path("/srv/my decls/100% ready/web.yaml")
+    container = parse_yaml(DECLARATIONS["minimal"], source, name)
+    hostctl_bin = "/opt/my venv/$x/bin/hostctl"
+    unit = parse_unit(render_unit(container, hostctl_bin=hostctl_bin, scope=Scope.SYSTEM))
+    assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [hostctl_bin, "launch", name]
+    assert resolve_specifiers(values(unit, "Unit", "SourcePath")[0]) == str(source)
+    assert resolve_specifiers(values(unit, "Service", "SyslogIdentifier")[0]) == name
+
+
+def test_hostile_directives_built_in_code_are_still_refused() -> None:
+    container = Container(
+        name="web", source=ETC / "web.yaml", image="busybox",
+        service=(("MemoryMax", ("1G\nExecStart=/bin/sh",)),),
+    )
+    with pytest.raises(DeclarationError, match="line break"):
+        render_unit(container, hostctl_bin=BIN, scope=Scope.SYSTEM)
+
+
+def test_failed_unit_fails_to_start_and_carries_the_error_only_as_comment() -> None:
+    error = "bad\nExecStart=/bin/sh -c 'rm -rf /' \\\n[Install]\nWantedBy=multi-user.target"
+    text = render_failed_unit("web", ETC / "web.yaml", error, hostctl_bin=BIN,
+                              scope=Scope.USER)
+    unit = parse_unit(text)
+    assert [(s, k) for s, k, _ in unit] == [
+        ("Unit", "Description"), ("Unit", "SourcePath"), ("Service", "Type"),
+        ("Service", "RemainAfterExit"), ("Service", "SyslogIdentifier"),
+        ("Service", "Environment"), ("Service", "ExecStart"),
+    ]
+    assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [
+        BIN, "launch", "--user", "web",
+    ]
+    assert values(unit, "Service", "Type") == ["oneshot"]
+    assert "broken declaration" in values(unit, "Unit", "Description")[0]
+    assert "# ExecStart=/bin/sh -c 'rm -rf /' \\\\" in text.splitlines()
+
+
+def test_failed_unit_for_a_path_systemd_cannot_hold() -> None:
+    source = Path("/etc/hostctl/containers/evil\nExecStart=x/web.yaml")
+    unit = parse_unit(render_failed_unit("web", source, "oops", hostctl_bin=BIN,
+                                         scope=Scope.SYSTEM))
+    assert values(unit, "Unit", "SourcePath") == []
+    assert len(values(unit, "Service", "ExecStart")) == 1
+    assert "?ExecStart=x" in values(unit, "Unit", "Description")[0]
+    with pytest.raises(DeclarationError):
+        render_unit(parse_yaml(DECLARATIONS["minimal"], source, "web"), hostctl_bin=BIN,
+                    scope=Scope.SYSTEM)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_systemd_accepts_the_units_without_warnings(tmp_path: Path) -> None:
+    hostctl_bin = tmp_path / "bin dir" / "hostctl"
+    hostctl_bin.parent.mkdir()
+    hostctl_bin.write_text("#!/bin/sh\n")
+    hostctl_bin.chmod(0o755)
+    units = {
+        "db.service": "[Service]\nExecStart=/bin/true\n",  # full's dependency
+        "full.service": render_unit(_container("full"), hostctl_bin=str(hostctl_bin),
+                                    scope=Scope.SYSTEM),
+        "broken.service": render_failed_unit(
+            "broken", tmp_path / "broken 100%.yaml", "x\nExecStart=/bin/false \\",
+            hostctl_bin=str(hostctl_bin), scope=Scope.SYSTEM,
+        ),
+    }
+    for file, text in units.items():
+        (tmp_path / file).write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(str(tmp_path / f) for f in units)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert (result.returncode, result.stderr, result.stdout) == (0, "", "")
