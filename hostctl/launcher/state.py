@@ -1,0 +1,50 @@
+"""Where one container's per-start state lives, and removing it."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostctl.paths import Paths
+from hostctl.runtime.rootfs import remove_rootfs
+from hostctl.runtime.runc import Runc
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """The bundle (config.json, rootfs mount point, /etc files) and the writable layer."""
+
+    name: str
+    paths: Paths
+
+    @property
+    def bundle(self) -> Path:
+        return self.paths.containers / self.name
+
+    @property
+    def rootfs(self) -> Path:
+        return self.bundle / "rootfs"
+
+    @property
+    def scratch(self) -> Path:
+        return self.paths.state / "containers" / self.name
+
+    @property
+    def pid_file(self) -> Path:
+        return self.bundle / "pid"
+
+    def runtime(self, binary: str = "runc") -> Runc:
+        return Runc(root=self.paths.runc_root, binary=binary)
+
+
+def remove(state: ContainerState, runtime: Runc) -> None:
+    """Delete the runc container, unmount the rootfs, remove bundle and writable layer.
+
+    Idempotent: runs before every start (stale state from a crash or power cut) and
+    as the unit's ExecStopPost.
+    """
+    if (state.paths.runc_root / state.name).exists():
+        runtime.delete(state.name)
+    remove_rootfs(state.scratch, state.rootfs)
+    shutil.rmtree(state.bundle, ignore_errors=True)

@@ -1,0 +1,57 @@
+"""The command line: verbs listed and documented, errors as one line with an exit code."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from hostctl.cli.app import app
+
+ROOT = Path(__file__).resolve().parents[2]
+HOSTCTL = str(Path(sys.executable).parent / "hostctl")
+
+
+def verbs() -> set[str]:
+    return {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+
+
+def test_help_lists_every_verb() -> None:
+    out = CliRunner().invoke(app, ["--help"]).output
+    for verb in verbs():
+        assert verb in out
+
+
+def test_every_verb_is_documented_in_docs_cli() -> None:
+    documented = set(re.findall(r"^### `hostctl (\w+)", (ROOT / "docs/cli.md").read_text(), re.M))
+    assert verbs() <= documented, verbs() - documented
+
+
+def test_launch_usage_error_without_typer(tmp_path: Path) -> None:
+    done = subprocess.run([HOSTCTL, "launch"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "usage: hostctl launch [--user] NAME" in done.stderr
+
+
+def test_launch_of_an_undeclared_name_says_where_it_looked(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOSTCTL_DECLARATION_PATH": str(tmp_path),
+           "HOSTCTL_STATE_DIR": str(tmp_path / "state"), "HOSTCTL_RUN_DIR": str(tmp_path / "run")}
+    done = subprocess.run([HOSTCTL, "launch", "nothere"], capture_output=True, text=True, env=env)
+    assert done.returncode != 0
+    assert "nothere" in done.stderr and str(tmp_path) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_validate_reports_file_line_key(tmp_path: Path) -> None:
+    bad = tmp_path / "web.yaml"
+    bad.write_text("image: 127.0.0.1:5000/demo/hello:1\nimgae: x\n")
+    good = tmp_path / "ok.yaml"
+    good.write_text("image: 127.0.0.1:5000/demo/hello:1\n")
+    done = subprocess.run([HOSTCTL, "validate", str(good), str(bad)], capture_output=True,
+                          text=True)
+    assert done.returncode == 2
+    assert f"{good}: ok" in done.stdout
+    assert f"{bad}:2" in done.stderr and "imgae" in done.stderr
