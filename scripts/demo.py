@@ -24,7 +24,7 @@ Run = Callable[[Sequence[str]], str]
 def declaration(image: str) -> str:
     return f"""\
 image: {image}
-command: ["sh", "-c", "echo hello from {NAME}: $GREETING; exec sleep infinity"]
+command: ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo hello from {NAME}: $GREETING; sleep infinity & wait"]
 env:
   GREETING: hi
 stop_timeout: 5

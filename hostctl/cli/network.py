@@ -1,0 +1,3 @@
+"""Network verbs: network ls, network inspect."""
+
+from __future__ import annotations

@@ -1,0 +1,98 @@
+"""Verbs that hook hostctl into systemd and what the units run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hostctl.cli.common import UserOpt, app, scope_of, systemctl
+from hostctl.errors import HostctlError
+from hostctl.paths import Scope
+
+
+@app.command()
+def launch(name: str, user: UserOpt = False) -> None:
+    """Start container NAME for its systemd unit (what the unit's ExecStart runs)."""
+    from hostctl.launcher.launch import launch as _launch
+
+    _launch(name, scope_of(user))
+
+
+@app.command()
+def cleanup(name: str, user: UserOpt = False) -> None:
+    """Remove container NAME's runtime state, mount and writable layer (ExecStopPost)."""
+    from hostctl.launcher.launch import cleanup as _cleanup
+
+    _cleanup(name, scope_of(user))
+
+
+@app.command()
+def generate(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the units only.")] = False,
+    user: UserOpt = False,
+) -> None:
+    """Turn the declarations into units: print them, or reload systemd so it regenerates."""
+    from hostctl.units.generator import generate as _generate
+
+    scope = scope_of(user)
+    units = _generate(scope, None)
+    if dry_run:
+        for unit_name, text in sorted(units.items()):
+            typer.echo(f"# {unit_name}\n{text}")
+        return
+    systemctl(scope, "daemon-reload")
+    for unit_name in sorted(units):
+        typer.echo(unit_name)
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
+    """Check declaration files; print each error with file:line:key."""
+    from hostctl.declarations.yaml_reader import load_yaml
+
+    failed = 0
+    for path in files:
+        try:
+            load_yaml(path)
+        except HostctlError as err:
+            failed += 1
+            typer.echo(str(err), err=True)
+        else:
+            typer.echo(f"{path}: ok")
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def install(
+    reload: Annotated[bool, typer.Option(help="Run systemctl daemon-reload after.")] = True,
+) -> None:
+    """Link hostctl-generator into systemd's system- and user-generators directories."""
+    from hostctl.api.setup import install_generators
+
+    result = install_generators()
+    for link in result.links:
+        typer.echo(f"{link} -> {link.readlink()}")
+    if reload and Path("/run/systemd/system").is_dir():
+        systemctl(Scope.SYSTEM, "daemon-reload")
+
+
+@app.command()
+def uninstall() -> None:
+    """Remove the generator links (declarations and images stay)."""
+    from hostctl.api.setup import uninstall_generators
+
+    for link in uninstall_generators().links:
+        typer.echo(f"removed {link}")
+
+
+@app.command()
+def version() -> None:
+    """Print hostctl's version."""
+    from hostctl import __version__
+
+    typer.echo(__version__)
+
+
