@@ -14,8 +14,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hostctl import network
 from hostctl.launcher.notify import extend_timeout, notify
 from hostctl.launcher.state import ContainerState, remove
+from hostctl.network import NetworkPlan
 from hostctl.paths import Paths, Scope, for_scope
 from hostctl.runtime import cgroups
 from hostctl.runtime.rootfs import mount_rootfs
@@ -61,16 +63,15 @@ def _image(container: Container, paths: Paths) -> Image:
                     rootless=paths.scope is Scope.USER, log=say)
 
 
-def _etc_files(state: ContainerState, hostname: str) -> dict[str, str]:
+def _etc_files(state: ContainerState, hostname: str, net: NetworkPlan) -> dict[str, str]:
     """/etc/hostname, /etc/hosts and /etc/resolv.conf, written into the bundle."""
+    hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{hostname}\n"
+    hosts += "".join(f"{address}\t{names}\n" for address, names in net.hosts)
     files = {
         "/etc/hostname": f"{hostname}\n",
-        "/etc/hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{hostname}\n",
+        "/etc/hosts": hosts,
+        "/etc/resolv.conf": net.resolv_conf,
     }
-    try:
-        files["/etc/resolv.conf"] = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        files["/etc/resolv.conf"] = ""
     mounts = {}
     for dest, content in files.items():
         host = state.bundle / Path(dest).name
@@ -79,7 +80,9 @@ def _etc_files(state: ContainerState, hostname: str) -> dict[str, str]:
     return mounts
 
 
-def _config(container: Container, image: Image, state: ContainerState) -> dict[str, Any]:
+def _config(
+    container: Container, image: Image, state: ContainerState, net: NetworkPlan
+) -> dict[str, Any]:
     process = merge_process(
         image.config,
         entrypoint=container.entrypoint,
@@ -97,7 +100,8 @@ def _config(container: Container, image: Image, state: ContainerState) -> dict[s
         identity,
         rootfs=str(state.rootfs),
         hostname=container.name,
-        files=_etc_files(state, container.name),
+        files=_etc_files(state, container.name, net),
+        network_namespace=net.namespace,
         cgroups_path=cgroups.container_cgroup(unit_cgroup) if unit_cgroup else None,
         annotations={
             "io.hostctl.name": container.name,
@@ -122,9 +126,11 @@ def launch(name: str, scope: Scope) -> int:
         mount_rootfs(list(image.snapshots), image.snapshots[0].parent if image.snapshots
                      else paths.store, state.scratch, state.rootfs,
                      rootless=scope is Scope.USER)
-        config = _config(container, image, state)
+        net = network.plan(container, paths)
+        config = _config(container, image, state, net)
         (state.bundle / "config.json").write_text(json.dumps(config))
         pid = runtime.create(name, state.bundle, state.pid_file)
+        network.attach(container, pid, paths)
         runtime.start(name)
     except BaseException:
         remove(state, runtime)

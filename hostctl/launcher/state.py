@@ -44,7 +44,10 @@ def remove(state: ContainerState, runtime: Runc) -> None:
     Idempotent: runs before every start (stale state from a crash or power cut) and
     as the unit's ExecStopPost.
     """
+    from hostctl import network
+
     if (state.paths.runc_root / state.name).exists():
         runtime.delete(state.name)
+    network.detach(state.name, state.paths)
     remove_rootfs(state.scratch, state.rootfs)
     shutil.rmtree(state.bundle, ignore_errors=True)

@@ -151,13 +151,21 @@ def build_config(
     files: Mapping[str, str],
     cgroups_path: str | None,
     annotations: Mapping[str, str],
+    network_namespace: str | None = None,
 ) -> dict[str, Any]:
     """A complete config.json; FILES maps container paths (/etc/hosts...) to host files."""
     caps = list(DEFAULT_CAPABILITIES)
     # As docker and podman do: a non-root user keeps the bounding set only.
     held = caps if identity.uid == 0 else []
+    namespaces: list[dict[str, str]] = [
+        {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
+    ]
+    if network_namespace == "new":
+        namespaces.append({"type": "network"})
+    elif network_namespace is not None:
+        namespaces.append({"type": "network", "path": network_namespace})
     linux: dict[str, Any] = {
-        "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")],
+        "namespaces": namespaces,
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
         "resources": {"devices": [{"allow": False, "access": "rwm"}]},

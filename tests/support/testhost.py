@@ -128,6 +128,8 @@ class TestHost:
         name: str | None = None,
         *,
         masks: Sequence[str] = (),
+        nspawn_args: Sequence[str] = (),
+        files: Mapping[str, str | bytes] | None = None,
         boot_timeout: float = 90.0,
         poweroff_timeout: float = 30.0,
     ) -> None:
@@ -135,6 +137,10 @@ class TestHost:
         self.name = name or f"testhost-{token}"
         self.directory = hostfs.TESTHOST_PARENT / f"{hostfs.TESTHOST_PREFIX}{token}"
         self.masks = (*DEFAULT_MASKS, *masks)
+        # Extra systemd-nspawn options (e.g. --private-network) and files written into the
+        # guest before its first boot (guest path -> content), e.g. an sshd drop-in.
+        self.nspawn_args = tuple(nspawn_args)
+        self.files = dict(files or {})
         self.boot_timeout = boot_timeout
         self.poweroff_timeout = poweroff_timeout
         self.boot_seconds: list[float] = []
@@ -224,6 +230,12 @@ class TestHost:
         for unit in self.masks:
             (units / unit).symlink_to("/dev/null")
         (self.upper / "etc/hostname").write_text(self.name + "\n")
+        for guest_path, content in self.files.items():
+            target = self.upper / guest_path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, str):
+                content = content.encode()
+            target.write_bytes(content)
 
     def _mount_root(self) -> None:
         options = f"lowerdir=/,upperdir={self.upper},workdir={self.directory / 'work'}"
@@ -248,6 +260,7 @@ class TestHost:
             f"--bind={self.state_dir}:{STATE_DIR}",
             f"--bind={self.home_dir}:/home",
             f"--machine={self.name}",
+            *self.nspawn_args,
             "--boot",
         ]
 
