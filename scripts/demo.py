@@ -21,10 +21,14 @@ DECLARATION = f"/etc/hostctl/containers/{NAME}.yaml"
 Run = Callable[[Sequence[str]], str]
 
 
+# The shell traps SIGTERM: as PID 1 it would otherwise ignore `systemctl stop`'s signal.
+SCRIPT = "trap 'echo bye; exit 0' TERM; echo hello from $NAME: $GREETING; sleep infinity & wait"
+
+
 def declaration(image: str) -> str:
     return f"""\
 image: {image}
-command: ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo hello from {NAME}: $GREETING; sleep infinity & wait"]
+command: ["sh", "-c", "{SCRIPT.replace('$NAME', NAME)}"]
 env:
   GREETING: hi
 stop_timeout: 5
