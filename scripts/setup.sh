@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
     runc crun tini catatonit systemd-container python3-pydbus python3-venv
     docker-registry skopeo umoci busybox-static uidmap
+    python3-cryptography python3-bcrypt
 )
 PYTHON_EXTRAS=(zstandard rich)
 

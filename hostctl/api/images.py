@@ -1,14 +1,24 @@
-"""Images: pull and list, for the CLI and the Ansible modules."""
+"""Images: pull, list, inspect, remove, prune, verify, login; for the CLI and Ansible."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hostctl.paths import Scope, for_scope
 
 if TYPE_CHECKING:
-    from hostctl.images.pull import Image, ImageSummary
+    from hostctl.images.manage import ImageSummary, Report
+    from hostctl.images.progress import Progress
+    from hostctl.images.pull import Image
+    from hostctl.images.store import Store
+
+
+def _store(scope: Scope) -> Store:
+    from hostctl.images.store import Store
+
+    return Store(for_scope(scope).store)
 
 
 def pull_image(
@@ -18,18 +28,79 @@ def pull_image(
     policy: str = "always",
     platform: str | None = None,
     log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> Image:
     """Pull REFERENCE into the scope's store (policy: always | missing | never)."""
     from hostctl.images.pull import pull
-    from hostctl.images.store import Store
 
-    store = Store(for_scope(scope).store)
-    return pull(store, reference, platform=platform, policy=policy,
-                rootless=scope is Scope.USER, log=log)
+    return pull(_store(scope), reference, platform=platform, policy=policy,
+                rootless=scope is Scope.USER, log=log, progress=progress)
 
 
 def list_images(*, scope: Scope) -> list[ImageSummary]:
-    from hostctl.images.pull import list_images as _list
-    from hostctl.images.store import Store
+    from hostctl.images.manage import list_images as _list
 
-    return _list(Store(for_scope(scope).store))
+    return _list(_store(scope))
+
+
+def inspect_image(name: str, *, scope: Scope) -> dict[str, Any]:
+    from hostctl.images.manage import inspect
+
+    return inspect(_store(scope), name)
+
+
+def remove_images(names: list[str], *, scope: Scope) -> Report:
+    from hostctl.images.manage import remove
+
+    return remove(_store(scope), names, for_scope(scope).containers)
+
+
+def prune_images(*, scope: Scope) -> Report:
+    from hostctl.images.manage import prune
+
+    return prune(_store(scope), for_scope(scope).containers)
+
+
+def verify_images(*, scope: Scope, repair: bool = False,
+                  log: Callable[[str], None] | None = None) -> Report:
+    from hostctl.images.manage import verify
+
+    def again(reference: str) -> object:
+        return pull_image(reference, scope=scope, policy="always", log=log)
+
+    return verify(_store(scope), repair=repair, pull=again)
+
+
+def login(registry: str, username: str, password: str, *, authfile: Path | None = None,
+          verify: bool = True) -> Path:
+    """Check the credentials against REGISTRY, then store them in auth.json (0600)."""
+    from hostctl.images.auth import Credentials, login_file, save_login
+    from hostctl.images.reference import parse_reference
+
+    host = _registry_host(registry)
+    creds = Credentials(username, password)
+    if verify:
+        from hostctl.images.pull import load_registries
+        from hostctl.images.registry import RegistryClient
+
+        client = RegistryClient(insecure=load_registries().insecure)
+        client.check_login(parse_reference(f"{host}/login/check"), creds)
+    path = authfile or login_file()
+    save_login(path, host, creds)
+    return path
+
+
+def logout(registry: str, *, authfile: Path | None = None) -> bool:
+    from hostctl.images.auth import login_file, remove_login
+
+    return remove_login(authfile or login_file(), _registry_host(registry))
+
+
+def _registry_host(registry: str) -> str:
+    from hostctl.errors import ImageError
+    from hostctl.images.reference import DOCKER_HUB, DOCKER_HUB_ALIASES
+
+    host = registry.removeprefix("https://").removeprefix("http://").split("/")[0]
+    if not host or any(c.isspace() for c in host):
+        raise ImageError(f"invalid registry {registry!r}", hint="give a host[:port]")
+    return DOCKER_HUB if host in DOCKER_HUB_ALIASES else host

@@ -1,13 +1,58 @@
-"""Image verbs: pull, images."""
+"""Image verbs: pull, images, image inspect/rm/prune/verify, rmi, login, logout."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from hostctl.cli.common import FormatOpt, UserOpt, app, human_size, jsonable, say, scope_of
+
+if TYPE_CHECKING:
+    from hostctl.images.manage import Report
+
+image_app = typer.Typer(name="image", help="Manage the local image store.",
+                        no_args_is_help=True)
+app.add_typer(image_app, name="image")
+AuthFileOpt = Annotated[Path | None, typer.Option("--authfile", help="auth.json to write.")]
+
+
+class _Bars:
+    """Per-layer rich progress bars (bytes, speed, ETA) for a terminal."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                             TransferSpeedColumn(), TimeRemainingColumn(),
+                             console=_console())
+        self._tasks: dict[str, Any] = {}
+
+    def start(self, digest: str, total: int) -> None:
+        self._tasks[digest] = self.bars.add_task(digest[7:19], total=total)
+
+    def advance(self, digest: str, amount: int) -> None:
+        self.bars.advance(self._tasks[digest], amount)
+
+    def finish(self, digest: str) -> None:
+        task = self._tasks[digest]
+        self.bars.update(task, completed=self.bars.tasks[task].total)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @app.command()
@@ -16,10 +61,16 @@ def pull(
     platform: Annotated[str | None, typer.Option(help="os/arch[/variant]")] = None,
     user: UserOpt = False,
 ) -> None:
-    """Pull an image from its registry into the local store."""
+    """Pull an image (REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]) into the local store."""
     from hostctl.api.images import pull_image
 
-    image = pull_image(reference, scope=scope_of(user), platform=platform, log=say)
+    if sys.stderr.isatty():
+        bars = _Bars()
+        with bars.bars:
+            image = pull_image(reference, scope=scope_of(user), platform=platform,
+                               log=bars.bars.console.print, progress=bars)
+    else:
+        image = pull_image(reference, scope=scope_of(user), platform=platform, log=say)
     typer.echo(image.manifest_digest)
 
 
@@ -38,3 +89,107 @@ def images(user: UserOpt = False, fmt: FormatOpt = "table") -> None:
         typer.echo(f"{row.reference:<50} {row.manifest_digest[7:19]:<20} {size:>10}")
 
 
+@image_app.command("inspect")
+def inspect(name: str, user: UserOpt = False, fmt: FormatOpt = "table") -> None:
+    """Show a stored image's manifest, config and layers."""
+    from hostctl.api.images import inspect_image
+
+    info = inspect_image(name, scope=scope_of(user))
+    if fmt == "json":
+        typer.echo(json.dumps(info, indent=2))
+        return
+    config = info["config"].get("config") or {}
+    typer.echo(f"Reference: {info['reference']}\nDigest:    {info['digest']}\n"
+               f"Manifest:  {info['manifestDigest']}\nPulled:    {info['pulled']}\n"
+               f"Size:      {human_size(info['size'])}\n"
+               f"Platform:  {info['config'].get('os')}/{info['config'].get('architecture')}\n"
+               f"Entrypoint: {config.get('Entrypoint')}  Cmd: {config.get('Cmd')}\n"
+               f"User: {config.get('User') or ''}  WorkingDir: {config.get('WorkingDir') or ''}"
+               "\nLayers:")
+    for layer in info["layers"]:
+        state = "applied" if layer["snapshot"] else "stored"
+        typer.echo(f"  {layer['digest']} {human_size(layer['size']):>10} {state}")
+
+
+def _removed(report: Report) -> None:
+    for item in report.removed:
+        typer.echo(f"removed {item}")
+    typer.echo(f"freed {human_size(report.freed)}")
+
+
+@image_app.command("rm")
+def image_rm(names: list[str], user: UserOpt = False) -> None:
+    """Remove images (by reference or digest) and the data nothing else uses."""
+    from hostctl.api.images import remove_images
+
+    _removed(remove_images(names, scope=scope_of(user)))
+
+
+@app.command("rmi")
+def rmi(names: list[str], user: UserOpt = False) -> None:
+    """Remove images (same as `hostctl image rm`)."""
+    image_rm(names, user)
+
+
+@image_app.command("prune")
+def prune(user: UserOpt = False) -> None:
+    """Remove blobs and snapshots that no image and no running container uses."""
+    from hostctl.api.images import prune_images
+
+    _removed(prune_images(scope=scope_of(user)))
+
+
+@image_app.command("verify")
+def verify(
+    repair: Annotated[bool, typer.Option("--repair", help="Remove damage and pull again.")]
+    = False,
+    user: UserOpt = False,
+) -> None:
+    """Re-hash every stored blob and check every image is complete."""
+    from hostctl.api.images import verify_images
+
+    report = verify_images(scope=scope_of(user), repair=repair, log=say)
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}")
+    for reference in report.repaired:
+        typer.echo(f"repaired: {reference}")
+    unresolved = [p for p in report.problems if "repair failed" in p] if repair \
+        else report.problems
+    if unresolved:
+        raise typer.Exit(1)
+    typer.echo("store verified" if not report.problems else "store repaired")
+
+
+@app.command()
+def login(
+    registry: str,
+    username: Annotated[str | None, typer.Option("--username", "-u")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from stdin.")]
+    = False,
+    authfile: AuthFileOpt = None,
+) -> None:
+    """Log in to REGISTRY: check the credentials and store them in auth.json (0600)."""
+    from hostctl.api.images import login as do_login
+
+    if username is None:
+        username = typer.prompt("Username")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True)
+    if not password:
+        raise typer.BadParameter("empty password", param_hint="password")
+    path = do_login(registry, username, password, authfile=authfile)
+    typer.echo(f"Login succeeded (credentials in {path})")
+
+
+@app.command()
+def logout(registry: str, authfile: AuthFileOpt = None) -> None:
+    """Forget the stored credentials for REGISTRY."""
+    from hostctl.api.images import logout as do_logout
+
+    if not do_logout(registry, authfile=authfile):
+        say(f"not logged in to {registry}")
+        raise typer.Exit(1)
+    typer.echo(f"Removed login credentials for {registry}")

@@ -4,7 +4,12 @@ Credential files, first match wins, in the order podman and skopeo read them:
 $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json (or /run/containers/UID/ for
 root without XDG_RUNTIME_DIR), ${XDG_CONFIG_HOME:-~/.config}/containers/auth.json,
 ~/.docker/config.json. Inside a file the most specific key wins: "host/ns/repo" before
-"host/ns" before "host". Credential helpers (credHelpers, credsStore) are not run.
+"host/ns" before "host". A file's credential helpers are asked first: credHelpers
+{"host": "NAME"} (then credsStore "NAME") runs `docker-credential-NAME get` with the host on
+stdin, which answers {"Username": ..., "Secret": ...}.
+
+`hostctl login` writes auth.json (mode 0600, its directory 0700) through save_login();
+passwords travel on stdin only, never in process arguments.
 """
 
 from __future__ import annotations
@@ -59,11 +64,98 @@ def default_auth_files() -> tuple[Path, ...]:
 def find_credentials(ref: Reference, files: tuple[Path, ...] | None = None) -> Credentials | None:
     """Credentials for REF's registry/repository from the first file that has any."""
     for path in default_auth_files() if files is None else files:
-        auths = _read_auths(path)
+        doc = _read_doc(path)
+        helpers = doc.get("credHelpers")
+        helper = helpers.get(ref.registry) if isinstance(helpers, dict) else None
+        if isinstance(helper, str) and helper:
+            found = helper_get(helper, ref.registry, where=str(path))
+            if found is not None:
+                return found
+        auths = _auths_of(doc, path)
         for key in _lookup_keys(ref):
             if key in auths:
                 return auths[key]
+        store = doc.get("credsStore")
+        if isinstance(store, str) and store:
+            found = helper_get(store, ref.registry, where=str(path))
+            if found is not None:
+                return found
     return None
+
+
+def helper_get(name: str, registry: str, *, where: str) -> Credentials | None:
+    """Ask docker-credential-NAME for REGISTRY's credentials (None if it has none)."""
+    import shutil
+    import subprocess
+
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise ImageError(f"invalid credential helper name {name!r}", where=where)
+    program = shutil.which(f"docker-credential-{name}")
+    if program is None:
+        raise ImageError(f"credential helper docker-credential-{name} not found", where=where,
+                         hint="install it, or remove it from credHelpers/credsStore")
+    done = subprocess.run([program, "get"], input=registry.encode(), capture_output=True,
+                          timeout=60, check=False)
+    if done.returncode != 0:
+        if b"not found" in done.stdout.lower() + done.stderr.lower():
+            return None
+        message = done.stderr.decode(errors="replace").strip()[:200]
+        raise ImageError(f"credential helper docker-credential-{name} failed: {message}",
+                         where=where)
+    try:
+        answer = json.loads(done.stdout)
+        return Credentials(str(answer["Username"]), str(answer["Secret"]))
+    except (ValueError, KeyError, TypeError):
+        raise ImageError(f"credential helper docker-credential-{name} answered without "
+                         "Username and Secret", where=where) from None
+
+
+def login_file() -> Path:
+    """Where `hostctl login` writes: $REGISTRY_AUTH_FILE, else the runtime auth.json."""
+    return default_auth_files()[0]
+
+
+def save_login(path: Path, registry: str, creds: Credentials) -> None:
+    """Store CREDS for REGISTRY in PATH (created 0600, other entries kept)."""
+    doc = _read_doc(path)
+    auths = doc.setdefault("auths", {})
+    if not isinstance(auths, dict):
+        raise ImageError("auths is not an object", where=str(path))
+    raw = f"{creds.username}:{creds.password}".encode()
+    auths[registry] = {"auth": base64.b64encode(raw).decode()}
+    _write_doc(path, doc)
+
+
+def remove_login(path: Path, registry: str) -> bool:
+    """Forget REGISTRY's entry in PATH; False if there was none."""
+    doc = _read_doc(path)
+    auths = doc.get("auths")
+    if not isinstance(auths, dict):
+        return False
+    keys = [k for k in auths if _normalise_key(str(k)) == _normalise_key(registry)]
+    for key in keys:
+        del auths[key]
+    if keys:
+        _write_doc(path, doc)
+    return bool(keys)
+
+
+def _write_doc(path: Path, doc: dict[str, object]) -> None:
+    import tempfile
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".auth-", dir=path.parent)  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(doc, handle, indent=1)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
 
 
 def _lookup_keys(ref: Reference) -> list[str]:
@@ -84,10 +176,14 @@ def _normalise_key(key: str) -> str:
 
 
 def _read_auths(path: Path) -> dict[str, Credentials]:
+    return _auths_of(_read_doc(path), path)
+
+
+def _read_doc(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as handle:
             raw = handle.read(_MAX_AUTH_FILE + 1)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
     except OSError as exc:
         raise ImageError(f"cannot read credentials: {exc.strerror}", where=str(path)) from None
@@ -97,7 +193,13 @@ def _read_auths(path: Path) -> dict[str, Credentials]:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ImageError(f"invalid JSON: {exc}", where=str(path)) from None
-    auths = doc.get("auths") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise ImageError("not a JSON object", where=str(path))
+    return doc
+
+
+def _auths_of(doc: dict[str, object], path: Path) -> dict[str, Credentials]:
+    auths = doc.get("auths")
     if not isinstance(auths, dict):
         return {}
     found: dict[str, Credentials] = {}

@@ -227,6 +227,8 @@ class _Applier:
         parent = self.tree.directory(parts[:-1], create=False)
         target = self.tree.path([*parent, parts[-1]]) if parent is not None else None
         st = lstat_or_none(target) if target else None
+        if st is None:
+            target, st = self._copy_up(parts)
         if target is None or st is None or stat.S_ISDIR(st.st_mode) or is_whiteout(st):
             raise self._refuse(
                 member, f"hardlink target {member.linkname!r} is not a file in this layer")
@@ -234,6 +236,33 @@ class _Applier:
             return
         self._replace(path)
         os.link(target, path, follow_symlinks=False)
+
+    def _copy_up(self, parts: list[str]) -> tuple[str | None, os.stat_result | None]:
+        """A hardlink to a lower layer's file: copy that file into this layer (as overlayfs
+        copy-up does) so both names can share one inode here."""
+        lower = self.tree.lower_entry(parts)
+        if lower is None or not stat.S_ISREG(lower[1].st_mode):
+            return None, None
+        source, st = lower
+        parent = self.tree.directory(parts[:-1])
+        assert parent is not None
+        target = self.tree.path([*parent, parts[-1]])
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        try:
+            with open(source, "rb") as handle:
+                while chunk := handle.read(_COPY):
+                    _write_all(fd, chunk)
+            if not self.rootless:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            for name in os.listxattr(source, follow_symlinks=False):
+                if not name.startswith(_FORBIDDEN_XATTRS):
+                    os.setxattr(fd, name, os.getxattr(source, name, follow_symlinks=False))
+            os.fchmod(fd, stat.S_IMODE(st.st_mode))
+            os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fd)
+        return target, os.lstat(target)
 
     def _node(self, path: str, member: tarfile.TarInfo) -> None:
         if member.isfifo():

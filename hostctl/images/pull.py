@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from hostctl.errors import ImageError
 from hostctl.images.manifest import (
     MAX_DOCUMENT,
-    Descriptor,
     Index,
     Manifest,
     Platform,
@@ -27,11 +26,13 @@ from hostctl.images.manifest import (
     parse_platform,
     select_platform,
 )
+from hostctl.images.progress import Downloads, LineProgress, Progress, Source
 from hostctl.images.reference import Reference, parse_reference
+from hostctl.images.regconf import is_short_name
 from hostctl.images.store import Store
 
 if TYPE_CHECKING:
-    from hostctl.images.registry import RegistryClient
+    from hostctl.images.regconf import RegistriesConf
 
 POLICIES = ("missing", "always", "never")
 Log = Callable[[str], None]
@@ -54,14 +55,6 @@ class Image:
 
 
 @dataclass(frozen=True)
-class ImageSummary:
-    reference: str
-    manifest_digest: str
-    size: int  # config plus compressed layers, as the registry serves them
-    created: str | None
-
-
-@dataclass(frozen=True)
 class _Resolved:
     top: str  # digest the reference resolves to
     manifest_digest: str  # the platform's image manifest
@@ -76,46 +69,112 @@ def pull(
     policy: str = "missing",
     rootless: bool = False,
     log: Log | None = None,
+    progress: Progress | None = None,
+    registries: RegistriesConf | None = None,
 ) -> Image:
     """Make REF available in STORE and return it, with its layers applied.
 
-    policy "missing": use the stored image without any network access, else pull;
-    "always": ask the registry and fetch what changed; "never": only the stored image.
-    Blobs already stored are not downloaded again; applied snapshots are reused.
+    REF is an image reference (a short name is resolved through registries.conf), or
+    `oci:DIR[:TAG]` / `oci-archive:FILE[:TAG]`. policy "missing": use the stored image
+    without any network access, else pull; "always": ask the source and fetch what
+    changed; "never": only the stored image. Stored blobs and snapshots are reused.
     """
-    reference = ref if isinstance(ref, Reference) else parse_reference(ref)
     if policy not in POLICIES:
-        raise ImageError(f"unknown pull policy {policy!r}", where=str(reference),
+        raise ImageError(f"unknown pull policy {policy!r}", where=str(ref),
                          hint="use one of " + ", ".join(POLICIES))
     wanted = parse_platform(platform) if platform else host_platform()
     say = log or (lambda _message: None)
-    if policy != "always":
-        local = _resolve_stored(store, reference, wanted)
-        if local is not None and _complete(store, local.manifest):
-            return _prepare(store, reference, local, rootless=rootless, log=say)
-        if policy == "never":
-            raise ImageError("image is not stored and the pull policy is never",
-                             where=str(reference), hint=f"run: hostctl pull {reference}")
+    shown = progress or LineProgress(say)
+    if isinstance(ref, str) and ref.startswith(("oci:", "oci-archive:")):
+        return _pull_local(store, ref, wanted, policy, rootless=rootless, log=say, progress=shown)
+    if isinstance(ref, Reference):
+        candidates = [ref]
+    else:
+        if registries is None and is_short_name(ref):
+            registries = load_registries()
+        candidates = registries.resolve_short(ref) if registries else [parse_reference(ref)]
+    with store.writing():
+        if policy != "always":
+            for candidate in candidates:
+                local = _resolve_stored(store, str(candidate), candidate.digest, wanted)
+                if local is not None and _complete(store, local.manifest):
+                    return _prepare(store, str(candidate), local, rootless=rootless, log=say)
+            if policy == "never":
+                raise ImageError("image is not stored and the pull policy is never",
+                                 where=str(candidates[0]),
+                                 hint=f"run: hostctl pull {candidates[0]}")
+        return _pull_candidates(store, candidates, wanted, registries, rootless=rootless,
+                                log=say, progress=shown)
+
+
+def load_registries() -> RegistriesConf:
+    import os
+
+    from hostctl.images.regconf import load
+
+    config = os.environ.get("HOSTCTL_CONFIG_DIR")
+    return load(hostctl_config=Path(config) if config else Path("/etc/hostctl"))
+
+
+def _pull_candidates(
+    store: Store, candidates: list[Reference], wanted: Platform,
+    registries: RegistriesConf | None, *, rootless: bool, log: Log, progress: Progress,
+) -> Image:
+    """Try each candidate name, and for each its mirrors then its location."""
     from hostctl.images.registry import RegistryClient
 
-    return _pull_remote(store, reference, wanted, RegistryClient(), rootless=rootless, log=say)
+    if registries is None:
+        registries = load_registries()
+    client = RegistryClient(insecure=registries.insecure)
+    failure: ImageError | None = None
+    for candidate in candidates:
+        for endpoint in registries.endpoints(candidate):
+            try:
+                return _pull_from(store, str(candidate), endpoint.reference, client, wanted,
+                                  rootless=rootless, log=log, progress=progress)
+            except ImageError as exc:
+                failure = exc
+                if endpoint.mirror:
+                    log(f"mirror {endpoint.reference.registry} failed: {exc.message}; "
+                        "trying the next location")
+    assert failure is not None
+    raise failure
 
 
-def _resolve_stored(store: Store, reference: Reference, wanted: Platform) -> _Resolved | None:
-    """The stored manifest for REFERENCE on WANTED, or None if anything is missing."""
-    entry = store.lookup(str(reference))
-    top = entry.digest if entry else reference.digest
+def _pull_local(
+    store: Store, text: str, wanted: Platform, policy: str, *, rootless: bool, log: Log,
+    progress: Progress,
+) -> Image:
+    from hostctl.images.layout import LayoutSource
+
+    source = LayoutSource(text)
+    try:
+        with store.writing():
+            if policy != "always":
+                local = _resolve_stored(store, source.name, None, wanted)
+                if local is not None and _complete(store, local.manifest):
+                    return _prepare(store, source.name, local, rootless=rootless, log=log)
+            return _pull_from(store, source.name, None, source, wanted, rootless=rootless,
+                              log=log, progress=progress)
+    finally:
+        source.close()
+
+
+def _resolve_stored(store: Store, name: str, pinned: str | None, wanted: Platform
+                    ) -> _Resolved | None:
+    """The stored manifest for NAME on WANTED, or None if anything is missing."""
+    entry = store.lookup(name)
+    top = pinned or (entry.digest if entry else None)
     if top is None or not store.has_blob(top):
         return None
-    where = str(reference)
-    doc = parse_document(store.read_blob(top, MAX_DOCUMENT), None, where=where)
+    doc = parse_document(store.read_blob(top, MAX_DOCUMENT), None, where=name)
     if isinstance(doc, Manifest):
         return _Resolved(top, top, doc)
-    digest = select_platform(doc, wanted, where=where).digest
+    digest = select_platform(doc, wanted, where=name).digest
     if not store.has_blob(digest):
         return None
-    manifest = parse_document(store.read_blob(digest, MAX_DOCUMENT), None, where=where)
-    return _Resolved(top, digest, _image_manifest(manifest, where))
+    manifest = parse_document(store.read_blob(digest, MAX_DOCUMENT), None, where=name)
+    return _Resolved(top, digest, _image_manifest(manifest, name))
 
 
 def _complete(store: Store, manifest: Manifest) -> bool:
@@ -129,66 +188,60 @@ def _complete(store: Store, manifest: Manifest) -> bool:
                for chain, layer in zip(chains, manifest.layers, strict=True))
 
 
-def _pull_remote(
-    store: Store, reference: Reference, wanted: Platform, client: RegistryClient, *,
-    rootless: bool, log: Log,
+def _pull_from(
+    store: Store, name: str, source_ref: Reference | None, source: Source, wanted: Platform,
+    *, rootless: bool, log: Log, progress: Progress,
 ) -> Image:
-    where = str(reference)
+    """Fetch NAME's manifest, config and missing layers from SOURCE; record NAME."""
+    where = name if source_ref is None or str(source_ref) == name else f"{name} ({source_ref})"
     log(f"pulling {where}")
-    data, content_type, top = client.get_manifest(reference)
+    data, content_type, top = source.get_manifest(source_ref)
     doc = parse_document(data, content_type, where=where)
     store.write_blob(top, data)
     if isinstance(doc, Index):
         digest = select_platform(doc, wanted, where=where).digest
-        manifest = _image_manifest(_fetch_manifest(store, reference, client, digest), where)
+        manifest = _image_manifest(_fetch_manifest(store, source_ref, source, digest, where),
+                                   where)
         resolved = _Resolved(top, digest, manifest)
     else:
         resolved = _Resolved(top, top, doc)
     manifest = resolved.manifest
     if not store.has_blob(manifest.config.digest):
-        store.write_blob(manifest.config.digest, client.fetch_bytes(reference, manifest.config))
+        with store.lock("blob-" + manifest.config.digest.removeprefix("sha256:")):
+            if not store.has_blob(manifest.config.digest):
+                store.write_blob(manifest.config.digest,
+                                 source.fetch_bytes(source_ref, manifest.config))
     config = parse_config(store.read_blob(manifest.config.digest, MAX_DOCUMENT),
                           len(manifest.layers), where=where)
-    for chain, layer in zip(chain_ids(diff_ids(config)), manifest.layers, strict=True):
-        if not store.has_snapshot(chain):
-            _fetch_layer(store, reference, client, layer.digest, layer.size, log)
-    image = _prepare(store, reference, resolved, rootless=rootless, log=log)
-    store.record(where, resolved.top, resolved.manifest_digest)
+    wanted_layers = [layer for chain, layer in zip(chain_ids(diff_ids(config)),
+                                                   manifest.layers, strict=True)
+                     if not store.has_snapshot(chain) and not store.has_blob(layer.digest)]
+    with Downloads(store, source, source_ref, wanted_layers, progress, where) as downloads:
+        image = _prepare(store, name, resolved, rootless=rootless, log=log,
+                         before_apply=downloads.wait)
+    store.record(name, resolved.top, resolved.manifest_digest)
     return image
 
 
 def _fetch_manifest(
-    store: Store, reference: Reference, client: RegistryClient, digest: str
+    store: Store, reference: Reference | None, source: Source, digest: str, where: str
 ) -> Manifest | Index:
-    where = str(reference)
     if store.has_blob(digest):
         return parse_document(store.read_blob(digest, MAX_DOCUMENT), None, where=where)
-    data, content_type, _ = client.get_manifest(reference, digest)  # verified against digest
+    data, content_type, _ = source.get_manifest(reference, digest)  # verified against digest
     doc = parse_document(data, content_type, where=where)
     store.write_blob(digest, data)
     return doc
 
 
-def _fetch_layer(
-    store: Store, reference: Reference, client: RegistryClient, digest: str, size: int,
-    log: Log,
-) -> None:
-    """Download one layer blob unless stored; the lock makes concurrent pulls fetch it once."""
-    if store.has_blob(digest):
-        return
-    with store.lock("blob-" + digest.removeprefix("sha256:")):
-        if store.has_blob(digest):
-            return
-        log(f"fetching layer {digest} ({_human(size)})")
-        with store.ingest(digest) as writer:
-            client.fetch_blob(reference, Descriptor("", digest, size), writer)
-
-
 def _prepare(
-    store: Store, reference: Reference, resolved: _Resolved, *, rootless: bool, log: Log
+    store: Store, where: str, resolved: _Resolved, *, rootless: bool, log: Log,
+    before_apply: Callable[[str], None] = lambda _digest: None,
 ) -> Image:
-    """Apply whatever layers are not applied yet (from stored blobs) and describe the image."""
-    where = str(reference)
+    """Apply whatever layers are not applied yet (from stored blobs) and describe the image.
+
+    BEFORE_APPLY(layer digest) waits until that layer's blob is downloaded.
+    """
     manifest = resolved.manifest
     config_data = store.read_blob(manifest.config.digest, MAX_DOCUMENT)
     config = parse_config(config_data, len(manifest.layers), where=where)
@@ -197,6 +250,7 @@ def _prepare(
         chain_ids(diff_ids(config)), diff_ids(config), manifest.layers, strict=True
     ):
         if not store.has_snapshot(chain):
+            before_apply(layer.digest)
             _apply(store, chain, diff_id, layer.digest, snapshots, rootless=rootless,
                    where=f"{where}: layer {layer.digest}", log=log)
         snapshots.append(store.snapshot_path(chain))
@@ -233,31 +287,3 @@ def _image_manifest(doc: Manifest | Index, where: str) -> Manifest:
         raise ImageError("an index entry points at another index; nested indexes are not "
                          "supported", where=where)
     return doc
-
-
-def list_images(store: Store) -> list[ImageSummary]:
-    """Every stored reference with its digest, size and creation time, sorted by name."""
-    summaries = []
-    for reference, entry in sorted(store.images().items()):
-        size, created = 0, None
-        if store.has_blob(entry.manifest):
-            doc = parse_document(store.read_blob(entry.manifest, MAX_DOCUMENT), None,
-                                 where=reference)
-            if isinstance(doc, Manifest):
-                size = doc.config.size + sum(layer.size for layer in doc.layers)
-                if store.has_blob(doc.config.digest):
-                    config = parse_config(store.read_blob(doc.config.digest, MAX_DOCUMENT),
-                                          len(doc.layers), where=reference)
-                    value = config.get("created")
-                    created = value if isinstance(value, str) else None
-        summaries.append(ImageSummary(reference, entry.digest, size, created))
-    return summaries
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"

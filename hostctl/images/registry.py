@@ -71,10 +71,15 @@ class RegistryClient:
         max_wait: float = 10.0,
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        certs_dirs: tuple[Path, ...] | None = None,
+        insecure: Callable[[str], bool] = lambda _registry: False,
     ) -> None:
-        self._http = urllib3.PoolManager(
-            retries=False, timeout=urllib3.Timeout(connect=10.0, read=timeout), maxsize=4
-        )
+        self._timeout = urllib3.Timeout(connect=10.0, read=timeout)
+        self._http = urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8)
+        self._pools: dict[str, urllib3.PoolManager] = {}
+        self._certs_dirs = default_certs_dirs() if certs_dirs is None else certs_dirs
+        self._insecure = insecure
+        self._schemes: dict[str, str] = {}
         self._auth_files = auth_files
         self._attempts = max(1, attempts)
         self._backoff = backoff
@@ -166,9 +171,9 @@ class RegistryClient:
         self, ref: Reference, path: str, headers: Mapping[str, str]
     ) -> urllib3.BaseHTTPResponse:
         """GET /v2/REPO/PATH with auth; a 401 renews the token (new scope) once."""
-        url = f"{ref.scheme}://{ref.api_host}/v2/{ref.repository}/{path}"
-        scope = f"repository:{ref.repository}:pull"
         challenge = self._challenge(ref)
+        url = f"{self._schemes[ref.registry]}://{ref.api_host}/v2/{ref.repository}/{path}"
+        scope = f"repository:{ref.repository}:pull"
         auth = self._authorization(ref, challenge, scope, renew=False)
         response = self._follow(ref, url, {**headers, **auth})
         if response.status != 401:
@@ -186,7 +191,7 @@ class RegistryClient:
     def _challenge(self, ref: Reference) -> Challenge | None:
         """Ping /v2/ once per registry and keep its challenge."""
         if ref.registry not in self._challenges:
-            response = self._follow(ref, f"{ref.scheme}://{ref.api_host}/v2/", {})
+            response = self._ping(ref)
             try:
                 if response.status == 401:
                     header = response.headers.get("WWW-Authenticate", "")
@@ -200,6 +205,73 @@ class RegistryClient:
             finally:
                 _discard(response)
         return self._challenges[ref.registry]
+
+    def _ping(self, ref: Reference) -> urllib3.BaseHTTPResponse:
+        """GET /v2/, choosing the scheme: https, or http for loopback and insecure ones."""
+        if is_loopback(ref.registry):  # plain HTTP unless a CA is configured for it
+            schemes = ["https"] if self._tls_pool(ref.api_host) is not self._http else ["http"]
+        elif self._insecure(ref.registry):
+            schemes = ["https", "http"]
+        else:
+            schemes = ["https"]
+        for scheme in schemes:
+            self._schemes[ref.registry] = scheme
+            try:
+                return self._follow(ref, f"{scheme}://{ref.api_host}/v2/", {})
+            except ImageError:
+                if scheme == schemes[-1]:
+                    raise
+        raise AssertionError("unreachable")
+
+    def check_login(self, ref: Reference, creds: Credentials) -> None:
+        """Raise ImageError unless CREDS are accepted by REF's registry."""
+        self._credentials[ref.name] = creds
+        challenge = self._challenge(ref)
+        if challenge is None:
+            return
+        base = f"{self._schemes[ref.registry]}://{ref.api_host}/v2/"
+        if challenge.scheme == "bearer":
+            token, _ = self._fetch_token(ref, challenge, "", creds)
+            auth = {"Authorization": f"Bearer {token}"}
+        else:
+            auth = {"Authorization": creds.basic()}
+        response = self._follow(ref, base, auth)
+        status = response.status
+        _discard(response)
+        if status != 200:
+            raise ImageError(f"registry {ref.registry} refused the credentials (HTTP {status})",
+                             where=ref.registry, hint="check the user name and password")
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        """The connection pool for URL's host: its own CA files, or unverified if insecure."""
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.lower()
+        if parts.scheme != "https":
+            return self._http
+        if host not in self._pools:
+            self._pools[host] = self._tls_pool(host)
+        return self._pools[host]
+
+    def _tls_pool(self, host: str) -> urllib3.PoolManager:
+        if self._insecure(host):
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
+                                       cert_reqs="CERT_NONE")
+        for base in self._certs_dirs:
+            directory = base / host
+            cas = sorted(directory.glob("*.crt")) if directory.is_dir() else []
+            if cas:
+                import ssl
+
+                context = ssl.create_default_context()
+                for ca in cas:
+                    context.load_verify_locations(cafile=str(ca))
+                cert, key = directory / "client.cert", directory / "client.key"
+                if cert.is_file() and key.is_file():
+                    context.load_cert_chain(str(cert), str(key))
+                return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
+                                           ssl_context=context)
+        return self._http
 
     def _authorization(
         self, ref: Reference, challenge: Challenge | None, scope: str, *, renew: bool
@@ -274,7 +346,7 @@ class RegistryClient:
         for attempt in range(self._attempts):
             last = attempt + 1 == self._attempts
             try:
-                response = self._http.request(
+                response = self._pool(url).request(
                     "GET", url, headers=dict(headers), preload_content=False,
                     redirect=False, retries=False, decode_content=False)
             except HTTPError as exc:
@@ -306,6 +378,14 @@ class RegistryClient:
             raise ImageError(f"{what}: access denied (HTTP {status}){detail}", where=str(ref),
                              hint="the image may not exist or may need credentials in auth.json")
         raise ImageError(f"{what}: registry answered HTTP {status}{detail}", where=str(ref))
+
+
+def default_certs_dirs() -> tuple[Path, ...]:
+    """Per-registry CA directories (HOST[:PORT]/*.crt): hostctl's, containers', docker's."""
+    import os
+
+    own = Path(os.environ.get("HOSTCTL_CONFIG_DIR", "/etc/hostctl")) / "certs.d"
+    return (own, Path("/etc/containers/certs.d"), Path("/etc/docker/certs.d"))
 
 
 def _verify_stream(ref: Reference, desc: Descriptor, received: int, got: str) -> None:

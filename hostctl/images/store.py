@@ -131,6 +131,45 @@ class Store:
         finally:
             os.close(fd)
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Held (shared) by every pull while it writes; prune and verify hold it exclusively.
+
+        A pull that finds nobody else writing first removes the temp files a killed pull left.
+        """
+        self.ensure()
+        fd = os.open(self.locks / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.clean_temporaries()
+            except BlockingIOError:
+                pass
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No pull writes while this is held (garbage collection, repair)."""
+        self.ensure()
+        fd = os.open(self.locks / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def forget(self, reference: str) -> IndexEntry | None:
+        """Remove REFERENCE from the index; the entry it had, or None."""
+        with self.lock("images"):
+            images = self.images()
+            entry = images.pop(reference, None)
+            if entry is not None:
+                self._write_index(images)
+        return entry
+
     # -- image index ----------------------------------------------------------------
 
     def lookup(self, reference: str) -> IndexEntry | None:
@@ -158,10 +197,13 @@ class Store:
         with self.lock("images"):
             images = self.images()
             images[reference] = IndexEntry(digest, manifest, pulled)
-            doc = {"version": 1, "images": {
-                ref: {"digest": e.digest, "manifest": e.manifest, "pulled": e.pulled}
-                for ref, e in sorted(images.items())}}
-            _atomic_write(self.index_file, json.dumps(doc, indent=1).encode() + b"\n")
+            self._write_index(images)
+
+    def _write_index(self, images: dict[str, IndexEntry]) -> None:
+        doc = {"version": 1, "images": {
+            ref: {"digest": e.digest, "manifest": e.manifest, "pulled": e.pulled}
+            for ref, e in sorted(images.items())}}
+        _atomic_write(self.index_file, json.dumps(doc, indent=1).encode() + b"\n")
 
     # -- snapshots ------------------------------------------------------------------
 
@@ -191,7 +233,7 @@ class Store:
     def clean_temporaries(self) -> None:
         """Remove temp files left by a process that was killed mid-write (under no lock:
         call it only when no other pull can be running, e.g. from garbage collection)."""
-        for parent in (self.blobs, self.snapshots):
+        for parent in (self.blobs, self.snapshots, self.root):
             if parent.is_dir():
                 for entry in parent.iterdir():
                     if entry.name.startswith(_TMP_PREFIX):

@@ -29,8 +29,9 @@ import pytest
 import urllib3
 
 from hostctl.errors import ImageError
+from hostctl.images.manage import list_images
 from hostctl.images.manifest import OCI_INDEX, OCI_MANIFEST, host_platform
-from hostctl.images.pull import list_images, pull
+from hostctl.images.pull import pull
 from hostctl.images.store import Store
 
 pytestmark = [
