@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import shutil
 import socket
 import subprocess
@@ -137,6 +138,8 @@ class Registry:
             with self.log_path.open("ab") as log:
                 self._proc = subprocess.Popen(
                     [binary, "serve", str(config)],
+                    # REGISTRY_* variables override the config file: keep only ours.
+                    env={k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")},
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
