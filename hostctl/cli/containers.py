@@ -1,3 +1,168 @@
 """Container verbs over systemd: apply, rm, start, stop, restart, status, ps, enable, disable."""
 
 from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hostctl.cli.common import FormatOpt, UserOpt, app, jsonable, say, scope_of
+
+NameArg = Annotated[str, typer.Argument(help="Container name (the declaration's file stem).")]
+
+
+def _fail(err: Exception) -> typer.Exit:
+    from hostctl.errors import HostctlError
+
+    say(str(err))
+    return typer.Exit(err.exit_code if isinstance(err, HostctlError) else 1)
+
+
+@app.command()
+def apply(
+    file: Annotated[str, typer.Argument(help="Declaration file, or - for stdin.")],
+    name: Annotated[str | None, typer.Option(help="Name (default: the file stem).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; show the diff.")] = False,
+    user: UserOpt = False,
+) -> None:
+    """Install or update a declaration; restart its unit only when it changed."""
+    from hostctl.api.containers import apply as _apply
+    from hostctl.errors import HostctlError
+
+    if file == "-":
+        text = sys.stdin.read()
+        if name is None:
+            raise typer.BadParameter("--name is needed with -")
+    else:
+        text = Path(file).read_text(encoding="utf-8")
+        name = name or Path(file).name.removesuffix(".yaml").removesuffix(".yml")
+    try:
+        result = _apply(name, text, scope=scope_of(user), check=check)
+    except HostctlError as err:
+        raise _fail(err) from None
+    if result.diff:
+        typer.echo(result.diff, nl=False)
+    for action in result.actions:
+        typer.echo(("would " if check else "") + action)
+    typer.echo(f"{name}: {'changed' if result.changed else 'unchanged'}"
+               + (f", {result.unit_state}" if result.unit_state else ""))
+
+
+@app.command("rm")
+def rm(name: NameArg, user: UserOpt = False) -> None:
+    """Stop a container and delete the declaration `hostctl apply` installed."""
+    from hostctl.api.containers import remove
+    from hostctl.errors import HostctlError
+
+    try:
+        result = remove(name, scope=scope_of(user))
+    except HostctlError as err:
+        raise _fail(err) from None
+    typer.echo(f"{name}: {'removed' if result.changed else 'not installed by hostctl apply'}")
+
+
+def _control(name: str, method: str, user: bool) -> None:
+    from hostctl.api.containers import control
+    from hostctl.errors import HostctlError
+
+    try:
+        control(name, method, scope_of(user))
+    except HostctlError as err:
+        raise _fail(err) from None
+
+
+@app.command()
+def start(name: NameArg, user: UserOpt = False) -> None:
+    """Start NAME.service and wait; on failure print why and the last journal lines."""
+    _control(name, "StartUnit", user)
+
+
+@app.command()
+def stop(name: NameArg, user: UserOpt = False) -> None:
+    """Stop NAME.service and wait for it."""
+    _control(name, "StopUnit", user)
+
+
+@app.command()
+def restart(name: NameArg, user: UserOpt = False) -> None:
+    """Restart NAME.service (a fresh container from the image) and wait."""
+    _control(name, "RestartUnit", user)
+
+
+@app.command()
+def status(name: NameArg, user: UserOpt = False) -> None:
+    """Show NAME.service's state and its last journal lines."""
+    from hostctl.errors import HostctlError
+    from hostctl.systemd.dbus import Systemd, journal_tail
+
+    scope = scope_of(user)
+    try:
+        state = Systemd(scope).unit(f"{name}.service")
+    except HostctlError as err:
+        raise _fail(err) from None
+    typer.echo(f"{state.name}: {state.active_state} ({state.sub_state}), result "
+               f"{state.result}, main pid {state.main_pid}, restarts {state.restarts}")
+    journal = journal_tail(state.name, scope)
+    if journal:
+        typer.echo(journal)
+    if state.active_state != "active":
+        raise typer.Exit(3)
+
+
+def _uptime(since: float | None) -> str:
+    if since is None:
+        return "-"
+    seconds = int(time.time() - since)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@app.command()
+def ps(fmt: FormatOpt = "table", user: UserOpt = False) -> None:
+    """List declared containers: unit state, image, uptime, restarts."""
+    from hostctl.api.containers import list_containers
+    from hostctl.errors import HostctlError
+
+    try:
+        rows = list_containers(scope_of(user))
+    except HostctlError as err:
+        raise _fail(err) from None
+    if fmt == "json":
+        typer.echo(json.dumps([jsonable(row) for row in rows], indent=2))
+        return
+    typer.echo(f"{'NAME':20} {'STATE':18} {'UPTIME':7} {'RESTARTS':8} IMAGE")
+    for row in rows:
+        state = f"{row.active_state}/{row.sub_state}"
+        image = row.image or f"(broken: {row.error})"
+        typer.echo(f"{row.name:20} {state:18} {_uptime(row.active_since):7} "
+                   f"{row.restarts:<8} {image}")
+
+
+def _enable(name: str, enabled: bool, user: bool) -> None:
+    from hostctl.api.containers import set_enabled
+    from hostctl.errors import HostctlError
+
+    try:
+        result = set_enabled(name, enabled, scope_of(user))
+    except HostctlError as err:
+        raise _fail(err) from None
+    word = "enabled" if enabled else "disabled"
+    typer.echo(f"{name}: {word}" + ("" if result.changed else " already"))
+
+
+@app.command()
+def enable(name: NameArg, user: UserOpt = False) -> None:
+    """Start NAME at boot (generated units cannot be `systemctl enable`d)."""
+    _enable(name, True, user)
+
+
+@app.command()
+def disable(name: NameArg, user: UserOpt = False) -> None:
+    """Stop starting NAME at boot."""
+    _enable(name, False, user)

@@ -49,13 +49,17 @@ def generate(
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
-    """Check declaration files; print each error with file:line:key."""
-    from hostctl.declarations.yaml_reader import load_yaml
+    """Check declaration files (YAML or quadlet .container, with their drop-ins); print
+    each error with file:line:key."""
+    from hostctl.declarations.search import SUFFIXES, load_file
 
     failed = 0
     for path in files:
+        name = path.name
+        for suffix in SUFFIXES:
+            name = name.removesuffix(suffix)
         try:
-            load_yaml(path)
+            load_file(path, name)
         except HostctlError as err:
             failed += 1
             typer.echo(str(err), err=True)

@@ -1,35 +1,195 @@
 """The validated declaration: one frozen dataclass per container.
 
 Field names are the keys of settings.SETTINGS (plus name, source and locations), and
-the defaults come from that table.
+the defaults come from that table. Every parsed value is immutable: tuples, frozen
+dataclasses, StrEnums, str, int, float, bool. Sizes are bytes, times are whole seconds,
+capabilities are "CAP_X" (or "ALL"), signals are "SIGX".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
-from hostctl.declarations.settings import DEFAULTS, Restart
+from hostctl.declarations.settings import DEFAULTS, Pull, Restart, Runtime
 
 # (directive, values) pairs of one unit section, in declaration order; a directive with
 # several values is written once per value.
 Directives = tuple[tuple[str, tuple[str, ...]], ...]
+# (name, value) pairs in declaration order, names unique (env, sysctls, labels, ...).
+Pairs = tuple[tuple[str, str], ...]
+
+RLIM_INFINITY = 2**64 - 1  # an "unlimited" ulimit, as OCI's process.rlimits spells it
+SECRETS_DIR = "/run/secrets"  # where a secret without a target is mounted
+
+
+class VolumeKind(StrEnum):
+    """What the source of a volume is."""
+
+    BIND = "bind"  # an absolute host path, bind-mounted
+    VOLUME = "volume"  # a named volume, kept under the state directory
+
+
+@dataclass(frozen=True)
+class Volume:
+    """`volumes:` entry "SRC:DST[:OPTIONS]" (quadlet Volume= / Mount=type=bind|volume).
+
+    source: absolute host path (kind bind) or a volume name (kind volume).
+    destination: absolute path in the container.
+    read_only: from the "ro" option ("rw" is the default and is not kept in options).
+    options: the other options as written, in order: z, Z, U, nocopy, nosuid, nodev,
+    noexec, suid, dev, exec, bind, rbind, and the propagation modes (shared, rshared,
+    slave, rslave, private, rprivate, unbindable, runbindable).
+    """
+
+    source: str
+    destination: str
+    kind: VolumeKind
+    read_only: bool = False
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    """`tmpfs:` entry "DST[:OPTIONS]" (quadlet Tmpfs= / Mount=type=tmpfs).
+
+    options: mount options as written, comma-separated in the file: size=BYTES (a size
+    like 64M is converted to bytes), mode=OCTAL, uid=N, gid=N, nr_inodes=N, ro, rw,
+    noexec, exec, nosuid, suid, nodev, dev.
+    """
+
+    destination: str
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Device:
+    """`devices:` entry "[-]HOST[:CONTAINER][:PERMISSIONS]" (quadlet AddDevice=).
+
+    container_path defaults to host_path; permissions is a non-empty subset of "rwm" in
+    that order (default "rwm"); optional (a leading "-") means a missing host device is
+    skipped instead of failing the start.
+    """
+
+    host_path: str
+    container_path: str
+    permissions: str = "rwm"
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    """`ulimits:` entry NAME=SOFT[:HARD] (quadlet Ulimit=); NAME without RLIMIT_, lower
+    case (nofile, nproc, core...); SOFT and HARD are counts, RLIM_INFINITY for
+    "unlimited" or -1; HARD defaults to SOFT."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class Secret:
+    """`secrets:` entry (quadlet Secret=NAME[,target=PATH]).
+
+    name: the credential id inside the unit (LoadCredential=NAME:SOURCE).
+    source: an absolute host file path, or the name of a credential the service manager
+    itself holds (systemd looks a non-absolute source up among its own credentials).
+    target: absolute path in the container where the secret is mounted read-only
+    (default /run/secrets/NAME).
+    """
+
+    name: str
+    source: str
+    target: str
+
+
+class Protocol(StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+@dataclass(frozen=True)
+class Port:
+    """`ports:` entry "[IP:]HOST:CONTAINER[/tcp|udp]" (quadlet PublishPort=). A range
+    "8000-8009:80-89" becomes one Port per pair. host_ip None means every address;
+    IPv6 addresses are written in brackets: "[::1]:8080:80"."""
+
+    host_ip: str | None
+    host_port: int
+    container_port: int
+    protocol: Protocol = Protocol.TCP
 
 
 @dataclass(frozen=True)
 class Container:
-    """One declared container, as read from its declaration file and validated."""
+    """One declared container, as read from its declaration file and validated.
+
+    Types of the settings (see settings.SETTINGS for help and defaults):
+    image str; command/entrypoint tuple[str, ...] | None; env Pairs; env_files
+    tuple[str, ...] of absolute host paths; workdir str | None; user "user[:group]" |
+    None; group str | None (name or gid); groups tuple[str, ...] (names or gids);
+    hostname str | None; volumes tuple[Volume, ...]; tmpfs tuple[Tmpfs, ...];
+    shm_size int | None (bytes); read_only bool; cap_add/cap_drop tuple[str, ...]
+    ("CAP_X" or "ALL"); no_new_privileges bool; devices tuple[Device, ...]; ulimits
+    tuple[Ulimit, ...]; sysctls Pairs; timezone str | None ("local" or an Area/City
+    name); init bool; notify bool (the container sends READY=1 itself); stop_signal str
+    ("SIGTERM"); stop_timeout int (s); reload_signal str | None; restart Restart;
+    restart_sec int | None (s); memory int | None (bytes); cpus float | None; pids_limit
+    int | None; labels/annotations Pairs; secrets tuple[Secret, ...]; network str
+    ("host", "none", "bridge" or a network name); ports tuple[Port, ...]; dns
+    tuple[str, ...] (IP addresses); dns_search tuple[str, ...] (domains); dns_options
+    tuple[str, ...] (resolv.conf options); add_hosts Pairs (name, IP address or
+    "host-gateway"); runtime Runtime; platform str | None ("os/arch[/variant]"); pull
+    Pull; unit/service/install Directives.
+    """
 
     name: str
     source: Path
     image: str
+    pull: Pull = DEFAULTS["pull"]
+    platform: str | None = DEFAULTS["platform"]
     command: tuple[str, ...] | None = DEFAULTS["command"]
     entrypoint: tuple[str, ...] | None = DEFAULTS["entrypoint"]
-    env: tuple[tuple[str, str], ...] = DEFAULTS["env"]
+    env: Pairs = DEFAULTS["env"]
+    env_files: tuple[str, ...] = DEFAULTS["env_files"]
     workdir: str | None = DEFAULTS["workdir"]
     user: str | None = DEFAULTS["user"]
+    group: str | None = DEFAULTS["group"]
+    groups: tuple[str, ...] = DEFAULTS["groups"]
+    hostname: str | None = DEFAULTS["hostname"]
+    volumes: tuple[Volume, ...] = DEFAULTS["volumes"]
+    tmpfs: tuple[Tmpfs, ...] = DEFAULTS["tmpfs"]
+    shm_size: int | None = DEFAULTS["shm_size"]
+    read_only: bool = DEFAULTS["read_only"]
+    cap_add: tuple[str, ...] = DEFAULTS["cap_add"]
+    cap_drop: tuple[str, ...] = DEFAULTS["cap_drop"]
+    no_new_privileges: bool = DEFAULTS["no_new_privileges"]
+    devices: tuple[Device, ...] = DEFAULTS["devices"]
+    ulimits: tuple[Ulimit, ...] = DEFAULTS["ulimits"]
+    sysctls: Pairs = DEFAULTS["sysctls"]
+    timezone: str | None = DEFAULTS["timezone"]
+    init: bool = DEFAULTS["init"]
+    notify: bool = DEFAULTS["notify"]
+    stop_signal: str = DEFAULTS["stop_signal"]
     stop_timeout: int = DEFAULTS["stop_timeout"]
+    reload_signal: str | None = DEFAULTS["reload_signal"]
     restart: Restart = DEFAULTS["restart"]
+    restart_sec: int | None = DEFAULTS["restart_sec"]
+    memory: int | None = DEFAULTS["memory"]
+    cpus: float | None = DEFAULTS["cpus"]
+    pids_limit: int | None = DEFAULTS["pids_limit"]
+    labels: Pairs = DEFAULTS["labels"]
+    annotations: Pairs = DEFAULTS["annotations"]
+    secrets: tuple[Secret, ...] = DEFAULTS["secrets"]
+    network: str = DEFAULTS["network"]
+    ports: tuple[Port, ...] = DEFAULTS["ports"]
+    dns: tuple[str, ...] = DEFAULTS["dns"]
+    dns_search: tuple[str, ...] = DEFAULTS["dns_search"]
+    dns_options: tuple[str, ...] = DEFAULTS["dns_options"]
+    add_hosts: Pairs = DEFAULTS["add_hosts"]
+    runtime: Runtime = DEFAULTS["runtime"]
     unit: Directives = DEFAULTS["unit"]
     service: Directives = DEFAULTS["service"]
     install: Directives = DEFAULTS["install"]

@@ -1,7 +1,11 @@
 """Where declarations are found, per scope, and which file wins for a name.
 
-Directories are listed highest priority first; the first directory holding NAME.yaml or
-NAME.yml decides NAME, lower ones are shadowed (quadlet's rule). A file that is a
+Directories are listed highest priority first; the first directory holding NAME.yaml,
+NAME.yml or NAME.container (a quadlet file) decides NAME, lower ones are shadowed
+(quadlet's rule); two of them in one directory are an error. Drop-ins NAME.yaml.d/*.yaml
+(deep-merged) and NAME.container.d/*.conf (appended) are collected from every directory
+of the search path; a drop-in file name in a higher directory shadows the same name in
+lower ones, and they apply in alphabetical order of file name. A file that is a
 symlink to /dev/null masks the name, as in systemd. $HOSTCTL_DECLARATION_PATH
 (colon-separated) replaces the whole list.
 """
@@ -19,7 +23,13 @@ from hostctl.errors import DeclarationError
 from hostctl.paths import Scope, for_scope
 
 ENV_PATH = "HOSTCTL_DECLARATION_PATH"
-SUFFIXES = (".yaml", ".yml")
+SUFFIXES = (".yaml", ".yml", ".container")
+# A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).
+DROPINS = {
+    ".yaml": ((".yaml.d", ".yml.d"), (".yaml", ".yml")),
+    ".yml": ((".yaml.d", ".yml.d"), (".yaml", ".yml")),
+    ".container": ((".container.d",), (".conf",)),
+}
 SHARE_DIR = Path("/usr/share/hostctl/containers")
 USERS_DIR = Path("/etc/hostctl/containers/users")
 _MASK = "/dev/null"
@@ -100,12 +110,42 @@ def load_declaration(name: str, scope: Scope, dirs: list[Path] | None = None) ->
                 hint=f"it is a link to {_MASK}; remove it to unmask",
             )
         if files:
-            return load_yaml(files[0], name)
+            return load_file(files[0], name, searched)
     raise DeclarationError(
         f"no declaration named {name!r}",
         hint=f"looked for {name}.yaml and {name}.yml in "
         + (", ".join(str(d) for d in searched) or "no directories"),
     )
+
+
+def dropins_for(path: Path, name: str, dirs: list[Path]) -> list[Path]:
+    """The drop-ins of declaration file PATH (named NAME) across DIRS, in applying order."""
+    suffix = next(s for s in SUFFIXES if path.name.endswith(s))
+    dir_suffixes, file_suffixes = DROPINS[suffix]
+    found: dict[str, Path] = {}
+    for directory in dirs:
+        for dir_suffix in dir_suffixes:
+            dropin_dir = directory / f"{name}{dir_suffix}"
+            try:
+                entries = sorted(os.listdir(dropin_dir))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.endswith(file_suffixes) and not entry.startswith("."):
+                    found.setdefault(entry, dropin_dir / entry)
+    return [found[entry] for entry in sorted(found)]
+
+
+def load_file(path: Path, name: str, dirs: list[Path] | None = None) -> Container:
+    """Load declaration file PATH (YAML or quadlet, by suffix) with its drop-ins from DIRS
+    (default: PATH's own directory)."""
+    searched = dirs if dirs is not None else [path.parent]
+    dropins = dropins_for(path, name, searched)
+    if path.name.endswith(".container"):
+        from hostctl.declarations.quadlet_reader import load_quadlet
+
+        return load_quadlet(path, name, dropins)
+    return load_yaml(path, name, dropins)
 
 
 def _candidates(directory: Path, skipped: list[DeclarationError]) -> dict[str, list[Path]]:

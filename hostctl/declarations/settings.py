@@ -13,53 +13,29 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from hostctl.declarations.kinds import (
+    KIND_ANSIBLE_TYPE,
+    KIND_DOC_TYPE,
+    Kind,
+    Pull,
+    Restart,
+    Runtime,
+)
 
-class Kind(StrEnum):
-    """The shape of a setting's value, which decides how it is read and checked."""
-
-    IMAGE = "image"  # an image reference, checked by hostctl.images.reference
-    ARGV = "argv"  # a list of strings, or one string split like a shell would
-    ENV = "env"  # NAME -> string (a map, or a list of NAME=VALUE)
-    ABSPATH = "abspath"  # an absolute path inside the container
-    USER = "user"  # name or uid, optionally :group or :gid
-    SECONDS = "seconds"  # whole seconds, an integer >= 1
-    CHOICE = "choice"  # one of Setting.choices
-    DIRECTIVES = "directives"  # raw systemd directives for one unit section
-
-
-# How each kind is spelled in the docs and in an Ansible argument_spec.
-KIND_DOC_TYPE: Mapping[Kind, str] = {
-    Kind.IMAGE: "str",
-    Kind.ARGV: "list[str] | str",
-    Kind.ENV: "map[str, str]",
-    Kind.ABSPATH: "str (absolute path)",
-    Kind.USER: "str (user[:group] or uid[:gid])",
-    Kind.SECONDS: "int (seconds)",
-    Kind.CHOICE: "str (choice)",
-    Kind.DIRECTIVES: "map[str, str | list[str]]",
-}
-KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
-    Kind.IMAGE: "str",
-    Kind.ARGV: "raw",
-    Kind.ENV: "raw",
-    Kind.ABSPATH: "path",
-    Kind.USER: "str",
-    Kind.SECONDS: "int",
-    Kind.CHOICE: "str",
-    Kind.DIRECTIVES: "dict",
-}
-
-
-class Restart(StrEnum):
-    """systemd's Restart= values, which the unit gets unchanged."""
-
-    NO = "no"
-    ON_SUCCESS = "on-success"
-    ON_FAILURE = "on-failure"
-    ON_ABNORMAL = "on-abnormal"
-    ON_WATCHDOG = "on-watchdog"
-    ON_ABORT = "on-abort"
-    ALWAYS = "always"
+__all__ = [
+    "BY_KEY",
+    "DEFAULTS",
+    "INSTALL_DIRECTIVES",
+    "KIND_ANSIBLE_TYPE",
+    "KIND_DOC_TYPE",
+    "RESERVED_DIRECTIVES",
+    "SETTINGS",
+    "Kind",
+    "Pull",
+    "Restart",
+    "Runtime",
+    "Setting",
+]
 
 
 @dataclass(frozen=True)
@@ -86,99 +62,270 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
-        key="image",
-        kind=Kind.IMAGE,
-        required=True,
+        key="image", kind=Kind.IMAGE, required=True,
         help="The image to run; pulled from its registry when it is not in the store.",
         maps_to="OCI root filesystem and process defaults from the image config",
-        quadlet="Image",
-        example="docker.io/library/nginx:1.27",
+        quadlet="Image", example="docker.io/library/nginx:1.27",
     ),
     Setting(
-        key="command",
-        kind=Kind.ARGV,
+        key="pull", kind=Kind.CHOICE, choices=Pull, default=Pull.MISSING,
+        help="When the launcher asks the registry for the image: missing (only when not "
+        "stored), always, newer (like always, but falls back to the stored image when the "
+        "registry cannot be reached), never.",
+        maps_to="the launcher's pull step", quadlet="Pull", example="newer",
+    ),
+    Setting(
+        key="platform", kind=Kind.PLATFORM,
+        help="The os/arch[/variant] to pick from a multi-platform image (default: the "
+        "host's).",
+        maps_to="manifest list selection", example="linux/arm64/v8",
+    ),
+    Setting(
+        key="command", kind=Kind.ARGV,
         help="Arguments replacing the image's Cmd; a string is split like a shell would.",
         maps_to="OCI process.args (after the entrypoint)",
-        quadlet="Exec",
-        example='["nginx", "-g", "daemon off;"]',
+        quadlet="Exec", example='["nginx", "-g", "daemon off;"]',
     ),
     Setting(
-        key="entrypoint",
-        kind=Kind.ARGV,
+        key="entrypoint", kind=Kind.ARGV,
         help="Replaces the image's Entrypoint (and drops its Cmd unless `command` is set); "
         "[] clears it.",
         maps_to="OCI process.args (first)",
-        quadlet="Entrypoint",
-        example='["/docker-entrypoint.sh"]',
+        quadlet="Entrypoint", example='["/docker-entrypoint.sh"]',
     ),
     Setting(
-        key="env",
-        kind=Kind.ENV,
-        default=(),
+        key="env", kind=Kind.ENV, default=(),
         help="Environment variables added to the image's; numbers and booleans are written "
         "as in the file.",
-        maps_to="OCI process.env",
-        quadlet="Environment",
-        example="{TZ: UTC, WORKERS: 4}",
+        maps_to="OCI process.env", quadlet="Environment", example="{TZ: UTC, WORKERS: 4}",
     ),
     Setting(
-        key="workdir",
-        kind=Kind.ABSPATH,
+        key="env_files", kind=Kind.ABSPATHS, default=(),
+        help="Host files of NAME=VALUE lines read at each start, before `env`.",
+        maps_to="OCI process.env", quadlet="EnvironmentFile",
+        example="[/etc/app/app.env]",
+    ),
+    Setting(
+        key="workdir", kind=Kind.ABSPATH,
         help="Working directory of the container's process (default: the image's).",
-        maps_to="OCI process.cwd",
-        quadlet="WorkingDir",
-        example="/srv/app",
+        maps_to="OCI process.cwd", quadlet="WorkingDir", example="/srv/app",
     ),
     Setting(
-        key="user",
-        kind=Kind.USER,
+        key="user", kind=Kind.USER,
         help="User to run as: a name or uid from the image, optionally :group or :gid "
         "(default: the image's User, else root).",
-        maps_to="OCI process.user",
-        quadlet="User",
-        example="1000:1000",
+        maps_to="OCI process.user", quadlet="User", example="1000:1000",
     ),
     Setting(
-        key="stop_timeout",
-        kind=Kind.SECONDS,
-        default=10,
-        help="Seconds between SIGTERM and SIGKILL when the service stops.",
-        maps_to="unit [Service] TimeoutStopSec=",
-        quadlet="StopTimeout",
-        example="30",
+        key="group", kind=Kind.GROUP,
+        help="Primary group (name or gid) when `user` does not give one.",
+        maps_to="OCI process.user.gid", quadlet="Group", example="www-data",
     ),
     Setting(
-        key="restart",
-        kind=Kind.CHOICE,
-        default=Restart.NO,
-        choices=Restart,
+        key="groups", kind=Kind.GROUPS, default=(),
+        help="Supplementary groups (names from the image, or gids).",
+        maps_to="OCI process.user.additionalGids", quadlet="GroupAdd",
+        example="[audio, 1001]",
+    ),
+    Setting(
+        key="hostname", kind=Kind.HOSTNAME,
+        help="The container's host name (default: the container name).",
+        maps_to="OCI hostname", quadlet="HostName", example="web1",
+    ),
+    Setting(
+        key="volumes", kind=Kind.VOLUMES, default=(),
+        help="SRC:DST[:OPTIONS]: an absolute SRC is a bind mount of a host path (the unit "
+        "waits for its file system), otherwise a named volume; options ro, rw, z, Z, U, "
+        "nocopy, nosuid, nodev, noexec and propagation modes.",
+        maps_to="OCI mounts; unit [Unit] RequiresMountsFor= for bind sources",
+        quadlet="Volume", example='["/srv/app:/data", "cache:/var/cache:ro"]',
+    ),
+    Setting(
+        key="tmpfs", kind=Kind.TMPFS, default=(),
+        help="DST[:OPTIONS]: a tmpfs mounted at DST; options size=, mode=, uid=, gid=, "
+        "nr_inodes=, ro, noexec, nosuid, nodev.",
+        maps_to="OCI mounts (type tmpfs)", quadlet="Tmpfs",
+        example='["/tmp:size=64M,mode=1777"]',
+    ),
+    Setting(
+        key="shm_size", kind=Kind.SIZE,
+        help="Size of /dev/shm (default 64M).",
+        maps_to="OCI mounts (/dev/shm size=)", quadlet="ShmSize", example="256M",
+    ),
+    Setting(
+        key="read_only", kind=Kind.BOOL, default=False,
+        help="Mount the root file system read-only.",
+        maps_to="OCI root.readonly", quadlet="ReadOnly", example="true",
+    ),
+    Setting(
+        key="cap_add", kind=Kind.CAPS, default=(),
+        help="Capabilities added to the default set (net_admin, CAP_NET_ADMIN or ALL).",
+        maps_to="OCI process.capabilities", quadlet="AddCapability",
+        example="[NET_ADMIN]",
+    ),
+    Setting(
+        key="cap_drop", kind=Kind.CAPS, default=(),
+        help="Capabilities removed from the default set (ALL drops every one).",
+        maps_to="OCI process.capabilities", quadlet="DropCapability", example="[ALL]",
+    ),
+    Setting(
+        key="no_new_privileges", kind=Kind.BOOL, default=False,
+        help="Forbid gaining privileges (setuid binaries, file capabilities).",
+        maps_to="OCI process.noNewPrivileges", quadlet="NoNewPrivileges", example="true",
+    ),
+    Setting(
+        key="devices", kind=Kind.DEVICES, default=(),
+        help="[-]HOST[:CONTAINER][:PERMISSIONS]: host devices made available; "
+        "permissions are a subset of rwm; a leading - skips a missing device.",
+        maps_to="OCI linux.devices and linux.resources.devices", quadlet="AddDevice",
+        example='["/dev/fuse", "/dev/ttyUSB0:/dev/modem:rw"]',
+    ),
+    Setting(
+        key="ulimits", kind=Kind.ULIMITS, default=(),
+        help="NAME: SOFT[:HARD] resource limits (nofile, nproc, core...); -1 or "
+        "unlimited for no limit.",
+        maps_to="OCI process.rlimits", quadlet="Ulimit",
+        example='{nofile: "1024:4096"}',
+    ),
+    Setting(
+        key="sysctls", kind=Kind.SYSCTLS, default=(),
+        help="Namespaced kernel parameters set in the container.",
+        maps_to="OCI linux.sysctl", quadlet="Sysctl",
+        example='{net.ipv4.ip_unprivileged_port_start: "80"}',
+    ),
+    Setting(
+        key="timezone", kind=Kind.TIMEZONE,
+        help="The container's time zone: an Area/City name, or local for the host's.",
+        maps_to="/etc/localtime in the container", quadlet="Timezone",
+        example="Europe/Berlin",
+    ),
+    Setting(
+        key="init", kind=Kind.BOOL, default=False,
+        help="Run a minimal init as PID 1 that reaps zombies and forwards signals.",
+        maps_to="OCI process.args (init injected first)", quadlet="RunInit",
+        example="true",
+    ),
+    Setting(
+        key="notify", kind=Kind.BOOL, default=False,
+        help="The container sends READY=1 itself (sd_notify); the unit becomes active only "
+        "then.",
+        maps_to="unit readiness (NOTIFY_SOCKET passed to the container)", quadlet="Notify",
+        example="true",
+    ),
+    Setting(
+        key="stop_signal", kind=Kind.SIGNAL, default="SIGTERM",
+        help="Signal that asks the container's init to stop.",
+        maps_to="unit [Service] KillSignal=", quadlet="StopSignal", example="SIGQUIT",
+    ),
+    Setting(
+        key="stop_timeout", kind=Kind.SECONDS, default=10,
+        help="Seconds between the stop signal and SIGKILL when the service stops.",
+        maps_to="unit [Service] TimeoutStopSec=", quadlet="StopTimeout", example="30",
+    ),
+    Setting(
+        key="reload_signal", kind=Kind.SIGNAL,
+        help="Signal sent to the container's init by `systemctl reload`.",
+        maps_to="unit [Service] ExecReload=kill -s SIGNAL $MAINPID",
+        quadlet="ReloadSignal", example="SIGHUP",
+    ),
+    Setting(
+        key="restart", kind=Kind.CHOICE, default=Restart.NO, choices=Restart,
         help="When systemd restarts the container after it exits.",
-        maps_to="unit [Service] Restart=",
-        example="on-failure",
+        maps_to="unit [Service] Restart=", example="on-failure",
     ),
     Setting(
-        key="unit",
-        kind=Kind.DIRECTIVES,
-        default=(),
-        section="Unit",
+        key="restart_sec", kind=Kind.DELAY,
+        help="Seconds systemd waits before a restart (default: systemd's, 100 ms).",
+        maps_to="unit [Service] RestartSec=", example="5",
+    ),
+    Setting(
+        key="memory", kind=Kind.SIZE,
+        help="Memory limit of the whole unit (container included).",
+        maps_to="unit [Service] MemoryMax=", quadlet="Memory", example="512M",
+    ),
+    Setting(
+        key="cpus", kind=Kind.CPUS,
+        help="CPU time limit, in CPUs (1.5 = one and a half cores).",
+        maps_to="unit [Service] CPUQuota= (cpus x 100%)", example="1.5",
+    ),
+    Setting(
+        key="pids_limit", kind=Kind.COUNT,
+        help="Most tasks (processes and threads) the unit may have.",
+        maps_to="unit [Service] TasksMax=", quadlet="PidsLimit", example="256",
+    ),
+    Setting(
+        key="labels", kind=Kind.LABELS, default=(),
+        help="Labels recorded with the container (shown by `hostctl ps`).",
+        maps_to="OCI annotations (org.hostctl.label.NAME)", quadlet="Label",
+        example="{team: web}",
+    ),
+    Setting(
+        key="annotations", kind=Kind.LABELS, default=(),
+        help="OCI annotations passed to the runtime.",
+        maps_to="OCI annotations", quadlet="Annotation",
+        example="{org.opencontainers.image.title: app}",
+    ),
+    Setting(
+        key="secrets", kind=Kind.SECRETS, default=(),
+        help="Files handed over as systemd credentials and mounted read-only, by default at "
+        "/run/secrets/NAME; SOURCE is a host file or a credential of the service manager "
+        "(default: NAME).",
+        maps_to="unit [Service] LoadCredential=NAME:SOURCE; OCI mounts", quadlet="Secret",
+        example='[{name: db-password, source: /etc/app/db-password}]',
+    ),
+    Setting(
+        key="network", kind=Kind.NETWORK, default="bridge",
+        help="host (the host's network), none (loopback only), bridge (hostctl's default "
+        "network) or the name of a network.",
+        maps_to="OCI linux.namespaces (network)", quadlet="Network", example="host",
+    ),
+    Setting(
+        key="ports", kind=Kind.PORTS, default=(),
+        help="[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like "
+        "8000-8009:80-89 allowed.",
+        maps_to="network port forwarding", quadlet="PublishPort",
+        example='["8080:80", "127.0.0.1:5353:53/udp"]',
+    ),
+    Setting(
+        key="dns", kind=Kind.ADDRESSES, default=(),
+        help="Name servers for the container's /etc/resolv.conf.",
+        maps_to="/etc/resolv.conf nameserver", quadlet="DNS", example="[192.0.2.53]",
+    ),
+    Setting(
+        key="dns_search", kind=Kind.DOMAINS, default=(),
+        help="Search domains for the container's /etc/resolv.conf.",
+        maps_to="/etc/resolv.conf search", quadlet="DNSSearch",
+        example="[example.com]",
+    ),
+    Setting(
+        key="dns_options", kind=Kind.DNS_OPTIONS, default=(),
+        help="Resolver options for the container's /etc/resolv.conf.",
+        maps_to="/etc/resolv.conf options", quadlet="DNSOption",
+        example='["ndots:2", "edns0"]',
+    ),
+    Setting(
+        key="add_hosts", kind=Kind.HOSTS, default=(),
+        help="NAME:IP lines added to the container's /etc/hosts (IP may be host-gateway).",
+        maps_to="/etc/hosts", quadlet="AddHost", example='["db.local:192.0.2.10"]',
+    ),
+    Setting(
+        key="runtime", kind=Kind.CHOICE, choices=Runtime, default=Runtime.RUNC,
+        help="The OCI runtime that runs the container.",
+        maps_to="the launcher's runtime binary", example="crun",
+    ),
+    Setting(
+        key="unit", kind=Kind.DIRECTIVES, default=(), section="Unit",
         help="Extra [Unit] directives, as systemd syntax (specifiers like %n expand).",
         maps_to="unit [Unit]",
         example="{Requires: postgres.service, After: postgres.service}",
     ),
     Setting(
-        key="service",
-        kind=Kind.DIRECTIVES,
-        default=(),
-        section="Service",
-        help="Extra [Service] directives, as systemd syntax (MemoryMax=, CPUQuota=, ...).",
-        maps_to="unit [Service]",
-        example="{MemoryMax: 512M}",
+        key="service", kind=Kind.DIRECTIVES, default=(), section="Service",
+        help="Extra [Service] directives, as systemd syntax (Nice=, CPUWeight=, ...).",
+        maps_to="unit [Service]", example="{CPUWeight: 50, Nice: 5}",
     ),
     Setting(
-        key="install",
-        kind=Kind.DIRECTIVES,
-        default=(),
-        section="Install",
+        key="install", kind=Kind.DIRECTIVES, default=(), section="Install",
         help="[Install] directives (WantedBy=, RequiredBy=, UpheldBy=, Alias=); the "
         "generator creates the links itself, as generated units cannot be enabled.",
         maps_to="unit [Install] and the generator's .wants/.requires/.upholds links",
@@ -204,6 +351,12 @@ RESERVED_DIRECTIVES: Mapping[str, Mapping[str, str]] = {
         "User": "use the `user:` setting: the launcher itself must run as the unit's owner",
         "Group": "use the `user:` setting (user:group)",
         "DynamicUser": "use the `user:` setting",
+        "KillSignal": "use the `stop_signal:` setting",
+        "ExecReload": "use the `reload_signal:` setting",
+        "RestartSec": "use the `restart_sec:` setting",
+        "MemoryMax": "use the `memory:` setting",
+        "CPUQuota": "use the `cpus:` setting",
+        "TasksMax": "use the `pids_limit:` setting",
     },
 }
 

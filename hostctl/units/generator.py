@@ -23,12 +23,16 @@ from pathlib import Path
 
 from hostctl.declarations.checks import Invalid, check_directive, check_directive_value
 from hostctl.declarations.model import Container
-from hostctl.declarations.search import scan_declarations
+from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
-from hostctl.declarations.yaml_reader import load_yaml
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.paths import Scope, default_scope, for_scope
-from hostctl.units.render import render_failed_unit, render_unit
+from hostctl.units.render import (
+    NETWORK_WAIT_UNIT,
+    render_failed_unit,
+    render_network_wait,
+    render_unit,
+)
 
 PROGRAM = "hostctl-generator"
 KMSG = Path("/dev/kmsg")
@@ -80,7 +84,8 @@ def build(scope: Scope, dirs: list[Path] | None, report: Report) -> list[Generat
     """Load and render every declaration of SCOPE; problems go to REPORT."""
     hostctl_bin = hostctl_program()
     state_dir = for_scope(scope).state
-    scan = scan_declarations(scope, dirs)
+    searched = dirs if dirs is not None else declaration_dirs(scope)
+    scan = scan_declarations(scope, searched)
     for problem in scan.skipped:
         report(f"{problem} (file ignored)")
     units = []
@@ -88,7 +93,7 @@ def build(scope: Scope, dirs: list[Path] | None, report: Report) -> list[Generat
         try:
             if name in scan.broken:
                 raise scan.broken[name]
-            container = load_yaml(path, name)
+            container = load_file(path, name, searched)
             text = render_unit(
                 container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir
             )
@@ -101,6 +106,8 @@ def build(scope: Scope, dirs: list[Path] | None, report: Report) -> list[Generat
                 name, path, str(err), hostctl_bin=hostctl_bin, scope=scope
             )
             units.append(Generated(f"{name}.service", failed))
+    if scope is Scope.USER and units:
+        units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
 
 

@@ -9,12 +9,13 @@ through hostctl.units.escape.
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
-from hostctl.declarations.model import Container, Directives
+from hostctl.declarations.model import Container, Directives, VolumeKind
 from hostctl.errors import HostctlError
 from hostctl.paths import Scope, for_scope
 from hostctl.units.escape import (
@@ -26,6 +27,9 @@ from hostctl.units.escape import (
 
 TEMPLATE_PACKAGE = "hostctl.unit_templates"
 START_TIMEOUT = 300  # seconds; the launcher extends it while it pulls an image
+KILL = "/bin/kill"  # util-linux or procps kill; in every Debian base system
+NETWORK_WAIT_UNIT = "hostctl-network-online.service"  # user scope's bounded wait
+_PLAIN_PATH = re.compile(r"[^\s\\\"']+")
 
 
 @cache
@@ -74,14 +78,52 @@ def render_unit(
     return template.render(
         _common(container.name, _source(container.source), hostctl_bin, scope),
         description=escape_value("description", f"hostctl container {container.name}"),
-        state_dir=escape_value("state directory", str(state)),
+        state_dir=_mount_path(str(state)),
         start_timeout=START_TIMEOUT,
         stop_timeout=int(container.stop_timeout),
         restart=escape_value("restart", str(container.restart)),
+        network_wait=NETWORK_WAIT_UNIT,
+        mounts_for=[_mount_path(path) for path in _bind_sources(container)],
+        resources=_resources(container),
         unit=_directive_lines(container.unit),
         service=_directive_lines(container.service),
         install=_directive_lines(container.install),
     )
+
+
+def _bind_sources(container: Container) -> list[str]:
+    """Host paths the container needs mounted: bind sources and environment files."""
+    paths = [v.source for v in container.volumes if v.kind is VolumeKind.BIND]
+    paths += [os.path.dirname(path) for path in container.env_files]
+    paths += [s.source for s in container.secrets if s.source.startswith("/")]
+    return list(dict.fromkeys(paths))
+
+
+def _mount_path(path: str) -> str:
+    """PATH as one word of RequiresMountsFor= (quoted when it has spaces or quotes)."""
+    text = escape_value("mount path", path)
+    if _PLAIN_PATH.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _resources(container: Container) -> list[str]:
+    """[Service] directives from the settings that map onto the unit."""
+    lines = [f"KillSignal={container.stop_signal}"]
+    if container.reload_signal:
+        lines.append(f"ExecReload={KILL} -s {container.reload_signal} $MAINPID")
+    if container.restart_sec is not None:
+        lines.append(f"RestartSec={int(container.restart_sec)}")
+    if container.memory is not None:
+        lines.append(f"MemoryMax={int(container.memory)}")
+    if container.cpus is not None:
+        lines.append(f"CPUQuota={max(1, round(container.cpus * 100))}%")
+    if container.pids_limit is not None:
+        lines.append(f"TasksMax={int(container.pids_limit)}")
+    for secret in container.secrets:
+        value = escape_value("secret", f"{secret.name}:{secret.source}")
+        lines.append(f"LoadCredential={value}")
+    return lines
 
 
 def render_failed_unit(
@@ -107,3 +149,18 @@ def _lossy(text: str) -> str:
     cleaned = "".join(c if c.isprintable() else "?" for c in text).strip().rstrip("\\")
     cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
     return escape_value("description", cleaned)
+
+
+NETWORK_WAIT_TIMEOUT = 90  # seconds a user unit waits for a network that is coming
+
+
+def render_network_wait(*, python: str) -> str:
+    """The user scope's oneshot unit that waits for the system's network-online.target,
+    run by PYTHON (the interpreter hostctl is installed in)."""
+    template = _templates().get_template("network-wait.service.j2")
+    return template.render(
+        exec_start=exec_line(
+            [python, "-m", "hostctl.systemd.netwait", str(NETWORK_WAIT_TIMEOUT)]
+        ),
+        timeout=NETWORK_WAIT_TIMEOUT,
+    )

@@ -46,7 +46,7 @@ def test_a_full_declaration(tmp_path: Path) -> None:
         "stop_timeout: 30\n"
         "restart: on-failure\n"
         "unit: {After: db.service}\n"
-        "service:\n  MemoryMax: 512M\n  ExecStartPre: [/bin/true, /bin/echo %n]\n  Nice:\n"
+        "service:\n  CPUWeight: 50\n  ExecStartPre: [/bin/true, /bin/echo %n]\n  Nice:\n"
         "install: {WantedBy: multi-user.target default.target}\n",
     )
     assert container == Container(
@@ -62,7 +62,7 @@ def test_a_full_declaration(tmp_path: Path) -> None:
         restart=Restart.ON_FAILURE,
         unit=(("After", ("db.service",)),),
         service=(
-            ("MemoryMax", ("512M",)),
+            ("CPUWeight", ("50",)),
             ("ExecStartPre", ("/bin/true", "/bin/echo %n")),
             ("Nice", ("",)),
         ),
@@ -153,7 +153,7 @@ def test_unknown_key_suggests_the_near_one(tmp_path: Path) -> None:
         (IMAGE + "service: {ExecStart: /bin/sh}\n", "2:service.ExecStart", "set by hostctl"),
         (IMAGE + "service: {Restart: always}\n", "2:service.Restart", "set by hostctl"),
         (IMAGE + "service: {'Memory Max': 1G}\n", "2:service.Memory Max", "not a systemd"),
-        (IMAGE + 'service: {MemoryMax: "1G\\nExecStart=/bin/sh"}\n', "2:service.MemoryMax",
+        (IMAGE + 'service: {CPUWeight: "1\\nExecStart=/bin/sh"}\n', "2:service.CPUWeight",
          "line break"),
         (IMAGE + "service:\n  Nice: [1, '2\\']\n", "3:service.Nice", "backslash"),
         (IMAGE + "install: {Also: x.service}\n", "2:install.Also", "not supported"),

@@ -38,11 +38,19 @@ command: [nginx, -g, "daemon off;"]
 env: {TZ: UTC}
 stop_timeout: 45
 restart: on-failure
+memory: 512M
+cpus: 1.5
+pids_limit: 64
+restart_sec: 3
+stop_signal: SIGQUIT
+reload_signal: HUP
+volumes: ["/srv/web data:/data", "cache:/cache"]
+secrets: [{name: db, source: /etc/web/db password}]
 unit:
   Requires: db.service
   After: [db.service, "remote-fs.target"]
 service:
-  MemoryMax: 512M
+  CPUWeight: 50
   ExecStartPre: /bin/echo starting %n
   Environment: HTTPS_PROXY=http://proxy:3128
 install:
@@ -114,13 +122,27 @@ def test_system_unit_runs_the_launcher_under_systemd_supervision() -> None:
     assert len(values(unit, "Service", "ExecStart")) == 1
 
 
-def test_user_unit_passes_user_and_does_not_wait_for_the_network() -> None:
+def test_user_unit_passes_user_and_waits_with_the_bounded_network_wait() -> None:
     unit = parse_unit(render_unit(_container("minimal"), hostctl_bin=BIN, scope=Scope.USER))
     assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [
         BIN, "launch", "--user", "minimal",
     ]
-    assert values(unit, "Unit", "Wants") == []
+    assert values(unit, "Unit", "Wants") == ["hostctl-network-online.service"]
+    assert "network-online.target" not in values(unit, "Unit", "After")
     assert values(unit, "Unit", "RequiresMountsFor") == []
+
+
+def test_runtime_settings_map_onto_the_unit() -> None:
+    unit = parse_unit(render_unit(_container("full"), hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert values(unit, "Service", "MemoryMax") == [str(512 * 2**20)]
+    assert values(unit, "Service", "CPUQuota") == ["150%"]
+    assert values(unit, "Service", "TasksMax") == ["64"]
+    assert values(unit, "Service", "RestartSec") == ["3"]
+    assert values(unit, "Service", "KillSignal") == ["SIGQUIT"]
+    assert values(unit, "Service", "ExecReload") == ["/bin/kill -s SIGHUP $MAINPID"]
+    assert values(unit, "Service", "LoadCredential") == ["db:/etc/web/db password"]
+    mounts = [exec_argv(v) for v in values(unit, "Unit", "RequiresMountsFor")]
+    assert mounts == [["/var/lib/hostctl"], ["/srv/web data"], ["/etc/web/db password"]]
 
 
 def test_system_unit_waits_for_the_state_directory_mount(
@@ -128,7 +150,8 @@ def test_system_unit_waits_for_the_state_directory_mount(
 ) -> None:
     monkeypatch.setenv("HOSTCTL_STATE_DIR", "/srv/hostctl state")
     unit = parse_unit(render_unit(_container("minimal"), hostctl_bin=BIN, scope=Scope.SYSTEM))
-    assert values(unit, "Unit", "RequiresMountsFor") == ["/srv/hostctl state"]
+    [value] = values(unit, "Unit", "RequiresMountsFor")
+    assert exec_argv(value) == ["/srv/hostctl state"]
 
 
 def test_odd_names_and_paths_come_back_exactly() -> None:

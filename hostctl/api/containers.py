@@ -1,0 +1,237 @@
+"""Declared containers as an API: apply, remove, start/stop/restart, status, list,
+enable/disable. The CLI and the Ansible modules call these; results are frozen
+dataclasses saying what changed, with the declaration's text before and after and a diff
+(Ansible's check mode and --diff map onto `check=True` and `ApplyResult.diff`).
+
+apply() writes NAME.yaml into the scope's configuration directory (/etc/hostctl/containers
+or ~/.config/hostctl/containers), reloads systemd, and restarts the unit only when the
+text changed. Nothing is written or restarted when the declaration does not validate.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hostctl.declarations.model import Container
+from hostctl.errors import HostctlError
+from hostctl.paths import Scope, for_scope
+
+ENABLE_DROPIN = "50-hostctl-enable"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What apply() or remove() did (or, with check=True, would do)."""
+
+    name: str
+    scope: Scope
+    path: Path  # the declaration file
+    changed: bool
+    actions: tuple[str, ...] = ()  # e.g. ("write /etc/...", "daemon-reload", "restart x")
+    before: str | None = None  # declaration text before (None: there was none)
+    after: str | None = None  # declaration text after (None: removed)
+    diff: str = ""
+    unit_state: str | None = None  # ActiveState after the operation (None in check mode)
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    """One row of list_containers()."""
+
+    name: str
+    unit: str
+    source: str
+    image: str
+    active_state: str
+    sub_state: str
+    main_pid: int
+    restarts: int
+    active_since: float | None
+    error: str | None = None  # the declaration's error when it does not load
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def declaration_path(name: str, scope: Scope) -> Path:
+    """Where apply() keeps declaration NAME of SCOPE."""
+    return for_scope(scope).config / "containers" / f"{name}.yaml"
+
+
+def _text_of(declaration: Mapping[str, Any] | str) -> str:
+    if isinstance(declaration, str):
+        return declaration if declaration.endswith("\n") else declaration + "\n"
+    import yaml
+
+    return yaml.safe_dump(dict(declaration), sort_keys=False, default_flow_style=False)
+
+
+def _diff(before: str | None, after: str | None, path: Path) -> str:
+    import difflib
+
+    return "".join(
+        difflib.unified_diff(
+            (before or "").splitlines(keepends=True),
+            (after or "").splitlines(keepends=True),
+            fromfile=str(path) if before is not None else "/dev/null",
+            tofile=str(path) if after is not None else "/dev/null",
+        )
+    )
+
+
+def validate(name: str, text: str, path: Path) -> Container:
+    """The declaration TEXT checked as if it were PATH (DeclarationError if not valid)."""
+    from hostctl.declarations.yaml_reader import parse_yaml
+
+    return parse_yaml(text, path, name)
+
+
+def apply(
+    name: str,
+    declaration: Mapping[str, Any] | str,
+    *,
+    scope: Scope = Scope.SYSTEM,
+    check: bool = False,
+    start: bool = True,
+) -> ApplyResult:
+    """Install or update declaration NAME (a mapping of settings or YAML text); when the
+    text changed, reload systemd and (START) restart the unit. CHECK changes nothing."""
+    path = declaration_path(name, scope)
+    after = _text_of(declaration)
+    validate(name, after, path)
+    before = path.read_text(encoding="utf-8") if path.exists() else None
+    diff = _diff(before, after, path)
+    if before == after:
+        state = None if check else _state(scope, name)
+        return ApplyResult(name, scope, path, False, (), before, after, "", state)
+    actions = [f"write {path}", "daemon-reload"]
+    if start:
+        actions.append(f"{'restart' if before is not None else 'start'} {name}.service")
+    if check:
+        return ApplyResult(name, scope, path, True, tuple(actions), before, after, diff)
+    _write(path, after)
+    state = _reload_and_start(scope, name, start)
+    return ApplyResult(name, scope, path, True, tuple(actions), before, after, diff, state)
+
+
+def remove(name: str, *, scope: Scope = Scope.SYSTEM, check: bool = False) -> ApplyResult:
+    """Stop container NAME and delete the declaration apply() wrote (and its enable
+    drop-in); nothing happens when there is none."""
+    path = declaration_path(name, scope)
+    if not path.exists():
+        return ApplyResult(name, scope, path, False)
+    before = path.read_text(encoding="utf-8")
+    actions = (f"stop {name}.service", f"delete {path}", "daemon-reload")
+    diff = _diff(before, None, path)
+    if check:
+        return ApplyResult(name, scope, path, True, actions, before, None, diff)
+    from hostctl.systemd.dbus import Systemd
+
+    systemd = Systemd(scope)
+    systemd.run_job("StopUnit", f"{name}.service")
+    path.unlink()
+    for dropin in path.parent.glob(f"{name}.yaml.d/{ENABLE_DROPIN}.yaml"):
+        dropin.unlink()
+    systemd.reload()
+    return ApplyResult(name, scope, path, True, actions, before, None, diff, "inactive")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+def _reload_and_start(scope: Scope, name: str, start: bool) -> str:
+    from hostctl.systemd.dbus import Systemd
+
+    systemd = Systemd(scope)
+    systemd.reload()
+    if start:
+        control(name, "RestartUnit", scope, systemd)
+    return systemd.unit(f"{name}.service").active_state
+
+
+def _state(scope: Scope, name: str) -> str | None:
+    from hostctl.systemd.dbus import Systemd
+
+    return Systemd(scope).unit(f"{name}.service").active_state
+
+
+def control(name: str, method: str, scope: Scope, systemd: Any = None) -> str:
+    """Run StartUnit/StopUnit/RestartUnit on NAME.service and wait; on a failed job raise
+    SystemdFailure with the unit's result and its last journal lines."""
+    from hostctl.systemd.dbus import Systemd, SystemdFailure, journal_tail
+
+    systemd = systemd or Systemd(scope)
+    unit = f"{name}.service"
+    result: str = systemd.run_job(method, unit)
+    if result == "done":
+        return result
+    state = systemd.unit(unit)
+    journal = journal_tail(unit, scope)
+    raise SystemdFailure(
+        f"{unit}: job {result}; unit {state.active_state} ({state.result})"
+        + (f"\n{journal}" if journal else ""),
+        hint=f"journalctl {'--user-unit' if scope is Scope.USER else '-u'} {unit}",
+    )
+
+
+def list_containers(scope: Scope) -> list[ContainerStatus]:
+    """Every declared container of SCOPE with its unit's state."""
+    from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
+    from hostctl.systemd.dbus import Systemd
+
+    systemd = Systemd(scope)
+    dirs = declaration_dirs(scope)
+    rows = []
+    for name, path in scan_declarations(scope, dirs).found.items():
+        image, error, labels = "", None, {}
+        try:
+            container = load_file(path, name, dirs)
+            image, labels = container.image, dict(container.labels)
+        except HostctlError as err:
+            error = str(err)
+        state = systemd.unit(f"{name}.service")
+        rows.append(ContainerStatus(
+            name, state.name, str(path), image, state.active_state, state.sub_state,
+            state.main_pid, state.restarts, state.active_since, error, labels,
+        ))
+    return rows
+
+
+def set_enabled(name: str, enabled: bool, scope: Scope) -> ApplyResult:
+    """Start NAME at boot (WantedBy= multi-user.target, or default.target for a user) by
+    a drop-in next to its declaration, or remove that drop-in; then daemon-reload."""
+    from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
+
+    dirs = declaration_dirs(scope)
+    path = scan_declarations(scope, dirs).found.get(name)
+    if path is None:
+        raise HostctlError(f"no declaration named {name!r}", hint="hostctl ps lists them")
+    target = "default.target" if scope is Scope.USER else "multi-user.target"
+    quadlet = path.name.endswith(".container")
+    dropin_dir = for_scope(scope).config / "containers" / (
+        f"{name}.container.d" if quadlet else f"{name}.yaml.d"
+    )
+    dropin = dropin_dir / (f"{ENABLE_DROPIN}.conf" if quadlet else f"{ENABLE_DROPIN}.yaml")
+    text = f"[Install]\nWantedBy={target}\n" if quadlet else f"install: {{WantedBy: {target}}}\n"
+    before = dropin.read_text(encoding="utf-8") if dropin.exists() else None
+    after = text if enabled else None
+    if enabled:
+        _write(dropin, text)
+    elif before is not None:
+        dropin.unlink()
+    if not enabled and load_file(path, name, dirs).install:
+        raise HostctlError(
+            f"{name} is still enabled by its declaration",
+            where=str(path), hint="remove its install: setting ([Install] section)",
+        )
+    from hostctl.systemd.dbus import Systemd
+
+    Systemd(scope).reload()
+    return ApplyResult(name, scope, dropin, before != after, ("daemon-reload",), before, after,
+                       _diff(before, after, dropin))

@@ -1,0 +1,334 @@
+"""Reading podman quadlet `.container` files onto the same model as YAML declarations.
+
+The [Container] keys that have a setting (settings.Setting.quadlet) map onto it, plus
+Mount= (type=bind|volume|tmpfs), ReadOnlyTmpfs= and VolatileTmp=; [Unit], [Service]
+and [Install] pass through like the `unit:`, `service:` and `install:` settings. Any
+other key is an error naming FILE:LINE:KEY and the keys that are supported. Values of
+[Container] keys may use the specifiers %h, %t, %u, %U and %% (expanded when read, as
+systemd would in podman's command line); relative host paths are taken from the file's
+directory, as quadlet does. Drop-ins (NAME.container.d/*.conf) are appended in order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hostctl.declarations import checks, values
+from hostctl.declarations.checks import Invalid
+from hostctl.declarations.model import Container, Tmpfs, Volume, VolumeKind
+from hostctl.declarations.settings import SETTINGS, Kind, Setting
+from hostctl.declarations.unitfile import (
+    Entry,
+    SyntaxProblem,
+    parse_unit_text,
+    split_words,
+    unquote,
+)
+from hostctl.errors import DeclarationError
+
+SUFFIX = ".container"
+BY_QUADLET: dict[str, Setting] = {s.quadlet: s for s in SETTINGS if s.quadlet}
+EXTRA_KEYS = ("Mount", "ReadOnlyTmpfs", "VolatileTmp")
+SUPPORTED = ", ".join(sorted([*BY_QUADLET, *EXTRA_KEYS]))
+PASS_THROUGH = {"Unit": "unit", "Service": "service", "Install": "install"}
+_READ_ONLY_TMPFS = ("/tmp", "/var/tmp", "/run")
+# [Service] directives of a quadlet file that hostctl has a setting for.
+_SERVICE_SETTINGS = {
+    "Restart": next(s for s in SETTINGS if s.key == "restart"),
+    "RestartSec": next(s for s in SETTINGS if s.key == "restart_sec"),
+}
+_UNIT_REFS = (".network", ".volume", ".pod", ".image", ".build", ".kube", ".container")
+_SPLIT_KINDS = (Kind.CAPS, Kind.GROUPS, Kind.ADDRESSES, Kind.DOMAINS, Kind.DNS_OPTIONS)
+_PAIR_KINDS = {
+    Kind.ENV: checks.check_env_name,
+    Kind.LABELS: values.parse_label_name,
+    Kind.SYSCTLS: values.parse_sysctl_name,
+}
+_ITEM_PARSERS: dict[Kind, Callable[[str], Any]] = {
+    Kind.ABSPATHS: values.parse_host_path,
+    Kind.CAPS: values.parse_capability,
+    Kind.GROUPS: values.parse_group,
+    Kind.VOLUMES: values.parse_volume,
+    Kind.TMPFS: values.parse_tmpfs,
+    Kind.DEVICES: values.parse_device,
+    Kind.ULIMITS: values.parse_ulimit,
+    Kind.PORTS: values.parse_port,
+    Kind.ADDRESSES: values.parse_address,
+    Kind.DOMAINS: values.parse_domain,
+    Kind.DNS_OPTIONS: values.parse_dns_option,
+    Kind.HOSTS: values.parse_host_entry,
+}
+_SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
+    Kind.IMAGE: checks.check_image,
+    Kind.ABSPATH: checks.check_abspath,
+    Kind.USER: checks.check_user,
+    Kind.GROUP: values.parse_group,
+    Kind.HOSTNAME: values.parse_hostname,
+    Kind.SECONDS: lambda t: checks.check_seconds(values.parse_int(t, 1, "seconds")),
+    Kind.COUNT: lambda t: values.parse_int(t, 1),
+    Kind.DELAY: lambda t: values.parse_int(t, 0, "seconds"),
+    Kind.SIZE: values.parse_size,
+    Kind.BOOL: values.parse_bool,
+    Kind.SIGNAL: values.parse_signal,
+    Kind.TIMEZONE: values.parse_timezone,
+    Kind.NETWORK: values.parse_network,
+}
+
+
+def load_quadlet(path: Path, name: str | None = None, dropins: Sequence[Path] = ()) -> Container:
+    """Read and validate the .container file PATH and its DROPINS (applied in order)."""
+    name = name if name is not None else path.name.removesuffix(SUFFIX)
+    reader = _Reader(path, name)
+    for file in (path, *dropins):
+        reader.read_file(file)
+    return reader.container()
+
+
+def parse_quadlet(text: str, source: Path, name: str | None = None) -> Container:
+    """Validate the .container TEXT, which came from SOURCE (used in errors)."""
+    reader = _Reader(source, name if name is not None else source.name.removesuffix(SUFFIX))
+    reader.read_text(text, source)
+    return reader.container()
+
+
+class _Reader:
+    def __init__(self, source: Path, name: str) -> None:
+        try:
+            checks.check_name(name)
+        except Invalid as err:
+            raise DeclarationError(err.message, where=str(source), hint=err.hint) from None
+        self.source, self.name = source, name
+        self.found: dict[str, Any] = {}
+        self.lines: dict[str, str] = {}  # setting key -> FILE:LINE:Key of its last entry
+        self.locations: dict[str, int] = {}
+        self.sections: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+
+    def read_file(self, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise DeclarationError(f"not UTF-8 text (byte {err.start})", where=str(path)) from None
+        except OSError as err:
+            raise DeclarationError(f"cannot read: {err.strerror}", where=str(path)) from None
+        self.read_text(text, path)
+
+    def read_text(self, text: str, path: Path) -> None:
+        try:
+            entries = parse_unit_text(text)
+        except SyntaxProblem as err:
+            raise DeclarationError(err.message, where=f"{path}:{err.line}", hint=err.hint) from None
+        for entry in entries:
+            where = f"{path}:{entry.line}:{entry.key}"
+            try:
+                self._entry(entry, path)
+            except Invalid as err:
+                raise DeclarationError(err.message, where=where, hint=err.hint) from None
+            if path == self.source:
+                self.locations.setdefault(entry.key, entry.line)
+
+    def _entry(self, entry: Entry, path: Path) -> None:
+        if entry.section == "Service" and entry.key in _SERVICE_SETTINGS:
+            service_setting = _SERVICE_SETTINGS[entry.key]
+            value = entry.value
+            if entry.key == "RestartSec":
+                value = value.removesuffix("s")  # whole seconds: "5" or "5s"
+            self._setting(service_setting, value, path)
+            self.lines[service_setting.key] = f"{path}:{entry.line}:{entry.key}"
+            return
+        if entry.section in PASS_THROUGH:
+            section = entry.section
+            checks.check_directive(section, entry.key)
+            value = checks.check_directive_value(section, entry.key, entry.value)
+            self.sections.setdefault(PASS_THROUGH[section], []).append((entry.key, (value,)))
+            return
+        if entry.section != "Container":
+            raise Invalid(
+                f"section [{entry.section}] is not supported",
+                "a .container file has [Container], [Unit], [Service] and [Install]",
+            )
+        value = _expand(entry.value)
+        if entry.key in EXTRA_KEYS:
+            self._extra(entry.key, value, path)
+            return
+        setting = BY_QUADLET.get(entry.key)
+        if setting is None:
+            raise Invalid(
+                f"unsupported key {entry.key!r}",
+                f"{checks.suggest(entry.key, BY_QUADLET)}supported [Container] keys: "
+                f"{SUPPORTED}",
+            )
+        if not value and setting.key != "entrypoint":
+            self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
+            return
+        if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):
+            raise Invalid(
+                f"{unquote(value)!r} refers to a quadlet unit",
+                "hostctl has no .network, .volume, .pod, .image, .build or .kube units; "
+                "give an image reference or a network name",
+            )
+        self._setting(setting, value, path)
+        self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
+
+    def _setting(self, setting: Setting, value: str, path: Path) -> None:
+        kind, key = setting.kind, setting.key
+        if kind is Kind.ARGV:
+            words = split_words(value) if key == "command" else ([value] if value else [])
+            self.found[key] = tuple(checks.check_string(w) for w in words)
+        elif kind in _PAIR_KINDS:
+            pairs = dict(self.found.get(key, ()))
+            for word in split_words(value):
+                name, equals, item = word.partition("=")
+                if not equals:
+                    raise Invalid(f"{word!r} has no '='", "write NAME=VALUE")
+                pairs[_PAIR_KINDS[kind](name)] = values.single_line(item, "value")
+            self.found[key] = tuple(pairs.items())
+        elif kind is Kind.SECRETS:
+            self._add(key, _secret(value))
+        elif kind in _ITEM_PARSERS:
+            if kind is Kind.ABSPATHS and not value.startswith("/"):
+                value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
+            words = split_words(value) if kind in _SPLIT_KINDS else [_host_path(value, path)]
+            for word in words:
+                item = _ITEM_PARSERS[kind](word)
+                self._add(key, *(item if isinstance(item, tuple) and kind is Kind.PORTS
+                                 else (item,)))
+        elif kind is Kind.CHOICE and setting.choices is not None:
+            allowed = [str(choice) for choice in setting.choices]
+            self.found[key] = setting.choices(checks.check_choice(unquote(value), allowed))
+        else:
+            self.found[key] = _SCALAR_PARSERS[kind](unquote(value))
+
+    def _add(self, key: str, *items: Any) -> None:
+        self.found[key] = (*self.found.get(key, ()), *items)
+
+    def _extra(self, key: str, value: str, path: Path) -> None:
+        if key == "Mount":
+            mount = _mount(value, path)
+            self._add("tmpfs" if isinstance(mount, Tmpfs) else "volumes", mount)
+            return
+        if not values.parse_bool(value):
+            return
+        wanted = _READ_ONLY_TMPFS if key == "ReadOnlyTmpfs" else ("/tmp",)
+        present = {m.destination for m in (*self.found.get("volumes", ()),
+                                           *self.found.get("tmpfs", ()))}
+        self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in wanted if d not in present))
+
+    def container(self) -> Container:
+        if "image" not in self.found:
+            raise DeclarationError(
+                "no Image= in [Container]", where=str(self.source), hint="add Image=REFERENCE"
+            )
+        try:
+            values.check_combination(self.found)
+        except values.Conflict as err:
+            where = self.lines.get(err.key, str(self.source))
+            raise DeclarationError(err.message, where=where, hint=err.hint) from None
+        found = dict(self.found)
+        for setting_key, directives in self.sections.items():
+            found[setting_key] = tuple(directives)
+        return Container(
+            name=self.name,
+            source=self.source,
+            locations=tuple(self.locations.items()),
+            **found,
+        )
+
+
+def _expand(text: str) -> str:
+    """TEXT with %h, %t, %u, %U and %% expanded; other specifiers are refused."""
+    if "%" not in text:
+        return text
+    import pwd
+
+    from hostctl.paths import Scope, for_scope
+
+    account = pwd.getpwuid(os.getuid())
+    table = {
+        "h": os.environ.get("HOME") or account.pw_dir,
+        "t": str(for_scope(Scope.USER).run.parent) if os.getuid() else "/run",
+        "u": account.pw_name,
+        "U": str(os.getuid()),
+        "%": "%",
+    }
+    out, index = [], 0
+    while index < len(text):
+        if text[index] == "%":
+            code = text[index + 1 : index + 2]
+            if code not in table:
+                raise Invalid(
+                    f"specifier %{code} is not supported here", "use %h, %t, %u, %U or %%"
+                )
+            out.append(table[code])
+            index += 2
+        else:
+            out.append(text[index])
+            index += 1
+    return "".join(out)
+
+
+def _host_path(value: str, path: Path) -> str:
+    """VALUE with a leading ./ or ../ host path (or a relative EnvironmentFile) resolved
+    against PATH's directory, as quadlet does."""
+    if value.startswith(("./", "../")):
+        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
+    return value
+
+
+def _secret(value: str) -> Any:
+    name, *options = value.split(",")
+    target = None
+    for option in options:
+        key, _, setting = option.partition("=")
+        if key == "type" and setting == "mount":
+            continue
+        if key == "target":
+            target = setting
+            continue
+        raise Invalid(f"secret option {option!r} is not supported", "NAME[,target=PATH]")
+    return values.parse_secret(name, None, target)
+
+
+def _mount(value: str, path: Path) -> Volume | Tmpfs:
+    """Mount=type=bind|volume|tmpfs,source=...,destination=...[,ro][,...]."""
+    fields: dict[str, str] = {}
+    flags: list[str] = []
+    for part in value.split(","):
+        key, equals, item = part.partition("=")
+        if key in ("src", "source"):
+            key = "source"
+        elif key in ("dst", "destination", "target"):
+            key = "destination"
+        if key in ("ro", "readonly"):
+            if not equals or values.parse_bool(item):
+                flags.append("ro")
+        elif key in ("type", "source", "destination", "tmpfs-size", "tmpfs-mode"):
+            fields[key] = item
+        elif key == "bind-propagation":
+            flags.append(checks.check_choice(item, values.VOLUME_OPTIONS[-8:]))
+        else:
+            raise Invalid(
+                f"mount option {part!r} is not supported",
+                "type, source, destination, ro, bind-propagation, tmpfs-size, tmpfs-mode",
+            )
+    kind = checks.check_choice(fields.get("type", ""), ["bind", "volume", "tmpfs"])
+    if "destination" not in fields:
+        raise Invalid("the mount has no destination", "add destination=PATH")
+    if kind == "tmpfs":
+        options = [*flags]
+        if "tmpfs-size" in fields:
+            options.append(f"size={fields['tmpfs-size']}")
+        if "tmpfs-mode" in fields:
+            options.append(f"mode={fields['tmpfs-mode']}")
+        return values.parse_tmpfs(f"{fields['destination']}:{','.join(options)}")
+    source = _host_path(fields.get("source", ""), path)
+    volume = values.parse_volume(f"{source}:{fields['destination']}:{','.join(flags)}")
+    expected = VolumeKind.BIND if kind == "bind" else VolumeKind.VOLUME
+    if volume.kind is not expected:
+        raise Invalid(
+            f"source {source!r} does not fit type={kind}",
+            "bind: an absolute path; volume: a name",
+        )
+    return volume

@@ -1,0 +1,128 @@
+"""systemd's manager over D-Bus (pydbus): start, stop and restart units waiting for the
+job's result, unit properties, and the unit's last journal lines on failure.
+
+The system manager is reached on the system bus; a user's manager on that user's bus
+($DBUS_SESSION_BUS_ADDRESS, or $XDG_RUNTIME_DIR/bus). Only the CLI and the API import
+this module: the launcher and the generator never need D-Bus.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from hostctl.errors import HostctlError
+from hostctl.paths import Scope
+
+JOB_TIMEOUT = 600  # seconds; a start may pull an image first
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """What systemd says about a unit."""
+
+    name: str
+    load_state: str  # loaded, not-found, ...
+    active_state: str  # active, inactive, failed, activating, ...
+    sub_state: str
+    result: str
+    main_pid: int
+    restarts: int
+    active_since: float | None  # seconds since the epoch, None when not active
+    exit_status: int
+
+
+class SystemdFailure(HostctlError):
+    """A job did not finish with "done"; the message carries the journal's last lines."""
+
+
+class Systemd:
+    """One systemd manager (system or a user's)."""
+
+    def __init__(self, scope: Scope) -> None:
+        import pydbus
+
+        self.scope = scope
+        try:
+            if scope is Scope.USER:
+                runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+                os.environ.setdefault("DBUS_SESSION_BUS_ADDRESS", f"unix:path={runtime}/bus")
+                self.bus = pydbus.SessionBus()
+            else:
+                self.bus = pydbus.SystemBus()
+            self.manager: Any = self.bus.get(".systemd1")
+        except Exception as err:  # GLib.Error: no bus, no manager
+            raise HostctlError(
+                f"cannot reach the {scope.value} systemd manager: {err}",
+                hint="with --user, log in as the user or enable lingering "
+                "(loginctl enable-linger USER)" if scope is Scope.USER else None,
+            ) from None
+
+    def reload(self) -> None:
+        """daemon-reload: re-run the generators and reload every unit file."""
+        self.manager.Reload()
+
+    def run_job(self, method: str, unit: str, timeout: float = JOB_TIMEOUT) -> str:
+        """Call StartUnit/StopUnit/RestartUnit/TryRestartUnit for UNIT and wait for the job;
+        the job's result ("done", "failed", "timeout", ...)."""
+        from gi.repository import GLib  # type: ignore[import-untyped]
+
+        loop = GLib.MainLoop()
+        results: dict[str, str] = {}
+        waiting: list[str] = []
+
+        def removed(_id: int, path: str, _unit: str, result: str) -> None:
+            results[path] = result
+            if waiting and path == waiting[0]:
+                loop.quit()
+
+        subscription = self.manager.JobRemoved.connect(removed)
+        try:
+            self.manager.Subscribe()
+            job = getattr(self.manager, method)(unit, "replace")
+            waiting.append(job)
+            if job not in results:
+                GLib.timeout_add_seconds(int(timeout), loop.quit)
+                loop.run()
+        except Exception as err:  # GLib.Error from systemd: unit not found, ...
+            raise HostctlError(f"{method} {unit}: {_dbus_message(err)}") from None
+        finally:
+            subscription.disconnect()
+        return results.get(job, "timeout")
+
+    def unit(self, unit: str) -> UnitState:
+        """The current state of UNIT (loaded on demand, as systemctl show does)."""
+        path = self.manager.LoadUnit(unit)
+        proxy: Any = self.bus.get(".systemd1", path)
+        since = int(proxy.ActiveEnterTimestamp)
+        service = self.bus.get(".systemd1", path)["org.freedesktop.systemd1.Service"]
+        active = proxy.ActiveState
+        return UnitState(
+            name=unit,
+            load_state=proxy.LoadState,
+            active_state=active,
+            sub_state=proxy.SubState,
+            result=str(service.Result),
+            main_pid=int(service.MainPID),
+            restarts=int(service.NRestarts),
+            active_since=since / 1e6 if since and active == "active" else None,
+            exit_status=int(service.ExecMainStatus),
+        )
+
+
+def _dbus_message(err: Exception) -> str:
+    text = str(err)
+    return text.rpartition(": ")[2] if ": " in text else text
+
+
+def journal_tail(unit: str, scope: Scope, lines: int = 15) -> str:
+    """The last LINES journal lines of UNIT (empty when the journal cannot be read)."""
+    from hostctl.proc import run
+
+    flag = "--user-unit" if scope is Scope.USER else "--unit"
+    done = run(
+        ["journalctl", flag, unit, "-n", str(lines), "--no-pager", "-o", "short-iso"],
+        check=False,
+    )
+    return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else ""

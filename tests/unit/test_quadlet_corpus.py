@@ -1,0 +1,190 @@
+"""podman's own quadlet test files: every one whose keys hostctl supports validates with
+the meaning podman gives it; every other one fails with an error naming the key or the
+value, at FILE:LINE:KEY."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hostctl.declarations.model import Device, Port, Tmpfs, Ulimit, Volume, VolumeKind
+from hostctl.declarations.quadlet_reader import load_quadlet
+from hostctl.errors import DeclarationError
+
+CORPUS = Path("/work/shared/quadlet-corpus")
+if not CORPUS.is_dir():
+    CORPUS = Path(__file__).parent / "quadlet-corpus"
+FILES = sorted(CORPUS.glob("*.container"))
+
+# Files hostctl reads, and files it must refuse: the test fails when one moves.
+VALID = {
+    "annotation", "capabilities2", "devices", "dns", "entrypoint-empty", "env-file",
+    "escapes", "exec", "group-add", "host", "image", "label", "merged-override", "notify",
+    "other-sections", "readonly-tmpfs", "readwrite-notmpfs", "reloadsignal", "shortname",
+    "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir", "dependent",
+    "dns-options", "basepodman", "network",
+}  # fmt: skip
+
+
+def test_the_corpus_is_there() -> None:
+    assert len(FILES) >= 60
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_each_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    text = path.read_text()
+    stem = path.name.removesuffix(".container")
+    if stem in VALID:
+        assert "assert-failed" not in text
+        load_quadlet(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_quadlet(path)
+    err = caught.value
+    assert err.where and err.where.startswith(str(path)), err
+    assert err.hint, err
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where)
+    if located:  # the error's line holds its key, and the message or hint is specific
+        line = text.splitlines()[int(located[1]) - 1]
+        assert line.startswith(f"{located[2]}="), (err, line)
+        value = line.partition("=")[2]
+        assert located[2] in err.message or any(
+            word.strip("\"'") in str(err) for word in re.split(r"[\s,=:]+", value) if word
+        ), err
+    else:  # file-wide: the name or a missing Image=
+        assert stem in err.message or "Image=" in err.message, err
+
+
+
+def test_meanings_carry_over() -> None:
+    escapes = load_quadlet(CORPUS / "escapes.container")
+    assert escapes.command == (
+        "/some/path", "an arg", "a;b\nc\td'e", "a;b\nc\td", 'a"b', "Hello World",
+    )
+    assert load_quadlet(CORPUS / "entrypoint-empty.container").entrypoint == ()
+    assert load_quadlet(CORPUS / "ulimit.container").ulimits == (
+        Ulimit("nproc", 1234, 5678), Ulimit("cpu", 1234, 5678),
+    )
+    assert load_quadlet(CORPUS / "devices.container").devices == (
+        Device("/dev/fuse", "/dev/fuse"), Device("/dev/loop0", "/dev/loop0", "r"),
+        Device("/dev/null", "/dev/test", optional=True),
+        Device("/dev/bogus", "/dev/bogus", "r", optional=True),
+        Device("/dev/bogus1", "/dev/bogus1", optional=True),
+    )
+    assert load_quadlet(CORPUS / "notify.container").notify is True
+    readonly = load_quadlet(CORPUS / "readonly-tmpfs.container")
+    assert readonly.read_only and {t.destination for t in readonly.tmpfs} >= {"/tmp", "/run"}
+    other = load_quadlet(CORPUS / "other-sections.container")
+    assert other.unit == (("Foo", ("bar1",)), ("Foo", ("bar2",)))
+    env_file = load_quadlet(CORPUS / "env-file.container")
+    assert env_file.env_files[:3] == ("/opt/env/abs-1", "/opt/env/abs-2", str(CORPUS / "rel-1"))
+    assert env_file.env_files[3] == str(Path.home() / "env")
+
+
+def test_every_supported_key_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "all.container"
+    path.write_text("""\
+[Unit]
+After=db.service
+[Container]
+Image=docker.io/library/busybox:1.36
+Exec=sleep "1 2"
+Entrypoint=/bin/sh
+Environment=A=1 "B=x y"
+EnvironmentFile=/etc/app.env
+WorkingDir=/srv
+User=app
+Group=app
+GroupAdd=audio 1001
+Volume=/srv/data:/data:ro
+Mount=type=volume,source=cache,destination=/cache
+Mount=type=bind,src=/etc/ssl,dst=/ssl,ro=true
+Mount=type=tmpfs,destination=/scratch,tmpfs-size=64M
+Tmpfs=/tmp:mode=1777
+ShmSize=128M
+ReadOnly=true
+ReadOnlyTmpfs=false
+AddCapability=NET_ADMIN sys_time
+DropCapability=ALL
+NoNewPrivileges=true
+AddDevice=/dev/fuse:rw
+Ulimit=nofile=100:200
+Sysctl=net.ipv4.ip_forward=1
+Timezone=UTC
+RunInit=yes
+Notify=no
+StopSignal=SIGINT
+StopTimeout=20
+ReloadSignal=SIGUSR1
+Memory=1G
+PidsLimit=100
+Label=a=b
+Annotation=c=d
+Secret=token,type=mount,target=/etc/token
+Network=host
+PublishPort=127.0.0.1:8080:80/tcp
+HostName=box
+Pull=never
+AddHost=db:192.0.2.1
+DNS=192.0.2.53
+DNSSearch=example.com
+DNSOption=ndots:1
+[Service]
+Restart=always
+Nice=5
+[Install]
+WantedBy=default.target
+""")
+    c = load_quadlet(path)
+    assert c.command == ("sleep", "1 2") and c.entrypoint == ("/bin/sh",)
+    assert c.env == (("A", "1"), ("B", "x y")) and c.env_files == ("/etc/app.env",)
+    assert (c.workdir, c.user, c.group, c.groups) == ("/srv", "app", "app", ("audio", "1001"))
+    assert c.volumes == (
+        Volume("/srv/data", "/data", VolumeKind.BIND, read_only=True),
+        Volume("cache", "/cache", VolumeKind.VOLUME),
+        Volume("/etc/ssl", "/ssl", VolumeKind.BIND, read_only=True),
+    )
+    assert c.tmpfs == (Tmpfs("/scratch", (f"size={64 * 2**20}",)), Tmpfs("/tmp", ("mode=1777",)))
+    assert (c.shm_size, c.read_only, c.no_new_privileges) == (128 * 2**20, True, True)
+    assert (c.cap_add, c.cap_drop) == (("CAP_NET_ADMIN", "CAP_SYS_TIME"), ("ALL",))
+    assert c.devices == (Device("/dev/fuse", "/dev/fuse", "rw"),)
+    assert c.ulimits == (Ulimit("nofile", 100, 200),)
+    assert c.sysctls == (("net.ipv4.ip_forward", "1"),)
+    assert (c.timezone, c.init, c.notify) == ("UTC", True, False)
+    assert (c.stop_signal, c.stop_timeout, c.reload_signal) == ("SIGINT", 20, "SIGUSR1")
+    assert (c.memory, c.pids_limit) == (2**30, 100)
+    assert (c.labels, c.annotations) == ((("a", "b"),), (("c", "d"),))
+    assert [(s.name, s.target) for s in c.secrets] == [("token", "/etc/token")]
+    assert (c.network, c.hostname, str(c.pull)) == ("host", "box", "never")
+    assert c.ports == (Port("127.0.0.1", 8080, 80),)
+    assert (c.add_hosts, c.dns, c.dns_search, c.dns_options) == (
+        (("db", "192.0.2.1"),), ("192.0.2.53",), ("example.com",), ("ndots:1",),
+    )
+    assert c.unit == (("After", ("db.service",)),)
+    assert (str(c.restart), c.service) == ("always", (("Nice", ("5",)),))
+    assert c.install == (("WantedBy", ("default.target",)),)
+
+
+@pytest.mark.parametrize(
+    ("line", "where", "message"),
+    [
+        ("PodmanArgs=--foo", "4:PodmanArgs", "unsupported key 'PodmanArgs'"),
+        ("Enviroment=A=1", "4:Enviroment", "did you mean 'Environment'"),
+        ("Volume=x.volume:/x", "4:Volume", "'x.volume'"),
+        ("Network=web.network", "4:Network", "refers to a quadlet unit"),
+        ("Memory=lots", "4:Memory", "not a size"),
+        ("Exec=sh 'unclosed", "4:Exec", "unclosed"),
+        ("Volume=%Z/x:/x", "4:Volume", "specifier %Z"),
+    ],
+)
+def test_bad_lines_name_file_line_and_key(
+    tmp_path: Path, line: str, where: str, message: str
+) -> None:
+    path = tmp_path / "bad.container"
+    path.write_text(f"# comment\n[Container]\nImage=busybox\n{line}\n")
+    with pytest.raises(DeclarationError) as caught:
+        load_quadlet(path)
+    assert caught.value.where == f"{path}:{where}"
+    assert message in str(caught.value)
