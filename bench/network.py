@@ -1,0 +1,144 @@
+"""Network cost: start latency added by network setup, and throughput through a
+published port, each against `network: host` measured in the same run.
+
+Inside a systemd test host with its own network namespace (nothing touches this
+machine's network). Start latency: from `systemctl start` to the container's first
+journal line (the guest's clock just before the start, the line's
+__REALTIME_TIMESTAMP), median of N runs, for `network: host`, `network: bridge`
+without ports and with one published port. Throughput: 256 MiB sent with nc from the
+guest to a container's listener, on host networking (the container's port directly),
+through a rootful published port (CNI portmap), and through a rootless published
+port (pasta), each the best of 3.
+
+    sudo .venv/bin/python bench/network.py [--runs 10] [--mib 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support import netguest  # noqa: E402
+from tests.support.testhost import TestHost  # noqa: E402
+
+HOSTCTL = str(Path(sys.executable).parent / "hostctl")
+LINE = "bench-first-line"
+SINK = ["sh", "-c", "while true; do nc -l -p 9000 > /dev/null; done"]
+
+
+def _declare(host: TestHost, name: str, **settings: object) -> None:
+    decl = {"image": netguest.IMAGE, "stop_timeout": 1, **settings}
+    host.write_file(f"/etc/hostctl/containers/{name}.yaml", json.dumps(decl))
+
+
+def _latency_ms(host: TestHost, unit: str) -> float:
+    host.run(["systemctl", "stop", unit], check=False)
+    out = host.sh(f"t=$(date +%s%6N); systemctl start {unit}; echo $t").stdout
+    started = int(out.split()[-1])
+    for _ in range(200):
+        journal = host.run(["journalctl", "--no-pager", "-o", "json", "-u", unit,
+                            f"--since=@{started // 1_000_000 - 1}"]).stdout
+        stamps = [int(e["__REALTIME_TIMESTAMP"]) for e in map(json.loads, journal.splitlines())
+                  if str(e.get("MESSAGE", "")).strip() == LINE
+                  and int(e["__REALTIME_TIMESTAMP"]) >= started]
+        if stamps:
+            return (min(stamps) - started) / 1000
+        time.sleep(0.05)
+    raise RuntimeError(f"{unit}: no first line:\n{host.journal(unit)}")
+
+
+def start_latency(host: TestHost, runs: int) -> dict[str, float]:
+    command = ["sh", "-c", f"echo {LINE}; exec sleep 600"]
+    kinds = {"host": {"network": "host"}, "bridge": {"network": "bridge"},
+             "bridge+port": {"network": "bridge", "ports": ["8099:80"]}}
+    for name, settings in kinds.items():
+        _declare(host, f"lat-{name.replace('+', '-')}", command=command, **settings)
+    host.run(["systemctl", "daemon-reload"])
+    samples: dict[str, list[float]] = {name: [] for name in kinds}
+    for _ in range(runs + 1):  # the first round pulls and warms caches: dropped
+        for name in kinds:
+            samples[name].append(_latency_ms(host, f"lat-{name.replace('+', '-')}.service"))
+    for name in kinds:
+        host.run(["systemctl", "stop", f"lat-{name.replace('+', '-')}.service"])
+    return {name: statistics.median(values[1:]) for name, values in samples.items()}
+
+
+def _send_seconds(host: TestHost, port: int, mib: int) -> float:
+    best = float("inf")
+    for _ in range(3):
+        script = (f"t=$(date +%s%N); head -c {mib}M /dev/zero | nc -q 0 127.0.0.1 {port};"
+                  " echo $(( $(date +%s%N) - t ))")
+        best = min(best, int(host.sh(script).stdout.split()[-1]) / 1e9)
+        time.sleep(0.2)
+    return best
+
+
+def throughput(host: TestHost, mib: int) -> dict[str, float]:
+    _declare(host, "tp-host", command=SINK, network="host")
+    _declare(host, "tp-bridge", command=SINK, ports=["9001:9000"])
+    host.run(["systemctl", "daemon-reload"])
+    results = {}
+    for unit, port in (("tp-host", 9000), ("tp-bridge", 9001)):
+        host.run(["systemctl", "start", unit])
+        time.sleep(0.3)
+        results[unit] = mib / _send_seconds(host, port, mib)
+        host.run(["systemctl", "stop", unit])
+    results["tp-rootless"] = mib / _rootless_seconds(host, mib)
+    return results
+
+
+def _rootless_seconds(host: TestHost, mib: int) -> float:
+    host.run(["useradd", "-m", "bench"])
+    host.run(["loginctl", "enable-linger", "bench"])
+    uid = host.run(["id", "-u", "bench"]).stdout.strip()
+    while host.run(["systemctl", "is-active", f"user@{uid}.service"],
+                   check=False).stdout.strip() != "active":
+        time.sleep(0.2)
+    user = ["runuser", "-u", "bench", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}"]
+    folder = "/home/bench/.config/hostctl/containers"
+    host.run([*user, "mkdir", "-p", folder])
+    decl = {"image": netguest.IMAGE, "command": SINK, "ports": ["9002:9000"]}
+    host.run([*user, "sh", "-c", f"cat > {folder}/tp.yaml"], input=json.dumps(decl))
+    host.run([*user, "systemctl", "--user", "daemon-reload"])
+    host.run([*user, "systemctl", "--user", "start", "tp"])
+    try:
+        time.sleep(0.3)
+        return _send_seconds(host, 9002, mib)
+    finally:
+        host.run([*user, "systemctl", "--user", "stop", "tp"], check=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--mib", type=int, default=256)
+    args = parser.parse_args()
+    host = netguest.boot()
+    try:
+        host.run([HOSTCTL, "install"])
+        latency = start_latency(host, args.runs)
+        rates = throughput(host, args.mib)
+    finally:
+        host.close()
+    print(f"start latency, median of {args.runs} (systemctl start -> first line):")
+    for name, value in latency.items():
+        extra = "" if name == "host" else f"  (+{value - latency['host']:.1f} ms over host)"
+        print(f"  network: {name:<12} {value:7.1f} ms{extra}")
+    base = rates["tp-host"]
+    print(f"throughput, {args.mib} MiB with nc, best of 3:")
+    print(f"  host networking        {base:8.0f} MiB/s")
+    print(f"  rootful published port {rates['tp-bridge']:8.0f} MiB/s  "
+          f"(ratio {rates['tp-bridge'] / base:.2f} of host)")
+    print(f"  rootless (pasta) port  {rates['tp-rootless']:8.0f} MiB/s  "
+          f"(ratio {rates['tp-rootless'] / base:.2f} of host)")
+
+
+if __name__ == "__main__":
+    main()

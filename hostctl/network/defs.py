@@ -1,0 +1,214 @@
+"""Network definitions: the built-in `bridge` network and the declared ones.
+
+A network is declared in /etc/hostctl/networks/NAME.yaml:
+
+    subnet: 10.90.5.0/24        # optional: 10.90.X.0/24 picked from the name
+    gateway: 10.90.5.1          # optional: the subnet's first address
+    internal: false             # true: no gateway, no masquerade, no way out
+    ipv6_subnet: fd00:90:5::/64 # optional: containers also get an IPv6 address
+    bridge: hc-backend          # optional: the host's bridge interface name
+
+Errors name FILE:LINE:KEY like the container declarations do. `bridge.yaml` there
+replaces the built-in default network's settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from hostctl.declarations.yaml_nodes import BOOL, NULL, Context, pairs, scalar_text, type_error
+from hostctl.errors import DeclarationError, RuntimeFailure
+from hostctl.paths import Paths
+
+DEFAULT = "bridge"
+DEFAULT_SUBNET = "10.89.0.0/16"  # podman's default is 10.88.0.0/16; stay clear of it
+DEFAULT_BRIDGE = "hostctl0"
+AUTO_SUBNETS = "10.90.{}.0/24"
+RESERVED = ("host", "none")
+KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Network:
+    """One bridge network: its addresses, and whether it has a way out."""
+
+    name: str
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    bridge: str
+    internal: bool = False
+    ipv6_subnet: ipaddress.IPv6Network | None = None
+    source: Path | None = None  # None: the built-in default
+
+    @property
+    def ipv6_gateway(self) -> ipaddress.IPv6Address | None:
+        return next(self.ipv6_subnet.hosts()) if self.ipv6_subnet else None
+
+
+def networks_dir(paths: Paths) -> Path:
+    return paths.config / "networks"
+
+
+def bridge_name(name: str) -> str:
+    """A bridge interface name (at most 15 bytes) for network NAME."""
+    candidate = f"hc-{name}"
+    if _IFNAME.fullmatch(candidate):
+        return candidate
+    return "hc-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+
+
+def auto_subnet(name: str) -> ipaddress.IPv4Network:
+    """The /24 a network without `subnet:` gets: stable, derived from its name."""
+    return ipaddress.IPv4Network(AUTO_SUBNETS.format(zlib.crc32(name.encode()) % 256))
+
+
+def builtin() -> Network:
+    subnet = ipaddress.IPv4Network(DEFAULT_SUBNET)
+    return Network(DEFAULT, subnet, next(subnet.hosts()), DEFAULT_BRIDGE)
+
+
+def _compose(text: str, source: Path) -> MappingNode | None:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise DeclarationError(f"invalid YAML: {err.problem}", where=f"{source}{line}",
+                               hint="check the YAML syntax") from None
+    if node is None or (isinstance(node, ScalarNode) and node.tag == NULL):
+        return None  # an empty file: every setting defaults
+    if not isinstance(node, MappingNode):
+        raise DeclarationError("the top level must be a mapping of settings",
+                               where=f"{source}:{node.start_mark.line + 1}",
+                               hint=f"allowed keys: {', '.join(KEYS)}")
+    return node
+
+
+def _address(node: Node, context: Context, key: str, kind: type[IPNetwork]) -> IPNetwork:
+    text = scalar_text(node, context, key)
+    try:
+        value = ipaddress.ip_network(text, strict=True)
+    except ValueError as err:
+        raise context.error(node, key, f"{text!r} is not a subnet: {err}",
+                            "write ADDRESS/PREFIX with no host bits, e.g. 10.90.5.0/24") from None
+    if not isinstance(value, kind):
+        family = "IPv4" if kind is ipaddress.IPv4Network else "IPv6"
+        raise context.error(node, key, f"{text!r} is not an {family} subnet", None)
+    if value.num_addresses < 4:
+        raise context.error(node, key, f"{text} is too small", "use a prefix of /30 or shorter")
+    return value
+
+
+def _bool(node: Node, context: Context, key: str) -> bool:
+    if not isinstance(node, ScalarNode) or node.tag != BOOL:
+        raise type_error(node, context, key, "true or false")
+    return node.value.lower() in ("true", "yes", "on", "y")
+
+
+def parse(text: str, source: Path, name: str) -> Network:
+    """Validate network NAME's declaration TEXT, read from SOURCE."""
+    if not _NAME.fullmatch(name) or name in RESERVED:
+        raise DeclarationError(f"{name!r} cannot name a network", where=str(source),
+                               hint="letters, digits, _ . - ; not host or none")
+    context = Context(source)
+    top = _compose(text, source)
+    found: dict[str, tuple[Node, Node]] = {}
+    for key, key_node, value_node in pairs(top, context, "") if top else ():
+        if key not in KEYS:
+            raise context.error(key_node, key, f"unknown key {key!r}",
+                                f"allowed keys: {', '.join(KEYS)}")
+        found[key] = (key_node, value_node)
+    return _network(name, source, found, context)
+
+
+def _network(name: str, source: Path, found: dict[str, tuple[Node, Node]],
+             context: Context) -> Network:
+    default = builtin() if name == DEFAULT else None
+    subnet = default.subnet if default else auto_subnet(name)
+    if "subnet" in found:
+        subnet = _address(found["subnet"][1], context, "subnet", ipaddress.IPv4Network)  # type: ignore[assignment]
+    gateway = next(subnet.hosts())
+    if "gateway" in found:
+        node = found["gateway"][1]
+        text = scalar_text(node, context, "gateway")
+        try:
+            gateway = ipaddress.IPv4Address(text)
+        except ValueError:
+            raise context.error(node, "gateway", f"{text!r} is not an IPv4 address",
+                                f"an address inside {subnet}") from None
+        if gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
+            raise context.error(node, "gateway", f"{gateway} is not a host address of {subnet}",
+                                "leave gateway out to use the subnet's first address")
+    internal = _bool(found["internal"][1], context, "internal") if "internal" in found else False
+    ipv6 = None
+    if "ipv6_subnet" in found:
+        ipv6 = _address(found["ipv6_subnet"][1], context, "ipv6_subnet", ipaddress.IPv6Network)
+    bridge = default.bridge if default else bridge_name(name)
+    if "bridge" in found:
+        node = found["bridge"][1]
+        bridge = scalar_text(node, context, "bridge")
+        if not _IFNAME.fullmatch(bridge):
+            raise context.error(node, "bridge", f"{bridge!r} is not an interface name",
+                                "1 to 15 letters, digits, _ . -")
+    return Network(name, subnet, gateway, bridge, internal, ipv6,  # type: ignore[arg-type]
+                   source)
+
+
+def load(path: Path) -> Network:
+    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DeclarationError(f"cannot read: {err}", where=str(path)) from None
+    return parse(text, path, name)
+
+
+def declared(paths: Paths) -> dict[str, Network]:
+    """Every network of the scope by name, the built-in default included, checked for
+    clashing subnets and bridge names."""
+    found = {DEFAULT: builtin()}
+    folder = networks_dir(paths)
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    for path in files:
+        network = load(path)
+        found[network.name] = network
+    _check_clashes(list(found.values()))
+    return found
+
+
+def _check_clashes(networks: list[Network]) -> None:
+    for i, one in enumerate(networks):
+        for other in networks[i + 1:]:
+            if one.bridge == other.bridge:
+                raise DeclarationError(
+                    f"networks {one.name} and {other.name} both use bridge {one.bridge}",
+                    where=str(other.source or one.source), hint="set `bridge:` in one of them")
+            if one.subnet.overlaps(other.subnet):
+                raise DeclarationError(
+                    f"subnet {other.subnet} of {other.name} overlaps {one.subnet} of {one.name}",
+                    where=str(other.source or one.source),
+                    hint="set a different `subnet:` in one of them")
+
+
+def find(name: str, paths: Paths, where: str | None = None) -> Network:
+    """The network a container names; an error naming the container's key otherwise."""
+    networks = declared(paths)
+    if name not in networks:
+        folder = networks_dir(paths)
+        raise RuntimeFailure(
+            f"network {name!r} is not declared", where=where,
+            hint=f"write {folder}/{name}.yaml (an empty file gives defaults), "
+                 f"or use host, none or bridge")
+    return networks[name]

@@ -1,0 +1,92 @@
+"""Container names on a named network: each member's /etc/hosts lists the others.
+
+The choice (documented in docs/networking.md): no DNS server, because nothing of
+hostctl stays resident. Every container on a named network records its addresses under
+the run directory; whenever one joins or leaves, the peer section at the end of every
+member's hosts file (the bundle's `hosts`, bind-mounted as /etc/hosts) is rewritten in
+place (a bind mount pins the inode, so no rename) under a per-network lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MARKER = "# hostctl: containers on network "
+
+
+@dataclass(frozen=True)
+class Member:
+    container: str
+    addresses: tuple[str, ...]
+    hosts: Path  # the member's hosts file on the host
+
+
+class Members:
+    """The member records of one network, under DIRECTORY/NETWORK/."""
+
+    def __init__(self, directory: Path, network: str) -> None:
+        self.network = network
+        self.folder = directory / network
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def all(self) -> list[Member]:
+        members = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            members.append(Member(path.stem, tuple(data["addresses"]), Path(data["hosts"])))
+        return members
+
+    def add(self, member: Member) -> None:
+        record = {"addresses": list(member.addresses), "hosts": str(member.hosts)}
+        (self.folder / f"{member.container}.json").write_text(json.dumps(record))
+
+    def discard(self, container: str) -> None:
+        (self.folder / f"{container}.json").unlink(missing_ok=True)
+
+
+def peer_lines(network: str, members: list[Member], own: str) -> tuple[tuple[str, str], ...]:
+    """(address, name) lines for OWN's hosts file: the marker, then every other member."""
+    lines = [(f"{MARKER}{network}", "")]
+    for member in members:
+        if member.container != own:
+            lines += [(address, member.container) for address in member.addresses]
+    return tuple(lines)
+
+
+def _render(lines: tuple[tuple[str, str], ...]) -> str:
+    return "".join(f"{address}\t{names}\n" for address, names in lines)
+
+
+def rewrite_peers(member: Member, network: str, members: list[Member]) -> None:
+    """Replace the peer section of MEMBER's hosts file, in place; no file, nothing to do."""
+    try:
+        with open(member.hosts, "r+") as handle:
+            text = handle.read()
+            cut = text.find(MARKER)
+            head = text[:cut] if cut >= 0 else text
+            handle.seek(0)
+            handle.write(head + _render(peer_lines(network, members, member.container)))
+            handle.truncate()
+    except FileNotFoundError:
+        pass
+
+
+def refresh_all(members: Members) -> None:
+    """Bring every member's hosts file up to date with the current records."""
+    current = members.all()
+    for member in current:
+        rewrite_peers(member, members.network, current)

@@ -1,0 +1,79 @@
+"""What `hostctl network ls|inspect` shows: declared networks and who is attached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hostctl.errors import HostctlError
+from hostctl.network import cni, defs, netns
+from hostctl.paths import Paths, Scope
+
+
+@dataclass(frozen=True)
+class Attached:
+    container: str
+    addresses: tuple[str, ...]
+    netns: str
+    check: str | None  # None: CNI CHECK passed (or was not asked for)
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    name: str
+    subnet: str
+    gateway: str
+    bridge: str
+    internal: bool
+    ipv6_subnet: str | None
+    source: str | None
+    containers: tuple[Attached, ...]
+
+
+def _attachments(paths: Paths) -> list[cni.Attachment]:
+    from hostctl.network import state_dir
+
+    found = []
+    for path in sorted((state_dir(paths) / "cni").glob("*.json")):
+        try:
+            found.append(cni.Attachment.from_json(path.read_text()))
+        except (OSError, ValueError, KeyError):
+            continue
+    return found
+
+
+def _info(network: defs.Network, attachments: list[cni.Attachment],
+          check: bool) -> NetworkInfo:
+    attached = tuple(
+        Attached(a.container, tuple(a.addresses()), a.netns,
+                 cni.check(a) if check else None)
+        for a in attachments if a.network == network.name)
+    return NetworkInfo(network.name, str(network.subnet), str(network.gateway),
+                       network.bridge, network.internal,
+                       str(network.ipv6_subnet) if network.ipv6_subnet else None,
+                       str(network.source) if network.source else None, attached)
+
+
+def _system_only(paths: Paths) -> None:
+    if paths.scope is Scope.USER:
+        raise HostctlError("networks are declared by root only",
+                           hint="rootless containers use pasta (network: bridge) or host")
+
+
+def list_networks(paths: Paths) -> list[NetworkInfo]:
+    """Every network of the scope with the containers attached now."""
+    _system_only(paths)
+    attachments = _attachments(paths)
+    return [_info(n, attachments, False) for n in defs.declared(paths).values()]
+
+
+def inspect_network(name: str, paths: Paths, check: bool = False) -> NetworkInfo:
+    """One network; CHECK runs the CNI CHECK of each attached container."""
+    _system_only(paths)
+    network = defs.find(name, paths)
+    return _info(network, _attachments(paths), check)
+
+
+def stray_namespaces(paths: Paths) -> list[str]:
+    """hostctl namespaces that no attachment accounts for (a crash midway)."""
+    known = {a.container for a in _attachments(paths)}
+    return [name for name in netns.ours() if name not in known]

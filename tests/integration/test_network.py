@@ -1,0 +1,215 @@
+"""Networking in a real systemd test host with its own network namespace: published
+ports, names on a named network, internal networks, rootless pasta, cleanup."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.test_e2e import HOSTCTL, declare, prop
+from tests.support import netguest
+
+pytestmark = pytest.mark.integration
+NETS = "/etc/hostctl/networks"
+HTTPD = ('command: ["sh", "-c", "mkdir -p /www && echo {text} > /www/index.html'
+         ' && exec httpd -f -p 80 -h /www"]')
+
+
+def web(text: str, *extra: str) -> str:
+    return "\n".join([f"image: {netguest.IMAGE}", HTTPD.format(text=text), "stop_timeout: 2",
+                      *extra]) + "\n"
+
+
+SLEEPER = f'image: {netguest.IMAGE}\ncommand: ["sleep", "600"]\nstop_timeout: 1\n'
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[Any]:
+    guest = netguest.boot()
+    try:
+        guest.run([HOSTCTL, "install"])
+        guest.write_file(f"{NETS}/backend.yaml", "subnet: 10.91.0.0/24\n")
+        guest.write_file(f"{NETS}/isolated.yaml", "internal: true\n")
+        yield guest
+    finally:
+        guest.close()
+
+
+def start(host: Any, *names: str) -> None:
+    for name in names:
+        done = host.run(["systemctl", "start", name], check=False)
+        assert done.returncode == 0, host.journal(f"{name}.service")
+
+
+def stop(host: Any, *names: str) -> None:
+    for name in names:
+        host.run(["systemctl", "stop", name], check=False)
+
+
+def in_container(host: Any, name: str, *argv: str, check: bool = True) -> Any:
+    pid = prop(host, f"{name}.service", "MainPID")
+    return host.run(["nsenter", "-t", pid, "-a", *argv], check=check)
+
+
+def by_name(host: Any, client: str, server: str) -> str:
+    """What CLIENT gets from http://SERVER/, the name looked up in its /etc/hosts by glibc."""
+    address = in_container(host, client, "getent", "hosts", server).stdout.split()[0]
+    return get(host, client, address, 80).stdout
+
+
+def get(host: Any, client: str, address: str, port: int) -> Any:
+    """GET / from inside CLIENT with nc (static busybox's wget crashes looking up NSS);
+    stdout is the body."""
+    script = (f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} {port}"
+              " | sed '1,/^\\r*$/d'")
+    return in_container(host, client, "sh", "-c", script, check=False)
+
+
+def fetch(host: Any, url: str) -> str:
+    deadline = time.monotonic() + 5
+    while True:
+        done = host.run(["curl", "-sS", "--max-time", "2", url], check=False)
+        if done.returncode == 0 or time.monotonic() > deadline:
+            return str(done.stdout)
+        time.sleep(0.1)
+
+
+def test_published_port_answers_from_the_host(host: Any) -> None:
+    declare(host, "web", web("hello-web", 'ports: ["8080:80"]'))
+    start(host, "web")
+    try:
+        assert fetch(host, "http://127.0.0.1:8080/") == "hello-web\n"
+        assert fetch(host, "http://192.0.2.2:8080/") == "hello-web\n"
+        address = host.run([HOSTCTL, "network", "inspect", "bridge", "--format", "json"]).stdout
+        assert '"web"' in address
+        # The container has its own namespace: the host's uplink is not in it.
+        links = in_container(host, "web", "cat", "/proc/net/dev").stdout
+        assert "eth0" in links and "uplink0" not in links
+    finally:
+        stop(host, "web")
+    assert host.run(["curl", "-sS", "--max-time", "1", "http://127.0.0.1:8080/"],
+                    check=False).returncode != 0
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
+def test_containers_on_a_named_network_reach_each_other_by_name(host: Any) -> None:
+    declare(host, "db", web("db-answers", "network: backend"))
+    declare(host, "app", SLEEPER + "network: backend\n")
+    start(host, "db", "app")
+    try:
+        assert by_name(host, "app", "db") == "db-answers\n"
+        # db started first: its hosts file learnt app's address when app joined.
+        db_hosts = in_container(host, "db", "cat", "/etc/hosts").stdout
+        assert "\tapp\n" in db_hosts and "10.91.0." in db_hosts
+        stop(host, "app")
+        assert "\tapp\n" not in in_container(host, "db", "cat", "/etc/hosts").stdout
+    finally:
+        stop(host, "app", "db")
+
+
+def test_internal_network_has_no_way_out(host: Any) -> None:
+    """A container on an internal network cannot reach the host's published port that a
+    container on an ordinary network reaches."""
+    declare(host, "target", web("outside", 'ports: ["8090:80"]'))
+    declare(host, "inside", SLEEPER + "network: isolated\n")
+    declare(host, "outside", SLEEPER + "network: backend\n")
+    start(host, "target", "inside", "outside")
+    try:
+        ok = get(host, "outside", "192.0.2.2", 8090)
+        assert ok.stdout == "outside\n", ok.stderr
+        blocked = get(host, "inside", "192.0.2.2", 8090)
+        assert blocked.stdout == "" and "unreachable" in blocked.stderr
+        routes = in_container(host, "inside", "cat", "/proc/net/route").stdout
+        assert "00000000\t" not in "".join(line.split(None, 2)[1] + "\t"
+                                           for line in routes.splitlines()[1:])
+    finally:
+        stop(host, "target", "inside", "outside")
+
+
+def test_rootless_container_publishes_a_port(host: Any) -> None:
+    host.run(["useradd", "-m", "alice"])
+    host.run(["loginctl", "enable-linger", "alice"])
+    uid = host.run(["id", "-u", "alice"]).stdout.strip()
+    deadline = time.monotonic() + 30
+    while host.run(["systemctl", "is-active", f"user@{uid}.service"],
+                   check=False).stdout.strip() != "active":
+        assert time.monotonic() < deadline, "the user's manager did not start"
+        time.sleep(0.2)
+    user = ["runuser", "-u", "alice", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}"]
+    folder = "/home/alice/.config/hostctl/containers"
+    host.run([*user, "mkdir", "-p", folder])
+    host.run([*user, "sh", "-c", f"cat > {folder}/rweb.yaml"],
+             input=web("rootless-web", 'ports: ["8081:80"]'))
+    host.run([*user, "systemctl", "--user", "daemon-reload"])
+    done = host.run([*user, "systemctl", "--user", "start", "rweb"], check=False)
+    try:
+        assert done.returncode == 0, host.sh("journalctl --no-pager -n 40").stdout
+        assert fetch(host, "http://127.0.0.1:8081/") == "rootless-web\n"
+        assert netguest.leftovers(host).pastas == 1
+    finally:
+        host.run([*user, "systemctl", "--user", "stop", "rweb"], check=False)
+    assert netguest.leftovers(host).pastas == 0
+    assert host.run(["curl", "-sS", "--max-time", "1", "http://127.0.0.1:8081/"],
+                    check=False).returncode != 0
+
+
+CYCLES = """\
+import sys
+from pathlib import Path
+from hostctl import network
+from hostctl.declarations.yaml_reader import load_yaml
+from hostctl.paths import Scope, for_scope
+paths = for_scope(Scope.SYSTEM)
+c = load_yaml(Path(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    network.detach(c.name, paths)  # what the launcher does before every start
+    plan = network.plan(c, paths)
+    assert plan.addresses, plan
+    if i % 10 == 9:
+        continue  # a "crash": no detach; the next start's detach cleans up
+    network.detach(c.name, paths)
+network.detach(c.name, paths)
+"""
+
+
+def test_start_stop_cycles_leave_nothing_behind(host: Any) -> None:
+    declare(host, "cyc", web("cycle", 'ports: ["8070:80", "8071:81/udp"]', "network: backend"))
+    start(host, "cyc")
+    stop(host, "cyc")
+    baseline = netguest.leftovers(host)
+    assert baseline.without_shared() == (0, 0, 0, 0, 0)
+    for _ in range(5):  # whole systemd cycles: launcher and ExecStopPost
+        start(host, "cyc")
+        assert fetch(host, "http://127.0.0.1:8070/") == "cycle\n"
+        stop(host, "cyc")
+    host.write_file("/root/cycles.py", CYCLES)
+    python = HOSTCTL.rsplit("/", 1)[0] + "/python"
+    host.run([python, "/root/cycles.py", "/etc/hostctl/containers/cyc.yaml", "95"],
+             timeout=120)
+    assert netguest.leftovers(host) == baseline
+
+
+def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> None:
+    declare(host, "boot-web", web("after-boot", 'ports: ["8060:80"]', "network: backend",
+                                  "install:", "  WantedBy: multi-user.target"))
+    declare(host, "boot-app", SLEEPER + "network: backend\n"
+            "install:\n  WantedBy: multi-user.target\n")
+    start(host, "boot-web", "boot-app")
+    host.reboot()
+    host.sh(netguest.UPLINK)
+    try:
+        for name in ("boot-web", "boot-app"):
+            deadline = time.monotonic() + 20
+            while prop(host, f"{name}.service", "ActiveState") != "active":
+                assert time.monotonic() < deadline, host.journal(f"{name}.service")
+                time.sleep(0.2)
+        assert fetch(host, "http://127.0.0.1:8060/") == "after-boot\n"
+        assert by_name(host, "boot-app", "boot-web") == "after-boot\n"
+        counts = netguest.leftovers(host)
+        assert (counts.namespaces, counts.veths, counts.leases) == (2, 2, 2)
+    finally:
+        stop(host, "boot-web", "boot-app")
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)

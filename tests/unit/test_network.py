@@ -1,0 +1,204 @@
+"""Pure logic of networking: network files, CNI configs, resolv.conf, hosts, pasta."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from hostctl.declarations.model import Port, Protocol
+from hostctl.errors import DeclarationError, RuntimeFailure
+from hostctl.network import cni, defs, names, pasta, resolv
+from hostctl.paths import Paths, Scope
+
+SRC = Path("/etc/hostctl/networks/backend.yaml")
+
+
+def parse(text: str, name: str = "backend") -> defs.Network:
+    return defs.parse(text, SRC, name)
+
+
+def test_an_empty_network_file_gets_defaults_derived_from_its_name() -> None:
+    net = parse("")
+    assert net.subnet == defs.auto_subnet("backend")
+    assert net.subnet.prefixlen == 24 and str(net.subnet).startswith("10.90.")
+    assert net.gateway == next(net.subnet.hosts())
+    assert net.bridge == "hc-backend" and not net.internal and net.ipv6_subnet is None
+
+
+def test_network_settings_are_read() -> None:
+    net = parse("subnet: 10.91.0.0/24\ngateway: 10.91.0.254\ninternal: true\n"
+                "ipv6_subnet: fd00:91::/64\nbridge: br-back\n")
+    assert net.subnet == ipaddress.IPv4Network("10.91.0.0/24")
+    assert str(net.gateway) == "10.91.0.254"
+    assert net.internal and net.bridge == "br-back"
+    assert str(net.ipv6_gateway) == "fd00:91::1"
+
+
+@pytest.mark.parametrize(("text", "where", "words"), [
+    ("subnet: 10.91.0.1/24\n", "1:subnet", "not a subnet"),
+    ("subnet: fd00::/64\n", "1:subnet", "not an IPv4 subnet"),
+    ("subnet: 10.91.0.0/31\n", "1:subnet", "too small"),
+    ("subnet: 10.91.0.0/24\ngateway: 10.92.0.1\n", "2:gateway", "not a host address"),
+    ("gateway: banana\n", "1:gateway", "not an IPv4 address"),
+    ("internal: maybe\n", "1:internal", "true or false"),
+    ("\nbridge: this-name-is-far-too-long\n", "2:bridge", "not an interface name"),
+    ("subnet: 10.91.0.0/24\nsubnett: x\n", "2:subnett", "unknown key"),
+    ("- a\n", "1", "mapping"),
+])
+def test_bad_network_files_name_file_line_and_key(text: str, where: str, words: str) -> None:
+    with pytest.raises(DeclarationError) as err:
+        parse(text)
+    assert err.value.where == f"{SRC}:{where}"
+    assert words in err.value.message
+
+
+@pytest.mark.parametrize("name", ["host", "none", "-x"])
+def test_reserved_or_bad_network_names_are_refused(name: str) -> None:
+    with pytest.raises(DeclarationError):
+        parse("", name)
+
+
+def test_long_network_names_get_a_short_bridge_name() -> None:
+    assert len(defs.bridge_name("a-very-long-network-name")) <= 15
+    assert defs.bridge_name("a-very-long-network-name") != defs.bridge_name("a-very-long-other")
+
+
+def _paths(tmp_path: Path) -> Paths:
+    return Paths(Scope.SYSTEM, tmp_path / "state", tmp_path / "run", tmp_path / "etc")
+
+
+def test_declared_networks_include_bridge_and_refuse_overlaps(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    folder = defs.networks_dir(paths)
+    folder.mkdir(parents=True)
+    (folder / "one.yaml").write_text("subnet: 10.91.0.0/24\n")
+    assert sorted(defs.declared(paths)) == ["bridge", "one"]
+    (folder / "two.yaml").write_text("subnet: 10.91.0.128/25\n")
+    with pytest.raises(DeclarationError, match="overlaps"):
+        defs.declared(paths)
+
+
+def test_an_undeclared_network_is_an_error_at_the_containers_key(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeFailure) as err:
+        defs.find("nope", _paths(tmp_path), "/etc/hostctl/containers/a.yaml:3:network")
+    assert err.value.where == "/etc/hostctl/containers/a.yaml:3:network"
+    assert "nope.yaml" in (err.value.hint or "")
+
+
+def test_conflist_chains_bridge_portmap_firewall(tmp_path: Path) -> None:
+    ports = (Port(None, 8080, 80), Port("127.0.0.1", 5353, 53, Protocol.UDP))
+    conf = cni.conflist(parse("subnet: 10.91.0.0/24\n"), ports, tmp_path)
+    assert [p["type"] for p in conf["plugins"]] == ["bridge", "portmap", "firewall"]
+    bridge = conf["plugins"][0]
+    assert bridge["isGateway"] and bridge["ipMasq"] and bridge["bridge"] == "hc-backend"
+    assert bridge["ipam"]["dataDir"] == str(tmp_path)
+    assert bridge["ipam"]["routes"] == [{"dst": "0.0.0.0/0"}]
+    assert conf["plugins"][1]["runtimeConfig"]["portMappings"] == [
+        {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
+        {"hostPort": 5353, "containerPort": 53, "protocol": "udp", "hostIP": "127.0.0.1"},
+    ]
+
+
+def test_internal_networks_have_no_gateway_masquerade_or_default_route(tmp_path: Path) -> None:
+    conf = cni.conflist(parse("internal: true\n"), (), tmp_path)
+    assert [p["type"] for p in conf["plugins"]] == ["bridge", "firewall"]
+    bridge = conf["plugins"][0]
+    assert not bridge["isGateway"] and not bridge["ipMasq"] and "routes" not in bridge["ipam"]
+
+
+def test_ipv6_subnet_adds_a_second_range(tmp_path: Path) -> None:
+    conf = cni.conflist(parse("ipv6_subnet: fd00:91::/64\n"), (), tmp_path)
+    ipam = conf["plugins"][0]["ipam"]
+    assert ipam["ranges"][1] == [{"subnet": "fd00:91::/64", "gateway": "fd00:91::1"}]
+    assert {"dst": "::/0"} in ipam["routes"]
+
+
+def test_attachment_round_trips_and_lists_ipv4_first() -> None:
+    result = {"ips": [{"address": "fd00::5/64"}, {"address": "10.91.0.5/24"}]}
+    att = cni.Attachment("web", "backend", "/run/netns/hostctl-web", {"plugins": []}, result)
+    assert cni.Attachment.from_json(att.to_json()) == att
+    assert att.addresses() == ["10.91.0.5", "fd00::5"]
+
+
+def test_cni_error_text_prefers_the_json_message() -> None:
+    out = b'{"code": 7, "msg": "failed to allocate", "details": "range full"}'
+    assert cni._error_text(out, b"") == "failed to allocate range full"
+    assert cni._error_text(b"", b"plain stderr\n") == "plain stderr"
+
+
+def test_resolv_drops_loopback_servers_in_a_private_namespace(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 127.0.0.53\nsearch lan\noptions edns0\n")
+    upstream = tmp_path / "upstream.conf"
+    upstream.write_text("nameserver 192.0.2.53\nsearch lan\n")
+    monkeypatch.setattr(resolv, "HOST_RESOLV", host)
+    monkeypatch.setattr(resolv, "RESOLVED_UPSTREAM", upstream)
+    assert resolv.host_resolv(own_netns=False) == host.read_text()
+    assert resolv.host_resolv(own_netns=True) == "nameserver 192.0.2.53\nsearch lan\n"
+    upstream.unlink()
+    assert resolv.host_resolv(own_netns=True) == "search lan\noptions edns0\n"
+
+
+def test_dns_settings_replace_the_lines_they_name() -> None:
+    base = "domain corp\nsearch corp\nnameserver 192.0.2.1\noptions ndots:1\n"
+    assert resolv.shape(base, (), (), ()) == base
+    shaped = resolv.shape(base, ("192.0.2.53", "2001:db8::53"), ("a.example",), ("ndots:2",))
+    assert shaped == ("search a.example\nnameserver 192.0.2.53\nnameserver 2001:db8::53\n"
+                      "options ndots:2\n")
+    assert resolv.shape(base, ("192.0.2.9",), (), ()) == (
+        "domain corp\nsearch corp\noptions ndots:1\nnameserver 192.0.2.9\n")
+
+
+def test_add_hosts_resolves_host_gateway() -> None:
+    lines = resolv.extra_hosts((("db", "192.0.2.10"), ("gw", "host-gateway")), "10.89.0.1", "k")
+    assert lines == (("192.0.2.10", "db"), ("10.89.0.1", "gw"))
+    with pytest.raises(RuntimeFailure, match="host-gateway"):
+        resolv.extra_hosts((("gw", "host-gateway"),), None, "k")
+
+
+def test_peer_section_of_a_hosts_file_is_rewritten_in_place(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n192.0.2.10\tdb.local\n")
+    inode = hosts.stat().st_ino
+    members = [names.Member("web", ("10.91.0.2",), hosts),
+               names.Member("app", ("10.91.0.3", "fd00::3"), tmp_path / "gone")]
+    names.rewrite_peers(members[0], "backend", members)
+    text = hosts.read_text()
+    assert text == ("127.0.0.1\tlocalhost\n192.0.2.10\tdb.local\n"
+                    f"{names.MARKER}backend\t\n10.91.0.3\tapp\nfd00::3\tapp\n")
+    names.rewrite_peers(members[0], "backend", members[:1])  # app left
+    assert hosts.read_text().endswith(f"{names.MARKER}backend\t\n")
+    assert "app" not in hosts.read_text() and hosts.stat().st_ino == inode
+    names.rewrite_peers(members[1], "backend", members)  # a missing file: nothing to do
+
+
+def test_member_records_are_kept_per_network(tmp_path: Path) -> None:
+    group = names.Members(tmp_path, "backend")
+    with group.locked():
+        group.add(names.Member("web", ("10.91.0.2",), tmp_path / "h"))
+    assert group.all() == [names.Member("web", ("10.91.0.2",), tmp_path / "h")]
+    group.discard("web")
+    assert group.all() == []
+
+
+def test_pasta_forwards_exactly_the_published_ports(tmp_path: Path) -> None:
+    ports = (Port(None, 8080, 80), Port("127.0.0.1", 8443, 443),
+             Port(None, 5353, 53, Protocol.UDP))
+    argv = pasta.argv("/proc/self/fd/3", None, ports, tmp_path / "p.pid")
+    assert argv[argv.index("-t") + 1] == "8080:80,127.0.0.1/8443:443"
+    assert argv[argv.index("-u") + 1] == "5353:53"
+    assert argv[argv.index("-T") + 1] == "none" and "--netns-only" in argv
+    quiet = pasta.argv("/x", "/proc/self/fd/4", (), tmp_path / "p.pid")
+    assert quiet[quiet.index("-t") + 1] == "none" and "--userns" in quiet
+
+
+def test_stopping_pasta_without_a_pid_file_is_harmless(tmp_path: Path) -> None:
+    pid_file = tmp_path / "p.pid"
+    pasta.stop(pid_file)
+    pid_file.write_text("not a pid")
+    pasta.stop(pid_file)
+    assert not pid_file.exists()
