@@ -25,6 +25,8 @@ PACKAGES = {
     "skopeo": "skopeo",
     "umoci": "umoci",
     "pasta": "passt",
+    "ip": "iproute2",
+    "iptables": "iptables",
 }
 
 

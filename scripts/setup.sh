@@ -8,6 +8,7 @@ PACKAGES=(
     runc crun tini catatonit systemd-container python3-pydbus python3-venv
     docker-registry skopeo umoci busybox-static uidmap
     python3-cryptography python3-bcrypt
+    containernetworking-plugins iptables passt iproute2
 )
 PYTHON_EXTRAS=(zstandard rich)
 
