@@ -11,22 +11,21 @@ import json
 import os
 import sys
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hostctl import network
+from hostctl.launcher.config import container_config
+from hostctl.launcher.config import unit_cgroup as container_cgroup_of_unit
 from hostctl.launcher.notify import extend_timeout, notify
 from hostctl.launcher.state import ContainerState, remove
-from hostctl.network import NetworkPlan
 from hostctl.paths import Paths, Scope, for_scope
-from hostctl.runtime import cgroups
 from hostctl.runtime.rootfs import mount_rootfs
-from hostctl.runtime.spec import build_config, merge_process
-from hostctl.runtime.users import resolve_user
+from hostctl.runtime.runc import runtime_for
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
     from hostctl.images.pull import Image
+    from hostctl.runtime.userns import IdMap
 
 
 def say(message: str) -> None:
@@ -52,6 +51,8 @@ class _KeepStartAlive:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _image(container: Container, paths: Paths) -> Image:
@@ -63,52 +64,15 @@ def _image(container: Container, paths: Paths) -> Image:
                     rootless=paths.scope is Scope.USER, log=say)
 
 
-def _etc_files(state: ContainerState, hostname: str, net: NetworkPlan) -> dict[str, str]:
-    """/etc/hostname, /etc/hosts and /etc/resolv.conf, written into the bundle."""
-    hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{hostname}\n"
-    hosts += "".join(f"{address}\t{names}\n" for address, names in net.hosts)
-    files = {
-        "/etc/hostname": f"{hostname}\n",
-        "/etc/hosts": hosts,
-        "/etc/resolv.conf": net.resolv_conf,
-    }
-    mounts = {}
-    for dest, content in files.items():
-        host = state.bundle / Path(dest).name
-        host.write_text(content)
-        mounts[dest] = str(host)
-    return mounts
+def _enter_user_namespace(scope: Scope) -> tuple[IdMap, IdMap] | None:
+    """Rootless: become root of our own user + mount namespace; the id maps used."""
+    if scope is not Scope.USER:
+        return None
+    from hostctl.runtime.userns import enter, id_maps
 
-
-def _config(
-    container: Container, image: Image, state: ContainerState, net: NetworkPlan
-) -> dict[str, Any]:
-    process = merge_process(
-        image.config,
-        entrypoint=container.entrypoint,
-        command=container.command,
-        env=container.env,
-        workdir=container.workdir,
-    )
-    user = container.user or (image.config.get("config") or {}).get("User")
-    identity = resolve_user(str(state.rootfs), user)
-    unit_cgroup = cgroups.own_cgroup() if os.environ.get("INVOCATION_ID") else None
-    if unit_cgroup and cgroups.is_unified():
-        cgroups.leave_unit_cgroup(unit_cgroup)
-    return build_config(
-        process,
-        identity,
-        rootfs=str(state.rootfs),
-        hostname=container.name,
-        files=_etc_files(state, container.name, net),
-        network_namespace=net.namespace,
-        cgroups_path=cgroups.container_cgroup(unit_cgroup) if unit_cgroup else None,
-        annotations={
-            "io.hostctl.name": container.name,
-            "io.hostctl.image": image.reference,
-            "io.hostctl.image.digest": image.manifest_digest,
-        },
-    )
+    maps = id_maps(os.getuid(), os.getgid())
+    enter(*maps)
+    return maps
 
 
 def launch(name: str, scope: Scope) -> int:
@@ -118,28 +82,36 @@ def launch(name: str, scope: Scope) -> int:
     container = load_declaration(name, scope)
     paths = for_scope(scope)
     state = ContainerState(name, paths)
-    runtime = state.runtime()
-    remove(state, runtime)  # whatever a crash or power cut left behind
+    unit_cgroup = container_cgroup_of_unit()
+    maps = _enter_user_namespace(scope)
+    remove(state)  # whatever a crash or power cut left behind
+    runtime = runtime_for(str(container.runtime), paths.runc_root)
     image = _image(container, paths)
     state.bundle.mkdir(parents=True, exist_ok=True)
+    state.record_runtime(runtime.binary)
     try:
         mount_rootfs(list(image.snapshots), image.snapshots[0].parent if image.snapshots
                      else paths.store, state.scratch, state.rootfs,
                      rootless=scope is Scope.USER)
         net = network.plan(container, paths)
-        config = _config(container, image, state, net)
+        config = container_config(container, image, state, paths, net,
+                                  unit_cgroup=unit_cgroup, user_maps=maps)
         (state.bundle / "config.json").write_text(json.dumps(config))
-        pid = runtime.create(name, state.bundle, state.pid_file)
+        pid = runtime.create(name, state.bundle, state.pid_file, notify=container.notify)
         network.attach(container, pid, paths)
-        runtime.start(name)
+        if container.notify:
+            notify(f"MAINPID={pid}", f"STATUS=waiting for {name} to be ready")
+        runtime.start(name, notify=container.notify)
     except BaseException:
-        remove(state, runtime)
+        remove(state)
         raise
-    notify(f"MAINPID={pid}", "READY=1", f"STATUS=running {image.reference}")
+    notify(f"MAINPID={pid}", *(() if container.notify else ("READY=1",)),
+           f"STATUS=running {image.reference}")
     return pid
 
 
 def cleanup(name: str, scope: Scope) -> None:
     """The unit's ExecStopPost: remove runc state, the rootfs mount and the writable layer."""
     state = ContainerState(name, for_scope(scope))
-    remove(state, state.runtime())
+    _enter_user_namespace(scope)
+    remove(state)

@@ -34,11 +34,24 @@ class ContainerState:
     def pid_file(self) -> Path:
         return self.bundle / "pid"
 
-    def runtime(self, binary: str = "runc") -> Runc:
-        return Runc(root=self.paths.runc_root, binary=binary)
+    @property
+    def runtime_file(self) -> Path:
+        """Which OCI runtime created the container (runc or crun), for cleanup."""
+        return self.paths.runc_root / f"{self.name}.runtime"
+
+    def record_runtime(self, binary: str) -> None:
+        self.paths.runc_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.runtime_file.write_text(binary)
+
+    def runtime(self) -> Runc:
+        try:
+            binary = self.runtime_file.read_text().strip()
+        except OSError:
+            binary = "runc"
+        return Runc(root=self.paths.runc_root, binary=binary if binary == "crun" else "runc")
 
 
-def remove(state: ContainerState, runtime: Runc) -> None:
+def remove(state: ContainerState) -> None:
     """Delete the runc container, unmount the rootfs, remove bundle and writable layer.
 
     Idempotent: runs before every start (stale state from a crash or power cut) and
@@ -47,7 +60,8 @@ def remove(state: ContainerState, runtime: Runc) -> None:
     from hostctl import network
 
     if (state.paths.runc_root / state.name).exists():
-        runtime.delete(state.name)
+        state.runtime().delete(state.name)
     network.detach(state.name, state.paths)
     remove_rootfs(state.scratch, state.rootfs)
     shutil.rmtree(state.bundle, ignore_errors=True)
+    state.runtime_file.unlink(missing_ok=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from hostctl.runtime.security import CapabilitySets
 from hostctl.runtime.users import Identity
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -38,6 +39,8 @@ MASKED_PATHS = (
     "/sys/firmware",
     "/sys/fs/selinux",
     "/sys/dev/block",
+    "/proc/interrupts",
+    "/sys/devices/virtual/powercap",
 )
 READONLY_PATHS = (
     "/proc/asound",
@@ -93,7 +96,41 @@ def merge_process(
     )
 
 
-def _base_mounts() -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Extras:
+    """Everything the declaration adds to the base config (defaults: podman's)."""
+
+    read_only: bool = False
+    capabilities: CapabilitySets | None = None  # None: podman's defaults for the user
+    no_new_privileges: bool = False
+    mounts: tuple[dict[str, Any], ...] = ()  # after the base and /etc file mounts
+    devices: tuple[dict[str, Any], ...] = ()
+    device_rules: tuple[dict[str, Any], ...] = ()
+    rlimits: tuple[dict[str, Any], ...] = ()
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    shm_size: int | None = None
+    # Rootless: (container id, host id, size) triples for a user namespace the
+    # container gets (ids as the launcher's own user namespace sees them).
+    uid_mappings: tuple[tuple[int, int, int], ...] = ()
+    gid_mappings: tuple[tuple[int, int, int], ...] = ()
+    seccomp: bool = True
+    # The launcher runs in its own user namespace (rootless): /sys is bind-mounted, as
+    # only the owner of the host's network namespace may mount sysfs.
+    rootless: bool = False
+
+
+def _base_mounts(shm_size: int | None, rootless: bool) -> list[dict[str, Any]]:
+    sysfs: dict[str, Any] = {
+        "destination": "/sys",
+        "type": "sysfs",
+        "source": "sysfs",
+        "options": ["nosuid", "noexec", "nodev", "ro"],
+    }
+    if rootless:
+        # sysfs can only be mounted by the owner of the network namespace (the host's).
+        sysfs = {"destination": "/sys", "type": "bind", "source": "/sys",
+                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+    shm = f"size={shm_size}" if shm_size else "size=65536k"
     return [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {
@@ -112,7 +149,7 @@ def _base_mounts() -> list[dict[str, Any]]:
             "destination": "/dev/shm",
             "type": "tmpfs",
             "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", shm],
         },
         {
             "destination": "/dev/mqueue",
@@ -120,12 +157,7 @@ def _base_mounts() -> list[dict[str, Any]]:
             "source": "mqueue",
             "options": ["nosuid", "noexec", "nodev"],
         },
-        {
-            "destination": "/sys",
-            "type": "sysfs",
-            "source": "sysfs",
-            "options": ["nosuid", "noexec", "nodev", "ro"],
-        },
+        sysfs,
         {
             "destination": "/sys/fs/cgroup",
             "type": "cgroup",
@@ -142,6 +174,56 @@ def _file_mounts(files: Mapping[str, str]) -> list[dict[str, Any]]:
     ]
 
 
+def _namespaces(network_namespace: str | None, user: bool) -> list[dict[str, str]]:
+    namespaces: list[dict[str, str]] = [
+        {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
+    ]
+    if network_namespace == "new":
+        namespaces.append({"type": "network"})
+    elif network_namespace is not None:
+        namespaces.append({"type": "network", "path": network_namespace})
+    if user:
+        namespaces.append({"type": "user"})
+    return namespaces
+
+
+def _mapping(triples: Sequence[tuple[int, int, int]]) -> list[dict[str, int]]:
+    return [{"containerID": c, "hostID": h, "size": n} for c, h, n in triples]
+
+
+def _capabilities(identity: Identity, extras: Extras) -> CapabilitySets:
+    if extras.capabilities is not None:
+        return extras.capabilities
+    # As docker and podman do: a non-root user keeps the bounding set only.
+    held = DEFAULT_CAPABILITIES if identity.uid == 0 else ()
+    return CapabilitySets(DEFAULT_CAPABILITIES, held, ())
+
+
+def _linux(network_namespace: str | None, cgroups_path: str | None, caps: CapabilitySets,
+           extras: Extras) -> dict[str, Any]:
+    linux: dict[str, Any] = {
+        "namespaces": _namespaces(network_namespace, bool(extras.uid_mappings)),
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
+        "resources": {"devices": [{"allow": False, "access": "rwm"},
+                                  *extras.device_rules]},
+    }
+    if extras.devices:
+        linux["devices"] = list(extras.devices)
+    if extras.sysctls:
+        linux["sysctl"] = dict(extras.sysctls)
+    if extras.uid_mappings:
+        linux["uidMappings"] = _mapping(extras.uid_mappings)
+        linux["gidMappings"] = _mapping(extras.gid_mappings)
+    if extras.seccomp:
+        from hostctl.runtime.seccomp import profile
+
+        linux["seccomp"] = profile(caps.bounding)
+    if cgroups_path:
+        linux["cgroupsPath"] = cgroups_path
+    return linux
+
+
 def build_config(
     process: Process,
     identity: Identity,
@@ -152,48 +234,40 @@ def build_config(
     cgroups_path: str | None,
     annotations: Mapping[str, str],
     network_namespace: str | None = None,
+    extras: Extras | None = None,
 ) -> dict[str, Any]:
     """A complete config.json; FILES maps container paths (/etc/hosts...) to host files."""
-    caps = list(DEFAULT_CAPABILITIES)
-    # As docker and podman do: a non-root user keeps the bounding set only.
-    held = caps if identity.uid == 0 else []
-    namespaces: list[dict[str, str]] = [
-        {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
-    ]
-    if network_namespace == "new":
-        namespaces.append({"type": "network"})
-    elif network_namespace is not None:
-        namespaces.append({"type": "network", "path": network_namespace})
-    linux: dict[str, Any] = {
-        "namespaces": namespaces,
-        "maskedPaths": list(MASKED_PATHS),
-        "readonlyPaths": list(READONLY_PATHS),
-        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+    extras = extras or Extras()
+    caps = _capabilities(identity, extras)
+    user_process: dict[str, Any] = {
+        "terminal": False,
+        "user": {
+            "uid": identity.uid,
+            "gid": identity.gid,
+            "additionalGids": list(identity.additional_gids),
+        },
+        "args": list(process.args),
+        "env": list(process.env),
+        "cwd": process.cwd,
+        "capabilities": {
+            "bounding": list(caps.bounding),
+            "effective": list(caps.held),
+            "permitted": list(caps.held),
+            "inheritable": list(caps.ambient),
+            "ambient": list(caps.ambient),
+        },
+        "noNewPrivileges": extras.no_new_privileges,
     }
-    if cgroups_path:
-        linux["cgroupsPath"] = cgroups_path
+    if extras.rlimits:
+        user_process["rlimits"] = list(extras.rlimits)
+    rootless = extras.rootless or bool(extras.uid_mappings)
     return {
         "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False,
-            "user": {
-                "uid": identity.uid,
-                "gid": identity.gid,
-                "additionalGids": list(identity.additional_gids),
-            },
-            "args": list(process.args),
-            "env": list(process.env),
-            "cwd": process.cwd,
-            "capabilities": {
-                "bounding": caps,
-                "effective": held,
-                "permitted": held,
-            },
-            "noNewPrivileges": False,
-        },
-        "root": {"path": rootfs, "readonly": False},
+        "process": user_process,
+        "root": {"path": rootfs, "readonly": extras.read_only},
         "hostname": hostname,
-        "mounts": _base_mounts() + _file_mounts(files),
+        "mounts": _base_mounts(extras.shm_size, rootless) + _file_mounts(files)
+        + list(extras.mounts),
         "annotations": dict(annotations),
-        "linux": linux,
+        "linux": _linux(network_namespace, cgroups_path, caps, extras),
     }

@@ -60,8 +60,24 @@ def _supplementary(rootfs: str, user: str, gid: int) -> tuple[int, ...]:
     return tuple(found)
 
 
-def resolve_user(rootfs: str, spec: str | None) -> Identity:
-    """The uid/gid/groups for SPEC (the image's User or the declaration's `user:`)."""
+def resolve_user(
+    rootfs: str, spec: str | None, *, group: str | None = None, groups: tuple[str, ...] = ()
+) -> Identity:
+    """The uid/gid/groups for SPEC (the image's User or the declaration's `user:`).
+
+    GROUP (the declaration's `group:`) replaces the primary group; GROUPS (`groups:`) are
+    added to the supplementary groups the image's /etc/group gives the user."""
+    identity = _resolve(rootfs, spec)
+    gid = _lookup_group(rootfs, group) if group else identity.gid
+    extra = [g for g in identity.additional_gids if g != gid]
+    for name in groups:
+        value = _lookup_group(rootfs, name)
+        if value != gid and value not in extra:
+            extra.append(value)
+    return Identity(identity.uid, gid, tuple(extra), identity.home)
+
+
+def _resolve(rootfs: str, spec: str | None) -> Identity:
     if not spec:
         return Identity(0, 0, home="/root")
     user, _, group = spec.partition(":")

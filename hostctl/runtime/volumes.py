@@ -1,0 +1,173 @@
+"""The container's own mounts: volumes, tmpfs, secrets, time zone and the init binary.
+
+Each function returns OCI `mounts` entries; the launcher appends them after the base
+mounts, in the order the declaration gives them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hostctl.errors import RuntimeFailure
+from hostctl.proc import run, which
+
+if TYPE_CHECKING:
+    from hostctl.declarations.model import Secret, Tmpfs, Volume
+
+Where = Callable[[str], str]
+INIT_BINARIES = ("catatonit", "tini-static")  # static builds: images need no libc
+PROPAGATION = {"shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable",
+               "runbindable"}
+PASSED_OPTIONS = {"nosuid", "nodev", "noexec", "suid", "dev", "exec"}
+READ_ONLY_TMPFS = ("/tmp", "/var/tmp", "/run")
+
+
+def _bind(source: str, destination: str, options: Iterable[str]) -> dict[str, Any]:
+    return {"destination": destination, "type": "bind", "source": source,
+            "options": list(options)}
+
+
+def bind_options(read_only: bool, written: Iterable[str]) -> list[str]:
+    """rbind (unless `bind`), ro, the propagation mode (rprivate by default), and flags."""
+    written = list(written)
+    options = ["bind" if "bind" in written else "rbind"]
+    if read_only:
+        options.append("ro")
+    options += [o for o in written if o in PASSED_OPTIONS]
+    modes = [o for o in written if o in PROPAGATION]
+    options.append(modes[-1] if modes else "rprivate")
+    return options
+
+
+def volume_mounts(volumes: Iterable[Volume], volume_root: Path, rootfs: Path, where: Where,
+                  owner: tuple[int, int] | None) -> list[dict[str, Any]]:
+    """Bind mounts and named volumes. A named volume is created on first use and filled
+    from the image's content at its destination (unless `nocopy`); `U` chowns the source
+    to OWNER (the container user's uid/gid as seen from here)."""
+    mounts = []
+    for vol in volumes:
+        if vol.kind == "volume":
+            source = _named_volume(vol, volume_root, rootfs)
+        else:
+            source = Path(vol.source)
+            if not source.exists():
+                raise RuntimeFailure(f"volume source {source} does not exist",
+                                     where=where("volumes"),
+                                     hint="create it, or use a named volume")
+        if "U" in vol.options and owner is not None:
+            _chown_tree(source, *owner)
+        mounts.append(_bind(str(source), vol.destination,
+                            bind_options(vol.read_only, vol.options)))
+    return mounts
+
+
+def _named_volume(vol: Volume, volume_root: Path, rootfs: Path) -> Path:
+    data = volume_root / vol.source / "_data"
+    if data.is_dir():
+        return data
+    partial = volume_root / vol.source / "_new"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True, mode=0o755)
+    inside = rootfs / vol.destination.lstrip("/")
+    if "nocopy" not in vol.options and inside.is_dir() and not inside.is_symlink():
+        # cp -a keeps owners, modes and xattrs of the image's content.
+        run(["cp", "-a", "--no-dereference", f"{inside}/.", str(partial)])
+    partial.rename(data)
+    return data
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    os.chown(top, uid, gid, follow_symlinks=False)
+    for directory, dirs, files in os.walk(top):
+        for name in (*dirs, *files):
+            os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
+
+
+def tmpfs_mounts(entries: Iterable[Tmpfs]) -> list[dict[str, Any]]:
+    """`tmpfs:` entries, nosuid/nodev/noexec unless the entry says suid/dev/exec."""
+    mounts = []
+    for entry in entries:
+        options = list(entry.options)
+        for flag, opposite in (("nosuid", "suid"), ("nodev", "dev"), ("noexec", "exec")):
+            if flag not in options and opposite not in options:
+                options.append(flag)
+        mounts.append({"destination": entry.destination, "type": "tmpfs", "source": "tmpfs",
+                       "options": options})
+    return mounts
+
+
+def read_only_tmpfs(taken: set[str]) -> list[dict[str, Any]]:
+    """With a read-only root: writable tmpfs on /tmp, /var/tmp and /run, as podman does."""
+    return [{"destination": d, "type": "tmpfs", "source": "tmpfs",
+             "options": ["rw", "nosuid", "nodev", "mode=1777" if d != "/run" else "mode=755"]}
+            for d in READ_ONLY_TMPFS if d not in taken]
+
+
+def secret_mounts(secrets: Iterable[Secret], stage: Path, owner: tuple[int, int],
+                  where: Where) -> list[dict[str, Any]]:
+    """Each secret read-only at its target, from the unit's $CREDENTIALS_DIRECTORY.
+
+    The credential is copied into STAGE (mode 0700, on /run: memory only) owned by the
+    container's user, so a non-root user can read it and nobody else can."""
+    secrets = list(secrets)
+    if not secrets:
+        return []
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise RuntimeFailure("the unit has no credentials ($CREDENTIALS_DIRECTORY is unset)",
+                             where=where("secrets"),
+                             hint="start the container through its systemd unit")
+    stage.mkdir(mode=0o700, exist_ok=True)
+    mounts = []
+    for secret in secrets:
+        source = Path(directory) / secret.name
+        copy = stage / secret.name
+        try:
+            fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o400)
+            with os.fdopen(fd, "wb") as out:
+                out.write(source.read_bytes())
+                os.fchown(out.fileno(), *owner)
+        except OSError as exc:
+            raise RuntimeFailure(f"secret {secret.name}: {exc.strerror}",
+                                 where=where("secrets")) from None
+        mounts.append(_bind(str(copy), secret.target,
+                            ["bind", "ro", "nosuid", "nodev", "noexec", "rprivate"]))
+    return mounts
+
+
+def timezone_mount(zone: str | None, where: Where) -> list[dict[str, Any]]:
+    """/etc/localtime from the host's own zone ("local") or its zoneinfo database."""
+    if not zone:
+        return []
+    if zone == "local":
+        source = Path("/etc/localtime").resolve()
+    else:
+        source = Path("/usr/share/zoneinfo") / zone
+    if not source.is_file():
+        raise RuntimeFailure(f"time zone {zone!r} is not in the host's zoneinfo database",
+                             where=where("timezone"), hint="install tzdata, or use local")
+    return [_bind(str(source), "/etc/localtime", ["bind", "ro", "rprivate"])]
+
+
+def init_binary() -> str:
+    """The host's static container init (catatonit, else tini-static)."""
+    for name in INIT_BINARIES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return which("catatonit")  # raises ToolMissing naming the package
+
+
+def init_path(binary: str) -> str:
+    """Where the init binary appears in the container (/run/catatonit)."""
+    return f"/run/{os.path.basename(binary)}"
+
+
+def init_mount(binary: str) -> dict[str, Any]:
+    return _bind(binary, init_path(binary), ["bind", "ro", "nosuid", "nodev", "rprivate"])
+
+
