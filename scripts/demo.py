@@ -25,23 +25,24 @@ Run = Callable[[Sequence[str]], str]
 SCRIPT = "trap 'echo bye; exit 0' TERM; echo hello from $NAME: $GREETING; sleep infinity & wait"
 
 
-def declaration(image: str) -> str:
+def declaration(image: str, *, network: str | None = None) -> str:
+    extra = f"network: {network}\n" if network else ""
     return f"""\
 image: {image}
 command: ["sh", "-c", "{SCRIPT.replace('$NAME', NAME)}"]
 env:
   GREETING: hi
 stop_timeout: 5
-"""
+{extra}"""
 
 
 def show(title: str, text: str) -> None:
     print(f"\n$ {title}\n{text.rstrip()}", flush=True)
 
 
-def deploy(run: Run, write: Callable[[str, str], None], image: str) -> None:
-    write(DECLARATION, declaration(image))
-    show(f"cat {DECLARATION}", declaration(image))
+def deploy(run: Run, write: Callable[[str, str], None], body: str) -> None:
+    write(DECLARATION, body)
+    show(f"cat {DECLARATION}", body)
     show("hostctl install", run([HOSTCTL, "install", "--no-reload"]))
     run(["systemctl", "daemon-reload"])
     show(f"systemctl start {NAME}", run(["systemctl", "start", NAME]))
@@ -63,13 +64,16 @@ def on_this_machine(image: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text)
 
-    deploy(run, write, image)
+    deploy(run, write, declaration(image))
     print(f"\n{NAME} keeps running: `systemctl stop {NAME}` stops it;"
           f" remove {DECLARATION} and `systemctl daemon-reload` to drop it.")
 
 
 def in_test_host(image: str) -> None:
     print("PID 1 is not systemd here: booting a throwaway systemd test host", flush=True)
+    # The test host shares this machine's network namespace: keep the container on the
+    # host network so no bridge or firewall rule is left on the machine.
+
     with TestHost(name="hostctl-demo") as host:
         def run(argv: Sequence[str]) -> str:
             done = host.run(list(argv), check=False)
@@ -77,7 +81,7 @@ def in_test_host(image: str) -> None:
                 sys.exit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
             return str(done.stdout) + str(done.stderr)
 
-        deploy(run, host.write_file, image)
+        deploy(run, host.write_file, declaration(image, network="host"))
         run(["systemctl", "stop", NAME])
         show(f"systemctl stop {NAME}; systemctl is-active {NAME}",
              run(["systemctl", "is-active", NAME]))

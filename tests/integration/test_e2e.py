@@ -18,6 +18,11 @@ DECLS = "/etc/hostctl/containers"
 
 
 def declare(host: Any, name: str, body: str) -> None:
+    # This test host shares the machine's network namespace: a bridge network would put
+    # its bridge and firewall rules on the machine (tests/integration/test_network.py
+    # covers networks in a guest with its own namespace).
+    if "network:" not in body:
+        body += "network: host\n"
     host.write_file(f"{DECLS}/{name}.yaml", body)
     host.run(["systemctl", "daemon-reload"])
 
