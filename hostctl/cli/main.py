@@ -31,7 +31,7 @@ def _unit_verb(argv: list[str]) -> int:
         if verb == "launch":
             from hostctl.launcher.launch import launch
 
-            launch(rest[0], scope)
+            return launch(rest[0], scope)
         else:
             from hostctl.launcher.launch import cleanup
 

@@ -17,7 +17,9 @@ def launch(name: str, user: UserOpt = False) -> None:
     """Start container NAME for its systemd unit (what the unit's ExecStart runs)."""
     from hostctl.launcher.launch import launch as _launch
 
-    _launch(name, scope_of(user))
+    status = _launch(name, scope_of(user))
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()
