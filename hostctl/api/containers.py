@@ -10,6 +10,7 @@ text changed. Nothing is written or restarted when the declaration does not vali
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class ApplyResult:
     after: str | None = None  # declaration text after (None: removed)
     diff: str = ""
     unit_state: str | None = None  # ActiveState after the operation (None in check mode)
+    notes: tuple[str, ...] = ()  # things the user should know (e.g. lingering is off)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ContainerStatus:
     active_since: float | None
     error: str | None = None  # the declaration's error when it does not load
     labels: dict[str, str] = field(default_factory=dict)
+    digest: str | None = None  # the running container's image, else the stored image's
 
 
 def declaration_path(name: str, scope: Scope) -> Path:
@@ -196,16 +199,59 @@ def list_containers(scope: Scope) -> list[ContainerStatus]:
         except HostctlError as err:
             error = str(err)
         state = systemd.unit(f"{name}.service")
+        running = state.active_state in ("active", "reloading", "deactivating")
         rows.append(ContainerStatus(
             name, state.name, str(path), image, state.active_state, state.sub_state,
             state.main_pid, state.restarts, state.active_since, error, labels,
+            image_digest(name, image, scope, running),
         ))
     return rows
 
 
-def set_enabled(name: str, enabled: bool, scope: Scope) -> ApplyResult:
+DIGEST_ANNOTATION = "io.hostctl.image.digest"
+
+
+def image_digest(name: str, image: str, scope: Scope, running: bool) -> str | None:
+    """The digest of container NAME's image: what its running bundle was made from (the
+    annotation in Paths.containers/NAME/config.json), else what IMAGE resolves to in the
+    store, else None (never pulled)."""
+    import json
+
+    paths = for_scope(scope)
+    if running:
+        try:
+            spec = json.loads((paths.containers / name / "config.json").read_text())
+            digest = (spec.get("annotations") or {}).get(DIGEST_ANNOTATION)
+            if isinstance(digest, str):
+                return digest
+        except (OSError, ValueError, AttributeError):
+            pass
+    return _stored_digest(image, paths.store)
+
+
+def _stored_digest(image: str, store_root: Path) -> str | None:
+    from hostctl.images.reference import parse_reference
+    from hostctl.images.store import Store
+
+    if not image:
+        return None
+    names = [image]
+    with contextlib.suppress(HostctlError):  # an invalid name is looked up as written
+        names.append(str(parse_reference(image)))
+    try:
+        stored = Store(store_root).images()
+    except HostctlError:
+        return None  # a corrupt index: `hostctl image verify` reports it, ps still lists
+    for candidate in names:
+        if candidate in stored:
+            return stored[candidate].manifest
+    return None
+
+
+def set_enabled(name: str, enabled: bool, scope: Scope, *, linger: bool = False) -> ApplyResult:
     """Start NAME at boot (WantedBy= multi-user.target, or default.target for a user) by
-    a drop-in next to its declaration, or remove that drop-in; then daemon-reload."""
+    a drop-in next to its declaration, or remove that drop-in; then daemon-reload.
+    For a user, LINGER turns lingering on (else a note says how, when it is off)."""
     from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
 
     dirs = declaration_dirs(scope)
@@ -230,8 +276,35 @@ def set_enabled(name: str, enabled: bool, scope: Scope) -> ApplyResult:
             f"{name} is still enabled by its declaration",
             where=str(path), hint="remove its install: setting ([Install] section)",
         )
+    actions, notes = ["daemon-reload"], []
+    if scope is Scope.USER and enabled:
+        notes += _linger(linger, actions)
+    notes += _reload(scope)
+    return ApplyResult(name, scope, dropin, before != after, tuple(actions), before, after,
+                       _diff(before, after, dropin), notes=tuple(notes))
+
+
+def _linger(turn_on: bool, actions: list[str]) -> list[str]:
+    from hostctl.systemd.linger import enable_linger, is_lingering, linger_hint, user_name
+
+    if turn_on:
+        if enable_linger():
+            actions.insert(0, f"loginctl enable-linger {user_name()}")
+        return []
+    return [] if is_lingering() else [linger_hint()]
+
+
+def _reload(scope: Scope) -> list[str]:
+    """daemon-reload; a user's manager that is not running needs none (its generator
+    runs when it starts), which is only worth a note."""
     from hostctl.systemd.dbus import Systemd
 
-    Systemd(scope).reload()
-    return ApplyResult(name, scope, dropin, before != after, ("daemon-reload",), before, after,
-                       _diff(before, after, dropin))
+    try:
+        systemd = Systemd(scope)
+    except HostctlError as err:
+        if scope is Scope.USER:
+            return [f"daemon-reload skipped ({err.message}); the unit is generated when "
+                    "your systemd manager starts"]
+        raise
+    systemd.reload()
+    return []

@@ -125,7 +125,7 @@ def _uptime(since: float | None) -> str:
 
 @app.command()
 def ps(fmt: FormatOpt = "table", user: UserOpt = False) -> None:
-    """List declared containers: unit state, image, uptime, restarts."""
+    """List declared containers: unit state, uptime, restarts, image and its digest."""
     from hostctl.api.containers import list_containers
     from hostctl.errors import HostctlError
 
@@ -136,30 +136,45 @@ def ps(fmt: FormatOpt = "table", user: UserOpt = False) -> None:
     if fmt == "json":
         typer.echo(json.dumps([jsonable(row) for row in rows], indent=2))
         return
-    typer.echo(f"{'NAME':20} {'STATE':18} {'UPTIME':7} {'RESTARTS':8} IMAGE")
+    typer.echo(f"{'NAME':20} {'STATE':18} {'UPTIME':7} {'RESTARTS':8} {'DIGEST':19} IMAGE")
     for row in rows:
         state = f"{row.active_state}/{row.sub_state}"
         image = row.image or f"(broken: {row.error})"
+        digest = row.digest[:19] if row.digest else "-"  # sha256: and 12 hex digits
         typer.echo(f"{row.name:20} {state:18} {_uptime(row.active_since):7} "
-                   f"{row.restarts:<8} {image}")
+                   f"{row.restarts:<8} {digest:19} {image}")
 
 
-def _enable(name: str, enabled: bool, user: bool) -> None:
+def _enable(name: str, enabled: bool, user: bool, linger: bool = False) -> None:
     from hostctl.api.containers import set_enabled
     from hostctl.errors import HostctlError
 
     try:
-        result = set_enabled(name, enabled, scope_of(user))
+        result = set_enabled(name, enabled, scope_of(user), linger=linger)
     except HostctlError as err:
         raise _fail(err) from None
+    for action in result.actions[:-1]:  # the last one is always the daemon-reload
+        typer.echo(action)
     word = "enabled" if enabled else "disabled"
     typer.echo(f"{name}: {word}" + ("" if result.changed else " already"))
+    for note in result.notes:
+        say(f"note: {note}")
+
+
+LingerOpt = Annotated[
+    bool,
+    typer.Option("--linger", help="With --user: turn lingering on (loginctl enable-linger) "
+                 "so the container starts at boot without a login."),
+]
 
 
 @app.command()
-def enable(name: NameArg, user: UserOpt = False) -> None:
-    """Start NAME at boot (generated units cannot be `systemctl enable`d)."""
-    _enable(name, True, user)
+def enable(name: NameArg, user: UserOpt = False, linger: LingerOpt = False) -> None:
+    """Start NAME at boot (generated units cannot be `systemctl enable`d); a user's
+    container needs lingering for that, which --linger turns on."""
+    if linger and not user:
+        raise typer.BadParameter("--linger is for a user's containers (with --user)")
+    _enable(name, True, user, linger)
 
 
 @app.command()

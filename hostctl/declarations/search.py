@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostctl.declarations.checks import Invalid, check_name
+from hostctl.declarations.dirs import ENV_PATH as ENV_PATH  # re-exported
+from hostctl.declarations.dirs import SHARE_DIR as SHARE_DIR
+from hostctl.declarations.dirs import USERS_DIR as USERS_DIR
+from hostctl.declarations.dirs import declaration_dirs as declaration_dirs
 from hostctl.declarations.model import Container
-from hostctl.declarations.yaml_reader import load_yaml
 from hostctl.errors import DeclarationError
-from hostctl.paths import Scope, for_scope
+from hostctl.paths import Scope
 
-ENV_PATH = "HOSTCTL_DECLARATION_PATH"
 SUFFIXES = (".yaml", ".yml", ".container")
 # A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).
 DROPINS = {
@@ -30,8 +32,6 @@ DROPINS = {
     ".yml": ((".yaml.d", ".yml.d"), (".yaml", ".yml")),
     ".container": ((".container.d",), (".conf",)),
 }
-SHARE_DIR = Path("/usr/share/hostctl/containers")
-USERS_DIR = Path("/etc/hostctl/containers/users")
 _MASK = "/dev/null"
 
 
@@ -43,22 +43,6 @@ class Scan:
     broken: dict[str, DeclarationError] = field(default_factory=dict)  # name -> why
     masked: dict[str, Path] = field(default_factory=dict)  # name -> the /dev/null link
     skipped: list[DeclarationError] = field(default_factory=list)  # not declarations
-
-
-def declaration_dirs(scope: Scope) -> list[Path]:
-    """The directories searched for SCOPE's declarations, highest priority first."""
-    override = os.environ.get(ENV_PATH)
-    if override:
-        return [Path(part).absolute() for part in override.split(":") if part]
-    paths = for_scope(scope)
-    if scope is Scope.SYSTEM:
-        return [paths.run / "containers", paths.config / "containers", SHARE_DIR]
-    return [
-        paths.run / "containers",
-        paths.config / "containers",
-        USERS_DIR / str(os.getuid()),
-        USERS_DIR,
-    ]
 
 
 def scan_declarations(scope: Scope, dirs: list[Path] | None = None) -> Scan:
@@ -145,6 +129,8 @@ def load_file(path: Path, name: str, dirs: list[Path] | None = None) -> Containe
         from hostctl.declarations.quadlet_reader import load_quadlet
 
         return load_quadlet(path, name, dropins)
+    from hostctl.declarations.yaml_reader import load_yaml  # not on the generator's fast path
+
     return load_yaml(path, name, dropins)
 
 

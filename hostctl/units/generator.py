@@ -9,132 +9,54 @@ enabled. A broken declaration still gets a unit, one whose start fails with the 
 and its error is logged; the other declarations are unaffected. It always exits 0 once
 it could write, so one bad file never stops systemd from loading the rest.
 
-Start-up matters (it runs on every daemon-reload): only yaml, jinja2 and hostctl's own
-declaration and unit modules are imported here.
+Start-up matters (it runs on every daemon-reload). When nothing changed since the last
+run, the units come from the render cache (hostctl.units.gencache) and neither yaml nor
+jinja2 is imported; otherwise hostctl.units.build loads and renders the declarations.
+Nothing of the CLI (typer, rich, pydbus) is ever imported here.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from hostctl.declarations.checks import Invalid, check_directive, check_directive_value
-from hostctl.declarations.model import Container
-from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
-from hostctl.declarations.settings import INSTALL_DIRECTIVES
-from hostctl.errors import DeclarationError, HostctlError
-from hostctl.paths import Scope, default_scope, for_scope
-from hostctl.units.render import (
-    NETWORK_WAIT_UNIT,
-    render_failed_unit,
-    render_network_wait,
-    render_unit,
-)
+from hostctl.errors import HostctlError
+from hostctl.units import gencache
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from hostctl.paths import Scope
 
 PROGRAM = "hostctl-generator"
-KMSG = Path("/dev/kmsg")
+KMSG: str | os.PathLike[str] = "/dev/kmsg"
 Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Generated:
-    """One unit to write: its file name, text, and the links pointing at it."""
-
-    unit_name: str
-    text: str
-    links: tuple[str, ...] = ()  # paths relative to the output dir, e.g. x.target.wants/u
+Unit = gencache.Unit  # (file name, text, links relative to the output dir)
 
 
 def hostctl_program() -> str:
     """Absolute path of the `hostctl` script installed beside this generator."""
-    beside = Path(sys.argv[0]).resolve().parent / "hostctl"
-    if beside.is_file():
-        return str(beside)
-    venv = Path(sys.executable).parent / "hostctl"
-    if venv.is_file():
-        return str(venv)
+    beside = os.path.join(os.path.dirname(os.path.realpath(sys.argv[0])), "hostctl")
+    if os.path.isfile(beside):
+        return beside
+    venv = os.path.join(os.path.dirname(sys.executable), "hostctl")
+    if os.path.isfile(venv):
+        return venv
     import shutil  # only on this fallback path: the generator's imports are kept lean
 
     found = shutil.which("hostctl")
-    return str(Path(found).absolute()) if found else "hostctl"
+    return os.path.abspath(found) if found else "hostctl"
 
 
-def install_links(container: Container) -> tuple[str, ...]:
-    """The links [Install] asks for, relative to the output directory."""
-    links = []
-    for directive, values in container.install:
-        try:  # again here: a Container built in code has not been through the reader
-            check_directive("Install", directive)
-            for value in values:
-                check_directive_value("Install", directive, value)
-        except Invalid as err:
-            raise DeclarationError(
-                err.message, where=container.where("install"), hint=err.hint
-            ) from None
-        suffix = INSTALL_DIRECTIVES[directive]
-        for word in (word for value in values for word in value.split()):
-            links.append(f"{word}.{suffix}/{container.unit_name}" if suffix else word)
-    return tuple(dict.fromkeys(links))
+def render(
+    scope: Scope, dirs: list[Path], hostctl_bin: str, report: Report
+) -> list[Unit]:
+    """Every unit of SCOPE's declarations in DIRS, freshly rendered (the slow path)."""
+    from hostctl.units.build import build
 
-
-def build(scope: Scope, dirs: list[Path] | None, report: Report) -> list[Generated]:
-    """Load and render every declaration of SCOPE; problems go to REPORT."""
-    hostctl_bin = hostctl_program()
-    state_dir = for_scope(scope).state
-    searched = dirs if dirs is not None else declaration_dirs(scope)
-    scan = scan_declarations(scope, searched)
-    for problem in scan.skipped:
-        report(f"{problem} (file ignored)")
-    units = []
-    for name, path in scan.found.items():
-        try:
-            if name in scan.broken:
-                raise scan.broken[name]
-            container = load_file(path, name, searched)
-            text = render_unit(
-                container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir
-            )
-            links = install_links(container)
-            _warn_system_targets(scope, container, links, report)
-            units.append(Generated(container.unit_name, text, links))
-        except HostctlError as err:
-            report(str(err))
-            failed = render_failed_unit(
-                name, path, str(err), hostctl_bin=hostctl_bin, scope=scope
-            )
-            units.append(Generated(f"{name}.service", failed))
-    if scope is Scope.USER and units:
-        units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
-    return _drop_clashing_aliases(units, report)
-
-
-def _warn_system_targets(
-    scope: Scope, container: Container, links: tuple[str, ...], report: Report
-) -> None:
-    """A user's systemd has no multi-user.target: such a unit would never start at boot."""
-    if scope is Scope.USER and any(link.startswith("multi-user.target.") for link in links):
-        report(
-            f"{container.where('install')}: multi-user.target does not exist in a user's "
-            "systemd (hint: use WantedBy: default.target)"
-        )
-
-
-def _drop_clashing_aliases(units: list[Generated], report: Report) -> list[Generated]:
-    """An Alias= naming another generated unit would overwrite that unit's file."""
-    names = {unit.unit_name for unit in units}
-    result = []
-    for unit in units:
-        links = []
-        for link in unit.links:
-            if "/" not in link and link in names:
-                report(f"{unit.unit_name}: Alias={link} is ignored: {link} is a unit itself")
-            else:
-                links.append(link)
-        result.append(Generated(unit.unit_name, unit.text, tuple(links)))
-    return result
+    return [unit.as_tuple() for unit in build(scope, dirs, hostctl_bin, report)]
 
 
 def generate(
@@ -143,31 +65,86 @@ def generate(
     dirs: list[Path] | None = None,
     report: Report | None = None,
 ) -> dict[str, str]:
-    """Unit file name -> text for every declaration; also written to OUTDIR, with the
-    [Install] links, when it is given (None: a dry run). Problems go to REPORT (stderr)."""
-    units = build(scope, dirs, report or _to_stderr)
+    """Unit file name -> text for every declaration, freshly rendered (no cache); also
+    written to OUTDIR, with the [Install] links, when it is given (None: a dry run).
+    Problems go to REPORT (stderr)."""
+    from hostctl.declarations.dirs import declaration_dirs
+
+    searched = dirs if dirs is not None else declaration_dirs(scope)
+    units = render(scope, searched, hostctl_program(), report or _to_stderr)
     if outdir is not None:
-        for unit in units:
-            write_unit(outdir, unit)
-    return {unit.unit_name: unit.text for unit in units}
+        write_units(outdir, units)
+    return {name: text for name, text, _ in units}
 
 
-def write_unit(outdir: Path, unit: Generated) -> None:
-    """Write UNIT's file and links into OUTDIR, each replaced atomically."""
+def scope_name() -> str:
+    """hostctl.paths.default_scope() without importing it (the fast path stays lean):
+    $SYSTEMD_SCOPE, which systemd sets for generators, else by effective uid."""
+    told = os.environ.get("SYSTEMD_SCOPE")
+    if told in ("system", "user"):
+        return told
+    return "system" if os.geteuid() == 0 else "user"
+
+
+def cached_units(scope: str, report: Report) -> list[Unit]:
+    """SCOPE's units from the render cache when no input changed, else rendered and stored.
+    The messages of a render are stored with it and reported again on every run."""
+    hostctl_bin = hostctl_program()
+    cache = gencache.cache_file(scope)
+    context = gencache.context_stamp(scope, hostctl_bin)
+    stored = gencache.lookup(cache, context)
+    if stored is not None:
+        units, messages = stored
+    else:
+        from hostctl.declarations.dirs import declaration_dirs
+        from hostctl.paths import Scope
+
+        dirs = declaration_dirs(Scope(scope))
+        names = [os.fspath(d) for d in dirs]
+        inputs = gencache.inputs_stamp(names)  # before reading: a change meanwhile misses
+        messages = []
+        units = render(Scope(scope), dirs, hostctl_bin, messages.append)
+        gencache.save(cache, context, names, inputs, (units, messages))
+    for message in messages:
+        report(message)
+    return units
+
+
+def write_units(outdir: str | os.PathLike[str], units: Iterable[Unit]) -> None:
+    """Write each unit's file and links into OUTDIR, replacing what is there atomically."""
     base = os.fspath(outdir)
-    _atomic_write(os.path.join(base, unit.unit_name), unit.text)
-    for link in unit.links:
-        directory, _, _ = link.rpartition("/")
-        target = f"../{unit.unit_name}" if directory else unit.unit_name
-        if directory:
-            os.makedirs(os.path.join(base, directory), exist_ok=True)
-        _atomic_symlink(os.path.join(base, link), target)
+    made: set[str] = set()
+    for name, text, links in units:
+        _write(f"{base}/{name}", text)
+        for link in links:
+            directory, _, _ = link.rpartition("/")
+            target = f"../{name}" if directory else name
+            if directory and directory not in made:
+                os.makedirs(f"{base}/{directory}", exist_ok=True)
+                made.add(directory)
+            _symlink(f"{base}/{link}", target)
 
 
 # Plain os.path strings below: pathlib costs a third of the time with a thousand units.
+# systemd hands generators empty directories, so the first attempt is a plain create;
+# only an existing file (a second run into the same directory) takes the atomic way.
 def _temp_name(path: str) -> str:
     head, tail = os.path.split(path)
     return os.path.join(head, f".{tail}.{os.getpid()}.tmp")
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        _atomic_write(path, text)
+        return
+    try:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -182,7 +159,12 @@ def _atomic_write(path: str, text: str) -> None:
         raise
 
 
-def _atomic_symlink(path: str, target: str) -> None:
+def _symlink(path: str, target: str) -> None:
+    try:
+        os.symlink(target, path)
+        return
+    except FileExistsError:
+        pass
     temp = _temp_name(path)
     if os.path.lexists(temp):
         os.unlink(temp)
@@ -197,7 +179,7 @@ def _to_stderr(message: str) -> None:
 def _to_kmsg(message: str) -> None:
     """Also into the kernel log, where systemd's own generators report (priority err)."""
     try:
-        with KMSG.open("w", encoding="utf-8", errors="replace") as kmsg:
+        with open(KMSG, "w", encoding="utf-8", errors="replace") as kmsg:
             for line in message.splitlines():
                 kmsg.write(f"<3>{PROGRAM}: {line}\n")
     except OSError:
@@ -216,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) not in (1, 3):
         _to_stderr("usage: hostctl-generator NORMAL_DIR [EARLY_DIR LATE_DIR]")
         return 2
-    outdir = Path(args[0])
+    outdir = args[0]
     try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        generate(default_scope(), outdir, report=_report)
+        os.makedirs(outdir, exist_ok=True)
+        write_units(outdir, cached_units(scope_name(), _report))
     except (HostctlError, OSError) as err:
         _report(f"cannot generate units in {outdir}: {err}")
         return 1

@@ -4,11 +4,14 @@ giving a failing unit that shows the error, and an enabled container after a reb
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.imagebuild import busybox_image
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +51,13 @@ def test_apply_starts_once_and_reports_no_change_the_second_time(
         assert host.run(["systemctl", "show", "-P", "MainPID", "web.service"]).stdout == pid
         ps = host.run([HOSTCTL, "ps"]).stdout
         assert "web" in ps and "active/running" in ps and busybox_ref in ps
+        rows = json.loads(host.run([HOSTCTL, "ps", "--format", "json"]).stdout)
+        digest = busybox_image().build().digest  # the image the registry serves
+        assert [row["digest"] for row in rows if row["name"] == "web"] == [digest]
+        assert digest[:19] in ps
     finally:
         host.run([HOSTCTL, "rm", "web"], check=False)
-    assert state(host, "web.service") == "inactive"
+    assert state(host, "web.service") == "inactive", host.journal("web.service")
     assert host.run(["test", "-e", f"{DECLS}/web.yaml"], check=False).returncode != 0
 
 

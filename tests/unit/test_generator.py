@@ -14,7 +14,9 @@ from hostctl.declarations.search import ENV_PATH
 from hostctl.errors import DeclarationError
 from hostctl.paths import Scope
 from hostctl.units import generator
-from hostctl.units.generator import generate, hostctl_program, install_links, main
+from hostctl.units.build import install_links
+from hostctl.units.gencache import ENV_CACHE
+from hostctl.units.generator import generate, hostctl_program, main
 from tests.unit.test_units_syntax import exec_argv, parse_unit, values
 
 WEB = """\
@@ -35,6 +37,7 @@ def decls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory.mkdir()
     monkeypatch.setenv(ENV_PATH, str(directory))
     monkeypatch.setenv("SYSTEMD_SCOPE", "system")
+    monkeypatch.setenv(ENV_CACHE, str(tmp_path / "cache"))
     monkeypatch.setattr(generator, "KMSG", tmp_path / "kmsg")
     (tmp_path / "kmsg").touch()
     bindir = tmp_path / "bin"

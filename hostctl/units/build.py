@@ -1,0 +1,112 @@
+"""Building the generator's units: load every declaration of a scope and render it.
+
+This is the generator's slow path (yaml, jinja2 and the declaration modules), taken only
+when the render cache (hostctl.units.gencache) does not match.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostctl.declarations.checks import Invalid, check_directive, check_directive_value
+from hostctl.declarations.model import Container
+from hostctl.declarations.search import load_file, scan_declarations
+from hostctl.declarations.settings import INSTALL_DIRECTIVES
+from hostctl.errors import DeclarationError, HostctlError
+from hostctl.paths import Scope, for_scope
+from hostctl.units.render import (
+    NETWORK_WAIT_UNIT,
+    render_failed_unit,
+    render_network_wait,
+    render_unit,
+)
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One unit to write: its file name, text, and the links pointing at it."""
+
+    unit_name: str
+    text: str
+    links: tuple[str, ...] = ()  # paths relative to the output dir, e.g. x.target.wants/u
+
+    def as_tuple(self) -> tuple[str, str, tuple[str, ...]]:
+        return (self.unit_name, self.text, self.links)
+
+
+def install_links(container: Container) -> tuple[str, ...]:
+    """The links [Install] asks for, relative to the output directory."""
+    links = []
+    for directive, values in container.install:
+        try:  # again here: a Container built in code has not been through the reader
+            check_directive("Install", directive)
+            for value in values:
+                check_directive_value("Install", directive, value)
+        except Invalid as err:
+            raise DeclarationError(
+                err.message, where=container.where("install"), hint=err.hint
+            ) from None
+        suffix = INSTALL_DIRECTIVES[directive]
+        for word in (word for value in values for word in value.split()):
+            links.append(f"{word}.{suffix}/{container.unit_name}" if suffix else word)
+    return tuple(dict.fromkeys(links))
+
+
+def build(scope: Scope, searched: list[Path], hostctl_bin: str, report: Report) -> list[Generated]:
+    """Load and render every declaration of SCOPE found in SEARCHED; problems go to REPORT."""
+    state_dir = for_scope(scope).state
+    scan = scan_declarations(scope, searched)
+    for problem in scan.skipped:
+        report(f"{problem} (file ignored)")
+    units = []
+    for name, path in scan.found.items():
+        try:
+            if name in scan.broken:
+                raise scan.broken[name]
+            container = load_file(path, name, searched)
+            text = render_unit(
+                container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir
+            )
+            links = install_links(container)
+            _warn_system_targets(scope, container, links, report)
+            units.append(Generated(container.unit_name, text, links))
+        except HostctlError as err:
+            report(str(err))
+            failed = render_failed_unit(
+                name, path, str(err), hostctl_bin=hostctl_bin, scope=scope
+            )
+            units.append(Generated(f"{name}.service", failed))
+    if scope is Scope.USER and units:
+        units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
+    return _drop_clashing_aliases(units, report)
+
+
+def _warn_system_targets(
+    scope: Scope, container: Container, links: tuple[str, ...], report: Report
+) -> None:
+    """A user's systemd has no multi-user.target: such a unit would never start at boot."""
+    if scope is Scope.USER and any(link.startswith("multi-user.target.") for link in links):
+        report(
+            f"{container.where('install')}: multi-user.target does not exist in a user's "
+            "systemd (hint: use WantedBy: default.target)"
+        )
+
+
+def _drop_clashing_aliases(units: list[Generated], report: Report) -> list[Generated]:
+    """An Alias= naming another generated unit would overwrite that unit's file."""
+    names = {unit.unit_name for unit in units}
+    result = []
+    for unit in units:
+        links = []
+        for link in unit.links:
+            if "/" not in link and link in names:
+                report(f"{unit.unit_name}: Alias={link} is ignored: {link} is a unit itself")
+            else:
+                links.append(link)
+        result.append(Generated(unit.unit_name, unit.text, tuple(links)))
+    return result
