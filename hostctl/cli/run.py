@@ -45,9 +45,14 @@ def _unit_argv(scope: Scope) -> list[str]:
 
 
 def adhoc_declaration(image: str, command: list[str], env: list[str], volumes: list[str],
-                      stop_timeout: int) -> dict[str, Any]:
+                      stop_timeout: int, network: str | None = None,
+                      ports: list[str] | None = None) -> dict[str, Any]:
     """The declaration `hostctl run` writes (JSON is YAML)."""
     body: dict[str, Any] = {"image": image, "stop_timeout": stop_timeout}
+    if network:
+        body["network"] = network
+    if ports:
+        body["ports"] = ports
     if command:
         body["command"] = command
     if env:
@@ -118,13 +123,18 @@ def run(
     = False,
     stop_timeout: Annotated[int, typer.Option("--stop-timeout", help="Seconds to SIGKILL.")]
     = 10,
+    network: Annotated[str | None, typer.Option(
+        "--network", help="host, none, bridge or a network's name (default bridge).")] = None,
+    publish: Annotated[list[str] | None, typer.Option(
+        "-p", "--publish", help="[IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeat).")] = None,
     user: UserOpt = False,
 ) -> None:
     """Run IMAGE as a transient systemd unit (foreground, or -d in the background)."""
     scope = scope_of(user)
     paths = for_scope(scope)
     name = name or f"hostctl-run-{secrets.token_hex(4)}"
-    body = adhoc_declaration(image, command or [], env or [], volume or [], stop_timeout)
+    body = adhoc_declaration(image, command or [], env or [], volume or [], stop_timeout,
+                             network, publish)
     declaration = _write_declaration(paths, name, body)
     argv = systemd_run_argv(name, declaration, scope, detach=detach, remove=rm,
                             stop_timeout=stop_timeout, hostctl=_hostctl())

@@ -17,7 +17,6 @@ from hostctl import network
 from hostctl.launcher.config import container_config
 from hostctl.launcher.config import unit_cgroup as container_cgroup_of_unit
 from hostctl.launcher.notify import extend_timeout, notify
-from hostctl.launcher.reaper import become_subreaper, exit_status_if_ended
 from hostctl.launcher.state import ContainerState, remove
 from hostctl.paths import Paths, Scope, for_scope
 from hostctl.runtime.rootfs import mount_rootfs
@@ -77,11 +76,7 @@ def _enter_user_namespace(scope: Scope) -> tuple[IdMap, IdMap] | None:
 
 
 def launch(name: str, scope: Scope) -> int:
-    """Start container NAME for systemd; returns the launcher's exit status.
-
-    0 once systemd has been handed the running container; the container's own status
-    when it ended before that (see hostctl.launcher.reaper).
-    """
+    """Start container NAME for systemd; returns the launcher's exit status (0)."""
     from hostctl.declarations.search import load_declaration
 
     container = load_declaration(name, scope)
@@ -102,22 +97,19 @@ def launch(name: str, scope: Scope) -> int:
         config = container_config(container, image, state, paths, net,
                                   unit_cgroup=unit_cgroup, user_maps=maps)
         (state.bundle / "config.json").write_text(json.dumps(config))
-        become_subreaper()
         pid = runtime.create(name, state.bundle, state.pid_file, notify=container.notify)
         network.attach(container, pid, paths)
-        if container.notify:
-            notify(f"MAINPID={pid}", f"STATUS=waiting for {name} to be ready")
+        # Hand the init to systemd while it still waits in `runc init` for the start: it
+        # is alive and already systemd's child (runc create has exited), so systemd takes
+        # it as the main process and collects its exit status even if the container ends
+        # the moment it starts (one that exits 0 before READY=1 below fails the start).
+        notify(f"MAINPID={pid}", f"STATUS=starting {image.reference}")
         runtime.start(name, notify=container.notify)
     except BaseException:
         remove(state)
         raise
-    ended = exit_status_if_ended(pid)
-    if ended is not None:
-        # Too late for MAINPID= (systemd refuses a dead PID): report its status ourselves.
-        notify("READY=1", f"STATUS={name} exited with status {ended}")
-        return ended
-    notify(f"MAINPID={pid}", *(() if container.notify else ("READY=1",)),
-           f"STATUS=running {image.reference}")
+    # With `notify: true` the container itself has said READY=1 (runc start waited).
+    notify(*(() if container.notify else ("READY=1",)), f"STATUS=running {image.reference}")
     return 0
 
 

@@ -43,14 +43,20 @@ def wait_journal(host: Any, unit: str, text: str, timeout: float = 10) -> str:
     raise AssertionError(f"{text!r} not in the journal of {unit}:\n{journal}")
 
 
-def cgroup_processes(host: Any, unit: str) -> list[str]:
-    """The command names of every process in the unit's cgroup tree."""
+def cgroup_processes(host: Any, unit: str, settle: float = 2.0) -> list[str]:
+    """The command names of every process in the unit's cgroup tree, once the launcher
+    (which exits right after telling systemd READY=1) is gone or SETTLE seconds passed."""
     cg = prop(host, unit, "ControlGroup")
     script = (
         f"find /sys/fs/cgroup{cg} -name cgroup.procs -exec cat {{}} + "
         "| while read p; do cat /proc/$p/comm; done"
     )
-    return host.sh(script).stdout.split()
+    deadline = time.monotonic() + settle
+    while True:
+        names: list[str] = host.sh(script).stdout.split()
+        if ("hostctl" not in names and "runc" not in names) or time.monotonic() > deadline:
+            return names
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -216,8 +216,9 @@ install: {{WantedBy: multi-user.target}}
 
 
 def test_adhoc_run_exec_logs_inspect_kill(host: Any, busybox_ref: str) -> None:
-    out = host.run([HOSTCTL, "run", "-d", "--rm", "--name", "adhoc", "-e", "MSG=adhoc-hello",
-                    busybox_ref, "sh", "-c", "echo $MSG; exec sleep 600"]).stdout
+    out = host.run([HOSTCTL, "run", "-d", "--rm", "--network", "host", "--name", "adhoc",
+                    "-e", "MSG=adhoc-hello", busybox_ref,
+                    "sh", "-c", "echo $MSG; exec sleep 600"]).stdout
     assert out.strip() == "adhoc"
     try:
         wait_journal(host, "adhoc.service", "adhoc-hello")
@@ -235,6 +236,6 @@ def test_adhoc_run_exec_logs_inspect_kill(host: Any, busybox_ref: str) -> None:
     finally:
         host.run([HOSTCTL, "kill", "adhoc"], check=False)
     wait_state(host, "adhoc.service", ("inactive", "failed"))
-    fg = host.run([HOSTCTL, "run", "--rm", busybox_ref, "sh", "-c", "echo fg-out; exit 5"],
-                  check=False)
+    fg = host.run([HOSTCTL, "run", "--rm", "--network", "host", busybox_ref,
+                   "sh", "-c", "echo fg-out; exit 5"], check=False)
     assert "fg-out" in fg.stdout and fg.returncode == 5
