@@ -1,13 +1,19 @@
-"""Pull speed: hostctl vs skopeo copy + umoci unpack vs podman pull vs the floor.
+"""Pull speed and memory: hostctl vs skopeo copy + umoci unpack vs podman pull vs the floor.
 
 Builds an image from this machine's /usr (debootstrap needs more time than a bench run
 should take; pass --dirs to choose), 4-5 gzip layers (one of many small files), serves it
 from a loopback docker-registry and times, from an empty store each time:
-  hostctl   hostctl.images.pull.pull (to applied snapshots), in a subprocess (peak RSS)
+  hostctl       hostctl.images.pull.pull (to applied snapshots), in its own process
   skopeo+umoci  skopeo copy docker://... oci:DIR, then umoci unpack
-  podman    podman pull with a throwaway --root (if podman is installed)
-  floor     the layer blobs through pigz -d (or igzip -d) into tar -x, one after another
-Prints seconds and ratios. Usage: .venv/bin/python bench/pull.py [--dirs usr/lib usr/share]
+  podman        podman pull with a throwaway --root (if podman is installed)
+  floor         the layer blobs through igzip -d (or pigz -d) into tar -x, one after another
+Each peer runs under /usr/bin/time, so its peak memory is its own: the largest resident
+set of any one process of that peer (wait4's ru_maxrss), never another peer's.
+With --repeat N the peers take turns N times and each one's best time is kept (the
+machine may be busy with other work: turns spread the noise over all peers alike).
+Prints seconds, peak memory and ratios.
+Usage: .venv/bin/python bench/pull.py [--dirs usr/lib usr/share] [--peers hostctl floor]
+       [--repeat 3]
 """
 
 from __future__ import annotations
@@ -16,12 +22,11 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,9 +36,25 @@ from tests.support.registry import Registry
 
 DEFAULT_DIRS = ["usr/bin", "usr/share/doc", "usr/lib/python3", "usr/lib/x86_64-linux-gnu",
                 "usr/share/locale"]
+PEERS = ("hostctl", "skopeo+umoci", "podman", "floor")
+PULL = ("import sys; from hostctl.images.pull import pull; "
+        "from hostctl.images.store import Store; pull(Store(sys.argv[1]), sys.argv[2])")
 
 
-def build_layer(directory: str, work: Path) -> tuple[bytes, str]:
+@dataclass
+class Run:
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+
+    def add(self, other: Run) -> None:
+        self.seconds += other.seconds
+        self.peak_mb = max(self.peak_mb, other.peak_mb)
+
+    def best(self, other: Run) -> Run:
+        return Run(min(self.seconds, other.seconds), max(self.peak_mb, other.peak_mb))
+
+
+def build_layer(directory: str) -> tuple[bytes, str]:
     tar = subprocess.run(["tar", "-C", "/", "-cf", "-", directory], capture_output=True,
                          check=True).stdout
     blob = subprocess.run(["pigz", "-6"], input=tar, capture_output=True, check=True).stdout
@@ -43,7 +64,7 @@ def build_layer(directory: str, work: Path) -> tuple[bytes, str]:
 def push_image(host: str, dirs: list[str], work: Path) -> tuple[list[Path], int]:
     layers, diff_ids, files = [], [], []
     for number, directory in enumerate(dirs):
-        blob, diff_id = build_layer(directory, work)
+        blob, diff_id = build_layer(directory)
         path = work / f"layer{number}.tar.gz"
         path.write_bytes(blob)
         files.append(path)
@@ -62,59 +83,94 @@ def push_image(host: str, dirs: list[str], work: Path) -> tuple[list[Path], int]
     return files, sum(f.stat().st_size for f in files)
 
 
-def timed(argv: list[str], **kwargs: object) -> float:
-    started = time.monotonic()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
-    return time.monotonic() - started
+def measured(argv: list[str], work: Path) -> Run:
+    """Run ARGV under /usr/bin/time: wall seconds and its own peak resident set."""
+    report = work / "time.out"
+    subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", str(report), *argv], check=True,
+                   stdout=subprocess.DEVNULL)
+    seconds, kilobytes = report.read_text().split()[-2:]
+    return Run(float(seconds), int(kilobytes) / 1024)
+
+
+def run_hostctl(ref: str, work: Path, files: list[Path]) -> Run:
+    try:
+        return measured([sys.executable, "-c", PULL, str(work / "store"), ref], work)
+    finally:
+        shutil.rmtree(work / "store", ignore_errors=True)
+
+
+def run_skopeo_umoci(ref: str, work: Path, files: list[Path]) -> Run:
+    result = measured(["skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}",
+                       f"oci:{work}/oci:1"], work)
+    result.add(measured(["umoci", "unpack", "--image", f"{work}/oci:1", str(work / "bundle")],
+                        work))
+    shutil.rmtree(work / "oci")
+    shutil.rmtree(work / "bundle")
+    return result
+
+
+def run_podman(ref: str, work: Path, files: list[Path]) -> Run:
+    base = ["podman", "--root", str(work / "podman"), "--runroot", str(work / "podrun"),
+            "--storage-driver", "overlay"]
+    try:
+        return measured([*base, "pull", "--quiet", "--tls-verify=false", ref], work)
+    finally:
+        subprocess.run([*base, "system", "reset", "-f"], capture_output=True, check=False)
+        shutil.rmtree(work / "podman", ignore_errors=True)
+
+
+def run_floor(ref: str, work: Path, files: list[Path]) -> Run:
+    unzip = "igzip" if shutil.which("igzip") else "pigz"
+    out = work / "floor"
+    out.mkdir()
+    script = "; ".join(f"{unzip} -dc {path} | tar -C {out} -xf -" for path in files)
+    try:
+        return measured(["sh", "-ec", script], work)
+    finally:
+        shutil.rmtree(out)
+
+
+RUNNERS = {"hostctl": run_hostctl, "skopeo+umoci": run_skopeo_umoci, "podman": run_podman,
+           "floor": run_floor}
+
+
+def report(results: dict[str, Run]) -> None:
+    for name, run in results.items():
+        print(f"{name:14} {run.seconds:7.2f} s   peak {run.peak_mb:6.0f} MB")
+    if "hostctl" not in results:
+        return
+    ours = results["hostctl"]
+    print(f"hostctl peak memory {ours.peak_mb:.0f} MB (target < 150)")
+    targets = {"podman": " (target <= 0.6)", "floor": " (target <= 1.5)"}
+    for peer in ("podman", "skopeo+umoci", "floor"):
+        if peer in results:
+            print(f"hostctl / {peer} = {ours.seconds / results[peer].seconds:.2f}"
+                  f"{targets.get(peer, '')}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dirs", nargs="+", default=DEFAULT_DIRS)
+    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    peers = [p for p in args.peers if p != "podman" or shutil.which("podman")]
     work = Path(tempfile.mkdtemp(prefix="hostctl-bench-", dir="/var/tmp"))
-    results: dict[str, float] = {}
-    with Registry() as reg:
-        files, size = push_image(reg.host, [d for d in args.dirs if Path("/", d).is_dir()], work)
-        ref = f"{reg.host}/bench/usr:1"
-        print(f"image: {len(files)} layers, {size / 1e6:.0f} MB compressed", flush=True)
-        code = ("import sys; from hostctl.images.pull import pull; "
-                "from hostctl.images.store import Store; pull(Store(sys.argv[1]), sys.argv[2])")
-        results["hostctl"] = timed([sys.executable, "-c", code, str(work / "store"), ref])
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        shutil.rmtree(work / "store", ignore_errors=True)
-        results["skopeo+umoci"] = timed(
-            ["skopeo", "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{work}/oci:1"]
-        ) + timed(["umoci", "unpack", "--image", f"{work}/oci:1", str(work / "bundle")])
-        shutil.rmtree(work / "oci")
-        shutil.rmtree(work / "bundle")
-        if shutil.which("podman"):
-            root = work / "podman"
-            results["podman"] = timed(["podman", "--root", str(root), "--runroot",
-                                       str(work / "podrun"), "--storage-driver", "overlay",
-                                       "pull", "--tls-verify=false", ref])
-            subprocess.run(["podman", "--root", str(root), "--runroot", str(work / "podrun"),
-                            "system", "reset", "-f"], capture_output=True, check=False)
-            shutil.rmtree(root, ignore_errors=True)
-        unzip = "igzip" if shutil.which("igzip") else "pigz"
-        out = work / "floor"
-        out.mkdir()
-        started = time.monotonic()
-        for path in files:
-            subprocess.run(f"{unzip} -dc {path} | tar -C {out} -xf -", shell=True, check=True)
-        results["floor"] = time.monotonic() - started
-    finally_cleanup(work)
-    for name, seconds in results.items():
-        print(f"{name:14} {seconds:7.2f} s")
-    print(f"hostctl peak RSS {peak:.0f} MB (target < 150)")
-    if "podman" in results:
-        print(f"hostctl / podman = {results['hostctl'] / results['podman']:.2f} (target <= 0.6)")
-    print(f"hostctl / skopeo+umoci = {results['hostctl'] / results['skopeo+umoci']:.2f}")
-    print(f"hostctl / floor = {results['hostctl'] / results['floor']:.2f} (target <= 1.5)")
-
-
-def finally_cleanup(work: Path) -> None:
-    subprocess.run(["rm", "-rf", str(work)], check=False)
+    results: dict[str, Run] = {}
+    try:
+        with Registry() as reg:
+            dirs = [d for d in args.dirs if Path("/", d).is_dir()]
+            files, size = push_image(reg.host, dirs, work)
+            ref = f"{reg.host}/bench/usr:1"
+            print(f"image: {len(files)} layers, {size / 1e6:.0f} MB compressed", flush=True)
+            for turn in range(args.repeat):
+                for peer in peers:
+                    run = RUNNERS[peer](ref, work, files)
+                    results[peer] = results[peer].best(run) if peer in results else run
+                    print(f"  turn {turn + 1}: {peer} {run.seconds:.2f} s", flush=True)
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+    report(results)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ user.overlay.opaque=y for rootless, used with the `userxattr` mount option).
 Every entry is applied here, never by tarfile.extract/extractall (which have had
 repeated path-traversal bypasses). Names with ".." are refused, absolute names are taken
 relative to the root, parents are resolved inside the root (see resolve.py), hardlinks
-may only point at entries this layer already wrote, and no chown/chmod/utime ever goes
+may only point at files or symlinks this layer already wrote or copies up from a lower
+layer (always resolved inside the root), and no chown/chmod/utime ever goes
 through a symlink. Per entry: create, chown, xattrs, chmod (after chown, which clears
 setuid bits), times; directory modes and times are set in a final pass so that
 read-only directories can still be filled and their mtimes survive.
@@ -231,22 +232,30 @@ class _Applier:
             target, st = self._copy_up(parts)
         if target is None or st is None or stat.S_ISDIR(st.st_mode) or is_whiteout(st):
             raise self._refuse(
-                member, f"hardlink target {member.linkname!r} is not a file in this layer")
+                member, f"hardlink target {member.linkname!r} is not a file or symlink in "
+                "this layer or below")
         if target == path:
             return
         self._replace(path)
         os.link(target, path, follow_symlinks=False)
 
     def _copy_up(self, parts: list[str]) -> tuple[str | None, os.stat_result | None]:
-        """A hardlink to a lower layer's file: copy that file into this layer (as overlayfs
-        copy-up does) so both names can share one inode here."""
+        """A hardlink to a lower layer's file or symlink: copy it into this layer (as
+        overlayfs copy-up does) so both names can share one inode here. A symlink is
+        copied as a symlink, never followed."""
         lower = self.tree.lower_entry(parts)
-        if lower is None or not stat.S_ISREG(lower[1].st_mode):
+        if lower is None or not (stat.S_ISREG(lower[1].st_mode) or stat.S_ISLNK(lower[1].st_mode)):
             return None, None
         source, st = lower
         parent = self.tree.directory(parts[:-1])
         assert parent is not None
         target = self.tree.path([*parent, parts[-1]])
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(source), target)
+            if not self.rootless:
+                os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            return target, os.lstat(target)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         try:

@@ -258,6 +258,9 @@ def prune(store: Store, containers: Path | None) -> Report:
                 report.freed += _size(entry)
                 remove_tree(entry)
                 report.removed.append(f"{kind} sha256:{entry.name}")
+        for record in sorted(store.records.iterdir()) if store.records.is_dir() else []:
+            if record.name.removesuffix(".gz") not in keep.snapshots:
+                record.unlink()
     return report
 
 
@@ -276,9 +279,12 @@ def _size(path: Path) -> int:
 
 
 def verify(store: Store, *, repair: bool = False,
-           pull: Callable[[str], object] | None = None) -> Report:
-    """Re-hash every blob and check every image is complete; with REPAIR, remove what is
-    damaged and pull the affected images again (PULL(reference))."""
+           pull: Callable[[str], object] | None = None,
+           log: Callable[[str], None] | None = None) -> Report:
+    """Re-hash every blob, compare every snapshot with the record made when it was applied,
+    and check every image is complete. With REPAIR, remove damaged blobs, re-apply damaged
+    snapshots from their stored blobs, and pull the images still incomplete again
+    (PULL(reference))."""
     report = Report()
     damaged: set[str] = set()
     with store.exclusive():
@@ -288,11 +294,15 @@ def verify(store: Store, *, repair: bool = False,
                 report.problems.append(f"blob sha256:{blob.name} is corrupt")
                 if repair:
                     blob.unlink()
+        layers = _applied_layers(store)
+        broken = _check_snapshots(store, layers, report)
         for reference, entry in store.images().items():
             problems = _check_image(store, reference, entry)
             report.problems += problems
             if problems:
                 damaged.add(reference)
+        if repair:
+            damaged |= _repair_snapshots(store, broken, layers, report, log)
     if repair and pull is not None:
         for reference in sorted(damaged):
             try:
@@ -301,6 +311,121 @@ def verify(store: Store, *, repair: bool = False,
             except ImageError as exc:
                 report.problems.append(f"{reference}: repair failed: {exc.message}")
     return report
+
+
+@dataclass
+class _Applied:
+    """What a snapshot is: its layer, and the snapshots it was applied over."""
+
+    chain: str
+    layer: str
+    diff_id: str
+    below: tuple[str, ...]  # ChainIDs, bottom first
+    users: set[str] = field(default_factory=set)  # references of the images using it
+
+
+def _applied_layers(store: Store) -> dict[str, _Applied]:
+    """Bare ChainID hex -> what it is, for every layer of every stored image."""
+    found: dict[str, _Applied] = {}
+    for reference, entry in store.images().items():
+        try:
+            manifest = _doc(store, entry.manifest, reference)
+            config = _config(store, manifest, reference) \
+                if isinstance(manifest, Manifest) else None
+        except ImageError:
+            continue
+        if config is None or not isinstance(manifest, Manifest):
+            continue
+        chains = chain_ids(diff_ids(config))
+        for depth, (chain, diff_id, layer) in enumerate(
+                zip(chains, diff_ids(config), manifest.layers, strict=True)):
+            applied = found.setdefault(chain[7:], _Applied(chain, layer.digest, diff_id,
+                                                           tuple(chains[:depth])))
+            applied.users.add(reference)
+    return found
+
+
+def _check_snapshots(store: Store, layers: dict[str, _Applied], report: Report) -> set[str]:
+    """Bare hex of the snapshots that differ from their records (or have none)."""
+    from hostctl.images import snaprecord
+
+    broken = set()
+    for snapshot in sorted(store.snapshots.iterdir()) if store.snapshots.is_dir() else []:
+        record = store.records / f"{snapshot.name}.gz"
+        applied = layers.get(snapshot.name)
+        what = f"snapshot sha256:{snapshot.name}" + (f" (layer {applied.layer})"
+                                                     if applied else "")
+        if not record.is_file():
+            report.problems.append(f"{what} has no record of its content (applied by an "
+                                   "older hostctl), so it cannot be checked")
+            broken.add(snapshot.name)
+            continue
+        differences = snaprecord.compare(snapshot, record)
+        if differences:
+            report.problems.append(f"{what} is damaged: " + "; ".join(differences))
+            broken.add(snapshot.name)
+    return broken
+
+
+def _repair_snapshots(store: Store, broken: set[str], layers: dict[str, _Applied],
+                      report: Report, log: Callable[[str], None] | None) -> set[str]:
+    """Re-apply each broken snapshot from its stored blob, bottom first; the references
+    that still need a pull (their blob is gone too)."""
+    mounted = set().union(*_overlay_lowers().values())
+    again: set[str] = set()
+    for name in sorted(broken, key=lambda n: len(layers[n].below) if n in layers else 0):
+        applied = layers.get(name)
+        if name in mounted:
+            report.problems.append(f"snapshot sha256:{name}: repair failed: a running "
+                                   "container uses it; stop the container and repair again")
+            continue
+        rootless = _recorded_rootless(store, name)
+        _set_aside(store, name)
+        if applied is None:
+            report.removed.append(f"snapshot sha256:{name}")  # no image uses it
+        elif _reapply(store, applied, rootless, log):
+            report.repaired.append(f"snapshot sha256:{name}")
+        else:
+            again |= applied.users
+    return again
+
+
+def _set_aside(store: Store, name: str) -> None:
+    """Move a damaged snapshot out of the way (then delete it) and forget its record."""
+    import tempfile
+
+    aside = Path(tempfile.mkdtemp(prefix=".tmp-damaged-", dir=store.snapshots))
+    os.rename(store.snapshots / name, aside / name)
+    remove_tree(aside)
+    with contextlib.suppress(FileNotFoundError):
+        (store.records / f"{name}.gz").unlink()
+
+
+def _recorded_rootless(store: Store, name: str) -> bool:
+    """Whether snapshot NAME was applied rootless (its record says; else who we are)."""
+    from hostctl.images import snaprecord
+
+    try:
+        return snaprecord.read_header(store.records / f"{name}.gz").rootless
+    except (OSError, EOFError, ImageError):
+        return os.geteuid() != 0
+
+
+def _reapply(store: Store, applied: _Applied, rootless: bool,
+             log: Callable[[str], None] | None) -> bool:
+    """Apply APPLIED's layer again from its stored blob; False if that cannot be done here."""
+    from hostctl.images.pull import apply_snapshot
+
+    below = [store.snapshot_path(chain) for chain in applied.below]
+    if not all(path.is_dir() for path in below) or not store.has_blob(applied.layer):
+        return False
+    try:
+        apply_snapshot(store, applied.chain, applied.diff_id, applied.layer, below,
+                       rootless=rootless, where=f"layer {applied.layer}",
+                       log=log or (lambda _message: None))
+    except ImageError:
+        return False
+    return True
 
 
 def _hash(path: Path) -> str:

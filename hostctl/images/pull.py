@@ -251,8 +251,8 @@ def _prepare(
     ):
         if not store.has_snapshot(chain):
             before_apply(layer.digest)
-            _apply(store, chain, diff_id, layer.digest, snapshots, rootless=rootless,
-                   where=f"{where}: layer {layer.digest}", log=log)
+            apply_snapshot(store, chain, diff_id, layer.digest, snapshots, rootless=rootless,
+                           where=f"{where}: layer {layer.digest}", log=log)
         snapshots.append(store.snapshot_path(chain))
     return Image(
         reference=where,
@@ -264,10 +264,12 @@ def _prepare(
     )
 
 
-def _apply(
+def apply_snapshot(
     store: Store, chain: str, diff_id: str, digest: str, below: list[Path], *,
     rootless: bool, where: str, log: Log,
 ) -> None:
+    """Apply the stored layer blob DIGEST over the snapshots BELOW (bottom first) into the
+    snapshot CHAIN, recording what it holds; nothing if another process made it first."""
     with store.lock("snapshot-" + chain.removeprefix("sha256:")):
         if store.has_snapshot(chain):
             return
@@ -275,11 +277,14 @@ def _apply(
             raise ImageError(f"layer {digest} is neither applied nor stored", where=where,
                              hint="pull the image again")
         log(f"applying layer {digest}")
+        from hostctl.images import snaprecord
         from hostctl.images.layers import apply_layer  # tarfile: only when applying
 
         with store.new_snapshot(chain) as temp:
             apply_layer(store.blob_path(digest), temp, diff_id=diff_id,
                         lowers=tuple(reversed(below)), rootless=rootless, where=where, log=log)
+            snaprecord.write(temp, store.record_path(chain),
+                             snaprecord.Header(digest, diff_id, rootless))
 
 
 def _image_manifest(doc: Manifest | Index, where: str) -> Manifest:

@@ -3,6 +3,7 @@
     ROOT/blobs/sha256/HEX        manifests, configs and compressed layers, by digest
     ROOT/images.json             canonical reference -> {digest, manifest, pulled}
     ROOT/snapshots/HEX/          one applied layer per directory, by ChainID (overlay format)
+    ROOT/snapshot-records/HEX.gz what each snapshot held when applied (see snaprecord.py)
     ROOT/locks/                  flock files: one per blob or snapshot being made, and index
 
 Nothing partial is ever visible under a final name: blobs are written to a temp file in
@@ -61,6 +62,7 @@ class Store:
         self.blobs = self.root / "blobs" / "sha256"
         self.snapshots = self.root / "snapshots"
         self.locks = self.root / "locks"
+        self.records = self.root / "snapshot-records"
         self.index_file = self.root / "images.json"
 
     def ensure(self) -> None:
@@ -210,6 +212,9 @@ class Store:
     def snapshot_path(self, chain_id: str) -> Path:
         return self.snapshots / validate_digest(chain_id).removeprefix("sha256:")
 
+    def record_path(self, chain_id: str) -> Path:
+        return self.records / (validate_digest(chain_id).removeprefix("sha256:") + ".gz")
+
     def has_snapshot(self, chain_id: str) -> bool:
         return self.snapshot_path(chain_id).is_dir()
 
@@ -233,7 +238,7 @@ class Store:
     def clean_temporaries(self) -> None:
         """Remove temp files left by a process that was killed mid-write (under no lock:
         call it only when no other pull can be running, e.g. from garbage collection)."""
-        for parent in (self.blobs, self.snapshots, self.root):
+        for parent in (self.blobs, self.snapshots, self.records, self.root):
             if parent.is_dir():
                 for entry in parent.iterdir():
                     if entry.name.startswith(_TMP_PREFIX):

@@ -11,6 +11,8 @@ import hashlib
 import io
 import os
 import stat
+import subprocess
+import sys
 import tarfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -266,7 +268,7 @@ def test_hardlink_out_of_root_is_refused(tmp_path: Path, outside: Path) -> None:
 
 
 def test_hardlink_through_symlink_parent_and_to_symlink(tmp_path: Path, outside: Path) -> None:
-    with pytest.raises(ImageError, match="not a file in this layer"):
+    with pytest.raises(ImageError, match="not a file or symlink in this layer"):
         apply(tmp_path, [sym("d", str(outside)), link("x", "d/victim")], rootless=True)
     root = apply(tmp_path, [sym("s", str(outside / "victim")), link("h", "s")], name="l2",
                  rootless=True)
@@ -344,3 +346,81 @@ def test_huge_pax_header_is_refused(tmp_path: Path) -> None:
     info.pax_headers = {"comment": "x" * (2 * 1024 * 1024)}
     with pytest.raises(ImageError, match="metadata header"):
         apply(tmp_path, [(info, data)], rootless=True)
+
+
+# -- cost -----------------------------------------------------------------------------
+
+_COUNTED = ("lstat", "stat", "open", "getxattr", "setxattr", "listxattr", "readlink", "mkdir",
+            "unlink", "rmdir", "scandir", "listdir", "mknod", "chmod", "chown", "utime")
+
+
+def _operations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dirs: int,
+                files_below: int) -> int:
+    """File system calls made applying a layer that marks DIRS lower directories (each
+    holding FILES_BELOW files) opaque and adds one file to each."""
+    lower_entries: list[Entry] = []
+    for number in range(dirs):
+        lower_entries.append(dir_(f"tree/d{number}"))
+        lower_entries += [reg(f"tree/d{number}/f{k}", b"") for k in range(files_below)]
+    tag = f"{dirs}-{files_below}"
+    lower = apply(tmp_path, lower_entries, name=f"lower-{tag}", rootless=True)
+    upper_entries = [entry for number in range(dirs) for entry in (
+        reg(f"tree/d{number}/.wh..wh..opq"), reg(f"tree/d{number}/new", b"n"))]
+    calls = [0]
+    with monkeypatch.context() as patch:
+        for name in _COUNTED:
+            real = getattr(os, name)
+
+            def counted(*args: object, _real: Callable[..., object] = real,
+                        **kwargs: object) -> object:
+                calls[0] += 1
+                return _real(*args, **kwargs)
+
+            patch.setattr(os, name, counted)
+        upper = apply(tmp_path, upper_entries, name=f"upper-{tag}", rootless=True,
+                      lowers=(lower,))
+    assert os.getxattr(upper / "tree/d0", "user.overlay.opaque") == b"y"
+    assert sorted(os.listdir(upper / "tree/d0")) == ["new"]
+    return calls[0]
+
+
+def test_opaque_markers_over_a_large_lower_tree_stay_linear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each marker costs the same however big the hidden lower directory is, and N markers
+    cost about N times one (work per marker proportional to the lower tree, or to the
+    markers seen so far, would show here as a ratio near 4 or 16)."""
+    small = _operations(tmp_path, monkeypatch, dirs=50, files_below=10)
+    big_lower = _operations(tmp_path, monkeypatch, dirs=50, files_below=40)
+    many = _operations(tmp_path, monkeypatch, dirs=200, files_below=10)
+    assert big_lower <= small * 1.1
+    assert many <= small * 4.5
+
+
+_APPLY_AND_MEASURE = """
+import resource, sys
+from pathlib import Path
+from hostctl.images.layers import apply_layer
+apply_layer(Path(sys.argv[1]), Path(sys.argv[2]), diff_id=sys.argv[3], rootless=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_memory_stays_bounded_for_a_big_layer(tmp_path: Path) -> None:
+    """A 160 MB layer (a few MB compressed) applies in well under its own size of memory:
+    nothing reads a whole file, blob or decompressed stream into memory."""
+    size = 160 * 1024 * 1024
+    info = tarfile.TarInfo("big")
+    info.size = size
+    raw = hashlib.sha256()
+    with gzip.open(tmp_path / "blob", "wb", compresslevel=1) as out:
+        header = info.tobuf(tarfile.PAX_FORMAT)
+        for block in (header, *(bytes(1 << 20) for _ in range(size >> 20)), bytes(1024)):
+            out.write(block)
+            raw.update(block)
+    (tmp_path / "out").mkdir()
+    done = subprocess.run([sys.executable, "-c", _APPLY_AND_MEASURE, str(tmp_path / "blob"),
+                           str(tmp_path / "out"), "sha256:" + raw.hexdigest()],
+                          capture_output=True, text=True, check=True)
+    assert (tmp_path / "out/big").stat().st_size == size
+    assert int(done.stdout) < 100, f"peak {done.stdout.strip()} MB applying a 160 MB layer"
