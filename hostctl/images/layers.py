@@ -95,6 +95,7 @@ class _Applier:
         log: Callable[[str], None] | None,
     ) -> None:
         self.rootless = rootless
+        self._unmapped_said = False
         self.where = where
         self.log = log or (lambda _message: None)
         opaque_key = "user.overlay.opaque" if rootless else "trusted.overlay.opaque"
@@ -252,8 +253,8 @@ class _Applier:
         target = self.tree.path([*parent, parts[-1]])
         if stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(source), target)
-            if not self.rootless:
-                os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+            self._own(lambda: os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False),
+                      "/".join(parts), st.st_uid, st.st_gid)
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
             return target, os.lstat(target)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -262,8 +263,8 @@ class _Applier:
             with open(source, "rb") as handle:
                 while chunk := handle.read(_COPY):
                     _write_all(fd, chunk)
-            if not self.rootless:
-                os.fchown(fd, st.st_uid, st.st_gid)
+            self._own(lambda: os.fchown(fd, st.st_uid, st.st_gid), "/".join(parts),
+                      st.st_uid, st.st_gid)
             for name in os.listxattr(source, follow_symlinks=False):
                 if not name.startswith(_FORBIDDEN_XATTRS):
                     os.setxattr(fd, name, os.getxattr(source, name, follow_symlinks=False))
@@ -295,18 +296,31 @@ class _Applier:
 
     def _attrs_nofollow(self, path: str, member: tarfile.TarInfo) -> None:
         """chown and xattrs on PATH itself (a symlink is never followed)."""
-        if not self.rootless:
-            uid, gid = self._ids(member)
-            os.chown(path, uid, gid, follow_symlinks=False)
+        uid, gid = self._ids(member)
+        self._own(lambda: os.chown(path, uid, gid, follow_symlinks=False), member.name, uid, gid)
         self._xattrs(path, member)
         if member.issym():
             mtime = _mtime_ns(member)
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
 
     def _chown(self, fd: int, member: tarfile.TarInfo) -> None:
-        if not self.rootless:
-            uid, gid = self._ids(member)
-            os.fchown(fd, uid, gid)
+        uid, gid = self._ids(member)
+        self._own(lambda: os.fchown(fd, uid, gid), member.name, uid, gid)
+
+    def _own(self, chown: Callable[[], None], name: str, uid: int, gid: int) -> None:
+        """Give an entry its owner. Rootless, inside the launcher's user namespace, the ids
+        the user's sub-id range maps are kept; an id outside it stays the user's own (0 in
+        the container), said once per layer. Outside any namespace every id is unmapped."""
+        try:
+            chown()
+        except OSError as exc:
+            if not self.rootless or exc.errno not in (errno.EPERM, errno.EINVAL):
+                raise
+            if not self._unmapped_said:
+                self._unmapped_said = True
+                self.log(f"{self.where}: owner {uid}:{gid} of {name} is "
+                         "outside this user's id range: kept as the user's own (hint: add "
+                         "a range to /etc/subuid and /etc/subgid)")
 
     def _ids(self, member: tarfile.TarInfo) -> tuple[int, int]:
         if not (0 <= member.uid <= _MAX_ID and 0 <= member.gid <= _MAX_ID):
