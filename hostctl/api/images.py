@@ -68,7 +68,7 @@ def verify_images(*, scope: Scope, repair: bool = False,
     def again(reference: str) -> object:
         return pull_image(reference, scope=scope, policy="always", log=log)
 
-    return verify(_store(scope), repair=repair, pull=again)
+    return verify(_store(scope), repair=repair, pull=again, log=log)
 
 
 def login(registry: str, username: str, password: str, *, authfile: Path | None = None,
