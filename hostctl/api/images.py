@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +16,22 @@ if TYPE_CHECKING:
     from hostctl.images.store import Store
 
 
+_entered: list[bool] = []
+
+
 def _store(scope: Scope) -> Store:
+    """The scope's store. A user's store holds files owned by the user's sub-ids (an
+    image's other users), as the launcher writes it from inside its user namespace: act on
+    it from the same namespace, so owners are applied alike and removal is permitted."""
     from hostctl.images.store import Store
 
-    return Store(for_scope(scope).store)
+    store = Store(for_scope(scope).store)  # paths first: inside, getuid() says 0
+    if scope is Scope.USER and os.geteuid() != 0 and not _entered:
+        from hostctl.runtime.userns import enter, id_maps
+
+        enter(*id_maps(os.getuid(), os.getgid()))
+        _entered.append(True)
+    return store
 
 
 def pull_image(

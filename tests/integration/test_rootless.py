@@ -104,3 +104,24 @@ def test_image_files_keep_their_owners_in_a_rootless_container(rootless_run: str
     # busybox_image's /home/app belongs to uid 1000: with the sub-uid mapping, inside
     # the container it must still belong to 1000.
     assert "owner=1000" in rootless_run
+
+
+def test_user_image_verbs_work_on_a_store_holding_sub_id_owned_files(
+    host: Any, rootless_run: str, busybox_ref: str
+) -> None:
+    # The launcher applied the image with /home/app owned by a sub-id: the user's own
+    # CLI must still list, verify and remove it (it acts from the same user namespace).
+    listed = as_user(host, HOSTCTL, "images", "--user", "--format", "json").stdout
+    assert busybox_ref in listed
+    verified = as_user(host, HOSTCTL, "image", "verify", "--user", check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    removed = as_user(host, HOSTCTL, "image", "rm", "--user", busybox_ref, check=False)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    store = f"/home/{USER}/.local/share/hostctl/storage"
+    assert host.sh(f"ls {store}/snapshots").stdout.strip() == ""
+    assert busybox_ref not in as_user(host, HOSTCTL, "images", "--user").stdout
+    # Pulled again by the CLI, the image keeps its owners as the launcher would apply them.
+    as_user(host, HOSTCTL, "pull", "--user", busybox_ref)
+    owner = host.sh(f"stat -c %u {store}/snapshots/*/home/app").stdout.strip()
+    first = host.sh(f"grep ^{USER}: /etc/subuid | cut -d: -f2").stdout.strip()
+    assert int(owner) == int(first) + 999  # image uid 1000 -> sub-id 999 (0 is the user)
