@@ -26,7 +26,8 @@ def test_help_lists_every_verb() -> None:
 
 
 def test_every_verb_is_documented_in_docs_cli() -> None:
-    documented = set(re.findall(r"^### `hostctl ([\w-]+)", (ROOT / "docs/cli.md").read_text(), re.M))
+    text = (ROOT / "docs/cli.md").read_text()
+    documented = set(re.findall(r"^### `hostctl ([\w-]+)", text, re.M))
     assert verbs() <= documented, verbs() - documented
 
 
