@@ -9,6 +9,7 @@ PACKAGES=(
     docker-registry skopeo umoci busybox-static uidmap
     python3-cryptography python3-bcrypt
     containernetworking-plugins iptables passt iproute2
+    openssh-server openssh-client
 )
 PYTHON_EXTRAS=(zstandard rich)
 

@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -59,6 +60,19 @@ DEFAULT_MASKS = (
     "fstrim.timer",
     "man-db.timer",
     "systemd-tmpfiles-clean.timer",
+    "systemd-journal-flush.service",
+    # podman is installed on some machines for the benchmarks only.
+    "podman-auto-update.timer",
+    "podman-auto-update.service",
+    "podman-restart.service",
+    "podman.socket",
+)
+# Units the machine may have enabled that every guest would start on the shared network
+# (sshd on port 22 in each): hidden in the guest by an overlay whiteout on the enablement
+# link, so a guest can still `systemctl enable` them itself (tests/support/fleet.py).
+DISABLED_LINKS = (
+    "etc/systemd/system/multi-user.target.wants/ssh.service",
+    "etc/systemd/system/sockets.target.wants/ssh.socket",
 )
 GUEST_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -227,6 +241,10 @@ class TestHost:
             (self.directory / sub).mkdir()
         units = self.upper / "etc/systemd/system"
         units.mkdir(parents=True)
+        for link in DISABLED_LINKS:
+            whiteout = self.upper / link
+            whiteout.parent.mkdir(parents=True, exist_ok=True)
+            os.mknod(whiteout, stat.S_IFCHR | 0o600, os.makedev(0, 0))
         for unit in self.masks:
             (units / unit).symlink_to("/dev/null")
         (self.upper / "etc/hostname").write_text(self.name + "\n")

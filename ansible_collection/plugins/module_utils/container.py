@@ -1,0 +1,252 @@
+"""The container module's work: declaration, image, enablement and running state.
+
+ensure() runs on the managed host (as the container's owner for scope user) and returns a
+plain dict: the module's result. Each step says whether it changed something and what
+it did; in check mode every step only looks.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+
+from ansible_collections.hostctl.hostctl.plugins.module_utils import images
+from ansible_collections.hostctl.hostctl.plugins.module_utils.container_settings import (
+    SETTING_KEYS,
+)
+
+RUNNING = ('active', 'activating', 'reloading')
+REFRESHING_POLICIES = ('always', 'newer')
+
+
+def declaration_of(params):
+    """The declaration mapping: the settings given, in the settings table's order."""
+    return dict((key, params[key]) for key in SETTING_KEYS if params.get(key) is not None)
+
+
+class Step(object):
+    """Accumulates what a run did (or would do) and the result to return."""
+
+    def __init__(self, name, scope, check):
+        self.name = name
+        self.unit = '%s.service' % name
+        self.scope = scope
+        self.check = check
+        self.changed = False
+        self.actions = []
+        self.warnings = []
+
+    def did(self, *actions):
+        self.changed = True
+        self.actions.extend(actions)
+
+
+def _systemd(scope):
+    from hostctl.systemd.dbus import Systemd
+
+    return Systemd(scope)
+
+
+def unit_state(scope, unit):
+    """ActiveState of UNIT ("inactive" for a unit systemd does not know)."""
+    return _systemd(scope).unit(unit).active_state
+
+
+def _enable_dropin(name, scope):
+    from hostctl.api.containers import ENABLE_DROPIN
+    from hostctl.paths import for_scope
+
+    return os.path.join(str(for_scope(scope).config), 'containers', '%s.yaml.d' % name,
+                        '%s.yaml' % ENABLE_DROPIN)
+
+
+def _ensure_enabled(step, enabled, declaration):
+    if enabled is None:
+        return
+    from hostctl.api.containers import set_enabled
+
+    dropin = os.path.exists(_enable_dropin(step.name, step.scope))
+    if enabled and (dropin or declaration.get('install')):
+        return
+    if not enabled and not dropin:
+        return
+    step.did('%s %s' % ('enable' if enabled else 'disable', step.unit))
+    if not step.check:
+        set_enabled(step.name, enabled, step.scope)
+
+
+def _ensure_image(step, declaration):
+    """Under pull always/newer, a newer image in the registry is a change (and a restart)."""
+    policy = declaration.get('pull')
+    if policy not in REFRESHING_POLICIES:
+        return False
+    changed, before, after, warning = images.refresh(
+        declaration['image'], step.scope, policy, step.check, declaration.get('platform'))
+    if warning:
+        step.warnings.append(warning)
+    if changed:
+        step.did('pull %s (%s -> %s)' % (declaration['image'], before or 'none', after))
+    return changed
+
+
+def unit_method(state, active, restart):
+    """The systemd job STATE needs (StartUnit, StopUnit, RestartUnit) or None.
+
+    ACTIVE: the unit's ActiveState; RESTART: its declaration or image changed, or a
+    restart was forced. A changed container that is not running is not started by
+    present (nor by stopped): it runs the new declaration at its next start.
+    """
+    running = active in RUNNING
+    if state == 'stopped':
+        return 'StopUnit' if running else None
+    if state == 'restarted' or (restart and running):
+        return 'RestartUnit'
+    if state == 'started' and not running:
+        return 'StartUnit'
+    return None
+
+
+def _ensure_running(step, state, active, restart):
+    from hostctl.api.containers import control
+
+    method = unit_method(state, active, restart)
+    if method is None:
+        return
+    step.did('%s %s' % (method[:-len('Unit')].lower(), step.unit))
+    if not step.check:
+        control(step.name, method, step.scope)
+
+
+def ensure_present(params, scope, check):
+    """Declare, enable, refresh and run container NAME as PARAMS say."""
+    from hostctl.api.containers import apply
+
+    name, state = params['name'], params['state']
+    step = Step(name, scope, check)
+    declaration = declaration_of(params)
+    applied = apply(name, declaration, scope=scope, check=check, start=False)
+    if applied.changed:
+        step.did(*applied.actions)
+    enabled = params['enabled']
+    if enabled is None and state in ('started', 'restarted'):
+        enabled = True
+    _ensure_enabled(step, enabled, declaration)
+    image_changed = _ensure_image(step, declaration)
+    active = applied.unit_state if applied.unit_state is not None else (
+        unit_state(scope, step.unit) if applied.before is not None else 'inactive')
+    restart = params['force_restart'] or image_changed or (
+        applied.changed and applied.before is not None)
+    _ensure_running(step, state, active, restart)
+    return _result(step, applied)
+
+
+def _result(step, applied):
+    result = dict(
+        changed=step.changed, actions=step.actions, warnings=step.warnings,
+        unit=step.unit, path=str(applied.path), declaration=applied.after,
+        diff=dict(before=applied.before or '', after=applied.after or '',
+                  before_header=str(applied.path), after_header=str(applied.path)),
+    )
+    if step.check and step.changed:
+        result['unit_state'] = None
+        result['image_digest'] = None
+        return result
+    unchanged = not step.changed and applied.unit_state is not None
+    result['unit_state'] = applied.unit_state if unchanged else unit_state(step.scope, step.unit)
+    image = _image_of(applied.after)
+    result['image_digest'] = images.stored_digest(image, step.scope) if image else None
+    return result
+
+
+def _image_of(text):
+    import yaml
+
+    if not text:
+        return None
+    loaded = yaml.safe_load(text)
+    return loaded.get('image') if isinstance(loaded, dict) else None
+
+
+def ensure_absent(params, scope, check):
+    """Stop NAME and delete its declaration (and, with remove_volumes, its named volumes)."""
+    from hostctl.api.containers import remove
+
+    step = Step(params['name'], scope, check)
+    removed = remove(step.name, scope=scope, check=check)
+    if removed.changed:
+        step.did(*removed.actions)
+        if not check:
+            _forget_failure(scope, step.unit)
+            _remove_empty_dropin_dir(removed.path)
+    if params['remove_volumes'] and removed.before is not None:
+        _remove_volumes(step, removed)
+    return dict(changed=step.changed, actions=step.actions, warnings=step.warnings,
+                unit=step.unit, path=str(removed.path), declaration=None,
+                unit_state=None if check else 'inactive', image_digest=None,
+                diff=dict(before=removed.before or '', after='',
+                          before_header=str(removed.path), after_header=str(removed.path)))
+
+
+def _forget_failure(scope, unit):
+    """A container that ended badly leaves its removed unit "failed": forget that."""
+    systemd = _systemd(scope)
+    if systemd.unit(unit).active_state == 'failed':
+        systemd.manager.ResetFailedUnit(unit)
+
+
+def _remove_empty_dropin_dir(path):
+    """remove() deletes the enable drop-in; its NAME.yaml.d directory should go too."""
+    dropins = '%s.d' % path
+    if os.path.isdir(dropins) and not os.listdir(dropins):
+        os.rmdir(dropins)
+
+
+def named_volumes(name, text, path):
+    """The named volumes (not bind mounts) the declaration TEXT of NAME uses."""
+    from hostctl.api.containers import validate
+    from hostctl.declarations.model import VolumeKind
+
+    container = validate(name, text, path)
+    return [v.source for v in container.volumes if v.kind is VolumeKind.VOLUME]
+
+
+def _volumes_in_use(step):
+    """Named volumes other declared containers of the scope still use."""
+    from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
+    from hostctl.errors import HostctlError
+
+    dirs = declaration_dirs(step.scope)
+    used = set()
+    for other, path in scan_declarations(step.scope, dirs).found.items():
+        if other == step.name:
+            continue
+        try:
+            container = load_file(path, other, dirs)
+        except HostctlError:
+            continue
+        used.update(v.source for v in container.volumes if v.kind.value == 'volume')
+    return used
+
+
+def _remove_volumes(step, removed):
+    from hostctl.paths import for_scope
+
+    root = os.path.join(str(for_scope(step.scope).state), 'volumes')
+    in_use = _volumes_in_use(step)
+    for volume in named_volumes(step.name, removed.before, removed.path):
+        where = os.path.join(root, volume)
+        if volume in in_use:
+            step.warnings.append('kept volume %s: another container uses it' % volume)
+        elif os.path.isdir(where):
+            step.did('delete volume %s' % where)
+            if not step.check:
+                shutil.rmtree(where)
+
+
+def ensure(params, scope, check):
+    """The whole task: absent, or present/started/stopped/restarted."""
+    if params['state'] == 'absent':
+        return ensure_absent(params, scope, check)
+    return ensure_present(params, scope, check)

@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, hostctl developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""hostctl.hostctl.container: a declared container, idempotently."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: container
+short_description: Declare, run, stop or remove a hostctl container
+description:
+  - Writes the container's declaration (C(/etc/hostctl/containers/NAME.yaml), or the
+    user's C(~/.config/hostctl/containers/NAME.yaml)), reloads systemd when it changed,
+    and brings the unit C(NAME.service) to the requested state. hostctl runs the container
+    as that systemd service; there is no daemon.
+  - Every declaration key of hostctl is an option with the same name and meaning; an
+    option left out is a key left out of the declaration (hostctl's default applies).
+  - Idempotent. The task reports a change only when the declaration, the enabled state,
+    the image (with O(pull=always) or O(pull=newer), by digest) or the running state had
+    to change, and restarts the unit only when its declaration or image changed.
+  - In check mode nothing on the host changes (no pull, no file, no reload, no
+    restart); the result says what would be done. With C(--diff) the declaration before
+    and after is shown.
+version_added: 0.1.0
+author: hostctl developers (@hostctl)
+extends_documentation_fragment:
+  - hostctl.hostctl.scope
+  - hostctl.hostctl.container_settings
+attributes:
+  check_mode:
+    support: full
+    description: Nothing on the host changes; the registry is asked for a digest only.
+  diff_mode:
+    support: full
+    description: The declaration's text before and after.
+options:
+  name:
+    description:
+      - The container's name; the unit is C(NAME.service).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) declares the container without starting or stopping it (a running one
+        is restarted when its declaration or image changed).
+      - V(started) declares it and makes sure it runs.
+      - V(stopped) declares it and makes sure it does not run.
+      - V(restarted) declares it and restarts it (always a change).
+      - V(absent) stops it and removes its declaration.
+    type: str
+    choices: [present, started, stopped, restarted, absent]
+    default: started
+  enabled:
+    description:
+      - Start the container at boot (with O(scope=user), when the user's manager starts).
+      - When not given, V(true) for O(state=started) and O(state=restarted), and left as it
+        is otherwise.
+    type: bool
+  force_restart:
+    description:
+      - Restart a running container even when nothing changed.
+    type: bool
+    default: false
+  remove_volumes:
+    description:
+      - With O(state=absent), also delete the named volumes the declaration used (bind
+        mounts are never touched; a volume another container uses is kept).
+    type: bool
+    default: false
+notes:
+  - A container that fails to start fails the task with the unit's last journal lines.
+  - A bad option value fails the task naming the key and what is allowed.
+seealso:
+  - module: hostctl.hostctl.container_info
+  - module: hostctl.hostctl.image
+'''
+
+EXAMPLES = r'''
+- name: Run a web server, started at boot
+  hostctl.hostctl.container:
+    name: web
+    image: docker.io/library/nginx:1.27
+    network: host
+    env:
+      TZ: UTC
+    memory: 256M
+    restart: on-failure
+
+- name: Follow the image's tag (pull when the registry has a newer digest, then restart)
+  hostctl.hostctl.container:
+    name: web
+    image: docker.io/library/nginx:1.27
+    pull: newer
+
+- name: A rootless container of alice's, running when her manager starts
+  hostctl.hostctl.container:
+    name: notes
+    image: registry.example.com/notes:2
+    scope: user
+    owner: alice
+
+- name: Remove it and its named volumes
+  hostctl.hostctl.container:
+    name: web
+    state: absent
+    remove_volumes: true
+'''
+
+RETURN = r'''
+declaration:
+  description: The declaration's YAML text after the task (null when absent).
+  returned: always
+  type: str
+  sample: "image: docker.io/library/nginx:1.27\nnetwork: host\n"
+path:
+  description: The declaration file.
+  returned: always
+  type: str
+  sample: /etc/hostctl/containers/web.yaml
+unit:
+  description: The systemd unit that runs the container.
+  returned: always
+  type: str
+  sample: web.service
+unit_state:
+  description: The unit's ActiveState after the task (null in check mode when something
+    would change).
+  returned: always
+  type: str
+  sample: active
+image_digest:
+  description: The digest of the stored image the declaration names (null when not
+    stored yet or absent).
+  returned: always
+  type: str
+  sample: sha256:5d7d1e2b3c...
+actions:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["write /etc/hostctl/containers/web.yaml", "daemon-reload", "start web.service"]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
+    SCOPE_ARGUMENT_SPEC,
+    HostctlError,
+    OwnerError,
+    as_owner,
+    check_owner,
+    error_result,
+    require_hostctl,
+    scope_of,
+)
+from ansible_collections.hostctl.hostctl.plugins.module_utils.container_settings import (
+    SETTINGS_ARGUMENT_SPEC,
+)
+
+
+def argument_spec():
+    spec = dict(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='started',
+                   choices=['present', 'started', 'stopped', 'restarted', 'absent']),
+        enabled=dict(type='bool'),
+        force_restart=dict(type='bool', default=False),
+        remove_volumes=dict(type='bool', default=False),
+    )
+    spec.update(SCOPE_ARGUMENT_SPEC)
+    spec.update(SETTINGS_ARGUMENT_SPEC)
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_if=[('state', state, ['image'])
+                     for state in ('present', 'started', 'stopped', 'restarted')],
+        supports_check_mode=True,
+    )
+    require_hostctl(module)
+    check_owner(module)
+    from ansible_collections.hostctl.hostctl.plugins.module_utils.container import ensure
+
+    try:
+        result = as_owner(module.params['owner'], ensure, module.params,
+                          scope_of(module.params), module.check_mode)
+    except HostctlError as error:
+        module.fail_json(**error_result(error))
+    except OwnerError as error:
+        module.fail_json(msg=str(error))
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    if not module._diff:
+        result.pop('diff')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

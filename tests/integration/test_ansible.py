@@ -1,0 +1,277 @@
+"""The Ansible collection against a fleet of three systemd test hosts, over ssh.
+
+One fleet for the module: the install role prepares the hosts from a freshly built wheel,
+then plays deploy, re-run, change, check and remove containers, and the tests look at
+the hosts themselves (unit states, main PIDs, files) rather than only at Ansible's word.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fleet import Fleet, PlayRun
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = "/opt/hostctl"  # where the role installs hostctl inside the guests
+APPS = ("app1", "app2")
+
+INSTALL = """\
+- hosts: fleet
+  gather_facts: true
+  gather_subset: [min]
+  roles:
+    - role: hostctl.hostctl.install
+      vars:
+        hostctl_venv: @VENV@
+        hostctl_wheel: "{{ wheel }}"
+        hostctl_pip_extra_args: "--no-index --find-links {{ wheelhouse }}"
+        hostctl_apt_cache_valid_time: 0
+        hostctl_linger_users: [alice]
+""".replace("@VENV@", VENV)
+
+DEPLOY = """\
+- hosts: fleet
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+  tasks:
+    - name: Deploy the apps
+      hostctl.hostctl.container:
+        name: "{{ item.name }}"
+        image: "{{ image }}"
+        network: host
+        command: ["sh", "-c", "trap 'exit 0' TERM; echo $GREETING from $APP; sleep 1d & wait"]
+        env:
+          APP: "{{ item.name }}"
+          GREETING: "{{ item.greeting }}"
+        stop_timeout: 2
+        state: "{{ state | default('started') }}"
+      loop:
+        - {name: app1, greeting: "{{ app1_greeting | default('hello') }}"}
+        - {name: app2, greeting: hello}
+""".replace("@VENV@", VENV)
+
+
+def run_ok(fleet: Fleet, play: str, **kwargs: object) -> PlayRun:
+    return fleet.playbook(play, **kwargs).check()  # type: ignore[arg-type]
+
+
+def main_pids(fleet: Fleet, unit: str) -> dict[str, str]:
+    return {name: host.run(["systemctl", "show", "-P", "MainPID", unit]).stdout.strip()
+            for name, host in fleet.hosts.items()}
+
+
+def active(fleet: Fleet, unit: str) -> dict[str, str]:
+    return {name: host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+            for name, host in fleet.hosts.items()}
+
+
+FINGERPRINT = r"""
+find /etc/hostctl /var/lib/hostctl -xdev -printf '%p %y %m %s\n' 2>/dev/null | sort
+find /etc/hostctl /var/lib/hostctl/storage -xdev -type f -exec sha256sum {} + 2>/dev/null | sort
+stat -c '%n %y' /run/systemd/generator /run/systemd/generator/*.service 2>/dev/null
+systemctl show -p ActiveState -p MainPID -p ExecMainStartTimestamp -p NRestarts app1 app2
+"""
+
+
+def fingerprint(fleet: Fleet) -> dict[str, str]:
+    """Everything a change would touch: declarations, store, generated units, units."""
+    return {name: host.sh(FINGERPRINT).stdout for name, host in fleet.hosts.items()}
+
+
+@pytest.fixture(scope="module")
+def wheels() -> Iterator[tuple[Path, Path]]:
+    """A hostctl wheel built from this tree, and a wheelhouse with its dependencies (under
+    /var/tmp: the guests have their own /tmp but see the machine's /var/tmp)."""
+    out = Path(tempfile.mkdtemp(prefix="hostctl-wheels-", dir="/var/tmp"))
+    try:
+        yield _build_wheels(out)
+    finally:
+        shutil.rmtree(out)
+
+
+def _build_wheels(out: Path) -> tuple[Path, Path]:
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-w", str(out / "house"), str(REPO)], check=True,
+                   capture_output=True)
+    wheel = out / "hostctl"
+    wheel.mkdir()
+    built = next((out / "house").glob("hostctl-*.whl"))
+    built.rename(wheel / built.name)
+    return wheel / built.name, out / "house"
+
+
+@pytest.fixture(scope="module")
+def fleet(wheels: tuple[Path, Path], busybox_ref: str) -> Iterator[Fleet]:
+    # The wheelhouse must exist before boot: the guests see the machine's / as it was.
+    with Fleet(3) as booted:
+        for host in booted.hosts.values():
+            host.run(["useradd", "--create-home", "alice"])
+        booted.image = busybox_ref  # type: ignore[attr-defined]
+        booted.wheels = wheels  # type: ignore[attr-defined]
+        yield booted
+
+
+def install(fleet: Fleet) -> PlayRun:
+    wheel, house = fleet.wheels  # type: ignore[attr-defined]
+    return run_ok(fleet, INSTALL,
+                  extra_vars={"wheel": str(wheel), "wheelhouse": str(house)})
+
+
+def deploy(fleet: Fleet, **extra: object) -> PlayRun:
+    return fleet.playbook(DEPLOY, extra_vars={"image": fleet.image, **extra})  # type: ignore[attr-defined]
+
+
+def test_install_role_prepares_plain_hosts(fleet: Fleet) -> None:
+    first = install(fleet)
+    assert all(count > 0 for count in first.changed.values()), first.stdout
+    for host in fleet.hosts.values():
+        # hostctl runs from the role's venv, not from the machine's checkout.
+        done = host.run([f"{VENV}/bin/python", "-c", "import hostctl; print(hostctl.__file__)"])
+        assert done.stdout.startswith(f"{VENV}/lib/")
+        for kind in ("system", "user"):
+            link = host.run(["readlink", f"/etc/systemd/{kind}-generators/hostctl-generator"])
+            assert link.stdout.strip() == f"{VENV}/bin/hostctl-generator"
+        assert host.run(["test", "-e", "/var/lib/systemd/linger/alice"], check=False)\
+            .returncode == 0
+    again = install(fleet)
+    assert set(again.changed.values()) == {0}, again.stdout
+
+
+def test_play_deploys_two_containers_to_every_host(fleet: Fleet) -> None:
+    run = deploy(fleet).check()
+    assert set(run.changed.values()) == {1}, run.stdout  # one task, changed on each host
+    for app in APPS:
+        assert set(active(fleet, f"{app}.service").values()) == {"active"}
+    for host in fleet.hosts.values():
+        deadline = time.monotonic() + 10
+        while "hello from app1" not in host.journal("app1.service"):
+            assert time.monotonic() < deadline, host.journal("app1.service")
+            time.sleep(0.2)
+
+
+def test_second_run_reports_no_change_anywhere(fleet: Fleet) -> None:
+    pids = main_pids(fleet, "app1.service")
+    run = deploy(fleet).check()
+    assert set(run.changed.values()) == {0}, run.stdout
+    assert main_pids(fleet, "app1.service") == pids
+
+
+def test_check_mode_reports_the_change_and_touches_nothing(fleet: Fleet) -> None:
+    before = fingerprint(fleet)
+    run = fleet.playbook(DEPLOY, check=True, diff=True,
+                         extra_vars={"image": fleet.image, "app1_greeting": "howdy"}).check()  # type: ignore[attr-defined]
+    assert set(run.changed.values()) == {1}, run.stdout
+    assert "-  GREETING: hello" in run.stdout and "+  GREETING: howdy" in run.stdout, \
+        run.stdout
+    assert fingerprint(fleet) == before
+
+
+def test_changing_one_env_restarts_only_that_unit(fleet: Fleet) -> None:
+    app1, app2 = main_pids(fleet, "app1.service"), main_pids(fleet, "app2.service")
+    run = deploy(fleet, app1_greeting="howdy").check()
+    assert set(run.changed.values()) == {1}, run.stdout
+    now1, now2 = main_pids(fleet, "app1.service"), main_pids(fleet, "app2.service")
+    assert all(now1[name] != app1[name] for name in app1), (app1, now1)
+    assert now2 == app2
+    assert set(active(fleet, "app1.service").values()) == {"active"}
+
+
+def test_bad_value_fails_naming_the_key(fleet: Fleet) -> None:
+    play = DEPLOY.replace("stop_timeout: 2", "stop_timeout: 2\n        memory: lots")
+    run = fleet.playbook(play, extra_vars={"image": fleet.image})  # type: ignore[attr-defined]
+    assert run.returncode != 0 and set(run.failed.values()) == {1}
+    assert "memory" in run.stdout and "lots" in run.stdout, run.stdout
+
+
+ABSENT = DEPLOY.replace('"{{ state | default(\'started\') }}"', "absent")
+
+
+def test_absent_stops_and_removes_then_reports_no_change(fleet: Fleet) -> None:
+    run = fleet.playbook(ABSENT, extra_vars={"image": fleet.image}).check()  # type: ignore[attr-defined]
+    assert set(run.changed.values()) == {1}, run.stdout
+    for app in APPS:
+        assert set(active(fleet, f"{app}.service").values()) == {"inactive"}
+    for host in fleet.hosts.values():
+        left = host.sh("ls /etc/hostctl/containers/ 2>/dev/null || true").stdout
+        assert "app1" not in left and "app2" not in left, left
+    again = fleet.playbook(ABSENT, extra_vars={"image": fleet.image}).check()  # type: ignore[attr-defined]
+    assert set(again.changed.values()) == {0}, again.stdout
+
+
+BROKEN = """\
+- hosts: fleet1
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+  tasks:
+    - hostctl.hostctl.container:
+        name: broken
+        image: "{{ image }}"
+        network: host
+        state: "{{ state }}"
+""".replace("@VENV@", VENV)
+
+
+def test_failed_start_fails_the_task_with_the_journal(fleet: Fleet) -> None:
+    missing = fleet.image.replace("demo/busybox:1", "demo/nothing-here:1")  # type: ignore[attr-defined]
+    run = fleet.playbook(BROKEN, extra_vars={"image": missing, "state": "started"})
+    try:
+        assert run.failed == {"fleet1": 1}, run.stdout
+        # The unit's own journal lines, where the launcher said why it could not start.
+        assert "broken.service" in run.stdout and "nothing-here" in run.stdout, run.stdout
+    finally:
+        fleet.playbook(BROKEN, extra_vars={"image": missing, "state": "absent"}).check()
+
+
+ROOTLESS = """\
+- hosts: fleet1
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+  tasks:
+    - hostctl.hostctl.container:
+        name: notes
+        image: "{{ image }}"
+        network: host
+        command: ["sh", "-c", "trap 'exit 0' TERM; echo notes up as $(id -u); sleep 1d & wait"]
+        stop_timeout: 2
+        scope: user
+        owner: alice
+""".replace("@VENV@", VENV)
+
+
+def user_unit_active(host: object, unit: str, timeout: float) -> str:
+    uid = host.run(["id", "-u", "alice"]).stdout.strip()  # type: ignore[attr-defined]
+    argv = ["runuser", "-u", "alice", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+            "systemctl", "--user", "is-active", unit]
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = host.run(argv, check=False).stdout.strip()  # type: ignore[attr-defined]
+        if state == "active":
+            break
+        time.sleep(0.5)
+    return state
+
+
+def test_user_container_runs_after_a_reboot(fleet: Fleet) -> None:
+    run = fleet.playbook(ROOTLESS, extra_vars={"image": fleet.image}).check()  # type: ignore[attr-defined]
+    assert run.changed == {"fleet1": 1}, run.stdout
+    host = fleet.hosts["fleet1"]
+    assert user_unit_active(host, "notes.service", 5) == "active"
+    again = fleet.playbook(ROOTLESS, extra_vars={"image": fleet.image}).check()  # type: ignore[attr-defined]
+    assert again.changed == {"fleet1": 0}, again.stdout
+    host.reboot()
+    assert user_unit_active(host, "notes.service", 60) == "active", \
+        host.journal("notes.service", user=True)
