@@ -134,9 +134,13 @@ def remove(name: str, *, scope: Scope = Scope.SYSTEM, check: bool = False) -> Ap
 
     systemd = Systemd(scope)
     systemd.run_job("StopUnit", f"{name}.service")
+    systemd.reset_failed(f"{name}.service")  # a container killed at stop leaves "failed"
     path.unlink()
-    for dropin in path.parent.glob(f"{name}.yaml.d/{ENABLE_DROPIN}.yaml"):
+    dropins = path.parent / f"{name}.yaml.d"
+    for dropin in dropins.glob(f"{ENABLE_DROPIN}.yaml"):
         dropin.unlink()
+    with contextlib.suppress(OSError):  # only when apply()/enable left nothing else there
+        dropins.rmdir()
     systemd.reload()
     return ApplyResult(name, scope, path, True, actions, before, None, diff, "inactive")
 

@@ -63,6 +63,13 @@ class Systemd:
         """daemon-reload: re-run the generators and reload every unit file."""
         self.manager.Reload()
 
+    def reset_failed(self, unit: str) -> None:
+        """Forget UNIT's failed state (a no-op for a unit that did not fail)."""
+        import contextlib
+
+        with contextlib.suppress(Exception):  # GLib.Error: not loaded, nothing to reset
+            self.manager.ResetFailedUnit(unit)
+
     def run_job(self, method: str, unit: str, timeout: float = JOB_TIMEOUT) -> str:
         """Call StartUnit/StopUnit/RestartUnit/TryRestartUnit for UNIT and wait for the job;
         the job's result ("done", "failed", "timeout", ...)."""

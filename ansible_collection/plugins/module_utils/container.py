@@ -177,9 +177,6 @@ def ensure_absent(params, scope, check):
     removed = remove(step.name, scope=scope, check=check)
     if removed.changed:
         step.did(*removed.actions)
-        if not check:
-            _forget_failure(scope, step.unit)
-            _remove_empty_dropin_dir(removed.path)
     if params['remove_volumes'] and removed.before is not None:
         _remove_volumes(step, removed)
     return dict(changed=step.changed, actions=step.actions, warnings=step.warnings,
@@ -187,20 +184,6 @@ def ensure_absent(params, scope, check):
                 unit_state=None if check else 'inactive', image_digest=None,
                 diff=dict(before=removed.before or '', after='',
                           before_header=str(removed.path), after_header=str(removed.path)))
-
-
-def _forget_failure(scope, unit):
-    """A container that ended badly leaves its removed unit "failed": forget that."""
-    systemd = _systemd(scope)
-    if systemd.unit(unit).active_state == 'failed':
-        systemd.manager.ResetFailedUnit(unit)
-
-
-def _remove_empty_dropin_dir(path):
-    """remove() deletes the enable drop-in; its NAME.yaml.d directory should go too."""
-    dropins = '%s.d' % path
-    if os.path.isdir(dropins) and not os.listdir(dropins):
-        os.rmdir(dropins)
 
 
 def named_volumes(name, text, path):
