@@ -150,7 +150,7 @@ class TestHost:
         token = secrets.token_hex(4)
         self.name = name or f"testhost-{token}"
         self.directory = hostfs.TESTHOST_PARENT / f"{hostfs.TESTHOST_PREFIX}{token}"
-        self.masks = (*DEFAULT_MASKS, *masks)
+        self.masks = tuple(dict.fromkeys((*DEFAULT_MASKS, *masks)))
         # Extra systemd-nspawn options (e.g. --private-network) and files written into the
         # guest before its first boot (guest path -> content), e.g. an sshd drop-in.
         self.nspawn_args = tuple(nspawn_args)
