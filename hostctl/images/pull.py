@@ -26,12 +26,11 @@ from hostctl.images.manifest import (
     parse_platform,
     select_platform,
 )
-from hostctl.images.progress import Downloads, LineProgress, Progress, Source
-from hostctl.images.reference import Reference, parse_reference
-from hostctl.images.regconf import is_short_name
+from hostctl.images.reference import Reference, is_short_name, parse_reference
 from hostctl.images.store import Store
 
 if TYPE_CHECKING:
+    from hostctl.images.progress import Progress, Source
     from hostctl.images.regconf import RegistriesConf
 
 POLICIES = ("missing", "always", "never")
@@ -84,12 +83,13 @@ def pull(
                          hint="use one of " + ", ".join(POLICIES))
     wanted = parse_platform(platform) if platform else host_platform()
     say = log or (lambda _message: None)
-    shown = progress or LineProgress(say)
     if isinstance(ref, str) and ref.startswith(("oci:", "oci-archive:")):
-        return _pull_local(store, ref, wanted, policy, rootless=rootless, log=say, progress=shown)
+        return _pull_local(store, ref, wanted, policy, rootless=rootless, log=say,
+                           progress=progress)
     if isinstance(ref, Reference):
         candidates = [ref]
     else:
+        # A fully qualified name (the common case at every start) needs no registries.conf.
         if registries is None and is_short_name(ref):
             registries = load_registries()
         candidates = registries.resolve_short(ref) if registries else [parse_reference(ref)]
@@ -104,7 +104,14 @@ def pull(
                                  where=str(candidates[0]),
                                  hint=f"run: hostctl pull {candidates[0]}")
         return _pull_candidates(store, candidates, wanted, registries, rootless=rootless,
-                                log=say, progress=shown)
+                                log=say, progress=_shown(progress, say))
+
+
+def _shown(progress: Progress | None, log: Log) -> Progress:
+    """The progress display for a transfer (imported only when something is fetched)."""
+    from hostctl.images.progress import LineProgress
+
+    return progress or LineProgress(log)
 
 
 def load_registries() -> RegistriesConf:
@@ -143,7 +150,7 @@ def _pull_candidates(
 
 def _pull_local(
     store: Store, text: str, wanted: Platform, policy: str, *, rootless: bool, log: Log,
-    progress: Progress,
+    progress: Progress | None,
 ) -> Image:
     from hostctl.images.layout import LayoutSource
 
@@ -155,7 +162,7 @@ def _pull_local(
                 if local is not None and _complete(store, local.manifest):
                     return _prepare(store, source.name, local, rootless=rootless, log=log)
             return _pull_from(store, source.name, None, source, wanted, rootless=rootless,
-                              log=log, progress=progress)
+                              log=log, progress=_shown(progress, log))
     finally:
         source.close()
 
@@ -216,6 +223,8 @@ def _pull_from(
     wanted_layers = [layer for chain, layer in zip(chain_ids(diff_ids(config)),
                                                    manifest.layers, strict=True)
                      if not store.has_snapshot(chain) and not store.has_blob(layer.digest)]
+    from hostctl.images.progress import Downloads
+
     with Downloads(store, source, source_ref, wanted_layers, progress, where) as downloads:
         image = _prepare(store, name, resolved, rootless=rootless, log=log,
                          before_apply=downloads.wait)

@@ -174,3 +174,11 @@ def _bad(text: object, what: str, hint: str | None = None) -> ImageError:
         f"invalid image reference {text!r}: {what}",
         hint=hint or "write it as [registry[:port]/]name[:tag][@sha256:digest]",
     )
+
+
+def is_short_name(text: str) -> bool:
+    """True when TEXT names no registry (docker would assume docker.io)."""
+    first, slash, _ = text.partition("/")
+    if not slash:
+        return True
+    return not ("." in first or ":" in first or first == "localhost" or first != first.lower())

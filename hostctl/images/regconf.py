@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hostctl.errors import ImageError
-from hostctl.images.reference import Reference, parse_reference
+from hostctl.images.reference import Reference, is_short_name, parse_reference
 
 SHORT_NAME_MODES = ("enforcing", "permissive", "disabled")
 
@@ -125,14 +125,6 @@ class RegistriesConf:
             if any(loc.split("/")[0] == registry and ins for loc, ins in entry.mirrors):
                 return True
         return False
-
-
-def is_short_name(text: str) -> bool:
-    """True when TEXT names no registry (docker would assume docker.io)."""
-    first, slash, _ = text.partition("/")
-    if not slash:
-        return True
-    return not ("." in first or ":" in first or first == "localhost" or first != first.lower())
 
 
 def _split_suffix(text: str) -> tuple[str, str]:
