@@ -7,19 +7,23 @@ idempotent.
 
 Modes (`network:`): host (the host's namespace), none (a namespace with loopback only),
 bridge (the default: the built-in network `bridge`) or a declared network's name.
-Rootful: a named namespace per container, wired by the CNI plugins in plan(), before
-runc joins it. Rootless: runc makes the namespace and pasta connects it in attach().
-docs/networking.md has the whole story.
+Rootful: plan() makes a named namespace per container and starts wiring it (the CNI
+plugins, then hostctl's iptables rules) in a thread, so that this overlaps the rest of
+the launcher's work and `runc create` joining the namespace; attach() waits for it,
+before `runc start`. Rootless: runc makes the namespace and pasta connects it in
+attach(). docs/networking.md has the whole story.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hostctl.network import cni, defs, names, netns, pasta, resolv
+from hostctl.network import cni, defs, names, netns, pasta, resolv, rules
 from hostctl.paths import Paths, Scope
 
 if TYPE_CHECKING:
@@ -38,7 +42,6 @@ class NetworkPlan:
     hosts: tuple[tuple[str, str], ...]  # (address, names) lines for /etc/hosts
     resolv_conf: str  # the container's whole /etc/resolv.conf
     network: str = HOST  # the network joined (host, none, or a network's name)
-    addresses: tuple[str, ...] = ()  # the container's addresses on it
 
 
 def state_dir(paths: Paths) -> Path:
@@ -104,28 +107,59 @@ def _plan_rootless(container: Container, mode: str, where: str) -> NetworkPlan:
 def _plan_bridge(container: Container, paths: Paths, network: defs.Network) -> NetworkPlan:
     if network.internal:
         _no_ports(container, f"the internal network {network.name}")
-    extra = resolv.extra_hosts(container.add_hosts, str(network.gateway),
+    hosts = resolv.extra_hosts(container.add_hosts, str(network.gateway),
                                container.where("add_hosts"))
-    attachment = _connect(container, paths, network)
-    addresses = tuple(attachment.addresses())
-    hosts = extra
+    path = _connect(container, paths, network)
     if network.name != defs.DEFAULT:  # as docker and podman: names on named networks only
         members = names.Members(state_dir(paths) / "members", network.name)
         with members.locked():
-            own = names.Member(container.name, addresses, _hosts_file(paths, container.name))
-            members.add(own)
-            current = members.all()
-            for peer in current:
-                if peer.container != container.name:
-                    names.rewrite_peers(peer, network.name, current)
-        hosts += names.peer_lines(network.name, current, container.name)
-    return NetworkPlan(attachment.netns, hosts, _resolv(container, True), network.name,
-                       addresses)
+            hosts += names.peer_lines(network.name, members.all(), container.name)
+    return NetworkPlan(str(path), hosts, _resolv(container, True), network.name)
 
 
-def _connect(container: Container, paths: Paths, network: defs.Network) -> cni.Attachment:
-    """A namespace for the container, wired to NETWORK; cached before ADD so a crash
-    midway is undone by the next detach()."""
+class _Wiring:
+    """ADD through the CNI chain, then hostctl's rules, in a thread of its own; cached
+    before ADD, after ADD and before the rules, so a crash midway is undone by the next
+    detach()."""
+
+    def __init__(self, attachment: cni.Attachment, network: defs.Network, paths: Paths):
+        self.attachment = attachment
+        self.error: BaseException | None = None
+        self._network = network
+        self._paths = paths
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._wire()
+        except BaseException as err:  # handed to the launcher by wait()
+            self.error = err
+
+    def _wire(self) -> None:
+        net, cache = self._network, _attachment_file(self._paths, self.attachment.container)
+        done = cni.add(self.attachment)
+        subnets = [str(net.subnet)] + ([str(net.ipv6_subnet)] if net.ipv6_subnet else [])
+        wanted = rules.for_container(done.container, done.addresses(), subnets, net.bridge,
+                                     net.internal)
+        done = cni.Attachment(done.container, done.network, done.netns, done.config,
+                              done.result, tuple(wanted))
+        cache.write_text(done.to_json())
+        rules.add(wanted, f"container {done.container}", state_dir(self._paths) / "rules.lock")
+        self.attachment = done
+
+    def wait(self) -> cni.Attachment:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.attachment
+
+
+_wiring: dict[str, _Wiring] = {}  # container name -> its wiring, between plan and attach
+
+
+def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
+    """A namespace for the container, its wiring to NETWORK started; the namespace path."""
     path = netns.create(container.name)
     ipam = state_dir(paths) / "ipam"
     attachment = cni.Attachment(container.name, network.name, str(path),
@@ -133,26 +167,28 @@ def _connect(container: Container, paths: Paths, network: defs.Network) -> cni.A
     cache = _attachment_file(paths, container.name)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(attachment.to_json())
-    try:
-        attachment = cni.add(attachment)
-    except BaseException:
-        detach(container.name, paths)
-        raise
-    cache.write_text(attachment.to_json())
-    return attachment
+    _wiring[container.name] = _Wiring(attachment, network, paths)
+    return str(path)
 
 
 def attach(container: Container, pid: int, paths: Paths) -> None:
-    """Rootless: connect the created container's namespace with pasta. Rootful: make
-    sure the container's own hosts file lists the peers that joined meanwhile."""
+    """Rootless: connect the created container's namespace with pasta. Rootful: wait for
+    the wiring plan() started (its failure is raised here), then record the container's
+    addresses for its network's names and bring every member's hosts file up to date."""
     if container.network in (HOST, NONE):
         return
     if paths.scope is Scope.USER:
         pasta.start(pid, container.ports, _pasta_pid(paths, container.name))
         return
-    if container.network != defs.DEFAULT:
-        members = names.Members(state_dir(paths) / "members", container.network)
+    wiring = _wiring.pop(container.name, None)
+    if wiring is None:
+        return
+    attachment = wiring.wait()
+    if attachment.network != defs.DEFAULT:
+        members = names.Members(state_dir(paths) / "members", attachment.network)
         with members.locked():
+            members.add(names.Member(container.name, tuple(attachment.addresses()),
+                                     _hosts_file(paths, container.name)))
             names.refresh_all(members)
 
 
@@ -161,6 +197,10 @@ def detach(name: str, paths: Paths) -> None:
     if paths.scope is Scope.USER:
         pasta.stop(_pasta_pid(paths, name))
         return
+    wiring = _wiring.pop(name, None)
+    if wiring is not None:  # the start failed between plan() and attach()
+        with contextlib.suppress(Exception):  # the start's own error is being reported
+            wiring.wait()
     cache = _attachment_file(paths, name)
     try:
         attachment: cni.Attachment | None = cni.Attachment.from_json(cache.read_text())
@@ -168,7 +208,7 @@ def detach(name: str, paths: Paths) -> None:
         attachment = None
     if attachment is not None:
         _leave_names(paths, attachment.network, name)
-        for failure in cni.delete(attachment):
+        for failure in rules.delete(attachment.rules) + cni.delete(attachment):
             print(f"hostctl: network cleanup of {name}: {failure}", file=sys.stderr)
     netns.remove(name)
     cache.unlink(missing_ok=True)

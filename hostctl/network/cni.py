@@ -1,13 +1,15 @@
 """Calling the CNI plugins (Debian's containernetworking-plugins) as the CNI spec says.
 
-A network becomes a conflist: bridge (with host-local IPAM), portmap when ports are
-published, firewall. ADD runs the plugins in order, each given the previous one's
-result as prevResult; DEL runs them in reverse, each given the cached result of ADD
-(without it the firewall plugin leaves its per-address rules behind); CHECK runs them
-in order with the cached result. Each attachment is cached under the run directory
-(a tmpfs: a reboot forgets it, together with the namespaces, addresses and rules),
-with the exact config used, so DEL undoes what ADD did even if the declaration changed.
-IPAM leases live there too, for the same reason.
+A network becomes a conflist: bridge (with host-local IPAM), then portmap when ports
+are published. The way out (masquerade), forwarding and isolation are hostctl's own
+rules (hostctl.network.rules: one iptables-restore instead of the bridge plugin's ipMasq
+and the firewall plugin, which fork iptables a dozen times). ADD runs the plugins in
+order, each given the previous one's result as prevResult; DEL runs them in reverse,
+each given the cached result of ADD; CHECK runs them in order with the cached result.
+Each attachment is cached under the run directory (a tmpfs: a reboot forgets it,
+together with the namespaces, addresses and rules), with the exact config and rules
+used, so DEL undoes what ADD did even if the declaration changed. IPAM leases live
+there too, for the same reason.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def conflist(network: Network, ports: tuple[Port, ...], ipam_dir: Path) -> dict[
         "type": "bridge",
         "bridge": network.bridge,
         "isGateway": not network.internal,
-        "ipMasq": not network.internal,
+        "ipMasq": False,  # hostctl.network.rules masquerades, in one iptables call
         "hairpinMode": True,
         "ipam": ipam,
     }]
@@ -55,7 +57,6 @@ def conflist(network: Network, ports: tuple[Port, ...], ipam_dir: Path) -> dict[
             "snat": True,
             "runtimeConfig": {"portMappings": [_mapping(p) for p in ports]},
         })
-    plugins.append({"type": "firewall", "backend": "iptables"})
     return {"cniVersion": CNI_VERSION, "name": network.name, "plugins": plugins}
 
 
@@ -76,6 +77,7 @@ class Attachment:
     netns: str
     config: dict[str, Any]
     result: dict[str, Any] | None = None
+    rules: tuple[tuple[str, str, str], ...] = ()  # hostctl.network.rules, as added
 
     def addresses(self) -> list[str]:
         """The container's addresses (without prefix length), IPv4 first."""
@@ -84,13 +86,14 @@ class Attachment:
 
     def to_json(self) -> str:
         return json.dumps({"container": self.container, "network": self.network,
-                           "netns": self.netns, "config": self.config, "result": self.result})
+                           "netns": self.netns, "config": self.config, "result": self.result,
+                           "rules": self.rules})
 
     @classmethod
     def from_json(cls, text: str) -> Attachment:
         data = json.loads(text)
         return cls(data["container"], data["network"], data["netns"], data["config"],
-                   data.get("result"))
+                   data.get("result"), tuple(tuple(r) for r in data.get("rules", ())))
 
 
 def _plugin(kind: str) -> Path:

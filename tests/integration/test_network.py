@@ -3,13 +3,14 @@ ports, names on a named network, internal networks, rootless pasta, cleanup."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_e2e import HOSTCTL, declare, prop
+from tests.integration.test_e2e import DECLS, HOSTCTL, prop
 from tests.support import netguest
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,13 @@ def host() -> Iterator[Any]:
         yield guest
     finally:
         guest.close()
+
+
+def declare(host: Any, name: str, body: str) -> None:
+    """Write a declaration as given: with no `network:`, the default (bridge). (test_e2e's
+    declare() adds `network: host` for its shared-namespace guest.)"""
+    host.write_file(f"{DECLS}/{name}.yaml", body)
+    host.run(["systemctl", "daemon-reload"])
 
 
 def start(host: Any, *names: str) -> None:
@@ -110,9 +118,14 @@ def test_containers_on_a_named_network_reach_each_other_by_name(host: Any) -> No
         stop(host, "app", "db")
 
 
-def test_internal_network_has_no_way_out(host: Any) -> None:
-    """A container on an internal network cannot reach the host's published port that a
-    container on an ordinary network reaches."""
+def address_of(host: Any, network: str, container: str) -> str:
+    info = json.loads(host.run([HOSTCTL, "network", "inspect", network]).stdout)
+    return next(c["addresses"][0] for c in info["containers"] if c["container"] == container)
+
+
+def test_networks_are_isolated_and_an_internal_one_has_no_way_out(host: Any) -> None:
+    """A container on another network reaches `target` only through its published port;
+    one on an internal network reaches nothing outside its network."""
     declare(host, "target", web("outside", 'ports: ["8090:80"]'))
     declare(host, "inside", SLEEPER + "network: isolated\n")
     declare(host, "outside", SLEEPER + "network: backend\n")
@@ -120,6 +133,9 @@ def test_internal_network_has_no_way_out(host: Any) -> None:
     try:
         ok = get(host, "outside", "192.0.2.2", 8090)
         assert ok.stdout == "outside\n", ok.stderr
+        direct = address_of(host, "bridge", "target")
+        assert fetch(host, f"http://{direct}/") == "outside\n"  # the host itself may
+        assert get(host, "outside", direct, 80).stdout == ""  # another network may not
         blocked = get(host, "inside", "192.0.2.2", 8090)
         assert blocked.stdout == "" and "unreachable" in blocked.stderr
         routes = in_container(host, "inside", "cat", "/proc/net/route").stdout
@@ -127,6 +143,7 @@ def test_internal_network_has_no_way_out(host: Any) -> None:
                                            for line in routes.splitlines()[1:])
     finally:
         stop(host, "target", "inside", "outside")
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
 def test_rootless_container_publishes_a_port(host: Any) -> None:
@@ -167,7 +184,8 @@ c = load_yaml(Path(sys.argv[1]))
 for i in range(int(sys.argv[2])):
     network.detach(c.name, paths)  # what the launcher does before every start
     plan = network.plan(c, paths)
-    assert plan.addresses, plan
+    network.attach(c, 0, paths)  # waits for the wiring plan() started
+    assert plan.namespace and Path(plan.namespace).exists(), plan
     if i % 10 == 9:
         continue  # a "crash": no detach; the next start's detach cleans up
     network.detach(c.name, paths)

@@ -9,7 +9,7 @@ import pytest
 
 from hostctl.declarations.model import Port, Protocol
 from hostctl.errors import DeclarationError, RuntimeFailure
-from hostctl.network import cni, defs, names, pasta, resolv
+from hostctl.network import cni, defs, names, pasta, resolv, rules
 from hostctl.paths import Paths, Scope
 
 SRC = Path("/etc/hostctl/networks/backend.yaml")
@@ -87,12 +87,14 @@ def test_an_undeclared_network_is_an_error_at_the_containers_key(tmp_path: Path)
     assert "nope.yaml" in (err.value.hint or "")
 
 
-def test_conflist_chains_bridge_portmap_firewall(tmp_path: Path) -> None:
+def test_conflist_chains_bridge_then_portmap_only_with_ports(tmp_path: Path) -> None:
     ports = (Port(None, 8080, 80), Port("127.0.0.1", 5353, 53, Protocol.UDP))
     conf = cni.conflist(parse("subnet: 10.91.0.0/24\n"), ports, tmp_path)
-    assert [p["type"] for p in conf["plugins"]] == ["bridge", "portmap", "firewall"]
+    assert [p["type"] for p in conf["plugins"]] == ["bridge", "portmap"]
+    assert [p["type"] for p in cni.conflist(parse(""), (), tmp_path)["plugins"]] == ["bridge"]
     bridge = conf["plugins"][0]
-    assert bridge["isGateway"] and bridge["ipMasq"] and bridge["bridge"] == "hc-backend"
+    # hostctl's own rules masquerade (one iptables-restore instead of the plugin's calls)
+    assert bridge["isGateway"] and not bridge["ipMasq"] and bridge["bridge"] == "hc-backend"
     assert bridge["ipam"]["dataDir"] == str(tmp_path)
     assert bridge["ipam"]["routes"] == [{"dst": "0.0.0.0/0"}]
     assert conf["plugins"][1]["runtimeConfig"]["portMappings"] == [
@@ -103,7 +105,7 @@ def test_conflist_chains_bridge_portmap_firewall(tmp_path: Path) -> None:
 
 def test_internal_networks_have_no_gateway_masquerade_or_default_route(tmp_path: Path) -> None:
     conf = cni.conflist(parse("internal: true\n"), (), tmp_path)
-    assert [p["type"] for p in conf["plugins"]] == ["bridge", "firewall"]
+    assert [p["type"] for p in conf["plugins"]] == ["bridge"]
     bridge = conf["plugins"][0]
     assert not bridge["isGateway"] and not bridge["ipMasq"] and "routes" not in bridge["ipam"]
 
@@ -117,7 +119,9 @@ def test_ipv6_subnet_adds_a_second_range(tmp_path: Path) -> None:
 
 def test_attachment_round_trips_and_lists_ipv4_first() -> None:
     result = {"ips": [{"address": "fd00::5/64"}, {"address": "10.91.0.5/24"}]}
-    att = cni.Attachment("web", "backend", "/run/netns/hostctl-web", {"plugins": []}, result)
+    kept = (("4", "nat", "-A POSTROUTING -s 10.91.0.5/32 -j MASQUERADE"),)
+    att = cni.Attachment("web", "backend", "/run/netns/hostctl-web", {"plugins": []}, result,
+                         kept)
     assert cni.Attachment.from_json(att.to_json()) == att
     assert att.addresses() == ["10.91.0.5", "fd00::5"]
 
@@ -202,3 +206,35 @@ def test_stopping_pasta_without_a_pid_file_is_harmless(tmp_path: Path) -> None:
     pid_file.write_text("not a pid")
     pasta.stop(pid_file)
     assert not pid_file.exists()
+
+
+def test_container_rules_masquerade_accept_and_isolate_by_bridge() -> None:
+    found = rules.for_container("web", ["10.91.0.5", "fd00:91::5"],
+                                ["10.91.0.0/24", "fd00:91::/64"], "hc-backend", False)
+    v4 = [spec for family, _, spec in found if family == "4"]
+    assert [(t, s.split()[:2]) for f, t, s in found if f == "4"] == [
+        ("nat", ["-A", "POSTROUTING"]), ("filter", ["-I", rules.CHAIN]),
+        ("filter", ["-A", rules.CHAIN]), ("filter", ["-A", rules.CHAIN])]
+    assert "-s 10.91.0.5/32 ! -d 10.91.0.0/24" in v4[0] and v4[0].endswith("MASQUERADE")
+    # new connections reach it only over its own bridge, or through a published port
+    assert "-d 10.91.0.5/32 ! -i hc-backend" in v4[1] and "! --ctstate RELATED,ESTABLISHED,DNAT" \
+        in v4[1] and v4[1].endswith("DROP")
+    assert any("fd00:91::5/128 ! -d fd00:91::/64" in s for f, _, s in found if f == "6")
+    assert all('"hostctl web"' in spec for _, _, spec in found)
+
+
+def test_internal_container_rules_drop_all_but_its_bridge_and_never_masquerade() -> None:
+    found = rules.for_container("db", ["10.92.0.5"], ["10.92.0.0/24"], "hc-isolated", True)
+    assert not [s for _, t, s in found if t == "nat"]
+    assert any("-s 10.92.0.5/32 ! -o hc-isolated" in s and s.endswith("DROP") for _, _, s in found)
+
+
+def test_rule_batches_add_and_delete_every_rule_per_family_and_table() -> None:
+    found = rules.for_container("web", ["10.91.0.5"], ["10.91.0.0/24"], "hc-backend", False)
+    added = rules._batch(found, "4", delete=False).splitlines()
+    deleted = rules._batch(found, "4", delete=True).splitlines()
+    # filter first: when it fails (no shared chain yet) nothing was committed
+    assert added[0] == "*filter" and added[4] == "COMMIT" and added[5] == "*nat"
+    assert [line.split()[0] for line in deleted if line.startswith("-")] == ["-D"] * 4
+    assert deleted[1].split()[1] == rules.CHAIN and deleted[6].split()[1] == "POSTROUTING"
+    assert rules._batch(found, "6", delete=False) == ""
