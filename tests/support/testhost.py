@@ -310,8 +310,11 @@ class TestHost:
                 raise TestHostError(f"systemd-nspawn exited early:\n{_tail(self.log_path)}")
             for child in hostfs.children(self._nspawn.pid):
                 # nspawn's short-lived intermediate child is not systemd yet: wait for comm.
-                comm = Path(f"/proc/{child}/comm")
-                if comm.exists() and comm.read_text().strip() == "systemd":
+                try:
+                    comm = Path(f"/proc/{child}/comm").read_text().strip()
+                except (FileNotFoundError, ProcessLookupError):
+                    continue  # that short-lived child has just exited
+                if comm == "systemd":
                     return child
             time.sleep(0.02)
         raise TestHostError(f"no guest systemd appeared:\n{_tail(self.log_path)}")
