@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,18 +20,23 @@ if TYPE_CHECKING:
 _entered: list[bool] = []
 
 
-def _store(scope: Scope) -> Store:
+def _store(scope: Scope, *, writing: bool = False) -> Store:
     """The scope's store. A user's store holds files owned by the user's sub-ids (an
-    image's other users), as the launcher writes it from inside its user namespace: act on
-    it from the same namespace, so owners are applied alike and removal is permitted."""
+    image's other users), as the launcher writes it from inside its user namespace: a
+    user's writes go through the same namespace, so owners are applied alike and removal
+    is permitted. Where this process cannot enter one (it has threads, as inside some
+    Ansible module runs), it goes on without: owners outside the user's own id are then
+    kept as the user's, which the layer applier says."""
     from hostctl.images.store import Store
 
     store = Store(for_scope(scope).store)  # paths first: inside, getuid() says 0
-    if scope is Scope.USER and os.geteuid() != 0 and not _entered:
+    if writing and scope is Scope.USER and os.geteuid() != 0 and not _entered:
+        from hostctl.errors import RuntimeFailure
         from hostctl.runtime.userns import enter, id_maps
 
-        enter(*id_maps(os.getuid(), os.getgid()))
-        _entered.append(True)
+        with contextlib.suppress(RuntimeFailure):
+            enter(*id_maps(os.getuid(), os.getgid()))
+            _entered.append(True)
     return store
 
 
@@ -46,7 +52,7 @@ def pull_image(
     """Pull REFERENCE into the scope's store (policy: always | missing | never)."""
     from hostctl.images.pull import pull
 
-    return pull(_store(scope), reference, platform=platform, policy=policy,
+    return pull(_store(scope, writing=True), reference, platform=platform, policy=policy,
                 rootless=scope is Scope.USER, log=log, progress=progress)
 
 
@@ -65,13 +71,13 @@ def inspect_image(name: str, *, scope: Scope) -> dict[str, Any]:
 def remove_images(names: list[str], *, scope: Scope) -> Report:
     from hostctl.images.manage import remove
 
-    return remove(_store(scope), names, for_scope(scope).containers)
+    return remove(_store(scope, writing=True), names, for_scope(scope).containers)
 
 
 def prune_images(*, scope: Scope) -> Report:
     from hostctl.images.manage import prune
 
-    return prune(_store(scope), for_scope(scope).containers)
+    return prune(_store(scope, writing=True), for_scope(scope).containers)
 
 
 def verify_images(*, scope: Scope, repair: bool = False,
@@ -81,7 +87,7 @@ def verify_images(*, scope: Scope, repair: bool = False,
     def again(reference: str) -> object:
         return pull_image(reference, scope=scope, policy="always", log=log)
 
-    return verify(_store(scope), repair=repair, pull=again, log=log)
+    return verify(_store(scope, writing=True), repair=repair, pull=again, log=log)
 
 
 def login(registry: str, username: str, password: str, *, authfile: Path | None = None,

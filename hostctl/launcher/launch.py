@@ -11,16 +11,18 @@ import json
 import os
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from hostctl import network
+from hostctl.errors import RuntimeFailure
 from hostctl.launcher.config import container_config
 from hostctl.launcher.config import unit_cgroup as container_cgroup_of_unit
 from hostctl.launcher.notify import extend_timeout, notify
 from hostctl.launcher.state import ContainerState, remove
 from hostctl.paths import Paths, Scope, for_scope
 from hostctl.runtime.rootfs import mount_rootfs
-from hostctl.runtime.runc import runtime_for
+from hostctl.runtime.runc import Runc, runtime_for
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
@@ -75,6 +77,22 @@ def _enter_user_namespace(scope: Scope) -> tuple[IdMap, IdMap] | None:
     return maps
 
 
+def _create(runtime: Runc, state: ContainerState, *, notify: bool) -> int:
+    """runc create, again if systemd removed the container's new cgroup under it: after a
+    quick restart, systemd's late "cgroup empty" handling of the previous run can trim the
+    still-empty UNIT/container that runc has just made."""
+    for attempt in range(3):
+        try:
+            return runtime.create(state.name, state.bundle, state.pid_file, notify=notify)
+        except RuntimeFailure as err:
+            if attempt == 2 or "cgroup.procs: no such file" not in err.message:
+                raise
+            runtime.delete(state.name)
+            say("the unit's cgroup was being cleaned up from the last run: creating again")
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def launch(name: str, scope: Scope) -> int:
     """Start container NAME for systemd; returns the launcher's exit status (0)."""
     from hostctl.declarations.search import load_declaration
@@ -97,7 +115,7 @@ def launch(name: str, scope: Scope) -> int:
         config = container_config(container, image, state, paths, net,
                                   unit_cgroup=unit_cgroup, user_maps=maps)
         (state.bundle / "config.json").write_text(json.dumps(config))
-        pid = runtime.create(name, state.bundle, state.pid_file, notify=container.notify)
+        pid = _create(runtime, state, notify=container.notify)
         network.attach(container, pid, paths)
         # Hand the init to systemd while it still waits in `runc init` for the start: it
         # is alive and already systemd's child (runc create has exited), so systemd takes
