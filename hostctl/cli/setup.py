@@ -53,6 +53,7 @@ def generate(
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
     """Check declaration files (YAML or quadlet .container, with their drop-ins); print
     each error with file:line:key."""
+    from hostctl.declarations.checks import short_image_warning
     from hostctl.declarations.search import SUFFIXES, load_file
 
     failed = 0
@@ -61,11 +62,14 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
         for suffix in SUFFIXES:
             name = name.removesuffix(suffix)
         try:
-            load_file(path, name)
+            container = load_file(path, name)
         except HostctlError as err:
             failed += 1
             typer.echo(str(err), err=True)
         else:
+            warning = short_image_warning(container.image, container.where("image"))
+            if warning:
+                typer.echo(warning, err=True)
             typer.echo(f"{path}: ok")
     if failed:
         raise typer.Exit(2)

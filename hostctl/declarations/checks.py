@@ -77,6 +77,18 @@ def check_image(text: str) -> str:
     return text
 
 
+def short_image_warning(image: str, where: str) -> str | None:
+    """A warning for an image named without its registry: which registry serves it then
+    depends on each host's registries.conf (a spoofing risk podman warns about too)."""
+    from hostctl.images.reference import is_short_name
+
+    if not is_short_name(image):
+        return None
+    return (f"{where}: warning: {image!r} is a short name; the registry is chosen by "
+            "registries.conf at each pull (hint: write it in full, e.g. "
+            f"docker.io/library/{image})")
+
+
 def split_argv(text: str) -> tuple[str, ...]:
     """Split TEXT into words with shell quoting rules (no expansion of any kind)."""
     import shlex

@@ -11,7 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostctl.declarations.checks import Invalid, check_directive, check_directive_value
+from hostctl.declarations.checks import (
+    Invalid,
+    check_directive,
+    check_directive_value,
+    short_image_warning,
+)
 from hostctl.declarations.model import Container
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
@@ -74,6 +79,9 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: str, report: Report) 
             )
             links = install_links(container)
             _warn_system_targets(scope, container, links, report)
+            warning = short_image_warning(container.image, container.where("image"))
+            if warning:
+                report(warning)
             units.append(Generated(container.unit_name, text, links))
         except HostctlError as err:
             report(str(err))

@@ -56,3 +56,15 @@ def test_validate_reports_file_line_key(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{good}: ok" in done.stdout
     assert f"{bad}:2" in done.stderr and "imgae" in done.stderr
+
+
+def test_validate_warns_about_a_short_image_name_with_file_and_line(tmp_path: Path) -> None:
+    short = tmp_path / "web.yaml"
+    short.write_text("# a comment\nimage: nginx:1.27\n")
+    done = subprocess.run([HOSTCTL, "validate", str(short)], capture_output=True, text=True)
+    assert done.returncode == 0 and f"{short}: ok" in done.stdout
+    assert f"{short}:2:image: warning: 'nginx:1.27' is a short name" in done.stderr
+    full = tmp_path / "full.yaml"
+    full.write_text("image: docker.io/library/nginx:1.27\n")
+    done = subprocess.run([HOSTCTL, "validate", str(full)], capture_output=True, text=True)
+    assert "warning" not in done.stderr

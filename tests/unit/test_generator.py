@@ -212,3 +212,15 @@ def test_generator_imports_stay_lean() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == ""
+
+
+def test_a_short_image_name_is_reported_with_file_and_line_and_still_rendered(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "web.yaml").write_text("image: nginx\n")
+    reports: list[str] = []
+    units = generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reports.append)
+    assert "ExecStart=" in units["web.service"]
+    assert reports == [f"{tmp_path}/web.yaml:1:image: warning: 'nginx' is a short name; the "
+                       "registry is chosen by registries.conf at each pull (hint: write it in "
+                       "full, e.g. docker.io/library/nginx)"]
