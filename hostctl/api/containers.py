@@ -252,11 +252,29 @@ def _stored_digest(image: str, store_root: Path) -> str | None:
     return None
 
 
-def set_enabled(name: str, enabled: bool, scope: Scope, *, linger: bool = False) -> ApplyResult:
+def enable_dropin(name: str, scope: Scope) -> Path:
+    """The drop-in set_enabled() writes to enable NAME of SCOPE: next to its declaration,
+    NAME.yaml.d/50-hostctl-enable.yaml (NAME.container.d/...conf for a .container file).
+    Where NAME is not declared yet, the one for NAME.yaml, which apply() writes."""
+    from hostctl.declarations.search import declaration_dirs, scan_declarations
+
+    path = scan_declarations(scope, declaration_dirs(scope)).found.get(name)
+    return _dropin_for(name, scope, path is not None and path.name.endswith(".container"))
+
+
+def _dropin_for(name: str, scope: Scope, quadlet: bool) -> Path:
+    kind = "container" if quadlet else "yaml"
+    return (for_scope(scope).config / "containers" / f"{name}.{kind}.d"
+            / f"{ENABLE_DROPIN}.{'conf' if quadlet else 'yaml'}")
+
+
+def set_enabled(name: str, enabled: bool, scope: Scope, *, linger: bool = False,
+                check: bool = False) -> ApplyResult:
     """Start NAME at boot (WantedBy= multi-user.target, or default.target for a user) by
-    a drop-in next to its declaration, or remove that drop-in; then daemon-reload.
-    For a user, LINGER turns lingering on (else a note says how, when it is off)."""
-    from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
+    a drop-in next to its declaration, or remove that drop-in; then daemon-reload, which
+    is skipped when the drop-in was already so. For a user, LINGER turns lingering on
+    (else a note says how, when it is off). CHECK changes nothing and says what would."""
+    from hostctl.declarations.search import declaration_dirs, scan_declarations
 
     dirs = declaration_dirs(scope)
     path = scan_declarations(scope, dirs).found.get(name)
@@ -264,28 +282,45 @@ def set_enabled(name: str, enabled: bool, scope: Scope, *, linger: bool = False)
         raise HostctlError(f"no declaration named {name!r}", hint="hostctl ps lists them")
     target = "default.target" if scope is Scope.USER else "multi-user.target"
     quadlet = path.name.endswith(".container")
-    dropin_dir = for_scope(scope).config / "containers" / (
-        f"{name}.container.d" if quadlet else f"{name}.yaml.d"
-    )
-    dropin = dropin_dir / (f"{ENABLE_DROPIN}.conf" if quadlet else f"{ENABLE_DROPIN}.yaml")
+    dropin = _dropin_for(name, scope, quadlet)
     text = f"[Install]\nWantedBy={target}\n" if quadlet else f"install: {{WantedBy: {target}}}\n"
     before = dropin.read_text(encoding="utf-8") if dropin.exists() else None
     after = text if enabled else None
-    if enabled:
-        _write(dropin, text)
-    elif before is not None:
-        dropin.unlink()
-    if not enabled and load_file(path, name, dirs).install:
+    if not enabled and _declared_install(path, name, dirs, dropin):
         raise HostctlError(
             f"{name} is still enabled by its declaration",
             where=str(path), hint="remove its install: setting ([Install] section)",
         )
-    actions, notes = ["daemon-reload"], []
+    changed = before != after
+    actions = [f"{'write' if enabled else 'delete'} {dropin}"] if changed else []
+    diff = _diff(before, after, dropin)
+    if check:
+        actions += ["daemon-reload"] if changed else []
+        return ApplyResult(name, scope, dropin, changed, tuple(actions), before, after, diff)
+    if changed and enabled:
+        _write(dropin, text)
+    elif changed:
+        dropin.unlink()
+    notes: list[str] = []
     if scope is Scope.USER and enabled:
         notes += _linger(linger, actions)
-    notes += _reload(scope)
-    return ApplyResult(name, scope, dropin, before != after, tuple(actions), before, after,
-                       _diff(before, after, dropin), notes=tuple(notes))
+    if actions:  # the drop-in changed, or lingering went on (the manager starts now)
+        actions.append("daemon-reload")
+        notes += _reload(scope)
+    return ApplyResult(name, scope, dropin, changed, tuple(actions), before, after, diff,
+                       notes=tuple(notes))
+
+
+def _declared_install(path: Path, name: str, dirs: list[Path], ours: Path) -> bool:
+    """Whether NAME's declaration, with its drop-ins other than OURS (the enable
+    drop-in), has an install: setting ([Install] section)."""
+    from hostctl.declarations.quadlet_reader import load_quadlet
+    from hostctl.declarations.search import dropins_for
+    from hostctl.declarations.yaml_reader import load_yaml
+
+    others = [d for d in dropins_for(path, name, dirs) if d != ours]
+    load = load_quadlet if path.name.endswith(".container") else load_yaml
+    return bool(load(path, name, others).install)
 
 
 def _linger(turn_on: bool, actions: list[str]) -> list[str]:

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from hostctl.images.manage import ImageSummary, Report
     from hostctl.images.progress import Progress
     from hostctl.images.pull import Image
+    from hostctl.images.reference import Reference
+    from hostctl.images.registry import RegistryClient
     from hostctl.images.store import Store
 
 
@@ -54,6 +56,54 @@ def pull_image(
 
     return pull(_store(scope, writing=True), reference, platform=platform, policy=policy,
                 rootless=scope is Scope.USER, log=log, progress=progress)
+
+
+def remote_digest(reference: str, *, scope: Scope, platform: str | None = None) -> str:
+    """The digest the registry serves now for REFERENCE, asking for the manifest only
+    (nothing is stored): the digest `pull_image(policy="always")` would store as the
+    image's, or with PLATFORM and a multi-platform index, that platform's manifest's.
+    Names resolve as a pull resolves them (registries.conf: short names, mirrors,
+    rewrites); of several short-name candidates the one stored in SCOPE is asked first."""
+    from hostctl.errors import ImageError
+    from hostctl.images.pull import load_registries
+    from hostctl.images.registry import RegistryClient
+
+    registries = load_registries()
+    candidates = registries.resolve_short(reference)
+    stored = set(_stored_names(scope))
+    candidates.sort(key=lambda candidate: str(candidate) not in stored)
+    client = RegistryClient(insecure=registries.insecure)
+    failure: ImageError | None = None
+    for candidate in candidates:
+        for endpoint in registries.endpoints(candidate):
+            try:
+                return _served_digest(client, endpoint.reference, platform)
+            except ImageError as exc:
+                failure = exc
+    assert failure is not None  # endpoints() always names at least one location
+    raise failure
+
+
+def _stored_names(scope: Scope) -> list[str]:
+    from hostctl.errors import HostctlError
+
+    try:
+        return list(_store(scope).images())
+    except HostctlError:
+        return []
+
+
+def _served_digest(client: RegistryClient, ref: Reference, platform: str | None) -> str:
+    digest = client.manifest_digest(ref)
+    if platform is None:
+        return digest
+    from hostctl.images.manifest import Index, parse_document, parse_platform, select_platform
+
+    data, content_type, _ = client.get_manifest(ref, digest)
+    document = parse_document(data, content_type, where=str(ref))
+    if not isinstance(document, Index):
+        return digest
+    return select_platform(document, parse_platform(platform), where=str(ref)).digest
 
 
 def list_images(*, scope: Scope) -> list[ImageSummary]:

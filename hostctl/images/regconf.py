@@ -119,12 +119,29 @@ class RegistriesConf:
         return found
 
     def insecure(self, registry: str) -> bool:
+        """Whether REGISTRY (host[:port]) may be reached without TLS verification, then
+        over plain HTTP: an `insecure = true` entry names it by its location, by a
+        wildcard prefix ("*.example.com"), or as an insecure mirror. (A prefix that is
+        rewritten to another location makes only that location insecure.)"""
+        host = registry.lower()
         for entry in self.registries:
-            if entry.location.split("/")[0] == registry and entry.insecure:
+            named = _host_of(entry.location) == host or _wildcard_host(entry.prefix, host)
+            if entry.insecure and named:
                 return True
-            if any(loc.split("/")[0] == registry and ins for loc, ins in entry.mirrors):
+            if any(_host_of(loc) == host and ins for loc, ins in entry.mirrors):
                 return True
         return False
+
+
+def _host_of(location: str) -> str:
+    return location.split("/")[0].lower()
+
+
+def _wildcard_host(prefix: str, host: str) -> bool:
+    """"*.example.com" matches reg.example.com and reg.example.com:5000."""
+    if not prefix.startswith("*."):
+        return False
+    return host.split(":")[0].endswith(prefix[1:].lower())
 
 
 def _split_suffix(text: str) -> tuple[str, str]:

@@ -118,6 +118,23 @@ class RegistryClient:
             )
         return data, response.headers.get("Content-Type", ""), digest
 
+    def manifest_digest(self, ref: Reference, target: str | None = None) -> str:
+        """The digest of the manifest or index TARGET names, without its body when the
+        registry says it: a HEAD's Docker-Content-Digest, else a GET's bytes hashed."""
+        target = target or ref.target
+        if target.startswith("sha256:"):
+            validate_digest(target, where=str(ref))
+        response = self._request(ref, f"manifests/{target}", {"Accept": ACCEPT}, method="HEAD")
+        try:
+            if response.status != 405:  # a registry without HEAD gets the GET below
+                self._check_status(ref, response, f"manifest {target}")
+            header = response.headers.get("Docker-Content-Digest", "")
+        finally:
+            _discard(response)
+        if header.startswith("sha256:"):
+            return validate_digest(header, where=str(ref))
+        return self.get_manifest(ref, target)[2]
+
     def fetch_bytes(self, ref: Reference, desc: Descriptor, limit: int = MAX_DOCUMENT) -> bytes:
         """A small blob (an image config) in memory, verified."""
         if desc.size > limit:
@@ -168,25 +185,25 @@ class RegistryClient:
     # -- requests, auth, redirects, retries -------------------------------------------
 
     def _request(
-        self, ref: Reference, path: str, headers: Mapping[str, str]
+        self, ref: Reference, path: str, headers: Mapping[str, str], method: str = "GET"
     ) -> urllib3.BaseHTTPResponse:
-        """GET /v2/REPO/PATH with auth; a 401 renews the token (new scope) once."""
+        """METHOD /v2/REPO/PATH with auth; a 401 renews the token (new scope) once."""
         challenge = self._challenge(ref)
         url = f"{self._schemes[ref.registry]}://{ref.api_host}/v2/{ref.repository}/{path}"
         scope = f"repository:{ref.repository}:pull"
         auth = self._authorization(ref, challenge, scope, renew=False)
-        response = self._follow(ref, url, {**headers, **auth})
+        response = self._follow(ref, url, {**headers, **auth}, method)
         if response.status != 401:
             return response
         new = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         _discard(response)
         if new is None:
-            return self._follow(ref, url, {**headers, **auth})
+            return self._follow(ref, url, {**headers, **auth}, method)
         self._challenges[ref.registry] = new
         if new.params.get("error") == "insufficient_scope" and new.params.get("scope"):
             scope = new.params["scope"]
         auth = self._authorization(ref, new, scope, renew=True)
-        return self._follow(ref, url, {**headers, **auth})
+        return self._follow(ref, url, {**headers, **auth}, method)
 
     def _challenge(self, ref: Reference) -> Challenge | None:
         """Ping /v2/ once per registry and keep its challenge."""
@@ -322,12 +339,12 @@ class RegistryClient:
         return _parse_token(body, where=str(ref))
 
     def _follow(
-        self, ref: Reference, url: str, headers: Mapping[str, str]
+        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET"
     ) -> urllib3.BaseHTTPResponse:
-        """GET URL, following redirects; Authorization goes only to the original origin."""
+        """METHOD URL, following redirects; Authorization goes only to the original origin."""
         origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
-            response = self._retrying(ref, url, headers)
+            response = self._retrying(ref, url, headers, method)
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or not location:
                 return response
@@ -340,17 +357,19 @@ class RegistryClient:
         raise ImageError(f"more than {_MAX_REDIRECTS} redirects for {url}", where=str(ref))
 
     def _retrying(
-        self, ref: Reference, url: str, headers: Mapping[str, str]
+        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET"
     ) -> urllib3.BaseHTTPResponse:
-        """One GET with retries: connection errors, 408, 429 and 5xx, with backoff."""
+        """One request with retries: connection errors, 408, 429 and 5xx, with backoff.
+        A TLS failure (a certificate, or a plain-HTTP server answering the handshake)
+        fails at once: trying again gives the same answer."""
         for attempt in range(self._attempts):
             last = attempt + 1 == self._attempts
             try:
                 response = self._pool(url).request(
-                    "GET", url, headers=dict(headers), preload_content=False,
+                    method, url, headers=dict(headers), preload_content=False,
                     redirect=False, retries=False, decode_content=False)
             except HTTPError as exc:
-                if last:
+                if last or isinstance(exc, SSLError):
                     raise _unreachable(ref, exc) from None
                 self._sleep(self._delay(attempt, None))
                 continue

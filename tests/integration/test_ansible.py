@@ -7,6 +7,8 @@ the hosts themselves (unit states, main PIDs, files) rather than only at Ansible
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.fleet import Fleet, PlayRun
+from tests.support.imagebuild import File, ImageSpec, Layer, push
+from tests.support.registry import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -232,6 +236,119 @@ def test_failed_start_fails_the_task_with_the_journal(fleet: Fleet) -> None:
         assert "broken.service" in run.stdout and "nothing-here" in run.stdout, run.stdout
     finally:
         fleet.playbook(BROKEN, extra_vars={"image": missing, "state": "absent"}).check()
+
+
+IMAGE = """\
+- hosts: fleet1
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+  tasks:
+    - hostctl.hostctl.image:
+        name: "{{ ref }}"
+        state: "{{ state | default('present') }}"
+        pull: "{{ pull | default('missing') }}"
+      register: result
+    - ansible.builtin.debug:
+        msg: "DIGEST={{ result.digest or 'none' }} BEFORE={{ result.digest_before or 'none' }}"
+""".replace("@VENV@", VENV)
+
+
+def image_task(fleet: Fleet, ref: str, *, check: bool = False, **extra: str
+               ) -> tuple[int, str, str]:
+    """Run the image module on fleet1: (changed, digest, digest_before) it reported."""
+    run = fleet.playbook(IMAGE, check=check, extra_vars={"ref": ref, **extra}).check()
+    found = re.search(r"DIGEST=(\S+) BEFORE=([^\s\"]+)", run.stdout)
+    assert found, run.stdout
+    return run.changed["fleet1"], found.group(1), found.group(2)
+
+
+def stored(fleet: Fleet, ref: str) -> str | None:
+    """The digest REF has in fleet1's store, asked of hostctl there (None: not stored)."""
+    done = fleet.hosts["fleet1"].run([f"{VENV}/bin/hostctl", "image", "inspect", ref,
+                                      "--format", "json"], check=False)
+    return json.loads(done.stdout)["digest"] if done.returncode == 0 else None
+
+
+def small(text: str) -> ImageSpec:
+    return ImageSpec((Layer((File("etc/hello", f"{text}\n"),)),), {"Cmd": ["sh"]})
+
+
+def test_image_module_pulls_pins_and_removes(fleet: Fleet, registry: Registry) -> None:
+    ref = f"{registry.host}/ansible/img:1"
+    first = push(registry.host, "ansible/img", "1", small("one"))
+    assert image_task(fleet, ref) == (1, first, "none")
+    assert stored(fleet, ref) == first
+    assert image_task(fleet, ref) == (0, first, first)
+    digest = push(registry.host, "ansible/pinned", "1", small("pinned"))
+    pinned = f"{registry.host}/ansible/pinned@{digest}"
+    assert image_task(fleet, pinned) == (1, digest, "none")
+    assert stored(fleet, pinned) == digest
+    assert image_task(fleet, pinned, pull="always")[0] == 0  # a digest never moves
+    assert image_task(fleet, pinned, check=True, state="absent")[0] == 1
+    assert stored(fleet, pinned) == digest  # check mode removed nothing
+    assert image_task(fleet, pinned, state="absent") == (1, "none", digest)
+    assert stored(fleet, pinned) is None
+    assert image_task(fleet, pinned, state="absent")[0] == 0
+
+
+def test_pull_always_picks_up_a_moved_tag(fleet: Fleet, registry: Registry) -> None:
+    ref = f"{registry.host}/ansible/moving:1"
+    old = push(registry.host, "ansible/moving", "1", small("old"))
+    image_task(fleet, ref)
+    new = push(registry.host, "ansible/moving", "1", small("new"))
+    assert image_task(fleet, ref) == (0, old, old)  # pull: missing keeps what is stored
+    # Check mode asks the registry for the digest only: the change shows, nothing moves.
+    assert image_task(fleet, ref, check=True, pull="always") == (1, new, old)
+    assert stored(fleet, ref) == old
+    assert image_task(fleet, ref, pull="always") == (1, new, old)
+    assert stored(fleet, ref) == new
+    assert image_task(fleet, ref, pull="always") == (0, new, new)
+
+
+INFO = """\
+- hosts: fleet1
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+  tasks:
+    - hostctl.hostctl.container:
+        name: shown
+        image: "{{ image }}"
+        network: host
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1d & wait"]
+        labels: {tier: web}
+        stop_timeout: 2
+        state: "{{ state }}"
+    - hostctl.hostctl.container_info:
+        name: [shown, never-declared]
+      register: info
+    - ansible.builtin.debug:
+        msg: "INFO={{ info.containers | to_json }}"
+""".replace("@VENV@", VENV)
+
+
+def test_container_info_reports_what_runs(fleet: Fleet) -> None:
+    image = fleet.image  # type: ignore[attr-defined]
+    host = fleet.hosts["fleet1"]
+    try:
+        run = fleet.playbook(INFO, extra_vars={"image": image, "state": "started"}).check()
+        found = re.search(r"INFO=(\[.*\])\"", run.stdout)
+        assert found, run.stdout
+        rows = json.loads(found.group(1).replace('\\"', '"'))
+        assert [row["name"] for row in rows] == ["shown"]  # undeclared names are left out
+        row = rows[0]
+        pid = host.run(["systemctl", "show", "-P", "MainPID", "shown.service"]).stdout.strip()
+        assert (row["active_state"], str(row["main_pid"])) == ("active", pid)
+        assert row["image"] == image and row["labels"] == {"tier": "web"}
+        assert row["source"] == "/etc/hostctl/containers/shown.yaml"
+        stopped = fleet.playbook(INFO, extra_vars={"image": image, "state": "stopped"}).check()
+        found = re.search(r"INFO=(\[.*\])\"", stopped.stdout)
+        assert found, stopped.stdout
+        row = json.loads(found.group(1).replace('\\"', '"'))[0]
+        assert (row["active_state"], row["main_pid"]) == ("inactive", 0)
+    finally:
+        fleet.playbook(INFO, extra_vars={"image": image, "state": "absent"})
 
 
 ROOTLESS = """\

@@ -20,7 +20,15 @@ from hostctl.images.manage import prune, remove, verify
 from hostctl.images.pull import pull
 from hostctl.images.store import Store
 from tests.support.faultproxy import FaultProxy
-from tests.support.imagebuild import File, ImageSpec, Layer, busybox_image, push, write_oci_layout
+from tests.support.imagebuild import (
+    File,
+    ImageSpec,
+    Layer,
+    busybox_image,
+    push,
+    push_index,
+    write_oci_layout,
+)
 from tests.support.registry import Registry
 from tests.support.registryvariants import (
     htpasswd_auth,
@@ -305,3 +313,25 @@ def test_verify_finds_and_repairs_a_damaged_blob(
     repaired = verify(store, repair=True, pull=lambda r: pull(store, r, policy="always"))
     assert repaired.repaired == [ref]
     assert verify(store).problems == []
+
+
+def test_remote_digest_asks_the_registry_and_stores_nothing(
+    upstream: Registry, env: dict[str, str]
+) -> None:
+    from hostctl.api.images import list_images, remote_digest
+    from hostctl.paths import Scope
+
+    first = push(upstream.host, "digest/app", "1", small_image("one"))
+    assert remote_digest(f"{upstream.host}/digest/app:1", scope=Scope.SYSTEM) == first
+    moved = push(upstream.host, "digest/app", "1", small_image("two"))
+    assert moved != first
+    assert remote_digest(f"{upstream.host}/digest/app:1", scope=Scope.SYSTEM) == moved
+    amd, arm = (ImageSpec((Layer((File("etc/arch", f"{arch}\n"),)),), {}, architecture=arch)
+                for arch in ("amd64", "arm64"))
+    index = push_index(upstream.host, "digest/multi", "1", [amd, arm])
+    ref = f"{upstream.host}/digest/multi:1"
+    assert remote_digest(ref, scope=Scope.SYSTEM) == index
+    assert remote_digest(ref, scope=Scope.SYSTEM, platform="linux/arm64") == arm.build().digest
+    with pytest.raises(ImageError, match="not found"):
+        remote_digest(f"{upstream.host}/digest/app:nope", scope=Scope.SYSTEM)
+    assert list_images(scope=Scope.SYSTEM) == []  # nothing was pulled

@@ -92,3 +92,22 @@ def test_credential_helper_is_asked_first(tmp_path: Path, monkeypatch: pytest.Mo
                                 "credsStore": "fake"}))
     assert find_credentials(parse_reference("reg.example/a"), (path,)) == Credentials("h", "s")
     assert find_credentials(parse_reference("none.example/a"), (path,)) is None
+
+
+def test_insecure_names_the_registry_by_location_prefix_wildcard_or_mirror(
+    tmp_path: Path,
+) -> None:
+    path = conf(tmp_path, '[[registry]]\nprefix = "plain.example/team"\n'
+                'location = "Build.Lan:5000/team"\ninsecure = true\n'
+                '[[registry]]\nprefix = "*.corp.example"\ninsecure = true\n'
+                '[[registry]]\nprefix = "secure.example"\n'
+                '[[registry.mirror]]\nlocation = "cache.lan:5000"\ninsecure = true\n'
+                '[[registry]]\nlocation = "tls.example"\n')
+    loaded = load([path])
+    assert loaded.insecure("build.lan:5000")  # the rewritten location, any case
+    assert loaded.insecure("reg.corp.example:5000")  # a wildcard prefix
+    assert loaded.insecure("cache.lan:5000")  # an insecure mirror
+    assert not loaded.insecure("plain.example")  # rewritten: only the location is
+    assert not loaded.insecure("secure.example")
+    assert not loaded.insecure("tls.example")
+    assert not loaded.insecure("corp.example.evil:5000")

@@ -54,27 +54,20 @@ def unit_state(scope, unit):
     return _systemd(scope).unit(unit).active_state
 
 
-def _enable_dropin(name, scope):
-    from hostctl.api.containers import ENABLE_DROPIN
-    from hostctl.paths import for_scope
+def _ensure_enabled(step, enabled, declaration, declared):
+    """Enable or disable at boot; DECLARED: the declaration is already on disk (in check
+    mode a new one is not, so the drop-in that would be written is only looked for)."""
+    from hostctl.api.containers import enable_dropin, set_enabled
 
-    return os.path.join(str(for_scope(scope).config), 'containers', '%s.yaml.d' % name,
-                        '%s.yaml' % ENABLE_DROPIN)
-
-
-def _ensure_enabled(step, enabled, declaration):
-    if enabled is None:
+    if enabled is None or (enabled and declaration.get('install')):
         return
-    from hostctl.api.containers import set_enabled
-
-    dropin = os.path.exists(_enable_dropin(step.name, step.scope))
-    if enabled and (dropin or declaration.get('install')):
-        return
-    if not enabled and not dropin:
-        return
-    step.did('%s %s' % ('enable' if enabled else 'disable', step.unit))
-    if not step.check:
-        set_enabled(step.name, enabled, step.scope)
+    if declared:
+        result = set_enabled(step.name, enabled, step.scope, check=step.check)
+        changed = result.changed
+    else:
+        changed = enable_dropin(step.name, step.scope).exists() != enabled
+    if changed:
+        step.did('%s %s' % ('enable' if enabled else 'disable', step.unit))
 
 
 def _ensure_image(step, declaration):
@@ -132,7 +125,8 @@ def ensure_present(params, scope, check):
     enabled = params['enabled']
     if enabled is None and state in ('started', 'restarted'):
         enabled = True
-    _ensure_enabled(step, enabled, declaration)
+    _ensure_enabled(step, enabled, declaration,
+                    declared=not check or applied.before is not None)
     image_changed = _ensure_image(step, declaration)
     active = applied.unit_state if applied.unit_state is not None else (
         unit_state(scope, step.unit) if applied.before is not None else 'inactive')

@@ -27,17 +27,6 @@ def pinned_digest(reference):
     return parse_reference(reference).digest
 
 
-def remote_digest(reference):
-    """The digest the registry currently serves for REFERENCE (one manifest request)."""
-    from hostctl.images.pull import load_registries
-    from hostctl.images.reference import parse_reference
-    from hostctl.images.registry import RegistryClient
-
-    client = RegistryClient(insecure=load_registries().insecure)
-    _body, _media_type, digest = client.get_manifest(parse_reference(reference))
-    return digest
-
-
 def pull(reference, scope, platform=None, policy='always'):
     """Pull REFERENCE (policy always | missing) and return the stored digest."""
     from hostctl.api.images import pull_image
@@ -51,8 +40,10 @@ def refresh(reference, scope, policy, check, platform=None):
 
     Returns (changed, digest_before, digest_after, warning). Under `newer` a registry that
     cannot be reached keeps the stored image (with a warning); under `always` it fails.
-    In check mode only the registry's digest is asked for.
+    In check mode only the registry's digest (of the manifest or index the name points
+    to, as stored_digest() gives it) is asked for.
     """
+    from hostctl.api.images import remote_digest
     from hostctl.errors import ImageError
 
     before = stored_digest(reference, scope)
@@ -60,7 +51,7 @@ def refresh(reference, scope, policy, check, platform=None):
         return False, before, before, None
     try:
         if check:
-            after = remote_digest(reference)
+            after = remote_digest(reference, scope=scope)
         else:
             after = pull(reference, scope, platform)
     except ImageError as error:

@@ -112,7 +112,9 @@ def ensure_present(params, scope, check):
     if before is not None and images.pinned_digest(reference) is not None:
         return dict(changed=False, digest=before, digest_before=before, actions=[])
     if check:
-        after = images.remote_digest(reference) if before is not None else None
+        from hostctl.api.images import remote_digest
+
+        after = remote_digest(reference, scope=scope) if before is not None else None
         changed = before is None or after != before
     else:
         after = images.pull(reference, scope, params['platform'],
