@@ -37,6 +37,7 @@ SYSCALL_FILTER = (
 # Units masked in every guest: packaged services that fail or clash in a guest sharing the
 # machine's network (docker-registry on :5000, postgresql on :5432), timers that would do
 # maintenance mid-test, and anything that would change the shared kernel or clock.
+CHECKOUT = Path(__file__).resolve().parents[2]
 DEFAULT_MASKS = (
     "docker-registry.service",
     "postgresql.service",
@@ -277,6 +278,9 @@ class TestHost:
             f"--system-call-filter={SYSCALL_FILTER}",
             f"--bind={self.state_dir}:{STATE_DIR}",
             f"--bind={self.home_dir}:/home",
+            # The checkout and its .venv at the same path, wherever it lies: the guest's
+            # own /tmp (a tmpfs) would otherwise hide a checkout under the machine's /tmp.
+            f"--bind-ro={CHECKOUT}",
             f"--machine={self.name}",
             *self.nspawn_args,
             "--boot",
