@@ -85,7 +85,8 @@ def _create(runtime: Runc, state: ContainerState, *, notify: bool) -> int:
         try:
             return runtime.create(state.name, state.bundle, state.pid_file, notify=notify)
         except RuntimeFailure as err:
-            if attempt == 2 or "cgroup.procs: no such file" not in err.message:
+            vanished = "cgroup" in err.message and "no such file or directory" in err.message
+            if attempt == 2 or not vanished:
                 raise
             runtime.delete(state.name)
             say("the unit's cgroup was being cleaned up from the last run: creating again")
