@@ -73,6 +73,16 @@ def error_result(error):
     return result
 
 
+def run_as_owner(module, function, *args):
+    """FUNCTION(*ARGS) as the task's owner; a failure fails the task with its diagnostics."""
+    try:
+        return as_owner(module.params['owner'], function, *args)
+    except HostctlError as error:
+        module.fail_json(**error_result(error))
+    except OwnerError as error:
+        module.fail_json(msg=str(error))
+
+
 def as_owner(owner, function, *args):
     """FUNCTION(*ARGS), run as OWNER when that is another user; its value must pickle.
 

@@ -91,11 +91,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
     SCOPE_ARGUMENT_SPEC,
-    HostctlError,
-    OwnerError,
-    as_owner,
+    run_as_owner,
     check_owner,
-    error_result,
     require_hostctl,
     scope_of,
 )
@@ -121,13 +118,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     require_hostctl(module)
     check_owner(module)
-    try:
-        rows = as_owner(module.params['owner'], gather, module.params['name'],
-                        scope_of(module.params))
-    except HostctlError as error:
-        module.fail_json(**error_result(error))
-    except OwnerError as error:
-        module.fail_json(msg=str(error))
+    rows = run_as_owner(module, gather, module.params['name'], scope_of(module.params))
     module.exit_json(changed=False, containers=rows)
 
 

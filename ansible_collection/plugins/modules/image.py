@@ -94,10 +94,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
     SCOPE_ARGUMENT_SPEC,
     HostctlError,
-    OwnerError,
-    as_owner,
+    run_as_owner,
     check_owner,
-    error_result,
     require_hostctl,
     scope_of,
 )
@@ -156,13 +154,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     require_hostctl(module)
     check_owner(module)
-    try:
-        result = as_owner(module.params['owner'], ensure, module.params,
-                          scope_of(module.params), module.check_mode)
-    except HostctlError as error:
-        module.fail_json(**error_result(error))
-    except OwnerError as error:
-        module.fail_json(msg=str(error))
+    result = run_as_owner(module, ensure, module.params, scope_of(module.params), module.check_mode)
     module.exit_json(**result)
 
 

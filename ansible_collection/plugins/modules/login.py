@@ -82,11 +82,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
     SCOPE_ARGUMENT_SPEC,
-    HostctlError,
-    OwnerError,
-    as_owner,
+    run_as_owner,
     check_owner,
-    error_result,
     require_hostctl,
 )
 
@@ -144,12 +141,7 @@ def main():
                            required_if=[('state', 'present', ['username', 'password'])])
     require_hostctl(module)
     check_owner(module)
-    try:
-        result = as_owner(module.params['owner'], ensure, module.params, module.check_mode)
-    except HostctlError as error:
-        module.fail_json(**error_result(error))
-    except OwnerError as error:
-        module.fail_json(msg=str(error))
+    result = run_as_owner(module, ensure, module.params, module.check_mode)
     module.exit_json(**result)
 
 
