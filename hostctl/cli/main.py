@@ -7,6 +7,7 @@ goes through the typer application in hostctl.cli.app.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from hostctl.errors import HostctlError
@@ -15,32 +16,42 @@ UNIT_VERBS = ("launch", "cleanup")
 
 
 def _unit_verb(argv: list[str]) -> int:
-    from hostctl.paths import Scope, default_scope
-
     verb, rest = argv[0], argv[1:]
-    scope = default_scope()
-    if "--user" in rest:
-        scope = Scope.USER
-        rest = [a for a in rest if a != "--user"]
+    user = "--user" in rest
     debug = "--debug" in rest
-    rest = [a for a in rest if a != "--debug"]
+    rest = [a for a in rest if a not in ("--user", "--debug")]
     if len(rest) != 1 or rest[0].startswith("-"):
         print(f"usage: hostctl {verb} [--user] NAME", file=sys.stderr)
         return 2
     try:
-        if verb == "launch":
-            from hostctl.launcher.launch import launch
-
-            return launch(rest[0], scope)
-        else:
-            from hostctl.launcher.launch import cleanup
-
-            cleanup(rest[0], scope)
+        return _run_unit_verb(verb, rest[0], user)
     except HostctlError as err:
         if debug:
             raise
         print(f"hostctl {verb} {rest[0]}: {err}", file=sys.stderr)
         return err.exit_code
+
+
+def _run_unit_verb(verb: str, name: str, user: bool) -> int:
+    if verb == "launch" and not user and os.geteuid() == 0 \
+            and os.environ.get("SYSTEMD_SCOPE") != "user":
+        # A system container started before with the same inputs: no declaration,
+        # image or network code needed (hostctl.launcher.record).
+        from hostctl.launcher.quick import launch_recorded
+
+        started = launch_recorded(name)
+        if started is not None:
+            return started
+    from hostctl.paths import Scope, default_scope
+
+    scope = Scope.USER if user else default_scope()
+    if verb == "launch":
+        from hostctl.launcher.launch import launch
+
+        return launch(name, scope)
+    from hostctl.launcher.launch import cleanup
+
+    cleanup(name, scope)
     return 0
 
 

@@ -102,6 +102,23 @@ def load_declaration(name: str, scope: Scope, dirs: list[Path] | None = None) ->
     )
 
 
+def declaration_inputs(name: str, scope: Scope, dirs: list[Path] | None = None) -> list[Path]:
+    """Every path whose presence or content decides what load_declaration(NAME) returns:
+    each candidate file and drop-in directory in every searched directory (present or
+    not), and the files in the drop-in directories that exist."""
+    inputs: list[Path] = []
+    for directory in dirs if dirs is not None else declaration_dirs(scope):
+        inputs += [directory / f"{name}{suffix}" for suffix in SUFFIXES]
+        for dir_suffix in sorted({d for ds, _ in DROPINS.values() for d in ds}):
+            dropin_dir = directory / f"{name}{dir_suffix}"
+            inputs.append(dropin_dir)
+            try:
+                inputs += [dropin_dir / entry for entry in sorted(os.listdir(dropin_dir))]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+    return inputs
+
+
 def dropins_for(path: Path, name: str, dirs: list[Path]) -> list[Path]:
     """The drop-ins of declaration file PATH (named NAME) across DIRS, in applying order."""
     suffix = next(s for s in SUFFIXES if path.name.endswith(s))

@@ -124,16 +124,6 @@ def etc_files(state: ContainerState, hostname: str, net: NetworkPlan) -> dict[st
     return mounts
 
 
-def unit_cgroup() -> str | None:
-    """The unit's cgroup when systemd started us, after leaving it for a sub-cgroup."""
-    if not os.environ.get("INVOCATION_ID"):
-        return None
-    found = cgroups.own_cgroup()
-    if found and cgroups.is_unified():
-        cgroups.leave_unit_cgroup(found)
-    return found
-
-
 def container_config(container: Container, image: Image, state: ContainerState,
                      paths: Paths, net: NetworkPlan, *, unit_cgroup: str | None,
                      user_maps: tuple[IdMap, IdMap] | None) -> dict[str, Any]:

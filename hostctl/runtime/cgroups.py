@@ -1,17 +1,19 @@
-"""Placing the container in a sub-cgroup of the unit's own cgroup (Delegate=yes)."""
+"""Placing the container in a sub-cgroup of the unit's own cgroup (Delegate=yes).
+
+On every container's start path: plain os calls, no pathlib."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-CGROUP2_ROOT = Path("/sys/fs/cgroup")
+CGROUP2_ROOT = "/sys/fs/cgroup"
 
 
 def own_cgroup() -> str | None:
     """This process's cgroup v2 path, e.g. /system.slice/app.service; None on v1 only."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        with open("/proc/self/cgroup") as handle:
+            lines = handle.read().splitlines()
     except OSError:
         return None
     for line in lines:
@@ -21,7 +23,7 @@ def own_cgroup() -> str | None:
 
 
 def is_unified() -> bool:
-    return (CGROUP2_ROOT / "cgroup.controllers").exists()
+    return os.path.exists(os.path.join(CGROUP2_ROOT, "cgroup.controllers"))
 
 
 def container_cgroup(unit_cgroup: str) -> str:
@@ -34,9 +36,20 @@ def leave_unit_cgroup(unit_cgroup: str) -> None:
     cgroup v2 forbids enabling controllers for children of a cgroup that has processes;
     runc enables them for UNIT/container, so the launcher must not sit in UNIT.
     """
-    target = CGROUP2_ROOT / unit_cgroup.lstrip("/") / "supervisor"
+    target = os.path.join(CGROUP2_ROOT, unit_cgroup.lstrip("/"), "supervisor")
     try:
-        target.mkdir(exist_ok=True)
-        (target / "cgroup.procs").write_text(str(os.getpid()))
+        os.makedirs(target, exist_ok=True)
+        with open(os.path.join(target, "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
     except OSError:
         return  # not delegated to us: runc still works where no controllers are enabled
+
+
+def unit_cgroup() -> str | None:
+    """The unit's cgroup when systemd started us, after leaving it for a sub-cgroup."""
+    if not os.environ.get("INVOCATION_ID"):
+        return None
+    found = own_cgroup()
+    if found and is_unified():
+        leave_unit_cgroup(found)
+    return found

@@ -1,52 +1,58 @@
 """A container's root filesystem: an overlay of the image's layer snapshots plus its own
-upper directory, so a start copies nothing and each start begins from the image."""
+upper directory, so a start copies nothing and each start begins from the image.
+
+On every container's start path: plain os calls on str paths, no pathlib."""
 
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 from hostctl.runtime.mount import mount, umount
 
+TYPE_CHECKING = False  # typing itself is not imported on the start path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
-def _lowerdir(snapshots: list[Path], base: Path) -> str:
+
+def _lowerdir(snapshots: Sequence[str], base: str) -> str:
     """Top layer first, as overlayfs wants, relative to BASE to keep the option short."""
     names = []
+    prefix = base.rstrip("/") + "/"
     for snap in reversed(snapshots):
-        try:
-            names.append(str(snap.relative_to(base)))
-        except ValueError:
-            names.append(str(snap))
+        names.append(snap[len(prefix):] if snap.startswith(prefix) else snap)
     return ":".join(names)
 
 
-def mount_rootfs(snapshots: list[Path], layer_base: Path, scratch: Path, target: Path,
-                 *, rootless: bool = False) -> None:
+def mount_rootfs(snapshots: Sequence[Path | str], layer_base: Path | str, scratch: Path | str,
+                 target: Path | str, *, rootless: bool = False) -> None:
     """Mount the overlay at TARGET, with upper/work dirs fresh under SCRATCH."""
-    upper, work = scratch / "upper", scratch / "work"
+    scratch, target, base = str(scratch), str(target), str(layer_base)
+    upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
     for d in (upper, work, target):
-        d.mkdir(parents=True, exist_ok=True)
-    lowers = list(snapshots)
+        os.makedirs(d, exist_ok=True)
+    lowers = [str(s) for s in snapshots]
     if not lowers:
-        empty = scratch / "empty"
-        empty.mkdir(exist_ok=True)
+        empty = os.path.join(scratch, "empty")
+        os.makedirs(empty, exist_ok=True)
         lowers = [empty]
-    options = f"lowerdir={_lowerdir(lowers, layer_base)},upperdir={upper},workdir={work}"
+    options = f"lowerdir={_lowerdir(lowers, base)},upperdir={upper},workdir={work}"
     if rootless:
         options += ",userxattr"
     # Relative lowerdirs are resolved against the caller's cwd at mount time.
     cwd = os.open(".", os.O_RDONLY)
     try:
-        os.chdir(layer_base)
-        mount("overlay", str(target), "overlay", options)
+        os.chdir(base)
+        mount("overlay", target, "overlay", options)
     finally:
         os.fchdir(cwd)
         os.close(cwd)
 
 
-def remove_rootfs(scratch: Path, target: Path) -> None:
+def remove_rootfs(scratch: Path | str, target: Path | str) -> None:
     """Unmount TARGET and delete the container's writable layer; safe to call twice."""
-    if target.exists():
+    import shutil
+
+    if os.path.exists(target):
         umount(str(target))
     shutil.rmtree(scratch, ignore_errors=True)

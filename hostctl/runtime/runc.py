@@ -1,27 +1,32 @@
-"""The OCI runtime driver: runc (or crun, which takes the same arguments)."""
+"""The OCI runtime driver: runc (or crun, which takes the same arguments).
+
+create and start are on every container's start path, so they spawn the runtime with
+os.posix_spawn rather than through subprocess (this module imports nothing heavy)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
 
-from hostctl.errors import RuntimeFailure
-from hostctl.proc import run, which
+from hostctl.errors import RuntimeFailure, ToolMissing
+
+TYPE_CHECKING = False  # typing itself is not imported on the start path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
 
 
-class Runtime(Protocol):
-    """What the launcher needs from an OCI runtime."""
+DEFAULT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+PACKAGE = {"runc": "runc", "crun": "crun"}
 
-    def create(self, cid: str, bundle: Path, pid_file: Path, *, notify: bool = False
-               ) -> int: ...
-    def start(self, cid: str, *, notify: bool = False) -> None: ...
-    def delete(self, cid: str) -> None: ...
-    def state(self, cid: str) -> dict[str, Any] | None: ...
+
+def find_binary(name: str) -> str:
+    """The absolute path of runtime NAME on $PATH, or ToolMissing naming its package."""
+    for directory in (os.environ.get("PATH") or DEFAULT_PATH).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.abspath(candidate)
+    raise ToolMissing(f"{name} not found", hint=f"install the {PACKAGE.get(name, name)} package")
 
 
 def _clean_env(notify: bool = False) -> dict[str, str]:
@@ -29,15 +34,18 @@ def _clean_env(notify: bool = False) -> dict[str, str]:
     # says READY=1; it is handed to the container only when it is meant to notify.
     dropped = ("LISTEN_FDS",) if notify else ("NOTIFY_SOCKET", "LISTEN_FDS")
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.setdefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    env.setdefault("PATH", DEFAULT_PATH)
     return env
 
 
-def _last_error(log_file: Path) -> str:
+def _last_error(log_file: str) -> str:
     """The last error runc logged (its --log is JSON lines)."""
+    import json
+
     message = ""
     try:
-        lines = log_file.read_text(errors="replace").splitlines()
+        with open(log_file, errors="replace") as handle:
+            lines = handle.read().splitlines()
     except OSError:
         return message
     for line in lines:
@@ -50,43 +58,76 @@ def _last_error(log_file: Path) -> str:
     return message
 
 
-@dataclass(frozen=True)
+def _spawn(argv: list[str], env: dict[str, str]) -> int:
+    """Run ARGV with this process's stdout and stderr and /dev/null as stdin; its status."""
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawn(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0)])
+    finally:
+        os.close(devnull)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 class Runc:
-    """runc (or crun) with its state under ROOT."""
+    """runc (or crun) with its state under ROOT; BINARY is a name or an absolute path."""
 
-    root: Path
-    binary: str = "runc"
+    __slots__ = ("_path", "binary", "root")
 
-    def _argv(self, *args: str, log_file: Path | None = None) -> list[str]:
-        argv = [which(self.binary), "--root", str(self.root)]
+    def __init__(self, root: Path | str, binary: str = "runc") -> None:
+        self.root = str(root)
+        self.binary = os.path.basename(binary)
+        self._path = binary if os.path.isabs(binary) else None
+
+    def __repr__(self) -> str:
+        return f"Runc(root={str(self.root)!r}, binary={self.binary!r})"
+
+    @property
+    def path(self) -> str:
+        """The runtime's absolute path (looked up on $PATH once)."""
+        if self._path is None:
+            self._path = find_binary(self.binary)
+        return self._path
+
+    def _argv(self, *args: str, log_file: str | None = None) -> list[str]:
+        argv = [self.path, "--root", self.root]
         if log_file is not None:
-            argv += ["--log", str(log_file), "--log-format", "json"]
+            argv += ["--log", log_file, "--log-format", "json"]
         return [*argv, *args]
 
-    def create(self, cid: str, bundle: Path, pid_file: Path, *, notify: bool = False) -> int:
+    def create(self, cid: str, bundle: Path | str, pid_file: Path | str, *,
+               notify: bool = False) -> int:
         """Create the container with this process's stdio as its own; return its init PID."""
-        log_file = bundle / "runtime.log"
-        argv = self._argv("create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid,
-                          log_file=log_file)
+        log_file = os.path.join(bundle, "runtime.log")
         # stdio is inherited: with terminal=false runc hands it to the container, which is
         # how the container's output reaches the unit's journal.
-        result = subprocess.run(argv, env=_clean_env(notify), check=False,
-                                stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
-            detail = _last_error(log_file) or f"exit status {result.returncode}"
+        status = _spawn(self._argv("create", "--bundle", str(bundle), "--pid-file",
+                                   str(pid_file), cid, log_file=log_file), _clean_env(notify))
+        if status != 0:
+            detail = _last_error(log_file) or f"exit status {status}"
             raise RuntimeFailure(f"{self.binary} create {cid} failed: {detail}")
-        return int(pid_file.read_text().strip())
+        with open(pid_file) as handle:
+            return int(handle.read().strip())
 
-    def start(self, cid: str, *, notify: bool = False) -> None:
+    def start(self, cid: str, *, notify: bool = False, log_file: str | None = None) -> None:
         """Start the created container; with NOTIFY, wait until it sends READY=1 (runc
         then sends MAINPID= and READY=1 to systemd itself)."""
-        run(self._argv("start", cid), env=_clean_env(notify))
+        status = _spawn(self._argv("start", cid, log_file=log_file), _clean_env(notify))
+        if status != 0:
+            detail = (_last_error(log_file) if log_file else "") or f"exit status {status}"
+            raise RuntimeFailure(f"{self.binary} start {cid} failed: {detail}")
 
     def delete(self, cid: str) -> None:
         """Remove the container and its state, killing it if it still runs."""
+        from hostctl.proc import run
+
         run(self._argv("delete", "--force", cid), env=_clean_env(), check=False)
 
     def state(self, cid: str) -> dict[str, Any] | None:
+        import json
+
+        from hostctl.proc import run
+
         result = run(self._argv("state", cid), env=_clean_env(), check=False)
         if result.returncode != 0:
             return None
@@ -94,12 +135,16 @@ class Runc:
         return loaded
 
     def kill(self, cid: str, signal: str, *, all_processes: bool = False) -> None:
+        from hostctl.proc import run
+
         extra = ["--all"] if all_processes else []
         run(self._argv("kill", *extra, cid, signal), env=_clean_env())
 
     def exec(self, cid: str, args: list[str], *, env: Sequence[str] = (), cwd: str | None = None,
              tty: bool = False) -> int:
         """Run ARGS in the running container with this process's stdio; its exit status."""
+        import subprocess
+
         argv = self._argv("exec", *(["--tty"] if tty else []),
                           *[a for e in env for a in ("--env", e)],
                           *(["--cwd", cwd] if cwd else []), cid, *args)
@@ -107,15 +152,19 @@ class Runc:
 
     def list(self) -> list[dict[str, Any]]:
         """Every container under this root (runc list --format json)."""
-        if not self.root.is_dir():
+        import json
+
+        from hostctl.proc import run
+
+        if not os.path.isdir(self.root):
             return []
         result = run(self._argv("list", "--format", "json"), env=_clean_env())
         loaded: list[dict[str, Any]] = json.loads(result.stdout or b"null") or []
         return loaded
 
 
-def runtime_for(name: str, root: Path) -> Runc:
+def runtime_for(name: str, root: Path | str) -> Runc:
     """The driver for `runtime:` (runc or crun)."""
     if name not in ("runc", "crun"):
         raise RuntimeFailure(f"unknown runtime {name!r}", hint="use runc or crun")
-    return Runc(root=root, binary=name)
+    return Runc(root, name)

@@ -1,0 +1,58 @@
+"""The end of every start, full or recorded: runc create, MAINPID=, runc start, READY=1."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from hostctl.errors import RuntimeFailure
+from hostctl.launcher.notify import notify
+from hostctl.runtime.runc import Runc
+
+TYPE_CHECKING = False  # typing itself is not imported on the start path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def say(message: str) -> None:
+    """One line to stderr, which the unit sends to the journal."""
+    print(f"hostctl: {message}", file=sys.stderr, flush=True)
+
+
+def _create(runtime: Runc, name: str, bundle: str, pid_file: str, *, ready_by_container: bool
+            ) -> int:
+    """runc create, again if systemd removed the container's new cgroup under it: after a
+    quick restart, systemd's late "cgroup empty" handling of the previous run can trim the
+    still-empty UNIT/container that runc has just made."""
+    for attempt in range(3):
+        try:
+            return runtime.create(name, bundle, pid_file, notify=ready_by_container)
+        except RuntimeFailure as err:
+            vanished = "cgroup" in err.message and "no such file or directory" in err.message
+            if attempt == 2 or not vanished:
+                raise
+            runtime.delete(name)
+            say("the unit's cgroup was being cleaned up from the last run: creating again")
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
+             ready_by_container: bool, attach: Callable[[int], None] | None = None) -> None:
+    """Create and start container NAME from BUNDLE and make its init the unit's main PID.
+
+    ATTACH(pid) runs between create and start (networking). With READY_BY_CONTAINER
+    (`notify: true`) the container itself says READY=1: runc start waits for it.
+    """
+    pid = _create(runtime, name, bundle, os.path.join(bundle, "pid"),
+                  ready_by_container=ready_by_container)
+    if attach is not None:
+        attach(pid)
+    # Hand the init to systemd while it still waits in `runc init` for the start: it
+    # is alive and already systemd's child (runc create has exited), so systemd takes
+    # it as the main process and collects its exit status even if the container ends
+    # the moment it starts (one that exits 0 before READY=1 below fails the start).
+    notify(f"MAINPID={pid}", f"STATUS=starting {reference}")
+    runtime.start(name, notify=ready_by_container, log_file=os.path.join(bundle, "runtime.log"))
+    notify(*(() if ready_by_container else ("READY=1",)), f"STATUS=running {reference}")

@@ -1,0 +1,93 @@
+"""The recorded start: a container started again exactly as its last full start made it.
+
+hostctl.launcher.record explains what a record holds and when it is current. This path
+runs when it is: a fresh writable layer over the same snapshots, the same config.json
+(with this start's cgroup), then the hand-off to systemd. It imports no declaration,
+image or network code; when the record is missing or stale it returns None and the
+caller runs the full start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+
+from hostctl import __version__
+from hostctl.launcher import record as records
+from hostctl.launcher.handoff import hand_off
+from hostctl.runtime import cgroups
+from hostctl.runtime.rootfs import mount_rootfs
+from hostctl.runtime.runc import Runc
+
+TYPE_CHECKING = False  # typing itself is not imported on the start path
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def launch_recorded(name: str) -> int | None:
+    """Start system container NAME from its record; None when a full start is needed."""
+    path = records.record_path(name)
+    record = records.load(path)
+    unit = cgroups.unit_cgroup()  # None when not started by systemd: no record applies
+    if record is None or unit is None:
+        return None
+    lock = _shared_store_lock(record["store"])
+    if lock is None:
+        return None
+    try:
+        if not records.is_current(record, __version__):
+            return None
+        _prepare(record)
+    except BaseException:
+        os.close(lock)
+        _remove(name)
+        raise
+    os.close(lock)  # the overlay is mounted: prune sees the snapshots in use from here on
+    try:
+        _write_bundle(record, cgroups.container_cgroup(unit))
+        hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
+                 reference=record["reference"], ready_by_container=record["notify"])
+    except BaseException:
+        _remove(name)
+        raise
+    return 0
+
+
+def _shared_store_lock(store: str) -> int | None:
+    """The store's gc lock, shared (as a pull holds it): no prune while we check and mount."""
+    try:
+        fd = os.open(os.path.join(store, "locks", "gc.lock"), os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def _prepare(record: dict[str, Any]) -> None:
+    """The runtime marker, the bundle and the overlay, as the full start makes them."""
+    os.makedirs(record["runc_root"], mode=0o700, exist_ok=True)
+    with open(record["runtime_file"], "w") as handle:
+        handle.write(os.path.basename(record["runtime"]))
+    os.makedirs(record["bundle"], exist_ok=True)
+    mount_rootfs(record["lowerdirs"], record["layer_base"], record["scratch"],
+                 os.path.join(record["bundle"], "rootfs"))
+
+
+def _write_bundle(record: dict[str, Any], cgroup: str) -> None:
+    """The /etc files and config.json, with this start's cgroup."""
+    for file_name, content in record["files"].items():
+        with open(os.path.join(record["bundle"], file_name), "w") as handle:
+            handle.write(content)
+    placeholder = records.json_string(records.CGROUP_PLACEHOLDER)
+    config = record["config"].replace(placeholder, records.json_string(cgroup), 1)
+    with open(os.path.join(record["bundle"], "config.json"), "w") as handle:
+        handle.write(config)
+
+
+def _remove(name: str) -> None:
+    """A failed recorded start: undo it as the full cleanup does, and drop the record."""
+    from hostctl.launcher.state import ContainerState, remove
+    from hostctl.paths import Scope, for_scope
+
+    records.discard(records.record_path(name))
+    remove(ContainerState(name, for_scope(Scope.SYSTEM)))

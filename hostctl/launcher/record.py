@@ -1,0 +1,143 @@
+"""Start records: what a full start worked out, kept so the next start can skip it.
+
+A full start (hostctl.launcher.launch) reads the declaration, resolves the image in the
+store, reads the image's passwd and group, the host's resolv.conf, and composes
+config.json. Nothing of that changes between two starts unless one of its inputs does,
+so after a successful start it writes a record: the finished config.json and /etc files,
+the overlay's lower directories, and a signature of every input. The next start
+(hostctl.launcher.quick) checks the signatures and, when all still hold, mounts, writes
+and hands off without importing the declaration readers, the image code or the network
+code. Any doubt means the full start, which cleans up and writes a new record.
+
+Signatures:
+- content: a file or directory whose bytes or entries decided the config (declaration
+  files and drop-ins, env files, resolv.conf): mode, device, inode, size, mtime, ctime;
+- present: a path that must still be the same object (layer snapshots, bind-mount
+  sources, the runtime binary, device nodes): mode, device, inode, rdev;
+- the environment the launcher ran with, minus what systemd sets anew for each start;
+- the store's image index among the content signatures: a pull or an untag anywhere
+  in the store means a full start (and a new record).
+
+Records live in the run directory (a tmpfs): the first start after a boot is a full one.
+They are written with marshal, and config.json is kept as finished JSON text with a
+placeholder for the cgroup: this module imports only os and marshal, as it is on every
+start's path (the json package alone would cost it more than the rest of its imports).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+
+TYPE_CHECKING = False  # typing itself is not imported on the start path
+if TYPE_CHECKING:
+    from typing import Any
+
+FORMAT = 1
+# In the recorded config.json text, replaced by each start's own cgroup (a JSON string).
+CGROUP_PLACEHOLDER = "@hostctl-cgroups-path@"
+# Set by systemd for each start (or stop) of a unit: not inputs of the container's config.
+VOLATILE_ENV = frozenset({
+    "INVOCATION_ID", "NOTIFY_SOCKET", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID", "MANAGERPID",
+    "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+    "MAINPID", "SERVICE_RESULT", "EXIT_CODE", "EXIT_STATUS", "MONITOR_SERVICE_RESULT",
+    "MONITOR_EXIT_CODE", "MONITOR_EXIT_STATUS", "MONITOR_INVOCATION_ID", "MONITOR_UNIT",
+    "TRIGGER_UNIT", "TRIGGER_PATH", "TRIGGER_TIMER_REALTIME_USEC",
+    "TRIGGER_TIMER_MONOTONIC_USEC",
+})
+
+Signature = list[int] | None
+
+
+def record_path(name: str) -> str:
+    """Where the system scope's record for container NAME is: RUN/launch/NAME.record, with
+    RUN as hostctl.paths.for_scope(Scope.SYSTEM).run (a unit test holds them equal)."""
+    return os.path.join(os.environ.get("HOSTCTL_RUN_DIR", "/run/hostctl"), "launch",
+                        f"{name}.record")
+
+
+def content_signature(path: str) -> Signature:
+    """What changes when PATH (followed if a symlink) is written, replaced or removed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mode, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def presence_signature(path: str) -> Signature:
+    """What changes when PATH (followed if a symlink) is replaced or removed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mode, st.st_dev, st.st_ino, st.st_rdev]
+
+
+def start_environment() -> dict[str, str]:
+    """The launcher's environment, minus what systemd sets anew for each start."""
+    return {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
+
+
+def load(path: str) -> dict[str, Any] | None:
+    """The record at PATH, or None when there is none (or it is unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            record = marshal.loads(handle.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        return None
+    return record
+
+
+def is_current(record: dict[str, Any], version: str) -> bool:
+    """True when every input of RECORD still has the signature it had when written."""
+    try:
+        if record["hostctl"] != version or record["env"] != start_environment():
+            return False
+        if any(content_signature(p) != s for p, s in record["content"]):
+            return False
+        if any(presence_signature(p) != s for p, s in record["present"]):
+            return False
+        if any(os.path.lexists(p) for p in record["absent"]):
+            return False  # leftovers of a start that did not stop cleanly
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def json_string(text: str) -> str:
+    """TEXT as a JSON string literal (what json.dumps gives, without importing json)."""
+    escaped = []
+    for char in text:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20:
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
+def write(path: str, record: dict[str, Any]) -> None:
+    """Store RECORD at PATH atomically, readable by root only (config.json holds env)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temp = f"{path}.tmp-{os.getpid()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(marshal.dumps(record))
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def discard(path: str) -> None:
+    """Remove the record at PATH, if any."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return

@@ -1,0 +1,84 @@
+"""Writing a start record after a full start (see hostctl.launcher.record)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from hostctl import __version__
+from hostctl.images.reference import is_short_name
+from hostctl.launcher import record as records
+from hostctl.network import resolv
+from hostctl.paths import Scope
+
+if TYPE_CHECKING:
+    from hostctl.declarations.model import Container
+    from hostctl.images.pull import Image
+    from hostctl.launcher.state import ContainerState
+    from hostctl.paths import Paths
+    from hostctl.runtime.runc import Runc
+
+ETC_FILES = ("hostname", "hosts", "resolv.conf")  # as launcher.config.etc_files names them
+
+
+def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool:
+    """Whether the next start of CONTAINER may reuse this one (with CONFIG).
+
+    Only for starts by systemd (the config has the unit's cgroup). Not for: user scope
+    (the user namespace is made anew each start), networks that are
+    wired at each start (bridge and named networks, pasta), secrets (copied from the
+    unit's credentials at each start), volumes with the `U` option (chowned at each
+    start), short image names (resolved through registries.conf at each start).
+    """
+    image_text = str(container.image)
+    return (scope is Scope.SYSTEM
+            and bool(config.get("linux", {}).get("cgroupsPath"))
+            and container.network in ("host", "none")
+            and not container.secrets
+            and not any("U" in volume.options for volume in container.volumes)
+            and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
+
+
+def _bind_sources(config: dict[str, Any], bundle: str) -> list[str]:
+    """Host paths the config bind-mounts, other than the bundle's own files."""
+    return [str(m["source"]) for m in config.get("mounts", [])
+            if any(o in ("bind", "rbind") for o in m.get("options", ()))
+            and not str(m["source"]).startswith(bundle + "/")]
+
+
+def save(container: Container, image: Image, state: ContainerState, paths: Paths,
+         runtime: Runc, config: dict[str, Any], layer_base: str) -> None:
+    """Record this start of CONTAINER for the next one (called before runc create)."""
+    from hostctl.declarations.search import declaration_inputs
+
+    bundle = str(state.bundle)
+    content = [str(p) for p in declaration_inputs(container.name, Scope.SYSTEM)]
+    content += [str(p) for p in container.env_files]
+    content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
+    content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
+    present = [runtime.path, *(str(s) for s in image.snapshots),
+               *_bind_sources(config, bundle), *(d.host_path for d in container.devices)]
+    config_text = json.dumps({**config, "linux": {**config.get("linux", {}),
+                                                   "cgroupsPath": records.CGROUP_PLACEHOLDER}})
+    record = {
+        "format": records.FORMAT,
+        "hostctl": __version__,
+        "env": records.start_environment(),
+        "content": [[p, records.content_signature(p)] for p in content],
+        "present": [[p, records.presence_signature(p)] for p in present],
+        "absent": [bundle, str(state.scratch), str(paths.runc_root / container.name),
+                   str(state.runtime_file)],
+        "store": str(paths.store),
+        "reference": image.reference,
+        "lowerdirs": [str(s) for s in image.snapshots],
+        "layer_base": layer_base,
+        "scratch": str(state.scratch),
+        "bundle": bundle,
+        "runc_root": str(paths.runc_root),
+        "runtime": runtime.path,
+        "runtime_file": str(state.runtime_file),
+        "notify": container.notify,
+        "files": {name: (state.bundle / name).read_text() for name in ETC_FILES},
+        "config": config_text,
+    }
+    records.write(records.record_path(container.name), record)
