@@ -55,4 +55,8 @@ def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
     # the moment it starts (one that exits 0 before READY=1 below fails the start).
     notify(f"MAINPID={pid}", f"STATUS=starting {reference}")
     runtime.start(name, notify=ready_by_container, log_file=os.path.join(bundle, "runtime.log"))
-    notify(*(() if ready_by_container else ("READY=1",)), f"STATUS=running {reference}")
+    # With `notify: true`, runc start has returned because the container said READY=1 and
+    # runc passed it on. systemd can drop that datagram ("Cannot find unit for notify
+    # message of PID"): runc start may be gone before systemd looks up its cgroup. The
+    # launcher is a process systemd knows, so it says READY=1 again in every case.
+    notify("READY=1", f"STATUS=running {reference}")

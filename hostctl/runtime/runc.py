@@ -105,7 +105,12 @@ class Runc:
                                    str(pid_file), cid, log_file=log_file), _clean_env(notify))
         if status != 0:
             detail = _last_error(log_file) or f"exit status {status}"
-            raise RuntimeFailure(f"{self.binary} create {cid} failed: {detail}")
+            hint = None
+            if self.binary == "crun" and "RLIM_MEMLOCK" in detail:
+                hint = ("crun raises RLIMIT_MEMLOCK to load its device filter, which needs "
+                        "CAP_SYS_RESOURCE (missing in some containers and nspawn hosts): "
+                        "use `runtime: runc`")
+            raise RuntimeFailure(f"{self.binary} create {cid} failed: {detail}", hint=hint)
         with open(pid_file) as handle:
             return int(handle.read().strip())
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hostctl.errors import RuntimeFailure
 from hostctl.proc import run, which
+from hostctl.runtime.inroot import resolve_in_root
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Secret, Tmpfs, Volume
@@ -45,13 +47,13 @@ def bind_options(read_only: bool, written: Iterable[str]) -> list[str]:
 
 def volume_mounts(volumes: Iterable[Volume], volume_root: Path, rootfs: Path, where: Where,
                   owner: tuple[int, int] | None) -> list[dict[str, Any]]:
-    """Bind mounts and named volumes. A named volume is created on first use and filled
-    from the image's content at its destination (unless `nocopy`); `U` chowns the source
-    to OWNER (the container user's uid/gid as seen from here)."""
+    """Bind mounts and named volumes. A named volume is created on first use (see
+    _named_volume); `U` chowns the source to OWNER (the container user's uid/gid as seen
+    from here)."""
     mounts = []
     for vol in volumes:
         if vol.kind == "volume":
-            source = _named_volume(vol, volume_root, rootfs)
+            source = _named_volume(vol, volume_root, rootfs, owner)
         else:
             source = Path(vol.source)
             if not source.exists():
@@ -65,17 +67,44 @@ def volume_mounts(volumes: Iterable[Volume], volume_root: Path, rootfs: Path, wh
     return mounts
 
 
-def _named_volume(vol: Volume, volume_root: Path, rootfs: Path) -> Path:
+def _image_dir(rootfs: Path, destination: str) -> Path | None:
+    """The image's directory at DESTINATION, resolved inside ROOTFS (a symlink in the
+    image never leads out of it), or None when the image has no directory there."""
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        parts = resolve_in_root(root_fd, destination)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    finally:
+        os.close(root_fd)
+    inside = rootfs.joinpath(*parts)
+    return inside if inside.is_dir() and not inside.is_symlink() else None
+
+
+def _named_volume(vol: Volume, volume_root: Path, rootfs: Path,
+                  owner: tuple[int, int] | None) -> Path:
+    """VOLUME_ROOT/NAME/_data, made on first use as podman does: owned by the container's
+    user (OWNER), unless the image has a directory at the destination, whose owner, mode
+    and (unless `nocopy`) content the new volume takes. Made under a temporary name and
+    renamed, so a failed start never leaves a half-filled volume."""
     data = volume_root / vol.source / "_data"
     if data.is_dir():
         return data
     partial = volume_root / vol.source / "_new"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True, mode=0o755)
-    inside = rootfs / vol.destination.lstrip("/")
-    if "nocopy" not in vol.options and inside.is_dir() and not inside.is_symlink():
-        # cp -a keeps owners, modes and xattrs of the image's content.
+    os.chmod(partial, 0o755)  # whatever the umask
+    inside = _image_dir(rootfs, vol.destination)
+    if inside is not None and "nocopy" not in vol.options:
+        # cp -a keeps owners, modes and xattrs of the image's content (and of the
+        # directory itself, which "DIR/." copies onto PARTIAL).
         run(["cp", "-a", "--no-dereference", f"{inside}/.", str(partial)])
+    elif inside is not None:
+        st = inside.stat()
+        os.chown(partial, st.st_uid, st.st_gid)
+        os.chmod(partial, stat.S_IMODE(st.st_mode))
+    elif owner is not None:
+        os.chown(partial, *owner)
     partial.rename(data)
     return data
 

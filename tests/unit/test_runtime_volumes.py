@@ -47,6 +47,53 @@ def test_named_volume_is_created_once_from_the_image_content(tmp_path: Path) -> 
     assert not any((tmp_path / "volumes/empty/_data").iterdir())
 
 
+def test_new_named_volume_belongs_to_the_container_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chowned: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(volumes.os, "chown",
+                        lambda path, uid, gid, **_: chowned.append((str(path), uid, gid)))
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    vol = Volume("appdata", "/var/lib/app", VolumeKind.VOLUME)
+    mounts = volumes.volume_mounts([vol], tmp_path / "volumes", rootfs, where, (1000, 1001))
+    assert mounts[0]["source"] == str(tmp_path / "volumes/appdata/_data")
+    assert chowned == [(str(tmp_path / "volumes/appdata/_new"), 1000, 1001)]
+    assert (tmp_path / "volumes/appdata/_data").stat().st_mode & 0o777 == 0o755
+    chowned.clear()
+    volumes.volume_mounts([vol], tmp_path / "volumes", rootfs, where, (1000, 1001))
+    assert chowned == []  # an existing volume keeps its owner
+
+
+def test_nocopy_volume_takes_the_mode_of_the_images_directory(tmp_path: Path) -> None:
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "srv/data").mkdir(parents=True)
+    (rootfs / "srv/data/seed").write_text("from the image")
+    (rootfs / "srv/data").chmod(0o710)
+    vol = Volume("private", "/srv/data", VolumeKind.VOLUME, options=("nocopy",))
+    mounts = volumes.volume_mounts([vol], tmp_path / "volumes", rootfs, where, (0, 0))
+    source = Path(mounts[0]["source"])
+    assert source.stat().st_mode & 0o777 == 0o710
+    assert not any(source.iterdir())
+
+
+def test_image_symlink_at_a_volume_destination_never_copies_host_files(
+    tmp_path: Path
+) -> None:
+    host_dir = tmp_path / "host-etc"
+    host_dir.mkdir()
+    (host_dir / "shadow").write_text("host secret")
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    (rootfs / "srv").symlink_to(host_dir)  # absolute: means ROOTFS/<host_dir> inside
+    (rootfs / "up").symlink_to("../../../../../../../..")
+    for destination in ("/srv", "/up" + str(host_dir)):
+        name = "v" + str(len(destination))
+        vol = Volume(name, destination, VolumeKind.VOLUME)
+        mounts = volumes.volume_mounts([vol], tmp_path / "volumes", rootfs, where, None)
+        assert list(Path(mounts[0]["source"]).iterdir()) == []
+
+
 def test_tmpfs_gets_safe_flags_unless_asked_otherwise() -> None:
     mounts = volumes.tmpfs_mounts([Tmpfs("/cache", ("size=1000", "exec"))])
     assert mounts[0]["options"] == ["size=1000", "exec", "nosuid", "nodev"]
