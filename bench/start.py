@@ -153,9 +153,15 @@ def report(host: TestHost, ref: str, runs: int, podman: bool) -> None:
         units["podman 4.3.1"] = _podman_unit(host, ref, "bench-podman")
     host.run(["systemctl", "daemon-reload"])
     medians = {}
+    record = "/run/hostctl/launch/bench-hostctl.record"
     for label, unit in units.items():
+        before = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
         medians[label] = _median(host, unit, runs)
         host.run(["systemctl", "stop", unit], check=False)
+        if unit == hostctl_unit:
+            after = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
+            reused = "every start recorded" if before and before == after else "full starts too"
+            print(f"hostctl: {reused} (record inode {before} -> {after})")
     print(f"start to first journal line, median of {runs}:")
     for label, value in medians.items():
         print(f"  {label:<14} {value:8.1f} ms")

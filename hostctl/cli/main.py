@@ -15,7 +15,11 @@ from hostctl.errors import HostctlError
 UNIT_VERBS = ("launch", "cleanup")
 
 
-def _unit_verb(argv: list[str]) -> int:
+def unit_main(argv: list[str]) -> int:
+    """`launch|cleanup [--user] [--debug] NAME`: what container units run; the exit status."""
+    if not argv or argv[0] not in UNIT_VERBS:
+        print("usage: hostctl launch|cleanup [--user] NAME", file=sys.stderr)
+        return 2
     verb, rest = argv[0], argv[1:]
     user = "--user" in rest
     debug = "--debug" in rest
@@ -42,6 +46,10 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
         started = launch_recorded(name)
         if started is not None:
             return started
+    if sys.flags.no_site:  # started by hostctl.launcher.entry: the full path needs site
+        import site
+
+        site.main()
     from hostctl.paths import Scope, default_scope
 
     scope = Scope.USER if user else default_scope()
@@ -58,7 +66,7 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
 def main() -> None:
     argv = sys.argv[1:]
     if argv and argv[0] in UNIT_VERBS:
-        sys.exit(_unit_verb(argv))
+        sys.exit(unit_main(argv))
     from hostctl.cli.app import run_app
 
     run_app()

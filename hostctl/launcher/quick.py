@@ -9,10 +9,12 @@ caller runs the full start.
 
 from __future__ import annotations
 
+import _thread
 import fcntl
 import os
 
 from hostctl import __version__
+from hostctl.errors import RuntimeFailure
 from hostctl.launcher import record as records
 from hostctl.launcher.handoff import hand_off
 from hostctl.runtime import cgroups
@@ -21,29 +23,41 @@ from hostctl.runtime.runc import Runc
 
 TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
 def launch_recorded(name: str) -> int | None:
     """Start system container NAME from its record; None when a full start is needed."""
-    path = records.record_path(name)
-    record = records.load(path)
-    unit = cgroups.unit_cgroup()  # None when not started by systemd: no record applies
-    if record is None or unit is None:
+    if not os.environ.get("INVOCATION_ID"):
+        return None  # not started by systemd: no record applies
+    # Leaving the unit's cgroup waits for an RCU grace period in the kernel (about 10 ms):
+    # it runs in a thread while this one checks the record and mounts the rootfs.
+    unit_cgroup = _in_background(cgroups.unit_cgroup)
+    record = records.load(records.record_path(name))
+    if record is None:
+        unit_cgroup()
         return None
     lock = _shared_store_lock(record["store"])
     if lock is None:
+        unit_cgroup()
         return None
     try:
         if not records.is_current(record, __version__):
+            unit_cgroup()
             return None
         _prepare(record)
     except BaseException:
         os.close(lock)
+        unit_cgroup()
         _remove(name)
         raise
     os.close(lock)  # the overlay is mounted: prune sees the snapshots in use from here on
     try:
+        unit = unit_cgroup()
+        if unit is None:
+            raise RuntimeFailure("cannot find this unit's cgroup in /proc/self/cgroup",
+                                 hint="hostctl needs the unified cgroup hierarchy (v2)")
         _write_bundle(record, cgroups.container_cgroup(unit))
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
                  reference=record["reference"], ready_by_container=record["notify"])
@@ -51,6 +65,33 @@ def launch_recorded(name: str) -> int | None:
         _remove(name)
         raise
     return 0
+
+
+def _in_background(func: Callable[[], str | None]) -> Callable[[], str | None]:
+    """Run FUNC in a thread of its own; the returned function waits for its result."""
+    done = _thread.allocate_lock()
+    done.acquire()
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(func())
+        except BaseException as err:  # handed to the waiting thread
+            outcome.append(err)
+        finally:
+            done.release()
+
+    _thread.start_new_thread(run, ())
+
+    def wait() -> str | None:
+        done.acquire()  # until run() has finished
+        done.release()  # so that a second wait() returns at once
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result if isinstance(result, str) else None
+
+    return wait
 
 
 def _shared_store_lock(store: str) -> int | None:

@@ -24,6 +24,7 @@ from hostctl.errors import DeclarationError, HostctlError
 from hostctl.paths import Scope, for_scope
 from hostctl.units.render import (
     NETWORK_WAIT_UNIT,
+    Program,
     render_failed_unit,
     render_network_wait,
     render_unit,
@@ -62,7 +63,8 @@ def install_links(container: Container) -> tuple[str, ...]:
     return tuple(dict.fromkeys(links))
 
 
-def build(scope: Scope, searched: list[Path], hostctl_bin: str, report: Report) -> list[Generated]:
+def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Report
+          ) -> list[Generated]:
     """Load and render every declaration of SCOPE found in SEARCHED; problems go to REPORT."""
     state_dir = for_scope(scope).state
     scan = scan_declarations(scope, searched)

@@ -32,7 +32,10 @@ import marshal
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hostctl.units.render import Program
 
 import hostctl
 
@@ -128,7 +131,7 @@ def code_stamp() -> tuple[object, ...]:
     )
 
 
-def context_stamp(scope: str, hostctl_bin: str) -> tuple[object, ...]:
+def context_stamp(scope: str, hostctl_bin: Program) -> tuple[object, ...]:
     """Everything besides the declaration files that the output depends on. The search
     path itself is a function of this (scope, environment, uid, hostctl's code), which
     is what lets a cache hit skip computing it."""

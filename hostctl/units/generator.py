@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from hostctl.paths import Scope
+    from hostctl.units.render import Program
 
 PROGRAM = "hostctl-generator"
 KMSG: str | os.PathLike[str] = "/dev/kmsg"
@@ -50,8 +51,18 @@ def hostctl_program() -> str:
     return os.path.abspath(found) if found else "hostctl"
 
 
+def launcher_command() -> tuple[str, ...]:
+    """The command line units run for `hostctl launch|cleanup` (hostctl.launcher.entry):
+    this interpreter, without site, on the entry script beside this package."""
+    if not sys.executable:
+        return (hostctl_program(),)
+    entry = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "launcher", "entry.py")
+    return (sys.executable, "-sSE", entry)
+
+
 def render(
-    scope: Scope, dirs: list[Path], hostctl_bin: str, report: Report
+    scope: Scope, dirs: list[Path], hostctl_bin: Program, report: Report
 ) -> list[Unit]:
     """Every unit of SCOPE's declarations in DIRS, freshly rendered (the slow path)."""
     from hostctl.units.build import build
@@ -89,7 +100,7 @@ def scope_name() -> str:
 def cached_units(scope: str, report: Report) -> list[Unit]:
     """SCOPE's units from the render cache when no input changed, else rendered and stored.
     The messages of a render are stored with it and reported again on every run."""
-    hostctl_bin = hostctl_program()
+    hostctl_bin = launcher_command()
     cache = gencache.cache_file(scope)
     context = gencache.context_stamp(scope, hostctl_bin)
     stored = gencache.lookup(cache, context)

@@ -44,16 +44,22 @@ def _templates() -> jinja2.Environment:
     )
 
 
-def _command(hostctl_bin: str, verb: str, name: str, scope: Scope) -> str:
+# The `hostctl` program, or the command line that runs its unit verbs
+# (hostctl.units.generator.launcher_command).
+Program = str | tuple[str, ...]
+
+
+def _command(hostctl_bin: Program, verb: str, name: str, scope: Scope) -> str:
     user = ["--user"] if scope is Scope.USER else []
-    return exec_line([hostctl_bin, verb, *user, name])
+    prefix = [hostctl_bin] if isinstance(hostctl_bin, str) else list(hostctl_bin)
+    return exec_line([*prefix, verb, *user, name])
 
 
 def _directive_lines(directives: Directives) -> list[str]:
     return [directive_line(name, value) for name, values in directives for value in values]
 
 
-def _common(name: str, source: str, hostctl_bin: str, scope: Scope) -> dict[str, object]:
+def _common(name: str, source: str, hostctl_bin: Program, scope: Scope) -> dict[str, object]:
     return {
         "name": escape_value("name", name),
         "source": source,
@@ -68,7 +74,7 @@ def _source(source: Path) -> str:
 
 
 def render_unit(
-    container: Container, *, hostctl_bin: str, scope: Scope, state_dir: Path | None = None
+    container: Container, *, hostctl_bin: Program, scope: Scope, state_dir: Path | None = None
 ) -> str:
     """The text of CONTAINER's NAME.service for SCOPE, running HOSTCTL_BIN launch NAME.
 
@@ -127,7 +133,7 @@ def _resources(container: Container) -> list[str]:
 
 
 def render_failed_unit(
-    name: str, source: Path | None, error: str, *, hostctl_bin: str, scope: Scope
+    name: str, source: Path | None, error: str, *, hostctl_bin: Program, scope: Scope
 ) -> str:
     """A unit for declaration NAME that could not be loaded: starting it fails, and the
     launcher (which re-reads the file) logs ERROR; ERROR is only written as a comment."""

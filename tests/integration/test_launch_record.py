@@ -20,7 +20,10 @@ RECORDS = "/run/hostctl/launch"
 
 BODY = """\
 image: {ref}
-command: ["sh", "-c", "echo rec {name} $GREETING$EXTRA $(cat /version 2>/dev/null); exec sleep infinity"]
+command:
+  - sh
+  - -c
+  - echo rec {name} $GREETING$EXTRA $(cat /version 2>/dev/null); exec sleep infinity
 stop_timeout: 2
 """
 

@@ -19,6 +19,9 @@ from hostctl.units.gencache import ENV_CACHE
 from hostctl.units.generator import generate, hostctl_program, main
 from tests.unit.test_units_syntax import exec_argv, parse_unit, values
 
+LAUNCHER = [sys.executable, "-sSE",
+            str(Path(__file__).resolve().parents[2] / "hostctl" / "launcher" / "entry.py")]
+
 WEB = """\
 image: docker.io/library/nginx:1.27
 restart: always
@@ -63,8 +66,9 @@ def test_writes_units_and_install_links(decls: Path, tmp_path: Path) -> None:
         assert path.resolve() == out / "web.service"
     assert os.readlink(out / "www.service") == "web.service"
     unit = parse_unit((out / "web.service").read_text())
-    bin_path = str(tmp_path / "bin" / "hostctl")
-    assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [bin_path, "launch", "web"]
+    # The entry script of this very checkout, run by this interpreter without site.
+    assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [*LAUNCHER, "launch", "web"]
+    assert exec_argv(values(unit, "Service", "ExecStopPost")[0]) == [*LAUNCHER, "cleanup", "web"]
     assert values(unit, "Service", "Restart") == ["always"]
     assert not list(out.glob(".*"))  # no temporary files left
     assert not (tmp_path / "early").exists()  # everything goes to the normal dir
@@ -82,7 +86,7 @@ def test_a_broken_declaration_gets_a_failing_unit_and_others_are_fine(
     assert values(parse_unit((out / "web.service").read_text()), "Service", "Type") == ["notify"]
     bad = parse_unit((out / "bad.service").read_text())
     assert values(bad, "Service", "Type") == ["oneshot"]
-    assert exec_argv(values(bad, "Service", "ExecStart")[0])[1:] == ["launch", "bad"]
+    assert exec_argv(values(bad, "Service", "ExecStart")[0])[3:] == ["launch", "bad"]
     assert not (out / "my app.service").exists()
     stderr = capsys.readouterr().err
     assert f"hostctl-generator: {decls / 'bad.yaml'}:2:restart: 'sometimes' is not allowed" in (
@@ -98,7 +102,7 @@ def test_user_scope_units(decls: Path, tmp_path: Path, monkeypatch: pytest.Monke
     (decls / "web.yaml").write_text("image: busybox\n")
     assert main([str(tmp_path / "out")]) == 0
     unit = parse_unit((tmp_path / "out" / "web.service").read_text())
-    assert exec_argv(values(unit, "Service", "ExecStart")[0])[1:] == ["launch", "--user", "web"]
+    assert exec_argv(values(unit, "Service", "ExecStart")[0])[3:] == ["launch", "--user", "web"]
 
 
 def test_user_scope_warns_about_system_targets(
@@ -133,7 +137,7 @@ def test_alias_naming_another_unit_is_ignored(
     assert main([str(out)]) == 0
     assert not (out / "db.service").is_symlink()
     db = parse_unit((out / "db.service").read_text())
-    assert exec_argv(values(db, "Service", "ExecStart")[0])[1:] == ["launch", "db"]
+    assert exec_argv(values(db, "Service", "ExecStart")[0])[3:] == ["launch", "db"]
     assert "Alias=db.service is ignored" in capsys.readouterr().err
 
 

@@ -185,12 +185,10 @@ def test_the_program_the_units_run_is_part_of_the_key(
     env: Path, tmp_path: Path, counter: Counter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run(tmp_path / "out1")
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "hostctl").write_text("#!/bin/sh\n")
-    monkeypatch.setattr(sys, "argv", [str(other / "hostctl-generator")])
+    other = tmp_path / "other" / "python3"
+    monkeypatch.setattr(sys, "executable", str(other))
     units = run(tmp_path / "out2")
-    assert f"ExecStart={other}/hostctl launch web" in units["web.service"]
+    assert f"ExecStart={other} -sSE " in units["web.service"]
     assert counter.renders == 2
 
 

@@ -38,7 +38,7 @@ def test_user_units_wait_for_the_network_through_the_bounded_wait(
     assert values(unit, "Unit", "Wants") == [NETWORK_WAIT_UNIT]
     assert values(unit, "Unit", "After") == [NETWORK_WAIT_UNIT]
     assert "network-online.target" not in (out / "web.service").read_text()
-    assert exec_argv(values(unit, "Service", "ExecStart")[0])[1:] == ["launch", "--user", "web"]
+    assert exec_argv(values(unit, "Service", "ExecStart")[0])[3:] == ["launch", "--user", "web"]
     assert (out / "default.target.wants" / "web.service").is_symlink()
 
     wait = parse_unit((out / NETWORK_WAIT_UNIT).read_text())
