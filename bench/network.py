@@ -5,9 +5,13 @@ Inside a systemd test host with its own network namespace (nothing touches this
 machine's network). Start latency: from `systemctl start` to the container's first
 journal line (the guest's clock just before the start, the line's
 __REALTIME_TIMESTAMP), median of N runs, for `network: host`, `network: bridge`
-without ports and with one published port. Throughput: 256 MiB sent by a Python
+without ports and with one published port. Containers on `host` are started again
+from the launcher's start record (hostctl.launcher.record), which bridged ones do not
+get, so `host (full start)` also runs `network: host` with its record removed before
+each start: the same launcher path as the bridged ones, the peer for what network
+setup itself adds. Throughput: 256 MiB sent by a Python
 client in the guest to a container's busybox nc listener, on host networking (the
-container's port directly), through a rootful published port (CNI portmap), and
+container's port directly), through a rootful published port (hostctl's DNAT rules), and
 through a rootless published port (pasta), each the best of 3.
 
     sudo .venv/bin/python bench/network.py [--runs 10] [--mib 256]
@@ -38,9 +42,9 @@ def _declare(host: TestHost, name: str, **settings: object) -> None:
     host.write_file(f"/etc/hostctl/containers/{name}.yaml", json.dumps(decl))
 
 
-def _latency_ms(host: TestHost, unit: str) -> float:
+def _latency_ms(host: TestHost, unit: str, before: str = "") -> float:
     host.run(["systemctl", "stop", unit], check=False)
-    out = host.sh(f"t=$(date +%s%6N); systemctl start {unit}; echo $t").stdout
+    out = host.sh(f"{before}t=$(date +%s%6N); systemctl start {unit}; echo $t").stdout
     started = int(out.split()[-1])
     for _ in range(200):
         journal = host.run(["journalctl", "--no-pager", "-o", "json", "-u", unit,
@@ -54,19 +58,28 @@ def _latency_ms(host: TestHost, unit: str) -> float:
     raise RuntimeError(f"{unit}: no first line:\n{host.journal(unit)}")
 
 
+FULL = "host (full start)"
+
+
+def _unit(kind: str) -> str:
+    return "lat-" + kind.split(" ")[0].replace("+", "-") + ("-full" if kind == FULL else "")
+
+
 def start_latency(host: TestHost, runs: int) -> dict[str, float]:
     command = ["sh", "-c", f"echo {LINE}; exec sleep 600"]
-    kinds = {"host": {"network": "host"}, "bridge": {"network": "bridge"},
+    kinds = {"host": {"network": "host"}, FULL: {"network": "host"},
+             "bridge": {"network": "bridge"},
              "bridge+port": {"network": "bridge", "ports": ["8099:80"]}}
     for name, settings in kinds.items():
-        _declare(host, f"lat-{name.replace('+', '-')}", command=command, **settings)
+        _declare(host, _unit(name), command=command, **settings)
     host.run(["systemctl", "daemon-reload"])
     samples: dict[str, list[float]] = {name: [] for name in kinds}
     for _ in range(runs + 1):  # the first round pulls and warms caches: dropped
         for name in kinds:
-            samples[name].append(_latency_ms(host, f"lat-{name.replace('+', '-')}.service"))
+            before = f"rm -f /run/hostctl/launch/{_unit(name)}.record; " if name == FULL else ""
+            samples[name].append(_latency_ms(host, f"{_unit(name)}.service", before))
     for name in kinds:
-        host.run(["systemctl", "stop", f"lat-{name.replace('+', '-')}.service"])
+        host.run(["systemctl", "stop", f"{_unit(name)}.service"])
     return {name: statistics.median(values[1:]) for name, values in samples.items()}
 
 
@@ -136,18 +149,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--mib", type=int, default=256)
+    parser.add_argument("--latency-only", action="store_true", help="skip the throughput")
     args = parser.parse_args()
     host = netguest.boot()
     try:
         host.run([HOSTCTL, "install"])
         latency = start_latency(host, args.runs)
-        rates = throughput(host, args.mib)
+        rates = {} if args.latency_only else throughput(host, args.mib)
     finally:
         host.close()
     print(f"start latency, median of {args.runs} (systemctl start -> first line):")
     for name, value in latency.items():
-        extra = "" if name == "host" else f"  (+{value - latency['host']:.1f} ms over host)"
-        print(f"  network: {name:<12} {value:7.1f} ms{extra}")
+        extra = "" if name == "host" else f"  ({value - latency['host']:+.1f} ms over host"
+        if name.startswith("bridge"):
+            extra += f", {value - latency[FULL]:+.1f} ms over a full start on host"
+        print(f"  network: {name:<18} {value:7.1f} ms{extra}{')' if extra else ''}")
+    if not rates:
+        return
     base = rates["tp-host"]
     print(f"throughput, {args.mib} MiB to a busybox nc listener, best of 3:")
     print(f"  host networking        {base:8.0f} MiB/s")

@@ -17,17 +17,20 @@ attach(). docs/networking.md has the whole story.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fcntl
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hostctl.network import cni, defs, names, netns, pasta, resolv, rules
+from hostctl.network import cni, defs, names, netns, pasta, ports, resolv, rules
 from hostctl.paths import Paths, Scope
 
 if TYPE_CHECKING:
-    from hostctl.declarations.model import Container
+    from hostctl.declarations.model import Container, Port
 
 HOST, NONE = "host", "none"
 
@@ -107,6 +110,8 @@ def _plan_rootless(container: Container, mode: str, where: str) -> NetworkPlan:
 def _plan_bridge(container: Container, paths: Paths, network: defs.Network) -> NetworkPlan:
     if network.internal:
         _no_ports(container, f"the internal network {network.name}")
+    ports.check(container.ports, network.ipv6_subnet is not None, container.where("ports"),
+                network.name)
     hosts = resolv.extra_hosts(container.add_hosts, str(network.gateway),
                                container.where("add_hosts"))
     path = _connect(container, paths, network)
@@ -138,14 +143,21 @@ class _Wiring:
 
     def _wire(self) -> None:
         net, cache = self._network, _attachment_file(self._paths, self.attachment.container)
+        if net.ipv6_subnet is not None:
+            netns.ipv6_bridge(net.bridge)
         done = cni.add(self.attachment)
+        name, published = done.container, done.ports
         subnets = [str(net.subnet)] + ([str(net.ipv6_subnet)] if net.ipv6_subnet else [])
-        wanted = rules.for_container(done.container, done.addresses(), subnets, net.bridge,
-                                     net.internal)
-        done = cni.Attachment(done.container, done.network, done.netns, done.config,
-                              done.result, tuple(wanted))
-        cache.write_text(done.to_json())
-        rules.add(wanted, f"container {done.container}", state_dir(self._paths) / "rules.lock")
+        wanted = rules.for_container(name, done.addresses(), subnets, net.bridge, net.internal)
+        wanted += ports.for_container(name, published, done.addresses(), subnets)
+        localnet = ports.needs_route_localnet(published)
+        if localnet:
+            wanted.append(rules.loopback_guard(name, net.bridge))
+        done = dataclasses.replace(done, rules=tuple(wanted))
+        _write_cache(cache, done)
+        rules.add(wanted, f"container {name}", state_dir(self._paths) / "rules.lock")
+        if localnet:  # after the guard is in place
+            ports.route_localnet(net.bridge)
         self.attachment = done
 
     def wait(self) -> cni.Attachment:
@@ -160,15 +172,52 @@ _wiring: dict[str, _Wiring] = {}  # container name -> its wiring, between plan a
 
 def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
     """A namespace for the container, its wiring to NETWORK started; the namespace path."""
-    path = netns.create(container.name)
-    ipam = state_dir(paths) / "ipam"
-    attachment = cni.Attachment(container.name, network.name, str(path),
-                                cni.conflist(network, container.ports, ipam))
     cache = _attachment_file(paths, container.name)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(attachment.to_json())
+    with _ports_locked(paths, bool(container.ports)):
+        # the check and the record under one lock: two starts cannot both take a port
+        ports.check_free(container.ports, _published(paths, container.name),
+                         container.where("ports"))
+        path = netns.create(container.name)
+        attachment = cni.Attachment(container.name, network.name, str(path),
+                                    cni.conflist(network, state_dir(paths) / "ipam"),
+                                    ports=container.ports)
+        _write_cache(cache, attachment)
     _wiring[container.name] = _Wiring(attachment, network, paths)
     return str(path)
+
+
+def _write_cache(path: Path, attachment: cni.Attachment) -> None:
+    """Replace PATH at once: other starts read every cache for the ports they hold."""
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(attachment.to_json())
+    partial.replace(path)
+
+
+@contextlib.contextmanager
+def _ports_locked(paths: Paths, needed: bool) -> Iterator[None]:
+    if not needed:
+        yield
+        return
+    lock = state_dir(paths) / "ports.lock"
+    with open(lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _published(paths: Paths, own: str) -> dict[str, tuple[Port, ...]]:
+    """The host ports the other attached containers publish, by container."""
+    taken = {}
+    for path in (state_dir(paths) / "cni").glob("*.json"):
+        if path.stem == own:
+            continue
+        try:
+            attachment = cni.Attachment.from_json(path.read_text())
+        except (OSError, ValueError, KeyError):
+            continue
+        if attachment.ports:
+            taken[attachment.container] = attachment.ports
+    return taken
 
 
 def attach(container: Container, pid: int, paths: Paths) -> None:

@@ -1,9 +1,11 @@
 """Calling the CNI plugins (Debian's containernetworking-plugins) as the CNI spec says.
 
-A network becomes a conflist: bridge (with host-local IPAM), then portmap when ports
-are published. The way out (masquerade), forwarding and isolation are hostctl's own
-rules (hostctl.network.rules: one iptables-restore instead of the bridge plugin's ipMasq
-and the firewall plugin, which fork iptables a dozen times). ADD runs the plugins in
+A network becomes a conflist of one plugin: bridge (with host-local IPAM). The way out
+(masquerade), forwarding, isolation and published ports are hostctl's own rules
+(hostctl.network.rules and .ports: one iptables-restore instead of the bridge plugin's
+ipMasq, the firewall plugin and the portmap plugin, which between them fork iptables
+about thirty times). Attachments cached by an earlier hostctl that list portmap or
+firewall are undone with them, as cached. ADD runs the plugins in
 order, each given the previous one's result as prevResult; DEL runs them in reverse,
 each given the cached result of ADD; CHECK runs them in order with the cached result.
 Each attachment is cached under the run directory (a tmpfs: a reboot forgets it,
@@ -14,6 +16,7 @@ there too, for the same reason.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from typing import Any
 from hostctl import proc
 from hostctl.declarations.model import Port
 from hostctl.errors import RuntimeFailure, ToolMissing
+from hostctl.network import ports as published
 from hostctl.network.defs import Network
 
 CNI_VERSION = "1.0.0"
@@ -31,7 +35,7 @@ IFNAME = "eth0"
 _ENV_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def conflist(network: Network, ports: tuple[Port, ...], ipam_dir: Path) -> dict[str, Any]:
+def conflist(network: Network, ipam_dir: Path) -> dict[str, Any]:
     """The plugin chain for one container on NETWORK."""
     ranges = [[{"subnet": str(network.subnet), "gateway": str(network.gateway)}]]
     routes = [{"dst": "0.0.0.0/0"}]
@@ -50,22 +54,7 @@ def conflist(network: Network, ports: tuple[Port, ...], ipam_dir: Path) -> dict[
         "hairpinMode": True,
         "ipam": ipam,
     }]
-    if ports:
-        plugins.append({
-            "type": "portmap",
-            "capabilities": {"portMappings": True},
-            "snat": True,
-            "runtimeConfig": {"portMappings": [_mapping(p) for p in ports]},
-        })
     return {"cniVersion": CNI_VERSION, "name": network.name, "plugins": plugins}
-
-
-def _mapping(port: Port) -> dict[str, Any]:
-    mapping: dict[str, Any] = {"hostPort": port.host_port, "containerPort": port.container_port,
-                               "protocol": str(port.protocol)}
-    if port.host_ip:
-        mapping["hostIP"] = port.host_ip
-    return mapping
 
 
 @dataclass(frozen=True)
@@ -78,6 +67,7 @@ class Attachment:
     config: dict[str, Any]
     result: dict[str, Any] | None = None
     rules: tuple[tuple[str, str, str], ...] = ()  # hostctl.network.rules, as added
+    ports: tuple[Port, ...] = ()  # published: what other containers cannot take
 
     def addresses(self) -> list[str]:
         """The container's addresses (without prefix length), IPv4 first."""
@@ -87,13 +77,14 @@ class Attachment:
     def to_json(self) -> str:
         return json.dumps({"container": self.container, "network": self.network,
                            "netns": self.netns, "config": self.config, "result": self.result,
-                           "rules": self.rules})
+                           "rules": self.rules, "ports": published.to_json(self.ports)})
 
     @classmethod
     def from_json(cls, text: str) -> Attachment:
         data = json.loads(text)
         return cls(data["container"], data["network"], data["netns"], data["config"],
-                   data.get("result"), tuple(tuple(r) for r in data.get("rules", ())))
+                   data.get("result"), tuple(tuple(r) for r in data.get("rules", ())),
+                   published.from_json(data.get("ports", ())))
 
 
 def _plugin(kind: str) -> Path:
@@ -146,8 +137,7 @@ def add(attachment: Attachment) -> Attachment:
     result: dict[str, Any] | None = None
     for plugin in attachment.config["plugins"]:
         result = _invoke("ADD", attachment, plugin, result)
-    return Attachment(attachment.container, attachment.network, attachment.netns,
-                      attachment.config, result)
+    return dataclasses.replace(attachment, result=result)
 
 
 def delete(attachment: Attachment) -> list[str]:

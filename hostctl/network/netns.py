@@ -22,6 +22,7 @@ import struct
 import threading
 from pathlib import Path
 
+from hostctl import proc
 from hostctl.errors import RuntimeFailure
 
 NETNS_DIR = Path("/run/netns")
@@ -71,6 +72,18 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sh", b"lo", flags | _IFF_UP))
 
 
+def _no_dad() -> None:
+    """No IPv6 duplicate address detection on the interfaces made in the calling thread's
+    namespace (netavark does the same): the container's address would otherwise stay
+    tentative, dropping what is sent to it, for a second or two after its start. The
+    addresses come from hostctl's IPAM, so they are unique on the bridge anyway."""
+    try:
+        with open("/proc/sys/net/ipv6/conf/default/accept_dad", "w") as handle:
+            handle.write("0\n")
+    except FileNotFoundError:  # no IPv6 in this kernel
+        pass
+
+
 def _make(libc: ctypes.CDLL, target: Path, failure: list[str]) -> None:
     """In a thread of its own: a new namespace, lo up, pinned by a bind mount on TARGET."""
     if libc.unshare(_CLONE_NEWNET) != 0:
@@ -78,6 +91,7 @@ def _make(libc: ctypes.CDLL, target: Path, failure: list[str]) -> None:
         return
     try:
         _loopback_up()
+        _no_dad()
     except OSError as err:
         failure.append(f"bring lo up ({err.strerror})")
         return
@@ -106,6 +120,24 @@ def create(container: str) -> Path:
                              where=f"container {container}",
                              hint="networking needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)")
     return target
+
+
+def ipv6_bridge(bridge: str) -> None:
+    """Make BRIDGE without IPv6 duplicate address detection, if it does not exist yet,
+    before the bridge plugin (which then adopts it) gives it the network's gateway
+    addresses: a fresh bridge's IPv6 gateway would stay tentative for a second or two,
+    not answering the containers' neighbour solicitations, so their first IPv6 replies
+    would be lost. One `ip` the first time a network is used after boot."""
+    conf = Path("/proc/sys/net/ipv6/conf")
+    if (conf / bridge).exists() or not conf.exists():
+        return
+    proc.run(["ip", "link", "add", bridge, "type", "bridge"], check=False)  # lost a race: fine
+    try:
+        (conf / bridge / "accept_dad").write_text("0\n")
+    except OSError as err:
+        raise RuntimeFailure(f"cannot turn off IPv6 DAD on bridge {bridge}: {err.strerror}",
+                             where=f"bridge {bridge}",
+                             hint="networking needs root (CAP_NET_ADMIN)") from None
 
 
 def remove(container: str) -> None:

@@ -14,9 +14,17 @@ filter HOSTCTL-FORWARD (jumped to first thing in FORWARD), in this order:
   appended        -s ADDR                                    -> ACCEPT
 
 So a container accepts new connections only from its own bridge, and from anywhere to
-its published ports (portmap's DNAT); the ACCEPTs let it work on hosts whose FORWARD
-policy is DROP, as the firewall plugin's did. Internal networks get no MASQUERADE.
-The chain HOSTCTL-FORWARD and its jump are made once and stay, like CNI's own chains.
+its published ports (hostctl.network.ports' DNAT, in the same restore); the ACCEPTs let
+it work on hosts whose FORWARD policy is DROP, as the firewall plugin's did. Internal
+networks get no MASQUERADE.
+
+The shared chains are made once and stay, like CNI's own: HOSTCTL-FORWARD (jumped to
+first thing in FORWARD) and, for IPv4, HOSTCTL-INPUT (first thing in INPUT), which
+drops packets to 127.0.0.0/8 arriving from outside the host that are neither replies
+nor DNAT'd: what a bridge with route_localnet (set for ports published on 127.0.0.1)
+would otherwise let containers reach, the host's loopback services. A container with
+such ports also puts that guard for its own bridge in HOSTCTL-INPUT, so a missing chain
+fails its restore and gets made.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from hostctl import proc
 from hostctl.errors import RuntimeFailure
 
 CHAIN = "HOSTCTL-FORWARD"
+INPUT_CHAIN = "HOSTCTL-INPUT"
+LOOPBACK_GUARD = ("-d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT")
 Rule = tuple[str, str, str]  # (family "4"|"6", table, "-A|-I CHAIN spec...")
 
 
@@ -76,23 +86,38 @@ def _restore(family: str, batch: str) -> subprocess.CompletedProcess[bytes]:
     return proc.run([tool, "--noflush", "-w"], input=batch.encode(), check=False)
 
 
-def _chain_batch() -> str:
-    return (f"*filter\n:{CHAIN} - [0:0]\n"
-            f'-I FORWARD -m comment --comment "hostctl containers" -j {CHAIN}\nCOMMIT\n')
+def loopback_guard(name: str, bridge: str) -> Rule:
+    """Container NAME's guard for its BRIDGE (see the module's doc)."""
+    return ("4", "filter", f'-A {INPUT_CHAIN} -i {bridge} {LOOPBACK_GUARD}'
+                           f' -m comment --comment "hostctl {name}" -j DROP')
 
 
-def _has_chain(family: str) -> bool:
+def _chain_lines(chain: str) -> list[str]:
+    if chain == CHAIN:
+        return [f":{CHAIN} - [0:0]",
+                f'-I FORWARD -m comment --comment "hostctl containers" -j {CHAIN}']
+    return [f":{INPUT_CHAIN} - [0:0]",
+            f"-A {INPUT_CHAIN} ! -i lo {LOOPBACK_GUARD}"
+            ' -m comment --comment "hostctl: no loopback from outside" -j DROP',
+            f'-I INPUT -m comment --comment "hostctl loopback guard" -j {INPUT_CHAIN}']
+
+
+def _has_chain(family: str, chain: str) -> bool:
     tool = "iptables" if family == "4" else "ip6tables"
-    return proc.run([tool, "-w", "-t", "filter", "-S", CHAIN], check=False).returncode == 0
+    return proc.run([tool, "-w", "-t", "filter", "-S", chain], check=False).returncode == 0
 
 
 def _make_chain(family: str, lock: Path) -> None:
-    """Create the shared chain and its jump once, even with launchers racing to."""
+    """Create the missing shared chains and their jumps once, even with launchers racing
+    to."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        if not _has_chain(family):
-            _restore(family, _chain_batch())
+        chains = (CHAIN, INPUT_CHAIN) if family == "4" else (CHAIN,)
+        lines = [line for chain in chains if not _has_chain(family, chain)
+                 for line in _chain_lines(chain)]
+        if lines:
+            _restore(family, "\n".join(["*filter", *lines, "COMMIT"]) + "\n")
 
 
 def add(rules: Sequence[Rule], where: str, lock: Path) -> None:

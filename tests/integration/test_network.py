@@ -24,6 +24,7 @@ def web(text: str, *extra: str) -> str:
                       *extra]) + "\n"
 
 
+HOST6 = "fd00:2::2"
 SLEEPER = f'image: {netguest.IMAGE}\ncommand: ["sleep", "600"]\nstop_timeout: 1\n'
 
 
@@ -34,6 +35,8 @@ def host() -> Iterator[Any]:
         guest.run([HOSTCTL, "install"])
         guest.write_file(f"{NETS}/backend.yaml", "subnet: 10.91.0.0/24\n")
         guest.write_file(f"{NETS}/isolated.yaml", "internal: true\n")
+        guest.write_file(f"{NETS}/six.yaml", "subnet: 10.93.0.0/24\nipv6_subnet: fd00:93::/64\n")
+        guest.sh(f"ip -6 addr add {HOST6}/64 dev uplink0 nodad")  # the host's own IPv6
         yield guest
     finally:
         guest.close()
@@ -100,6 +103,88 @@ def test_published_port_answers_from_the_host(host: Any) -> None:
         stop(host, "web")
     assert host.run(["curl", "-sS", "--max-time", "1", "http://127.0.0.1:8080/"],
                     check=False).returncode != 0
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
+# A UDP echo server and an httpd in one container: the host's python (bind-mounted /usr)
+# answers "echo:DATA" on port 53 over IPv4 and IPv6; busybox httpd serves "six" on 80.
+UDP_ECHO = ("import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\ns.bind(('::', 53))\n"
+            "while True:\n    data, peer = s.recvfrom(512)\n    s.sendto(b'echo:' + data, peer)\n")
+SIX = (f"image: {netguest.IMAGE}\n"
+       'command: ["sh", "-c", "mkdir -p /www && echo six > /www/index.html && httpd -p 80'
+       f' -h /www && exec /usr/bin/python3 -c \\"$0\\"", {json.dumps(UDP_ECHO)}]\n'
+       'volumes: ["/usr:/usr:ro", "/usr/lib:/lib:ro"]\nnetwork: six\nstop_timeout: 1\n'
+       'ports: ["5353:53/udp", "8084:80"]\n')
+UDP_ASK = ("import socket, sys\n"
+           "family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n"
+           "s = socket.socket(family, socket.SOCK_DGRAM)\ns.settimeout(0.5)\n"
+           "for _ in range(6):\n    s.sendto(b'ping', (sys.argv[1], int(sys.argv[2])))\n"
+           "    try:\n        print(s.recv(512).decode())\n        break\n"
+           "    except OSError:\n        pass\n")
+
+
+def udp_ask(host: Any, address: str, port: int) -> str:
+    """What a UDP datagram "ping" sent from the host to ADDRESS:PORT gets back."""
+    return str(host.run(["python3", "-c", UDP_ASK, address, str(port)], check=False).stdout)
+
+
+def refused(host: Any, url: str) -> bool:
+    """Whether URL's connection is refused at once (no DNAT rule answers for it)."""
+    return host.run(["curl", "-gsS", "--max-time", "2", url], check=False).returncode == 7
+
+
+def hostctl_rules(host: Any, name: str) -> list[str]:
+    """The iptables and ip6tables rules (every table) tagged for container NAME."""
+    out = host.sh("iptables-save; ip6tables-save").stdout
+    return [line for line in out.splitlines() if f'"hostctl {name}"' in line]
+
+
+def test_ports_bound_to_a_host_ip_over_udp_and_ipv6_and_hairpin(host: Any) -> None:
+    declare(host, "bound", web("bound-web", 'ports: ["127.0.0.1:8082:80", "192.0.2.2:8083:80"]'))
+    declare(host, "six", SIX)
+    declare(host, "peer", SLEEPER)
+    start(host, "bound", "six", "peer")
+    try:
+        assert fetch(host, "http://127.0.0.1:8082/") == "bound-web\n"
+        assert fetch(host, "http://192.0.2.2:8083/") == "bound-web\n"
+        # HOST_IP restricts: each port answers on its address only
+        assert refused(host, "http://192.0.2.2:8082/") and refused(host, "http://127.0.0.1:8083/")
+        for address in ("127.0.0.1", "192.0.2.2", HOST6):
+            assert udp_ask(host, address, 5353) == "echo:ping\n", address
+        assert fetch(host, f"http://[{HOST6}]:8084/") == "six\n"
+        assert fetch(host, "http://[fd00:93::1]:8084/") == "six\n"  # the gateway's IPv6
+        assert refused(host, "http://[::1]:8084/")  # ::1 is left alone: refused at once
+        assert fetch(host, "http://localhost:8084/") == "six\n"  # so this falls back
+        # hairpin: through a host address, from the container itself and from its network
+        assert get(host, "bound", "192.0.2.2", 8083).stdout == "bound-web\n"
+        assert get(host, "peer", "192.0.2.2", 8083).stdout == "bound-web\n"
+        assert hostctl_rules(host, "six") and hostctl_rules(host, "bound")
+    finally:
+        stop(host, "bound", "six", "peer")
+    assert hostctl_rules(host, "bound") == [] and hostctl_rules(host, "six") == []
+    assert refused(host, "http://127.0.0.1:8082/") and udp_ask(host, "127.0.0.1", 5353) == ""
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
+def test_a_host_port_published_by_another_container_is_refused_clearly(host: Any) -> None:
+    declare(host, "holder", web("holder", 'ports: ["8095:80"]'))
+    declare(host, "taker", web("taker", 'ports: ["0.0.0.0:8095:80"]', "network: backend"))
+    start(host, "holder")
+    try:
+        failed = host.run(["systemctl", "start", "taker"], check=False)
+        assert failed.returncode != 0
+        journal = host.journal("taker.service")
+        assert "host port 8095/tcp (0.0.0.0:8095:80/tcp) is already published by container " \
+               "holder (8095:80/tcp)" in journal, journal
+        assert "taker.yaml" in journal and "systemctl stop holder" in journal
+        assert fetch(host, "http://127.0.0.1:8095/") == "holder\n"  # untouched
+        assert hostctl_rules(host, "taker") == []
+        stop(host, "holder")
+        start(host, "taker")
+        assert fetch(host, "http://127.0.0.1:8095/") == "taker\n"
+    finally:
+        stop(host, "holder", "taker")
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
@@ -208,6 +293,7 @@ def test_start_stop_cycles_leave_nothing_behind(host: Any) -> None:
     host.run([python, "/root/cycles.py", "/etc/hostctl/containers/cyc.yaml", "95"],
              timeout=120)
     assert netguest.leftovers(host) == baseline
+    assert hostctl_rules(host, "cyc") == []  # the DNAT and masquerades counted above too
 
 
 def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from hostctl.declarations.model import Port, Protocol
 from hostctl.errors import DeclarationError, RuntimeFailure
-from hostctl.network import cni, defs, names, pasta, resolv, rules
+from hostctl.network import cni, defs, names, pasta, ports, resolv, rules
 from hostctl.paths import Paths, Scope
 
 SRC = Path("/etc/hostctl/networks/backend.yaml")
@@ -87,31 +87,25 @@ def test_an_undeclared_network_is_an_error_at_the_containers_key(tmp_path: Path)
     assert "nope.yaml" in (err.value.hint or "")
 
 
-def test_conflist_chains_bridge_then_portmap_only_with_ports(tmp_path: Path) -> None:
-    ports = (Port(None, 8080, 80), Port("127.0.0.1", 5353, 53, Protocol.UDP))
-    conf = cni.conflist(parse("subnet: 10.91.0.0/24\n"), ports, tmp_path)
-    assert [p["type"] for p in conf["plugins"]] == ["bridge", "portmap"]
-    assert [p["type"] for p in cni.conflist(parse(""), (), tmp_path)["plugins"]] == ["bridge"]
+def test_conflist_is_the_bridge_plugin_alone(tmp_path: Path) -> None:
+    conf = cni.conflist(parse("subnet: 10.91.0.0/24\n"), tmp_path)
+    assert [p["type"] for p in conf["plugins"]] == ["bridge"]  # ports: hostctl's own DNAT
     bridge = conf["plugins"][0]
     # hostctl's own rules masquerade (one iptables-restore instead of the plugin's calls)
     assert bridge["isGateway"] and not bridge["ipMasq"] and bridge["bridge"] == "hc-backend"
     assert bridge["ipam"]["dataDir"] == str(tmp_path)
     assert bridge["ipam"]["routes"] == [{"dst": "0.0.0.0/0"}]
-    assert conf["plugins"][1]["runtimeConfig"]["portMappings"] == [
-        {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
-        {"hostPort": 5353, "containerPort": 53, "protocol": "udp", "hostIP": "127.0.0.1"},
-    ]
 
 
 def test_internal_networks_have_no_gateway_masquerade_or_default_route(tmp_path: Path) -> None:
-    conf = cni.conflist(parse("internal: true\n"), (), tmp_path)
+    conf = cni.conflist(parse("internal: true\n"), tmp_path)
     assert [p["type"] for p in conf["plugins"]] == ["bridge"]
     bridge = conf["plugins"][0]
     assert not bridge["isGateway"] and not bridge["ipMasq"] and "routes" not in bridge["ipam"]
 
 
 def test_ipv6_subnet_adds_a_second_range(tmp_path: Path) -> None:
-    conf = cni.conflist(parse("ipv6_subnet: fd00:91::/64\n"), (), tmp_path)
+    conf = cni.conflist(parse("ipv6_subnet: fd00:91::/64\n"), tmp_path)
     ipam = conf["plugins"][0]["ipam"]
     assert ipam["ranges"][1] == [{"subnet": "fd00:91::/64", "gateway": "fd00:91::1"}]
     assert {"dst": "::/0"} in ipam["routes"]
@@ -121,7 +115,7 @@ def test_attachment_round_trips_and_lists_ipv4_first() -> None:
     result = {"ips": [{"address": "fd00::5/64"}, {"address": "10.91.0.5/24"}]}
     kept = (("4", "nat", "-A POSTROUTING -s 10.91.0.5/32 -j MASQUERADE"),)
     att = cni.Attachment("web", "backend", "/run/netns/hostctl-web", {"plugins": []}, result,
-                         kept)
+                         kept, (Port(None, 8080, 80), Port("127.0.0.1", 53, 53, Protocol.UDP)))
     assert cni.Attachment.from_json(att.to_json()) == att
     assert att.addresses() == ["10.91.0.5", "fd00::5"]
 
@@ -238,3 +232,92 @@ def test_rule_batches_add_and_delete_every_rule_per_family_and_table() -> None:
     assert [line.split()[0] for line in deleted if line.startswith("-")] == ["-D"] * 4
     assert deleted[1].split()[1] == rules.CHAIN and deleted[6].split()[1] == "POSTROUTING"
     assert rules._batch(found, "6", delete=False) == ""
+
+
+def _port_rules(*published: Port, addresses: tuple[str, ...] = ("10.91.0.5", "fd00:91::5")
+                ) -> list[tuple[str, str, str]]:
+    return ports.for_container("web", published, addresses, ["10.91.0.0/24", "fd00:91::/64"])
+
+
+def test_a_published_port_is_dnat_on_every_local_address_of_both_families() -> None:
+    found = _port_rules(Port(None, 8080, 80))
+    v4 = [spec for family, table, spec in found if family == "4" and table == "nat"]
+    v6 = [spec for family, table, spec in found if family == "6" and table == "nat"]
+    assert [s.split()[:2] for s in v4] == [["-I", "PREROUTING"], ["-I", "OUTPUT"],
+                                           ["-A", "POSTROUTING"], ["-A", "POSTROUTING"]]
+    for dnat in v4[:2]:
+        assert "-m addrtype --dst-type LOCAL -p tcp -m tcp --dport 8080" in dnat
+        assert dnat.endswith("-j DNAT --to-destination 10.91.0.5:80") and " -d " not in dnat
+    # hairpin: from its own network through a host address, answered from that address
+    assert "-s 10.91.0.0/24 -d 10.91.0.5/32 -p tcp -m tcp --dport 80 -m conntrack " \
+           "--ctstate DNAT" in v4[2] and v4[2].endswith("MASQUERADE")
+    # 127.0.0.1 on the host: masqueraded to the bridge's address
+    assert "-s 127.0.0.0/8 -d 10.91.0.5/32 -p tcp" in v4[3] and v4[3].endswith("MASQUERADE")
+    assert v6[0].endswith("--to-destination [fd00:91::5]:80") and "! -d ::1/128" in v6[0]
+    assert not any("127.0.0.0/8" in s for s in v6) and len(v6) == 3
+    assert all('"hostctl web"' in spec for _, _, spec in found)
+    assert ports.needs_route_localnet([Port(None, 8080, 80)])
+
+
+def test_a_host_ip_restricts_the_dnat_to_that_address_and_family() -> None:
+    found = _port_rules(Port("192.0.2.2", 8080, 80), Port("127.0.0.1", 5353, 53, Protocol.UDP))
+    assert {family for family, _, _ in found} == {"4"}
+    dnat = [s for _, _, s in found if "DNAT --to" in s]
+    assert sum("-d 192.0.2.2/32 -p tcp -m tcp --dport 8080" in s for s in dnat) == 2
+    assert sum("-d 127.0.0.1/32 -p udp -m udp --dport 5353" in s and s.endswith(
+        "10.91.0.5:53") for s in dnat) == 2
+    loopback = [s for _, _, s in found if "-s 127.0.0.0/8" in s]
+    assert loopback and all("--dport 53" in s for s in loopback)  # not for 192.0.2.2
+    assert not ports.needs_route_localnet([Port("192.0.2.2", 8080, 80)])
+    assert ports.needs_route_localnet([Port("0.0.0.0", 8080, 80)])
+    v6only = _port_rules(Port("fd00::1", 8080, 80))
+    assert {family for family, _, _ in v6only} == {"6"}
+    assert "-d fd00::1/128" in v6only[0][2]
+
+
+def test_port_rules_go_in_the_same_batch_and_leave_with_it() -> None:
+    found = rules.for_container("web", ["10.91.0.5"], ["10.91.0.0/24"], "hc-backend", False)
+    found += _port_rules(Port(None, 8080, 80), addresses=("10.91.0.5",))
+    found.append(rules.loopback_guard("web", "hc-backend"))
+    added = rules._batch(found, "4", delete=False)
+    assert added.count("COMMIT") == 2 and added.count("DNAT --to-destination") == 2
+    assert f"-A {rules.INPUT_CHAIN} -i hc-backend -d 127.0.0.0/8" in added
+    deleted = rules._batch(found, "4", delete=True).splitlines()
+    assert len([line for line in deleted if line.startswith("-D ")]) == len(found)
+    assert "-D PREROUTING -m addrtype" in "\n".join(deleted)
+
+
+@pytest.mark.parametrize(("port", "words"), [
+    (Port("::1", 8080, 80), "::1 cannot be published"),
+    (Port("fd00::1", 8080, 80), "has no IPv6 subnet"),
+])
+def test_ports_that_cannot_be_published_are_refused(port: Port, words: str) -> None:
+    with pytest.raises(RuntimeFailure) as err:
+        ports.check([port], False, "/etc/hostctl/containers/web.yaml:4:ports", "backend")
+    assert words in err.value.message
+    assert err.value.where == "/etc/hostctl/containers/web.yaml:4:ports"
+    ports.check([Port(None, 8080, 80), Port("127.0.0.1", 53, 53)], False, "k", "backend")
+
+
+def test_a_host_port_held_by_another_container_is_refused_naming_both() -> None:
+    taken = {"db": (Port(None, 5432, 5432),), "web": (Port("127.0.0.1", 8080, 80),)}
+    with pytest.raises(RuntimeFailure) as err:
+        ports.check_free([Port(None, 9000, 90), Port("0.0.0.0", 8080, 81)], taken,
+                         "/etc/hostctl/containers/new.yaml:3:ports")
+    assert "host port 8080/tcp (0.0.0.0:8080:81/tcp)" in err.value.message
+    assert "published by container web (127.0.0.1:8080:80/tcp)" in err.value.message
+    assert "systemctl stop web" in (err.value.hint or "")
+    assert err.value.where == "/etc/hostctl/containers/new.yaml:3:ports"
+    with pytest.raises(RuntimeFailure, match="container db"):
+        ports.check_free([Port("::1", 5432, 1)], taken, "k")
+
+
+@pytest.mark.parametrize(("one", "other"), [
+    (Port(None, 8080, 80), Port(None, 8080, 80, Protocol.UDP)),  # another protocol
+    (Port(None, 8080, 80), Port(None, 8081, 80)),  # another port
+    (Port("127.0.0.1", 8080, 80), Port("192.0.2.2", 8080, 80)),  # other addresses
+    (Port("0.0.0.0", 8080, 80), Port("::", 8080, 80)),  # other families
+])
+def test_ports_that_do_not_overlap_can_be_published_together(one: Port, other: Port) -> None:
+    assert not ports.overlaps(one, other) and not ports.overlaps(other, one)
+    ports.check_free([one], {"other": (other,)}, "k")
