@@ -15,11 +15,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hostctl.declarations.model import Container
 from hostctl.errors import HostctlError
 from hostctl.paths import Scope, for_scope
+
+if TYPE_CHECKING:
+    from hostctl.declarations.model import Container
 
 ENABLE_DROPIN = "50-hostctl-enable"
 
@@ -163,9 +165,9 @@ def _reload_and_start(scope: Scope, name: str, start: bool) -> str:
 
 
 def _state(scope: Scope, name: str) -> str | None:
-    from hostctl.systemd.dbus import Systemd
+    from hostctl.systemd.dbus import active_state
 
-    return Systemd(scope).unit(f"{name}.service").active_state
+    return active_state(f"{name}.service", scope)
 
 
 def control(name: str, method: str, scope: Scope, systemd: Any = None) -> str:

@@ -112,6 +112,16 @@ def list_images(*, scope: Scope) -> list[ImageSummary]:
     return _list(_store(scope))
 
 
+def stored_digest(name: str, *, scope: Scope) -> str | None:
+    """The digest inspect_image(NAME)["digest"] gives, from the store's index alone
+    (None where NAME names no stored image, or several)."""
+    from hostctl.images.manage import find
+
+    store = _store(scope)
+    found = find(store, name)
+    return store.images()[found[0]].digest if len(found) == 1 else None
+
+
 def inspect_image(name: str, *, scope: Scope) -> dict[str, Any]:
     from hostctl.images.manage import inspect
 

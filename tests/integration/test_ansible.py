@@ -213,6 +213,56 @@ def test_absent_stops_and_removes_then_reports_no_change(fleet: Fleet) -> None:
     assert set(again.changed.values()) == {0}, again.stdout
 
 
+LISTED = """\
+- hosts: fleet
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+  tasks:
+    - name: Two containers in one task, the task's options shared
+      hostctl.hostctl.container:
+        image: "{{ image }}"
+        network: host
+        command: ["sh", "-c", "trap 'exit 0' TERM; echo $GREETING from $APP; sleep 1d & wait"]
+        stop_timeout: 2
+        state: "{{ state | default('started') }}"
+        containers:
+          - {name: list1, env: {APP: list1, GREETING: "{{ greeting | default('hi') }}"}}
+          - {name: list2, env: {APP: list2, GREETING: hi}}
+""".replace("@VENV@", VENV)
+LISTED_UNITS = ("list1.service", "list2.service")
+
+
+def listed(fleet: Fleet, *, check: bool = False, **extra: str) -> PlayRun:
+    return fleet.playbook(LISTED, check=check, diff=check,
+                          extra_vars={"image": fleet.image, **extra}).check()  # type: ignore[attr-defined]
+
+
+def test_one_task_with_a_list_of_containers(fleet: Fleet) -> None:
+    try:
+        assert set(listed(fleet).changed.values()) == {1}
+        for unit in LISTED_UNITS:
+            assert set(active(fleet, unit).values()) == {"active"}
+        assert "hi from list1" in fleet.hosts["fleet1"].journal("list1.service")
+        pids = {unit: main_pids(fleet, unit) for unit in LISTED_UNITS}
+        assert set(listed(fleet).changed.values()) == {0}
+        # Check mode with --diff: each container's declaration diff; nothing moves.
+        run = listed(fleet, check=True, greeting="yo")
+        assert set(run.changed.values()) == {1}
+        assert "-  GREETING: hi" in run.stdout and "+  GREETING: yo" in run.stdout, run.stdout
+        assert {unit: main_pids(fleet, unit) for unit in LISTED_UNITS} == pids
+        # The change restarts only the container whose declaration changed.
+        assert set(listed(fleet, greeting="yo").changed.values()) == {1}
+        assert all(main_pids(fleet, "list1.service")[n] != pids["list1.service"][n]
+                   for n in fleet.hosts)
+        assert main_pids(fleet, "list2.service") == pids["list2.service"]
+    finally:
+        gone = listed(fleet, state="absent")
+    assert set(gone.changed.values()) == {1}
+    for unit in LISTED_UNITS:
+        assert set(active(fleet, unit).values()) == {"inactive"}
+
+
 BROKEN = """\
 - hosts: fleet1
   gather_facts: false

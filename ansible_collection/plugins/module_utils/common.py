@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import pickle
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -56,11 +55,19 @@ def scope_of(params):
     return Scope(params['scope'])
 
 
+def owner_problem(params):
+    """Why PARAMS' owner cannot be (an owner only makes sense for scope user), or None."""
+    if params.get('owner') and params['scope'] != 'user':
+        return ('owner is only valid with scope=user (it names the user whose rootless '
+                'containers these are)')
+    return None
+
+
 def check_owner(module):
-    """An owner only makes sense for scope user."""
-    if module.params.get('owner') and module.params['scope'] != 'user':
-        module.fail_json(msg='owner is only valid with scope=user (it names the user whose '
-                             'rootless containers these are)')
+    """Fail the task when its owner option makes no sense (see owner_problem)."""
+    problem = owner_problem(module.params)
+    if problem:
+        module.fail_json(msg=problem)
 
 
 def error_result(error):
@@ -106,6 +113,8 @@ def as_owner(owner, function, *args):
 
 
 def _in_child(account, function, args):
+    import pickle
+
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
@@ -128,6 +137,8 @@ def _in_child(account, function, args):
 
 
 def _child(account, function, args, write_end):
+    import pickle
+
     outcome = None
     try:
         _become(account)

@@ -43,15 +43,11 @@ class Step(object):
         self.actions.extend(actions)
 
 
-def _systemd(scope):
-    from hostctl.systemd.dbus import Systemd
-
-    return Systemd(scope)
-
-
 def unit_state(scope, unit):
     """ActiveState of UNIT ("inactive" for a unit systemd does not know)."""
-    return _systemd(scope).unit(unit).active_state
+    from hostctl.systemd.dbus import active_state
+
+    return active_state(unit, scope)
 
 
 def _ensure_enabled(step, enabled, declaration, declared):
@@ -133,10 +129,10 @@ def ensure_present(params, scope, check):
     restart = params['force_restart'] or image_changed or (
         applied.changed and applied.before is not None)
     _ensure_running(step, state, active, restart)
-    return _result(step, applied)
+    return _result(step, applied, declaration['image'])
 
 
-def _result(step, applied):
+def _result(step, applied, image):
     result = dict(
         changed=step.changed, actions=step.actions, warnings=step.warnings,
         unit=step.unit, path=str(applied.path), declaration=applied.after,
@@ -149,18 +145,8 @@ def _result(step, applied):
         return result
     unchanged = not step.changed and applied.unit_state is not None
     result['unit_state'] = applied.unit_state if unchanged else unit_state(step.scope, step.unit)
-    image = _image_of(applied.after)
-    result['image_digest'] = images.stored_digest(image, step.scope) if image else None
+    result['image_digest'] = images.stored_digest(image, step.scope)
     return result
-
-
-def _image_of(text):
-    import yaml
-
-    if not text:
-        return None
-    loaded = yaml.safe_load(text)
-    return loaded.get('image') if isinstance(loaded, dict) else None
 
 
 def ensure_absent(params, scope, check):

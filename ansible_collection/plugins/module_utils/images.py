@@ -11,11 +11,11 @@ __metaclass__ = type
 
 def stored_digest(reference, scope):
     """The digest REFERENCE resolves to in the scope's store, or None if not stored."""
-    from hostctl.api.images import inspect_image
+    from hostctl.api.images import stored_digest as digest_in_store
     from hostctl.errors import ImageError
 
     try:
-        return inspect_image(reference, scope=scope)['digest']
+        return digest_in_store(reference, scope=scope)
     except ImageError:
         return None
 

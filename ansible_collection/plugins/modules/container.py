@@ -39,8 +39,21 @@ options:
   name:
     description:
       - The container's name; the unit is C(NAME.service).
+      - Required unless O(containers) is given (and mutually exclusive with it).
     type: str
-    required: true
+  containers:
+    description:
+      - Several containers in one task. Each element is a dictionary of this module's
+        options for one container (O(name), O(state), O(image) and the other declaration
+        keys, O(enabled), O(scope), ...); an option given to the task itself applies to
+        every element that does not set it.
+      - Every element is checked first, then the containers are brought to their states
+        one after the other; each is decided, changed and restarted exactly as a task of
+        its own would be. The result lists them under RV(containers).
+      - One task for many containers spares Ansible's per-task round trip to the host for
+        each of them.
+    type: list
+    elements: dict
   state:
     description:
       - V(present) declares the container without starting or stopping it (a running one
@@ -101,6 +114,19 @@ EXAMPLES = r'''
     scope: user
     owner: alice
 
+- name: Ten containers in one task (an option of the task applies to each)
+  hostctl.hostctl.container:
+    network: host
+    restart: on-failure
+    containers:
+      - name: web
+        image: docker.io/library/nginx:1.27
+      - name: cache
+        image: docker.io/library/redis:7
+        memory: 512M
+      - name: old-worker
+        state: absent
+
 - name: Remove it and its named volumes
   hostctl.hostctl.container:
     name: web
@@ -111,45 +137,61 @@ EXAMPLES = r'''
 RETURN = r'''
 declaration:
   description: The declaration's YAML text after the task (null when absent).
-  returned: always
+  returned: when O(name) is given
   type: str
   sample: "image: docker.io/library/nginx:1.27\nnetwork: host\n"
 path:
   description: The declaration file.
-  returned: always
+  returned: when O(name) is given
   type: str
   sample: /etc/hostctl/containers/web.yaml
 unit:
   description: The systemd unit that runs the container.
-  returned: always
+  returned: when O(name) is given
   type: str
   sample: web.service
 unit_state:
   description: The unit's ActiveState after the task (null in check mode when something
     would change).
-  returned: always
+  returned: when O(name) is given
   type: str
   sample: active
 image_digest:
   description: The digest of the stored image the declaration names (null when not
     stored yet or absent).
-  returned: always
+  returned: when O(name) is given
   type: str
   sample: sha256:5d7d1e2b3c...
 actions:
   description: What was done (or, in check mode, would be done), in order.
-  returned: always
+  returned: when O(name) is given
   type: list
   elements: str
   sample: ["write /etc/hostctl/containers/web.yaml", "daemon-reload", "start web.service"]
+containers:
+  description:
+    - With O(containers), each container's result in the order given, as a task of its
+      own would return it (RV(declaration), RV(path), RV(unit), RV(unit_state),
+      RV(image_digest), RV(actions)) and its C(name). With C(--diff), the
+      task's diff lists each container's declaration before and after.
+  returned: when O(containers) is given
+  type: list
+  elements: dict
+  sample: [{"name": "web", "unit": "web.service", "unit_state": "active", "actions": []}]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.validation import check_required_if
 
 from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
     SCOPE_ARGUMENT_SPEC,
+    OwnerError,
+    HostctlError,
+    as_owner,
+    error_result,
     run_as_owner,
     check_owner,
+    owner_problem,
     require_hostctl,
     scope_of,
 )
@@ -158,7 +200,13 @@ from ansible_collections.hostctl.hostctl.plugins.module_utils.container_settings
 )
 
 
-def argument_spec():
+# A container that is declared needs its image (for `containers`, checked per element).
+REQUIRED_IF = [('state', state, ['image'])
+               for state in ('present', 'started', 'stopped', 'restarted')]
+
+
+def container_spec():
+    """The options of one container (the task's, or one element of `containers`)."""
     spec = dict(
         name=dict(type='str', required=True),
         state=dict(type='str', default='started',
@@ -172,14 +220,32 @@ def argument_spec():
     return spec
 
 
+def argument_spec():
+    spec = container_spec()
+    spec['name'] = dict(type='str')
+    spec['containers'] = dict(type='list', elements='dict')
+    return spec
+
+
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_if=[('state', state, ['image'])
-                     for state in ('present', 'started', 'stopped', 'restarted')],
+        mutually_exclusive=[('name', 'containers')],
+        required_one_of=[('name', 'containers')],
         supports_check_mode=True,
     )
     require_hostctl(module)
+    if module.params['containers'] is None:
+        one(module)
+    else:
+        several(module)
+
+
+def one(module):
+    try:
+        check_required_if(REQUIRED_IF, module.params)
+    except TypeError as error:
+        module.fail_json(msg=str(error))
     check_owner(module)
     from ansible_collections.hostctl.hostctl.plugins.module_utils.container import ensure
 
@@ -189,6 +255,44 @@ def main():
     if not module._diff:
         result.pop('diff')
     module.exit_json(**result)
+
+
+def several(module):
+    """Each element of `containers` in turn; the first failure fails the task, with the
+    results of the containers before it."""
+    from ansible_collections.hostctl.hostctl.plugins.module_utils.batch import (
+        BatchError,
+        element_params,
+    )
+    from ansible_collections.hostctl.hostctl.plugins.module_utils.container import ensure
+
+    try:
+        tasks = element_params(module.params, module.params['containers'], container_spec(),
+                               REQUIRED_IF)
+    except BatchError as error:
+        module.fail_json(msg=str(error))
+    for params in tasks:
+        if owner_problem(params):
+            module.fail_json(msg='%s: %s' % (params['name'], owner_problem(params)))
+    results, diffs = [], []
+    for params in tasks:
+        try:
+            result = as_owner(params['owner'], ensure, params, scope_of(params),
+                              module.check_mode)
+        except (HostctlError, OwnerError) as error:
+            failure = error_result(error)
+            failure['msg'] = '%s: %s' % (params['name'], failure['msg'])
+            module.fail_json(changed=any(r['changed'] for r in results), containers=results,
+                             **failure)
+        for warning in result.pop('warnings'):
+            module.warn('%s: %s' % (params['name'], warning))
+        diffs.append(result.pop('diff'))
+        result['name'] = params['name']
+        results.append(result)
+    outcome = dict(changed=any(r['changed'] for r in results), containers=results)
+    if module._diff:
+        outcome['diff'] = diffs
+    module.exit_json(**outcome)
 
 
 if __name__ == '__main__':
