@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import hostctl
 from hostctl import __version__
 from hostctl.images.reference import is_short_name
 from hostctl.launcher import record as records
@@ -46,6 +48,13 @@ def _bind_sources(config: dict[str, Any], bundle: str) -> list[str]:
             and not str(m["source"]).startswith(bundle + "/")]
 
 
+def _own_code() -> list[str]:
+    """hostctl's own modules: a record is only good for the code that wrote it (an
+    upgrade, or an edited checkout, means a full start)."""
+    package = Path(hostctl.__file__).parent
+    return sorted(str(p) for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+
+
 def save(container: Container, image: Image, state: ContainerState, paths: Paths,
          runtime: Runc, config: dict[str, Any], layer_base: str) -> None:
     """Record this start of CONTAINER for the next one (called before runc create)."""
@@ -56,6 +65,7 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     content += [str(p) for p in container.env_files]
     content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
+    content += _own_code()
     present = [runtime.path, *(str(s) for s in image.snapshots),
                *_bind_sources(config, bundle), *(d.host_path for d in container.devices)]
     config_text = json.dumps({**config, "linux": {**config.get("linux", {}),

@@ -1,0 +1,103 @@
+"""Start records (hostctl.launcher.record): when a record still holds, and when not."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hostctl.launcher import record as records
+from hostctl.paths import Scope, for_scope
+
+
+def _record(tmp_path: Path) -> dict[str, Any]:
+    decl, snap, gone = tmp_path / "app.yaml", tmp_path / "snap", tmp_path / "bundle"
+    decl.write_text("image: x\n")
+    snap.mkdir()
+    return {
+        "format": records.FORMAT,
+        "hostctl": "1.0",
+        "env": records.start_environment(),
+        "content": [[str(decl), records.content_signature(str(decl))],
+                    [str(tmp_path / "app.yml"), None]],
+        "present": [[str(snap), records.presence_signature(str(snap))]],
+        "absent": [str(gone)],
+    }
+
+
+def test_a_fresh_record_is_current(tmp_path: Path) -> None:
+    assert records.is_current(_record(tmp_path), "1.0")
+
+
+def test_an_edited_declaration_of_the_same_size_is_seen(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    decl = tmp_path / "app.yaml"
+    decl.write_text("image: y\n")
+    os.utime(decl, ns=(0, 0))  # even with the old times back, the inode change time moved
+    assert not records.is_current(record, "1.0")
+
+
+def test_a_new_file_that_would_shadow_the_declaration_is_seen(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    (tmp_path / "app.yml").write_text("image: z\n")
+    assert not records.is_current(record, "1.0")
+
+
+def test_a_replaced_snapshot_is_seen(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    (tmp_path / "snap").rename(tmp_path / "old")
+    (tmp_path / "snap").mkdir()
+    assert not records.is_current(record, "1.0")
+
+
+def test_leftovers_of_an_unclean_stop_are_seen(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    (tmp_path / "bundle").mkdir()
+    assert not records.is_current(record, "1.0")
+
+
+def test_another_environment_or_version_is_seen(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _record(tmp_path)
+    assert not records.is_current(record, "1.1")
+    monkeypatch.setenv("HOSTCTL_TEST_SETTING", "1")
+    assert not records.is_current(record, "1.0")
+
+
+def test_what_systemd_sets_for_each_start_is_not_an_input(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _record(tmp_path)
+    monkeypatch.setenv("INVOCATION_ID", "0123")
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    assert records.is_current(record, "1.0")
+
+
+def test_records_round_trip_privately_and_garbage_reads_as_none(tmp_path: Path) -> None:
+    path = str(tmp_path / "launch" / "app.record")
+    record = _record(tmp_path)
+    records.write(path, record)
+    assert records.load(path) == record
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    Path(path).write_bytes(b"\x00garbage")
+    assert records.load(path) is None
+    records.discard(path)
+    records.discard(path)
+    assert records.load(path) is None
+
+
+def test_record_path_is_in_the_system_run_dir(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    monkeypatch.delenv("HOSTCTL_RUN_DIR", raising=False)
+    expected = for_scope(Scope.SYSTEM).run / "launch" / "app.record"
+    assert records.record_path("app") == str(expected)
+    monkeypatch.setenv("HOSTCTL_RUN_DIR", str(tmp_path))
+    assert records.record_path("app") == str(for_scope(Scope.SYSTEM).run / "launch/app.record")
+
+
+@pytest.mark.parametrize("text", ["/system.slice/app\\x2dweb.service/container", 'a"b',
+                                  "tab\there", "\x01", "ünï"])
+def test_json_string_is_valid_json_for_the_same_text(text: str) -> None:
+    assert json.loads(records.json_string(text)) == text
