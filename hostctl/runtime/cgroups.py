@@ -45,11 +45,20 @@ def leave_unit_cgroup(unit_cgroup: str) -> None:
         return  # not delegated to us: runc still works where no controllers are enabled
 
 
+_unit: list[str | None] = []  # unit_cgroup()'s answer, once it has left the unit's cgroup
+
+
 def unit_cgroup() -> str | None:
-    """The unit's cgroup when systemd started us, after leaving it for a sub-cgroup."""
-    if not os.environ.get("INVOCATION_ID"):
-        return None
-    found = own_cgroup()
-    if found and is_unified():
-        leave_unit_cgroup(found)
+    """The unit's cgroup when systemd started us, after leaving it for a sub-cgroup.
+
+    The same answer on every call: a second call must not take UNIT/supervisor (where the
+    first one moved us) for the unit's cgroup."""
+    if _unit:
+        return _unit[0]
+    found = None
+    if os.environ.get("INVOCATION_ID"):
+        found = own_cgroup()
+        if found and is_unified():
+            leave_unit_cgroup(found)
+    _unit.append(found)
     return found

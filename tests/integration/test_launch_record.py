@@ -67,11 +67,13 @@ def test_second_start_reuses_the_record(host: Any, busybox_ref: str) -> None:
     host.run(["systemctl", "start", "rec1"])
     wait_journal(host, "rec1.service", "rec rec1 hi")
     first = record_id(host, "rec1")
+    unit_cgroup = prop(host, "rec1.service", "ControlGroup")
+    wanted = f'"cgroupsPath": "{unit_cgroup}/container"'
     try:
+        # The full start looked for a record first: it still gives runc UNIT/container.
+        assert wanted in host.read_file("/run/hostctl/containers/rec1/config.json")
         assert restart(host, "rec1", "rec rec1 hi") == first  # no new record: reused
-        unit_cgroup = prop(host, "rec1.service", "ControlGroup")
-        config = host.read_file("/run/hostctl/containers/rec1/config.json")
-        assert f'"cgroupsPath": "{unit_cgroup}/container"' in config
+        assert wanted in host.read_file("/run/hostctl/containers/rec1/config.json")
         assert "hostctl" not in cgroup_processes(host, "rec1.service")
         assert "sleep" in cgroup_processes(host, "rec1.service")
         host.run(["systemctl", "stop", "rec1"])
