@@ -37,15 +37,17 @@ def unit_main(argv: list[str]) -> int:
 
 
 def _run_unit_verb(verb: str, name: str, user: bool) -> int:
-    if verb == "launch" and not user and os.geteuid() == 0 \
-            and os.environ.get("SYSTEMD_SCOPE") != "user":
+    if not user and os.geteuid() == 0 and os.environ.get("SYSTEMD_SCOPE") != "user":
         # A system container started before with the same inputs: no declaration,
         # image or network code needed (hostctl.launcher.record).
-        from hostctl.launcher.quick import launch_recorded
+        from hostctl.launcher import quick
 
-        started = launch_recorded(name)
-        if started is not None:
-            return started
+        if verb == "launch":
+            started = quick.launch_recorded(name)
+            if started is not None:
+                return started
+        elif quick.cleanup_recorded(name):
+            return 0
     if sys.flags.no_site:  # started by hostctl.launcher.entry: the full path needs site
         import site
 

@@ -18,7 +18,7 @@ from hostctl.errors import RuntimeFailure
 from hostctl.launcher import record as records
 from hostctl.launcher.handoff import hand_off
 from hostctl.runtime import cgroups
-from hostctl.runtime.rootfs import mount_rootfs
+from hostctl.runtime.rootfs import mount_rootfs, remove_rootfs
 from hostctl.runtime.runc import Runc
 
 TYPE_CHECKING = False  # typing itself is not imported on the start path
@@ -35,7 +35,7 @@ def launch_recorded(name: str) -> int | None:
     # it runs in a thread while this one checks the record and mounts the rootfs.
     unit_cgroup = _in_background(cgroups.unit_cgroup)
     record = records.load(records.record_path(name))
-    if record is None:
+    if record is None or not isinstance(record.get("store"), str):
         unit_cgroup()
         return None
     lock = _shared_store_lock(record["store"])
@@ -43,16 +43,18 @@ def launch_recorded(name: str) -> int | None:
         unit_cgroup()
         return None
     try:
-        if not records.is_current(record, __version__):
-            unit_cgroup()
-            return None
-        _prepare(record)
+        current = records.is_current(record, __version__)
+        if current:
+            _prepare(record)
     except BaseException:
         os.close(lock)
         unit_cgroup()
         _remove(name)
         raise
     os.close(lock)  # the overlay is mounted: prune sees the snapshots in use from here on
+    if not current:
+        unit_cgroup()
+        return None
     try:
         unit = unit_cgroup()
         if unit is None:
@@ -65,6 +67,35 @@ def launch_recorded(name: str) -> int | None:
         _remove(name)
         raise
     return 0
+
+
+def cleanup_recorded(name: str) -> bool:
+    """The unit's ExecStopPost for a system container whose last start was made from (or
+    wrote) its record: False when there is no record, and the full cleanup must run.
+
+    A full start drops the record before anything else and writes one only for host or
+    none networking, so with a record there is no network state to undo: this removes
+    the runc container, the rootfs mount, the writable layer and the bundle, as
+    hostctl.launcher.state.remove does, without the network code.
+    """
+    record = records.load(records.record_path(name))
+    if record is None:
+        return False
+    try:
+        runc_root, runtime = str(record["runc_root"]), str(record["runtime"])
+        bundle, scratch = str(record["bundle"]), str(record["scratch"])
+        runtime_file = str(record["runtime_file"])
+    except KeyError:
+        return False
+    if os.path.exists(os.path.join(runc_root, name)):
+        Runc(runc_root, runtime).delete(name)
+    remove_rootfs(scratch, os.path.join(bundle, "rootfs"))
+    import shutil
+
+    shutil.rmtree(bundle, ignore_errors=True)
+    if os.path.lexists(runtime_file):
+        os.unlink(runtime_file)
+    return True
 
 
 def _in_background(func: Callable[[], str | None]) -> Callable[[], str | None]:

@@ -90,7 +90,9 @@ def test_systemctl_start_runs_the_declared_container(host: Any, busybox_ref: str
         host.run(["systemctl", "stop", "app-container"])
         assert time.monotonic() - started < 3 + 2  # stop_timeout, then SIGKILL
         assert prop(host, unit, "ActiveState") in ("inactive", "failed")
-        assert host.sh("ls /run/hostctl/containers/").stdout.strip() == ""
+        left = host.sh("ls /run/hostctl/containers/").stdout.strip()
+        assert left == "", host.sh(f"ls -laR /run/hostctl/containers/; grep hostctl /proc/mounts;"
+                                   f" journalctl -u {unit} --no-pager | tail -20").stdout
 
         host.run(["systemctl", "start", "app-container"])
         assert prop(host, unit, "ActiveState") == "active"
