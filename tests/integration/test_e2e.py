@@ -54,7 +54,8 @@ def cgroup_processes(host: Any, unit: str, settle: float = 2.0) -> list[str]:
     deadline = time.monotonic() + settle
     while True:
         names: list[str] = host.sh(script).stdout.split()
-        if ("hostctl" not in names and "runc" not in names) or time.monotonic() > deadline:
+        launcher = [n for n in names if n in ("hostctl", "runc") or n.startswith("python")]
+        if not launcher or time.monotonic() > deadline:
             return names
         time.sleep(0.05)
 
