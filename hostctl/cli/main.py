@@ -48,10 +48,9 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
                 return started
         elif quick.cleanup_recorded(name):
             return 0
-    if sys.flags.no_site:  # started by hostctl.launcher.entry: the full path needs site
-        import site
+    from hostctl.launcher import enable_site
 
-        site.main()
+    enable_site()  # started by hostctl.launcher.entry: the full path needs site-packages
     from hostctl.paths import Scope, default_scope
 
     scope = Scope.USER if user else default_scope()

@@ -158,6 +158,9 @@ def _write_bundle(record: dict[str, Any], cgroup: str) -> None:
 
 def _remove(name: str) -> None:
     """A failed recorded start: undo it as the full cleanup does, and drop the record."""
+    from hostctl.launcher import enable_site
+
+    enable_site()
     from hostctl.launcher.state import ContainerState, remove
     from hostctl.paths import Scope, for_scope
 

@@ -145,3 +145,38 @@ def test_leftovers_of_a_crash_take_the_full_start(host: Any, busybox_ref: str) -
                         check=False).returncode == 0
     finally:
         host.run(["systemctl", "stop", "rec4"], check=False)
+
+
+BREAK_RECORD = """\
+import marshal, sys
+path = sys.argv[1]
+with open(path, "rb") as handle:
+    record = marshal.load(handle)
+record["config"] = record["config"].replace('"args": [', '"args": ["/no/such/program", ', 1)
+with open(path, "wb") as handle:
+    marshal.dump(record, handle)
+"""
+
+
+def test_a_failed_recorded_start_cleans_up_and_the_next_start_is_full(host: Any,
+                                                                      busybox_ref: str) -> None:
+    declare(host, "rec5", BODY.format(ref=busybox_ref, name="rec5"))
+    try:
+        host.run(["systemctl", "start", "rec5"])
+        wait_journal(host, "rec5.service", "rec rec5")
+        host.run(["systemctl", "stop", "rec5"])
+        # A record that still matches every input but whose config cannot start: the
+        # recorded start fails as a start does, and undoes itself.
+        host.write_file("/tmp/break_record.py", BREAK_RECORD)
+        host.run(["python3", "/tmp/break_record.py", f"{RECORDS}/rec5.record"])
+        assert host.run(["systemctl", "start", "rec5"], check=False).returncode != 0
+        journal = wait_journal(host, "rec5.service", "hostctl launch rec5:")
+        assert "Traceback" not in journal
+        for leftover in ("/run/hostctl/containers/rec5", "/var/lib/hostctl/containers/rec5",
+                         "/run/hostctl/runc/rec5", f"{RECORDS}/rec5.record"):
+            assert host.run(["test", "-e", leftover], check=False).returncode == 1, leftover
+        host.run(["systemctl", "reset-failed", "rec5"])
+        host.run(["systemctl", "start", "rec5"])  # a full start, which records again
+        assert host.run(["test", "-e", f"{RECORDS}/rec5.record"], check=False).returncode == 0
+    finally:
+        host.run(["systemctl", "stop", "rec5"], check=False)
