@@ -85,8 +85,7 @@ def launch(name: str, scope: Scope) -> int:
     unit_cgroup = cgroups.unit_cgroup()
     maps = _enter_user_namespace(scope)
     remove(state)  # whatever a crash or power cut left behind
-    if scope is Scope.SYSTEM:
-        records.discard(records.record_path(name))
+    _drop_record(name, scope)
     runtime = runtime_for(str(container.runtime), paths.runc_root)
     store = Store(paths.store)
     with store.writing():  # no prune between finding the image and mounting it
@@ -112,10 +111,15 @@ def launch(name: str, scope: Scope) -> int:
                  attach=lambda pid: network.attach(container, pid, paths))
     except BaseException:
         remove(state)
-        if scope is Scope.SYSTEM:
-            records.discard(records.record_path(name))
+        _drop_record(name, scope)
         raise
     return 0
+
+
+def _drop_record(name: str, scope: Scope) -> None:
+    """No record may outlive a full start that did not write it (see launcher.record)."""
+    if scope is Scope.SYSTEM:
+        records.discard(records.record_path(name))
 
 
 def _layer_base(image: Image, paths: Paths) -> Path:

@@ -17,8 +17,9 @@ from hostctl import __version__
 from hostctl.errors import RuntimeFailure
 from hostctl.launcher import record as records
 from hostctl.launcher.handoff import hand_off
+from hostctl.launcher.teardown import tear_down
 from hostctl.runtime import cgroups
-from hostctl.runtime.rootfs import mount_rootfs, remove_rootfs
+from hostctl.runtime.rootfs import mount_rootfs
 from hostctl.runtime.runc import Runc
 
 TYPE_CHECKING = False  # typing itself is not imported on the start path
@@ -87,14 +88,7 @@ def cleanup_recorded(name: str) -> bool:
         runtime_file = str(record["runtime_file"])
     except KeyError:
         return False
-    if os.path.exists(os.path.join(runc_root, name)):
-        Runc(runc_root, runtime).delete(name)
-    remove_rootfs(scratch, os.path.join(bundle, "rootfs"))
-    import shutil
-
-    shutil.rmtree(bundle, ignore_errors=True)
-    if os.path.lexists(runtime_file):
-        os.unlink(runtime_file)
+    tear_down(Runc(runc_root, runtime), name, bundle, scratch, runtime_file)
     return True
 
 

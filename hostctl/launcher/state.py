@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostctl.launcher.teardown import tear_down
 from hostctl.paths import Paths
-from hostctl.runtime.rootfs import remove_rootfs
 from hostctl.runtime.runc import Runc
 
 
@@ -59,9 +58,6 @@ def remove(state: ContainerState) -> None:
     """
     from hostctl import network
 
-    if (state.paths.runc_root / state.name).exists():
-        state.runtime().delete(state.name)
+    tear_down(state.runtime(), state.name, str(state.bundle), str(state.scratch),
+              str(state.runtime_file))
     network.detach(state.name, state.paths)
-    remove_rootfs(state.scratch, state.rootfs)
-    shutil.rmtree(state.bundle, ignore_errors=True)
-    state.runtime_file.unlink(missing_ok=True)
