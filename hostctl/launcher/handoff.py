@@ -1,4 +1,4 @@
-"""The end of every start, full or recorded: runc create, MAINPID=, runc start, READY=1."""
+"""The end of every start, full or recorded: runc create, MAINPID=, start, READY=1."""
 
 from __future__ import annotations
 
@@ -54,7 +54,10 @@ def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
     # it as the main process and collects its exit status even if the container ends
     # the moment it starts (one that exits 0 before READY=1 below fails the start).
     notify(f"MAINPID={pid}", f"STATUS=starting {reference}")
-    runtime.start(name, notify=ready_by_container, log_file=os.path.join(bundle, "runtime.log"))
+    # `notify: true` needs runc start itself: it relays the container's READY=1.
+    if ready_by_container or not runtime.start_created(name, pid):
+        runtime.start(name, notify=ready_by_container,
+                      log_file=os.path.join(bundle, "runtime.log"))
     # With `notify: true`, runc start has returned because the container said READY=1 and
     # runc passed it on. systemd can drop that datagram ("Cannot find unit for notify
     # message of PID"): runc start may be gone before systemd looks up its cgroup. The

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -239,3 +242,60 @@ def test_adhoc_run_exec_logs_inspect_kill(host: Any, busybox_ref: str) -> None:
     fg = host.run([HOSTCTL, "run", "--rm", "--network", "host", busybox_ref,
                    "sh", "-c", "echo fg-out; exit 5"], check=False)
     assert "fg-out" in fg.stdout and fg.returncode == 5
+
+
+def test_started_container_is_running_to_runc_and_left_no_fifo(host: Any,
+                                                              busybox_ref: str) -> None:
+    """The launcher starts the container through runc's exec.fifo, not `runc start`:
+    runc must still see it as running (kill, state, delete work) and no fifo stays."""
+    declare(host, "fifo", f"""\
+image: {busybox_ref}
+command: ["sh", "-c", "trap 'exit 0' TERM; echo fifo-started; sleep 600 & wait"]
+stop_timeout: 5
+""")
+    host.run(["systemctl", "start", "fifo"])
+    wait_journal(host, "fifo.service", "fifo-started")
+    state = host.run(["runc", "--root", "/run/hostctl/runc", "state", "fifo"]).stdout
+    assert '"status": "running"' in state, state
+    fifo = host.run(["test", "-e", "/run/hostctl/runc/fifo/exec.fifo"], check=False)
+    assert fifo.returncode != 0, "exec.fifo left behind: runc would call it created"
+    host.run(["systemctl", "stop", "fifo"])
+    assert prop(host, "fifo.service", "Result") == "success"
+
+
+START_CREATED = """
+import os, signal, sys
+from hostctl.errors import RuntimeFailure
+from hostctl.runtime.runc import Runc
+runc = Runc("/run/fifo-test-runc")
+pid = runc.create(sys.argv[1], "/srv/fifo-bundle", "/srv/fifo-bundle/pid")
+if sys.argv[2] == "kill":
+    os.kill(pid, signal.SIGKILL)
+try:
+    print("started" if runc.start_created(sys.argv[1], pid) else "no-fifo", flush=True)
+except RuntimeFailure as err:
+    print("failed:", err.message, flush=True)
+finally:
+    runc.delete(sys.argv[1])
+"""
+
+
+def test_a_container_that_dies_before_its_start_is_a_clear_failure(host: Any) -> None:
+    """Between create and start the init can die (OOM, a kill): starting it then fails
+    with a message, instead of waiting forever on the fifo."""
+    host.sh("rm -rf /srv/fifo-bundle && mkdir -p /srv/fifo-bundle/rootfs/bin "
+            "&& cp /bin/busybox /srv/fifo-bundle/rootfs/bin/ "
+            "&& ln -s busybox /srv/fifo-bundle/rootfs/bin/sh "
+            "&& ln -s busybox /srv/fifo-bundle/rootfs/bin/sleep "
+            "&& cd /srv/fifo-bundle && runc spec")
+    config = json.loads(host.read_file("/srv/fifo-bundle/config.json"))
+    config["process"].update(terminal=False, args=["sleep", "30"])
+    host.write_file("/srv/fifo-bundle/config.json", json.dumps(config))
+    python = str(Path(HOSTCTL).parent / "python")
+    repo = str(Path(__file__).resolve().parents[2])
+    for how, expected in (("start", "started"), ("kill", "failed: runc start ")):
+        out = host.sh(f"cd {repo} && {python} -c {shlex.quote(START_CREATED)} t-{how} {how} "
+                      f"</dev/null >/srv/fifo-bundle/out 2>&1; cat /srv/fifo-bundle/out").stdout
+        assert expected in out, out
+    assert "ended before it was started" in out
+    assert host.run(["runc", "--root", "/run/fifo-test-runc", "list", "-q"]).stdout.strip() == ""
