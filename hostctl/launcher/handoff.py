@@ -7,7 +7,7 @@ import sys
 import time
 
 from hostctl.errors import RuntimeFailure
-from hostctl.launcher.notify import notify
+from hostctl.launcher.notify import barrier, notify
 from hostctl.runtime.runc import Runc
 
 TYPE_CHECKING = False  # typing itself is not imported on the start path
@@ -54,6 +54,10 @@ def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
     # it as the main process and collects its exit status even if the container ends
     # the moment it starts (one that exits 0 before READY=1 below fails the start).
     notify(f"MAINPID={pid}", f"STATUS=starting {reference}")
+    # ... and know that systemd has taken it before the container may run: otherwise one
+    # that ends at once can be reaped as a stranger, its status lost, and the launcher's
+    # own exit taken for the unit's result.
+    barrier()
     # `notify: true` needs runc start itself: it relays the container's READY=1.
     if ready_by_container or not runtime.start_created(name, pid):
         runtime.start(name, notify=ready_by_container,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import _socket
 import os
+import sys
 
 
 def notify(*assignments: str) -> bool:
@@ -23,6 +24,37 @@ def notify(*assignments: str) -> bool:
     finally:
         sock.close()
     return True
+
+
+def barrier(timeout: float = 5.0) -> bool:
+    """Wait until systemd has processed every notification sent before (sd_notify_barrier:
+    BARRIER=1 with a pipe's write end, which systemd closes once it got there). False when
+    not run by a Type=notify unit or when systemd did not answer within TIMEOUT."""
+    import select
+
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(address)
+            rights = write_end.to_bytes(4, sys.byteorder)  # one C int
+            sock.sendmsg([b"BARRIER=1"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+        finally:
+            sock.close()
+        os.close(write_end)
+        write_end = -1
+        poller = select.poll()
+        poller.register(read_end, select.POLLHUP)
+        return bool(poller.poll(int(timeout * 1000)))
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
 
 
 def extend_timeout(seconds: float) -> bool:

@@ -299,3 +299,21 @@ def test_a_container_that_dies_before_its_start_is_a_clear_failure(host: Any) ->
         assert expected in out, out
     assert "ended before it was started" in out
     assert host.run(["runc", "--root", "/run/fifo-test-runc", "list", "-q"]).stdout.strip() == ""
+
+
+def test_a_container_that_exits_at_once_gives_the_unit_its_status_every_time(
+        host: Any, busybox_ref: str) -> None:
+    """The launcher starts the container right after MAINPID=: systemd must have taken
+    the init as main process by then (BARRIER=1), or a container that exits at once is
+    reaped as a stranger and the launcher's own exit 0 becomes the unit's result. The
+    first start is a full one, the others recorded (faster, so the tighter race)."""
+    declare(host, "quick-exit", f"image: {busybox_ref}\ncommand: [\"sh\", \"-c\", \"exit 7\"]\n")
+    for attempt in range(6):
+        host.run(["systemctl", "start", "quick-exit"], check=False)
+        wait_state(host, "quick-exit.service", ("inactive", "failed"))
+        status = prop(host, "quick-exit.service", "ExecMainStatus")
+        assert status == "7", f"start {attempt}: status {status}\n" + \
+            host.journal("quick-exit.service")
+        host.run(["systemctl", "reset-failed", "quick-exit"], check=False)
+    assert host.run(["test", "-e", "/run/hostctl/launch/quick-exit.record"],
+                    check=False).returncode == 0, "no recorded start was exercised"
