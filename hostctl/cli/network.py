@@ -50,6 +50,7 @@ def network_inspect(
                    + (" (internal)" if info.internal else ""))
         for c in info.containers:
             state = "" if c.check is None else f"  CHECK: {c.check}"
-            typer.echo(f"  {c.container}\t{' '.join(c.addresses)}{state}")
+            published = f"  ports: {' '.join(c.ports)}" if c.ports else ""
+            typer.echo(f"  {c.container}\t{' '.join(c.addresses)}{published}{state}")
         return
     typer.echo(json.dumps(dataclasses.asdict(info), indent=2))

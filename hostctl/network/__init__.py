@@ -102,6 +102,7 @@ def _plan_rootless(container: Container, mode: str, where: str) -> NetworkPlan:
         raise RuntimeFailure(
             f"rootless containers cannot join network {mode!r}", where=where,
             hint="rootless containers use pasta: `network: bridge` (the default) or host")
+    ports.check_unbound(container.ports, container.where("ports"))
     extra = resolv.extra_hosts(container.add_hosts, resolv.default_gateway(),
                                container.where("add_hosts"))
     return NetworkPlan("new", extra, _resolv(container, True), mode)
@@ -178,6 +179,7 @@ def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
         # the check and the record under one lock: two starts cannot both take a port
         ports.check_free(container.ports, _published(paths, container.name),
                          container.where("ports"))
+        ports.check_unbound(container.ports, container.where("ports"))
         path = netns.create(container.name)
         attachment = cni.Attachment(container.name, network.name, str(path),
                                     cni.conflist(network, state_dir(paths) / "ipam"),

@@ -26,6 +26,7 @@ trying [::1] first is refused at once and falls back to 127.0.0.1.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,78 @@ def check_free(ports: Sequence[Port], taken: dict[str, tuple[Port, ...]], where:
                     where=where,
                     hint=f"stop {holder} (systemctl stop {holder}) or publish another "
                          "host port")
+
+
+def check_unbound(ports: Sequence[Port], where: str) -> None:
+    """Refuse PORTS when a process on the host (a server, a rootless container's pasta)
+    has the host port bound: the DNAT rules would hide it from outside, or it would
+    hide the container from the host, depending on who asks. Tested by binding the
+    port, as the kernel would refuse the container's own listener there; a process that
+    binds the port after the container started is not seen (nothing holds it open)."""
+    import errno
+    import socket
+
+    for port in ports:
+        kind = socket.SOCK_STREAM if port.protocol is Protocol.TCP else socket.SOCK_DGRAM
+        for version in families(port):
+            family = socket.AF_INET if version == 4 else socket.AF_INET6
+            address = port.host_ip or ("0.0.0.0" if version == 4 else "::")
+            try:
+                probe = socket.socket(family, kind)
+            except OSError:  # no IPv6 on this host: nothing can hold a v6 port
+                continue
+            with probe:
+                if version == 6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if kind == socket.SOCK_STREAM:  # connections in TIME_WAIT don't count
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((address, port.host_port))
+                except OSError as err:
+                    if err.errno == errno.EADDRINUSE:
+                        raise RuntimeFailure(
+                            f"host port {port.host_port}/{port.protocol} ({label(port)}) is "
+                            f"in use on the host by {_holder(port)}", where=where,
+                            hint="stop that process or publish another host port") from None
+                    if err.errno == errno.EADDRNOTAVAIL and port.host_ip is not None:
+                        raise RuntimeFailure(
+                            f"{label(port)}: {port.host_ip} is not an address of this host",
+                            where=where,
+                            hint="publish on one of the host's addresses (ip -brief "
+                                 "address), or without HOST_IP on every address") from None
+                    # EACCES: a privileged port probed from a rootless launcher; pasta
+                    # (which publishes there) gives its own error
+                    if err.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT,
+                                         errno.EACCES):
+                        raise
+
+
+def _holder(port: Port) -> str:
+    """Who has PORT bound ("nginx (PID 812)"), from /proc/net and /proc/*/fd; vaguer when
+    the socket or its process cannot be seen (another user's, another namespace's)."""
+    inodes = set()
+    # both tables: a dual-stack listener on [::] holds the IPv4 port too
+    for table in (f"/proc/net/{port.protocol}", f"/proc/net/{port.protocol}6"):
+        try:
+            with open(table) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:  # no IPv6: no table
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            listening = port.protocol is Protocol.UDP or state == "0A"
+            if listening and int(local.rsplit(":", 1)[1], 16) == port.host_port:
+                inodes.add(f"socket:[{inode}]")
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                with open(f"/proc/{pid}/comm") as handle:
+                    return f"{handle.read().strip()} (PID {pid})"
+        except OSError:  # gone, or not ours to look at
+            continue
+    return "another process"
 
 
 def _to(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hostctl.errors import HostctlError
-from hostctl.network import cni, defs, netns
+from hostctl.network import cni, defs, netns, ports
 from hostctl.paths import Paths, Scope
 
 
@@ -14,6 +14,7 @@ class Attached:
     container: str
     addresses: tuple[str, ...]
     netns: str
+    ports: tuple[str, ...]  # as declared: [HOST_IP:]HOST_PORT:CONTAINER_PORT/PROTO
     check: str | None  # None: CNI CHECK passed (or was not asked for)
 
 
@@ -45,7 +46,7 @@ def _info(network: defs.Network, attachments: list[cni.Attachment],
           check: bool) -> NetworkInfo:
     attached = tuple(
         Attached(a.container, tuple(a.addresses()), a.netns,
-                 cni.check(a) if check else None)
+                 tuple(ports.label(p) for p in a.ports), cni.check(a) if check else None)
         for a in attachments if a.network == network.name)
     return NetworkInfo(network.name, str(network.subnet), str(network.gateway),
                        network.bridge, network.internal,

@@ -317,3 +317,36 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
     finally:
         stop(host, "boot-web", "boot-app")
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
+def test_a_host_port_bound_by_another_process_is_refused_naming_it(host: Any) -> None:
+    """Not only hostctl's own containers: a server on the host holding the port fails the
+    start naming it, and keeps its port; a HOST_IP the host lacks is an error too."""
+    host.run(["systemd-run", "--unit", "squatter", "--", "busybox", "httpd", "-f",
+              "-p", "8097", "-h", "/etc"])
+    declare(host, "late", web("late", 'ports: ["8097:80"]'))
+    declare(host, "nowhere", web("nowhere", 'ports: ["198.51.100.7:8098:80"]'))
+    try:
+        pid = prop(host, "squatter.service", "MainPID")
+        deadline = time.monotonic() + 5
+        while "8097" not in host.run(["ss", "-Hltn"]).stdout:
+            assert time.monotonic() < deadline, "the squatter did not listen"
+            time.sleep(0.1)
+        assert host.run(["systemctl", "start", "late"], check=False).returncode != 0
+        journal = host.journal("late.service")
+        assert (f"host port 8097/tcp (8097:80/tcp) is in use on the host by busybox "
+                f"(PID {pid})") in journal, journal
+        assert "late.yaml" in journal and "ports" in journal
+        assert prop(host, "squatter.service", "ActiveState") == "active"
+        assert hostctl_rules(host, "late") == []
+        assert host.run(["systemctl", "start", "nowhere"], check=False).returncode != 0
+        assert "198.51.100.7 is not an address of this host" in host.journal("nowhere.service")
+        host.run(["systemctl", "stop", "squatter"])
+        start(host, "late")
+        assert fetch(host, "http://127.0.0.1:8097/") == "late\n"
+        inspect = json.loads(host.run([HOSTCTL, "network", "inspect", "bridge"]).stdout)
+        attached = {c["container"]: c for c in inspect["containers"]}
+        assert attached["late"]["ports"] == ["8097:80/tcp"]
+    finally:
+        stop(host, "squatter", "late", "nowhere")
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -321,3 +323,25 @@ def test_a_host_port_held_by_another_container_is_refused_naming_both() -> None:
 def test_ports_that_do_not_overlap_can_be_published_together(one: Port, other: Port) -> None:
     assert not ports.overlaps(one, other) and not ports.overlaps(other, one)
     ports.check_free([one], {"other": (other,)}, "k")
+
+
+def test_a_bound_host_port_is_refused_naming_the_process_that_holds_it() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        taken = server.getsockname()[1]
+        with pytest.raises(RuntimeFailure) as failure:
+            ports.check_unbound([Port("127.0.0.1", taken, 80)], "web.yaml:3:ports")
+        me = Path("/proc/self/comm").read_text().strip()
+        assert failure.value.message == (
+            f"host port {taken}/tcp (127.0.0.1:{taken}:80/tcp) is in use on the host by "
+            f"{me} (PID {os.getpid()})")
+        assert failure.value.where == "web.yaml:3:ports"
+        # UDP on the same number is another port: free
+        ports.check_unbound([Port("127.0.0.1", taken, 80, Protocol.UDP)], "k")
+    ports.check_unbound([Port("127.0.0.1", taken, 80)], "k")  # closed: free again
+
+
+def test_a_host_ip_that_is_not_the_hosts_is_refused() -> None:
+    with pytest.raises(RuntimeFailure, match=r"198\.51\.100\.7 is not an address of this host"):
+        ports.check_unbound([Port("198.51.100.7", 8080, 80)], "k")
