@@ -52,18 +52,24 @@ def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
     # Hand the init to systemd while it still waits in `runc init` for the start: it
     # is alive and already systemd's child (runc create has exited), so systemd takes
     # it as the main process and collects its exit status even if the container ends
-    # the moment it starts (one that exits 0 before READY=1 below fails the start).
-    notify(f"MAINPID={pid}", f"STATUS=starting {reference}")
-    # ... and know that systemd has taken it before the container may run: otherwise one
-    # that ends at once can be reaped as a stranger, its status lost, and the launcher's
-    # own exit taken for the unit's result.
+    # the moment it starts. BARRIER=1 waits until systemd has taken it: otherwise a
+    # container that ends at once can be reaped as a stranger, its status lost, and the
+    # launcher's own exit taken for the unit's result.
+    log_file = os.path.join(bundle, "runtime.log")
+    if ready_by_container:
+        notify(f"MAINPID={pid}", f"STATUS=starting {reference}")
+        barrier()
+        # runc start relays the container's READY=1 and returns once it came. systemd
+        # can drop that datagram ("Cannot find unit for notify message of PID"): runc
+        # start may be gone before systemd looks up its cgroup. The launcher is a process
+        # systemd knows, so it says READY=1 again.
+        runtime.start(name, notify=True, log_file=log_file)
+        notify("READY=1", f"STATUS=running {reference}")
+        return
+    # Ready is said with MAINPID, before the start: a container that exits 0 at once
+    # would otherwise end before READY=1 and fail its start ("protocol"). Should the
+    # start itself fail (the init died in between), the unit fails with it.
+    notify(f"MAINPID={pid}", "READY=1", f"STATUS=running {reference}")
     barrier()
-    # `notify: true` needs runc start itself: it relays the container's READY=1.
-    if ready_by_container or not runtime.start_created(name, pid):
-        runtime.start(name, notify=ready_by_container,
-                      log_file=os.path.join(bundle, "runtime.log"))
-    # With `notify: true`, runc start has returned because the container said READY=1 and
-    # runc passed it on. systemd can drop that datagram ("Cannot find unit for notify
-    # message of PID"): runc start may be gone before systemd looks up its cgroup. The
-    # launcher is a process systemd knows, so it says READY=1 again in every case.
-    notify("READY=1", f"STATUS=running {reference}")
+    if not runtime.start_created(name, pid):
+        runtime.start(name, log_file=log_file)
