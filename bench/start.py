@@ -2,7 +2,8 @@
 
 From `systemctl start` to the container's first line in the journal, measured inside
 a systemd test host: the guest's clock just before `systemctl start`, and the line's
-__REALTIME_TIMESTAMP (no polling loop in the measurement). Median of N runs each, in
+__REALTIME_TIMESTAMP (no polling loop in the measurement). Median of N runs each, taken in
+turns (so a drift of the load weighs on all alike), in
 the same run for all three, all on the host's network and with runc. Then 20
 containers of each kind: the resident memory that is not the containers' own
 processes (hostctl: none; podman: its conmon processes).
@@ -95,9 +96,29 @@ TimeoutStopSec=5
     return f"{name}.service"
 
 
-def _median(host: TestHost, unit: str, runs: int) -> float:
-    _start_latency_ms(host, unit)  # warm: image pulled, caches filled
-    return statistics.median(_start_latency_ms(host, unit) for _ in range(runs))
+def _interleaved(host: TestHost, units: dict[str, str], runs: int) -> dict[str, list[float]]:
+    """RUNS start latencies of each unit, taken in turns (the order rotating each round),
+    so that a drift of the machine's load weighs on all of them alike. A start that
+    fails (podman now and then: status 219/CGROUP) is tried again, and said."""
+    times: dict[str, list[float]] = {label: [] for label in units}
+    labels = list(units)
+    for label in labels:
+        _start_latency_ms(host, units[label])  # warm: image pulled, caches filled
+    for round_ in range(runs):
+        shift = round_ % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            for attempt in (1, 2):
+                try:
+                    times[label].append(_start_latency_ms(host, units[label]))
+                    break
+                except RuntimeError as err:
+                    if attempt == 2:
+                        raise
+                    print(f"{label}: a start failed, trying again: "
+                          f"{str(err).splitlines()[0]}")
+    for unit in units.values():
+        host.run(["systemctl", "stop", unit], check=False)
+    return times
 
 
 def _foreign_rss_kb(host: TestHost, units: list[str], container_comms: set[str]) -> tuple[int,
@@ -152,19 +173,18 @@ def report(host: TestHost, ref: str, runs: int, podman: bool) -> None:
         host.run(["podman", "pull", "--tls-verify=false", ref])
         units["podman 4.3.1"] = _podman_unit(host, ref, "bench-podman")
     host.run(["systemctl", "daemon-reload"])
-    medians = {}
     record = "/run/hostctl/launch/bench-hostctl.record"
-    for label, unit in units.items():
-        before = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
-        medians[label] = _median(host, unit, runs)
-        host.run(["systemctl", "stop", unit], check=False)
-        if unit == hostctl_unit:
-            after = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
-            reused = "every start recorded" if before and before == after else "full starts too"
-            print(f"hostctl: {reused} (record inode {before} -> {after})")
+    before = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
+    times = _interleaved(host, units, runs)
+    after = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
+    reused = "every start recorded" if before and before == after else "full starts too"
+    print(f"hostctl: {reused} (record inode {before} -> {after})")
+    medians = {label: statistics.median(values) for label, values in times.items()}
     print(f"start to first journal line, median of {runs}:")
     for label, value in medians.items():
-        print(f"  {label:<14} {value:8.1f} ms")
+        quartiles = statistics.quantiles(times[label], n=4)
+        print(f"  {label:<14} {value:8.1f} ms   (quartiles {quartiles[0]:.1f} .. "
+              f"{quartiles[2]:.1f}, taken in turns)")
     print(f"  hostctl / floor  {medians['hostctl'] / medians['runc (floor)']:.2f}x")
     if podman:
         print(f"  hostctl / podman {medians['hostctl'] / medians['podman 4.3.1']:.2f}x")
