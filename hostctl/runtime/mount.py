@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
 from hostctl.errors import RuntimeFailure
+from hostctl.runtime import libc
 
 MNT_DETACH = 2
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def mount(source: str, target: str, fstype: str, options: str, *, flags: int = 0) -> None:
-    rc = _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, options.encode())
+    rc = libc.mount(source.encode(), target.encode(), fstype.encode(), flags, options.encode())
     if rc != 0:
-        err = ctypes.get_errno()
+        err = libc.errno()
         raise RuntimeFailure(
             f"mounting {fstype} on {target} failed: {os.strerror(err)}",
             hint="overlayfs needs a kernel with overlay support and an upper dir that is"
@@ -25,11 +24,11 @@ def mount(source: str, target: str, fstype: str, options: str, *, flags: int = 0
 
 def umount(target: str) -> bool:
     """Unmount TARGET (lazily if busy); False when nothing was mounted there."""
-    if _libc.umount2(target.encode(), 0) == 0:
+    if libc.umount2(target.encode(), 0) == 0:
         return True
-    err = ctypes.get_errno()
+    err = libc.errno()
     if err in (errno.EINVAL, errno.ENOENT):
         return False
-    if _libc.umount2(target.encode(), MNT_DETACH) == 0:
+    if libc.umount2(target.encode(), MNT_DETACH) == 0:
         return True
-    raise RuntimeFailure(f"unmounting {target} failed: {os.strerror(ctypes.get_errno())}")
+    raise RuntimeFailure(f"unmounting {target} failed: {os.strerror(libc.errno())}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,17 @@ def test_seccomp_rules_never_name_a_call_twice_with_different_verdicts() -> None
     for rule in plain:
         for name in rule["names"]:
             assert seen.setdefault(name, rule["action"]) == rule["action"], name
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the x32 ABI is x86_64's")
+def test_x32_is_in_the_profile_only_where_the_kernel_runs_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seccomp, "_x32", False)
+    assert seccomp.profile(DEFAULT_CAPABILITIES)["architectures"] == [
+        "SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    monkeypatch.setattr(seccomp, "_x32", True)
+    assert "SCMP_ARCH_X32" in seccomp.profile(DEFAULT_CAPABILITIES)["architectures"]
+    # a profile for a named machine is podman's list, whatever this kernel runs
+    monkeypatch.setattr(seccomp, "_x32", False)
+    assert "SCMP_ARCH_X32" in seccomp.profile(DEFAULT_CAPABILITIES, "x86_64")["architectures"]
+
