@@ -7,7 +7,8 @@ idempotent.
 
 Modes (`network:`): host (the host's namespace), none (a namespace with loopback only),
 bridge (the default: the built-in network `bridge`) or a declared network's name.
-Rootful: plan() makes a named namespace per container and starts wiring it (the CNI
+Rootless on a declared (user) network: hostctl.network.usernet. Rootful: plan() makes
+a named namespace per container and starts wiring it (the CNI
 plugins, then hostctl's iptables rules) in a thread, so that this overlaps the rest of
 the launcher's work and `runc create` joining the namespace; attach() waits for it,
 before `runc start`. Rootless: runc makes the namespace and pasta connects it in
@@ -82,6 +83,10 @@ def plan(container: Container, paths: Paths) -> NetworkPlan:
         extra = resolv.extra_hosts(container.add_hosts, None, container.where("add_hosts"))
         return NetworkPlan("new", extra, _resolv(container, True), NONE)
     if paths.scope is Scope.USER:
+        if mode != defs.DEFAULT:
+            from hostctl.network import usernet
+
+            return usernet.plan(container, paths)
         return _plan_rootless(container, mode, where)
     return _plan_bridge(container, paths, defs.find(mode, paths, where))
 
@@ -96,12 +101,6 @@ def _no_ports(container: Container, why: str) -> None:
 
 
 def _plan_rootless(container: Container, mode: str, where: str) -> NetworkPlan:
-    if mode != defs.DEFAULT:
-        from hostctl.errors import RuntimeFailure
-
-        raise RuntimeFailure(
-            f"rootless containers cannot join network {mode!r}", where=where,
-            hint="rootless containers use pasta: `network: bridge` (the default) or host")
     extra = resolv.extra_hosts(container.add_hosts, resolv.default_gateway(),
                                container.where("add_hosts"))
     return NetworkPlan("new", extra, _resolv(container, True), mode)
@@ -221,12 +220,18 @@ def _published(paths: Paths, own: str) -> dict[str, tuple[Port, ...]]:
 
 
 def attach(container: Container, pid: int, paths: Paths) -> None:
-    """Rootless: connect the created container's namespace with pasta. Rootful: wait for
+    """Rootless: connect the created container's namespace with pasta, or put it on its
+    user network (hostctl.network.usernet). Rootful: wait for
     the wiring plan() started (its failure is raised here), then record the container's
     addresses for its network's names and bring every member's hosts file up to date."""
     if container.network in (HOST, NONE):
         return
     if paths.scope is Scope.USER:
+        if container.network != defs.DEFAULT:
+            from hostctl.network import usernet
+
+            usernet.attach(container, pid, paths)
+            return
         pasta.start(pid, container.ports, _pasta_pid(paths, container.name))
         return
     wiring = _wiring.pop(container.name, None)
@@ -244,7 +249,10 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
 def detach(name: str, paths: Paths) -> None:
     """Release what plan()/attach() set up for NAME; safe when nothing was set up."""
     if paths.scope is Scope.USER:
+        from hostctl.network import usernet
+
         pasta.stop(_pasta_pid(paths, name))
+        usernet.detach(name, paths)
         return
     wiring = _wiring.pop(name, None)
     if wiring is not None:  # the start failed between plan() and attach()
