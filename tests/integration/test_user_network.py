@@ -190,6 +190,28 @@ def test_a_port_the_running_network_does_not_forward_is_refused_clearly(members:
     assert holder_counts(host) == (0, 0, 0)
 
 
+def test_what_a_crashed_member_left_is_removed_by_its_next_start(members: Any) -> None:
+    host = members
+    dropin = f"{HOME}/.config/systemd/user/uweb.service.d"
+    as_user(host, "mkdir", "-p", dropin)
+    write(host, f"{dropin}/crash.conf", "[Service]\nExecStopPost=\n")  # no cleanup
+    as_user(host, "systemctl", "--user", "daemon-reload")
+    try:
+        start(host, "uweb")
+        stop(host, "uweb")  # as a crash: the container is gone, its cleanup never ran
+        assert holder_counts(host)[1:] == (4, 1)  # its rules and lease are left
+    finally:
+        as_user(host, "rm", "-rf", dropin)
+        as_user(host, "systemctl", "--user", "daemon-reload")
+    start(host, "uweb")
+    try:
+        assert holder_counts(host) == (1, 4, 1)  # the leftovers removed, not doubled
+        assert fetch(host, "http://127.0.0.1:8090/") == "user-web\n"
+    finally:
+        stop(host, "uweb")
+    assert holder_counts(host) == (0, 0, 0)
+
+
 def test_stopping_the_network_stops_its_members_and_leaves_no_process(members: Any) -> None:
     host = members
     start(host, "uweb", "uclient")
