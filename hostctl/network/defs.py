@@ -37,6 +37,7 @@ DEFAULT_SUBNET = "10.89.0.0/16"  # podman's default is 10.88.0.0/16; stay clear 
 DEFAULT_BRIDGE = "hostctl0"
 AUTO_SUBNETS = "10.90.{}.0/24"
 RESERVED = ("host", "none")
+USER_RESERVED = "online"  # hostctl-network-NAME.service: not the wait unit's name
 KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
@@ -130,6 +131,11 @@ def parse(text: str, source: Path, name: str, *, user: bool = False) -> Network:
         raise DeclarationError(
             f"{DEFAULT!r} cannot name a user network: it is the rootless default (pasta, "
             "one per container)", where=str(source), hint="give the network another name")
+    if user and name == USER_RESERVED:
+        raise DeclarationError(
+            f"{name!r} cannot name a user network: its unit would be "
+            "hostctl-network-online.service, the user's wait for the network",
+            where=str(source), hint="give the network another name")
     context = Context(source)
     top = _compose(text, source)
     found: dict[str, tuple[Node, Node]] = {}
@@ -217,7 +223,10 @@ def _check_clashes(networks: list[Network]) -> None:
 
 
 def user_file(name: str, paths: Paths) -> Path | None:
-    """The file declaring a user's network NAME, None when there is none."""
+    """The file declaring a user's network NAME, None when there is none (or NAME cannot
+    name a user network)."""
+    if not _NAME.fullmatch(name) or name in (*RESERVED, DEFAULT, USER_RESERVED):
+        return None
     for suffix in (".yaml", ".yml"):
         path = networks_dir(paths) / f"{name}{suffix}"
         if path.is_file():
@@ -228,13 +237,15 @@ def user_file(name: str, paths: Paths) -> Path | None:
 def find_user(name: str, paths: Paths, where: str | None = None) -> Network:
     """A user's declared network NAME (only its own file is read: each user network has
     namespaces of its own, so their subnets may overlap)."""
-    path = user_file(name, paths) if _NAME.fullmatch(name) else None
-    if path is None:
-        raise RuntimeFailure(
-            f"network {name!r} is not declared", where=where,
-            hint=f"write {networks_dir(paths)}/{name}.yaml (an empty file gives defaults), "
-                 f"or use host, none or bridge")
-    return load(path, user=True)
+    if _NAME.fullmatch(name):
+        for suffix in (".yaml", ".yml"):
+            path = networks_dir(paths) / f"{name}{suffix}"
+            if path.is_file():
+                return load(path, user=True)  # which refuses bridge and online
+    raise RuntimeFailure(
+        f"network {name!r} is not declared", where=where,
+        hint=f"write {networks_dir(paths)}/{name}.yaml (an empty file gives defaults), "
+             f"or use host, none or bridge")
 
 
 def find(name: str, paths: Paths, where: str | None = None) -> Network:
