@@ -7,12 +7,12 @@ idempotent.
 
 Modes (`network:`): host (the host's namespace), none (a namespace with loopback only),
 bridge (the default: the built-in network `bridge`) or a declared network's name.
-Rootless on a declared (user) network: hostctl.network.usernet. Rootful: plan() makes
-a named namespace per container and starts wiring it (the CNI
+Rootful: plan() makes a named namespace per container and starts wiring it (the CNI
 plugins, then hostctl's iptables rules) in a thread, so that this overlaps the rest of
 the launcher's work and `runc create` joining the namespace; attach() waits for it,
 before `runc start`. Rootless: runc makes the namespace and pasta connects it in
-attach(). docs/networking.md has the whole story.
+attach(); on a user's declared network, attach() wires it inside the network holder's
+namespace instead (hostctl.network.usernet). docs/networking.md has the whole story.
 """
 
 from __future__ import annotations
