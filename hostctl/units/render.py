@@ -174,7 +174,7 @@ def render_user_network(network: str, source: Path,
     template = _templates().get_template("network.service.j2")
     return template.render(
         name=escape_value("name", network),
-        unit=unit_name(network),
+        identifier=unit_name(network).removesuffix(".service"),
         source=_source(source),
         network_wait=NETWORK_WAIT_UNIT,
         exec_start=exec_line([*prefix, "network-hold", "--user", network,

@@ -20,6 +20,7 @@ HOME = f"/home/{USER}"
 DECLS = f"{HOME}/.config/hostctl/containers"
 NETS = f"{HOME}/.config/hostctl/networks"
 NET_UNIT = "hostctl-network-appnet.service"
+NET_ID = "hostctl-network-appnet"  # its journal's SYSLOG_IDENTIFIER
 UPLINK_ADDRESS = "192.0.2.2"  # the guest's non-loopback address (netguest.UPLINK)
 
 
@@ -68,7 +69,7 @@ def journal(host: Any, identifier: str) -> str:
 def start(host: Any, *names: str) -> None:
     for name in names:
         done = as_user(host, "systemctl", "--user", "start", name, check=False)
-        assert done.returncode == 0, (journal(host, name) + journal(host, NET_UNIT)
+        assert done.returncode == 0, (journal(host, name) + journal(host, NET_ID)
                                       + host.sh("journalctl --no-pager -n 30").stdout)
 
 

@@ -62,6 +62,7 @@ def test_members_require_their_networks_unit_which_forwards_their_ports(user: Pa
 
     unit = parse_unit((out / UNIT).read_text())
     assert values(unit, "Service", "Type") == ["notify"]
+    assert values(unit, "Service", "SyslogIdentifier") == ["hostctl-network-appnet"]
     assert values(unit, "Unit", "SourcePath") == [str(user / "config/networks/appnet.yaml")]
     start = exec_argv(values(unit, "Service", "ExecStart")[0])
     assert start[3:] == ["network-hold", "--user", "appnet", "--tcp=8080,9000",
