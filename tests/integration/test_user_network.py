@@ -4,6 +4,7 @@ The network's unit (hostctl-network-NAME.service) holds its namespaces and its p
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -162,6 +163,9 @@ def test_members_reach_each_other_by_name_and_publish_ports(members: Any) -> Non
         assert holder_counts(host) == (2, 4, 2)  # uweb's DNAT x2, hairpin, loopback masquerade
         listed = as_user(host, HOSTCTL, "network", "ls", "--user").stdout
         assert "appnet" in listed and "10.95.0.0/24" in listed
+        info = json.loads(as_user(host, HOSTCTL, "network", "inspect", "--user", "appnet").stdout)
+        attached = {c["container"]: c["addresses"] for c in info["containers"]}
+        assert attached["uweb"] == [address] and sorted(attached) == ["uclient", "uweb"]
     finally:
         stop(host, "uweb", "uclient")
     assert holder_counts(host) == (0, 0, 0)  # the network stays up, its members gone
