@@ -76,6 +76,10 @@ def _enter_user_namespace(scope: Scope, container: Container | None = None,
     from hostctl.runtime.userns import enter, id_maps, join
 
     maps = id_maps(os.getuid(), os.getgid())
+    if container is not None:
+        from hostctl.network.usernet import detach_other
+
+        detach_other(container.name, for_scope(scope), container.network)
     if container is not None and container.network not in ("host", "none", "bridge"):
         from hostctl.network.usernet import running_holder
 

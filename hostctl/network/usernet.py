@@ -206,3 +206,31 @@ def cached_network(name: str, paths: Paths) -> str | None:
     except (OSError, ValueError, KeyError):
         return None
     return attachment.network if attachment.holder else None
+
+
+def detach_other(name: str, paths: Paths, network: str) -> None:
+    """Undo container NAME's attachment to a user network other than NETWORK (its
+    declaration changed after a start whose cleanup never ran): in a child process that
+    joins that network's holder, since the launcher joins NETWORK's. Call before the
+    launcher enters a user namespace."""
+    cached = cached_network(name, paths)
+    if cached is None or cached == network:
+        return
+    found = holder.running(paths, cached)
+    if found is None:
+        detach(name, paths)  # its namespace is gone: only the records are left
+        return
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        status = 1
+        try:
+            from hostctl.runtime.userns import join
+
+            join(found.pid, cached)
+            detach(name, paths)
+            status = 0
+        except BaseException as err:
+            print(f"hostctl: network cleanup of {name}: {err}", file=sys.stderr)
+        finally:
+            os._exit(status)
+    os.waitpid(child, 0)

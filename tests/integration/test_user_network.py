@@ -217,6 +217,29 @@ def test_what_a_crashed_member_left_is_removed_by_its_next_start(members: Any) -
     assert holder_counts(host) == (0, 0, 0)
 
 
+def test_a_crashed_member_moved_to_another_network_is_cleaned_from_the_first(
+    members: Any
+) -> None:
+    host = members
+    dropin = f"{HOME}/.config/systemd/user/uclient.service.d"
+    as_user(host, "mkdir", "-p", dropin)
+    write(host, f"{dropin}/crash.conf", "[Service]\nExecStopPost=\n")
+    as_user(host, "systemctl", "--user", "daemon-reload")
+    try:
+        start(host, "uclient")
+        stop(host, "uclient")  # as a crash: its lease on appnet is left
+        assert holder_counts(host)[2] == 1
+    finally:
+        as_user(host, "rm", "-rf", dropin)
+    declare(host, "uclient", SLEEPER + "network: closed\n")  # moved, then started
+    try:
+        start(host, "uclient")
+        assert holder_counts(host) == (0, 0, 0)  # its start cleaned appnet up
+    finally:
+        stop(host, "uclient", "hostctl-network-closed.service")
+        declare(host, "uclient", SLEEPER + "network: appnet\n")
+
+
 def test_stopping_the_network_stops_its_members_and_leaves_no_process(members: Any) -> None:
     host = members
     start(host, "uweb", "uclient")
