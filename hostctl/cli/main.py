@@ -12,28 +12,53 @@ import sys
 
 from hostctl.errors import HostctlError
 
-UNIT_VERBS = ("launch", "cleanup")
+UNIT_VERBS = ("launch", "cleanup", "network-hold", "network-release")
+NETWORK_VERBS = ("network-hold", "network-release")
 
 
 def unit_main(argv: list[str]) -> int:
-    """`launch|cleanup [--user] [--debug] NAME`: what container units run; the exit status."""
+    """`launch|cleanup [--user] [--debug] NAME`: what container units run, and
+    `network-hold|network-release --user NAME [--tcp=PORTS --udp=PORTS]`: what a user
+    network's unit runs (hostctl.network.holder); the exit status."""
     if not argv or argv[0] not in UNIT_VERBS:
         print("usage: hostctl launch|cleanup [--user] NAME", file=sys.stderr)
         return 2
     verb, rest = argv[0], argv[1:]
     user = "--user" in rest
     debug = "--debug" in rest
-    rest = [a for a in rest if a not in ("--user", "--debug")]
+    options = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in rest
+               if a.startswith(("--tcp=", "--udp=")) and verb == "network-hold"}
+    rest = [a for a in rest if a not in ("--user", "--debug")
+            and not a.startswith(("--tcp=", "--udp="))]
     if len(rest) != 1 or rest[0].startswith("-"):
-        print(f"usage: hostctl {verb} [--user] NAME", file=sys.stderr)
+        usage = "--user NAME [--tcp=PORTS] [--udp=PORTS]" if verb in NETWORK_VERBS \
+            else "[--user] NAME"
+        print(f"usage: hostctl {verb} {usage}", file=sys.stderr)
         return 2
     try:
+        if verb in NETWORK_VERBS:
+            return _run_network_verb(verb, rest[0], options)
         return _run_unit_verb(verb, rest[0], user)
     except HostctlError as err:
         if debug:
             raise
         print(f"hostctl {verb} {rest[0]}: {err}", file=sys.stderr)
         return err.exit_code
+
+
+def _run_network_verb(verb: str, name: str, options: dict[str, str]) -> int:
+    from hostctl.launcher import enable_site
+
+    enable_site()
+    from hostctl.network import holder
+    from hostctl.paths import Scope, for_scope
+
+    paths = for_scope(Scope.USER)
+    if verb == "network-release":
+        holder.release(name, paths)
+        return 0
+    forwards = holder.parse_forwards(options.get("--tcp", "none"), options.get("--udp", "none"))
+    return holder.hold(name, paths, forwards)
 
 
 def _run_unit_verb(verb: str, name: str, user: bool) -> int:

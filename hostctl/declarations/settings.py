@@ -276,7 +276,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         key="network", kind=Kind.NETWORK, default="bridge",
         help="host (the host's network), none (loopback only), bridge (hostctl's default "
-        "network) or the name of a network.",
+        "network; rootless: pasta) or the name of a network declared in "
+        "/etc/hostctl/networks/NAME.yaml (a user's rootless containers: "
+        "~/.config/hostctl/networks/NAME.yaml, see networking.md).",
         maps_to="OCI linux.namespaces (network)", quadlet="Network", example="host",
     ),
     Setting(

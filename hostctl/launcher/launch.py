@@ -64,13 +64,34 @@ def _image(container: Container, store: Store, paths: Paths) -> Image:
                     rootless=paths.scope is Scope.USER, log=say)
 
 
-def _enter_user_namespace(scope: Scope) -> tuple[IdMap, IdMap] | None:
-    """Rootless: become root of our own user + mount namespace; the id maps used."""
+def _enter_user_namespace(scope: Scope, container: Container | None = None,
+                          cached: str | None = None) -> tuple[IdMap, IdMap] | None:
+    """Rootless: become root of our own user + mount namespace; the id maps used.
+
+    A member of a user network (CONTAINER's, or CACHED: the one its last start joined)
+    joins the user namespace of the network's holder instead, which has the same maps
+    (hostctl.network.usernet)."""
     if scope is not Scope.USER:
         return None
-    from hostctl.runtime.userns import enter, id_maps
+    from hostctl.runtime.userns import enter, id_maps, join
 
     maps = id_maps(os.getuid(), os.getgid())
+    if container is not None:
+        from hostctl.network.usernet import detach_other
+
+        detach_other(container.name, for_scope(scope), container.network)
+    if container is not None and container.network not in ("host", "none", "bridge"):
+        from hostctl.network.usernet import running_holder
+
+        join(running_holder(container, for_scope(scope)).pid, container.network)
+        return maps
+    if cached is not None:
+        from hostctl.network.holder import running
+
+        found = running(for_scope(scope), cached)
+        if found is not None:
+            join(found.pid, cached)
+            return maps
     enter(*maps)
     return maps
 
@@ -83,7 +104,7 @@ def launch(name: str, scope: Scope) -> int:
     paths = for_scope(scope)
     state = ContainerState(name, paths)
     unit_cgroup = cgroups.unit_cgroup()
-    maps = _enter_user_namespace(scope)
+    maps = _enter_user_namespace(scope, container)
     remove(state)  # whatever a crash or power cut left behind
     _drop_record(name, scope)
     runtime = runtime_for(str(container.runtime), paths.runc_root)
@@ -128,6 +149,12 @@ def _layer_base(image: Image, paths: Paths) -> Path:
 
 def cleanup(name: str, scope: Scope) -> None:
     """The unit's ExecStopPost: remove runc state, the rootfs mount and the writable layer."""
-    state = ContainerState(name, for_scope(scope))
-    _enter_user_namespace(scope)
+    paths = for_scope(scope)
+    state = ContainerState(name, paths)
+    cached = None
+    if scope is Scope.USER:
+        from hostctl.network.usernet import cached_network
+
+        cached = cached_network(name, paths)
+    _enter_user_namespace(scope, cached=cached)
     remove(state)

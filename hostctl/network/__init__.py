@@ -11,7 +11,8 @@ Rootful: plan() makes a named namespace per container and starts wiring it (the 
 plugins, then hostctl's iptables rules) in a thread, so that this overlaps the rest of
 the launcher's work and `runc create` joining the namespace; attach() waits for it,
 before `runc start`. Rootless: runc makes the namespace and pasta connects it in
-attach(). docs/networking.md has the whole story.
+attach(); on a user's declared network, attach() wires it inside the network holder's
+namespace instead (hostctl.network.usernet). docs/networking.md has the whole story.
 """
 
 from __future__ import annotations
@@ -82,7 +83,11 @@ def plan(container: Container, paths: Paths) -> NetworkPlan:
         extra = resolv.extra_hosts(container.add_hosts, None, container.where("add_hosts"))
         return NetworkPlan("new", extra, _resolv(container, True), NONE)
     if paths.scope is Scope.USER:
-        return _plan_rootless(container, mode, where)
+        if mode != defs.DEFAULT:
+            from hostctl.network import usernet
+
+            return usernet.plan(container, paths)
+        return _plan_rootless(container, mode)
     return _plan_bridge(container, paths, defs.find(mode, paths, where))
 
 
@@ -95,13 +100,7 @@ def _no_ports(container: Container, why: str) -> None:
                              hint="remove `ports:` or use a network with a way out")
 
 
-def _plan_rootless(container: Container, mode: str, where: str) -> NetworkPlan:
-    if mode != defs.DEFAULT:
-        from hostctl.errors import RuntimeFailure
-
-        raise RuntimeFailure(
-            f"rootless containers cannot join network {mode!r}", where=where,
-            hint="rootless containers use pasta: `network: bridge` (the default) or host")
+def _plan_rootless(container: Container, mode: str) -> NetworkPlan:
     ports.check_unbound(container.ports, container.where("ports"))
     extra = resolv.extra_hosts(container.add_hosts, resolv.default_gateway(),
                                container.where("add_hosts"))
@@ -223,12 +222,18 @@ def _published(paths: Paths, own: str) -> dict[str, tuple[Port, ...]]:
 
 
 def attach(container: Container, pid: int, paths: Paths) -> None:
-    """Rootless: connect the created container's namespace with pasta. Rootful: wait for
+    """Rootless: connect the created container's namespace with pasta, or put it on its
+    user network (hostctl.network.usernet). Rootful: wait for
     the wiring plan() started (its failure is raised here), then record the container's
     addresses for its network's names and bring every member's hosts file up to date."""
     if container.network in (HOST, NONE):
         return
     if paths.scope is Scope.USER:
+        if container.network != defs.DEFAULT:
+            from hostctl.network import usernet
+
+            usernet.attach(container, pid, paths)
+            return
         pasta.start(pid, container.ports, _pasta_pid(paths, container.name))
         return
     wiring = _wiring.pop(container.name, None)
@@ -246,7 +251,10 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
 def detach(name: str, paths: Paths) -> None:
     """Release what plan()/attach() set up for NAME; safe when nothing was set up."""
     if paths.scope is Scope.USER:
+        from hostctl.network import usernet
+
         pasta.stop(_pasta_pid(paths, name))
+        usernet.detach(name, paths)
         return
     wiring = _wiring.pop(name, None)
     if wiring is not None:  # the start failed between plan() and attach()

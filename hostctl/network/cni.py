@@ -68,6 +68,7 @@ class Attachment:
     result: dict[str, Any] | None = None
     rules: tuple[tuple[str, str, str], ...] = ()  # hostctl.network.rules, as added
     ports: tuple[Port, ...] = ()  # published: what other containers cannot take
+    holder: str = ""  # a user network: its holder's identity (hostctl.network.holder)
 
     def addresses(self) -> list[str]:
         """The container's addresses (without prefix length), IPv4 first."""
@@ -77,14 +78,15 @@ class Attachment:
     def to_json(self) -> str:
         return json.dumps({"container": self.container, "network": self.network,
                            "netns": self.netns, "config": self.config, "result": self.result,
-                           "rules": self.rules, "ports": published.to_json(self.ports)})
+                           "rules": self.rules, "ports": published.to_json(self.ports),
+                           **({"holder": self.holder} if self.holder else {})})
 
     @classmethod
     def from_json(cls, text: str) -> Attachment:
         data = json.loads(text)
         return cls(data["container"], data["network"], data["netns"], data["config"],
                    data.get("result"), tuple(tuple(r) for r in data.get("rules", ())),
-                   published.from_json(data.get("ports", ())))
+                   published.from_json(data.get("ports", ())), str(data.get("holder", "")))
 
 
 def _plugin(kind: str) -> Path:

@@ -10,6 +10,10 @@ A network is declared in /etc/hostctl/networks/NAME.yaml:
 
 Errors name FILE:LINE:KEY like the container declarations do. `bridge.yaml` there
 replaces the built-in default network's settings.
+
+A user declares networks in ~/.config/hostctl/networks/NAME.yaml (the user scope's
+config directory): the same keys but ipv6_subnet, and no `bridge.yaml` (a user's
+`bridge` is pasta's per-container network). hostctl.network.holder runs them.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from hostctl.declarations.yaml_nodes import BOOL, NULL, Context, pairs, scalar_text, type_error
 from hostctl.errors import DeclarationError, RuntimeFailure
-from hostctl.paths import Paths
+from hostctl.paths import Paths, Scope
 
 DEFAULT = "bridge"
 DEFAULT_SUBNET = "10.89.0.0/16"  # podman's default is 10.88.0.0/16; stay clear of it
 DEFAULT_BRIDGE = "hostctl0"
 AUTO_SUBNETS = "10.90.{}.0/24"
 RESERVED = ("host", "none")
+USER_RESERVED = "online"  # hostctl-network-NAME.service: not the wait unit's name
 KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
@@ -117,11 +122,20 @@ def _bool(node: Node, context: Context, key: str) -> bool:
     return node.value.lower() in ("true", "yes", "on", "y")
 
 
-def parse(text: str, source: Path, name: str) -> Network:
-    """Validate network NAME's declaration TEXT, read from SOURCE."""
+def parse(text: str, source: Path, name: str, *, user: bool = False) -> Network:
+    """Validate network NAME's declaration TEXT, read from SOURCE (a user's with USER)."""
     if not _NAME.fullmatch(name) or name in RESERVED:
         raise DeclarationError(f"{name!r} cannot name a network", where=str(source),
                                hint="letters, digits, _ . - ; not host or none")
+    if user and name == DEFAULT:
+        raise DeclarationError(
+            f"{DEFAULT!r} cannot name a user network: it is the rootless default (pasta, "
+            "one per container)", where=str(source), hint="give the network another name")
+    if user and name == USER_RESERVED:
+        raise DeclarationError(
+            f"{name!r} cannot name a user network: its unit would be "
+            "hostctl-network-online.service, the user's wait for the network",
+            where=str(source), hint="give the network another name")
     context = Context(source)
     top = _compose(text, source)
     found: dict[str, tuple[Node, Node]] = {}
@@ -129,6 +143,10 @@ def parse(text: str, source: Path, name: str) -> Network:
         if key not in KEYS:
             raise context.error(key_node, key, f"unknown key {key!r}",
                                 f"allowed keys: {', '.join(KEYS)}")
+        if user and key == "ipv6_subnet":
+            raise context.error(key_node, key, "user networks are IPv4 only",
+                                "remove ipv6_subnet:, or declare the network in "
+                                "/etc/hostctl/networks for rootful containers")
         found[key] = (key_node, value_node)
     return _network(name, source, found, context)
 
@@ -166,25 +184,27 @@ def _network(name: str, source: Path, found: dict[str, tuple[Node, Node]],
                    source)
 
 
-def load(path: Path) -> Network:
+def load(path: Path, *, user: bool = False) -> Network:
     name = path.name.removesuffix(".yaml").removesuffix(".yml")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DeclarationError(f"cannot read: {err}", where=str(path)) from None
-    return parse(text, path, name)
+    return parse(text, path, name, user=user)
 
 
 def declared(paths: Paths) -> dict[str, Network]:
-    """Every network of the scope by name, the built-in default included, checked for
-    clashing subnets and bridge names."""
-    found = {DEFAULT: builtin()}
+    """Every network of the scope by name, checked for clashing subnets and bridge names:
+    the built-in default and /etc/hostctl/networks, or a user's own declarations."""
+    user = paths.scope is Scope.USER
+    found = {} if user else {DEFAULT: builtin()}
     folder = networks_dir(paths)
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     for path in files:
-        network = load(path)
+        network = load(path, user=user)
         found[network.name] = network
-    _check_clashes(list(found.values()))
+    if not user:  # a user's networks have namespaces of their own each
+        _check_clashes(list(found.values()))
     return found
 
 
@@ -200,6 +220,32 @@ def _check_clashes(networks: list[Network]) -> None:
                     f"subnet {other.subnet} of {other.name} overlaps {one.subnet} of {one.name}",
                     where=str(other.source or one.source),
                     hint="set a different `subnet:` in one of them")
+
+
+def user_file(name: str, paths: Paths) -> Path | None:
+    """The file declaring a user's network NAME, None when there is none (or NAME cannot
+    name a user network)."""
+    if not _NAME.fullmatch(name) or name in (*RESERVED, DEFAULT, USER_RESERVED):
+        return None
+    for suffix in (".yaml", ".yml"):
+        path = networks_dir(paths) / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def find_user(name: str, paths: Paths, where: str | None = None) -> Network:
+    """A user's declared network NAME (only its own file is read: each user network has
+    namespaces of its own, so their subnets may overlap)."""
+    if _NAME.fullmatch(name):
+        for suffix in (".yaml", ".yml"):
+            path = networks_dir(paths) / f"{name}{suffix}"
+            if path.is_file():
+                return load(path, user=True)  # which refuses bridge and online
+    raise RuntimeFailure(
+        f"network {name!r} is not declared", where=where,
+        hint=f"write {networks_dir(paths)}/{name}.yaml (an empty file gives defaults), "
+             f"or use host, none or bridge")
 
 
 def find(name: str, paths: Paths, where: str | None = None) -> Network:

@@ -54,22 +54,21 @@ def _info(network: defs.Network, attachments: list[cni.Attachment],
                        str(network.source) if network.source else None, attached)
 
 
-def _system_only(paths: Paths) -> None:
-    if paths.scope is Scope.USER:
-        raise HostctlError("networks are declared by root only",
-                           hint="rootless containers use pasta (network: bridge) or host")
-
-
 def list_networks(paths: Paths) -> list[NetworkInfo]:
-    """Every network of the scope with the containers attached now."""
-    _system_only(paths)
+    """Every network of the scope with the containers attached now (a user's: the ones
+    declared in ~/.config/hostctl/networks; its `bridge` is pasta's, not listed)."""
     attachments = _attachments(paths)
     return [_info(n, attachments, False) for n in defs.declared(paths).values()]
 
 
 def inspect_network(name: str, paths: Paths, check: bool = False) -> NetworkInfo:
     """One network; CHECK runs the CNI CHECK of each attached container."""
-    _system_only(paths)
+    if paths.scope is Scope.USER:
+        if check:
+            raise HostctlError("--check is for rootful networks",
+                               hint="a user network's interfaces are in its own namespace: "
+                                    "see `systemctl --user status hostctl-network-NAME`")
+        return _info(defs.find_user(name, paths), _attachments(paths), False)
     network = defs.find(name, paths)
     return _info(network, _attachments(paths), check)
 

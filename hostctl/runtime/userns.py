@@ -22,6 +22,7 @@ from hostctl.proc import which
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
 
@@ -103,8 +104,11 @@ def _map_arguments(idmap: IdMap) -> list[str]:
     return [str(n) for triple in idmap.triples() for n in triple]
 
 
-def enter(uids: IdMap, gids: IdMap) -> None:
-    """Move this (single-threaded) process into a new user + mount namespace, as root."""
+def enter(uids: IdMap, gids: IdMap, *, flags: int = CLONE_NEWUSER | CLONE_NEWNS) -> None:
+    """Move this (single-threaded) process into a new user + mount namespace, as root.
+
+    FLAGS may ask for other namespaces with the user namespace (a user network's holder
+    takes a network namespace instead of a mount namespace)."""
     helper = None
     multi = len(uids.triples()) > 1
     if multi:
@@ -115,7 +119,7 @@ def enter(uids: IdMap, gids: IdMap) -> None:
              str(os.getpid()), " ".join(_map_arguments(uids)), " ".join(_map_arguments(gids))],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     libc = _libc()
-    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+    if libc.unshare(flags | CLONE_NEWUSER) != 0:
         err = os.strerror(ctypes.get_errno())
         if helper is not None:
             helper.kill()
@@ -133,6 +137,37 @@ def enter(uids: IdMap, gids: IdMap) -> None:
         Path("/proc/self/uid_map").write_text(f"0 {uids.own} 1\n")
         Path("/proc/self/setgroups").write_text("deny")
         Path("/proc/self/gid_map").write_text(f"0 {gids.own} 1\n")
+    if flags & CLONE_NEWNS:
+        _private_mounts(libc)
+
+
+def _private_mounts(libc: ctypes.CDLL) -> None:
     # Nothing mounted here may propagate back to the host's namespace.
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise RuntimeFailure(f"cannot make mounts private: {os.strerror(ctypes.get_errno())}")
+
+
+def join(pid: int, network: str) -> None:
+    """Move this (single-threaded) process into the user namespace of process PID (the
+    holder of user network NETWORK, whose maps are the ones enter() would make) and a
+    new mount namespace: root there, as after enter(). The user owns that namespace, so
+    it has every capability in it."""
+    libc = _libc()
+    try:
+        fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise RuntimeFailure(f"cannot open the user namespace of network {network}: "
+                             f"{err.strerror}",
+                             hint=f"restart it: systemctl --user restart "
+                                  f"hostctl-network-{network}.service") from None
+    try:
+        if libc.setns(fd, CLONE_NEWUSER) != 0:
+            raise RuntimeFailure(f"cannot join the user namespace of network {network}: "
+                                 f"{os.strerror(ctypes.get_errno())}",
+                                 hint="the network's holder must belong to this user")
+    finally:
+        os.close(fd)
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise RuntimeFailure(f"cannot create a mount namespace: "
+                             f"{os.strerror(ctypes.get_errno())}")
+    _private_mounts(libc)

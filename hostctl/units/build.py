@@ -21,6 +21,10 @@ from hostctl.declarations.model import Container
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
 from hostctl.errors import DeclarationError, HostctlError
+from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
+from hostctl.network.defs import user_file
+from hostctl.network.holder import forwards_of
+from hostctl.network.holder import unit_name as network_unit_name
 from hostctl.paths import Scope, for_scope
 from hostctl.units.render import (
     NETWORK_WAIT_UNIT,
@@ -28,6 +32,7 @@ from hostctl.units.render import (
     render_failed_unit,
     render_network_wait,
     render_unit,
+    render_user_network,
 )
 
 Report = Callable[[str], None]
@@ -66,18 +71,24 @@ def install_links(container: Container) -> tuple[str, ...]:
 def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Report
           ) -> list[Generated]:
     """Load and render every declaration of SCOPE found in SEARCHED; problems go to REPORT."""
-    state_dir = for_scope(scope).state
+    paths = for_scope(scope)
+    state_dir = paths.state
     scan = scan_declarations(scope, searched)
     for problem in scan.skipped:
         report(f"{problem} (file ignored)")
     units = []
+    members: dict[str, list[Container]] = {}  # user network -> its declared members
     for name, path in scan.found.items():
         try:
             if name in scan.broken:
                 raise scan.broken[name]
             container = load_file(path, name, searched)
+            network = user_network(scope, container)
+            if network is not None:
+                members.setdefault(network, []).append(container)
             text = render_unit(
-                container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir
+                container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
+                requires=(network_unit_name(network),) if network else (),
             )
             links = install_links(container)
             _warn_system_targets(scope, container, links, report)
@@ -91,9 +102,25 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 name, path, str(err), hostctl_bin=hostctl_bin, scope=scope
             )
             units.append(Generated(f"{name}.service", failed))
+    for network, containers in sorted(members.items()):
+        source = user_file(network, paths)
+        assert source is not None  # user_network() found it
+        forwards = forwards_of([port for c in containers for port in c.ports])
+        units.append(Generated(network_unit_name(network), render_user_network(
+            network, source, forwards, hostctl_bin=hostctl_bin)))
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
+
+
+def user_network(scope: Scope, container: Container) -> str | None:
+    """The declared user network CONTAINER is a member of, None for host, none, bridge
+    (pasta), a system container or a network without a file (its start reports that)."""
+    if scope is not Scope.USER or container.network in ("host", "none", DEFAULT_NETWORK):
+        return None
+    if user_file(container.network, for_scope(scope)) is None:
+        return None
+    return container.network
 
 
 def _warn_system_targets(

@@ -112,6 +112,11 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
 
         dirs = declaration_dirs(Scope(scope))
         names = [os.fspath(d) for d in dirs]
+        if scope == "user":  # which networks exist decides the network units
+            from hostctl.network.defs import networks_dir
+            from hostctl.paths import for_scope
+
+            names.append(os.fspath(networks_dir(for_scope(Scope.USER))))
         inputs = gencache.inputs_stamp(names)  # before reading: a change meanwhile misses
         messages = []
         units = render(Scope(scope), dirs, hostctl_bin, messages.append)

@@ -74,11 +74,13 @@ def _source(source: Path) -> str:
 
 
 def render_unit(
-    container: Container, *, hostctl_bin: Program, scope: Scope, state_dir: Path | None = None
+    container: Container, *, hostctl_bin: Program, scope: Scope, state_dir: Path | None = None,
+    requires: tuple[str, ...] = (),
 ) -> str:
     """The text of CONTAINER's NAME.service for SCOPE, running HOSTCTL_BIN launch NAME.
 
-    STATE_DIR (default: the scope's) is the image store the unit needs mounted."""
+    STATE_DIR (default: the scope's) is the image store the unit needs mounted; REQUIRES
+    are units it needs started before it (a user network's)."""
     template = _templates().get_template("container.service.j2")
     state = state_dir if state_dir is not None else for_scope(scope).state
     return template.render(
@@ -89,6 +91,7 @@ def render_unit(
         stop_timeout=int(container.stop_timeout),
         restart=escape_value("restart", str(container.restart)),
         network_wait=NETWORK_WAIT_UNIT,
+        requires=[escape_value("unit name", unit) for unit in requires],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
         resources=_resources(container),
         unit=_directive_lines(container.unit),
@@ -155,6 +158,31 @@ def _lossy(text: str) -> str:
     cleaned = "".join(c if c.isprintable() else "?" for c in text).strip().rstrip("\\")
     cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
     return escape_value("description", cleaned)
+
+
+NETWORK_START_TIMEOUT = 60  # seconds: namespaces, bridge, rules and pasta
+
+
+def render_user_network(network: str, source: Path,
+                        forwards: tuple[tuple[str | None, int, str], ...],
+                        *, hostctl_bin: Program) -> str:
+    """The unit keeping user network NETWORK (declared in SOURCE) up, its pasta forwarding
+    FORWARDS (the host ports its members publish); see hostctl.network.holder."""
+    from hostctl.network.holder import format_forwards, unit_name
+
+    prefix = [hostctl_bin] if isinstance(hostctl_bin, str) else list(hostctl_bin)
+    template = _templates().get_template("network.service.j2")
+    return template.render(
+        name=escape_value("name", network),
+        identifier=unit_name(network).removesuffix(".service"),
+        source=_source(source),
+        network_wait=NETWORK_WAIT_UNIT,
+        exec_start=exec_line([*prefix, "network-hold", "--user", network,
+                              f"--tcp={format_forwards(forwards, 'tcp')}",
+                              f"--udp={format_forwards(forwards, 'udp')}"]),
+        exec_stop_post=exec_line([*prefix, "network-release", "--user", network]),
+        timeout=NETWORK_START_TIMEOUT,
+    )
 
 
 NETWORK_WAIT_TIMEOUT = 90  # seconds a user unit waits for a network that is coming

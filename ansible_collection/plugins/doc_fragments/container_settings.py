@@ -300,8 +300,9 @@ options:
     elements: raw
   network:
     description:
-    - host (the host's network), none (loopback only), bridge (hostctl's default network)
-      or the name of a network.
+    - 'host (the host''s network), none (loopback only), bridge (hostctl''s default network;
+      rootless: pasta) or the name of a network declared in /etc/hostctl/networks/NAME.yaml
+      (a user''s rootless containers: ~/.config/hostctl/networks/NAME.yaml, see networking.md).'
     - 'Becomes: OCI linux.namespaces (network).'
     - 'hostctl''s default when left out: V(bridge).'
     - 'Example: C(host).'
