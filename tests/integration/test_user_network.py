@@ -277,3 +277,31 @@ def test_an_internal_user_network_has_no_way_out(host: Any) -> None:
         assert "MASQUERADE" not in nat
     finally:
         stop(host, "shut", "shutweb", "hostctl-network-closed.service")
+
+
+def test_after_a_reboot_enabled_members_come_back_on_their_network(host: Any) -> None:
+    """Last in this module (it reboots the guest): enabled members of a user network start
+    at boot with the user's lingering manager, the network's unit first."""
+    declare(host, "bootweb", web("boot-user-web", 'ports: ["8092:80"]', "network: appnet",
+                                 "install:", "  WantedBy: default.target"))
+    declare(host, "bootclient", SLEEPER + "network: appnet\n"
+            "install:\n  WantedBy: default.target\n")
+    host.reboot()
+    host.sh(netguest.UPLINK)
+    try:
+        deadline = time.monotonic() + 30
+        for name in ("bootweb", "bootclient"):
+            while as_user(host, "systemctl", "--user", "is-active", f"{name}.service",
+                          check=False).stdout.strip() != "active":
+                assert time.monotonic() < deadline, (
+                    journal(host, name) + journal(host, NET_ID)
+                    + host.sh("journalctl --no-pager -n 40").stdout)
+                time.sleep(0.2)
+        assert fetch(host, "http://127.0.0.1:8092/") == "boot-user-web\n"
+        peer = in_container(host, "bootclient", "getent", "hosts", "bootweb").stdout.split()[0]
+        assert get(host, "bootclient", peer, 80) == "boot-user-web\n"
+        veths, _, leases = holder_counts(host)
+        assert (veths, leases) == (2, 2)  # the two members', nothing from before the reboot
+    finally:
+        stop(host, "bootweb", "bootclient", NET_UNIT)
+    assert host.sh("pgrep -u alice '^pass?t' || true").stdout.strip() == ""
