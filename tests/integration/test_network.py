@@ -232,14 +232,7 @@ def test_networks_are_isolated_and_an_internal_one_has_no_way_out(host: Any) -> 
 
 
 def test_rootless_container_publishes_a_port(host: Any) -> None:
-    host.run(["useradd", "-m", "alice"])
-    host.run(["loginctl", "enable-linger", "alice"])
-    uid = host.run(["id", "-u", "alice"]).stdout.strip()
-    deadline = time.monotonic() + 30
-    while host.run(["systemctl", "is-active", f"user@{uid}.service"],
-                   check=False).stdout.strip() != "active":
-        assert time.monotonic() < deadline, "the user's manager did not start"
-        time.sleep(0.2)
+    uid = host.lingering_user("alice")
     user = ["runuser", "-u", "alice", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}"]
     folder = "/home/alice/.config/hostctl/containers"
     host.run([*user, "mkdir", "-p", folder])

@@ -19,15 +19,7 @@ USER = "alice"
 def host() -> Iterator[Any]:
     with TestHost() as guest:
         guest.run([HOSTCTL, "install"])
-        guest.run(["useradd", "-m", USER])
-        guest.run(["loginctl", "enable-linger", USER])
-        uid = guest.run(["id", "-u", USER]).stdout.strip()
-        deadline = time.monotonic() + 30
-        while guest.run(["systemctl", "is-active", f"user@{uid}.service"],
-                        check=False).stdout.strip() != "active":
-            assert time.monotonic() < deadline, "the user's manager did not start"
-            time.sleep(0.2)
-        guest.uid = uid
+        guest.uid = guest.lingering_user(USER)
         yield guest
 
 

@@ -30,14 +30,7 @@ def host() -> Iterator[Any]:
     guest = netguest.boot()
     try:
         guest.run([HOSTCTL, "install"])
-        guest.run(["useradd", "-m", USER])
-        guest.run(["loginctl", "enable-linger", USER])
-        guest.uid = guest.run(["id", "-u", USER]).stdout.strip()
-        deadline = time.monotonic() + 30
-        while guest.run(["systemctl", "is-active", f"user@{guest.uid}.service"],
-                        check=False).stdout.strip() != "active":
-            assert time.monotonic() < deadline, "the user's manager did not start"
-            time.sleep(0.2)
+        guest.uid = guest.lingering_user(USER)
         as_user(guest, "mkdir", "-p", DECLS, NETS)
         write(guest, f"{NETS}/appnet.yaml", "subnet: 10.95.0.0/24\n")
         write(guest, f"{NETS}/closed.yaml", "internal: true\n")

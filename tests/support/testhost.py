@@ -488,6 +488,20 @@ class TestHost:
         """The text of PATH in the guest."""
         return self.run(["cat", "--", path]).stdout
 
+    def lingering_user(self, name: str, timeout: float = 30) -> str:
+        """Add user NAME (with a home) with lingering on; its uid once its manager runs."""
+        self.run(["useradd", "-m", name])
+        self.run(["loginctl", "enable-linger", name])
+        uid: str = self.run(["id", "-u", name]).stdout.strip()
+        deadline = time.monotonic() + timeout
+        while self.run(["systemctl", "is-active", f"user@{uid}.service"],
+                       check=False).stdout.strip() != "active":
+            if time.monotonic() > deadline:
+                raise TestHostError(f"user@{uid}.service ({name}) did not start:\n"
+                                    + self.diagnostics())
+            time.sleep(0.2)
+        return uid
+
     def journal(self, unit: str, *, user: bool = False, output: str = "cat") -> str:
         """The journal of UNIT (a user unit with USER=True) as journalctl -o OUTPUT prints it."""
         selector = "--user-unit" if user else "--unit"
