@@ -87,9 +87,26 @@ def _write_declaration(paths: Paths, name: str, body: dict[str, Any]) -> Path:
     return path
 
 
+def _network_unit(network: str | None, paths: Paths) -> tuple[str, ...]:
+    """The unit of the user network NETWORK names, when there is one: the generator makes
+    one for each network declared in ~/.config/hostctl/networks (a file added since the
+    last daemon-reload has none yet, and the launcher says the network is not running)."""
+    from hostctl.network.defs import user_file
+    from hostctl.network.holder import unit_name
+
+    if paths.scope is not Scope.USER or not network or user_file(network, paths) is None:
+        return ()
+    unit = unit_name(network)
+    if unit_properties(unit.removesuffix(".service"), paths.scope).get("LoadState") != "loaded":
+        return ()
+    return (unit,)
+
+
 def systemd_run_argv(name: str, declaration: Path, scope: Scope, *, detach: bool,
-                     remove: bool, stop_timeout: int, hostctl: str) -> list[str]:
-    """systemd-run's arguments for the transient unit NAME.service."""
+                     remove: bool, stop_timeout: int, hostctl: str,
+                     requires: tuple[str, ...] = ()) -> list[str]:
+    """systemd-run's arguments for the transient unit NAME.service, which needs the
+    units REQUIRES (a user network's unit) started first."""
     scope_arg = _unit_argv(scope)
     props = [
         "Type=notify", "NotifyAccess=all", "Delegate=yes", "KillMode=mixed",
@@ -97,6 +114,7 @@ def systemd_run_argv(name: str, declaration: Path, scope: Scope, *, detach: bool
         f"Environment=HOSTCTL_DECLARATION_PATH={declaration.parent}",
         f"ExecStopPost={hostctl} cleanup {' '.join(scope_arg)} {name}".replace("  ", " "),
     ]
+    props += [f"{key}={unit}" for unit in requires for key in ("Requires", "After")]
     if remove:
         props.append(f"ExecStopPost=/bin/rm -f {declaration}")
     argv = [_tool("systemd-run"), *scope_arg, f"--unit={name}", "--quiet",
@@ -137,7 +155,8 @@ def run(
                              network, publish)
     declaration = _write_declaration(paths, name, body)
     argv = systemd_run_argv(name, declaration, scope, detach=detach, remove=rm,
-                            stop_timeout=stop_timeout, hostctl=_hostctl())
+                            stop_timeout=stop_timeout, hostctl=_hostctl(),
+                            requires=_network_unit(network, paths))
     done = subprocess.run(argv, check=False)
     if done.returncode != 0 and detach and rm:
         declaration.unlink(missing_ok=True)

@@ -22,7 +22,7 @@ from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
-from hostctl.network.defs import user_file
+from hostctl.network.defs import networks_dir, user_file
 from hostctl.network.holder import forwards_of
 from hostctl.network.holder import unit_name as network_unit_name
 from hostctl.paths import Scope, for_scope
@@ -102,6 +102,10 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 name, path, str(err), hostctl_bin=hostctl_bin, scope=scope
             )
             units.append(Generated(f"{name}.service", failed))
+    if scope is Scope.USER:  # every declared network: `hostctl run --network` may use one
+        for path in sorted(networks_dir(paths).glob("*.y*ml")):
+            if user_file(path.stem, paths) == path:
+                members.setdefault(path.stem, [])
     for network, containers in sorted(members.items()):
         source = user_file(network, paths)
         assert source is not None  # user_network() found it

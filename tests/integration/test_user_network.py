@@ -272,6 +272,25 @@ def test_an_internal_user_network_has_no_way_out(host: Any) -> None:
         stop(host, "shut", "shutweb", "hostctl-network-closed.service")
 
 
+
+def test_hostctl_run_on_a_user_network_starts_the_network_first(host: Any) -> None:
+    """An ad-hoc rootless container on a declared network: the generator made a unit for
+    every declared network (spare has no members) and the transient unit requires it."""
+    write(host, f"{NETS}/spare.yaml", "subnet: 10.96.0.0/24\n")
+    as_user(host, "systemctl", "--user", "daemon-reload")
+    unit = "hostctl-network-spare.service"
+    assert prop(host, unit, "LoadState") == "loaded"
+    assert prop(host, unit, "ActiveState") == "inactive"
+    try:
+        done = as_user(host, HOSTCTL, "run", "--user", "--rm", "--network", "spare",
+                       netguest.IMAGE, "sh", "-c", "ip -4 -o addr show eth0", check=False)
+        assert done.returncode == 0, (done.stdout + done.stderr
+                                      + journal(host, "hostctl-network-spare"))
+        assert "inet 10.96.0." in done.stdout
+        assert prop(host, unit, "ActiveState") == "active"
+    finally:
+        stop(host, unit)
+
 def test_after_a_reboot_enabled_members_come_back_on_their_network(host: Any) -> None:
     """Last in this module (it reboots the guest): enabled members of a user network start
     at boot with the user's lingering manager, the network's unit first."""
