@@ -62,16 +62,7 @@ class Rootless:
 
     def __init__(self, host: TestHost) -> None:
         self.host = host
-        host.run(["useradd", "-m", USER])
-        host.run(["loginctl", "enable-linger", USER])
-        self.uid = host.run(["id", "-u", USER]).stdout.strip()
-        deadline = time.monotonic() + 30
-        while host.run(["systemctl", "is-active", f"user@{self.uid}.service"],
-                       check=False).stdout.strip() != "active":
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"user@{self.uid}.service did not start:\n"
-                                   + host.journal(f"user@{self.uid}.service"))
-            time.sleep(0.2)
+        self.uid = host.lingering_user(USER)
         self.env = f"XDG_RUNTIME_DIR=/run/user/{self.uid}"
         config = f"/home/{USER}/.config/hostctl"
         self.containers = f"{config}/containers"
