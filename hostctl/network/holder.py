@@ -272,12 +272,11 @@ def release(name: str, paths: Paths) -> None:
     from hostctl.network import cni, state_dir
 
     path = record_path(paths, name)
-    try:
+    # no record (or a torn one): no process of it to end; the unit's cgroup holds any
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         data = json.loads(path.read_text())
         _end(int(data["pid"]), str(data["start"]), ())
         _end(int(data["pasta"]), None, ("pasta", "passt"))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     path.unlink(missing_ok=True)
     (_folder(paths) / f"{name}.pasta.pid").unlink(missing_ok=True)
     shutil.rmtree(ipam_dir(paths) / name, ignore_errors=True)
