@@ -13,6 +13,7 @@ a lazy unmount, then the file is removed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -77,11 +78,10 @@ def _no_dad() -> None:
     namespace (netavark does the same): the container's address would otherwise stay
     tentative, dropping what is sent to it, for a second or two after its start. The
     addresses come from hostctl's IPAM, so they are unique on the bridge anyway."""
-    try:
-        with open("/proc/sys/net/ipv6/conf/default/accept_dad", "w") as handle:
-            handle.write("0\n")
-    except FileNotFoundError:  # no IPv6 in this kernel
-        pass
+    # no such file: no IPv6 in this kernel, nothing to turn off
+    with (contextlib.suppress(FileNotFoundError),
+          open("/proc/sys/net/ipv6/conf/default/accept_dad", "w") as handle):
+        handle.write("0\n")
 
 
 def _make(libc: ctypes.CDLL, target: Path, failure: list[str]) -> None:
