@@ -12,18 +12,30 @@ import sys
 
 def notify(*assignments: str) -> bool:
     """Send KEY=VALUE lines to systemd; False when not run by a Type=notify unit."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
+    sock = _connect()
+    if sock is None:
         return False
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
     try:
-        sock.connect(address)
         sock.sendall("\n".join(assignments).encode())
     finally:
         sock.close()
     return True
+
+
+def _connect() -> _socket.socket | None:
+    """A datagram socket connected to $NOTIFY_SOCKET; None when there is none."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return None
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def barrier(timeout: float = 5.0) -> bool:
@@ -32,29 +44,22 @@ def barrier(timeout: float = 5.0) -> bool:
     not run by a Type=notify unit or when systemd did not answer within TIMEOUT."""
     import select
 
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
+    sock = _connect()
+    if sock is None:
         return False
-    if address.startswith("@"):
-        address = "\0" + address[1:]
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     try:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
-        try:
-            sock.connect(address)
-            rights = write_end.to_bytes(4, sys.byteorder)  # one C int
-            sock.sendmsg([b"BARRIER=1"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
-        finally:
-            sock.close()
-        os.close(write_end)
-        write_end = -1
+        rights = write_end.to_bytes(4, sys.byteorder)  # one C int
+        sock.sendmsg([b"BARRIER=1"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+    finally:
+        sock.close()
+        os.close(write_end)  # systemd holds its own copy now
+    try:
         poller = select.poll()
         poller.register(read_end, select.POLLHUP)
         return bool(poller.poll(int(timeout * 1000)))
     finally:
         os.close(read_end)
-        if write_end >= 0:
-            os.close(write_end)
 
 
 def extend_timeout(seconds: float) -> bool:

@@ -212,14 +212,7 @@ def _fork_holder(network: defs.Network, lock: Path) -> int:
 def _start_pasta(pid: int, forwards: tuple[Forward, ...], pid_file: Path) -> int:
     """pasta on the holder's namespaces; its PID."""
     ports = [Port(ip, number, number, Protocol(proto)) for ip, number, proto in forwards]
-    fds = [os.open(f"/proc/{pid}/ns/net", os.O_RDONLY), os.open(f"/proc/{pid}/ns/user",
-                                                                 os.O_RDONLY)]
-    try:
-        proc.run(pasta.argv(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}", ports,
-                            pid_file), pass_fds=fds)
-    finally:
-        for fd in fds:
-            os.close(fd)
+    pasta.start(pid, ports, pid_file)  # the holder's own user namespace: pasta joins it too
     for _ in range(50):  # pasta writes the file before it daemonizes; be safe anyway
         with contextlib.suppress(OSError, ValueError):
             return int(pid_file.read_text().strip())
