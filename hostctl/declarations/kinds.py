@@ -44,6 +44,9 @@ class Kind(StrEnum):
     DNS_OPTIONS = "dns_options"  # a list of resolv.conf options
     HOSTS = "hosts"  # NAME -> IP (a map, or a list of NAME:IP)
     DIRECTIVES = "directives"  # raw systemd directives for one unit section
+    DURATION = "duration"  # seconds >= 0: a number, or 30s, 1m30s, 500ms, 2h
+    HEALTH_CMD = "health_cmd"  # a string (/bin/sh -c), a list (exec form) or none
+    NOTIFY = "notify"  # true, false or healthy
 
 
 # How each kind is spelled in the docs and in an Ansible argument_spec.
@@ -82,6 +85,9 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.DNS_OPTIONS: "list[str] (resolv.conf options)",
     Kind.HOSTS: "map[str, str] (NAME: IP) | list[str] (NAME:IP)",
     Kind.DIRECTIVES: "map[str, str | list[str]]",
+    Kind.DURATION: "str (duration: 30s, 1m30s, 500ms) | number (seconds)",
+    Kind.HEALTH_CMD: "str (run by /bin/sh -c) | list[str] (exec form) | none",
+    Kind.NOTIFY: "bool | healthy",
 }
 KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.IMAGE: "str",
@@ -118,6 +124,9 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.DNS_OPTIONS: "list",
     Kind.HOSTS: "raw",
     Kind.DIRECTIVES: "dict",
+    Kind.DURATION: "raw",
+    Kind.HEALTH_CMD: "raw",
+    Kind.NOTIFY: "raw",
 }
 
 
@@ -147,3 +156,20 @@ class Runtime(StrEnum):
 
     RUNC = "runc"
     CRUN = "crun"
+
+
+class HealthOnFailure(StrEnum):
+    """What a health check does when the container becomes unhealthy (podman's
+    --health-on-failure); kill, stop and restart act through the container's unit."""
+
+    NONE = "none"  # only the status changes
+    KILL = "kill"  # SIGKILL to the container's init: the unit fails, `restart:` applies
+    STOP = "stop"  # stop the unit
+    RESTART = "restart"  # restart the unit (systemd's start limits apply)
+
+
+class AutoUpdate(StrEnum):
+    """Where `hostctl auto-update` looks for a newer image (podman's AutoUpdate=)."""
+
+    REGISTRY = "registry"  # the registry's digest for the reference differs
+    LOCAL = "local"  # the store's image for the reference differs

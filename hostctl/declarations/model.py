@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from hostctl.declarations.settings import DEFAULTS, Pull, Restart, Runtime
+from hostctl.declarations.settings import (
+    DEFAULTS,
+    AutoUpdate,
+    HealthOnFailure,
+    Pull,
+    Restart,
+    Runtime,
+)
 
 # (directive, values) pairs of one unit section, in declaration order; a directive with
 # several values is written once per value.
@@ -22,6 +29,7 @@ Pairs = tuple[tuple[str, str], ...]
 
 RLIM_INFINITY = 2**64 - 1  # an "unlimited" ulimit, as OCI's process.rlimits spells it
 SECRETS_DIR = "/run/secrets"  # where a secret without a target is mounted
+NOTIFY_HEALTHY = "healthy"  # `notify: healthy`
 
 
 class VolumeKind(StrEnum):
@@ -134,7 +142,14 @@ class Container:
     shm_size int | None (bytes); read_only bool; cap_add/cap_drop tuple[str, ...]
     ("CAP_X" or "ALL"); no_new_privileges bool; devices tuple[Device, ...]; ulimits
     tuple[Ulimit, ...]; sysctls Pairs; timezone str | None ("local" or an Area/City
-    name); init bool; notify bool (the container sends READY=1 itself); stop_signal str
+    name); init bool; notify False, True (the container sends READY=1 itself) or
+    "healthy" (ready once the health check passed); health_cmd and health_startup_cmd
+    tuple[str, ...] | None in the image config's Healthcheck.Test form (("CMD-SHELL",
+    TEXT), ("CMD", ARG...) or ("NONE",)); health_interval, health_timeout,
+    health_start_period, health_startup_interval, health_startup_timeout float seconds
+    (health_interval 0: no timer); health_retries int >= 1; health_startup_retries and
+    health_startup_success int >= 0; health_on_failure HealthOnFailure; auto_update
+    AutoUpdate | None; stop_signal str
     ("SIGTERM"); stop_timeout int (s); reload_signal str | None; restart Restart;
     restart_sec int | None (s); memory int | None (bytes); cpus float | None; pids_limit
     int | None; labels/annotations Pairs; secrets tuple[Secret, ...]; network str
@@ -149,6 +164,7 @@ class Container:
     source: Path
     image: str
     pull: Pull = DEFAULTS["pull"]
+    auto_update: AutoUpdate | None = DEFAULTS["auto_update"]
     platform: str | None = DEFAULTS["platform"]
     command: tuple[str, ...] | None = DEFAULTS["command"]
     entrypoint: tuple[str, ...] | None = DEFAULTS["entrypoint"]
@@ -171,7 +187,18 @@ class Container:
     sysctls: Pairs = DEFAULTS["sysctls"]
     timezone: str | None = DEFAULTS["timezone"]
     init: bool = DEFAULTS["init"]
-    notify: bool = DEFAULTS["notify"]
+    notify: bool | str = DEFAULTS["notify"]
+    health_cmd: tuple[str, ...] | None = DEFAULTS["health_cmd"]
+    health_interval: float = DEFAULTS["health_interval"]
+    health_timeout: float = DEFAULTS["health_timeout"]
+    health_retries: int = DEFAULTS["health_retries"]
+    health_start_period: float = DEFAULTS["health_start_period"]
+    health_on_failure: HealthOnFailure = DEFAULTS["health_on_failure"]
+    health_startup_cmd: tuple[str, ...] | None = DEFAULTS["health_startup_cmd"]
+    health_startup_interval: float = DEFAULTS["health_startup_interval"]
+    health_startup_timeout: float = DEFAULTS["health_startup_timeout"]
+    health_startup_retries: int = DEFAULTS["health_startup_retries"]
+    health_startup_success: int = DEFAULTS["health_startup_success"]
     stop_signal: str = DEFAULTS["stop_signal"]
     stop_timeout: int = DEFAULTS["stop_timeout"]
     reload_signal: str | None = DEFAULTS["reload_signal"]
@@ -205,3 +232,13 @@ class Container:
     @property
     def unit_name(self) -> str:
         return f"{self.name}.service"
+
+    @property
+    def ready_by_container(self) -> bool:
+        """`notify: true`: the container itself sends READY=1."""
+        return self.notify is True
+
+    @property
+    def ready_when_healthy(self) -> bool:
+        """`notify: healthy`: the unit becomes active once the health check passed."""
+        return self.notify == NOTIFY_HEALTHY

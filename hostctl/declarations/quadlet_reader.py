@@ -75,6 +75,8 @@ _SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.SIGNAL: values.parse_signal,
     Kind.TIMEZONE: values.parse_timezone,
     Kind.NETWORK: values.parse_network,
+    Kind.DURATION: values.parse_duration,
+    Kind.NOTIFY: values.parse_notify,
 }
 
 
@@ -195,6 +197,8 @@ class _Reader:
                 item = _ITEM_PARSERS[kind](word)
                 self._add(key, *(item if isinstance(item, tuple) and kind is Kind.PORTS
                                  else (item,)))
+        elif kind is Kind.HEALTH_CMD:  # podman takes the value as one argument
+            self.found[key] = values.parse_health_cmd(value)
         elif kind is Kind.CHOICE and setting.choices is not None:
             allowed = [str(choice) for choice in setting.choices]
             self.found[key] = setting.choices(checks.check_choice(unquote(value), allowed))

@@ -16,6 +16,8 @@ from typing import Any
 from hostctl.declarations.kinds import (
     KIND_ANSIBLE_TYPE,
     KIND_DOC_TYPE,
+    AutoUpdate,
+    HealthOnFailure,
     Kind,
     Pull,
     Restart,
@@ -30,6 +32,8 @@ __all__ = [
     "KIND_DOC_TYPE",
     "RESERVED_DIRECTIVES",
     "SETTINGS",
+    "AutoUpdate",
+    "HealthOnFailure",
     "Kind",
     "Pull",
     "Restart",
@@ -73,6 +77,13 @@ SETTINGS: tuple[Setting, ...] = (
         "stored), always, newer (like always, but falls back to the stored image when the "
         "registry cannot be reached), never.",
         maps_to="the launcher's pull step", quadlet="Pull", example="newer",
+    ),
+    Setting(
+        key="auto_update", kind=Kind.CHOICE, choices=AutoUpdate,
+        help="What `hostctl auto-update` compares the running image with: registry (the "
+        "registry's digest for the reference; needs a fully qualified name) or local (the "
+        "store's image for the reference).",
+        maps_to="hostctl auto-update", quadlet="AutoUpdate", example="registry",
     ),
     Setting(
         key="platform", kind=Kind.PLATFORM,
@@ -206,11 +217,78 @@ SETTINGS: tuple[Setting, ...] = (
         example="true",
     ),
     Setting(
-        key="notify", kind=Kind.BOOL, default=False,
-        help="The container sends READY=1 itself (sd_notify); the unit becomes active only "
-        "then.",
-        maps_to="unit readiness (NOTIFY_SOCKET passed to the container)", quadlet="Notify",
-        example="true",
+        key="notify", kind=Kind.NOTIFY, default=False,
+        help="When the unit becomes active: false (as soon as the container starts), true "
+        "(the container sends READY=1 itself, sd_notify), healthy (once its health check "
+        "passed; the start period extends the start timeout).",
+        maps_to="unit readiness (true: NOTIFY_SOCKET passed to the container)",
+        quadlet="Notify", example="healthy",
+    ),
+    Setting(
+        key="health_cmd", kind=Kind.HEALTH_CMD,
+        help="The health check: a string runs with /bin/sh -c, a list is run as it is, "
+        "none disables the image's HEALTHCHECK (default: the image's, if it has one).",
+        maps_to="NAME-healthcheck.timer and .service; the check runs in the container",
+        quadlet="HealthCmd", example='["curl", "-fsS", "http://localhost:8080/health"]',
+    ),
+    Setting(
+        key="health_interval", kind=Kind.DURATION, default=30.0,
+        help="Time between the end of one check and the next; disable (or 0) runs none "
+        "on a timer (`hostctl healthcheck` still can).",
+        maps_to="NAME-healthcheck.timer OnActiveSec= and OnUnitInactiveSec=",
+        quadlet="HealthInterval", example="10s",
+    ),
+    Setting(
+        key="health_timeout", kind=Kind.DURATION, default=30.0,
+        help="A check still running after this is killed and counts as failed.",
+        maps_to="the check's deadline", quadlet="HealthTimeout", example="5s",
+    ),
+    Setting(
+        key="health_retries", kind=Kind.COUNT, default=3,
+        help="Failed checks in a row that make the container unhealthy.",
+        maps_to="the health state's failing streak", quadlet="HealthRetries", example="5",
+    ),
+    Setting(
+        key="health_start_period", kind=Kind.DURATION, default=0.0,
+        help="Time after the start in which failed checks do not count (a passing check "
+        "ends it).",
+        maps_to="the health state; with notify: healthy, EXTEND_TIMEOUT_USEC",
+        quadlet="HealthStartPeriod", example="1m",
+    ),
+    Setting(
+        key="health_on_failure", kind=Kind.CHOICE, choices=HealthOnFailure,
+        default=HealthOnFailure.NONE,
+        help="What happens when the container becomes unhealthy: none, kill (SIGKILL to "
+        "its init: the unit fails and `restart:` applies), stop or restart the unit.",
+        maps_to="the check's action on the unit", quadlet="HealthOnFailure", example="kill",
+    ),
+    Setting(
+        key="health_startup_cmd", kind=Kind.HEALTH_CMD,
+        help="A startup probe run before the regular checks begin: string, list or none, "
+        "as health_cmd.",
+        maps_to="the first phase of the health check", quadlet="HealthStartupCmd",
+        example="test -e /run/app.ready",
+    ),
+    Setting(
+        key="health_startup_interval", kind=Kind.DURATION, default=30.0,
+        help="Time between startup probes.",
+        maps_to="NAME-healthcheck.timer OnActiveSec=", quadlet="HealthStartupInterval",
+        example="2s",
+    ),
+    Setting(
+        key="health_startup_timeout", kind=Kind.DURATION, default=30.0,
+        help="A startup probe still running after this is killed and counts as failed.",
+        maps_to="the probe's deadline", quadlet="HealthStartupTimeout", example="5s",
+    ),
+    Setting(
+        key="health_startup_retries", kind=Kind.DELAY, default=0,
+        help="Failed startup probes after which the container is restarted (0: no limit).",
+        maps_to="the startup phase", quadlet="HealthStartupRetries", example="10",
+    ),
+    Setting(
+        key="health_startup_success", kind=Kind.DELAY, default=0,
+        help="Passing startup probes in a row that end the startup phase (0: the first).",
+        maps_to="the startup phase", quadlet="HealthStartupSuccess", example="2",
     ),
     Setting(
         key="stop_signal", kind=Kind.SIGNAL, default="SIGTERM",

@@ -93,6 +93,88 @@ def parse_bool(text: str) -> bool:
     raise Invalid(f"{text!r} is not a boolean", "true or false")
 
 
+_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|us|h|m|s))+|[0-9]+(?:\.[0-9]+)?")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|us|h|m|s)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
+DURATION_MAX = 366 * 86400.0  # a year: beyond that a check interval is a typo
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "30s", "1m30s", "500ms", "2h", a bare number of seconds, or
+    "disable" (0: used by health_interval for "no timer")."""
+    cleaned = text.strip()
+    if cleaned.lower() == "disable":
+        return 0.0
+    if not _DURATION.fullmatch(cleaned):
+        raise Invalid(f"{text!r} is not a duration",
+                      "a number of seconds or a duration like 30s, 1m30s, 500ms, 2h")
+    if cleaned[-1].isdigit():
+        seconds = float(cleaned)
+    else:
+        seconds = sum(float(number) * _DURATION_UNITS[unit]
+                      for number, unit in _DURATION_PART.findall(cleaned))
+    if seconds > DURATION_MAX:
+        raise Invalid(f"{text!r} is longer than a year", "give a shorter duration")
+    return round(seconds, 6)
+
+
+def format_duration(seconds: float) -> str:
+    """SECONDS as systemd and podman write a time span: 30s, 1min30s, 500ms."""
+    if seconds and seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    whole = int(seconds)
+    if whole != seconds:
+        return f"{round(seconds * 1000)}ms"
+    parts = [(whole // 3600, "h"), (whole // 60 % 60, "min"), (whole % 60, "s")]
+    return "".join(f"{n}{u}" for n, u in parts if n) or "0"
+
+
+def parse_health_cmd(text: str, *, json_array: bool = True) -> tuple[str, ...]:
+    """A health command as podman reads --health-cmd: none (disable the image's), a
+    JSON array of strings (exec form; only with JSON_ARRAY) or a shell command line; in
+    the image config's Healthcheck.Test form: ("NONE",), ("CMD", ARG...) or
+    ("CMD-SHELL", TEXT). Text that is not a JSON array of strings is a shell command
+    ("[ -f /ready ]" is one), as in podman."""
+    stripped = text.strip()
+    if not stripped:
+        raise Invalid("the health command is empty", "give a command, or none")
+    if stripped.lower() == "none":
+        return ("NONE",)
+    if json_array and stripped.startswith("["):
+        import json
+
+        try:
+            words = json.loads(stripped)
+        except ValueError:
+            words = None
+        if isinstance(words, list):
+            return health_exec(words)
+    check_string(text)
+    return ("CMD-SHELL", text)
+
+
+def health_exec(words: object) -> tuple[str, ...]:
+    """A list of words (exec form) as ("CMD", WORD...)."""
+    if (not isinstance(words, list) or not words
+            or not all(isinstance(word, str) for word in words)):
+        raise Invalid("the health command is not a list of strings",
+                      'e.g. ["curl", "-f", "http://localhost/"]')
+    if words[0].upper() in ("CMD", "CMD-SHELL", "NONE"):
+        raise Invalid(f"the health command starts with {words[0]!r}",
+                      "give the command itself; CMD and CMD-SHELL are the image's spelling")
+    return ("CMD", *(check_string(word) for word in words))
+
+
+def parse_notify(text: str) -> bool | str:
+    """`notify`: a boolean, or healthy."""
+    if text.strip().lower() == "healthy":
+        return "healthy"
+    try:
+        return parse_bool(text)
+    except Invalid:
+        raise Invalid(f"{text!r} is not allowed", "true, false or healthy") from None
+
+
 def parse_int(text: str, minimum: int, what: str = "number") -> int:
     """TEXT as a decimal integer >= MINIMUM."""
     if not re.fullmatch(r"-?[0-9]+", text.strip()):
@@ -456,9 +538,26 @@ def check_combination(settings: Mapping[str, Any]) -> None:
                     f"the other one is in `{mounts[mount.destination]}:`; keep one",
                 )
             mounts[mount.destination] = key
+    for key in ("health_timeout", "health_startup_timeout", "health_startup_interval"):
+        if key in settings and not settings[key]:
+            raise Conflict(key, "a zero duration", "give a duration of at least 1ms, e.g. 30s")
+    _check_health(settings)
     published: set[tuple[str | None, int, str]] = set()
     for port in settings.get("ports", ()):
         ident = (port.host_ip, port.host_port, str(port.protocol))
         if ident in published:
             raise Conflict("ports", f"host port {port.host_port} is published twice", "keep one")
         published.add(ident)
+
+
+def _check_health(settings: Mapping[str, Any]) -> None:
+    startup = settings.get("health_startup_cmd")
+    if startup == ("NONE",):
+        raise Conflict("health_startup_cmd", "a startup probe cannot be none",
+                       "leave health_startup_cmd out for no startup probe")
+    if startup and settings.get("health_cmd") == ("NONE",):
+        raise Conflict("health_startup_cmd", "a startup probe without a health check",
+                       "the startup probe gates the regular check: set health_cmd too")
+    if settings.get("notify") == "healthy" and settings.get("health_cmd") == ("NONE",):
+        raise Conflict("notify", "notify: healthy with health_cmd: none",
+                       "give a health check, or use notify: false")

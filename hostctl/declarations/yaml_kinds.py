@@ -190,6 +190,38 @@ def _read_signal(node: Node, context: Context, setting: Setting) -> str:
     return str(checked(node, context, setting.key, values.parse_signal))
 
 
+def _read_duration(node: Node, context: Context, setting: Setting) -> float:
+    if not isinstance(node, ScalarNode) or node.tag == NULL or node.tag == BOOL:
+        raise type_error(node, context, setting.key, "a duration like 30s or 1m30s")
+    if node.tag in (INT, FLOAT) and str(node.value).startswith("-"):
+        raise context.error(node, setting.key, f"{node.value} is negative",
+                            "a duration like 30s, or a number of seconds >= 0")
+    return float(checked(node, context, setting.key, values.parse_duration))
+
+
+def _read_health_cmd(node: Node, context: Context, setting: Setting) -> tuple[str, ...]:
+    key = setting.key
+    if isinstance(node, SequenceNode):
+        words = [scalar_text(item, context, f"{key}[{i}]") for i, item in enumerate(node.value)]
+        try:
+            return values.health_exec(words)
+        except Invalid as err:
+            raise context.invalid(node, key, err) from None
+    if isinstance(node, ScalarNode) and node.tag not in (NULL, BOOL):
+        # A string is a shell command even when it looks like JSON ("[ -f /ready ]"):
+        # YAML has lists for the exec form.
+        return tuple(checked(node, context, key,
+                             lambda text: values.parse_health_cmd(text, json_array=False)))
+    raise type_error(node, context, key, "a command string, a list, or none")
+
+
+def _read_notify(node: Node, context: Context, setting: Setting) -> bool | str:
+    if not isinstance(node, ScalarNode) or node.tag == NULL:
+        raise type_error(node, context, setting.key, "true, false or healthy")
+    result: bool | str = checked(node, context, setting.key, values.parse_notify)
+    return result
+
+
 READERS: dict[Kind, Reader] = {
     Kind.ABSPATHS: _list(values.parse_host_path),
     Kind.GROUP: _scalar(values.parse_group),
@@ -217,4 +249,7 @@ READERS: dict[Kind, Reader] = {
     Kind.DOMAINS: _list(values.parse_domain),
     Kind.DNS_OPTIONS: _list(values.parse_dns_option),
     Kind.HOSTS: _read_hosts,
+    Kind.DURATION: _read_duration,
+    Kind.HEALTH_CMD: _read_health_cmd,
+    Kind.NOTIFY: _read_notify,
 }

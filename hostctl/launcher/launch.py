@@ -128,7 +128,7 @@ def launch(name: str, scope: Scope) -> int:
             recording.save(container, image, state, paths, runtime, config,
                            str(_layer_base(image, paths)))
         hand_off(runtime, name, str(state.bundle), reference=image.reference,
-                 ready_by_container=container.notify,
+                 ready_by_container=container.ready_by_container,
                  attach=lambda pid: network.attach(container, pid, paths))
     except BaseException:
         remove(state)

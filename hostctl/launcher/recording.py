@@ -87,7 +87,7 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "runc_root": str(paths.runc_root),
         "runtime": runtime.path,
         "runtime_file": str(state.runtime_file),
-        "notify": container.notify,
+        "notify": container.ready_by_container,
         "files": {name: (state.bundle / name).read_text() for name in ETC_FILES},
         "config": config_text,
     }

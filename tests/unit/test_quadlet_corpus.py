@@ -24,7 +24,7 @@ VALID = {
     "escapes", "exec", "group-add", "host", "image", "label", "merged-override", "notify",
     "other-sections", "readonly-tmpfs", "readwrite-notmpfs", "reloadsignal", "shortname",
     "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir", "dependent",
-    "dns-options", "basepodman", "network",
+    "dns-options", "basepodman", "network", "health-cmd-shell-quotes",
 }  # fmt: skip
 
 
@@ -74,6 +74,9 @@ def test_meanings_carry_over() -> None:
         Device("/dev/bogus1", "/dev/bogus1", optional=True),
     )
     assert load_quadlet(CORPUS / "notify.container").notify is True
+    # podman passes HealthCmd= as one --health-cmd argument: a shell command line
+    assert load_quadlet(CORPUS / "health-cmd-shell-quotes.container").health_cmd == (
+        "CMD-SHELL", "/bin/sh -c \"echo 'hello world!'\"")
     readonly = load_quadlet(CORPUS / "readonly-tmpfs.container")
     assert readonly.read_only and {t.destination for t in readonly.tmpfs} >= {"/tmp", "/run"}
     other = load_quadlet(CORPUS / "other-sections.container")

@@ -32,6 +32,18 @@ options:
     - always
     - newer
     - never
+  auto_update:
+    description:
+    - 'What `hostctl auto-update` compares the running image with: registry (the registry''s
+      digest for the reference; needs a fully qualified name) or local (the store''s image
+      for the reference).'
+    - 'Becomes: hostctl auto-update.'
+    - 'Example: C(registry).'
+    - 'Quadlet key: C(AutoUpdate).'
+    type: str
+    choices:
+    - registry
+    - local
   platform:
     description:
     - 'The os/arch[/variant] to pick from a multi-platform image (default: the host''s).'
@@ -205,12 +217,108 @@ options:
     type: bool
   notify:
     description:
-    - The container sends READY=1 itself (sd_notify); the unit becomes active only then.
-    - 'Becomes: unit readiness (NOTIFY_SOCKET passed to the container).'
+    - 'When the unit becomes active: false (as soon as the container starts), true (the container
+      sends READY=1 itself, sd_notify), healthy (once its health check passed; the start period
+      extends the start timeout).'
+    - 'Becomes: unit readiness (true: NOTIFY_SOCKET passed to the container).'
     - 'hostctl''s default when left out: V(false).'
-    - 'Example: C(true).'
+    - 'Example: C(healthy).'
     - 'Quadlet key: C(Notify).'
-    type: bool
+    type: raw
+  health_cmd:
+    description:
+    - 'The health check: a string runs with /bin/sh -c, a list is run as it is, none disables
+      the image''s HEALTHCHECK (default: the image''s, if it has one).'
+    - 'Becomes: NAME-healthcheck.timer and .service; the check runs in the container.'
+    - 'Example: C(["curl", "-fsS", "http://localhost:8080/health"]).'
+    - 'Quadlet key: C(HealthCmd).'
+    type: raw
+  health_interval:
+    description:
+    - Time between the end of one check and the next; disable (or 0) runs none on a timer
+      (`hostctl healthcheck` still can).
+    - 'Becomes: NAME-healthcheck.timer OnActiveSec= and OnUnitInactiveSec=.'
+    - 'hostctl''s default when left out: V(30.0).'
+    - 'Example: C(10s).'
+    - 'Quadlet key: C(HealthInterval).'
+    type: raw
+  health_timeout:
+    description:
+    - A check still running after this is killed and counts as failed.
+    - 'Becomes: the check''s deadline.'
+    - 'hostctl''s default when left out: V(30.0).'
+    - 'Example: C(5s).'
+    - 'Quadlet key: C(HealthTimeout).'
+    type: raw
+  health_retries:
+    description:
+    - Failed checks in a row that make the container unhealthy.
+    - 'Becomes: the health state''s failing streak.'
+    - 'hostctl''s default when left out: V(3).'
+    - 'Example: C(5).'
+    - 'Quadlet key: C(HealthRetries).'
+    type: int
+  health_start_period:
+    description:
+    - Time after the start in which failed checks do not count (a passing check ends it).
+    - 'Becomes: the health state; with notify: healthy, EXTEND_TIMEOUT_USEC.'
+    - 'hostctl''s default when left out: V(0.0).'
+    - 'Example: C(1m).'
+    - 'Quadlet key: C(HealthStartPeriod).'
+    type: raw
+  health_on_failure:
+    description:
+    - 'What happens when the container becomes unhealthy: none, kill (SIGKILL to its init:
+      the unit fails and `restart:` applies), stop or restart the unit.'
+    - 'Becomes: the check''s action on the unit.'
+    - 'hostctl''s default when left out: V(none).'
+    - 'Example: C(kill).'
+    - 'Quadlet key: C(HealthOnFailure).'
+    type: str
+    choices:
+    - none
+    - kill
+    - stop
+    - restart
+  health_startup_cmd:
+    description:
+    - 'A startup probe run before the regular checks begin: string, list or none, as health_cmd.'
+    - 'Becomes: the first phase of the health check.'
+    - 'Example: C(test -e /run/app.ready).'
+    - 'Quadlet key: C(HealthStartupCmd).'
+    type: raw
+  health_startup_interval:
+    description:
+    - Time between startup probes.
+    - 'Becomes: NAME-healthcheck.timer OnActiveSec=.'
+    - 'hostctl''s default when left out: V(30.0).'
+    - 'Example: C(2s).'
+    - 'Quadlet key: C(HealthStartupInterval).'
+    type: raw
+  health_startup_timeout:
+    description:
+    - A startup probe still running after this is killed and counts as failed.
+    - 'Becomes: the probe''s deadline.'
+    - 'hostctl''s default when left out: V(30.0).'
+    - 'Example: C(5s).'
+    - 'Quadlet key: C(HealthStartupTimeout).'
+    type: raw
+  health_startup_retries:
+    description:
+    - 'Failed startup probes after which the container is restarted (0: no limit).'
+    - 'Becomes: the startup phase.'
+    - 'hostctl''s default when left out: V(0).'
+    - 'Example: C(10).'
+    - 'Quadlet key: C(HealthStartupRetries).'
+    type: int
+  health_startup_success:
+    description:
+    - 'Passing startup probes in a row that end the startup phase (0: the first).'
+    - 'Becomes: the startup phase.'
+    - 'hostctl''s default when left out: V(0).'
+    - 'Example: C(2).'
+    - 'Quadlet key: C(HealthStartupSuccess).'
+    type: int
   stop_signal:
     description:
     - Signal that asks the container's init to stop.
