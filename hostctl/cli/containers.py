@@ -1,4 +1,5 @@
-"""Container verbs over systemd: apply, rm, start, stop, restart, status, ps, enable, disable."""
+"""Container verbs over systemd: apply, rm, start, stop, restart, status, ps, healthcheck,
+enable, disable."""
 
 from __future__ import annotations
 
@@ -136,13 +137,33 @@ def ps(fmt: FormatOpt = "table", user: UserOpt = False) -> None:
     if fmt == "json":
         typer.echo(json.dumps([jsonable(row) for row in rows], indent=2))
         return
-    typer.echo(f"{'NAME':20} {'STATE':18} {'UPTIME':7} {'RESTARTS':8} {'DIGEST':19} IMAGE")
+    typer.echo(f"{'NAME':20} {'STATE':18} {'HEALTH':9} {'UPTIME':7} {'RESTARTS':8} "
+               f"{'DIGEST':19} IMAGE")
     for row in rows:
         state = f"{row.active_state}/{row.sub_state}"
         image = row.image or f"(broken: {row.error})"
         digest = row.digest[:19] if row.digest else "-"  # sha256: and 12 hex digits
-        typer.echo(f"{row.name:20} {state:18} {_uptime(row.active_since):7} "
-                   f"{row.restarts:<8} {digest:19} {image}")
+        typer.echo(f"{row.name:20} {state:18} {row.health or '-':9} "
+                   f"{_uptime(row.active_since):7} {row.restarts:<8} {digest:19} {image}")
+
+
+@app.command()
+def healthcheck(name: NameArg, user: UserOpt = False) -> None:
+    """Run NAME's health check now, recorded like a timer's check. Exit status 0: it
+    passed, 1: it failed, 2: it cannot run (not running, no check)."""
+    from hostctl.api.containers import healthcheck as _healthcheck
+    from hostctl.errors import HostctlError
+
+    try:
+        result = _healthcheck(name, scope_of(user))
+    except HostctlError as err:
+        raise _fail(err) from None
+    what = "startup probe" if result.startup else "check"
+    verdict = "passed" if result.passed else f"failed (exit status {result.exit_code})"
+    typer.echo(f"{name}: {what} {verdict}; {result.status}")
+    if result.output:
+        typer.echo(result.output)
+    raise typer.Exit(0 if result.passed else 1)
 
 
 def _enable(name: str, enabled: bool, user: bool, linger: bool = False) -> None:

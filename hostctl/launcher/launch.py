@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,17 +125,36 @@ def launch(name: str, scope: Scope) -> int:
         config = container_config(container, image, state, paths, net,
                                   unit_cgroup=unit_cgroup, user_maps=maps)
         (state.bundle / "config.json").write_text(json.dumps(config))
+        check = _health_check(container, image, state)
         if recording.eligible(container, scope, config):
             recording.save(container, image, state, paths, runtime, config,
-                           str(_layer_base(image, paths)))
+                           str(_layer_base(image, paths)), check)
         hand_off(runtime, name, str(state.bundle), reference=image.reference,
                  ready_by_container=container.ready_by_container,
+                 ready_when_healthy=container.ready_when_healthy and check is not None,
+                 user=scope is Scope.USER,
                  attach=lambda pid: network.attach(container, pid, paths))
     except BaseException:
         remove(state)
         _drop_record(name, scope)
         raise
     return 0
+
+
+def _health_check(container: Container, image: Image, state: ContainerState) -> str | None:
+    """Write this start's healthcheck.json and a fresh health.json (none without a
+    check); the healthcheck.json text, or None."""
+    from hostctl.health import spec, status
+
+    check = spec.effective(container, image.config)
+    text = spec.dumps(check) if check is not None else None
+    status.write_spec(str(state.bundle), text)
+    if text is not None:
+        status.write_fresh(str(state.bundle), time.time())
+    elif container.ready_when_healthy:
+        say(f"notify: healthy, but {image.reference} has no HEALTHCHECK and the declaration "
+            "no health_cmd: ready at once")
+    return text
 
 
 def _drop_record(name: str, scope: Scope) -> None:

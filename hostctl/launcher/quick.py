@@ -12,6 +12,7 @@ from __future__ import annotations
 import _thread
 import fcntl
 import os
+import time
 
 from hostctl import __version__
 from hostctl.errors import RuntimeFailure
@@ -63,7 +64,8 @@ def launch_recorded(name: str) -> int | None:
                                  hint="hostctl needs the unified cgroup hierarchy (v2)")
         _write_bundle(record, cgroups.container_cgroup(unit))
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
-                 reference=record["reference"], ready_by_container=record["notify"])
+                 reference=record["reference"], ready_by_container=record["notify"],
+                 ready_when_healthy=record["notify_healthy"])
     except BaseException:
         _remove(name)
         raise
@@ -148,6 +150,17 @@ def _write_bundle(record: dict[str, Any], cgroup: str) -> None:
     config = record["config"].replace(placeholder, records.json_string(cgroup), 1)
     with open(os.path.join(record["bundle"], "config.json"), "w") as handle:
         handle.write(config)
+    if record["health"] is not None:  # as hostctl.health.status writes them
+        with open(os.path.join(record["bundle"], "healthcheck.json"), "w") as handle:
+            handle.write(record["health"])
+        with open(os.path.join(record["bundle"], "health.json"), "w") as handle:
+            handle.write(_fresh_health(time.time()))
+
+
+def _fresh_health(now: float) -> str:
+    from hostctl.health.status import fresh_text
+
+    return fresh_text(now)
 
 
 def _remove(name: str) -> None:

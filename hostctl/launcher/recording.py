@@ -56,8 +56,9 @@ def _own_code() -> list[str]:
 
 
 def save(container: Container, image: Image, state: ContainerState, paths: Paths,
-         runtime: Runc, config: dict[str, Any], layer_base: str) -> None:
-    """Record this start of CONTAINER for the next one (called before runc create)."""
+         runtime: Runc, config: dict[str, Any], layer_base: str, health: str | None) -> None:
+    """Record this start of CONTAINER for the next one (called before runc create);
+    HEALTH is its healthcheck.json text (None: no check)."""
     from hostctl.declarations.search import declaration_inputs
 
     bundle = str(state.bundle)
@@ -88,6 +89,8 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "runtime": runtime.path,
         "runtime_file": str(state.runtime_file),
         "notify": container.ready_by_container,
+        "notify_healthy": container.ready_when_healthy and health is not None,
+        "health": health,
         "files": {name: (state.bundle / name).read_text() for name in ETC_FILES},
         "config": config_text,
     }
