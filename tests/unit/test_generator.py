@@ -56,8 +56,10 @@ def test_writes_units_and_install_links(decls: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main([str(out), str(tmp_path / "early"), str(tmp_path / "late")]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "app.target.requires", "db.service", "default.target.wants",
-        "multi-user.target.wants", "watch.target.upholds", "web.service", "www.service",
+        "app.target.requires", "db-healthcheck.service", "db-healthcheck.timer",
+        "db.service", "default.target.wants", "multi-user.target.wants",
+        "watch.target.upholds", "web-healthcheck.service", "web-healthcheck.timer",
+        "web.service", "www.service",
     ]
     for link in ("multi-user.target.wants", "default.target.wants", "app.target.requires",
                  "watch.target.upholds"):
@@ -155,7 +157,8 @@ def test_dry_run_writes_nothing(decls: Path, tmp_path: Path) -> None:
     (decls / "bad.yaml").write_text("imgae: x\n")
     reports: list[str] = []
     units = generate(Scope.SYSTEM, None, report=reports.append)
-    assert sorted(units) == ["bad.service", "web.service"]
+    assert sorted(units) == ["bad.service", "web-healthcheck.service",
+                             "web-healthcheck.timer", "web.service"]
     assert "Type=oneshot" in units["bad.service"]
     assert len(reports) == 1
     assert "unknown key 'imgae'" in reports[0]
@@ -167,7 +170,8 @@ def test_explicit_dirs_override_the_search_path(decls: Path, tmp_path: Path) -> 
     other.mkdir()
     (other / "api.yaml").write_text("image: busybox\n")
     (decls / "web.yaml").write_text("image: busybox\n")
-    assert list(generate(Scope.SYSTEM, None, [other])) == ["api.service"]
+    assert list(generate(Scope.SYSTEM, None, [other])) == [
+        "api.service", "api-healthcheck.timer", "api-healthcheck.service"]
 
 
 def test_unwritable_kmsg_is_skipped(
