@@ -18,7 +18,7 @@ import time
 from hostctl.errors import RuntimeFailure
 from hostctl.health import status
 from hostctl.health.check import report, step
-from hostctl.health.run import Container, kill
+from hostctl.health.run import Container, kill, say
 from hostctl.launcher.notify import extend_timeout, notify
 
 TYPE_CHECKING = False  # typing itself is not imported on the start path
@@ -38,11 +38,15 @@ def _bounded(state: dict[str, Any], spec: dict[str, Any]) -> bool:
 
 
 def _fail(container: Container, message: str, last: dict[str, Any] | None) -> RuntimeFailure:
+    """The error for a start that cannot become healthy, said before the init is killed:
+    systemd then ends this process too (the main process died while activating)."""
     output = (last or {}).get("output") or "no output"
+    error = RuntimeFailure(f"{container.name} {message}; the check's last output: {output}",
+                           hint="see `hostctl inspect` for the last results")
+    say(f"{container.name}: start failed: {error}", 3)
     if container.pid is not None:
         kill(container.pid)  # the main process: the unit's start fails
-    return RuntimeFailure(f"{container.name} {message}; the check's last output: {output}",
-                          hint="see `hostctl inspect` for the last results")
+    return error
 
 
 def until_healthy(name: str, user: bool, reference: str) -> None:

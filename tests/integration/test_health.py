@@ -1,0 +1,329 @@
+"""Health checks in a real systemd test host with a real registry and runc: the timer
+units the generator writes, the check running inside the container, the state, the
+journal staying quiet, `notify: healthy`, health_on_failure: kill with restart, the
+image's HEALTHCHECK, a reboot, and a rootless user's container."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.test_containers_systemd import HOSTCTL
+from tests.support.imagebuild import busybox_image, push
+from tests.support.testhost import TestHost
+
+pytestmark = pytest.mark.integration
+
+DECLS = "/etc/hostctl/containers"
+RUN = "/run/hostctl/containers"
+USER = "alice"
+SECOND = 1_000_000_000  # nanoseconds, as image configs give durations
+
+# A container that runs until stopped; its check is given per test.
+BASE = """\
+image: {ref}
+command: ["sh", "-c", "trap 'exit 0' TERM; {prelude} while :; do sleep 1 & wait; done"]
+network: host
+stop_timeout: 2
+health_interval: 1s
+"""
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[TestHost]:
+    with TestHost() as guest:
+        guest.run([HOSTCTL, "install"])
+        guest.uid = guest.lingering_user(USER)  # type: ignore[attr-defined]
+        yield guest
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str,
+             diagnostics: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{diagnostics()}")
+        time.sleep(0.2)
+
+
+def declare(host: TestHost, name: str, text: str) -> None:
+    host.write_file(f"{DECLS}/{name}.yaml", text)
+    host.run(["systemctl", "daemon-reload"])
+
+
+def remove(host: TestHost, name: str) -> None:
+    host.run(["systemctl", "stop", f"{name}.service"], check=False)
+    host.run(["systemctl", "reset-failed", f"{name}.service"], check=False)
+    host.run(["rm", "-rf", f"{DECLS}/{name}.yaml", f"{DECLS}/{name}.yaml.d"])
+    host.run(["systemctl", "daemon-reload"])
+
+
+def health(host: TestHost, name: str, run: str = RUN) -> dict[str, Any] | None:
+    done = host.run(["cat", f"{run}/{name}/health.json"], check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def status_of(host: TestHost, name: str) -> str | None:
+    state = health(host, name)
+    return state["status"] if state else None
+
+
+def prop(host: TestHost, unit: str, name: str) -> str:
+    return host.run(["systemctl", "show", "-P", name, unit]).stdout.strip()
+
+
+def journal(host: TestHost, *units: str) -> str:
+    selectors = [arg for unit in units for arg in ("-u", unit)]
+    return host.run(["journalctl", "--no-pager", "-o", "cat", *selectors]).stdout
+
+
+def diagnose(host: TestHost, name: str) -> Callable[[], str]:
+    def show() -> str:
+        return (f"--- health ---\n{health(host, name)}\n--- journal ---\n"
+                + journal(host, f"{name}.service", f"{name}-healthcheck.service",
+                          f"{name}-healthcheck.timer"))
+    return show
+
+
+@pytest.fixture(scope="module")
+def quiet(host: TestHost, busybox_ref: str) -> Iterator[float]:
+    """A healthy container checked every second from the start of this module to its
+    last test (which counts its journal): the guest's clock when it started."""
+    text = BASE.format(ref=busybox_ref, prelude="") + (
+        "health_cmd: echo checked >> /tmp/checks\n")
+    declare(host, "quiet", text)
+    started = float(host.run(["date", "+%s.%N"]).stdout)
+    host.run(["systemctl", "start", "quiet.service"])
+    try:
+        yield started
+    finally:
+        remove(host, "quiet")
+
+
+def test_failing_checks_make_it_unhealthy_and_a_passing_one_healthy_again(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="") + (
+        "user: app\n"
+        "health_cmd: echo uid=$(id -u) home=$HOME; test -e /tmp/fine\n"
+        "health_retries: 3\n")
+    declare(host, "sick", text)
+    try:
+        host.run(["systemctl", "start", "sick.service"])
+        assert prop(host, "sick-healthcheck.timer", "ActiveState") == "active"
+        wait_for(lambda: status_of(host, "sick") == "unhealthy", 30, "unhealthy",
+                 diagnose(host, "sick"))
+        state = health(host, "sick")
+        assert state is not None and state["failing_streak"] >= 3
+        last = state["log"][-1]
+        # The check ran in the container, as its user with its environment.
+        assert last["exit_code"] == 1 and "uid=1000 home=/home/app" in last["output"]
+        assert len(state["log"]) <= 5
+        ps = host.run([HOSTCTL, "ps"]).stdout
+        assert any(line.split()[:3] == ["sick", "active/running", "unhealthy"]
+                   for line in ps.splitlines()), ps
+        rows = json.loads(host.run([HOSTCTL, "ps", "--format", "json"]).stdout)
+        assert [row["health"] for row in rows if row["name"] == "sick"] == ["unhealthy"]
+        failed = host.run([HOSTCTL, "healthcheck", "sick"], check=False)
+        assert failed.returncode == 1 and "uid=1000" in failed.stdout, failed
+        inspected = json.loads(host.run([HOSTCTL, "inspect", "sick"]).stdout)
+        assert inspected["health"]["status"] == "unhealthy"
+        assert inspected["health"]["check"]["source"] == "declaration"
+        host.run([HOSTCTL, "exec", "sick", "touch", "/tmp/fine"])
+        passed = host.run([HOSTCTL, "healthcheck", "sick"], check=False)
+        assert passed.returncode == 0, passed
+        assert "passed; healthy" in passed.stdout
+        assert status_of(host, "sick") == "healthy"
+        # The unit stayed up: health_on_failure is none.
+        assert prop(host, "sick.service", "NRestarts") == "0"
+        lines = journal(host, "sick-healthcheck.service")
+        assert "sick: health starting -> unhealthy" in lines, lines
+    finally:
+        remove(host, "sick")
+    gone = host.run([HOSTCTL, "healthcheck", "sick"], check=False)
+    assert gone.returncode == 2 and "not running" in gone.stderr
+
+
+def test_kill_on_failure_restarts_the_container_and_its_checks(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="") + (
+        "health_cmd: [\"false\"]\nhealth_retries: 3\nhealth_on_failure: kill\n"
+        "restart: on-failure\nrestart_sec: 1\n")
+    declare(host, "doomed", text)
+    try:
+        host.run(["systemctl", "start", "doomed.service"])
+        first = prop(host, "doomed.service", "MainPID")
+        wait_for(lambda: int(prop(host, "doomed.service", "NRestarts")) >= 1, 40,
+                 "a restart", diagnose(host, "doomed"))
+        wait_for(lambda: prop(host, "doomed.service", "ActiveState") == "active", 20,
+                 "the restarted container", diagnose(host, "doomed"))
+        assert prop(host, "doomed.service", "MainPID") != first
+        lines = journal(host, "doomed.service", "doomed-healthcheck.service")
+        assert "doomed: health starting -> unhealthy" in lines, lines
+        assert "killing its init" in lines
+        # The restarted container's checks run again (its timer came back with it).
+        wait_for(lambda: prop(host, "doomed-healthcheck.timer", "ActiveState") == "active",
+                 10, "the timer after the restart", diagnose(host, "doomed"))
+        wait_for(lambda: bool((health(host, "doomed") or {}).get("log")), 20,
+                 "a check of the restarted container", diagnose(host, "doomed"))
+    finally:
+        remove(host, "doomed")
+
+
+def test_notify_healthy_keeps_the_unit_activating_until_the_check_passes(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    host.run(["mkdir", "-p", "/srv/flag"])
+    text = BASE.format(ref=busybox_ref, prelude="") + (
+        "volumes: [\"/srv/flag:/flag\"]\nnotify: healthy\n"
+        "health_cmd: test -e /flag/ready\nhealth_start_period: 1m\n")
+    declare(host, "gated", text)
+    try:
+        host.run(["systemctl", "start", "--no-block", "gated.service"])
+        wait_for(lambda: bool((health(host, "gated") or {}).get("log")), 20,
+                 "the first check", diagnose(host, "gated"))
+        time.sleep(2)  # more failed checks, inside the start period
+        assert prop(host, "gated.service", "ActiveState") == "activating"
+        assert status_of(host, "gated") == "starting"
+        host.run(["touch", "/srv/flag/ready"])
+        wait_for(lambda: prop(host, "gated.service", "ActiveState") == "active", 20,
+                 "active", diagnose(host, "gated"))
+        assert status_of(host, "gated") == "healthy"
+        # Nothing of the launcher stays once the unit is active.
+        cgroup = prop(host, "gated.service", "ControlGroup")
+        comms = host.sh(f"cat $(find /sys/fs/cgroup{cgroup} -name cgroup.procs) | "
+                        "xargs -r -I@ cat /proc/@/comm").stdout.split()
+        assert "hostctl" not in comms, comms
+    finally:
+        remove(host, "gated")
+        host.run(["rm", "-rf", "/srv/flag"])
+
+
+def test_notify_healthy_fails_the_start_of_a_container_that_never_gets_healthy(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="") + (
+        "notify: healthy\nhealth_cmd: echo not-yet-ready; false\nhealth_retries: 2\n")
+    declare(host, "never", text)
+    try:
+        done = host.run([HOSTCTL, "start", "never"], check=False)
+        assert done.returncode != 0
+        assert prop(host, "never.service", "ActiveState") == "failed"
+        lines = journal(host, "never.service")
+        assert "became unhealthy before it was ever healthy" in lines, lines
+        assert "not-yet-ready" in lines
+    finally:
+        remove(host, "never")
+
+
+def test_the_images_healthcheck_is_used_without_a_declared_one(
+    host: TestHost, registry: Any, quiet: float
+) -> None:
+    check = {"Test": ["CMD-SHELL", "echo from-the-image"], "Interval": 30 * SECOND,
+             "Timeout": 2 * SECOND, "Retries": 4}
+    push(registry.host, "demo/checked", "1", busybox_image(Healthcheck=check))
+    ref = f"{registry.host}/demo/checked:1"
+    declare(host, "imaged", BASE.format(ref=ref, prelude=""))
+    declare(host, "unchecked", BASE.format(ref=ref, prelude="") + "health_cmd: none\n")
+    try:
+        host.run(["systemctl", "start", "imaged.service", "unchecked.service"])
+        wait_for(lambda: status_of(host, "imaged") == "healthy", 20, "healthy",
+                 diagnose(host, "imaged"))
+        spec = json.loads(host.read_file(f"{RUN}/imaged/healthcheck.json"))
+        assert spec["source"] == "image" and spec["retries"] == 4 and spec["timeout"] == 2
+        assert spec["interval"] == 1  # the declaration's: its timer runs the checks
+        assert "from-the-image" in (health(host, "imaged") or {})["log"][-1]["output"]
+        # health_cmd: none: no check, no units, no state.
+        assert health(host, "unchecked") is None
+        assert prop(host, "unchecked-healthcheck.timer", "LoadState") == "not-found"
+    finally:
+        remove(host, "imaged")
+        remove(host, "unchecked")
+
+
+def test_a_container_without_any_check_starts_no_timer(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    declare(host, "plain", BASE.format(ref=busybox_ref, prelude=""))
+    try:
+        host.run(["systemctl", "start", "plain.service"])
+        time.sleep(1.5)
+        assert prop(host, "plain-healthcheck.timer", "LoadState") == "loaded"
+        assert prop(host, "plain-healthcheck.timer", "ActiveState") == "inactive"
+        assert prop(host, "plain-healthcheck.service", "NRestarts") in ("0", "")
+        assert prop(host, "plain-healthcheck.service", "ExecMainStartTimestamp") == ""
+        assert health(host, "plain") is None
+        plain = host.run([HOSTCTL, "healthcheck", "plain"], check=False)
+        assert plain.returncode == 2 and "no health check" in plain.stderr
+    finally:
+        remove(host, "plain")
+
+
+def as_user(host: TestHost, *argv: str, check: bool = True) -> Any:
+    env = f"XDG_RUNTIME_DIR=/run/user/{host.uid}"  # type: ignore[attr-defined]
+    return host.run(["runuser", "-u", USER, "--", "env", env, *argv], check=check)
+
+
+def test_a_rootless_containers_checks_run_from_the_users_manager(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    home = f"/home/{USER}/.config/hostctl/containers"
+    run = f"/run/user/{host.uid}/hostctl/containers"  # type: ignore[attr-defined]
+    as_user(host, "mkdir", "-p", home)
+    text = BASE.format(ref=busybox_ref, prelude="touch /tmp/up;") + (
+        "health_cmd: echo uid=$(id -u); test -e /tmp/up\nnotify: healthy\n")
+    host.run(["runuser", "-u", USER, "--", "sh", "-c", f"cat > {home}/rl.yaml"], input=text)
+    try:
+        as_user(host, "systemctl", "--user", "daemon-reload")
+        started = as_user(host, "systemctl", "--user", "start", "rl.service", check=False)
+        state = health(host, "rl", run)
+        assert started.returncode == 0, host.sh("journalctl --no-pager -n 40").stdout
+        assert state is not None and state["status"] == "healthy"
+        # The next checks come from the user's timer.
+        count = len(state["log"])
+        wait_for(lambda: len((health(host, "rl", run) or {}).get("log", ())) > count, 20,
+                 "a timer check", lambda: host.sh("journalctl --no-pager -n 40").stdout)
+        assert "uid=0" in (health(host, "rl", run) or {})["log"][-1]["output"]
+        done = as_user(host, HOSTCTL, "healthcheck", "--user", "rl", check=False)
+        assert done.returncode == 0, done
+        assert json.loads(as_user(host, HOSTCTL, "ps", "--user", "--format", "json").stdout)[
+            0]["health"] == "healthy"
+    finally:
+        as_user(host, "systemctl", "--user", "stop", "rl.service", check=False)
+        host.run(["rm", "-f", f"{home}/rl.yaml"])
+        as_user(host, "systemctl", "--user", "daemon-reload", check=False)
+
+
+def test_the_journal_holds_status_changes_only(host: TestHost, quiet: float) -> None:
+    """Runs after the others: the quiet container has been checked every second since."""
+    wait_for(lambda: float(host.run(["date", "+%s.%N"]).stdout) - quiet > 60, 70,
+             "a minute of checks")
+    checks = host.run([HOSTCTL, "exec", "quiet", "cat", "/tmp/checks"]).stdout.split()
+    assert len(checks) >= 30, len(checks)  # about one a second
+    units = ("quiet-healthcheck.service", "quiet-healthcheck.timer")
+    lines = journal(host, *units).splitlines()
+    # systemd's line when the timer started with the container (timers have no
+    # LogLevelMax=), then the one status change: nothing per check.
+    assert lines == ["Started quiet-healthcheck.timer - hostctl health checks of quiet.",
+                     "hostctl: quiet: health starting -> healthy, check exit status 0"], lines
+
+
+def test_checks_run_again_after_a_reboot(host: TestHost, busybox_ref: str) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="") + "health_cmd: echo after-boot\n"
+    declare(host, "booted", text)
+    try:
+        assert "booted: enabled" in host.run([HOSTCTL, "enable", "booted"]).stdout
+        host.reboot()
+        host.run(["systemctl", "is-system-running", "--wait"], check=False, timeout=120)
+        assert prop(host, "booted.service", "ActiveState") == "active"
+        wait_for(lambda: status_of(host, "booted") == "healthy", 20, "a check after boot",
+                 diagnose(host, "booted"))
+        assert prop(host, "booted-healthcheck.timer", "ActiveState") == "active"
+        host.run([HOSTCTL, "disable", "booted"])
+    finally:
+        remove(host, "booted")
