@@ -232,3 +232,23 @@ def test_a_short_image_name_is_reported_with_file_and_line_and_still_rendered(
     assert reports == [f"{tmp_path}/web.yaml:1:image: warning: 'nginx' is a short name; the "
                        "registry is chosen by registries.conf at each pull (hint: write it in "
                        "full, e.g. docker.io/library/nginx)"]
+
+
+def test_a_container_named_like_anothers_health_units_is_a_clear_error(decls: Path) -> None:
+    (decls / "web.yaml").write_text("image: docker.io/library/busybox:1\n")
+    (decls / "web-healthcheck.yaml").write_text("image: docker.io/library/busybox:1\n")
+    reports: list[str] = []
+    units = generate(Scope.SYSTEM, None, report=reports.append)
+    assert sorted(units) == ["web-healthcheck-healthcheck.service",
+                             "web-healthcheck-healthcheck.timer", "web-healthcheck.service",
+                             "web.service"]
+    assert "Type=oneshot" in units["web.service"]  # the unit that fails with the error
+    assert "ExecStart=" in units["web-healthcheck.service"]
+    assert " launch web-healthcheck\n" in units["web-healthcheck.service"]
+    [report] = reports
+    assert str(decls / "web.yaml") in report
+    assert str(decls / "web-healthcheck.yaml") + " declares a container named" in report
+    assert "health_cmd: none" in report
+    (decls / "web.yaml").write_text("image: docker.io/library/busybox:1\nhealth_cmd: none\n")
+    assert sorted(generate(Scope.SYSTEM, None, report=reports.append))[-1] == "web.service"
+    assert len(reports) == 1
