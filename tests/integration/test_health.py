@@ -148,6 +148,31 @@ def test_failing_checks_make_it_unhealthy_and_a_passing_one_healthy_again(
     assert gone.returncode == 2 and "not running" in gone.stderr
 
 
+def test_a_check_past_its_timeout_is_killed_and_counts_as_failed(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="").replace(
+        "health_interval: 1s", "health_interval: disable") + (
+        "health_cmd: echo started; exec sleep 600\nhealth_timeout: 1s\n")
+    declare(host, "slow", text)
+    try:
+        host.run(["systemctl", "start", "slow.service"])
+        assert prop(host, "slow-healthcheck.timer", "LoadState") == "not-found"
+        done = host.run([HOSTCTL, "healthcheck", "slow"], check=False, timeout=30)
+        assert done.returncode == 1, done
+        assert "failed (exit status -1)" in done.stdout
+        assert "started" in done.stdout and "timed out after 1s" in done.stdout
+        # The check's process is gone from the container; the container is not.
+        cgroup = prop(host, "slow.service", "ControlGroup")
+        comms = host.sh(f"cat $(find /sys/fs/cgroup{cgroup} -name cgroup.procs) | "
+                        "xargs -r -I@ cat /proc/@/cmdline | tr '\\0' ' '; echo").stdout
+        assert "sleep 600" not in comms, comms
+        assert prop(host, "slow.service", "ActiveState") == "active"
+        assert status_of(host, "slow") == "starting"  # 1 failure of 3
+    finally:
+        remove(host, "slow")
+
+
 def test_kill_on_failure_restarts_the_container_and_its_checks(
     host: TestHost, busybox_ref: str, quiet: float
 ) -> None:
@@ -173,6 +198,36 @@ def test_kill_on_failure_restarts_the_container_and_its_checks(
                  "a check of the restarted container", diagnose(host, "doomed"))
     finally:
         remove(host, "doomed")
+
+
+def test_a_startup_probe_gates_the_checks_and_restart_on_failure_restarts_the_unit(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="sleep 2; touch /tmp/started;") + (
+        "health_cmd: test ! -e /tmp/broken\nhealth_retries: 2\n"
+        "health_on_failure: restart\n"
+        "health_startup_cmd: echo probing; test -e /tmp/started\n"
+        "health_startup_interval: 1s\nhealth_startup_success: 2\n")
+    declare(host, "phased", text)
+    try:
+        host.run(["systemctl", "start", "phased.service"])
+        first = prop(host, "phased.service", "InvocationID")
+        wait_for(lambda: status_of(host, "phased") == "healthy", 30, "healthy",
+                 diagnose(host, "phased"))
+        state = health(host, "phased")
+        assert state is not None and state["startup"]["done"]
+        assert state["startup"]["passes"] == 2
+        lines = journal(host, "phased-healthcheck.service")
+        assert "phased: startup probe passed, regular health checks begin" in lines, lines
+        host.run([HOSTCTL, "exec", "phased", "touch", "/tmp/broken"])
+        wait_for(lambda: prop(host, "phased.service", "InvocationID") != first, 30,
+                 "a restart", diagnose(host, "phased"))
+        lines = journal(host, "phased-healthcheck.service")
+        assert "phased: unhealthy: restart phased.service" in lines, lines
+        wait_for(lambda: status_of(host, "phased") == "healthy", 30,
+                 "the fresh container healthy", diagnose(host, "phased"))
+    finally:
+        remove(host, "phased")
 
 
 def test_notify_healthy_keeps_the_unit_activating_until_the_check_passes(
