@@ -76,11 +76,13 @@ def report(container: Container, done: Step) -> None:
     if done.after != done.before:
         level = WARNING if done.after == status.UNHEALTHY else NOTICE
         say(f"{container.name}: health {done.before} -> {done.after}, check exit status "
-            f"{done.entry['exit_code']}{last}", level)
+            f"{done.entry['exit_code']}{last}", level, container)
     elif done.probe == status.PROBE_DONE:
-        say(f"{container.name}: startup probe passed, regular health checks begin", NOTICE)
+        say(f"{container.name}: startup probe passed, regular health checks begin", NOTICE,
+            container)
     elif done.probe == status.PROBE_RESTART:
-        say(f"{container.name}: startup probe failed too often{last}: restarting it", WARNING)
+        say(f"{container.name}: startup probe failed too often{last}: restarting it", WARNING,
+            container)
 
 
 def act(container: Container, spec: dict[str, Any], done: Step) -> None:
@@ -92,11 +94,13 @@ def act(container: Container, spec: dict[str, Any], done: Step) -> None:
         return
     action = spec.get("on_failure")
     if action == "kill" and container.pid is not None and container.running():
-        say(f"{container.name}: unhealthy: killing its init (PID {container.pid})", WARNING)
+        say(f"{container.name}: unhealthy: killing its init (PID {container.pid})", WARNING,
+            container)
         kill(container.pid)
     elif action in ("stop", "restart"):
         if done.before != status.UNHEALTHY:
-            say(f"{container.name}: unhealthy: {action} {container.name}.service", WARNING)
+            say(f"{container.name}: unhealthy: {action} {container.name}.service", WARNING,
+                container)
         _systemctl(container, str(action))
 
 
@@ -112,7 +116,8 @@ def _systemctl(container: Container, verb: str) -> None:
     _, wait_status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(wait_status)
     if code != 0:
-        say(f"{container.name}: systemctl {verb} failed with exit status {code}", WARNING)
+        say(f"{container.name}: systemctl {verb} failed with exit status {code}", WARNING,
+            container)
 
 
 def run_check(container: Container, spec: dict[str, Any]) -> Step | None:

@@ -259,7 +259,45 @@ def kill(pid: int) -> bool:
     return True
 
 
-def say(message: str, level: int = 6) -> None:
-    """One line to stderr; in a unit (stderr is the journal) with syslog LEVEL."""
-    prefix = f"<{level}>" if os.environ.get("JOURNAL_STREAM") else ""
-    print(f"{prefix}hostctl: {message}", file=sys.stderr, flush=True)
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+
+
+def say(message: str, level: int = 6, container: Container | None = None) -> None:
+    """One line to stderr: in a unit (stderr is the journal) with syslog LEVEL. Run by
+    hand (`hostctl healthcheck`), the line about CONTAINER goes to the journal too, as
+    one of its unit's (OBJECT_SYSTEMD_UNIT=), so that every status change is there."""
+    if _stderr_is_journal():
+        print(f"<{level}>hostctl: {message}", file=sys.stderr, flush=True)
+        return
+    print(f"hostctl: {message}", file=sys.stderr, flush=True)
+    if container is not None:
+        to_journal(container, f"hostctl: {message}", level)
+
+
+def _stderr_is_journal() -> bool:
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(2)
+    except OSError:
+        return False
+    return stream == f"{st.st_dev}:{st.st_ino}"
+
+
+def to_journal(container: Container, message: str, level: int) -> None:
+    """MESSAGE about CONTAINER's unit into the journal (its native protocol); nothing
+    when there is no journal."""
+    import _socket
+
+    unit_key = "OBJECT_SYSTEMD_USER_UNIT" if container.user else "OBJECT_SYSTEMD_UNIT"
+    fields = {"MESSAGE": message, "PRIORITY": str(level),
+              "SYSLOG_IDENTIFIER": f"{container.name}-healthcheck",
+              unit_key: f"{container.name}.service"}
+    data = b"".join(key.encode() + b"\n" + len(value.encode()).to_bytes(8, "little")
+                    + value.encode() + b"\n" for key, value in fields.items())
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.sendto(data, JOURNAL_SOCKET)
+    except OSError:
+        return
+    finally:
+        sock.close()

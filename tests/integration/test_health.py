@@ -169,6 +169,12 @@ def test_a_check_past_its_timeout_is_killed_and_counts_as_failed(
         assert "sleep 600" not in comms, comms
         assert prop(host, "slow.service", "ActiveState") == "active"
         assert status_of(host, "slow") == "starting"  # 1 failure of 3
+        # Checks run by hand change the status too, and say so in the unit's journal.
+        for _ in range(2):
+            host.run([HOSTCTL, "healthcheck", "slow"], check=False, timeout=30)
+        assert status_of(host, "slow") == "unhealthy"
+        lines = journal(host, "slow.service")
+        assert "hostctl: slow: health starting -> unhealthy, check exit status -1" in lines
     finally:
         remove(host, "slow")
 
