@@ -242,14 +242,18 @@ def test_notify_healthy_keeps_the_unit_activating_until_the_check_passes(
     host.run(["mkdir", "-p", "/srv/flag"])
     text = BASE.format(ref=busybox_ref, prelude="") + (
         "volumes: [\"/srv/flag:/flag\"]\nnotify: healthy\n"
-        "health_cmd: test -e /flag/ready\nhealth_start_period: 1m\n")
+        "health_cmd: test -e /flag/ready\nhealth_start_period: 1m\n"
+        # The start period extends the start timeout (EXTEND_TIMEOUT_USEC).
+        "service: {TimeoutStartSec: 2}\n")
     declare(host, "gated", text)
     try:
         host.run(["systemctl", "start", "--no-block", "gated.service"])
         wait_for(lambda: bool((health(host, "gated") or {}).get("log")), 20,
                  "the first check", diagnose(host, "gated"))
-        time.sleep(2)  # more failed checks, inside the start period
-        assert prop(host, "gated.service", "ActiveState") == "activating"
+        time.sleep(3)  # more failed checks, inside the start period, past TimeoutStartSec
+        assert prop(host, "gated.service", "ActiveState") == "activating", \
+            diagnose(host, "gated")()
+        assert int(prop(host, "gated.service", "TimeoutStartUSec").rstrip("s") or 0) == 2
         assert status_of(host, "gated") == "starting"
         host.run(["touch", "/srv/flag/ready"])
         wait_for(lambda: prop(host, "gated.service", "ActiveState") == "active", 20,
