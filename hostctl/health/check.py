@@ -16,7 +16,7 @@ import time
 
 from hostctl.errors import CannotCheck
 from hostctl.health import status
-from hostctl.health.run import Container, execute, kill, load_spec, say
+from hostctl.health.run import Container, execute, kill, load_store, say
 
 TYPE_CHECKING = False  # typing itself is not imported on the check path
 if TYPE_CHECKING:
@@ -44,15 +44,16 @@ class Step:
         return bool(self.entry["exit_code"] == 0)
 
 
-def step(container: Container, spec: dict[str, Any]) -> Step | None:
-    """Run the probe or check that is due and record it; None when the container's state
-    is gone (it stopped meanwhile)."""
-    current = status.load_state(container.bundle)
+def step(container: Container, store: dict[str, Any]) -> Step | None:
+    """Run the probe or check that is due by STORE (status.load_store) and record it;
+    None when the container's state is gone (it stopped meanwhile)."""
+    spec = store["spec"]
+    current = status.load_store(container.bundle)
     if current is None:
         return None
-    startup = status.in_startup(current, spec)
+    startup = status.in_startup(current["state"], spec)
     test = spec["startup"] if startup else spec
-    entry = execute(container, test["test"], float(test["timeout"]))
+    entry = execute(container, store["process"], test["test"], float(test["timeout"]))
     before: list[str] = []
     probe: list[str] = []
 
@@ -120,12 +121,12 @@ def _systemctl(container: Container, verb: str) -> None:
             container)
 
 
-def run_check(container: Container, spec: dict[str, Any]) -> Step | None:
+def run_check(container: Container, store: dict[str, Any]) -> Step | None:
     """One step, reported and acted on."""
-    done = step(container, spec)
+    done = step(container, store)
     if done is not None:
         report(container, done)
-        act(container, spec, done)
+        act(container, store["spec"], done)
     return done
 
 
@@ -135,14 +136,14 @@ def timer_main(name: str, user: bool) -> int:
     result is the state; a failing unit would log every failed check); a container that
     stopped meanwhile is no error."""
     container = Container(name, user)
-    spec = status.load_spec(container.bundle)
-    if spec is None or not container.running():
+    store = status.load_store(container.bundle)
+    if store is None or not container.running():
         return 0
     while True:
-        done = run_check(container, spec)
+        done = run_check(container, store)
         if done is None or done.probe != status.PROBE_AGAIN or not container.running():
             return 0
-        time.sleep(float(spec["startup"]["interval"]))
+        time.sleep(float(store["spec"]["startup"]["interval"]))
 
 
 def check_now(name: str, user: bool) -> Step:
@@ -150,8 +151,7 @@ def check_now(name: str, user: bool) -> Step:
     CannotCheck when the container is not running or has no check."""
     container = Container(name, user)
     container.require_running()
-    spec = load_spec(container)
-    done = run_check(container, spec)
+    done = run_check(container, load_store(container))
     if done is None:
         container.require_running()  # stopped while checking
         raise CannotCheck(f"container {name} has no health state",

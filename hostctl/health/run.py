@@ -1,10 +1,11 @@
 """Running one health check (or startup probe) in a running container.
 
 The check runs as `runc exec --process FILE` where FILE is the container's own process
-from its config.json (user, groups, environment, working directory, capabilities,
-rlimits, noNewPrivileges, AppArmor/SELinux labels) with the check's arguments and no
-terminal: it joins the container's namespaces and cgroup and runs under its seccomp
-filter, so a check never has more privilege than the container itself. A rootless
+from its config.json, as the start keeps it in the check's store (hostctl.health.status):
+user, groups, environment, working directory, capabilities, rlimits, noNewPrivileges,
+AppArmor/SELinux labels, with the check's arguments and no terminal. It joins the
+container's namespaces and cgroup and runs under its seccomp filter, so a check never
+has more privilege than the container itself. A rootless
 container's runtime runs as root of the user namespace the container lives in: the
 check's runc joins that namespace first (the user owns it, so it may).
 
@@ -12,13 +13,13 @@ The check's stdout and stderr are captured (the last ~500 characters are kept). 
 still running at its timeout is killed (SIGKILL to the exec'd process, whose PID runc
 wrote) and counts as failed with exit code -1.
 
-This is what every check costs, so it imports only os, time, json, fcntl, select and
-hostctl's lean modules (no yaml, typer, jinja2, pydbus, urllib3, dataclasses).
+This is what every check costs, so it imports only os, time, marshal, fcntl, select and
+hostctl's lean modules (no yaml, typer, jinja2, pydbus, urllib3, and not json,
+dataclasses or pathlib either).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -84,13 +85,13 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
 
 
-def load_spec(container: Container) -> dict[str, Any]:
-    """The container's effective check (CannotCheck when it has none)."""
-    spec = status.load_spec(container.bundle)
-    if spec is None:
+def load_store(container: Container) -> dict[str, Any]:
+    """The container's check store: spec, process, state (CannotCheck without a check)."""
+    store = status.load_store(container.bundle)
+    if store is None:
         raise CannotCheck(f"container {container.name} has no health check",
                           hint="declare health_cmd, or use an image with a HEALTHCHECK")
-    return spec
+    return store
 
 
 def argv_of(test: list[str]) -> list[str]:
@@ -100,33 +101,32 @@ def argv_of(test: list[str]) -> list[str]:
     return list(test[1:])
 
 
-def check_process(config: dict[str, Any], args: list[str]) -> dict[str, Any]:
-    """The OCI process of a check running ARGS: the container's own (CONFIG: its
-    config.json), with ARGS and without a terminal."""
+def check_process(config: dict[str, Any]) -> dict[str, Any]:
+    """The OCI process a check runs as (its args set per check): the container's own
+    (CONFIG: its config.json), without a terminal."""
     own = config.get("process") or {}
     process = {key: own[key] for key in INHERITED if key in own}
-    process["args"] = args
+    process["args"] = []
     process["terminal"] = False
     process.setdefault("cwd", "/")
     return process
 
 
-def execute(container: Container, test: list[str], timeout: float) -> dict[str, Any]:
-    """Run TEST in CONTAINER with TIMEOUT; the log entry (hostctl.health.status.result)."""
+def execute(container: Container, process: dict[str, Any], test: list[str], timeout: float
+            ) -> dict[str, Any]:
+    """Run TEST in CONTAINER as PROCESS (check_process) with TIMEOUT; the log entry
+    (hostctl.health.status.result)."""
     start = time.time()
-    try:
-        with open(os.path.join(container.bundle, "config.json"), encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, ValueError) as err:
-        return status.result(start, time.time(), -1, f"cannot read config.json: {err}")
     tag = f"health-{os.getpid()}"
     process_file = os.path.join(container.bundle, f"{tag}.process.json")
     pid_file = os.path.join(container.bundle, f"{tag}.pid")
     try:
         with open(process_file, "w", encoding="utf-8") as handle:
-            json.dump(check_process(config, argv_of(test)), handle)
+            handle.write(status.to_json({**process, "args": argv_of(test)}))
         argv = container.runtime.exec_process_argv(container.name, process_file, pid_file)
         code, output = _run(argv, container.pid, pid_file, timeout)
+    except OSError as err:
+        return status.result(start, time.time(), -1, f"cannot run the check: {err}")
     finally:
         status.unlink_quietly(process_file)
         status.unlink_quietly(pid_file)

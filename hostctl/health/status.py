@@ -6,9 +6,14 @@
      "startup": {"done": bool, "passes": int, "failures": int}}
 
 The first three keys are the contract other code reads (hostctl.health.state.read); the
-rest is this module's bookkeeping. Every start writes a fresh state (starting); a check
-changes it under an exclusive flock on health.lock beside it, and replaces the file
-atomically, so a reader never sees half a state.
+rest is this module's bookkeeping.
+
+What the check itself reads is health.state beside it: the same state, the effective
+check (as in healthcheck.json) and the check's OCI process (the container's own, from
+config.json, without args), in marshal form. Every start writes both files fresh; a
+check changes them under an exclusive flock on health.lock and replaces each
+atomically, so a reader never sees half a state. The check so never parses JSON: the
+json package (with re and enum) would cost every check about 5 ms of its ~45.
 
 Rules (podman's): a passing check makes the container healthy, clears the failing streak
 and ends the start period; a failing check inside the start period does not count; after
@@ -16,14 +21,17 @@ it, `retries` failures in a row make it unhealthy. With a startup probe, the pro
 instead of the regular check until `success` probes in a row passed (0 counts as 1);
 `retries` failed probes (0: no limit) mean the container is restarted.
 
-This module is on every check's path: it imports os and fcntl (json when it reads or
-writes a state: the recorded start writes a fresh one without it).
+This module is on every check's path and on the recorded start's: it imports os, fcntl
+and marshal only (json only to read health.json for others).
 """
 
 from __future__ import annotations
 
 import fcntl
+import marshal
 import os
+
+from hostctl.launcher.record import json_string
 
 TYPE_CHECKING = False  # typing itself is not imported on the check path
 if TYPE_CHECKING:
@@ -34,6 +42,7 @@ STARTING, HEALTHY, UNHEALTHY = "starting", "healthy", "unhealthy"
 LOG_ENTRIES = 5
 OUTPUT_LIMIT = 500  # characters of a check's output kept in the log
 SPEC_FILE, STATE_FILE, LOCK_FILE = "healthcheck.json", "health.json", "health.lock"
+STORE_FILE = "health.state"  # marshal: {"spec": ..., "process": ..., "state": ...}
 # What a startup probe's outcome asks for.
 PROBE_AGAIN, PROBE_DONE, PROBE_RESTART = "again", "done", "restart"
 
@@ -55,26 +64,28 @@ def bundle_dir(name: str, user: bool) -> str:
     return os.path.join(run_dir(user), "containers", name)
 
 
-def fresh_text(now: float) -> str:
-    """A new start's state as JSON text (written without the json module: the recorded
-    start does not import it)."""
-    return ('{"status": "starting", "failing_streak": 0, "log": [], '
-            f'"started": {now!r}, "start_period_over": false, '
-            '"startup": {"done": false, "passes": 0, "failures": 0}}\n')
+def fresh(now: float) -> dict[str, Any]:
+    """A new start's state: starting, nothing logged."""
+    return {"status": STARTING, "failing_streak": 0, "log": [], "started": now,
+            "start_period_over": False,
+            "startup": {"done": False, "passes": 0, "failures": 0}}
 
 
-def write_fresh(bundle: str, now: float) -> None:
-    """Reset BUNDLE's state to a fresh start's (starting, empty log)."""
-    _replace(os.path.join(bundle, STATE_FILE), fresh_text(now))
-
-
-def write_spec(bundle: str, text: str | None) -> None:
-    """healthcheck.json in BUNDLE (TEXT: its content), or no such file (None)."""
-    path = os.path.join(bundle, SPEC_FILE)
-    if text is None:
-        unlink_quietly(path)
+def begin(bundle: str, spec_text: str | None, spec: dict[str, Any] | None,
+          process: dict[str, Any] | None, now: float) -> None:
+    """A start's health files in BUNDLE: healthcheck.json (SPEC_TEXT), the check's store
+    (SPEC and the check's PROCESS) and a fresh state; none of them without a check."""
+    if spec_text is None or spec is None or process is None:
+        for name in (SPEC_FILE, STORE_FILE, STATE_FILE):
+            unlink_quietly(os.path.join(bundle, name))
         return
-    _replace(path, text)
+    _replace(os.path.join(bundle, SPEC_FILE), spec_text.encode())
+    _store(bundle, {"spec": spec, "process": process, "state": fresh(now)})
+
+
+def _store(bundle: str, store: dict[str, Any]) -> None:
+    _replace(os.path.join(bundle, STORE_FILE), marshal.dumps(store))
+    _replace(os.path.join(bundle, STATE_FILE), (to_json(store["state"]) + "\n").encode())
 
 
 def unlink_quietly(path: str) -> None:
@@ -85,32 +96,49 @@ def unlink_quietly(path: str) -> None:
         return
 
 
-def load_spec(bundle: str) -> dict[str, Any] | None:
-    """BUNDLE's healthcheck.json, or None when the container has no check (or is gone)."""
-    return _load(os.path.join(bundle, SPEC_FILE))
+def load_store(bundle: str) -> dict[str, Any] | None:
+    """BUNDLE's check store (spec, process, state); None without a check (or once the
+    container is gone)."""
+    try:
+        with open(os.path.join(bundle, STORE_FILE), "rb") as handle:
+            store = marshal.loads(handle.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(store, dict) or not all(
+            isinstance(store.get(key), dict) for key in ("spec", "process", "state")):
+        return None
+    return store
 
 
 def load_state(bundle: str) -> dict[str, Any] | None:
-    """BUNDLE's health.json, or None."""
-    return _load(os.path.join(bundle, STATE_FILE))
-
-
-def _load(path: str) -> dict[str, Any] | None:
+    """BUNDLE's health.json, or None (for readers: this parses JSON)."""
     import json
 
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(os.path.join(bundle, STATE_FILE), encoding="utf-8") as handle:
             loaded = json.load(handle)
     except (OSError, ValueError):
         return None
     return loaded if isinstance(loaded, dict) else None
 
 
-def _replace(path: str, text: str) -> None:
+def load_spec(bundle: str) -> dict[str, Any] | None:
+    """BUNDLE's healthcheck.json, or None (for readers: this parses JSON)."""
+    import json
+
+    try:
+        with open(os.path.join(bundle, SPEC_FILE), encoding="utf-8") as handle:
+            loaded = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _replace(path: str, data: bytes) -> None:
     temp = f"{path}.{os.getpid()}.tmp"
     try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(temp, "wb") as handle:
+            handle.write(data)
         os.replace(temp, path)
     except BaseException:
         unlink_quietly(temp)
@@ -119,9 +147,7 @@ def _replace(path: str, text: str) -> None:
 
 def update(bundle: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any] | None:
     """Apply CHANGE to BUNDLE's state under its lock and store it; the new state, or None
-    when the bundle is gone (the container stopped) or holds no state."""
-    import json
-
+    when the bundle is gone (the container stopped) or holds no check."""
     try:
         fd = os.open(os.path.join(bundle, LOCK_FILE),
                      os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
@@ -129,17 +155,35 @@ def update(bundle: str, change: Callable[[dict[str, Any]], None]) -> dict[str, A
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        state = load_state(bundle)
-        if state is None:
+        store = load_store(bundle)
+        if store is None:
             return None
-        change(state)
+        change(store["state"])
         try:
-            _replace(os.path.join(bundle, STATE_FILE), json.dumps(state) + "\n")
+            _store(bundle, store)
         except FileNotFoundError:
             return None  # the bundle was removed meanwhile (a stop)
+        state: dict[str, Any] = store["state"]
         return state
     finally:
         os.close(fd)
+
+
+def to_json(value: object) -> str:
+    """VALUE (None, bool, int, finite float, str, list, tuple, dict with str keys) as
+    JSON text, without importing json."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json_string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(to_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json_string(str(k))}: {to_json(v)}"
+                               for k, v in value.items()) + "}"
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def result(start: float, end: float, exit_code: int, output: str) -> dict[str, Any]:

@@ -52,11 +52,11 @@ def _fail(container: Container, message: str, last: dict[str, Any] | None) -> Ru
 def until_healthy(name: str, user: bool, reference: str) -> None:
     """Wait until container NAME (just started) is healthy, then READY=1 (see above)."""
     container = Container(name, user)
-    spec = status.load_spec(container.bundle)
-    if spec is None:  # no check after all (an image without HEALTHCHECK): ready now
+    store = status.load_store(container.bundle)
+    if store is None:  # no check after all: ready now
         notify("READY=1", f"STATUS=running {reference} (no health check)")
         return
-    state = status.load_state(container.bundle) or {}
+    spec, state = store["spec"], store["state"]
     last: dict[str, Any] | None = None
     while True:
         phase = _phase(state, spec)
@@ -68,7 +68,7 @@ def until_healthy(name: str, user: bool, reference: str) -> None:
         time.sleep(interval)
         if not container.running():
             raise _fail(container, "ended before it became healthy", last)
-        done = step(container, spec)
+        done = step(container, store)
         if done is None:
             raise _fail(container, "lost its state before it became healthy", last)
         report(container, done)

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hostctl import network
 from hostctl.images.store import Store
@@ -26,6 +26,9 @@ from hostctl.paths import Paths, Scope, for_scope
 from hostctl.runtime import cgroups
 from hostctl.runtime.rootfs import mount_rootfs
 from hostctl.runtime.runc import runtime_for
+
+# A start's health check: healthcheck.json's text, the check, the check's OCI process.
+Health = tuple[str, dict[str, Any], dict[str, Any]]
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
@@ -125,7 +128,7 @@ def launch(name: str, scope: Scope) -> int:
         config = container_config(container, image, state, paths, net,
                                   unit_cgroup=unit_cgroup, user_maps=maps)
         (state.bundle / "config.json").write_text(json.dumps(config))
-        check = _health_check(container, image, state)
+        check = _health_check(container, image, state, config)
         if recording.eligible(container, scope, config):
             recording.save(container, image, state, paths, runtime, config,
                            str(_layer_base(image, paths)), check)
@@ -141,20 +144,21 @@ def launch(name: str, scope: Scope) -> int:
     return 0
 
 
-def _health_check(container: Container, image: Image, state: ContainerState) -> str | None:
-    """Write this start's healthcheck.json and a fresh health.json (none without a
-    check); the healthcheck.json text, or None."""
+def _health_check(container: Container, image: Image, state: ContainerState,
+                  config: dict[str, Any]) -> Health | None:
+    """Write this start's health files (hostctl.health.status.begin; none without a
+    check); what they were made from, or None."""
     from hostctl.health import spec, status
+    from hostctl.health.run import check_process
 
     check = spec.effective(container, image.config)
-    text = spec.dumps(check) if check is not None else None
-    status.write_spec(str(state.bundle), text)
-    if text is not None:
-        status.write_fresh(str(state.bundle), time.time())
-    elif container.ready_when_healthy:
+    health = (spec.dumps(check), check, check_process(config)) if check is not None else None
+    text, found, process = health if health is not None else (None, None, None)
+    status.begin(str(state.bundle), text, found, process, time.time())
+    if health is None and container.ready_when_healthy:
         say(f"notify: healthy, but {image.reference} has no HEALTHCHECK and the declaration "
             "no health_cmd: ready at once")
-    return text
+    return health
 
 
 def _drop_record(name: str, scope: Scope) -> None:

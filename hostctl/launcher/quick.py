@@ -150,17 +150,11 @@ def _write_bundle(record: dict[str, Any], cgroup: str) -> None:
     config = record["config"].replace(placeholder, records.json_string(cgroup), 1)
     with open(os.path.join(record["bundle"], "config.json"), "w") as handle:
         handle.write(config)
-    if record["health"] is not None:  # as hostctl.health.status writes them
-        with open(os.path.join(record["bundle"], "healthcheck.json"), "w") as handle:
-            handle.write(record["health"])
-        with open(os.path.join(record["bundle"], "health.json"), "w") as handle:
-            handle.write(_fresh_health(time.time()))
+    if record["health"] is not None:  # healthcheck.json's text, the check, its process
+        from hostctl.health.status import begin
 
-
-def _fresh_health(now: float) -> str:
-    from hostctl.health.status import fresh_text
-
-    return fresh_text(now)
+        text, check, process = record["health"]
+        begin(record["bundle"], text, check, process, time.time())
 
 
 def _remove(name: str) -> None:

@@ -56,9 +56,10 @@ def _own_code() -> list[str]:
 
 
 def save(container: Container, image: Image, state: ContainerState, paths: Paths,
-         runtime: Runc, config: dict[str, Any], layer_base: str, health: str | None) -> None:
+         runtime: Runc, config: dict[str, Any], layer_base: str,
+         health: tuple[str, dict[str, Any], dict[str, Any]] | None) -> None:
     """Record this start of CONTAINER for the next one (called before runc create);
-    HEALTH is its healthcheck.json text (None: no check)."""
+    HEALTH is its check (hostctl.launcher.launch.Health; None: no check)."""
     from hostctl.declarations.search import declaration_inputs
 
     bundle = str(state.bundle)
@@ -90,7 +91,7 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "runtime_file": str(state.runtime_file),
         "notify": container.ready_by_container,
         "notify_healthy": container.ready_when_healthy and health is not None,
-        "health": health,
+        "health": list(health) if health is not None else None,
         "files": {name: (state.bundle / name).read_text() for name in ETC_FILES},
         "config": config_text,
     }

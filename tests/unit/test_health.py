@@ -96,8 +96,7 @@ def test_units_are_written_unless_the_declaration_rules_timed_checks_out() -> No
 # ---- the state's rules ----------------------------------------------------------------
 
 def fresh(now: float = 1000.0) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(status.fresh_text(now))
-    return loaded
+    return status.fresh(now)
 
 
 def entry(code: int, at: float = 1001.0, output: str = "") -> dict[str, Any]:
@@ -192,27 +191,46 @@ def test_the_lean_run_dir_is_the_scopes(scope: Scope, monkeypatch: pytest.Monkey
     assert status.run_dir(user) == str(for_scope(scope).run)
 
 
+PROCESS = {"args": [], "terminal": False, "cwd": "/", "env": ["A=\"x\"\n\u00e9"]}
+
+
 def test_update_and_read_through_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                            ) -> None:
     monkeypatch.setenv("HOSTCTL_RUN_DIR", str(tmp_path))
     paths = for_scope(Scope.SYSTEM)
     bundle = paths.containers / "web"
+    check = {"test": ["CMD", "true"], "retries": 1, "start_period": 0}
     assert state.read("web", paths) is None
     assert status.update(str(bundle), lambda s: None) is None  # not running: nothing made
     assert not bundle.exists()
     bundle.mkdir(parents=True)
-    status.write_spec(str(bundle), spec.dumps({"retries": 1, "start_period": 0}))
-    status.write_fresh(str(bundle), 1000.0)
+    status.begin(str(bundle), spec.dumps(check), check, PROCESS, 1000.0)
     assert state.has_check("web", paths)
+    assert status.load_spec(str(bundle)) == check
+    assert state.read("web", paths) == state.HealthState("starting", 0, ())
     checked = status.update(str(bundle), lambda s: status.record_check(
-        s, {"retries": 1, "start_period": 0}, entry(3, output="refused")))
+        s, check, entry(3, output='refused "x"\n\ttab é')))
     assert checked is not None and checked["status"] == "unhealthy"
-    found = state.read("web", paths)
+    found = state.read("web", paths)  # health.json, as written without the json module
     assert found is not None and found.status == "unhealthy" and found.failing_streak == 1
-    assert found.log[0].exit_code == 3 and found.log[0].output == "refused"
-    assert sorted(os.listdir(bundle)) == ["health.json", "health.lock", "healthcheck.json"]
-    status.write_spec(str(bundle), None)
-    assert not state.has_check("web", paths)
+    assert found.log[0].exit_code == 3 and found.log[0].output == 'refused "x"\n\ttab é'
+    assert json.loads((bundle / "health.json").read_text()) == checked
+    store = status.load_store(str(bundle))
+    assert store == {"spec": check, "process": PROCESS, "state": checked}
+    assert sorted(os.listdir(bundle)) == ["health.json", "health.lock", "health.state",
+                                          "healthcheck.json"]
+    status.begin(str(bundle), None, None, None, 1001.0)  # a start without a check
+    assert not state.has_check("web", paths) and state.read("web", paths) is None
+    assert status.load_store(str(bundle)) is None
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, -3, 1.5, 1796193838.270022, 1e-07, "", "a\"b\\c\u0001\u00e9",
+    [1, [2, {}]], {"k": {"n": [None, "x"]}}, (1, 2),
+])
+def test_the_hand_written_json_is_json(value: Any) -> None:
+    expected = list(value) if isinstance(value, tuple) else value
+    assert json.loads(status.to_json(value)) == expected
 
 
 def test_a_garbled_state_reads_as_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -228,7 +246,7 @@ def test_a_garbled_state_reads_as_none(tmp_path: Path, monkeypatch: pytest.Monke
 
 # ---- the check's process ------------------------------------------------------------
 
-def test_the_check_runs_as_the_containers_own_process_with_its_arguments() -> None:
+def test_the_check_runs_as_the_containers_own_process() -> None:
     config = {"process": {
         "terminal": True, "consoleSize": {"height": 1, "width": 1},
         "user": {"uid": 1000, "gid": 1000, "additionalGids": [27]},
@@ -237,10 +255,10 @@ def test_the_check_runs_as_the_containers_own_process_with_its_arguments() -> No
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 64, "soft": 64}],
         "noNewPrivileges": True, "apparmorProfile": "hostctl-default",
     }}
-    process = check_process(config, ["/bin/sh", "-c", "true"])
+    process = check_process(config)
     assert process == {**{k: v for k, v in config["process"].items()
                           if k not in ("consoleSize", "terminal", "args")},
-                       "args": ["/bin/sh", "-c", "true"], "terminal": False}
+                       "args": [], "terminal": False}
 
 
 def test_test_forms_become_arguments() -> None:
@@ -250,12 +268,12 @@ def test_test_forms_become_arguments() -> None:
 
 
 def test_the_check_path_stays_lean() -> None:
-    code = (
-        "import sys; sys.path[0] = sys.argv[1]; import hostctl.cli.main, "
-        "hostctl.health.check, hostctl.health.wait; print(' '.join(m for m in ("
-        "'yaml', 'jinja2', 'typer', 'pydbus', 'urllib3', 'rich', 'dataclasses', 'pathlib', "
-        "'hostctl.declarations', 'hostctl.paths') if m in sys.modules))"
-    )
+    modules = ("hostctl.cli.main, hostctl.health.check, hostctl.health.wait, "
+               "hostctl.launcher.quick")
+    heavy = ("yaml", "jinja2", "typer", "pydbus", "urllib3", "rich", "dataclasses",
+             "pathlib", "json", "hostctl.declarations", "hostctl.paths")
+    code = (f"import sys; sys.path[0] = sys.argv[1]; import {modules}; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
     root = str(Path(__file__).resolve().parents[2])
     result = subprocess.run([sys.executable, "-sSE", "-c", code, root], capture_output=True,
                             text=True, check=True, timeout=60)
