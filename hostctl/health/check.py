@@ -82,13 +82,14 @@ def report(container: Container, done: Step) -> None:
         say(f"{container.name}: startup probe passed, regular health checks begin", NOTICE,
             container)
     elif done.probe == status.PROBE_RESTART:
-        say(f"{container.name}: startup probe failed too often{last}: restarting it", WARNING,
-            container)
+        say(f"{container.name}: startup probe failed "
+            f"{done.state['startup']['failures']} times{last}", WARNING, container)
 
 
 def act(container: Container, spec: dict[str, Any], done: Step) -> None:
     """health_on_failure for an unhealthy container; a restart for a failed startup."""
     if done.probe == status.PROBE_RESTART:
+        say(f"{container.name}: restart {container.name}.service", WARNING, container)
         _systemctl(container, "restart")
         return
     if done.after != status.UNHEALTHY or done.passed:
