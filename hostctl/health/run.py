@@ -58,7 +58,9 @@ class Container:
         self.pid = _init_pid(self.bundle)
 
     def running(self) -> bool:
-        return self.pid is not None and _alive(self.pid)
+        """Whether the init in the pid file still runs, and is this container's: a PID
+        the kernel gave to another process since must not be checked, let alone killed."""
+        return self.pid is not None and _alive(self.pid, f"{self.name}.service")
 
     def require_running(self) -> None:
         if not self.running():
@@ -75,14 +77,20 @@ def _init_pid(bundle: str) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    """PID exists and is not a zombie."""
+def _alive(pid: int, unit: str) -> bool:
+    """PID exists, is not a zombie, and is in UNIT's container cgroup (UNIT/container,
+    where the launcher puts every container)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             stat = handle.read()
+        with open(f"/proc/{pid}/cgroup") as handle:
+            lines = handle.read().splitlines()
     except OSError:
         return False
-    return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
+    if stat[stat.rindex(b")") + 2:][:1] in (b"Z", b"X"):
+        return False
+    return any(line.startswith("0::") and line.endswith(f"/{unit}/container")
+               for line in lines)
 
 
 def load_store(container: Container) -> dict[str, Any]:
