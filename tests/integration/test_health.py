@@ -236,6 +236,45 @@ def test_a_startup_probe_gates_the_checks_and_restart_on_failure_restarts_the_un
         remove(host, "phased")
 
 
+def test_a_startup_probe_failing_retries_times_restarts_the_unit(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="") + (
+        "health_cmd: [\"true\"]\n"
+        "health_startup_cmd: echo still-booting; false\n"
+        "health_startup_interval: 1s\nhealth_startup_retries: 2\n")
+    declare(host, "stuck", text)
+    try:
+        host.run(["systemctl", "start", "stuck.service"])
+        first = prop(host, "stuck.service", "InvocationID")
+        wait_for(lambda: prop(host, "stuck.service", "InvocationID") != first, 30,
+                 "a restart", diagnose(host, "stuck"))
+        lines = journal(host, "stuck-healthcheck.service")
+        assert "stuck: startup probe failed 2 times (last output: still-booting)" in lines
+        assert "stuck: restart stuck.service" in lines, lines
+    finally:
+        remove(host, "stuck")
+
+
+def test_stop_on_failure_stops_the_unit(
+    host: TestHost, busybox_ref: str, quiet: float
+) -> None:
+    text = BASE.format(ref=busybox_ref, prelude="") + (
+        "health_cmd: [\"false\"]\nhealth_retries: 1\nhealth_on_failure: stop\n"
+        "restart: always\n")
+    declare(host, "stopped", text)
+    try:
+        host.run(["systemctl", "start", "stopped.service"])
+        wait_for(lambda: prop(host, "stopped.service", "ActiveState") == "inactive", 30,
+                 "the stop", diagnose(host, "stopped"))
+        assert prop(host, "stopped-healthcheck.timer", "ActiveState") == "inactive"
+        assert prop(host, "stopped.service", "NRestarts") == "0"  # a stop, not a failure
+        lines = journal(host, "stopped-healthcheck.service")
+        assert "stopped: unhealthy: stop stopped.service" in lines, lines
+    finally:
+        remove(host, "stopped")
+
+
 def test_notify_healthy_keeps_the_unit_activating_until_the_check_passes(
     host: TestHost, busybox_ref: str, quiet: float
 ) -> None:
