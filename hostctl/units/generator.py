@@ -126,6 +126,14 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
     return units
 
 
+def timer_units(scope: str) -> list[Unit]:
+    """hostctl-auto-update.timer and .service (hostctl.units.autoupdate): written at every
+    run, outside the render cache, as whether the timer is enabled is a marker file."""
+    from hostctl.units import autoupdate
+
+    return autoupdate.units(scope, hostctl_program())
+
+
 def write_units(outdir: str | os.PathLike[str], units: Iterable[Unit]) -> None:
     """Write each unit's file and links into OUTDIR, replacing what is there atomically."""
     base = os.fspath(outdir)
@@ -217,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     outdir = args[0]
     try:
         os.makedirs(outdir, exist_ok=True)
-        write_units(outdir, cached_units(scope_name(), _report))
+        scope = scope_name()
+        write_units(outdir, [*cached_units(scope, _report), *timer_units(scope)])
     except (HostctlError, OSError) as err:
         _report(f"cannot generate units in {outdir}: {err}")
         return 1

@@ -1,0 +1,2 @@
+"""Automatic updates and rollback: what is compared (compare.py), how a restarted
+container is judged (judge.py). hostctl.api.update ties them to the store and systemd."""
