@@ -296,7 +296,6 @@ def _update(run: _Run, container: Container, reference: str, running: ImageId,
             candidate: ImageId, row: UpdateResult, rollback: bool) -> UpdateResult:
     name = container.name
     if container.auto_update == "registry":
-        run.log(f"{name}: pulling {reference}")
         _pull(run, reference, container.platform)
         candidate = _stored_image(run, reference)
         if candidate.manifest == running.manifest:

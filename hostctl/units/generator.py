@@ -126,11 +126,14 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
     return units
 
 
-def timer_units(scope: str) -> list[Unit]:
-    """hostctl-auto-update.timer and .service (hostctl.units.autoupdate): written at every
-    run, outside the render cache, as whether the timer is enabled is a marker file."""
+def timer_units(scope: str, containers: bool) -> list[Unit]:
+    """hostctl-auto-update.timer and .service (hostctl.units.autoupdate) where SCOPE has
+    CONTAINERS or the timer is enabled (a user without containers gets no hostctl units).
+    Outside the render cache: whether the timer is enabled is a marker file."""
     from hostctl.units import autoupdate
 
+    if not containers and not autoupdate.timer_enabled(scope):
+        return []
     return autoupdate.units(scope, hostctl_program())
 
 
@@ -226,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.makedirs(outdir, exist_ok=True)
         scope = scope_name()
-        write_units(outdir, [*cached_units(scope, _report), *timer_units(scope)])
+        units = cached_units(scope, _report)
+        write_units(outdir, [*units, *timer_units(scope, bool(units))])
     except (HostctlError, OSError) as err:
         _report(f"cannot generate units in {outdir}: {err}")
         return 1

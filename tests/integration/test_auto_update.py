@@ -232,11 +232,11 @@ def test_the_timer_is_off_until_enabled_and_its_service_runs(host: Any) -> None:
     timer = "hostctl-auto-update.timer"
     assert host.run(["systemctl", "is-active", timer], check=False).stdout.strip() \
         == "inactive"
-    text = host.run(["systemctl", "cat", timer]).stdout
-    assert "OnCalendar=daily" in text and "Persistent=true" in text
     try:
         out = host.run([HOSTCTL, "auto-update", "--enable-timer"]).stdout
         assert "hostctl-auto-update.timer: enabled" in out
+        text = host.run(["systemctl", "cat", timer]).stdout
+        assert "OnCalendar=daily" in text and "Persistent=true" in text
         host.run(["systemctl", "daemon-reload"])
         assert host.run(["systemctl", "is-active", timer]).stdout.strip() == "active"
         wants = host.run(["systemctl", "show", "-P", "Wants", "timers.target"]).stdout
