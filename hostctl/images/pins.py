@@ -101,9 +101,12 @@ def write(store: Store, pin: Pin) -> None:
 
 def remove(store: Store, name: str) -> bool:
     """Forget container NAME's record (its previous image may then be pruned)."""
+    path = pin_path(store, name)
+    if not path.exists():
+        return False
     with store.lock("pins"):
         try:
-            os.unlink(pin_path(store, name))
+            os.unlink(path)
         except FileNotFoundError:
             return False
     return True

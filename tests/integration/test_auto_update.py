@@ -249,3 +249,62 @@ def test_the_timer_is_off_until_enabled_and_its_service_runs(host: Any) -> None:
         == "inactive"
     wants = host.run(["systemctl", "show", "-P", "Wants", "timers.target"]).stdout
     assert timer not in wants.split()
+
+
+PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Update the containers that declare auto_update
+      hostctl.hostctl.auto_update:
+        grace: 2
+      register: update
+    - name: Keep the result for the test
+      ansible.builtin.copy:
+        content: "{{ update | to_json }}"
+        dest: /tmp/auto-update-result.json
+      check_mode: false
+"""
+
+
+def playbook(host: Any, *args: str) -> dict[str, Any]:
+    """Run PLAY in the guest (connection local, this checkout's collection); the
+    auto_update task's registered result."""
+    bin_dir = Path(sys.executable).parent
+    collection = Path(__file__).resolve().parents[2] / "ansible_collection"
+    host.run(["mkdir", "-p", "/tmp/coll/ansible_collections/hostctl"])
+    host.run(["ln", "-sfn", str(collection), "/tmp/coll/ansible_collections/hostctl/hostctl"])
+    host.write_file("/tmp/auto-update.yml", PLAY)
+    env = {"ANSIBLE_COLLECTIONS_PATH": "/tmp/coll", "ANSIBLE_NOCOLOR": "1", "HOME": "/root",
+           "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false"}
+    done = host.run([str(bin_dir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                     "-e", f"ansible_python_interpreter={sys.executable}",
+                     "/tmp/auto-update.yml", *args], env=env, check=False, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(host.read_file("/tmp/auto-update-result.json"))
+    return result
+
+
+def test_the_ansible_module_reports_pending_in_check_mode_then_updates(
+        host: Any, registry: Registry) -> None:
+    ref = f"{registry.host}/app/fleet:latest"
+    push(registry.host, "app/fleet", "latest", V1)
+    try:
+        declare(host, "fleet", ref)
+        push(registry.host, "app/fleet", "latest", V2)
+        index = host.read_file("/var/lib/hostctl/storage/images.json")
+        check = playbook(host, "--check")
+        assert check["changed"] and check["updated"] == ["fleet"], check
+        row = next(r for r in check["results"] if r["container"] == "fleet")
+        assert (row["updated"], row["available_digest"]) == ("pending", V2.digest)
+        assert digest_of(host, "fleet") == V1.digest
+        assert host.read_file("/var/lib/hostctl/storage/images.json") == index
+        done = playbook(host)
+        assert done["changed"] and done["updated"] == ["fleet"], done
+        assert digest_of(host, "fleet") == V2.digest and unit(host, "fleet") == "active"
+        again = playbook(host)
+        assert not again["changed"] and again["updated"] == []
+    finally:
+        host.run(["rm", "-rf", "/tmp/coll", "/tmp/auto-update.yml",
+                  "/tmp/auto-update-result.json"], check=False)
+        remove(host, "fleet")

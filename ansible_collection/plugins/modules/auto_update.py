@@ -147,6 +147,10 @@ from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
     require_hostctl,
     scope_of,
 )
+from ansible_collections.hostctl.hostctl.plugins.module_utils.updates import (
+    failure_message,
+    summary,
+)
 
 
 def update(params, scope, check):
@@ -156,18 +160,6 @@ def update(params, scope, check):
     rows = auto_update(params['names'], scope=scope, dry_run=check,
                        rollback=params['rollback'], grace=params['grace'])
     return [row.as_json() for row in rows]
-
-
-def summary(rows, check):
-    """The task's result from the rows: changed when anything was (or would be) updated
-    or rolled back."""
-    wanted = 'pending' if check else 'true'
-    updated = [r['container'] for r in rows if r['updated'] == wanted]
-    rolled_back = [r['container'] for r in rows if r['updated'] == 'rolled back']
-    failed = [r['container'] for r in rows
-              if r['updated'] == 'failed' or r['dependents_failed']]
-    return dict(changed=bool(updated or rolled_back), results=rows, updated=updated,
-                rolled_back=rolled_back, failed_containers=failed)
 
 
 def main():
@@ -185,9 +177,7 @@ def main():
                         module.check_mode)
     result = summary(rows, module.check_mode)
     if result['failed_containers'] and module.params['fail_on_error']:
-        reasons = ['%s: %s' % (r['container'], r['reason']) for r in rows
-                   if r['container'] in result['failed_containers']]
-        module.fail_json(msg='auto-update failed for ' + '; '.join(reasons), **result)
+        module.fail_json(msg=failure_message(rows, result['failed_containers']), **result)
     module.exit_json(**result)
 
 
