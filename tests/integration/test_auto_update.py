@@ -308,3 +308,43 @@ def test_the_ansible_module_reports_pending_in_check_mode_then_updates(
         host.run(["rm", "-rf", "/tmp/coll", "/tmp/auto-update.yml",
                   "/tmp/auto-update-result.json"], check=False)
         remove(host, "fleet")
+
+
+def test_a_users_container_is_updated_and_rolled_back_by_its_own_manager(
+        host: Any, registry: Registry) -> None:
+    uid = host.lingering_user("bob")
+    env = f"XDG_RUNTIME_DIR=/run/user/{uid}"
+
+    def as_bob(*argv: str, check: bool = True) -> Any:
+        return host.run(["runuser", "-u", "bob", "--", "env", env, *argv], check=check,
+                        timeout=180)
+
+    ref = f"{registry.host}/app/mine:latest"
+    push(registry.host, "app/mine", "latest", V1)
+    decls = "/home/bob/.config/hostctl/containers"
+    as_bob("mkdir", "-p", decls)
+    host.run(["runuser", "-u", "bob", "--", "sh", "-c", f"cat > {decls}/mine.yaml"],
+             input=f"image: {ref}\nauto_update: registry\nnetwork: host\nstop_timeout: 2\n")
+    try:
+        as_bob("systemctl", "--user", "daemon-reload")
+        as_bob(HOSTCTL, "start", "--user", "mine")
+        push(registry.host, "app/mine", "latest", V2)
+        done = as_bob(HOSTCTL, "auto-update", "--user", "--grace", GRACE, "--format", "json")
+        assert rows(done)["mine"]["updated"] == "true", done.stderr
+        ps = json.loads(as_bob(HOSTCTL, "ps", "--user", "--format", "json").stdout)
+        assert [r["digest"] for r in ps if r["name"] == "mine"] == [V2.digest]
+        push(registry.host, "app/mine", "latest", V3_EXITS)
+        back = as_bob(HOSTCTL, "auto-update", "--user", "--grace", GRACE, "--format", "json")
+        assert rows(back)["mine"]["updated"] == "rolled back", back.stderr
+        ps = json.loads(as_bob(HOSTCTL, "ps", "--user", "--format", "json").stdout)
+        assert [(r["digest"], r["active_state"]) for r in ps if r["name"] == "mine"] == [
+            (V2.digest, "active")]
+        # The user's timer, from the user's generator.
+        as_bob(HOSTCTL, "auto-update", "--user", "--enable-timer")
+        state = as_bob("systemctl", "--user", "is-active", "hostctl-auto-update.timer",
+                       check=False).stdout.strip()
+        assert state == "active"
+    finally:
+        as_bob(HOSTCTL, "auto-update", "--user", "--disable-timer", check=False)
+        as_bob("systemctl", "--user", "stop", "mine.service", check=False)
+        host.run(["loginctl", "disable-linger", "bob"], check=False)
