@@ -129,8 +129,9 @@ def auto_update(
 def rollback(name: str, *, scope: Scope = Scope.SYSTEM, grace: float = GRACE,
              log: Log | None = None) -> UpdateResult:
     """Put container NAME back on the image its last update replaced (its rollback
-    record) and restart it; the image left is then recorded as rejected (auto-update
-    skips it) and pinned, so a second rollback returns to it."""
+    record) and restart it (a stopped one is only switched; a failed one is started);
+    the image left is then recorded as rejected (auto-update skips it) and pinned, so a
+    second rollback returns to it."""
     from hostctl.declarations.search import load_declaration
     from hostctl.systemd.dbus import Systemd
 
@@ -458,6 +459,7 @@ def _rollback(run: _Run, container: Container) -> UpdateResult:
                            where=str(pins.pin_path(run.store, name)))
     state = run.systemd.unit(container.unit_name)
     running = state.active_state in _RUNNING
+    restart = running or state.active_state == "failed"  # e.g. after --no-rollback
     current = _running_image(run, container, _platform(container)) if running \
         else pin.running
     previous = pin.previous
@@ -469,9 +471,9 @@ def _rollback(run: _Run, container: Container) -> UpdateResult:
     rejected = Rejected(current, pins.now(), "rolled back by hand")
     pins.write(run.store, Pin(name, reference, running=previous, previous=current,
                               rejected=rejected))
-    if not running:
+    if not restart:
         return replace(row, updated=Updated.ROLLED_BACK, digest=previous.manifest,
-                       reason="not running: it starts on the previous image next time")
+                       reason="stopped: it starts on the previous image next time")
     verdict = _restart(run, container)
     if not verdict.ok:
         return replace(row, digest=previous.manifest,

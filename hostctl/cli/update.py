@@ -74,6 +74,9 @@ def auto_update(
     if enable_timer or disable_timer:
         if enable_timer and disable_timer:
             raise typer.BadParameter("--enable-timer or --disable-timer, not both")
+        if names or dry_run:
+            raise typer.BadParameter("--enable-timer and --disable-timer take no names "
+                                     "and no --dry-run")
         actions = update.set_timer(enable_timer, scope=scope_of(user))
         for action in actions:
             typer.echo(action)

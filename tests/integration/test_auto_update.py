@@ -158,6 +158,26 @@ def test_a_release_that_exits_at_once_is_rolled_back_and_not_retried(
         remove(host, "crash")
 
 
+def test_without_rollback_a_failed_release_stays_until_rolled_back_by_hand(
+        host: Any, registry: Registry) -> None:
+    ref = f"{registry.host}/app/manual:latest"
+    push(registry.host, "app/manual", "latest", V2)
+    try:
+        declare(host, "manual", ref)
+        push(registry.host, "app/manual", "latest", V3_EXITS)
+        done = auto_update(host, "--no-rollback", "--format", "json", check=False)
+        assert done.returncode == 1
+        row = rows(done)["manual"]
+        assert row["updated"] == "failed" and "hostctl rollback manual" in row["reason"]
+        assert unit(host, "manual") != "active"
+        back = host.run([HOSTCTL, "rollback", "manual", "--grace", GRACE])
+        assert "rolled back" in back.stdout
+        assert unit(host, "manual") == "active" and digest_of(host, "manual") == V2.digest
+        assert rows(auto_update(host, "--format", "json"))["manual"]["updated"] == "false"
+    finally:
+        remove(host, "manual")
+
+
 def test_a_release_that_cannot_start_is_rolled_back_and_its_dependent_comes_back(
         host: Any, registry: Registry) -> None:
     ref = f"{registry.host}/app/dep:latest"
