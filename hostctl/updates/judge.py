@@ -59,11 +59,13 @@ class Timing:
     interval: float
     retries: int
     timeout: float
+    startup: float = 0.0  # what a startup probe may take before the regular check runs
 
     @property
     def deadline(self) -> float:
         """Seconds after the start by which a container must be healthy."""
-        return self.start_period + self.interval * self.retries + self.timeout + MARGIN
+        return (self.startup + self.start_period + self.interval * self.retries
+                + self.timeout + MARGIN)
 
 
 def verdict(first: Sample, now: Sample, elapsed: float, grace: float,
@@ -139,7 +141,17 @@ def check_timing(name: str, paths: Paths, container: Container) -> Timing:
         interval=_seconds(doc, "interval", "Interval", container.health_interval),
         retries=int(_seconds(doc, "retries", "Retries", container.health_retries, 1)),
         timeout=_seconds(doc, "timeout", "Timeout", container.health_timeout),
+        startup=_startup(doc.get("startup")),
     )
+
+
+def _startup(probe: object) -> float:
+    """How long the startup probe PROBE (healthcheck.json's "startup") may run: its
+    interval times its retries or successes needed (at least one), plus its timeout."""
+    if not isinstance(probe, dict):
+        return 0.0
+    count = max(int(_seconds(probe, "retries", "", 0)), int(_seconds(probe, "success", "", 0)), 1)
+    return _seconds(probe, "interval", "", 0) * count + _seconds(probe, "timeout", "", 0)
 
 
 def _seconds(doc: Mapping[str, Any], key: str, image_key: str, default: float,

@@ -202,6 +202,12 @@ def test_check_timing_from_the_check_else_the_declaration(tmp_path: Path) -> Non
         {"timeout": 3, "StartPeriod": 5_000_000_000}))
     timing = check_timing("web", paths, container)
     assert timing == Timing(start_period=5.0, interval=7.0, retries=4, timeout=3.0)
+    # A startup probe adds what it may take: interval x max(retries, success, 1) + timeout.
+    (directory / "healthcheck.json").write_text(json.dumps(
+        {"interval": 1, "retries": 2, "timeout": 1, "start_period": 0,
+         "startup": {"interval": 2, "retries": 0, "success": 3, "timeout": 1}}))
+    timing = check_timing("web", paths, container)
+    assert timing.startup == 7.0 and timing.deadline == 7 + 2 + 1 + 5
 
 
 # -- output ----------------------------------------------------------------------------------
