@@ -77,12 +77,12 @@ def verdict(first: Sample, now: Sample, elapsed: float, grace: float,
             or now.restarts != first.restarts:
         return Verdict(False, f"exited after {elapsed:.0f}s ({_unit_words(now)})")
     if now.health == "unhealthy":
-        return Verdict(False, f"unhealthy after {elapsed:.0f}s")
+        return Verdict(False, f"became unhealthy after {elapsed:.0f}s")
     healthy = deadline is None or now.health == "healthy"
     if elapsed >= grace and healthy:
         return Verdict(True, "")
     if deadline is not None and elapsed >= max(deadline, grace):
-        return Verdict(False, f"not healthy within {deadline:.0f}s "
+        return Verdict(False, f"was not healthy within {deadline:.0f}s "
                        f"(health: {now.health or 'starting'})")
     return None
 
