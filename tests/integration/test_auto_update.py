@@ -4,6 +4,7 @@ run afterwards, read from their bundles (`hostctl ps --format json` digests) and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import textwrap
@@ -13,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.imagebuild import BuiltImage, File, Layer, busybox_image, push
+from tests.support.imagebuild import (
+    BuiltImage,
+    File,
+    ImageSpec,
+    Layer,
+    busybox_image,
+    push,
+    push_index,
+)
 from tests.support.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -24,14 +33,18 @@ GRACE = "2"
 LOOP = "trap 'exit 0' TERM; echo {word}; while :; do sleep 1 & wait; done"
 
 
-def version(word: str, *, cmd: str | None = None, healthy: bool = True,
-            **config: Any) -> BuiltImage:
+def spec(word: str, *, cmd: str | None = None, healthy: bool = True,
+         **config: Any) -> ImageSpec:
     """A busybox image whose /version says WORD, with /ok unless not HEALTHY."""
     files = [File("version", f"{word}\n".encode())]
     if healthy:
         files.append(File("ok", b"ok\n"))
     return busybox_image(extra_layers=[Layer(tuple(files))],
-                         Cmd=["sh", "-c", cmd or LOOP.format(word=word)], **config).build()
+                         Cmd=["sh", "-c", cmd or LOOP.format(word=word)], **config)
+
+
+def version(word: str, **options: Any) -> BuiltImage:
+    return spec(word, **options).build()
 
 
 V1, V2 = version("v1"), version("v2")
@@ -156,6 +169,26 @@ def test_a_release_that_exits_at_once_is_rolled_back_and_not_retried(
         assert fail.returncode != 0 and "no previous image" in fail.stderr
     finally:
         remove(host, "crash")
+
+
+def test_an_index_is_compared_by_this_platforms_image(host: Any, registry: Registry) -> None:
+    arm = [dataclasses.replace(spec(word), architecture="arm64") for word in ("a1", "a2")]
+    push_index(registry.host, "app/multi", "latest", [spec("v1"), arm[0]])
+    try:
+        declare(host, "multi", f"{registry.host}/app/multi:latest")
+        pid = unit(host, "multi", "MainPID")
+        # Another arm64 image under the tag: the index changed, this host's image did not.
+        push_index(registry.host, "app/multi", "latest", [spec("v1"), arm[1]])
+        row = rows(auto_update(host, "--format", "json"))["multi"]
+        assert (row["updated"], row["running_digest"], row["available_digest"]) == (
+            "false", V1.digest, V1.digest)
+        assert unit(host, "multi", "MainPID") == pid
+        push_index(registry.host, "app/multi", "latest", [spec("v2"), arm[1]])
+        row = rows(auto_update(host, "--format", "json"))["multi"]
+        assert (row["updated"], row["digest"]) == ("true", V2.digest)
+        assert unit(host, "multi") == "active"
+    finally:
+        remove(host, "multi")
 
 
 def test_without_rollback_a_failed_release_stays_until_rolled_back_by_hand(
