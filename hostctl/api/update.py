@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from hostctl.errors import HostctlError, ImageError
 from hostctl.images import pins
+from hostctl.images.manage import DIGEST_ANNOTATION
 from hostctl.images.pins import ImageId, Pin, Rejected
 from hostctl.images.store import Store
 from hostctl.paths import Paths, Scope, for_scope
 from hostctl.updates.compare import Updated, decide, image_id, stored_image_id
-from hostctl.updates.judge import GRACE, Sample, Verdict, check_timing, read_health, watch
+from hostctl.updates.judge import GRACE, Verdict
+from hostctl.updates.restart import RUNNING, active_dependents, restart_and_judge, start_again
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
@@ -37,8 +39,7 @@ if TYPE_CHECKING:
     from hostctl.images.registry import RegistryClient
     from hostctl.systemd.dbus import Systemd
 
-DIGEST_ANNOTATION = "io.hostctl.image.digest"
-_RUNNING = ("active", "reloading")
+_RUNNING = RUNNING
 Log = Callable[[str], None]
 
 
@@ -184,6 +185,8 @@ def _container(run: _Run, name: str, container: Container | None,
         return _check(run, container, dry_run, rollback)
     except HostctlError as err:
         return _row(name, container.image, policy, Updated.FAILED, reason=_line(err))
+    except OSError as err:  # e.g. the store not writable: still only this container's row
+        return _row(name, container.image, policy, Updated.FAILED, reason=str(err))
 
 
 def _row(name: str, image: str, policy: str, updated: Updated, **more: Any) -> UpdateResult:
@@ -303,9 +306,9 @@ def _update(run: _Run, container: Container, reference: str, running: ImageId,
             return replace(row, reason="the registry serves the running image again")
     row = replace(row, available_digest=candidate.manifest)
     pins.write(run.store, Pin(name, reference, running=candidate, previous=running))
-    dependents = _active_dependents(run, container.unit_name)
+    dependents = active_dependents(run.systemd, container.unit_name)
     run.log(f"{name}: restarting on {candidate.manifest}")
-    verdict = _restart(run, container)
+    verdict = restart_and_judge(run.systemd, run.paths, container, run.grace)
     if verdict.ok:
         return _with_dependents(run, replace(row, updated=Updated.TRUE,
                                              digest=candidate.manifest), dependents)
@@ -358,7 +361,7 @@ def _put_back(run: _Run, container: Container, reference: str, image: ImageId) -
         run.store.record(reference, image.digest, image.manifest)
     except HostctlError as err:
         return Verdict(False, _line(err))
-    return _restart(run, container)
+    return restart_and_judge(run.systemd, run.paths, container, run.grace)
 
 
 def _restorable(store: Store, image: ImageId, where: str) -> None:
@@ -380,57 +383,9 @@ def _restorable(store: Store, image: ImageId, where: str) -> None:
                          f"hostctl pull {parse_reference(where).name}@{image.digest}")
 
 
-def _restart(run: _Run, container: Container) -> Verdict:
-    """RestartUnit, then judge the container (grace period, health)."""
-    unit = container.unit_name
-    try:
-        result = run.systemd.run_job("RestartUnit", unit)
-    except HostctlError as err:
-        return Verdict(False, _line(err))
-    if result != "done":
-        state = run.systemd.unit(unit)
-        return Verdict(False, f"did not start: job {result}, unit {state.active_state} "
-                       f"({state.result})")
-    deadline = None
-    if read_health(container.name, run.paths) is not None:
-        deadline = check_timing(container.name, run.paths, container).deadline
-    return watch(lambda: _sample(run, container), grace=run.grace, deadline=deadline)
-
-
-def _sample(run: _Run, container: Container) -> Sample:
-    state = run.systemd.unit(container.unit_name)
-    return Sample(state.active_state, state.sub_state, state.main_pid, state.restarts,
-                  state.exit_status, read_health(container.name, run.paths))
-
-
-# -- dependents ------------------------------------------------------------------------
-
-
-def _active_dependents(run: _Run, unit: str) -> list[str]:
-    """Units that require, are bound to or are part of UNIT and are active now: a restart
-    that fails stops them, and a later restart does not start them again."""
-    proxy = _unit_proxy(run, unit)
-    names = [*proxy.RequiredBy, *proxy.BoundBy, *proxy.ConsistsOf]
-    return [name for name in dict.fromkeys(names)
-            if _unit_proxy(run, name).ActiveState in _RUNNING]
-
-
-def _unit_proxy(run: _Run, unit: str) -> Any:
-    return run.systemd.bus.get(".systemd1", run.systemd.manager.LoadUnit(unit))
-
-
 def _with_dependents(run: _Run, row: UpdateResult, dependents: list[str]) -> UpdateResult:
-    """Start again each of DEPENDENTS that is no longer active."""
-    started: list[str] = []
-    failed: list[str] = []
-    for unit in dependents:
-        if _unit_proxy(run, unit).ActiveState in _RUNNING:
-            continue
-        try:
-            result = run.systemd.run_job("StartUnit", unit)
-        except HostctlError:
-            result = "failed"
-        (started if result == "done" else failed).append(unit)
+    """ROW with DEPENDENTS started again (those no longer active)."""
+    started, failed = start_again(run.systemd, dependents)
     if not failed:
         return replace(row, dependents=tuple(started))
     reason = (row.reason + "; " if row.reason else "") + \
@@ -463,7 +418,7 @@ def _rollback(run: _Run, container: Container) -> UpdateResult:
     current = _running_image(run, container, _platform(container)) if running \
         else pin.running
     previous = pin.previous
-    dependents = _active_dependents(run, container.unit_name) if running else []
+    dependents = active_dependents(run.systemd, container.unit_name) if running else []
     row = _row(name, container.image, policy, Updated.FAILED,
                running_digest=current.manifest, available_digest=previous.manifest)
     _restorable(run.store, previous, reference)
@@ -474,7 +429,7 @@ def _rollback(run: _Run, container: Container) -> UpdateResult:
     if not restart:
         return replace(row, updated=Updated.ROLLED_BACK, digest=previous.manifest,
                        reason="stopped: it starts on the previous image next time")
-    verdict = _restart(run, container)
+    verdict = restart_and_judge(run.systemd, run.paths, container, run.grace)
     if not verdict.ok:
         return replace(row, digest=previous.manifest,
                        reason=f"the previous image {verdict.reason}")
@@ -537,11 +492,3 @@ def set_timer(enabled: bool, *, scope: Scope = Scope.SYSTEM, check: bool = False
                                hint=f"systemctl{' --user' if scope is Scope.USER else ''} "
                                f"status {autoupdate.TIMER}")
     return actions
-
-
-def timer_state(scope: Scope = Scope.SYSTEM) -> tuple[bool, str]:
-    """(enabled, ActiveState) of hostctl-auto-update.timer."""
-    from hostctl.systemd.dbus import active_state
-    from hostctl.units import autoupdate
-
-    return autoupdate.timer_enabled(scope.value), active_state(autoupdate.TIMER, scope)
