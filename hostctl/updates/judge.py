@@ -43,6 +43,7 @@ class Sample:
     restarts: int
     exit_status: int
     health: str | None  # None: no health check; else starting | healthy | unhealthy
+    last_check: str = ""  # the last check's result, for the reason
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,18 @@ def verdict(first: Sample, now: Sample, elapsed: float, grace: float,
             or now.restarts != first.restarts:
         return Verdict(False, f"exited after {elapsed:.0f}s ({_unit_words(now)})")
     if now.health == "unhealthy":
-        return Verdict(False, f"became unhealthy after {elapsed:.0f}s")
+        return Verdict(False, f"became unhealthy after {elapsed:.0f}s" + _last(now))
     healthy = deadline is None or now.health == "healthy"
     if elapsed >= grace and healthy:
         return Verdict(True, "")
     if deadline is not None and elapsed >= max(deadline, grace):
         return Verdict(False, f"was not healthy within {deadline:.0f}s "
-                       f"(health: {now.health or 'starting'})")
+                       f"(health: {now.health or 'starting'})" + _last(now))
     return None
+
+
+def _last(sample: Sample) -> str:
+    return f" (last check: {sample.last_check})" if sample.last_check else ""
 
 
 def _unit_words(sample: Sample) -> str:
@@ -113,17 +118,32 @@ def watch(sample: Callable[[], Sample], *, grace: float, deadline: float | None,
 # -- the health check's state, from the shared contract files ---------------------------
 
 
-def read_health(name: str, paths: Paths) -> str | None:
-    """Container NAME's health status for this start: None when it has no check
-    (no healthcheck.json), "starting" until a first result is written."""
+@dataclass(frozen=True)
+class Health:
+    """A container's health for this start."""
+
+    status: str  # starting | healthy | unhealthy
+    last: str = ""  # the last check's result: "exit N: OUTPUT" (empty before the first)
+
+
+def read_health(name: str, paths: Paths) -> Health | None:
+    """Container NAME's health for this start: None when it has no check (no
+    healthcheck.json), "starting" until a first result is written."""
     directory = paths.containers / name
     if not (directory / "healthcheck.json").exists():
         return None
     try:
-        status = json.loads((directory / "health.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return "starting"
-    return status if status in ("starting", "healthy", "unhealthy") else "starting"
+        state = json.loads((directory / "health.json").read_text())
+        status, log = state.get("status"), state.get("log") or []
+        last = log[-1] if isinstance(log, list) and log else {}
+        words = " ".join(str(last.get("output", "")).split())[:200]
+        result = f"exit {last['exit_code']}" + (f": {words}" if words else "") \
+            if "exit_code" in last else ""
+    except (OSError, ValueError, AttributeError, TypeError):
+        return Health("starting")
+    if status not in ("starting", "healthy", "unhealthy"):
+        return Health("starting")
+    return Health(status, result)
 
 
 def check_timing(name: str, paths: Paths, container: Container) -> Timing:

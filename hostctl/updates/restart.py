@@ -40,8 +40,10 @@ def restart_and_judge(systemd: Systemd, paths: Paths, container: Container,
 
     def sample() -> Sample:
         state = systemd.unit(unit)
+        health = read_health(container.name, paths)
         return Sample(state.active_state, state.sub_state, state.main_pid, state.restarts,
-                      state.exit_status, read_health(container.name, paths))
+                      state.exit_status, health.status if health else None,
+                      health.last if health else "")
 
     return watch(sample, grace=grace, deadline=deadline)
 

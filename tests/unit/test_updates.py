@@ -3,6 +3,7 @@ judgement of a restarted container, the result table and JSON, the timer units."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,15 @@ from hostctl.images.pins import ImageId, Pin, Rejected
 from hostctl.images.store import Store
 from hostctl.paths import Paths, Scope
 from hostctl.updates.compare import Updated, decide, image_id, stored_image_id
-from hostctl.updates.judge import Sample, Timing, check_timing, read_health, verdict, watch
+from hostctl.updates.judge import (
+    Health,
+    Sample,
+    Timing,
+    check_timing,
+    read_health,
+    verdict,
+    watch,
+)
 
 AMD64 = Platform("linux", "amd64")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -159,8 +168,10 @@ def test_with_a_check_the_container_must_also_become_healthy_in_time() -> None:
     assert ok is not None and ok.ok
     late = verdict(first, _s(health="starting"), 20.0, 10, 20.0)
     assert late is not None and not late.ok and "not healthy within 20s" in late.reason
-    sick = verdict(first, _s(health="unhealthy"), 3.0, 10, 20.0)
-    assert sick is not None and not sick.ok and "unhealthy" in sick.reason
+    sick = verdict(first, dataclasses.replace(_s(health="unhealthy"), last_check="exit 1"),
+                   3.0, 10, 20.0)
+    assert sick is not None and not sick.ok
+    assert sick.reason == "became unhealthy after 3s (last check: exit 1)"
 
 
 def test_the_health_deadline_is_what_the_check_needs_to_give_up() -> None:
@@ -185,11 +196,16 @@ def test_health_is_read_from_the_contract_files(tmp_path: Path) -> None:
     directory.mkdir(parents=True)
     assert read_health("web", paths) is None  # no check
     (directory / "healthcheck.json").write_text("{}")
-    assert read_health("web", paths) == "starting"  # no state written yet
+    assert read_health("web", paths) == Health("starting")  # no state written yet
     (directory / "health.json").write_text('{"status": "healthy", "failing_streak": 0}')
-    assert read_health("web", paths) == "healthy"
+    assert read_health("web", paths) == Health("healthy")
+    (directory / "health.json").write_text(json.dumps({
+        "status": "unhealthy", "failing_streak": 3, "log": [
+            {"start": 1.0, "end": 2.0, "exit_code": 0, "output": "fine"},
+            {"start": 3.0, "end": 4.0, "exit_code": 1, "output": "test: /ok:\n missing\n"}]}))
+    assert read_health("web", paths) == Health("unhealthy", "exit 1: test: /ok: missing")
     (directory / "health.json").write_text("not json")
-    assert read_health("web", paths) == "starting"
+    assert read_health("web", paths) == Health("starting")
 
 
 def test_check_timing_from_the_check_else_the_declaration(tmp_path: Path) -> None:
