@@ -207,6 +207,11 @@ def test_without_rollback_a_failed_release_stays_until_rolled_back_by_hand(
         assert "rolled back" in back.stdout
         assert unit(host, "manual") == "active" and digest_of(host, "manual") == V2.digest
         assert rows(auto_update(host, "--format", "json"))["manual"]["updated"] == "false"
+        # hostctl rm forgets the rollback record (and with it the pin on v3).
+        pin = "/var/lib/hostctl/storage/pins/manual.json"
+        assert host.run(["test", "-e", pin], check=False).returncode == 0
+        host.run([HOSTCTL, "rm", "manual"])
+        assert host.run(["test", "-e", pin], check=False).returncode != 0
     finally:
         remove(host, "manual")
 
