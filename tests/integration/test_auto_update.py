@@ -4,6 +4,7 @@ run afterwards, read from their bundles (`hostctl ps --format json` digests) and
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import sys
@@ -24,6 +25,8 @@ from tests.support.imagebuild import (
     push_index,
 )
 from tests.support.registry import Registry
+from tests.support.registryvariants import htpasswd_auth, htpasswd_line
+from tests.support.registryvariants import registry as variant_registry
 
 pytestmark = pytest.mark.integration
 
@@ -284,6 +287,41 @@ def test_registry_down_fails_that_container_only(host: Any, registry: Registry) 
     finally:
         other.close()
         remove(host, "far", "near")
+
+
+def test_bad_credentials_fail_that_container_and_good_ones_update_it(
+        host: Any, tmp_path: Path) -> None:
+    pytest.importorskip("bcrypt", reason="htpasswd needs python3-bcrypt")
+    users = tmp_path / "htpasswd"
+    users.write_text(htpasswd_line("alice", "s3cret-pass"))
+    authfile = "/root/.config/containers/auth.json"  # read by the launcher and the CLI
+    storage = tmp_path / "storage"
+    with variant_registry(storage=storage) as (plain, _), \
+            variant_registry(htpasswd_auth(users), storage=storage) as (private, _):
+        push(plain, "app/private", "latest", V1)
+        ref = f"{private}/app/private:latest"
+        try:
+            host.run([HOSTCTL, "login", private, "-u", "alice", "--password-stdin",
+                      "--authfile", authfile], input="s3cret-pass\n")
+            declare(host, "private", ref)
+            push(plain, "app/private", "latest", V2)
+            wrong = base64.b64encode(b"alice:wrong").decode()
+            host.write_file(authfile, json.dumps({"auths": {private: {"auth": wrong}}}),
+                            mode=0o600)
+            done = auto_update(host, check=False)
+            assert done.returncode == 1
+            line = next(line for line in done.stderr.splitlines()
+                        if line.startswith("private: failed:"))
+            assert ref in line and "access denied" in line, line
+            assert "s3cret" not in done.stdout + done.stderr
+            assert unit(host, "private") == "active" and digest_of(host, "private") == V1.digest
+            host.run([HOSTCTL, "login", private, "-u", "alice", "--password-stdin",
+                      "--authfile", authfile], input="s3cret-pass\n")
+            assert rows(auto_update(host, "--format", "json"))["private"]["updated"] == "true"
+            assert digest_of(host, "private") == V2.digest
+        finally:
+            host.run(["rm", "-f", authfile], check=False)
+            remove(host, "private")
 
 
 def test_the_timer_is_off_until_enabled_and_its_service_runs(host: Any) -> None:
