@@ -1,6 +1,14 @@
-"""`hostctl auto-update` and `hostctl rollback` in a real systemd test host against a real
-registry: versions v1, v2, v3 of an image pushed under one tag, and what the containers
-run afterwards, read from their bundles (`hostctl ps --format json` digests) and units."""
+"""`hostctl auto-update` and `hostctl rollback` in a real systemd test host against real
+registries: versions v1, v2, v3 of an image pushed under one tag, and what the containers
+run afterwards, read from their bundles (`hostctl ps --format json` digests) and units.
+
+Covered: dry run (pending, nothing changed), update, prune keeping the pinned image,
+rollback by hand (and forward again), a release that exits at once (rolled back, not
+retried), one that cannot start (rolled back, its Requires= dependent back), one that
+never becomes healthy (needs the health checks), --no-rollback, a multi-platform index,
+registry down and bad credentials for one container, a user's containers, the Ansible
+module in check mode, and the timer.
+"""
 
 from __future__ import annotations
 
