@@ -448,6 +448,10 @@ def test_a_users_container_is_updated_and_rolled_back_by_its_own_manager(
         state = as_bob("systemctl", "--user", "is-active", "hostctl-auto-update.timer",
                        check=False).stdout.strip()
         assert state == "active"
+        wants = as_bob("systemctl", "--user", "show", "-P", "Wants", "timers.target").stdout
+        assert "hostctl-auto-update.timer" in wants.split()
+        service = as_bob("systemctl", "--user", "cat", "hostctl-auto-update.service").stdout
+        assert "auto-update --user" in service
     finally:
         as_bob(HOSTCTL, "auto-update", "--user", "--disable-timer", check=False)
         as_bob("systemctl", "--user", "stop", "mine.service", check=False)
