@@ -332,7 +332,7 @@ def test_bad_credentials_fail_that_container_and_good_ones_update_it(
             remove(host, "private")
 
 
-def test_the_timer_is_off_until_enabled_and_its_service_runs(host: Any) -> None:
+def test_the_timer_is_off_until_enabled_survives_a_reboot_and_its_service_runs(host: Any) -> None:
     timer = "hostctl-auto-update.timer"
     assert host.run(["systemctl", "is-active", timer], check=False).stdout.strip() \
         == "inactive"
@@ -347,6 +347,9 @@ def test_the_timer_is_off_until_enabled_and_its_service_runs(host: Any) -> None:
         assert timer in wants.split()
         host.run(["systemctl", "start", "hostctl-auto-update.service"], timeout=120)
         assert unit(host, "hostctl-auto-update", "Result") == "success"
+        host.reboot()  # enabled means: the generator links it again at every boot
+        host.run(["systemctl", "is-system-running", "--wait"], check=False, timeout=120)
+        assert host.run(["systemctl", "is-active", timer]).stdout.strip() == "active"
     finally:
         host.run([HOSTCTL, "auto-update", "--disable-timer"], check=False)
     assert host.run(["systemctl", "is-active", timer], check=False).stdout.strip() \
