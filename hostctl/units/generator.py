@@ -83,7 +83,6 @@ def generate(
 
     searched = dirs if dirs is not None else declaration_dirs(scope)
     units = render(scope, searched, hostctl_program(), report or _to_stderr)
-    units += timer_units(scope.value, bool(units))
     if outdir is not None:
         write_units(outdir, units)
     return {name: text for name, text, _ in units}

@@ -338,3 +338,20 @@ def test_the_generator_writes_the_timer_with_containers_or_when_enabled(
         autoupdate.SERVICE, autoupdate.TIMER]
     (tmp_path / autoupdate.MARKER).write_text("")
     assert timer_units("user", False)[1][2] == (autoupdate.WANTS_LINK,)
+
+
+def test_hostctl_generate_shows_the_timer_units(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from hostctl.cli.app import app
+    from hostctl.declarations.search import ENV_PATH
+
+    decls = tmp_path / "decls"
+    decls.mkdir()
+    (decls / "web.yaml").write_text("image: docker.io/library/busybox:1\n")
+    monkeypatch.setenv(ENV_PATH, str(decls))
+    monkeypatch.setenv("HOSTCTL_CONFIG_DIR", str(tmp_path / "etc"))
+    out = CliRunner().invoke(app, ["generate", "--dry-run"]).output
+    assert "# web.service" in out and "# hostctl-auto-update.timer" in out
+    assert "ExecStart=" in out.split("# hostctl-auto-update.service")[1]
