@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hostctl.cli.common import FormatOpt, UserOpt, app, say, scope_of
+from hostctl.updates.judge import GRACE
 
 if TYPE_CHECKING:
     from hostctl.api.update import UpdateResult
@@ -56,7 +57,7 @@ def auto_update(
     rollback: Annotated[bool, typer.Option(
         "--rollback/--no-rollback", help="Put the previous image back when the updated "
         "container fails to start, exits within the grace period or is not healthy.")] = True,
-    grace: GraceOpt = 10.0,
+    grace: GraceOpt = GRACE,
     fmt: FormatOpt = "table",
     enable_timer: Annotated[bool, typer.Option(
         "--enable-timer", help="Run auto-update daily (hostctl-auto-update.timer).")] = False,
@@ -91,7 +92,7 @@ def auto_update(
 @app.command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Container name.")],
-    grace: GraceOpt = 10.0,
+    grace: GraceOpt = GRACE,
     fmt: FormatOpt = "table",
     user: UserOpt = False,
 ) -> None:
