@@ -30,10 +30,6 @@ def restart_and_judge(systemd: Systemd, paths: Paths, container: Container,
         result = systemd.run_job("RestartUnit", unit)
     except HostctlError as err:
         return Verdict(False, " ".join(str(err).split()))
-    if result != "done":
-        state = systemd.unit(unit)
-        return Verdict(False, f"did not start: job {result}, unit {state.active_state} "
-                       f"({state.result})")
     deadline = None
     if read_health(container.name, paths) is not None:
         deadline = check_timing(container.name, paths, container).deadline
@@ -45,7 +41,14 @@ def restart_and_judge(systemd: Systemd, paths: Paths, container: Container,
                       state.exit_status, health.status if health else None,
                       health.last if health else "")
 
-    return watch(sample, grace=grace, deadline=deadline)
+    try:
+        if result != "done":
+            state = systemd.unit(unit)
+            return Verdict(False, f"did not start: job {result}, unit "
+                           f"{state.active_state} ({state.result})")
+        return watch(sample, grace=grace, deadline=deadline)
+    except Exception as err:  # GLib.Error: the manager did not answer a property read
+        return Verdict(False, f"cannot follow {unit}: {err}")
 
 
 def active_dependents(systemd: Systemd, unit: str) -> list[str]:
