@@ -11,12 +11,11 @@ systemd for that job without waiting for it (the job stops this check's own unit
 
 from __future__ import annotations
 
-import os
 import time
 
 from hostctl.errors import CannotCheck
 from hostctl.health import status
-from hostctl.health.run import Container, execute, kill, load_store, say
+from hostctl.health.run import Container, execute, kill, load_store, say, systemctl_no_block
 
 TYPE_CHECKING = False  # typing itself is not imported on the check path
 if TYPE_CHECKING:
@@ -109,14 +108,7 @@ def act(container: Container, spec: dict[str, Any], done: Step) -> None:
 def _systemctl(container: Container, verb: str) -> None:
     """`systemctl [--user] --no-block VERB NAME.service`: the job is queued, not awaited
     (it stops this check's own units, bound to the container's)."""
-    from hostctl.runtime.runc import DEFAULT_PATH, find_binary
-
-    os.environ.setdefault("PATH", DEFAULT_PATH)
-    argv = [find_binary("systemctl"), *(["--user"] if container.user else []),
-            "--no-block", verb, f"{container.name}.service"]
-    pid = os.posix_spawn(argv[0], argv, dict(os.environ))
-    _, wait_status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(wait_status)
+    code = systemctl_no_block(verb, f"{container.name}.service", container.user)
     if code != 0:
         say(f"{container.name}: systemctl {verb} failed with exit status {code}", WARNING,
             container)

@@ -309,3 +309,32 @@ def to_journal(container: Container, message: str, level: int) -> None:
         return
     finally:
         sock.close()
+
+
+def systemctl_no_block(verb: str, unit: str, user: bool) -> int:
+    """`systemctl [--user] --no-block VERB UNIT`: the job queued, not awaited; the exit
+    status."""
+    from hostctl.runtime.runc import DEFAULT_PATH, find_binary
+
+    env = dict(os.environ)
+    env.setdefault("PATH", DEFAULT_PATH)
+    argv = [find_binary("systemctl"), *(["--user"] if user else []), "--no-block", verb, unit]
+    pid = os.posix_spawn(argv[0], argv, env)
+    _, wait_status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(wait_status)
+
+
+def start_timer(name: str, user: bool) -> None:
+    """Start container NAME's health timer (for a check the image gives: the container's
+    unit wants the timer only for a declared one). The job waits for the container's
+    unit to be active (After=); a failure is said, and the container runs unchecked."""
+    from hostctl.errors import HostctlError
+
+    unit = f"{name}-healthcheck.timer"
+    try:
+        code = systemctl_no_block("start", unit, user)
+    except (HostctlError, OSError) as err:
+        say(f"{name}: cannot start {unit}: {err}", 4)
+        return
+    if code != 0:
+        say(f"{name}: cannot start {unit}: systemctl exit status {code}", 4)

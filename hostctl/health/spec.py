@@ -109,6 +109,21 @@ def has_units(container: Container) -> bool:
     return not disabled(container.health_cmd) and container.health_interval > 0
 
 
+def timer_wanted(container: Container) -> bool:
+    """Whether CONTAINER's unit wants its health timer: it declares a check, so every
+    start has one. Otherwise only the image can give it one (which the generator cannot
+    see), and the launcher starts the timer when it does (launcher_starts_timer): a
+    Wants= with a condition would log a "skipped" line at every start of every
+    container without a check."""
+    return has_units(container) and container.health_cmd is not None
+
+
+def launcher_starts_timer(container: Container, check: dict[str, Any] | None) -> bool:
+    """Whether the launcher starts the health timer of CONTAINER, whose start has CHECK:
+    the image's HEALTHCHECK, on a timer the unit does not want by itself."""
+    return check is not None and has_units(container) and not timer_wanted(container)
+
+
 def dumps(spec: dict[str, Any]) -> str:
     """healthcheck.json's text for SPEC."""
     return json.dumps(spec, indent=1) + "\n"

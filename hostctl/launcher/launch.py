@@ -131,7 +131,8 @@ def launch(name: str, scope: Scope) -> int:
         check = _health_check(container, image, state, config)
         if recording.eligible(container, scope, config):
             recording.save(container, image, state, paths, runtime, config,
-                           str(_layer_base(image, paths)), check)
+                           str(_layer_base(image, paths)), check,
+                           start_timer=_starts_timer(container, check))
         hand_off(runtime, name, str(state.bundle), reference=image.reference,
                  ready_by_container=container.ready_by_container,
                  ready_when_healthy=container.ready_when_healthy and check is not None,
@@ -141,6 +142,10 @@ def launch(name: str, scope: Scope) -> int:
         remove(state)
         _drop_record(name, scope)
         raise
+    if _starts_timer(container, check):
+        from hostctl.health.run import start_timer
+
+        start_timer(name, scope is Scope.USER)
     return 0
 
 
@@ -159,6 +164,13 @@ def _health_check(container: Container, image: Image, state: ContainerState,
         say(f"notify: healthy, but {image.reference} has no HEALTHCHECK and the declaration "
             "no health_cmd: ready at once")
     return health
+
+
+def _starts_timer(container: Container, check: Health | None) -> bool:
+    """Whether this start has to start the health timer (the image's HEALTHCHECK)."""
+    from hostctl.health.spec import launcher_starts_timer
+
+    return launcher_starts_timer(container, check[1] if check is not None else None)
 
 
 def _drop_record(name: str, scope: Scope) -> None:

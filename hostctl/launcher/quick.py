@@ -69,6 +69,10 @@ def launch_recorded(name: str) -> int | None:
     except BaseException:
         _remove(name)
         raise
+    if record["health_timer"]:
+        from hostctl.health.run import start_timer
+
+        start_timer(name, False)
     return 0
 
 

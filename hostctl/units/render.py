@@ -95,7 +95,7 @@ def render_unit(
         network_wait=NETWORK_WAIT_UNIT,
         requires=[escape_value("unit name", unit) for unit in requires],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
-        health_timer=health_timer_name(container) if health_spec.has_units(container) else "",
+        health_timer=health_timer_name(container) if health_spec.timer_wanted(container) else "",
         resources=_resources(container),
         unit=_directive_lines(container.unit),
         service=_directive_lines(container.service),
@@ -146,9 +146,10 @@ def render_health_units(container: Container, *, hostctl_bin: Program, scope: Sc
                         ) -> list[tuple[str, str]]:
     """CONTAINER's NAME-healthcheck.timer and .service, as (file name, text); none when
     its declaration says health_cmd: none or health_interval: 0 (health_spec.has_units).
-    The generator cannot know whether the image has a HEALTHCHECK (it may not be pulled):
-    the timer's ConditionPathExists= on the launcher's healthcheck.json decides that at
-    each start, at no cost when there is no check."""
+    The container's unit wants the timer when the declaration has a check; otherwise the
+    generator cannot know whether the image has a HEALTHCHECK (it may not be pulled), and
+    the launcher starts the timer when it does (health_spec.launcher_starts_timer). The
+    timer's ConditionPathExists= on this start's healthcheck.json guards both ways."""
     if not health_spec.has_units(container):
         return []
     timer, service = health_unit_names(container.name)

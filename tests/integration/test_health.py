@@ -325,13 +325,19 @@ def test_notify_healthy_fails_the_start_of_a_container_that_never_gets_healthy(
         remove(host, "never")
 
 
-def test_the_images_healthcheck_is_used_without_a_declared_one(
-    host: TestHost, registry: Any, quiet: float
-) -> None:
+@pytest.fixture(scope="module")
+def checked_ref(registry: Any) -> str:
+    """An image whose config has a HEALTHCHECK (echo from-the-image)."""
     check = {"Test": ["CMD-SHELL", "echo from-the-image"], "Interval": 30 * SECOND,
              "Timeout": 2 * SECOND, "Retries": 4}
     push(registry.host, "demo/checked", "1", busybox_image(Healthcheck=check))
-    ref = f"{registry.host}/demo/checked:1"
+    return f"{registry.host}/demo/checked:1"
+
+
+def test_the_images_healthcheck_is_used_without_a_declared_one(
+    host: TestHost, checked_ref: str, quiet: float
+) -> None:
+    ref = checked_ref
     declare(host, "imaged", BASE.format(ref=ref, prelude=""))
     declare(host, "unchecked", BASE.format(ref=ref, prelude="") + "health_cmd: none\n")
     try:
@@ -345,6 +351,18 @@ def test_the_images_healthcheck_is_used_without_a_declared_one(
         # health_cmd: none: no check, no units, no state.
         assert health(host, "unchecked") is None
         assert prop(host, "unchecked-healthcheck.timer", "LoadState") == "not-found"
+        # The launcher started the timer (the unit cannot want it: the generator does not
+        # know the image); the recorded start does so too.
+        record = "/run/hostctl/launch/imaged.record"
+        # (the first restart may be a full start: the other container's pull changed
+        # the store's index after this one's record was written)
+        host.run(["systemctl", "restart", "imaged.service"])
+        before = host.run(["stat", "-c", "%i", record]).stdout
+        host.run(["systemctl", "restart", "imaged.service"])
+        assert host.run(["stat", "-c", "%i", record]).stdout == before  # a recorded start
+        wait_for(lambda: bool((health(host, "imaged") or {}).get("log")), 20,
+                 "a check after the restart", diagnose(host, "imaged"))
+        assert prop(host, "imaged-healthcheck.timer", "ActiveState") == "active"
     finally:
         remove(host, "imaged")
         remove(host, "unchecked")
@@ -362,6 +380,8 @@ def test_a_container_without_any_check_starts_no_timer(
         assert prop(host, "plain-healthcheck.service", "NRestarts") in ("0", "")
         assert prop(host, "plain-healthcheck.service", "ExecMainStartTimestamp") == ""
         assert health(host, "plain") is None
+        # Not even a "skipped because of an unmet condition" line: nothing wants the timer.
+        assert journal(host, "plain-healthcheck.timer", "plain-healthcheck.service") == ""
         plain = host.run([HOSTCTL, "healthcheck", "plain"], check=False)
         assert plain.returncode == 2 and "no health check" in plain.stderr
     finally:
@@ -400,6 +420,29 @@ def test_a_rootless_containers_checks_run_from_the_users_manager(
     finally:
         as_user(host, "systemctl", "--user", "stop", "rl.service", check=False)
         host.run(["rm", "-f", f"{home}/rl.yaml"])
+        as_user(host, "systemctl", "--user", "daemon-reload", check=False)
+
+
+def test_a_rootless_container_gets_its_images_check_on_the_users_timer(
+    host: TestHost, checked_ref: str, quiet: float
+) -> None:
+    home = f"/home/{USER}/.config/hostctl/containers"
+    run = f"/run/user/{host.uid}/hostctl/containers"  # type: ignore[attr-defined]
+    as_user(host, "mkdir", "-p", home)
+    host.run(["runuser", "-u", USER, "--", "sh", "-c", f"cat > {home}/rli.yaml"],
+             input=BASE.format(ref=checked_ref, prelude=""))
+    try:
+        as_user(host, "systemctl", "--user", "daemon-reload")
+        as_user(host, "systemctl", "--user", "start", "rli.service")
+        wait_for(lambda: (health(host, "rli", run) or {}).get("status") == "healthy", 20,
+                 "healthy", lambda: host.sh("journalctl --no-pager -n 40").stdout)
+        assert "from-the-image" in (health(host, "rli", run) or {})["log"][-1]["output"]
+        active = as_user(host, "systemctl", "--user", "is-active", "rli-healthcheck.timer",
+                         check=False)
+        assert active.stdout.strip() == "active"
+    finally:
+        as_user(host, "systemctl", "--user", "stop", "rli.service", check=False)
+        host.run(["rm", "-f", f"{home}/rli.yaml"])
         as_user(host, "systemctl", "--user", "daemon-reload", check=False)
 
 

@@ -35,7 +35,7 @@ def test_user_units_wait_for_the_network_through_the_bounded_wait(
     out = tmp_path / "out"
     assert generator.main([str(out)]) == 0
     unit = parse_unit((out / "web.service").read_text())
-    assert values(unit, "Unit", "Wants") == [NETWORK_WAIT_UNIT, "web-healthcheck.timer"]
+    assert values(unit, "Unit", "Wants") == [NETWORK_WAIT_UNIT]
     assert values(unit, "Unit", "After") == [NETWORK_WAIT_UNIT]
     assert "network-online.target" not in (out / "web.service").read_text()
     assert exec_argv(values(unit, "Service", "ExecStart")[0])[3:] == ["launch", "--user", "web"]
@@ -57,7 +57,7 @@ def test_system_units_want_network_online_target_and_get_no_wait_unit(
     out = tmp_path / "out"
     assert generator.main([str(out)]) == 0
     unit = parse_unit((out / "web.service").read_text())
-    assert values(unit, "Unit", "Wants") == ["network-online.target", "web-healthcheck.timer"]
+    assert values(unit, "Unit", "Wants") == ["network-online.target"]
     assert not (out / NETWORK_WAIT_UNIT).exists()
 
 

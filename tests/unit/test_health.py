@@ -93,6 +93,18 @@ def test_units_are_written_unless_the_declaration_rules_timed_checks_out() -> No
     assert not spec.has_units(container("health_cmd: [\"true\"]\nhealth_interval: 0\n"))
 
 
+def test_the_unit_wants_the_timer_for_a_declared_check_the_launcher_for_an_images() -> None:
+    declared, silent = container("health_cmd: [\"true\"]\n"), container()
+    assert spec.timer_wanted(declared) and not spec.timer_wanted(silent)
+    from_image = spec.effective(silent, image(Test=["CMD", "/bin/check"]))
+    assert spec.launcher_starts_timer(silent, from_image)
+    assert not spec.launcher_starts_timer(silent, None)  # no check this start
+    assert not spec.launcher_starts_timer(declared, spec.effective(declared, image()))
+    no_timer = container("health_interval: 0\n")
+    assert not spec.launcher_starts_timer(no_timer, spec.effective(no_timer, image(
+        Test=["CMD", "/bin/check"])))
+
+
 # ---- the state's rules ----------------------------------------------------------------
 
 def fresh(now: float = 1000.0) -> dict[str, Any]:

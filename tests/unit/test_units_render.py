@@ -136,7 +136,7 @@ def test_system_unit_runs_the_launcher_under_systemd_supervision() -> None:
         assert values(unit, "Service", key)[0] == value, key
     assert values(unit, "Service", "Environment")[1] == "HTTPS_PROXY=http://proxy:3128"
     assert values(unit, "Unit", "SourcePath") == [str(ETC / "full.yaml")]
-    assert values(unit, "Unit", "Wants") == ["network-online.target", "full-healthcheck.timer"]
+    assert values(unit, "Unit", "Wants") == ["network-online.target"]
     assert values(unit, "Unit", "After") == [
         "network-online.target", "db.service", "remote-fs.target",
     ]
@@ -150,8 +150,7 @@ def test_user_unit_passes_user_and_waits_with_the_bounded_network_wait() -> None
     assert exec_argv(values(unit, "Service", "ExecStart")[0]) == [
         BIN, "launch", "--user", "minimal",
     ]
-    assert values(unit, "Unit", "Wants") == ["hostctl-network-online.service",
-                                             "minimal-healthcheck.timer"]
+    assert values(unit, "Unit", "Wants") == ["hostctl-network-online.service"]
     assert "network-online.target" not in values(unit, "Unit", "After")
     assert values(unit, "Unit", "RequiresMountsFor") == []
 
@@ -292,6 +291,18 @@ def test_a_startup_probe_sets_the_first_check_and_the_phases_time() -> None:
     service = parse_unit(dict(render_health_units(
         unlimited, hostctl_bin=BIN, scope=Scope.SYSTEM))["probed-healthcheck.service"])
     assert values(service, "Service", "TimeoutStartSec") == ["infinity"]
+
+
+def test_without_a_declared_check_the_unit_leaves_the_timer_to_the_launcher() -> None:
+    # The image may have a HEALTHCHECK: the units are there for the launcher to start,
+    # but a Wants= would log "skipped because of an unmet condition" at every start of
+    # every container without a check.
+    container = _container("minimal")
+    assert [name for name, _ in render_health_units(
+        container, hostctl_bin=BIN, scope=Scope.SYSTEM)] == [
+        "minimal-healthcheck.timer", "minimal-healthcheck.service"]
+    unit = parse_unit(render_unit(container, hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert "minimal-healthcheck.timer" not in values(unit, "Unit", "Wants")
 
 
 @pytest.mark.parametrize("setting", ["health_cmd: none", "health_interval: disable"])
