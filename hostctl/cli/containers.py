@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hostctl.cli.common import FormatOpt, UserOpt, app, jsonable, say, scope_of
+from hostctl.paths import Scope
 
 NameArg = Annotated[str, typer.Argument(help="Container name (the declaration's file stem).")]
 
@@ -107,11 +108,31 @@ def status(name: NameArg, user: UserOpt = False) -> None:
         raise _fail(err) from None
     typer.echo(f"{state.name}: {state.active_state} ({state.sub_state}), result "
                f"{state.result}, main pid {state.main_pid}, restarts {state.restarts}")
+    health = _health_line(name, scope)
+    if health:
+        typer.echo(health)
     journal = journal_tail(state.name, scope)
     if journal:
         typer.echo(journal)
     if state.active_state != "active":
         raise typer.Exit(3)
+
+
+def _health_line(name: str, scope: Scope) -> str | None:
+    """`health: STATUS (failing streak N; last check: exit N, OUTPUT)`, None without a
+    check."""
+    from hostctl.health.state import read
+    from hostctl.paths import for_scope
+
+    found = read(name, for_scope(scope))
+    if found is None:
+        return None
+    line = f"health: {found.status} (failing streak {found.failing_streak}"
+    if found.log:
+        last = found.log[-1]
+        output = " ".join(last.output.split())[:100]
+        line += f"; last check: exit {last.exit_code}" + (f", {output}" if output else "")
+    return line + ")"
 
 
 def _uptime(since: float | None) -> str:

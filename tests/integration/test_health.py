@@ -130,6 +130,9 @@ def test_failing_checks_make_it_unhealthy_and_a_passing_one_healthy_again(
         assert [row["health"] for row in rows if row["name"] == "sick"] == ["unhealthy"]
         failed = host.run([HOSTCTL, "healthcheck", "sick"], check=False)
         assert failed.returncode == 1 and "uid=1000" in failed.stdout, failed
+        shown = host.run([HOSTCTL, "status", "sick"]).stdout
+        assert "health: unhealthy (failing streak " in shown, shown
+        assert "last check: exit 1, uid=1000 home=/home/app" in shown
         inspected = json.loads(host.run([HOSTCTL, "inspect", "sick"]).stdout)
         assert inspected["health"]["status"] == "unhealthy"
         assert inspected["health"]["check"]["source"] == "declaration"
