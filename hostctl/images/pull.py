@@ -107,6 +107,19 @@ def pull(
                                 log=say, progress=_shown(progress, say))
 
 
+def pull_source(
+    store: Store, name: str, source: Source, *, platform: str | None = None,
+    rootless: bool = False, log: Log | None = None, progress: Progress | None = None,
+) -> Image:
+    """Store the image SOURCE serves (any transport, see transports.ReaderSource) as
+    NAME, fetching what the store lacks and applying its layers."""
+    wanted = parse_platform(platform) if platform else host_platform()
+    say = log or (lambda _message: None)
+    with store.writing():
+        return _pull_from(store, name, None, source, wanted, rootless=rootless, log=say,
+                          progress=_shown(progress, say))
+
+
 def _shown(progress: Progress | None, log: Log) -> Progress:
     """The progress display for a transfer (imported only when something is fetched)."""
     from hostctl.images.progress import LineProgress

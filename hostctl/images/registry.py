@@ -185,25 +185,46 @@ class RegistryClient:
     # -- requests, auth, redirects, retries -------------------------------------------
 
     def _request(
-        self, ref: Reference, path: str, headers: Mapping[str, str], method: str = "GET"
+        self, ref: Reference, path: str, headers: Mapping[str, str], method: str = "GET",
+        *, body: bytes | None = None, scope: str | None = None,
     ) -> urllib3.BaseHTTPResponse:
-        """METHOD /v2/REPO/PATH with auth; a 401 renews the token (new scope) once."""
+        """METHOD /v2/REPO/PATH with auth; a 401 renews the token (new scope) once.
+
+        PATH may also be an absolute URL or path (an upload's Location). SCOPE is the
+        token scope to ask for (default: pull access to REF's repository).
+        """
         challenge = self._challenge(ref)
-        url = f"{self._schemes[ref.registry]}://{ref.api_host}/v2/{ref.repository}/{path}"
-        scope = f"repository:{ref.repository}:pull"
+        base = f"{self._schemes[ref.registry]}://{ref.api_host}/v2/{ref.repository}/"
+        url = urllib.parse.urljoin(base, path)
+        scope = scope or f"repository:{ref.repository}:pull"
         auth = self._authorization(ref, challenge, scope, renew=False)
-        response = self._follow(ref, url, {**headers, **auth}, method)
+        response = self._follow(ref, url, {**headers, **auth}, method, body)
         if response.status != 401:
             return response
         new = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         _discard(response)
         if new is None:
-            return self._follow(ref, url, {**headers, **auth}, method)
+            return self._follow(ref, url, {**headers, **auth}, method, body)
         self._challenges[ref.registry] = new
         if new.params.get("error") == "insufficient_scope" and new.params.get("scope"):
             scope = new.params["scope"]
         auth = self._authorization(ref, new, scope, renew=True)
-        return self._follow(ref, url, {**headers, **auth}, method)
+        return self._follow(ref, url, {**headers, **auth}, method, body)
+
+    def send(
+        self, ref: Reference, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+        body: bytes | None = None, scope: str | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """One authenticated request for the push and remote-inspection code: METHOD on
+        /v2/REPO/PATH (or PATH if absolute), retried on connection errors, 408, 429 and 5xx
+        (Retry-After honoured). The caller reads and releases the response."""
+        return self._request(ref, path, headers or {}, method, body=body, scope=scope)
+
+    def check_status(self, ref: Reference, response: urllib3.BaseHTTPResponse, what: str,
+                     ok: tuple[int, ...] = (200,)) -> None:
+        """ImageError naming WHAT and the registry's own message unless the status is OK."""
+        if response.status not in ok:
+            self._check_status(ref, response, what)
 
     def _challenge(self, ref: Reference) -> Challenge | None:
         """Ping /v2/ once per registry and keep its challenge."""
@@ -339,12 +360,13 @@ class RegistryClient:
         return _parse_token(body, where=str(ref))
 
     def _follow(
-        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET"
+        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET",
+        body: bytes | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """METHOD URL, following redirects; Authorization goes only to the original origin."""
         origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
-            response = self._retrying(ref, url, headers, method)
+            response = self._retrying(ref, url, headers, method, body)
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or not location:
                 return response
@@ -357,7 +379,8 @@ class RegistryClient:
         raise ImageError(f"more than {_MAX_REDIRECTS} redirects for {url}", where=str(ref))
 
     def _retrying(
-        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET"
+        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET",
+        body: bytes | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """One request with retries: connection errors, 408, 429 and 5xx, with backoff.
         A TLS failure (a certificate, or a plain-HTTP server answering the handshake)
@@ -366,10 +389,12 @@ class RegistryClient:
             last = attempt + 1 == self._attempts
             try:
                 response = self._pool(url).request(
-                    method, url, headers=dict(headers), preload_content=False,
+                    method, url, headers=dict(headers), body=body, preload_content=False,
                     redirect=False, retries=False, decode_content=False)
             except HTTPError as exc:
-                if last or isinstance(exc, SSLError):
+                # A broken PATCH may have left part of its bytes with the registry: the
+                # uploader asks the upload's state rather than sending the same bytes again.
+                if last or isinstance(exc, SSLError) or method == "PATCH":
                     raise _unreachable(ref, exc) from None
                 self._sleep(self._delay(attempt, None))
                 continue
