@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 from hostctl.paths import Scope, for_scope
 
 if TYPE_CHECKING:
+    from hostctl.images.copy import CopyOptions, CopyResult
     from hostctl.images.manage import ImageSummary, Report
     from hostctl.images.progress import Progress
     from hostctl.images.pull import Image
     from hostctl.images.reference import Reference
     from hostctl.images.registry import RegistryClient
     from hostctl.images.store import Store
+    from hostctl.images.trust import TrustConfig
 
 
 _entered: list[bool] = []
@@ -50,12 +52,14 @@ def pull_image(
     platform: str | None = None,
     log: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    trust: TrustConfig | None = None,
 ) -> Image:
-    """Pull REFERENCE into the scope's store (policy: always | missing | never)."""
+    """Pull REFERENCE into the scope's store (policy: always | missing | never), checked
+    against policy.json (TRUST: other policy / registries.d locations)."""
     from hostctl.images.pull import pull
 
     return pull(_store(scope, writing=True), reference, platform=platform, policy=policy,
-                rootless=scope is Scope.USER, log=log, progress=progress)
+                rootless=scope is Scope.USER, log=log, progress=progress, trust=trust)
 
 
 def remote_digest(reference: str, *, scope: Scope, platform: str | None = None) -> str:
@@ -183,3 +187,80 @@ def _registry_host(registry: str) -> str:
     if not host or any(c.isspace() for c in host):
         raise ImageError(f"invalid registry {registry!r}", hint="give a host[:port]")
     return DOCKER_HUB if host in DOCKER_HUB_ALIASES else host
+
+
+def _client() -> RegistryClient:
+    from hostctl.images.pull import load_registries
+    from hostctl.images.registry import RegistryClient
+
+    return RegistryClient(insecure=load_registries().insecure)
+
+
+def copy_image(source: str, destination: str, *, scope: Scope,
+               options: CopyOptions | None = None, log: Callable[[str], None] | None = None,
+               progress: Progress | None = None, trust: TrustConfig | None = None
+               ) -> CopyResult:
+    """Copy an image between locations (docker://, oci:, oci-archive:, docker-archive:,
+    dir:, store:REF or a bare reference), checking the source against policy.json."""
+    from hostctl.images.copy import CopyOptions
+    from hostctl.images.copy import copy_image as _copy
+    from hostctl.images.trust import check_location
+
+    return _copy(source, destination, store=_store(scope, writing=True), client=_client(),
+                 options=options or CopyOptions(), rootless=scope is Scope.USER,
+                 log=log or (lambda _m: None), progress=progress,
+                 trust=lambda loc, reader, data, digest: check_location(
+                     loc, reader, data, digest, config=trust))
+
+
+def push_image(reference: str, destination: str | None = None, **kwargs: Any) -> CopyResult:
+    """Push the stored image REFERENCE to DESTINATION (default docker://REFERENCE; a
+    destination without a transport is a registry reference)."""
+    from hostctl.images.transports import parse_location
+
+    source = parse_location(reference)
+    if source.kind != "store":
+        from hostctl.errors import ImageError
+
+        raise ImageError(f"{reference!r} is not a stored image", hint="push takes a stored "
+                         "image; `hostctl image copy SRC DST` copies between other locations")
+    if destination is None:
+        destination = f"docker://{source.reference}"
+    elif not _has_transport(destination):
+        destination = f"docker://{destination}"
+    return copy_image(f"store:{source.reference}", destination, **kwargs)
+
+
+def _has_transport(text: str) -> bool:
+    from hostctl.images.transports import KINDS
+
+    return text.startswith("docker://") or text.split(":", 1)[0] in KINDS
+
+
+def inspect_remote(reference: str, *, platform: str | None = None, raw: bool = False,
+                   config: bool = False) -> dict[str, Any] | bytes:
+    """A registry image's manifest, config, platforms and digest, without pulling it;
+    RAW: the manifest's exact bytes; CONFIG: the config's bytes."""
+    from hostctl.images.remote import inspect
+
+    return inspect(_client(), _docker_ref(reference), platform=platform, raw=raw,
+                   config=config)
+
+
+def remote_tags(repository: str) -> list[str]:
+    from hostctl.images.upload import list_tags
+
+    return list_tags(_client(), _docker_ref(repository))
+
+
+def remote_delete(reference: str) -> str:
+    """Delete a tag (where the registry allows it) or, for REPO@DIGEST, a manifest."""
+    from hostctl.images.upload import delete
+
+    return delete(_client(), _docker_ref(reference))
+
+
+def _docker_ref(text: str) -> Reference:
+    from hostctl.images.reference import parse_reference
+
+    return parse_reference(text.removeprefix("docker://"))

@@ -214,8 +214,9 @@ class ArchiveWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         self._temp = Path(temp)
-        self._out = os.fdopen(fd, "wb")  # noqa: SIM115 (closed by commit or abort)
-        self._tar = tarfile.open(fileobj=self._out, mode="w:", format=tarfile.PAX_FORMAT)
+        self._out = os.fdopen(fd, "wb")
+        self._tar = tarfile.open(fileobj=self._out, mode="w:",  # noqa: SIM115 (commit/abort)
+                                 format=tarfile.PAX_FORMAT)
         try:
             if path.exists():
                 self._keep_old()

@@ -32,9 +32,11 @@ from hostctl.images.store import Store
 if TYPE_CHECKING:
     from hostctl.images.progress import Progress, Source
     from hostctl.images.regconf import RegistriesConf
+    from hostctl.images.trust import TrustConfig
 
 POLICIES = ("missing", "always", "never")
 Log = Callable[[str], None]
+Verify = Callable[[bytes, str], None]  # (top document, its digest): raises if refused
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def pull(
     log: Log | None = None,
     progress: Progress | None = None,
     registries: RegistriesConf | None = None,
+    trust: TrustConfig | None = None,
 ) -> Image:
     """Make REF available in STORE and return it, with its layers applied.
 
@@ -77,6 +80,8 @@ def pull(
     `oci:DIR[:TAG]` / `oci-archive:FILE[:TAG]`. policy "missing": use the stored image
     without any network access, else pull; "always": ask the source and fetch what
     changed; "never": only the stored image. Stored blobs and snapshots are reused.
+    What is fetched is first checked against policy.json (see trust.py; TRUST names
+    other files): a refused image stores nothing.
     """
     if policy not in POLICIES:
         raise ImageError(f"unknown pull policy {policy!r}", where=str(ref),
@@ -85,7 +90,7 @@ def pull(
     say = log or (lambda _message: None)
     if isinstance(ref, str) and ref.startswith(("oci:", "oci-archive:")):
         return _pull_local(store, ref, wanted, policy, rootless=rootless, log=say,
-                           progress=progress)
+                           progress=progress, trust=trust)
     if isinstance(ref, Reference):
         candidates = [ref]
     else:
@@ -104,12 +109,13 @@ def pull(
                                  where=str(candidates[0]),
                                  hint=f"run: hostctl pull {candidates[0]}")
         return _pull_candidates(store, candidates, wanted, registries, rootless=rootless,
-                                log=say, progress=_shown(progress, say))
+                                log=say, progress=_shown(progress, say), trust=trust)
 
 
 def pull_source(
     store: Store, name: str, source: Source, *, platform: str | None = None,
     rootless: bool = False, log: Log | None = None, progress: Progress | None = None,
+    verify: Verify | None = None,
 ) -> Image:
     """Store the image SOURCE serves (any transport, see transports.ReaderSource) as
     NAME, fetching what the store lacks and applying its layers."""
@@ -117,7 +123,7 @@ def pull_source(
     say = log or (lambda _message: None)
     with store.writing():
         return _pull_from(store, name, None, source, wanted, rootless=rootless, log=say,
-                          progress=_shown(progress, say))
+                          progress=_shown(progress, say), verify=verify)
 
 
 def _shown(progress: Progress | None, log: Log) -> Progress:
@@ -139,9 +145,11 @@ def load_registries() -> RegistriesConf:
 def _pull_candidates(
     store: Store, candidates: list[Reference], wanted: Platform,
     registries: RegistriesConf | None, *, rootless: bool, log: Log, progress: Progress,
+    trust: TrustConfig | None,
 ) -> Image:
     """Try each candidate name, and for each its mirrors then its location."""
     from hostctl.images.registry import RegistryClient
+    from hostctl.images.trust import check_docker
 
     if registries is None:
         registries = load_registries()
@@ -149,9 +157,13 @@ def _pull_candidates(
     failure: ImageError | None = None
     for candidate in candidates:
         for endpoint in registries.endpoints(candidate):
+            def verify(_data: bytes, digest: str, candidate: Reference = candidate,
+                       source: Reference = endpoint.reference) -> None:
+                check_docker(candidate, source, digest, client, trust)
+
             try:
                 return _pull_from(store, str(candidate), endpoint.reference, client, wanted,
-                                  rootless=rootless, log=log, progress=progress)
+                                  rootless=rootless, log=log, progress=progress, verify=verify)
             except ImageError as exc:
                 failure = exc
                 if endpoint.mirror:
@@ -163,11 +175,13 @@ def _pull_candidates(
 
 def _pull_local(
     store: Store, text: str, wanted: Platform, policy: str, *, rootless: bool, log: Log,
-    progress: Progress | None,
+    progress: Progress | None, trust: TrustConfig | None,
 ) -> Image:
     from hostctl.images.layout import LayoutSource
+    from hostctl.images.trust import check_path
 
     source = LayoutSource(text)
+    check_path(text.split(":", 1)[0], str(source.path), trust)
     try:
         with store.writing():
             if policy != "always":
@@ -210,13 +224,15 @@ def _complete(store: Store, manifest: Manifest) -> bool:
 
 def _pull_from(
     store: Store, name: str, source_ref: Reference | None, source: Source, wanted: Platform,
-    *, rootless: bool, log: Log, progress: Progress,
+    *, rootless: bool, log: Log, progress: Progress, verify: Verify | None = None,
 ) -> Image:
     """Fetch NAME's manifest, config and missing layers from SOURCE; record NAME."""
     where = name if source_ref is None or str(source_ref) == name else f"{name} ({source_ref})"
     log(f"pulling {where}")
     data, content_type, top = source.get_manifest(source_ref)
     doc = parse_document(data, content_type, where=where)
+    if verify is not None:
+        verify(data, top)  # before anything is stored
     store.write_blob(top, data)
     if isinstance(doc, Index):
         digest = select_platform(doc, wanted, where=where).digest
