@@ -216,19 +216,16 @@ def copy_image(source: str, destination: str, *, scope: Scope,
 def push_image(reference: str, destination: str | None = None, **kwargs: Any) -> CopyResult:
     """Push the stored image REFERENCE to DESTINATION (default docker://REFERENCE; a
     destination without a transport is a registry reference)."""
-    from hostctl.images.transports import parse_location
+    from hostctl.errors import ImageError
 
-    source = parse_location(reference)
-    if source.kind != "store":
-        from hostctl.errors import ImageError
-
-        raise ImageError(f"{reference!r} is not a stored image", hint="push takes a stored "
-                         "image; `hostctl image copy SRC DST` copies between other locations")
     if destination is None:
-        destination = f"docker://{source.reference}"
+        if reference.startswith(("oci:", "oci-archive:")):
+            raise ImageError("an image pulled from a layout needs a destination",
+                             where=reference, hint="hostctl push NAME docker://REGISTRY/REPO:TAG")
+        destination = f"docker://{reference.removeprefix('store:')}"
     elif not _has_transport(destination):
         destination = f"docker://{destination}"
-    return copy_image(f"store:{source.reference}", destination, **kwargs)
+    return copy_image(f"store:{reference.removeprefix('store:')}", destination, **kwargs)
 
 
 def _has_transport(text: str) -> bool:

@@ -40,8 +40,11 @@ class Location:
     path: Path | None = None
     tag: str | None = None  # oci tag, docker-archive REF (or @N)
     reference: Reference | None = None
+    stored: str | None = None  # a store entry's name that is no reference (oci:...)
 
     def __str__(self) -> str:
+        if self.stored is not None:
+            return f"store:{self.stored}"
         if self.reference is not None:
             return f"{self.kind}://{self.reference}" if self.kind == "docker" \
                 else f"store:{self.reference}"
@@ -54,6 +57,8 @@ def parse_location(text: str) -> Location:
         return Location("docker", reference=parse_reference(text.removeprefix("docker://")))
     kind, colon, rest = text.partition(":")
     if colon and kind == "store":
+        if rest.startswith(("oci:", "oci-archive:")):  # what `hostctl pull oci:...` stored
+            return Location("store", stored=rest)
         return Location("store", reference=parse_reference(rest))
     if colon and kind in ("oci", "oci-archive", "docker-archive", "dir"):
         if kind == "dir":
@@ -273,8 +278,9 @@ def open_reader(location: Location, *, store: Store | None = None,
         assert client is not None and location.reference is not None
         return RegistryReader(client, location.reference)
     if location.kind == "store":
-        assert store is not None and location.reference is not None
-        return StoreReader(store, str(location.reference), all_platforms=all_platforms)
+        assert store is not None
+        return StoreReader(store, location.stored or str(location.reference),
+                           all_platforms=all_platforms)
     assert location.path is not None
     if location.kind in ("oci", "oci-archive"):
         return LayoutReader(location)
