@@ -41,12 +41,14 @@ def trust_config(policy: Path | None, registries_d: Path | None) -> TrustConfig 
 
 
 def _options(all_platforms: bool, platform: str | None, compress: str | None,
-             sign: Path | None, passphrase: Path | None) -> CopyOptions:
+             sign: Path | None, passphrase: Path | None,
+             registries_d: Path | None = None) -> CopyOptions:
     from hostctl.images.copy import CopyOptions
 
     secret = passphrase.read_bytes().rstrip(b"\r\n") if passphrase else None
     return CopyOptions(all_platforms=all_platforms, platform=platform, compress=compress,
-                       sign_key=sign, sign_passphrase=secret)
+                       sign_key=sign, sign_passphrase=secret,
+                       registries_d=(registries_d,) if registries_d else None)
 
 
 def _run(action: Any, fmt: str) -> None:
@@ -78,13 +80,13 @@ def push(
         help="Where to (default docker://REFERENCE); a bare reference is a registry.")] = None,
     all_platforms: AllOpt = False, platform: PlatformOpt = None, compress: CompressOpt = None,
     sign_by_sigstore_key: SignOpt = None, sign_passphrase_file: PassOpt = None,
-    user: UserOpt = False, fmt: FormatOpt = "table",
+    registries_d: RegistriesDOpt = None, user: UserOpt = False, fmt: FormatOpt = "table",
 ) -> None:
     """Push a stored image to a registry (or any location image copy takes)."""
     from hostctl.api.images import push_image
 
     options = _options(all_platforms, platform, compress, sign_by_sigstore_key,
-                       sign_passphrase_file)
+                       sign_passphrase_file, registries_d)
     _run(lambda log, progress: push_image(reference, destination, scope=scope_of(user),
                                           options=options, log=log, progress=progress), fmt)
 
@@ -104,7 +106,7 @@ def copy(
     from hostctl.api.images import copy_image
 
     options = _options(all_platforms, platform, compress, sign_by_sigstore_key,
-                       sign_passphrase_file)
+                       sign_passphrase_file, registries_d)
     trust = trust_config(signature_policy, registries_d)
     _run(lambda log, progress: copy_image(source, destination, scope=scope_of(user),
                                           options=options, log=log, progress=progress,

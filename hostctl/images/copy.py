@@ -59,6 +59,7 @@ class CopyOptions:
     compress: str | None = None
     sign_key: Path | None = None
     sign_passphrase: bytes | None = None
+    registries_d: tuple[Path, ...] | None = None  # where use-sigstore-attachments is read
     chunk: int | None = None
 
 
@@ -98,7 +99,8 @@ def copy_image(src_text: str, dst_text: str, *, store: Store, client: RegistryCl
 
         assert dst.reference is not None
         result.signature = push_signature(client, dst.reference, result.digest,
-                                          options.sign_key, options.sign_passphrase)
+                                          options.sign_key, options.sign_passphrase,
+                                          registries_d=options.registries_d)
         log(f"signed {result.digest} ({result.signature})")
     return result
 
