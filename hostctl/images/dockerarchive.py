@@ -299,8 +299,9 @@ class ArchiveWriter:
         if self.ref:
             tag = parse_reference(self.ref).tag or "latest"
             desc["annotations"] = {_NAME: self.ref, _REF_NAME: tag}
-            self._index = [d for d in self._index
-                           if (d.get("annotations") or {}).get(_NAME) != self.ref]
+            for old in self._index:  # the tag moves; the image stays, untagged
+                if (old.get("annotations") or {}).get(_NAME) == self.ref:
+                    old.pop("annotations")
         self._index.append(desc)
         self._add_bytes("manifest.json", json.dumps(self._entries).encode())
         self._add_bytes("index.json", json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
