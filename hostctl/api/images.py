@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from hostctl.images.reference import Reference
     from hostctl.images.registry import RegistryClient
     from hostctl.images.store import Store
+    from hostctl.images.sync import SyncResult
     from hostctl.images.trust import TrustConfig
 
 
@@ -261,3 +262,25 @@ def _docker_ref(text: str) -> Reference:
     from hostctl.images.reference import parse_reference
 
     return parse_reference(text.removeprefix("docker://"))
+
+
+def sync_images(file: Path, destination: str, *, scope: Scope,
+                options: CopyOptions | None = None, dry_run: bool = False,
+                log: Callable[[str], None] | None = None,
+                trust: TrustConfig | None = None) -> SyncResult:
+    """Mirror the images a sync YAML file names to DESTINATION (docker://HOST[/NS],
+    dir:DIR or oci:DIR), copying only what changed."""
+    from hostctl.images.copy import CopyOptions
+    from hostctl.images.pull import load_registries
+    from hostctl.images.registry import RegistryClient
+    from hostctl.images.sync import load, sync
+    from hostctl.images.trust import check_location
+
+    spec = load(file)
+    registries = load_registries()
+    client = RegistryClient(insecure=lambda r: r in spec.insecure or registries.insecure(r))
+    return sync(spec, destination, store=_store(scope, writing=True), client=client,
+                options=options or CopyOptions(), dry_run=dry_run,
+                log=log or (lambda _m: None),
+                trust=lambda loc, reader, data, digest: check_location(
+                    loc, reader, data, digest, config=trust))

@@ -125,3 +125,31 @@ def tags(repository: str, fmt: FormatOpt = "table") -> None:
         return
     for tag in found:
         typer.echo(tag)
+
+
+@image_app.command("sync")
+def sync(
+    file: Annotated[Path, typer.Argument(help="YAML list of images (skopeo sync's format, "
+                                         "plus images-by-semver and rename)")],
+    destination: Annotated[str, typer.Argument(help="docker://HOST[/NAMESPACE], dir:DIR "
+                                               "or oci:DIR")],
+    all_platforms: AllOpt = False, platform: PlatformOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be copied.")]
+    = False,
+    signature_policy: PolicyOpt = None, registries_d: RegistriesDOpt = None,
+    user: UserOpt = False, fmt: FormatOpt = "table",
+) -> None:
+    """Mirror images (tags by list, regex or semver range) to a registry or directory,
+    copying only what changed."""
+    import dataclasses
+
+    from hostctl.api.images import sync_images
+
+    options = _options(all_platforms, platform, None, None, None, registries_d)
+    result = sync_images(file, destination, scope=scope_of(user), options=options,
+                         dry_run=dry_run, log=say,
+                         trust=trust_config(signature_policy, registries_d))
+    if fmt == "json":
+        typer.echo(json.dumps(dataclasses.asdict(result), indent=2))
+        return
+    typer.echo(f"copied {len(result.copied)}, unchanged {len(result.unchanged)}")

@@ -88,6 +88,7 @@ class RegistryClient:
         self._challenges: dict[str, Challenge | None] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._credentials: dict[str, Credentials | None] = {}
+        self._registry_credentials: dict[str, Credentials] = {}
 
     # -- public API -------------------------------------------------------------------
 
@@ -327,7 +328,13 @@ class RegistryClient:
         self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
         return {"Authorization": f"Bearer {token}"}
 
+    def use_credentials(self, registry: str, creds: Credentials) -> None:
+        """Use CREDS for every repository of REGISTRY (a sync file's own credentials)."""
+        self._registry_credentials[registry] = creds
+
     def _creds(self, ref: Reference) -> Credentials | None:
+        if ref.registry in self._registry_credentials:
+            return self._registry_credentials[ref.registry]
         if ref.name not in self._credentials:
             self._credentials[ref.name] = find_credentials(ref, self._auth_files)
         return self._credentials[ref.name]

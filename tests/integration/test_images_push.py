@@ -253,3 +253,37 @@ def test_a_damaged_source_pushes_no_manifest(
     missing = hostctl(tmp_path, "image", "inspect", f"docker://{registry.host}/ship/damaged:1",
                       ok=False)
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_sync_of_a_yaml_list_twice_copies_nothing_the_second_time(
+        tmp_path: Path, registry: Registry) -> None:
+    host = registry.host
+    tags = ["1.0.0", "1.2.0", "v1.2.5", "1.3.1", "2.0.0", "latest"]
+    for tag in tags:
+        built = ib.busybox_image(Cmd=["echo", tag]).build()
+        ib.push(host, "sync/app", tag, built)
+    ib.push(host, "sync/tool", "1", ib.busybox_image(Cmd=["tool"]).build())
+    ib.push(host, "sync/tool", "2", ib.busybox_image(Cmd=["tool2"]).build())
+    spec = tmp_path / "sync.yaml"
+    spec.write_text(f"{host}:\n"
+                    "  images-by-semver:\n    sync/app: '>=1.2, <2'\n"
+                    "  images:\n    sync/tool: ['2']\n"
+                    "  rename:\n    sync/app: mirror/app\n")
+    first = hostctl(tmp_path, "image", "sync", "--format", "json", str(spec),
+                    f"docker://{host}/copies")
+    copied = json.loads(first.stdout)["copied"]
+    assert sorted(c["destination"] for c in copied) == sorted(
+        [f"docker://{host}/copies/mirror/app:{t}" for t in ("1.2.0", "v1.2.5", "1.3.1")]
+        + [f"docker://{host}/copies/sync/tool:2"])
+    second = json.loads(hostctl(tmp_path, "image", "sync", "--format", "json", str(spec),
+                                f"docker://{host}/copies").stdout)
+    assert second["copied"] == [] and len(second["unchanged"]) == 4
+    to_dir = hostctl(tmp_path, "image", "sync", str(spec), f"dir:{tmp_path / 'mirror'}")
+    assert to_dir.stdout.strip() == "copied 4, unchanged 0"
+    assert (tmp_path / "mirror" / "mirror" / "app:1.3.1" / "manifest.json").is_file()
+    again = hostctl(tmp_path, "image", "sync", str(spec), f"dir:{tmp_path / 'mirror'}")
+    assert again.stdout.strip() == "copied 0, unchanged 4"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"{host}:\n  images:\n    sync/app: ['1']\n  imagez: {{}}\n")
+    wrong = hostctl(tmp_path, "image", "sync", str(bad), f"docker://{host}/x", ok=False)
+    assert wrong.returncode != 0 and f"{bad}:4" in wrong.stderr and "imagez" in wrong.stderr

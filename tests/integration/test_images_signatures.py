@@ -221,3 +221,20 @@ def test_reject_and_gpg_requirements_say_why(
                      f"oci:{tmp_path / 'out'}")
     assert copied.returncode != 0 and "reject" in copied.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_stored_image_starts_without_loading_the_policy_code(
+        tmp_path: Path, registry: Registry, home: Path) -> None:
+    image = ib.busybox_image(Cmd=["lean"]).build()
+    publish(registry, tmp_path, "signed/lean", image, home / "a.key", home)
+    store = Store(tmp_path / "s")
+    ref = f"{registry.host}/signed/lean:1"
+    pull(store, ref, trust=trust(home))
+    script = ("import sys\nfrom pathlib import Path\nfrom hostctl.images.pull import pull\n"
+              "from hostctl.images.store import Store\n"
+              f"pull(Store(Path({str(store.root)!r})), {ref!r})\n"
+              "print(sorted(m for m in ('hostctl.images.trust', 'hostctl.images.signing', "
+              "'cryptography', 'yaml', 'urllib3') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "HOME": str(home)}, check=True)
+    assert done.stdout.strip() == "[]"
