@@ -8,10 +8,12 @@ push mid-body.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,6 +158,17 @@ def test_oci_to_docker_archive_to_registry_keeps_the_image(
            f"oci:{tmp_path / 'from-archive'}:x")
     config = skopeo("inspect", "--config", f"oci:{tmp_path / 'from-archive'}:x")
     assert json.loads(config)["config"]["Cmd"] == ["sh", "-c", "echo pushed"]
+    with tempfile.TemporaryDirectory(prefix="pl-", dir="/tmp") as runroot:  # podman: <50 chars
+        podman = ["podman", "--root", str(tmp_path / "podman"), "--runroot", runroot,
+                  "--storage-driver", "vfs"]
+        loaded = subprocess.run([*podman, "load", "-i", str(archive)], capture_output=True,
+                                text=True, timeout=120)
+        assert loaded.returncode == 0, loaded.stderr
+        assert "example.com/ship/second:2" in loaded.stdout
+        ids = subprocess.run([*podman, "inspect", "--format", "{{.Id}}",
+                              "example.com/ship/first:1"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    assert "sha256:" + ids == json.loads(image.manifest)["config"]["digest"]
     ambiguous = hostctl(tmp_path, "image", "copy", f"docker-archive:{archive}",
                         f"oci:{tmp_path / 'x'}", ok=False)
     assert ambiguous.returncode != 0 and "holds 2 images" in ambiguous.stderr
@@ -287,3 +300,26 @@ def test_sync_of_a_yaml_list_twice_copies_nothing_the_second_time(
     bad.write_text(f"{host}:\n  images:\n    sync/app: ['1']\n  imagez: {{}}\n")
     wrong = hostctl(tmp_path, "image", "sync", str(bad), f"docker://{host}/x", ok=False)
     assert wrong.returncode != 0 and f"{bad}:4" in wrong.stderr and "imagez" in wrong.stderr
+
+
+def test_push_with_token_auth_asks_push_and_pull_and_mounts_across_repositories(
+        tmp_path: Path, image: ib.BuiltImage) -> None:
+    from tests.support.registryvariants import registry as variant
+    from tests.support.registryvariants import token_auth
+    from tests.support.tokenserver import TokenServer
+
+    auth = tmp_path / "auth.json"
+    with TokenServer(tmp_path, {"bob": "pw"}) as tokens, variant(
+            token_auth(tokens.realm, tokens.cert_path)) as (host, _storage):
+        logins = {"auths": {host: {"auth": base64.b64encode(b"bob:pw").decode()}}}
+        auth.write_text(json.dumps(logins))
+        client = RegistryClient(auth_files=(auth,))
+        store = Store(tmp_path / "s")
+        first = copy_image(_layout(tmp_path, image), f"docker://{host}/ship/tok:1",
+                           store=store, client=client)
+        moved = copy_image(f"docker://{host}/ship/tok:1", f"docker://{host}/ship/tok2:1",
+                           store=store, client=RegistryClient(auth_files=(auth,)))
+    assert first.digest == moved.digest == image.digest
+    assert ["repository:ship/tok:pull,push"] in tokens.scopes
+    assert ["repository:ship/tok2:pull,push", "repository:ship/tok:pull"] in tokens.scopes
+    assert {b["action"] for b in moved.blobs} == {"mounted"}
