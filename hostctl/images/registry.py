@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import urllib3
 from urllib3.exceptions import (
@@ -35,6 +35,7 @@ from hostctl.images.reference import Reference, is_loopback, validate_digest
 
 MAX_TOKEN = 1024 * 1024
 CHUNK = 1024 * 1024
+_BLOCK = 1024 * 1024  # an uploaded file is sent in pieces of this size
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
 
@@ -75,7 +76,8 @@ class RegistryClient:
         insecure: Callable[[str], bool] = lambda _registry: False,
     ) -> None:
         self._timeout = urllib3.Timeout(connect=10.0, read=timeout)
-        self._http = urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8)
+        self._http = urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
+                                         blocksize=_BLOCK)
         self._pools: dict[str, urllib3.PoolManager] = {}
         self._certs_dirs = default_certs_dirs() if certs_dirs is None else certs_dirs
         self._insecure = insecure
@@ -187,7 +189,7 @@ class RegistryClient:
 
     def _request(
         self, ref: Reference, path: str, headers: Mapping[str, str], method: str = "GET",
-        *, body: bytes | None = None, scope: str | None = None,
+        *, body: bytes | IO[bytes] | None = None, scope: str | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """METHOD /v2/REPO/PATH with auth; a 401 renews the token (new scope) once.
 
@@ -214,7 +216,7 @@ class RegistryClient:
 
     def send(
         self, ref: Reference, method: str, path: str, *, headers: Mapping[str, str] | None = None,
-        body: bytes | None = None, scope: str | None = None,
+        body: bytes | IO[bytes] | None = None, scope: str | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """One authenticated request for the push and remote-inspection code: METHOD on
         /v2/REPO/PATH (or PATH if absolute), retried on connection errors, 408, 429 and 5xx
@@ -295,6 +297,7 @@ class RegistryClient:
         if self._insecure(host):
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
+                                       blocksize=_BLOCK,
                                        cert_reqs="CERT_NONE")
         for base in self._certs_dirs:
             directory = base / host
@@ -309,6 +312,7 @@ class RegistryClient:
                 if cert.is_file() and key.is_file():
                     context.load_cert_chain(str(cert), str(key))
                 return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
+                                       blocksize=_BLOCK,
                                            ssl_context=context)
         return self._http
 
@@ -368,7 +372,7 @@ class RegistryClient:
 
     def _follow(
         self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET",
-        body: bytes | None = None,
+        body: bytes | IO[bytes] | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """METHOD URL, following redirects; Authorization goes only to the original origin."""
         origin = _origin(url)
@@ -387,7 +391,7 @@ class RegistryClient:
 
     def _retrying(
         self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET",
-        body: bytes | None = None,
+        body: bytes | IO[bytes] | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """One request with retries: connection errors, 408, 429 and 5xx, with backoff.
         A TLS failure (a certificate, or a plain-HTTP server answering the handshake)
@@ -401,16 +405,22 @@ class RegistryClient:
             except HTTPError as exc:
                 # A broken PATCH may have left part of its bytes with the registry: the
                 # uploader asks the upload's state rather than sending the same bytes again.
-                if last or isinstance(exc, SSLError) or method == "PATCH":
+                if last or isinstance(exc, SSLError) or method == "PATCH" or \
+                        not isinstance(body, bytes | None):
                     raise _unreachable(ref, exc) from None
                 self._sleep(self._delay(attempt, None))
                 continue
-            if last or not (response.status in (408, 429) or response.status >= 500):
+            if last or not (response.status in (408, 429) or response.status >= 500) or \
+                    not isinstance(body, bytes | None):  # a stream is not sent twice
                 return response
             wait = self._delay(attempt, response.headers.get("Retry-After"))
             _discard(response)
             self._sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def pause(self, retry_after: str | None) -> None:
+        """Wait as a registry's Retry-After asks (else one backoff step)."""
+        self._sleep(self._delay(0, retry_after))
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after and retry_after.strip().isdigit():

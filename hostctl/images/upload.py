@@ -18,7 +18,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 from hostctl.errors import ImageError
 from hostctl.images.manifest import ACCEPT, Descriptor, sha256_digest
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from hostctl.images.progress import Progress
     from hostctl.images.registry import RegistryClient
 
-CHUNK = 32 * 1024 * 1024  # monolithic up to this size; larger blobs in chunks of it
+MONOLITHIC = 32 * 1024 * 1024  # blobs up to this size go in one PUT, from memory
+CHUNK = 1024 * 1024 * 1024  # larger ones in PATCHes of this size, streamed from the file
 Opener = Callable[[], IO[bytes]]
 _RANGE = re.compile(r"(?:bytes=)?0-(\d+)$")
 
@@ -44,6 +45,7 @@ class Pusher:
         self.client = client
         self.ref = ref
         self._chunk = max(1, chunk)
+        self._monolithic = min(self._chunk, MONOLITHIC)
         self._mount_from = tuple(r for r in mount_from if r != ref.repository)
         self._progress = progress
         self._attempts = attempts
@@ -101,7 +103,7 @@ class Pusher:
 
     def _upload(self, desc: Descriptor, opener: Opener, location: str) -> None:
         with opener() as handle:
-            if desc.size <= self._chunk:
+            if desc.size <= self._monolithic:
                 data = handle.read(desc.size + 1)
                 _verify(self.ref, desc, data)
                 self._close(location, desc, data)
@@ -112,13 +114,13 @@ class Pusher:
         """PATCH the blob in chunks; the Location to close the upload with."""
         offset, failures = 0, 0  # the registry checks the digest when the upload closes
         while offset < desc.size:
-            handle.seek(offset)
-            data = handle.read(min(self._chunk, desc.size - offset))
-            if not data:
-                raise ImageError(f"blob {desc.digest}: source ended at byte {offset} of "
-                                 f"{desc.size}", where=str(self.ref))
+            length = min(self._chunk, desc.size - offset)
             try:
-                location = self._patch(location, offset, data)
+                location = self._patch(location, offset, _Window(handle, offset, length))
+            except _SourceEnded as exc:
+                raise ImageError(f"blob {desc.digest}: {exc.message}", where=str(self.ref),
+                                 hint="the source is damaged; the tag was not written") \
+                    from None
             except ImageError as exc:
                 failures += 1
                 if failures >= self._attempts:
@@ -126,17 +128,19 @@ class Pusher:
                                      f"{exc.message}", where=str(self.ref)) from None
                 offset, location = self._resume(location)
                 continue
-            offset += len(data)
+            offset += length
             if self._progress is not None:
-                self._progress.advance(desc.digest, len(data))
+                self._progress.advance(desc.digest, length)
         return location
 
-    def _patch(self, location: str, offset: int, data: bytes) -> str:
-        end = offset + len(data) - 1
+    def _patch(self, location: str, offset: int, data: _Window) -> str:
+        end = offset + data.length - 1
         headers = {"Content-Type": "application/octet-stream",
-                   "Content-Range": f"{offset}-{end}", "Content-Length": str(len(data))}
-        response = self._send("PATCH", location, headers=headers, body=data)
+                   "Content-Range": f"{offset}-{end}", "Content-Length": str(data.length)}
+        response = self._send("PATCH", location, headers=headers, body=cast(IO[bytes], data))
         try:
+            if response.status in (429, 503):  # the PATCH is not retried blindly: wait
+                self.client.pause(response.headers.get("Retry-After"))
             self.client.check_status(self.ref, response, f"chunk {offset}-{end}", ok=(202,))
             return self._location(response)
         finally:
@@ -184,7 +188,7 @@ class Pusher:
         return digest
 
     def _send(self, method: str, path: str, *, headers: dict[str, str] | None = None,
-              body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+              body: bytes | IO[bytes] | None = None) -> urllib3.BaseHTTPResponse:
         return self.client.send(self.ref, method, path, headers=headers, body=body,
                                 scope=self._scope)
 
@@ -194,6 +198,29 @@ class Pusher:
             raise ImageError("the registry answered an upload without a Location",
                              where=str(self.ref))
         return location
+
+
+class _Window:
+    """LENGTH bytes of HANDLE from OFFSET, read as the request body goes out."""
+
+    def __init__(self, handle: IO[bytes], offset: int, length: int) -> None:
+        handle.seek(offset)
+        self._handle = handle
+        self.length = length
+        self._left = length
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._handle.read(self._left if size < 0 else min(size, self._left))
+        if not data:  # the registry would wait for the promised bytes: stop here
+            raise _SourceEnded(f"the source ended {self._left} bytes early")
+        self._left -= len(data)
+        return data
+
+
+class _SourceEnded(ImageError):
+    """A blob's source is shorter than its descriptor: not a network failure."""
 
 
 def list_tags(client: RegistryClient, ref: Reference) -> list[str]:
