@@ -89,6 +89,12 @@ def test_push_from_the_store_reads_back_with_skopeo_and_hostctl(
     assert pull(store, dest).manifest_digest == image.digest
     again = json.loads(hostctl(tmp_path, "push", name, dest, "--format", "json").stdout)
     assert {b["action"] for b in again["blobs"]} == {"exists"}
+    # stored under a registry name too, the image's blobs mount into another repository
+    hostctl(tmp_path, "pull", dest)
+    moved = json.loads(hostctl(tmp_path, "push", dest, f"{registry.host}/ship/moved:1",
+                               "--format", "json").stdout)
+    assert moved["digest"] == image.digest
+    assert {b["action"] for b in moved["blobs"]} == {"mounted"}
 
 
 def test_copy_to_another_repository_mounts_every_blob(
