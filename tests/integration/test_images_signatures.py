@@ -238,3 +238,22 @@ def test_a_stored_image_starts_without_loading_the_policy_code(
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env={**os.environ, "HOME": str(home)}, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_unit_whose_image_is_refused_fails_its_start_with_that_line(
+        tmp_path: Path, registry: Registry, home: Path) -> None:
+    image = ib.busybox_image(Cmd=["x"]).build()
+    publish(registry, tmp_path, "rejected/unit", image, None, home)
+    declarations = tmp_path / "declarations"
+    declarations.mkdir()
+    (declarations / "web.yaml").write_text(f"image: {registry.host}/rejected/unit:1\n")
+    env = {**_env(home, tmp_path), "HOSTCTL_DECLARATION_PATH": str(declarations)}
+    done = subprocess.run([HOSTCTL, "launch", "web"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"hostctl launch web: {registry.host}/rejected/unit:1 (")
+    assert "refused by policy: reject" in last
+    store = Store(tmp_path / "state" / "storage")
+    assert store.images() == {}
+    assert not store.blobs.exists() or not any(store.blobs.iterdir())
