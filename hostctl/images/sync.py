@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 _KEYS = ("images", "images-by-tag-regex", "images-by-semver", "rename", "credentials",
          "tls-verify")
+_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 
 
@@ -238,6 +240,10 @@ def sync(spec: SyncFile, destination: str, *, store: Store, client: RegistryClie
         needs_list = not source.tags
         tags = select_tags(source, list_tags(client, repo) if needs_list else [])
         for tag in tags:
+            if not _TAG.fullmatch(tag) and not _DIGEST.fullmatch(tag):
+                raise ImageError(f"invalid tag {tag!r}", where=f"{repo.name} "
+                                 f"({source.where})", hint="a tag is [A-Za-z0-9_][A-Za-z0-9_.-]"
+                                 "{0,127}; a digest sha256:HEX")
             src_ref = _with_target(repo, tag)
             dst = _destination(destination, source, tag)
             digest = _expected_digest(client, src_ref, options)

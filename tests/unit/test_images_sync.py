@@ -70,3 +70,25 @@ def test_bad_files_name_the_line_and_key(tmp_path: Path, text: str, where: str,
     with pytest.raises(ImageError, match=message) as caught:
         load(path)
     assert f"{path}{where}" in str(caught.value)
+
+
+def test_a_registry_tag_that_is_no_tag_is_refused(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile tag list must not steer a dir: destination outside its directory."""
+    from hostctl.images import sync as sync_module
+    from hostctl.images import upload
+    from hostctl.images.copy import CopyOptions
+
+    monkeypatch.setattr(upload, "list_tags", lambda _client, _ref: ["../../escape"])
+    path = tmp_path / "s.yaml"
+    path.write_text("q.io:\n  images:\n    team/app: []\n")
+
+    class Client:
+        def use_credentials(self, *_args: object) -> None:
+            return None
+
+    with pytest.raises(ImageError, match=r"invalid tag '\.\./\.\./escape'"):
+        sync_module.sync(load(path), f"dir:{tmp_path / 'out'}", store=None,  # type: ignore[arg-type]
+                         client=Client(), options=CopyOptions(),  # type: ignore[arg-type]
+                         log=lambda _m: None)
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "escape").exists()
