@@ -262,7 +262,9 @@ def _into_store(reader: Reader, src: Location, dst: Location, store: Store,
     if options.all_platforms or options.compress:
         raise ImageError("the store keeps one platform, as pulled", where=str(dst),
                          hint="drop --all / --compress when copying into the store")
-    assert dst.reference is not None
+    if dst.reference is None:
+        raise ImageError("copying into the store needs a reference to store it under",
+                         where=str(dst), hint="e.g. store:registry.example.com/team/app:1")
     image = pull_source(store, str(dst.reference), ReaderSource(reader),
                         platform=options.platform, rootless=rootless, log=log,
                         progress=progress)

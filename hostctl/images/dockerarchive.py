@@ -86,7 +86,11 @@ class ArchiveReader:
         if "index.json" not in self._members:
             return None
         config, layers = self._entry["Config"], self._entry["Layers"]
-        for desc in (self._json("index.json").get("manifests") or []):
+        index = self._json("index.json")
+        entries = index.get("manifests") if isinstance(index, dict) else None
+        for desc in entries if isinstance(entries, list) else []:
+            if not isinstance(desc, dict):
+                continue
             digest = str(desc.get("digest", ""))
             path = "blobs/sha256/" + digest.removeprefix("sha256:")
             if not digest.startswith("sha256:") or path not in self._members:
