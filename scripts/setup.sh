@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
     runc crun tini catatonit systemd-container python3-pydbus python3-venv
-    docker-registry skopeo umoci busybox-static uidmap
+    docker-registry skopeo umoci podman busybox-static uidmap
     python3-cryptography python3-bcrypt
     containernetworking-plugins iptables passt iproute2
     openssh-server openssh-client
