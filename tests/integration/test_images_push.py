@@ -203,6 +203,15 @@ def test_all_copies_the_index_and_by_default_one_platform(
                   f"oci:{tmp_path / 'one'}:x")
     index = json.loads((tmp_path / "one" / "index.json").read_text())
     assert index["manifests"][0]["digest"] == one.stdout.strip() != index_digest
+    amd_digest, arm_digest = amd.build().digest, arm.build().digest
+    assert one.stdout.strip() == amd_digest  # this host's platform (the tests run on amd64)
+    ref = f"docker://{registry.host}/ship/multi-copy:1"
+    info = json.loads(hostctl(tmp_path, "image", "inspect", "--format", "json", ref).stdout)
+    assert info["Digest"] == index_digest and info["ManifestDigest"] == amd_digest
+    assert info["Platforms"] == ["linux/amd64", "linux/arm64"]
+    arm_raw = subprocess.run([HOSTCTL, "image", "inspect", "--raw", "--platform", "linux/arm64",
+                              ref], capture_output=True, env=_env(tmp_path), check=True).stdout
+    assert arm_raw == arm.build().manifest and ib.sha256_digest(arm_raw) == arm_digest
 
 
 def test_remote_inspect_agrees_with_skopeo_and_tags_and_rm(
