@@ -11,8 +11,8 @@ specific scope wins (host/repo:tag or @digest, host/repo, its namespaces, host, 
 *.domain wildcards, then the transport's "" and the default), and every requirement in it
 must pass: insecureAcceptAnything, reject, sigstoreSigned (keyPath, keyPaths, keyData,
 keyDatas; signedIdentity matchRepoDigestOrExact (default), matchRepository, matchExact,
-exactReference, exactRepository, remapIdentity). signedBy (GPG) and keyless Fulcio are
-refused with a message saying they are not supported.
+exactReference, exactRepository, remapIdentity). signedBy (GPG), keyless Fulcio and
+Rekor-backed requirements are refused with a message saying they are not supported.
 """
 
 from __future__ import annotations
@@ -166,11 +166,10 @@ def _requirement(item: object, where: str, path: Path) -> Requirement:
     kind = str(item["type"])
     if kind != "sigstoreSigned":
         return Requirement(kind, where)
-    if "fulcio" in item or any(k.startswith("rekorPublicKey") for k in item):
-        keyless = "fulcio" in item
-        if keyless or not any(k in item for k in ("keyPath", "keyPaths", "keyData",
-                                                  "keyDatas")):
-            return Requirement("keyless", where)
+    if "fulcio" in item:
+        return Requirement("keyless", where)
+    if any(k.startswith("rekorPublicKey") for k in item):  # a Rekor SET hostctl cannot check
+        return Requirement("rekor", where)
     keys = _keys(item, where, path)
     return Requirement(kind, where, keys, _identity(item.get("signedIdentity"), where))
 
@@ -337,9 +336,10 @@ def _check(requirement: Requirement, image: Reference, source: Reference, digest
         label = scope or '""'
         raise ImageError("refused by policy: reject", where=where,
                          hint=f"the policy rejects every image in scope {label}")
-    if requirement.kind in ("signedBy", "keyless"):
-        what = "signedBy (GPG simple signing)" if requirement.kind == "signedBy" \
-            else "sigstoreSigned with Fulcio (keyless)"
+    if requirement.kind in ("signedBy", "keyless", "rekor"):
+        what = {"signedBy": "signedBy (GPG simple signing)",
+                "keyless": "sigstoreSigned with Fulcio (keyless)",
+                "rekor": "sigstoreSigned with a Rekor transparency log key"}[requirement.kind]
         raise ImageError(f"refused: the policy requires {what}, which hostctl does not "
                          "support", where=where, hint="use sigstoreSigned with keyPath")
     if not uses_sigstore_attachments(source, config.registries_d):

@@ -90,9 +90,10 @@ def test_key_paths_are_relative_to_the_policy_and_key_data_decoded(tmp_path: Pat
 def test_keyless_and_gpg_parse_but_are_kinds_of_their_own(tmp_path: Path) -> None:
     path = policy(tmp_path, {"default": [
         {"type": "sigstoreSigned", "fulcio": {"caPath": "x"}, "rekorPublicKeyPath": "y"},
+        {"type": "sigstoreSigned", "keyPath": "key.pub", "rekorPublicKeyPath": "y"},
         {"type": "signedBy", "keyType": "GPGKeys", "keyPath": "k"}]})
     loaded = parse_policy(path.read_bytes(), path)
-    assert [r.kind for r in loaded.default] == ["keyless", "signedBy"]
+    assert [r.kind for r in loaded.default] == ["keyless", "rekor", "signedBy"]
 
 
 def test_most_specific_scope_wins(tmp_path: Path) -> None:
