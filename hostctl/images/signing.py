@@ -15,6 +15,8 @@ Verification: the blob's digest, the signature with one of the policy's public k
 the payload parsed strictly (only these keys; the digest equal to the image's); what
 identity it names is judged by the policy (trust.py). cosign v3's Sigstore bundles stored
 as OCI 1.1 referrers are not read (docker-registry 2.8 has no referrers API either).
+cosign is not packaged for Debian 12 and Debian's skopeo/podman are built with sigstore
+disabled ("Debian-local change"), so the format is checked against fixtures written here.
 """
 
 from __future__ import annotations
