@@ -88,10 +88,11 @@ class Pusher:
         try:
             if response.status == 201:
                 return None
-            self.client.check_status(self.ref, response, f"blob {digest}: mount", ok=(202,))
-            return self._location(response)
+            if response.status == 202 and response.headers.get("Location"):
+                return self._location(response)
         finally:
             _discard(response)
+        return self._start()  # a registry refusing mounts (or this one) gets an upload
 
     def _start(self) -> str:
         response = self._send("POST", "blobs/uploads/", headers={"Content-Length": "0"})
@@ -103,12 +104,21 @@ class Pusher:
 
     def _upload(self, desc: Descriptor, opener: Opener, location: str) -> None:
         with opener() as handle:
-            if desc.size <= self._monolithic:
-                data = handle.read(desc.size + 1)
-                _verify(self.ref, desc, data)
-                self._close(location, desc, data)
-            else:
+            if desc.size > self._monolithic:
                 self._close(self._chunked(desc, handle, location), desc, b"")
+                return
+            data = handle.read(desc.size + 1)
+        _verify(self.ref, desc, data)
+        for attempt in range(self._attempts):
+            try:
+                self._close(location, desc, data)
+                return
+            except ImageError:
+                # A PUT cut mid-body leaves an upload the registry no longer trusts: the
+                # bytes are in memory, so a new session takes them again.
+                if attempt + 1 == self._attempts:
+                    raise
+                location = self._start()
 
     def _chunked(self, desc: Descriptor, handle: IO[bytes], location: str) -> str:
         """PATCH the blob in chunks; the Location to close the upload with."""

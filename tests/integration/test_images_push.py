@@ -338,3 +338,27 @@ def test_push_with_token_auth_asks_push_and_pull_and_mounts_across_repositories(
     assert ["repository:ship/tok:pull,push"] in tokens.scopes
     assert ["repository:ship/tok2:pull,push", "repository:ship/tok:pull"] in tokens.scopes
     assert {b["action"] for b in moved.blobs} == {"mounted"}
+
+
+def test_an_upload_the_registry_kept_part_of_starts_again(
+        tmp_path: Path, registry: Registry) -> None:
+    """docker-registry cancels an upload whose state no longer matches what it holds:
+    the blob (a chunked one, and a monolithic one) goes again in a new session."""
+    big = ib.Layer((ib.File("big", bytes(range(256)) * 4096),), ib.Compression.NONE)
+    small = ib.Layer((ib.File("small", b"s" * 100_000),), ib.Compression.NONE)
+    built = ib.ImageSpec((big, small), {"Cmd": ["true"]}).build()
+    with PushProxy(registry.host) as proxy:
+        proxy.fault("PATCH", "/blobs/uploads/", "", times=1)
+        proxy.fault("PATCH", "/blobs/uploads/", "cut-forward", times=1)
+        proxy.fault("PUT", "/blobs/uploads/", "cut-forward", times=1)
+        dest = f"docker://{proxy.host}/ship/restarted:1"
+        result = copy_image(_layout(tmp_path, built), dest, store=Store(tmp_path / "s"),
+                            client=RegistryClient(backoff=0.01),
+                            options=CopyOptions(chunk=512 * 1024))
+    assert result.digest == built.digest
+    cuts = [r for r in proxy.requests if r[2] == 0]
+    assert {r[0] for r in cuts} == {"PATCH", "PUT"}
+    starts = [r for r in proxy.requests if r[0] == "POST" and r[2] == 202]
+    assert len(starts) >= 5  # config, two layers, and a new session after each cut
+    assert skopeo("inspect", "--raw", "--tls-verify=false",
+                  f"docker://{registry.host}/ship/restarted:1").encode() == built.manifest

@@ -7,13 +7,17 @@ header, which the proxy passes on as its own address, so uploads stay on the pro
 
 Faults (`fault(method, path part, kind, times)`): "cut" reads half the request body and
 closes the connection without forwarding anything (the registry never sees that chunk);
-"429" answers Too Many Requests with Retry-After: 1; "503" Service Unavailable.
+"cut-forward" sends the registry the request with half its body, then closes both
+connections (the registry keeps part of the bytes); "429" answers Too Many Requests with
+Retry-After: 1; "503" Service Unavailable.
 """
 
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
@@ -76,8 +80,10 @@ class PushProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 content_range = self.headers.get("Content-Range") or ""
                 kind = proxy._take(method, self.path)
-                if kind == "cut":
-                    self.rfile.read(length // 2)
+                if kind in ("cut", "cut-forward"):
+                    half = self.rfile.read(length // 2)
+                    if kind == "cut-forward":
+                        self._send_half(method, length, half)
                     proxy._record((method, self.path, 0, length // 2, content_range))
                     self.close_connection = True
                     self.connection.close()
@@ -112,6 +118,16 @@ class PushProxy:
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            def _send_half(self, method: str, length: int, half: bytes) -> None:
+                host, _, port = proxy.upstream.partition(":")
+                lines = [f"{method} {self.path} HTTP/1.1", f"Host: {proxy.host}",
+                         f"Content-Length: {length}"]
+                lines += [f"{k}: {v}" for k, v in self.headers.items()
+                          if k.lower() in _FORWARD]
+                with socket.create_connection((host, int(port)), timeout=10) as upstream:
+                    upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + half)
+                    time.sleep(0.2)  # the registry writes what it got, then sees the close
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
