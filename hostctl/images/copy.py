@@ -118,8 +118,8 @@ def _copy(reader: Reader, writer: Writer, top: tuple[bytes, str, str], options: 
         else:
             wanted = parse_platform(options.platform) if options.platform else host_platform()
             entry = select_platform(doc, wanted, where=reader.name)
-            data, media_type, digest = reader.document(entry.digest), entry.media_type, \
-                entry.digest
+            data, digest = reader.document(entry.digest), entry.digest
+            media_type = parse_document(data, entry.media_type, where=reader.name).media_type
     manifests = children or [(data, media_type, digest)]
     blobs = _unique(d for m in manifests for d in _blobs_of(m[0], reader.name))
     replaced = _copy_blobs(reader, writer, blobs, options, result, log)
