@@ -139,3 +139,55 @@ def test_a_damaged_layout_leaves_the_destination_untouched(tmp_path: Path) -> No
     index = json.loads((tmp_path / "good" / "index.json").read_text())
     assert [m["digest"] for m in index["manifests"]] == [_tiny("good").digest]
     assert not [p for p in tmp_path.rglob(".tmp-*")]
+
+
+def test_concurrent_copies_into_one_layout_keep_both_tags(tmp_path: Path) -> None:
+    import threading
+
+    images = {tag: _tiny(tag) for tag in ("a", "b", "c", "d")}
+    for tag, built in images.items():
+        ib.write_oci_layout(tmp_path / f"src-{tag}", "t", built)
+    errors: list[BaseException] = []
+
+    def run(tag: str) -> None:
+        try:
+            _copy(tmp_path, f"oci:{tmp_path / f'src-{tag}'}:t", f"oci:{tmp_path / 'shared'}:{tag}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(tag,)) for tag in images]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    index = json.loads((tmp_path / "shared" / "index.json").read_text())
+    named = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"]
+             for m in index["manifests"]}
+    assert named == {tag: built.digest for tag, built in images.items()}
+
+
+def test_all_from_the_store_needs_every_platform_stored(tmp_path: Path) -> None:
+    from hostctl.images.pull import pull
+
+    amd = ib.ImageSpec((ib.Layer((ib.File("x", b"x"),)),), {"Cmd": ["x"]})
+    arm = ib.ImageSpec(amd.layers, {"Cmd": ["y"]}, architecture="arm64")
+    built = [amd.build(), arm.build()]
+    index, media_type = ib.build_index(built)
+    layout = tmp_path / "multi"
+    for image in built:
+        ib.write_oci_layout(layout, image.digest[7:19], image)
+    (layout / "blobs" / "sha256" / ib.sha256_digest(index)[7:]).write_bytes(index)
+    doc = json.loads((layout / "index.json").read_text())
+    doc["manifests"] = [{"mediaType": media_type, "digest": ib.sha256_digest(index),
+                         "size": len(index),
+                         "annotations": {"org.opencontainers.image.ref.name": "multi"}}]
+    (layout / "index.json").write_text(json.dumps(doc))
+    store = Store(tmp_path / "store")
+    stored = pull(store, f"oci:{layout}:multi")
+    name = "store:" + stored.reference  # bare, "oci:..." is the layout itself
+    with pytest.raises(ImageError, match="only the host's platform"):
+        copy_image(name, f"oci:{tmp_path / 'out'}:x", store=store, client=RegistryClient(),
+                   options=CopyOptions(all_platforms=True))
+    assert copy_image(name, f"oci:{tmp_path / 'one'}:x", store=store,
+                      client=RegistryClient()).digest == built[0].digest
