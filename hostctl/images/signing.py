@@ -182,8 +182,8 @@ def load_private_key(path: Path, passphrase: bytes | None) -> Any:
     if b"ENCRYPTED SIGSTORE PRIVATE KEY" in pem or b"ENCRYPTED COSIGN PRIVATE KEY" in pem:
         raise ImageError("cosign's own encrypted key format is not supported", where=str(path),
                          hint="use a PKCS#8 PEM key, e.g. `openssl ecparam -name prime256v1 "
-                         "-genkey | openssl pkcs8 -topk8 -nocrypt`; cosign verifies its "
-                         "signatures with the matching public key")
+                         "-genkey | openssl pkcs8 -topk8 -nocrypt -out key.pem`; `cosign "
+                         "import-key-pair --key key.pem` gives cosign the same key")
     try:
         return load_pem_private_key(pem, passphrase)
     except (ValueError, TypeError) as exc:
