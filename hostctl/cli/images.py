@@ -65,8 +65,8 @@ def pull(
         "--registries.d", help="registries.d directory instead of the default ones.")] = None,
     user: UserOpt = False,
 ) -> None:
-    """Pull an image (REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]) into the local store,
-    checked against policy.json."""
+    """Pull an image (REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
+    or dir:DIR) into the local store, checked against policy.json."""
     from hostctl.api.images import pull_image
     from hostctl.cli.ship import trust_config
 

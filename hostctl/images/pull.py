@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hostctl.errors import ImageError
 from hostctl.images.manifest import (
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from hostctl.images.trust import TrustConfig
 
 POLICIES = ("missing", "always", "never")
+LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:", "dir:")
 Log = Callable[[str], None]
 Verify = Callable[[bytes, str], None]  # (top document, its digest): raises if refused
 
@@ -77,7 +78,8 @@ def pull(
     """Make REF available in STORE and return it, with its layers applied.
 
     REF is an image reference (a short name is resolved through registries.conf), or
-    `oci:DIR[:TAG]` / `oci-archive:FILE[:TAG]`. policy "missing": use the stored image
+    `oci:DIR[:TAG]` / `oci-archive:FILE[:TAG]` / `docker-archive:FILE[:REF|@N]` /
+    `dir:DIR`. policy "missing": use the stored image
     without any network access, else pull; "always": ask the source and fetch what
     changed; "never": only the stored image. Stored blobs and snapshots are reused.
     What is fetched is first checked against policy.json (see trust.py; TRUST names
@@ -88,7 +90,7 @@ def pull(
                          hint="use one of " + ", ".join(POLICIES))
     wanted = parse_platform(platform) if platform else host_platform()
     say = log or (lambda _message: None)
-    if isinstance(ref, str) and ref.startswith(("oci:", "oci-archive:")):
+    if isinstance(ref, str) and ref.startswith(LOCAL_PREFIXES):
         return _pull_local(store, ref, wanted, policy, rootless=rootless, log=say,
                            progress=progress, trust=trust)
     if isinstance(ref, Reference):
@@ -177,10 +179,9 @@ def _pull_local(
     store: Store, text: str, wanted: Platform, policy: str, *, rootless: bool, log: Log,
     progress: Progress | None, trust: TrustConfig | None,
 ) -> Image:
-    from hostctl.images.layout import LayoutSource
     from hostctl.images.trust import check_path
 
-    source = LayoutSource(text)
+    source = _local_source(text)
     check_path(text.split(":", 1)[0], str(source.path), trust)
     try:
         with store.writing():
@@ -192,6 +193,54 @@ def _pull_local(
                               log=log, progress=_shown(progress, log))
     finally:
         source.close()
+
+
+class _LocalSource(Protocol):
+    name: str
+    path: Path
+
+    def get_manifest(self, ref: Any, target: str | None = None) -> tuple[bytes, str, str]: ...
+
+    def fetch_bytes(self, ref: Any, desc: Any, limit: int = MAX_DOCUMENT) -> bytes: ...
+
+    def fetch_blob(self, ref: Any, desc: Any, sink: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _local_source(text: str) -> _LocalSource:
+    """oci:/oci-archive: through LayoutSource; docker-archive: and dir: through their
+    readers (transports.py), named by the location as given, path made absolute."""
+    if text.startswith(("oci:", "oci-archive:")):
+        from hostctl.images.layout import LayoutSource
+
+        return LayoutSource(text)
+    from hostctl.images.transports import ReaderSource, open_reader, parse_location
+
+    location = parse_location(text)
+    return _NamedReaderSource(ReaderSource(open_reader(location)), str(location),
+                              location.path or Path(text))
+
+
+class _NamedReaderSource:
+    def __init__(self, inner: Any, name: str, path: Path) -> None:
+        self._inner = inner
+        self.name = name
+        self.path = path
+
+    def get_manifest(self, ref: Any, target: str | None = None) -> tuple[bytes, str, str]:
+        result: tuple[bytes, str, str] = self._inner.get_manifest(ref, target)
+        return result
+
+    def fetch_bytes(self, ref: Any, desc: Any, limit: int = MAX_DOCUMENT) -> bytes:
+        data: bytes = self._inner.fetch_bytes(ref, desc, limit)
+        return data
+
+    def fetch_blob(self, ref: Any, desc: Any, sink: Any) -> None:
+        self._inner.fetch_blob(ref, desc, sink)
+
+    def close(self) -> None:
+        self._inner.reader.close()
 
 
 def _resolve_stored(store: Store, name: str, pinned: str | None, wanted: Platform

@@ -175,6 +175,13 @@ def test_oci_to_docker_archive_to_registry_keeps_the_image(
                               "example.com/ship/first:1"], capture_output=True, text=True,
                              check=True).stdout.strip()
     assert "sha256:" + ids == json.loads(image.manifest)["config"]["digest"]
+    pulled = hostctl(tmp_path, "pull", f"docker-archive:{archive}:example.com/ship/first:1")
+    assert pulled.stdout.strip() == image.digest
+    hostctl(tmp_path, "image", "copy", f"docker-archive:{archive}:@1", f"dir:{tmp_path / 'd'}")
+    assert hostctl(tmp_path, "pull", f"dir:{tmp_path / 'd'}").stdout.strip() == other.digest
+    names = [i["reference"] for i in json.loads(hostctl(tmp_path, "images", "--format",
+                                                        "json").stdout)]
+    assert f"docker-archive:{archive}:example.com/ship/first:1" in names
     ambiguous = hostctl(tmp_path, "image", "copy", f"docker-archive:{archive}",
                         f"oci:{tmp_path / 'x'}", ok=False)
     assert ambiguous.returncode != 0 and "holds 2 images" in ambiguous.stderr
