@@ -220,7 +220,9 @@ def push_image(reference: str, destination: str | None = None, **kwargs: Any) ->
     from hostctl.errors import ImageError
 
     if destination is None:
-        if reference.startswith(("oci:", "oci-archive:")):
+        from hostctl.images.pull import LOCAL_PREFIXES
+
+        if reference.removeprefix("store:").startswith(LOCAL_PREFIXES):
             raise ImageError("an image pulled from a layout needs a destination",
                              where=reference, hint="hostctl push NAME docker://REGISTRY/REPO:TAG")
         destination = f"docker://{reference.removeprefix('store:')}"

@@ -56,7 +56,8 @@ def parse_location(text: str) -> Location:
         return Location("docker", reference=parse_reference(text.removeprefix("docker://")))
     kind, colon, rest = text.partition(":")
     if colon and kind == "store":
-        if rest.startswith(("oci:", "oci-archive:")):  # what `hostctl pull oci:...` stored
+        if rest.startswith(("oci:", "oci-archive:", "docker-archive:", "dir:")):
+            # what `hostctl pull oci:...` (or another local location) stored
             return Location("store", stored=rest)
         return Location("store", reference=parse_reference(rest))
     if colon and kind in ("oci", "oci-archive", "docker-archive", "dir"):
