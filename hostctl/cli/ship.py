@@ -22,7 +22,8 @@ PlatformOpt = Annotated[str | None, typer.Option(help="os/arch[/variant] to copy
 CompressOpt = Annotated[str | None, typer.Option(
     "--compress", help="Recompress layers: gzip or zstd (changes their digests).")]
 SignOpt = Annotated[Path | None, typer.Option(
-    "--sign-by-sigstore-key", help="Sign with this PEM private key (cosign format).")]
+    "--sign-by-sigstore-key", help="Sign with this private key (cosign's key file or a "
+    "PEM key); writes cosign's signature format.")]
 PassOpt = Annotated[Path | None, typer.Option(
     "--sign-passphrase-file", help="File holding the signing key's passphrase.")]
 PolicyOpt = Annotated[Path | None, typer.Option(

@@ -180,16 +180,44 @@ def load_private_key(path: Path, passphrase: bytes | None) -> Any:
         raise ImageError(f"cannot read the signing key: {exc.strerror}", where=str(path)) \
             from None
     if b"ENCRYPTED SIGSTORE PRIVATE KEY" in pem or b"ENCRYPTED COSIGN PRIVATE KEY" in pem:
-        raise ImageError("cosign's own encrypted key format is not supported", where=str(path),
-                         hint="use a PKCS#8 PEM key, e.g. `openssl ecparam -name prime256v1 "
-                         "-genkey | openssl pkcs8 -topk8 -nocrypt -out key.pem`; `cosign "
-                         "import-key-pair --key key.pem` gives cosign the same key")
+        return _cosign_key(pem, passphrase, where=str(path))
     try:
         return load_pem_private_key(pem, passphrase)
     except (ValueError, TypeError) as exc:
         raise ImageError(f"cannot load the signing key: {exc}", where=str(path),
                          hint="a PEM private key; give its passphrase with "
                          "--sign-passphrase-file") from None
+
+
+def _cosign_key(pem: bytes, passphrase: bytes | None, *, where: str) -> Any:
+    """A key from `cosign generate-key-pair`: PKCS#8 DER sealed with NaCl secretbox under
+    a scrypt-derived key (go-securesystemslib's encrypted format, JSON in a PEM block)."""
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    try:
+        import nacl.exceptions
+        import nacl.secret
+    except ImportError:
+        raise ImageError("cosign key files need PyNaCl", where=where,
+                         hint="install python3-nacl, or use a PKCS#8 PEM key") from None
+    try:
+        body = b"".join(line for line in pem.strip().splitlines()[1:-1])
+        doc = json.loads(base64.b64decode(body))
+        kdf, cipher = doc["kdf"], doc["cipher"]
+        if kdf["name"] != "scrypt" or cipher["name"] != "nacl/secretbox":
+            raise ValueError(f"unsupported {kdf['name']} / {cipher['name']}")
+        params = kdf["params"]
+        secret = Scrypt(salt=base64.b64decode(kdf["salt"]), length=32, n=int(params["N"]),
+                        r=int(params["r"]), p=int(params["p"])).derive(passphrase or b"")
+        der = nacl.secret.SecretBox(secret).decrypt(base64.b64decode(doc["ciphertext"]),
+                                                    base64.b64decode(cipher["nonce"]))
+    except nacl.exceptions.CryptoError:
+        raise ImageError("wrong passphrase for the cosign key", where=where,
+                         hint="give it with --sign-passphrase-file") from None
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise ImageError(f"not a cosign private key: {exc}", where=where) from None
+    return load_der_private_key(der, None)
 
 
 def sign_bytes(key: Any, payload: bytes) -> bytes:
