@@ -28,6 +28,7 @@ from hostctl.images.pull import pull
 from hostctl.images.store import Store
 from hostctl.images.trust import TrustConfig
 from tests.support import imagebuild as ib
+from tests.support.cosignkey import write_cosign_key
 from tests.support.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,8 @@ def home(tmp_path_factory: pytest.TempPathFactory, registry: Registry) -> Path:
             serialization.NoEncryption()))
         (home / f"{name}.pub").write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        write_cosign_key(home / f"{name}.cosign.key", key, b"pass phrase")
+    (home / "passphrase").write_text("pass phrase\n")
     host = registry.host
     signed = [{"type": "sigstoreSigned", "keyPath": str(home / "a.pub")}]
     policy = {"default": [{"type": "insecureAcceptAnything"}], "transports": {"docker": {
@@ -88,6 +91,8 @@ def publish(registry: Registry, tmp: Path, repo: str, image: ib.BuiltImage,
     """Copy IMAGE to REPO:1 with hostctl, signed with KEY if given."""
     ib.write_oci_layout(tmp / "layout", "x", image)
     sign = ["--sign-by-sigstore-key", str(key)] if key else []
+    if key is not None and key.name.endswith(".cosign.key"):
+        sign += ["--sign-passphrase-file", str(home / "passphrase")]
     done = hostctl(home, tmp, "image", "copy", *sign, f"oci:{tmp / 'layout'}:x",
                    f"docker://{registry.host}/{repo}:1")
     assert done.returncode == 0, done.stderr
@@ -151,6 +156,10 @@ def test_signed_by_the_key_is_accepted_and_unsigned_refused(
     done = hostctl(home, tmp_path, "pull", f"{registry.host}/signed/app:1")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == image.digest
+    by_cosign_key = ib.busybox_image(Cmd=["cosign key"]).build()
+    publish(registry, tmp_path, "signed/cosign-key", by_cosign_key, home / "a.cosign.key", home)
+    assert pull(Store(tmp_path / "ck"), f"{registry.host}/signed/cosign-key:1",
+                trust=trust(home)).manifest_digest == by_cosign_key.digest
     unsigned = ib.busybox_image(Cmd=["unsigned"]).build()
     publish(registry, tmp_path, "signed/plain", unsigned, None, home)
     refused(home, Store(tmp_path / "s1"), f"{registry.host}/signed/plain:1",

@@ -74,40 +74,19 @@ def test_identity_keeps_what_the_payload_wrote() -> None:
     assert signing.identity_of("localhost:5000/a:2").tag == "2"
 
 
-def cosign_key_file(path: object, passphrase: bytes) -> bytes:
-    """A key as `cosign generate-key-pair` writes it (go-securesystemslib's format)."""
-    import os
-
-    import nacl.secret
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    salt, nonce = os.urandom(32), os.urandom(24)
-    secret = Scrypt(salt=salt, length=32, n=1024, r=8, p=1).derive(passphrase)
-    sealed = nacl.secret.SecretBox(secret).encrypt(der, nonce).ciphertext
-    doc = {"kdf": {"name": "scrypt", "params": {"N": 1024, "r": 8, "p": 1},
-                   "salt": base64.b64encode(salt).decode()},
-           "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
-           "ciphertext": base64.b64encode(sealed).decode()}
-    body = base64.b64encode(json.dumps(doc).encode()).decode()
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    pem = "\n".join(["-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----", *lines,
-                     "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----", ""])
-    path.write_text(pem)  # type: ignore[attr-defined]
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
 def test_cosign_key_files(tmp_path: object) -> None:
     from pathlib import Path
 
+    from cryptography.hazmat.primitives import serialization
+
     from hostctl.errors import ImageError
+    from tests.support.cosignkey import write_cosign_key
 
     path = Path(str(tmp_path)) / "cosign.key"
-    public = cosign_key_file(path, b"hunter2")
+    made = ec.generate_private_key(ec.SECP256R1())
+    write_cosign_key(path, made, b"hunter2")
+    public = made.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
     key = signing.load_private_key(path, b"hunter2")
     payload = signing.make_payload("q.io/a:1", DIGEST)
     sig = signing.Signature(payload, base64.b64encode(signing.sign_bytes(key, payload)).decode())
