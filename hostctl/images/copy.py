@@ -165,9 +165,12 @@ def _copy_blobs(reader: Reader, writer: Writer, blobs: list[Descriptor], options
         for desc in blobs:
             one(desc)
         return replaced
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hostctl-copy") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hostctl-copy")
+    try:
         for future in [pool.submit(one, desc) for desc in blobs]:
             future.result()
+    finally:  # after a failure, blobs not started yet are not sent any more
+        pool.shutdown(wait=True, cancel_futures=True)
     return replaced
 
 
