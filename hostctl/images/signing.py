@@ -13,8 +13,8 @@ and its annotation dev.cosignproject.cosign/signature the base64 signature of th
 bytes (ECDSA P-256 with SHA-256 for cosign's keys; RSA PKCS#1 v1.5 and Ed25519 too).
 Verification: the blob's digest, the signature with one of the policy's public keys, then
 the payload parsed strictly (only these keys; the digest equal to the image's); what
-identity it names is judged by the policy (trust.py). cosign v3's Sigstore bundles stored
-as OCI 1.1 referrers are not read (docker-registry 2.8 has no referrers API either).
+identity it names is judged by the policy (trust.py). cosign v3's Sigstore bundles
+(OCI 1.1 referrers) are read by bundles.py.
 cosign is not packaged for Debian 12 and Debian's skopeo/podman are built with sigstore
 disabled ("Debian-local change"), so the format is checked against fixtures written here.
 """

@@ -10,7 +10,8 @@ A policy has a `default` requirement list and per-transport scopes; for docker t
 specific scope wins (host/repo:tag or @digest, host/repo, its namespaces, host, then
 *.domain wildcards, then the transport's "" and the default), and every requirement in it
 must pass: insecureAcceptAnything, reject, sigstoreSigned (keyPath, keyPaths, keyData,
-keyDatas; signedIdentity matchRepoDigestOrExact (default), matchRepository, matchExact,
+keyDatas; cosign's sha256-HEX.sig signatures and cosign v3's referrer bundles;
+signedIdentity matchRepoDigestOrExact (default), matchRepository, matchExact,
 exactReference, exactRepository, remapIdentity). signedBy (GPG), keyless Fulcio and
 Rekor-backed requirements are refused with a message saying they are not supported.
 """
@@ -351,7 +352,10 @@ def _check(requirement: Requirement, image: Reference, source: Reference, digest
 
     keys = [signing.load_public_key(pem, where=requirement.where) for pem in requirement.keys]
     signatures = signing.fetch_signatures(client, source, digest)
-    if not signatures:
+    from hostctl.images import bundles
+
+    attached = bundles.fetch(client, source, digest)  # cosign v3: referrers
+    if not signatures and not attached:
         raise ImageError(f"refused: sigstoreSigned: no signature for {digest}", where=where,
                          hint=f"sign it: hostctl push --sign-by-sigstore-key KEY {image}")
     reasons = []
@@ -366,6 +370,18 @@ def _check(requirement: Requirement, image: Reference, source: Reference, digest
             return
         reasons.append(f"signature {number}: signed for {claims.docker_reference}, which "
                        f"{requirement.identity.kind} does not accept for {image}")
+    for number, bundle in enumerate(attached, 1):
+        try:
+            bundles.check(bundle, keys, digest)
+        except (ValueError, ImageError) as exc:
+            reasons.append(f"bundle {number}: {exc}")
+            continue
+        # the statement names only the digest: its identity is the repository it is in
+        if identity_matches(requirement.identity, image, Reference(
+                image.registry, image.repository, None, None)):
+            return
+        reasons.append(f"bundle {number}: names no reference (only {image.name}'s digest), "
+                       f"which {requirement.identity.kind} does not accept for {image}")
     raise ImageError("refused: sigstoreSigned: no valid signature: " + "; ".join(reasons),
                      where=where)
 

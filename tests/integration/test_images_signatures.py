@@ -266,3 +266,38 @@ def test_a_unit_whose_image_is_refused_fails_its_start_with_that_line(
     store = Store(tmp_path / "state" / "storage")
     assert store.images() == {}
     assert not store.blobs.exists() or not any(store.blobs.iterdir())
+
+
+def test_cosign_v3_bundles_attached_as_referrers(
+        tmp_path: Path, registry: Registry, home: Path) -> None:
+    """docker-registry 2.8 has no referrers API: cosign v3 uses the sha256-HEX tag."""
+    from tests.support.sigstorebundle import attach, bundle_json
+
+    host = registry.host
+    key_a = serialization.load_pem_private_key((home / "a.key").read_bytes(), None)
+    key_b = serialization.load_pem_private_key((home / "b.key").read_bytes(), None)
+    cases = {"good": (key_a, {}), "other-key": (key_b, {}),
+             "tampered": (key_a, {"tamper": True}),
+             "attestation": (key_a, {"predicate": "https://slsa.dev/provenance/v1"})}
+    for name, (key, options) in cases.items():
+        image = ib.busybox_image(Cmd=["v3", name]).build()
+        publish(registry, tmp_path, f"cosign/v3-{name}", image, None, home)
+        attach(host, f"cosign/v3-{name}", image.digest,
+               bundle_json(key, image.digest, **options))  # type: ignore[arg-type]
+    good = ib.busybox_image(Cmd=["v3", "good"]).build()
+    assert pull(Store(tmp_path / "ok"), f"{host}/cosign/v3-good:1",
+                trust=trust(home)).manifest_digest == good.digest
+    refused(home, Store(tmp_path / "b"), f"{host}/cosign/v3-other-key:1", "not signed by any")
+    refused(home, Store(tmp_path / "t"), f"{host}/cosign/v3-tampered:1", "statement was altered")
+    refused(home, Store(tmp_path / "s"), f"{host}/cosign/v3-attestation:1",
+            "is not an image signature")
+    other = ib.busybox_image(Cmd=["v3", "moved"]).build()
+    publish(registry, tmp_path, "cosign/v3-moved", other, None, home)
+    attach(host, "cosign/v3-moved", other.digest, bundle_json(key_a, good.digest))
+    refused(home, Store(tmp_path / "m"), f"{host}/cosign/v3-moved:1", "signed for another")
+    # a bundle names only the digest: matchRepoDigestOrExact accepts it by digest, not by tag
+    publish(registry, tmp_path, "signed/v3", good, None, home)
+    attach(host, "signed/v3", good.digest, bundle_json(key_a, good.digest))
+    refused(home, Store(tmp_path / "d"), f"{host}/signed/v3:1", "names no reference")
+    assert pull(Store(tmp_path / "p"), f"{host}/signed/v3@{good.digest}",
+                trust=trust(home)).manifest_digest == good.digest

@@ -94,3 +94,29 @@ def test_cosign_key_files(tmp_path: object) -> None:
     assert signing.check(sig, [verifier], DIGEST).docker_reference == "q.io/a:1"
     with pytest.raises(ImageError, match="wrong passphrase"):
         signing.load_private_key(path, b"wrong")
+
+
+def test_dsse_pae() -> None:
+    from hostctl.images.bundles import pae
+
+    assert pae("application/vnd.in-toto+json", b"{}") == \
+        b"DSSEv1 28 application/vnd.in-toto+json 2 {}"
+
+
+def test_bundle_checks() -> None:
+    from hostctl.images.bundles import Bundle, check
+    from tests.support.sigstorebundle import bundle_json
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    good = Bundle(bundle_json(key, DIGEST))
+    check(good, [key.public_key()], DIGEST)
+    with pytest.raises(ValueError, match="another image"):
+        check(good, [key.public_key()], "sha256:" + "cd" * 32)
+    with pytest.raises(ValueError, match="not signed by any"):
+        check(good, [ec.generate_private_key(ec.SECP256R1()).public_key()], DIGEST)
+    with pytest.raises(ValueError, match="altered"):
+        check(Bundle(bundle_json(key, DIGEST, tamper=True)), [key.public_key()], DIGEST)
+    blob_signature = json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                                 "messageSignature": {}}).encode()
+    with pytest.raises(ValueError, match="no DSSE envelope"):
+        check(Bundle(blob_signature), [key.public_key()], DIGEST)
