@@ -80,6 +80,7 @@ class RegistryClient:
                                          blocksize=_BLOCK)
         self._pools: dict[str, urllib3.PoolManager] = {}
         self._certs_dirs = default_certs_dirs() if certs_dirs is None else certs_dirs
+        self._cert_dirs: dict[str, Path] = {}
         self._insecure = insecure
         self._schemes: dict[str, str] = {}
         self._auth_files = auth_files
@@ -297,10 +298,9 @@ class RegistryClient:
         if self._insecure(host):
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
-                                       blocksize=_BLOCK,
-                                       cert_reqs="CERT_NONE")
-        for base in self._certs_dirs:
-            directory = base / host
+                                       blocksize=_BLOCK, cert_reqs="CERT_NONE")
+        directories = [self._cert_dirs[host]] if host in self._cert_dirs else []
+        for directory in [*directories, *(base / host for base in self._certs_dirs)]:
             cas = sorted(directory.glob("*.crt")) if directory.is_dir() else []
             if cas:
                 import ssl
@@ -312,8 +312,7 @@ class RegistryClient:
                 if cert.is_file() and key.is_file():
                     context.load_cert_chain(str(cert), str(key))
                 return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
-                                       blocksize=_BLOCK,
-                                           ssl_context=context)
+                                           blocksize=_BLOCK, ssl_context=context)
         return self._http
 
     def _authorization(
@@ -331,6 +330,12 @@ class RegistryClient:
         token, lifetime = self._fetch_token(ref, challenge, scope, creds)
         self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
         return {"Authorization": f"Bearer {token}"}
+
+    def use_cert_dir(self, registry: str, directory: Path) -> None:
+        """CA files (*.crt, and client.cert/client.key) for REGISTRY from DIRECTORY, ahead
+        of the certs.d directories (a sync file's cert-dir)."""
+        self._cert_dirs[registry.lower()] = directory
+        self._pools.pop(registry.lower(), None)
 
     def use_credentials(self, registry: str, creds: Credentials) -> None:
         """Use CREDS for every repository of REGISTRY (a sync file's own credentials)."""

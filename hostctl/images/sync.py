@@ -13,7 +13,7 @@ The file is skopeo sync's YAML, with the additions its users ask for most:
       rename:                             # repository: destination repository
         team/app: mirror/app
       credentials: {username: u, password: p}
-      tls-verify: false
+      tls-verify: false                   # or cert-dir: DIR (CA files *.crt)
 
 DEST is docker://HOST[/NAMESPACE] (images go to HOST/NAMESPACE/REPO:TAG), or dir:DIR /
 oci:DIR (DIR/REPO:TAG as dir: layouts, or one OCI layout per repository, tagged). Only
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from hostctl.images.store import Store
 
 _KEYS = ("images", "images-by-tag-regex", "images-by-semver", "rename", "credentials",
-         "tls-verify")
+         "tls-verify", "cert-dir")
 _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _VERSION = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
@@ -60,6 +60,7 @@ class SyncFile:
     sources: tuple[Source, ...]
     credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
     insecure: frozenset[str] = frozenset()
+    cert_dirs: dict[str, Path] = field(default_factory=dict)
 
 
 def load(path: Path) -> SyncFile:
@@ -85,6 +86,7 @@ def load(path: Path) -> SyncFile:
     sources: list[Source] = []
     credentials: dict[str, tuple[str, str]] = {}
     insecure: set[str] = set()
+    cert_dirs: dict[str, Path] = {}
     for registry, settings in doc.items():
         here = f"{path}:{lines.get((str(registry),), 1)}: {registry}"
         if not isinstance(settings, dict):
@@ -105,7 +107,14 @@ def load(path: Path) -> SyncFile:
             credentials[str(registry)] = (creds["username"], creds["password"])
         if settings.get("tls-verify") is False:
             insecure.add(str(registry))
-    return SyncFile(tuple(sources), credentials, frozenset(insecure))
+        if "cert-dir" in settings:
+            cert_dir = settings["cert-dir"]
+            where = f"{path}:{lines.get((str(registry), 'cert-dir'), 1)}: {registry}.cert-dir"
+            if not isinstance(cert_dir, str) or not Path(cert_dir).is_dir():
+                raise ImageError(f"not a directory: {cert_dir!r}", where=where,
+                                 hint="a directory of CA files (*.crt) for this registry")
+            cert_dirs[str(registry)] = Path(cert_dir)
+    return SyncFile(tuple(sources), credentials, frozenset(insecure), cert_dirs)
 
 
 def _sources(registry: str, settings: dict[str, Any], path: Path,
@@ -234,6 +243,8 @@ def sync(spec: SyncFile, destination: str, *, store: Store, client: RegistryClie
 
     for registry, (user, password) in spec.credentials.items():
         client.use_credentials(registry, Credentials(user, password))
+    for registry, directory in spec.cert_dirs.items():
+        client.use_cert_dir(registry, directory)
     result = SyncResult()
     for source in spec.sources:
         repo = parse_reference(f"{source.registry}/{source.repository}")

@@ -369,3 +369,34 @@ def test_an_upload_the_registry_kept_part_of_starts_again(
     assert len(starts) >= 5  # config, two layers, and a new session after each cut
     assert skopeo("inspect", "--raw", "--tls-verify=false",
                   f"docker://{registry.host}/ship/restarted:1").encode() == built.manifest
+
+
+def test_sync_from_a_tls_registry_with_the_files_credentials_and_cert_dir(
+        tmp_path: Path, registry: Registry, image: ib.BuiltImage) -> None:
+    from hostctl.images.auth import Credentials
+    from tests.support.registryvariants import htpasswd_auth, htpasswd_line, make_ca
+    from tests.support.registryvariants import registry as variant
+
+    ca = make_ca(tmp_path / "ca")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "ca.crt").write_bytes(ca.ca.read_bytes())
+    users = tmp_path / "htpasswd"
+    users.write_text(htpasswd_line("carol", "s3cret"))
+    with variant(htpasswd_auth(users), tls=ca) as (host, _storage):
+        seeding = RegistryClient()
+        seeding.use_cert_dir(host, certs)
+        seeding.use_credentials(host, Credentials("carol", "s3cret"))
+        copy_image(_layout(tmp_path, image), f"docker://{host}/private/app:1",
+                   store=Store(tmp_path / "s"), client=seeding)
+        spec = tmp_path / "sync.yaml"
+        spec.write_text(f"{host}:\n  images:\n    private/app: ['1']\n"
+                        f"  credentials: {{username: carol, password: s3cret}}\n"
+                        f"  cert-dir: {certs}\n")
+        done = hostctl(tmp_path, "image", "sync", "--format", "json", str(spec),
+                       f"docker://{registry.host}/mirrored")
+        assert [c["digest"] for c in json.loads(done.stdout)["copied"]] == [image.digest]
+        spec.write_text(f"{host}:\n  images:\n    private/app: ['1']\n")
+        denied = hostctl(tmp_path, "image", "sync", str(spec),
+                         f"docker://{registry.host}/mirrored", ok=False)
+        assert denied.returncode != 0  # no CA, no credentials: the file's were what worked

@@ -62,6 +62,8 @@ def test_load(tmp_path: Path) -> None:
     ("q.io: [\n", ":2", "invalid YAML"),
     ("q.io:\n  images:\n    Team/App: []\n", ":3: q.io.images.Team/App",
      "invalid repository component"),
+    ("q.io:\n  images: {}\n  cert-dir: /nonexistent\n", ":3: q.io.cert-dir",
+     "not a directory"),
 ])
 def test_bad_files_name_the_line_and_key(tmp_path: Path, text: str, where: str,
                                          message: str) -> None:
