@@ -77,10 +77,9 @@ class RegistryWriter:
 class _BlobFiles:
     """Blob files by digest under DIRECTORY, written through temp files and renames."""
 
-    def __init__(self, directory: Path, name: str, *, prefixed: bool) -> None:
+    def __init__(self, directory: Path, name: str) -> None:
         self.directory = directory
         self.name = name
-        self._prefixed = prefixed
 
     def path(self, digest: str) -> Path:
         hexdigest = validate_digest(digest, where=self.name).removeprefix("sha256:")
@@ -125,7 +124,7 @@ class OciWriter:
         self.path = path
         self.tag = tag
         self.name = name or f"oci:{path}" + (f":{tag}" if tag else "")
-        self._blobs = _BlobFiles(path / "blobs" / "sha256", self.name, prefixed=False)
+        self._blobs = _BlobFiles(path / "blobs" / "sha256", self.name)
         self._top: tuple[str, str, int] | None = None
 
     def put_blob(self, desc: Descriptor, opener: Opener) -> str:
@@ -231,7 +230,7 @@ class DirWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.name = f"dir:{path}"
-        self._blobs = _BlobFiles(path, self.name, prefixed=False)
+        self._blobs = _BlobFiles(path, self.name)
         self._top: bytes | None = None
 
     def put_blob(self, desc: Descriptor, opener: Opener) -> str:
