@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -92,6 +93,7 @@ class RegistryClient:
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._credentials: dict[str, Credentials | None] = {}
         self._registry_credentials: dict[str, Credentials] = {}
+        self._token_lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------
 
@@ -324,11 +326,12 @@ class RegistryClient:
         if challenge.scheme == "basic":
             return {"Authorization": creds.basic()} if creds else {}
         key = (ref.registry, scope)
-        cached = self._tokens.get(key)
-        if cached and not renew and cached[1] > time.monotonic():
-            return {"Authorization": f"Bearer {cached[0]}"}
-        token, lifetime = self._fetch_token(ref, challenge, scope, creds)
-        self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
+        with self._token_lock:  # parallel blob transfers share one token request
+            cached = self._tokens.get(key)
+            if cached and not renew and cached[1] > time.monotonic():
+                return {"Authorization": f"Bearer {cached[0]}"}
+            token, lifetime = self._fetch_token(ref, challenge, scope, creds)
+            self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
         return {"Authorization": f"Bearer {token}"}
 
     def use_cert_dir(self, registry: str, directory: Path) -> None:

@@ -342,7 +342,7 @@ def test_push_with_token_auth_asks_push_and_pull_and_mounts_across_repositories(
         moved = copy_image(f"docker://{host}/ship/tok:1", f"docker://{host}/ship/tok2:1",
                            store=store, client=RegistryClient(auth_files=(auth,)))
     assert first.digest == moved.digest == image.digest
-    assert ["repository:ship/tok:pull,push"] in tokens.scopes
+    assert tokens.scopes.count(["repository:ship/tok:pull,push"]) == 1  # shared by 3 blobs
     assert ["repository:ship/tok2:pull,push", "repository:ship/tok:pull"] in tokens.scopes
     assert {b["action"] for b in moved.blobs} == {"mounted"}
 
