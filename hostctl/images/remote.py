@@ -1,7 +1,7 @@
 """`hostctl image inspect docker://REF`: a registry image described without pulling it.
 
-The keys follow `skopeo inspect` (Name, Digest, Created, Architecture, Os, Labels, Env,
-Layers, LayersData) so scripts written for one read the other; hostctl adds MediaType,
+The keys follow `skopeo inspect` (Name, Digest, RepoTags, Created, Architecture, Os,
+Labels, Env, Layers, LayersData) so scripts written for one read the other; hostctl adds MediaType,
 ManifestDigest (the platform's manifest under an index), ConfigDigest and Platforms.
 """
 
@@ -49,10 +49,17 @@ def inspect(client: RegistryClient, ref: Reference, *, platform: str | None = No
         return config_data
     image = parse_config(config_data, len(doc.layers), where=str(ref))
     settings = image.get("config") or {}
+    from hostctl.images.upload import list_tags
+
+    try:
+        tags = list_tags(client, ref)
+    except ImageError:  # a registry may refuse listing; the image is still described
+        tags = []
     return {
         "Name": ref.name,
         "Tag": ref.tag,
         "Digest": digest,
+        "RepoTags": tags,
         "MediaType": doc.media_type if digest == manifest_digest else
         parse_document(data, None, where=str(ref)).media_type,
         "ManifestDigest": manifest_digest,

@@ -233,6 +233,7 @@ def test_remote_inspect_agrees_with_skopeo_and_tags_and_rm(
     theirs = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{ref}:1"))
     for key in ("Digest", "Layers", "Architecture", "Os", "Env", "Created", "Labels"):
         assert ours[key] == theirs[key], key
+    assert sorted(ours["RepoTags"]) == sorted(theirs["RepoTags"]) == ["1", "2"]
     raw = subprocess.run([HOSTCTL, "image", "inspect", "--raw", f"docker://{ref}:1"],
                          capture_output=True, env=_env(tmp_path), check=True).stdout
     assert raw == image.manifest
