@@ -24,6 +24,9 @@ CompressOpt = Annotated[str | None, typer.Option(
 SignOpt = Annotated[Path | None, typer.Option(
     "--sign-by-sigstore-key", help="Sign with this private key (cosign's key file or a "
     "PEM key); writes cosign's signature format.")]
+FormatSigOpt = Annotated[str, typer.Option(
+    "--sign-format", help="sig: cosign's sha256-HEX.sig image (what podman reads); bundle: "
+    "cosign v3's Sigstore bundle as an OCI 1.1 referrer.")]
 PassOpt = Annotated[Path | None, typer.Option(
     "--sign-passphrase-file", help="File holding the signing key's passphrase.")]
 PolicyOpt = Annotated[Path | None, typer.Option(
@@ -43,12 +46,12 @@ def trust_config(policy: Path | None, registries_d: Path | None) -> TrustConfig 
 
 def _options(all_platforms: bool, platform: str | None, compress: str | None,
              sign: Path | None, passphrase: Path | None,
-             registries_d: Path | None = None) -> CopyOptions:
+             registries_d: Path | None = None, sign_format: str = "sig") -> CopyOptions:
     from hostctl.images.copy import CopyOptions
 
     secret = passphrase.read_bytes().rstrip(b"\r\n") if passphrase else None
     return CopyOptions(all_platforms=all_platforms, platform=platform, compress=compress,
-                       sign_key=sign, sign_passphrase=secret,
+                       sign_key=sign, sign_passphrase=secret, sign_format=sign_format,
                        registries_d=(registries_d,) if registries_d else None)
 
 
@@ -81,13 +84,14 @@ def push(
         help="Where to (default docker://REFERENCE); a bare reference is a registry.")] = None,
     all_platforms: AllOpt = False, platform: PlatformOpt = None, compress: CompressOpt = None,
     sign_by_sigstore_key: SignOpt = None, sign_passphrase_file: PassOpt = None,
+    sign_format: FormatSigOpt = "sig",
     registries_d: RegistriesDOpt = None, user: UserOpt = False, fmt: FormatOpt = "table",
 ) -> None:
     """Push a stored image to a registry (or any location image copy takes)."""
     from hostctl.api.images import push_image
 
     options = _options(all_platforms, platform, compress, sign_by_sigstore_key,
-                       sign_passphrase_file, registries_d)
+                       sign_passphrase_file, registries_d, sign_format)
     _run(lambda log, progress: push_image(reference, destination, scope=scope_of(user),
                                           options=options, log=log, progress=progress), fmt)
 
@@ -100,6 +104,7 @@ def copy(
     destination: Annotated[str, typer.Argument(help="the same kinds of location")],
     all_platforms: AllOpt = False, platform: PlatformOpt = None, compress: CompressOpt = None,
     sign_by_sigstore_key: SignOpt = None, sign_passphrase_file: PassOpt = None,
+    sign_format: FormatSigOpt = "sig",
     signature_policy: PolicyOpt = None, registries_d: RegistriesDOpt = None,
     user: UserOpt = False, fmt: FormatOpt = "table",
 ) -> None:
@@ -107,7 +112,7 @@ def copy(
     from hostctl.api.images import copy_image
 
     options = _options(all_platforms, platform, compress, sign_by_sigstore_key,
-                       sign_passphrase_file, registries_d)
+                       sign_passphrase_file, registries_d, sign_format)
     trust = trust_config(signature_policy, registries_d)
     _run(lambda log, progress: copy_image(source, destination, scope=scope_of(user),
                                           options=options, log=log, progress=progress,

@@ -20,7 +20,8 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any
 
 from hostctl.errors import ImageError
 from hostctl.images.manifest import OCI_INDEX, Descriptor
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from hostctl.images.registry import RegistryClient
 
 BUNDLE_TYPE_PREFIX = "application/vnd.dev.sigstore.bundle"
+BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+_EMPTY = b"{}"
 IN_TOTO = "application/vnd.in-toto+json"
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
@@ -131,3 +134,87 @@ def _index(data: bytes, ref: Reference) -> dict[str, Any]:
     except ValueError:
         raise ImageError("the referrers index is not JSON", where=str(ref)) from None
     return doc if isinstance(doc, dict) else {}
+
+
+def push(client: RegistryClient, ref: Reference, digest: str, media_type: str, size: int,
+         key: Any) -> str:
+    """Sign DIGEST (a MEDIA_TYPE document of SIZE bytes in REF's repository) with KEY as
+    cosign v3 does: a bundle attached as a referrer, listed in the referrers tag index
+    (sha256-HEX) where the registry has no referrers API. The referrer's digest."""
+    import datetime
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    from hostctl.images.manifest import OCI_MANIFEST, sha256_digest
+    from hostctl.images.signing import sign_bytes
+    from hostctl.images.upload import Pusher
+
+    statement = json.dumps({"_type": STATEMENT_V1, "subject": [
+        {"name": ref.name, "digest": {"sha256": validate_digest(digest)[7:]}}],
+        "predicateType": SIGN_PREDICATE, "predicate": {}}, separators=(",", ":")).encode()
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    bundle = json.dumps({
+        "mediaType": BUNDLE_TYPE,
+        "verificationMaterial": {"publicKey": {
+            "hint": base64.b64encode(hashlib.sha256(public).digest()).decode()}},
+        "dsseEnvelope": {"payload": base64.b64encode(statement).decode(),
+                         "payloadType": IN_TOTO,
+                         "signatures": [{"sig": base64.b64encode(
+                             sign_bytes(key, pae(IN_TOTO, statement))).decode(),
+                             "keyid": ""}]}}, separators=(",", ":")).encode()
+    pusher = Pusher(client, ref)
+    for data in (bundle, _EMPTY):
+        pusher.blob(Descriptor("", sha256_digest(data), len(data)), partial(_bytes, data))
+    annotations = {"dev.sigstore.bundle.content": "dsse-envelope",
+                   "dev.sigstore.bundle.predicateType": SIGN_PREDICATE,
+                   "org.opencontainers.image.created": datetime.datetime.now(
+                       datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    bundle_digest = sha256_digest(bundle)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_TYPE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                   "digest": sha256_digest(_EMPTY), "size": len(_EMPTY)},
+        "layers": [{"mediaType": BUNDLE_TYPE, "digest": bundle_digest, "size": len(bundle),
+                    "annotations": {"org.opencontainers.image.title":
+                                    bundle_digest.replace(":", "-") + ".sigstore.json"}}],
+        "subject": {"mediaType": media_type, "digest": digest, "size": size},
+        "annotations": annotations}, separators=(",", ":")).encode()
+    referrer = pusher.manifest(manifest, OCI_MANIFEST, sha256_digest(manifest))
+    if not _has_referrers_api(client, ref, digest):
+        _add_to_tag_index(pusher, client, ref, digest, {
+            "mediaType": OCI_MANIFEST, "digest": referrer, "size": len(manifest),
+            "artifactType": BUNDLE_TYPE, "annotations": annotations})
+    return referrer
+
+
+def _bytes(data: bytes) -> IO[bytes]:
+    import io
+
+    return io.BytesIO(data)
+
+
+def _has_referrers_api(client: RegistryClient, ref: Reference, digest: str) -> bool:
+    response = client.send(ref, "GET", f"referrers/{digest}", headers={"Accept": OCI_INDEX})
+    try:
+        return response.status == 200
+    finally:
+        response.drain_conn()
+        response.release_conn()
+
+
+def _add_to_tag_index(pusher: Any, client: RegistryClient, ref: Reference, digest: str,
+                      entry: dict[str, Any]) -> None:
+    tag = digest.replace(":", "-")
+    try:
+        data, _, _ = client.get_manifest(ref, tag)
+        index = _index(data, ref)
+    except ImageError as exc:
+        if "not found" not in exc.message:
+            raise
+        index = {}
+    entries = [e for e in index.get("manifests") or []
+               if isinstance(e, dict) and e.get("digest") != entry["digest"]]
+    document = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [*entries, entry]}
+    pusher.manifest(json.dumps(document, separators=(",", ":")).encode(), OCI_INDEX, tag)

@@ -47,6 +47,7 @@ class CopyResult:
     destination: str
     digest: str = ""  # what the destination now names (an index with --all)
     media_type: str = ""
+    size: int = 0
     manifests: list[str] = field(default_factory=list)
     blobs: list[dict[str, Any]] = field(default_factory=list)
     signature: str | None = None
@@ -60,6 +61,7 @@ class CopyOptions:
     sign_key: Path | None = None
     sign_passphrase: bytes | None = None
     registries_d: tuple[Path, ...] | None = None  # where use-sigstore-attachments is read
+    sign_format: str = "sig"  # "sig": cosign's sha256-HEX.sig; "bundle": cosign v3's
     chunk: int | None = None
 
 
@@ -73,6 +75,9 @@ def copy_image(src_text: str, dst_text: str, *, store: Store, client: RegistryCl
     if options.compress is not None and options.compress not in COMPRESSIONS:
         raise ImageError(f"unknown compression {options.compress!r}",
                          hint="use gzip or zstd")
+    if options.sign_format not in ("sig", "bundle"):
+        raise ImageError(f"unknown signature format {options.sign_format!r}",
+                         hint="sig (cosign's sha256-HEX.sig) or bundle (cosign v3's referrers)")
     if options.sign_key is not None and dst.kind != "docker":
         raise ImageError("signatures are written to registries only", where=dst_text,
                          hint="sign when pushing to a docker:// destination")
@@ -98,9 +103,10 @@ def copy_image(src_text: str, dst_text: str, *, store: Store, client: RegistryCl
         from hostctl.images.signing import push_signature
 
         assert dst.reference is not None
+        bundle = (result.media_type, result.size) if options.sign_format == "bundle" else None
         result.signature = push_signature(client, dst.reference, result.digest,
                                           options.sign_key, options.sign_passphrase,
-                                          registries_d=options.registries_d)
+                                          registries_d=options.registries_d, bundle=bundle)
         log(f"signed {result.digest} ({result.signature})")
     return result
 
@@ -136,7 +142,7 @@ def _copy(reader: Reader, writer: Writer, top: tuple[bytes, str, str], options: 
         data = _rewrite_index(data, renamed)
     digest = sha256_digest(data)
     writer.put_manifest(data, media_type, digest, top=True)
-    result.digest, result.media_type = digest, media_type
+    result.digest, result.media_type, result.size = digest, media_type, len(data)
     result.manifests.append(digest)
     log(f"wrote manifest {digest}")
 

@@ -234,10 +234,12 @@ def sign_bytes(key: Any, payload: bytes) -> bytes:
 
 
 def push_signature(client: RegistryClient, ref: Reference, digest: str, key_path: Path,
-                   passphrase: bytes | None, *, registries_d: tuple[Path, ...] | None = None
-                   ) -> str:
+                   passphrase: bytes | None, *, registries_d: tuple[Path, ...] | None = None,
+                   bundle: tuple[str, int] | None = None) -> str:
     """Sign DIGEST as REF with the key at KEY_PATH and add the signature to the
-    sha256-HEX.sig image (kept signatures stay); the tag written."""
+    sha256-HEX.sig image (kept signatures stay); the tag written. With BUNDLE (the signed
+    document's media type and size), as cosign v3 does instead: a Sigstore bundle
+    attached as a referrer (bundles.push); the referrer's digest."""
     from hostctl.images.trust import uses_sigstore_attachments
     from hostctl.images.upload import Pusher
 
@@ -246,6 +248,10 @@ def push_signature(client: RegistryClient, ref: Reference, digest: str, key_path
                          where=str(ref), hint="set `use-sigstore-attachments: true` for this "
                          "registry in /etc/containers/registries.d/*.yaml")
     key = load_private_key(key_path, passphrase)
+    if bundle is not None:
+        from hostctl.images import bundles
+
+        return bundles.push(client, ref, digest, bundle[0], bundle[1], key)
     identity = str(Reference(ref.registry, ref.repository, ref.tag, None)) if ref.tag \
         else ref.name
     payload = make_payload(identity, digest)

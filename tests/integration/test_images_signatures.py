@@ -301,3 +301,34 @@ def test_cosign_v3_bundles_attached_as_referrers(
     refused(home, Store(tmp_path / "d"), f"{host}/signed/v3:1", "names no reference")
     assert pull(Store(tmp_path / "p"), f"{host}/signed/v3@{good.digest}",
                 trust=trust(home)).manifest_digest == good.digest
+
+
+def test_hostctl_writes_cosign_v3_bundles_that_it_verifies(
+        tmp_path: Path, registry: Registry, home: Path) -> None:
+    host = registry.host
+    image = ib.busybox_image(Cmd=["bundle"]).build()
+    ib.write_oci_layout(tmp_path / "layout", "x", image)
+    for key in ("a.key", "b.key"):  # two signatures: the referrers index keeps both
+        done = hostctl(home, tmp_path, "image", "copy", "--sign-format", "bundle",
+                       "--sign-by-sigstore-key", str(home / key), f"oci:{tmp_path / 'layout'}:x",
+                       f"docker://{host}/cosign/bundled:1")
+        assert done.returncode == 0, done.stderr
+    _, media_type, data = ib.fetch_manifest(host, "cosign/bundled",
+                                            image.digest.replace(":", "-"))
+    index = json.loads(data)
+    assert media_type == ib.OCI_INDEX and len(index["manifests"]) == 2
+    assert {m["artifactType"] for m in index["manifests"]} == {
+        "application/vnd.dev.sigstore.bundle.v0.3+json"}
+    _, _, referrer = ib.fetch_manifest(host, "cosign/bundled", index["manifests"][0]["digest"])
+    assert json.loads(referrer)["subject"] == {"mediaType": ib.MediaType.OCI,
+                                               "digest": image.digest,
+                                               "size": len(image.manifest)}
+    assert pull(Store(tmp_path / "ok"), f"{host}/cosign/bundled:1",
+                trust=trust(home)).manifest_digest == image.digest
+    # only key b's bundle: refused by a policy that trusts key a
+    publish(registry, tmp_path, "cosign/bundled-b", image, None, home)
+    done = hostctl(home, tmp_path, "image", "copy", "--sign-format", "bundle",
+                   "--sign-by-sigstore-key", str(home / "b.key"), f"oci:{tmp_path / 'layout'}:x",
+                   f"docker://{host}/cosign/bundled-b:1")
+    assert done.returncode == 0, done.stderr
+    refused(home, Store(tmp_path / "b"), f"{host}/cosign/bundled-b:1", "not signed by any")
