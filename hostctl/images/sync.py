@@ -120,6 +120,16 @@ def load(path: Path) -> SyncFile:
 def _sources(registry: str, settings: dict[str, Any], path: Path,
              lines: dict[tuple[str, ...], int]) -> list[Source]:
     rename = settings.get("rename") or {}
+    if not isinstance(rename, dict):
+        raise ImageError("not a mapping of repository: new repository",
+                         where=f"{path}:{lines.get((registry, 'rename'), 1)}: {registry}.rename")
+    for old, new in rename.items():
+        where = f"{path}:{lines.get((registry, 'rename', str(old)), 1)}: {registry}.rename.{old}"
+        try:
+            parse_reference(f"example.invalid/{new}")
+        except ImageError as exc:
+            raise ImageError(f"invalid destination repository: {exc.message}",
+                             where=where) from None
     found = []
     for key, field_name in (("images", "tags"), ("images-by-tag-regex", "regex"),
                             ("images-by-semver", "semver")):
@@ -246,6 +256,8 @@ def sync(spec: SyncFile, destination: str, *, store: Store, client: RegistryClie
     for registry, directory in spec.cert_dirs.items():
         client.use_cert_dir(registry, directory)
     result = SyncResult()
+    if spec.sources:
+        _destination(destination, spec.sources[0], "latest")  # a bad DEST fails first
     for source in spec.sources:
         repo = parse_reference(f"{source.registry}/{source.repository}")
         needs_list = not source.tags

@@ -64,6 +64,8 @@ def test_load(tmp_path: Path) -> None:
      "invalid repository component"),
     ("q.io:\n  images: {}\n  cert-dir: /nonexistent\n", ":3: q.io.cert-dir",
      "not a directory"),
+    ("q.io:\n  images: {}\n  rename:\n    a: ../../etc\n", ":4: q.io.rename.a",
+     "invalid destination repository"),
 ])
 def test_bad_files_name_the_line_and_key(tmp_path: Path, text: str, where: str,
                                          message: str) -> None:
