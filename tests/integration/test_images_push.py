@@ -305,6 +305,10 @@ def test_sync_of_a_yaml_list_twice_copies_nothing_the_second_time(
                     "  images-by-semver:\n    sync/app: '>=1.2, <2'\n"
                     "  images:\n    sync/tool: ['2']\n"
                     "  rename:\n    sync/app: mirror/app\n")
+    dry = hostctl(tmp_path, "image", "sync", "--dry-run", str(spec), f"docker://{host}/copies")
+    assert dry.stderr.count("would copy") == 4
+    missing = hostctl(tmp_path, "image", "tags", f"docker://{host}/copies/sync/tool", ok=False)
+    assert missing.returncode != 0  # nothing was copied
     first = hostctl(tmp_path, "image", "sync", "--format", "json", str(spec),
                     f"docker://{host}/copies")
     copied = json.loads(first.stdout)["copied"]
