@@ -405,3 +405,22 @@ def test_sync_from_a_tls_registry_with_the_files_credentials_and_cert_dir(
         denied = hostctl(tmp_path, "image", "sync", str(spec),
                          f"docker://{registry.host}/mirrored", ok=False)
         assert denied.returncode != 0  # no CA, no credentials: the file's were what worked
+
+
+def test_a_busy_registry_answering_a_chunk_with_429_is_waited_for(
+        tmp_path: Path, registry: Registry) -> None:
+    one_layer = ib.ImageSpec((ib.Layer((ib.File("busy", bytes(range(256)) * 2048),),
+                                       ib.Compression.NONE),), {"Cmd": ["true"]}).build()
+    waits: list[float] = []
+    with PushProxy(registry.host) as proxy:
+        proxy.fault("PATCH", "/blobs/uploads/", "", times=1)
+        proxy.fault("PATCH", "/blobs/uploads/", "429", times=1)
+        result = copy_image(_layout(tmp_path, one_layer), f"docker://{proxy.host}/ship/busy:1",
+                            store=Store(tmp_path / "s"),
+                            client=RegistryClient(sleep=waits.append),
+                            options=CopyOptions(chunk=128 * 1024))
+    assert result.digest == one_layer.digest
+    assert 1.0 in waits  # the proxy's Retry-After: 1
+    patches = [r for r in proxy.requests if r[0] == "PATCH"]
+    busy = next(n for n, r in enumerate(patches) if r[2] == 429)
+    assert patches[busy + 1][4] == patches[busy][4]  # the same chunk again, after asking
