@@ -1,6 +1,6 @@
 """What a container's unit runs: `hostctl launch NAME` and `hostctl cleanup NAME`.
 
-launch: declaration -> image (pulled when missing) -> overlay rootfs -> config.json ->
+launch: declaration -> image (pulled as `pull:` says) -> overlay rootfs -> config.json ->
 runc create/start -> MAINPID= and READY=1 to systemd -> exit. Nothing stays resident:
 systemd supervises the container's init directly.
 """
@@ -61,11 +61,55 @@ class _KeepStartAlive:
 
 
 def _image(container: Container, store: Store, paths: Paths) -> Image:
+    """The container's image as its `pull:` and `platform:` settings say: missing (the
+    stored one, pulled only when absent), always (the registry's, a failure fails the
+    start), newer (the registry's, the stored one when the registry fails), never."""
+    from hostctl.errors import ImageError
     from hostctl.images.pull import pull
 
+    rootless = paths.scope is Scope.USER
+    policy = str(container.pull)
     with _KeepStartAlive():
-        return pull(store, container.image, policy="missing",
-                    rootless=paths.scope is Scope.USER, log=say)
+        if policy in ("missing", "never"):
+            return pull(store, container.image, platform=container.platform, policy=policy,
+                        rootless=rootless, log=say)
+        try:
+            image = pull(store, container.image, platform=container.platform,
+                         policy="always", rootless=rootless, log=say)
+        except ImageError as err:
+            if policy != "newer":
+                raise
+            say(f"{err}; pull: newer starts the stored image")
+            return pull(store, container.image, platform=container.platform,
+                        policy="never", rootless=rootless, log=say)
+        return _unless_rejected(container, store, image, rootless)
+
+
+def _unless_rejected(container: Container, store: Store, image: Image, rootless: bool
+                     ) -> Image:
+    """IMAGE, unless auto-update rolled container NAME back from it (its rollback record
+    rejects it): then the image the rollback left it on, with the reference pointed back
+    at it, so that `pull: always|newer` does not start a release found broken again at
+    every start."""
+    from hostctl.images import pins
+
+    pin = pins.read(store, container.name)
+    if pin is None or pin.rejected is None:
+        return image
+    from hostctl.images.manifest import host_platform, parse_platform
+    from hostctl.images.pull import pull
+    from hostctl.updates.compare import stored_image_id
+
+    wanted = parse_platform(container.platform) if container.platform else host_platform()
+    pulled = stored_image_id(store, image.manifest_digest, wanted, container.image)
+    if not pin.rejects(pulled.manifest) or pin.running.manifest == pulled.manifest:
+        return image
+    say(f"{container.image} is {pulled.manifest}, which was rolled back from "
+        f"({pin.rejected.reason}); starting {pin.running.manifest} (hint: `hostctl "
+        "auto-update` moves on when the registry offers another image)")
+    store.record(image.reference, pin.running.digest, pin.running.manifest)
+    return pull(store, image.reference, platform=container.platform, policy="never",
+                rootless=rootless, log=say)
 
 
 def _enter_user_namespace(scope: Scope, container: Container | None = None,
