@@ -46,7 +46,7 @@ RUN echo "$GREETING $GLOBAL ${MISSING:-fallback}" > /src/out.txt \\
 FROM $BASE
 ARG LOCAL
 RUN rm -rf /home/app /etc/group && mkdir -p /data/keep && echo x > /data/keep/x \\
- && adduser -D -u 1234 builder 2>/dev/null || echo 'builder:x:1234:1234::/home/builder:/bin/sh' >> /etc/passwd
+ && echo 'builder:x:1234:1234::/home/builder:/bin/sh' >> /etc/passwd
 RUN rm /data/keep/x
 COPY --from=builder /src/out.txt /src/tree /opt/app/
 COPY --chown=1234:1234 --chmod=640 data/config.ini /etc/app/config.ini
@@ -103,7 +103,8 @@ def buildah_image(root: Path, context: Path, base: str) -> FlatImage:
     storage = ["--root", str(root / "buildah"), "--runroot", str(root / "buildah-run"),
                "--storage-driver", "vfs"]
     subprocess.run(["buildah", *storage, "bud", "--quiet", "--tls-verify=false",
-                    "--isolation", "oci", "--runtime", "runc", "--network", "host", "--build-arg", f"BASE={base}",
+                    "--isolation", "oci", "--runtime", "runc", "--network", "host",
+                    "--build-arg", f"BASE={base}",
                     "-t", "localhost/reference:1", str(context)], check=True,
                    capture_output=True)
     layout = root / "layout"
@@ -247,3 +248,22 @@ def test_failing_run_names_its_exit_status(busybox_ref: str, tmp_path: Path) -> 
     assert str(tmp_path) not in mounts
     assert json.loads((tmp_path / "state" / "storage" / "images.json").read_text())[
         "images"].keys() == {busybox_ref}
+
+
+def test_built_image_runs_as_a_declared_unit(test_host: Any, busybox_ref: str) -> None:
+    from tests.integration.test_e2e import declare, wait_journal
+
+    test_host.run([HOSTCTL, "install"])
+    test_host.write_file("/srv/ctx/Containerfile", f"""\
+FROM {busybox_ref}
+RUN echo built-content > /msg
+COPY note.txt /note.txt
+CMD ["sh", "-c", "cat /msg /note.txt; echo run-done; exec sleep 600"]
+""")
+    test_host.write_file("/srv/ctx/note.txt", "from-the-context\n")
+    test_host.run([HOSTCTL, "build", "-t", "built:1", "/srv/ctx"])
+    declare(test_host, "built", "image: localhost/built:1\nstop_timeout: 1\n")
+    test_host.run(["systemctl", "start", "built"])
+    journal = wait_journal(test_host, "built.service", "run-done")
+    assert "built-content" in journal and "from-the-context" in journal
+    test_host.run(["systemctl", "stop", "built"])
