@@ -7,6 +7,7 @@ Each test builds into its own store (HOSTCTL_STATE_DIR) and buildah into its own
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -267,3 +268,180 @@ CMD ["sh", "-c", "cat /msg /note.txt; echo run-done; exec sleep 600"]
     journal = wait_journal(test_host, "built.service", "run-done")
     assert "built-content" in journal and "from-the-context" in journal
     test_host.run(["systemctl", "stop", "built"])
+
+
+SECOND = """\
+ARG BASE
+FROM $BASE
+ARG TARGETARCH
+SHELL ["/bin/sh", "-e", "-c"]
+RUN mkdir -p /data/old && echo a > /data/old/a && echo b > /data/b
+RUN rm -rf /data/old && mkdir /data/old && echo new > /data/old/new \\
+ && chmod 600 /etc/passwd && ln /etc/group /etc/group-link \\
+ && rm /bin/ls && ln -s /bin/busybox /bin/ls2 && echo "$TARGETARCH" > /arch
+COPY data/*.ini /etc/
+WORKDIR rel/dir
+COPY data/sub ./copied
+USER 1000:1000
+VOLUME /data /cache
+ENTRYPOINT exec sleep 1
+HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD ["true"]
+"""
+
+
+def test_second_containerfile_in_docker_format_matches_buildah(
+        built: dict[str, Any], tmp_path: Path) -> None:
+    context = built["context"]
+    (context / "Second").write_text(SECOND)
+    state = tmp_path / "state"
+    hostctl(state, "build", "--format", "docker", "-f", str(context / "Second"),
+            "--build-arg", f"BASE={built['base']}", "-t", "second:1", str(context))
+    ours = store_image(state / "storage", "localhost/second:1")
+    manifest = json.loads((state / "storage" / "blobs" / "sha256" / ours.manifest_digest[7:])
+                          .read_text())
+    assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    if shutil.which("buildah") is None:
+        pytest.skip("buildah not found (install the buildah package: scripts/setup.sh)")
+    storage = ["--root", str(tmp_path / "buildah"), "--runroot", str(tmp_path / "brun"),
+               "--storage-driver", "vfs"]
+    subprocess.run(["buildah", *storage, "bud", "--quiet", "--tls-verify=false",
+                    "--format", "docker", "--isolation", "oci", "--runtime", "runc",
+                    "--network", "host", "--build-arg", f"BASE={built['base']}",
+                    "-f", str(context / "Second"), "-t", "localhost/ref2:1", str(context)],
+                   check=True, capture_output=True)
+    subprocess.run(["buildah", *storage, "push", "localhost/ref2:1",
+                    f"oci:{tmp_path / 'layout'}:1"], check=True, capture_output=True)
+    theirs = layout_image(tmp_path / "layout")
+    # The OCI layout drops Docker-only fields (Healthcheck, Shell): read them from buildah.
+    docker = json.loads(subprocess.run(["buildah", *storage, "inspect", "localhost/ref2:1"],
+                                       check=True, capture_output=True).stdout)
+    theirs.config["config"].update({k: v for k, v in docker["Docker"]["config"].items()
+                                    if k in ("Healthcheck", "Shell")})
+    assert _comparable(ours.tree) == _comparable(theirs.tree)
+    assert ours.tree["data/old/new"][0] == "file" and "data/old/a" not in ours.tree
+    assert ours.tree["etc/passwd"][1] == 0o600
+    # Docker runs a shell-form ENTRYPOINT/CMD with the SHELL in force; buildah 1.28 uses
+    # /bin/sh -c regardless. hostctl follows Docker's documented rule.
+    assert ours.config["config"]["Entrypoint"] == ["/bin/sh", "-e", "-c", "exec sleep 1"]
+    assert theirs.config["config"]["Entrypoint"] == ["/bin/sh", "-c", "exec sleep 1"]
+    for field in (*CONFIG_FIELDS, "Volumes", "Healthcheck", "Shell"):
+        if field == "Entrypoint":
+            continue
+        theirs_value = theirs.config["config"].get(field)
+        if field == "Labels":
+            theirs_value = {k: v for k, v in (theirs_value or {}).items()
+                            if not k.startswith("io.buildah.")} or None
+        assert ours.config["config"].get(field) == theirs_value, field
+
+
+def _last_layer_names(state: Path, reference: str) -> list[str]:
+    storage = state / "storage"
+    index = json.loads((storage / "images.json").read_text())["images"][reference]
+    manifest = json.loads((storage / "blobs" / "sha256" / index["manifest"][7:]).read_text())
+    blob = storage / "blobs" / "sha256" / manifest["layers"][-1]["digest"][7:]
+    with tarfile.open(blob, mode="r:gz") as tar:
+        return tar.getnames()
+
+
+def test_a_run_layer_holds_only_what_changed(busybox_ref: str, tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Containerfile").write_text(
+        f"FROM {busybox_ref}\nRUN touch /etc/newfile && chmod 700 /tmp && rm /bin/ls "
+        "&& rm -rf /home/app && mkdir /home/app && touch /home/app/fresh\n")
+    hostctl(tmp_path / "state", "build", "-t", "diff:1", str(context))
+    names = _last_layer_names(tmp_path / "state", "localhost/diff:1")
+    # etc/ and bin/ were only copied up: left out; tmp/ changed mode; home/app is opaque.
+    assert sorted(names) == ["bin/.wh.ls", "etc/newfile", "home/app",
+                             "home/app/.wh..wh..opq", "home/app/fresh", "tmp"]
+
+
+MOUNTS = """\
+FROM {base}
+RUN --mount=type=cache,target=/var/cache/app \\
+    echo run >> /var/cache/app/count && wc -l < /var/cache/app/count > /cache-count
+RUN --mount=type=bind,source=data,target=/ctx cat /ctx/config.ini > /from-bind \\
+ && ! touch /ctx/written 2>/dev/null
+RUN --mount=type=tmpfs,target=/scratch echo gone > /scratch/file && test -f /scratch/file
+RUN --mount=type=secret,id=token cat /run/secrets/token > /secret-seen-len \\
+ && wc -c < /run/secrets/token > /secret-len && rm /secret-seen-len
+RUN --network=none ls /sys/class/net > /net-none
+RUN <<EOF
+echo heredoc-line-1 > /heredoc
+echo heredoc-line-2 >> /heredoc
+EOF
+ENV WHO=world
+COPY <<EOF /greeting
+hello $WHO
+EOF
+"""
+
+
+def test_run_mounts_network_and_heredocs(busybox_ref: str, tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    (context / "data").mkdir(parents=True)
+    (context / "data" / "config.ini").write_text("bound\n")
+    (context / "Containerfile").write_text(MOUNTS.format(base=busybox_ref))
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-token")
+    state = tmp_path / "state"
+    args = ["build", "--secret", f"id=token,src={secret}", "-t", "mounts:1", str(context)]
+    first = hostctl(state, *args).stdout
+    hostctl(state, *args[:-1], "--no-cache", str(context))
+    tree = store_image(state / "storage", "localhost/mounts:1").tree
+    assert "var/cache/app/count" not in tree and "ctx/config.ini" not in tree
+    assert "scratch/file" not in tree and "run/secrets/token" not in tree
+    blobs = state / "storage" / "blobs" / "sha256"
+    assert not any(b"s3cret-token" in _plain(p) for p in blobs.iterdir())
+    flat = _file_contents(state, "localhost/mounts:1")
+    assert flat["cache-count"] == b"2\n"  # the cache mount kept the first build's line
+    assert flat["from-bind"] == b"bound\n"
+    assert flat["secret-len"] == b"12\n"
+    assert flat["net-none"] == b"lo\n"
+    assert flat["heredoc"] == b"heredoc-line-1\nheredoc-line-2\n"
+    assert flat["greeting"] == b"hello world\n"
+    assert "Using cache" not in first
+    # A changed bind-mounted file misses from its RUN on; the step before it hits.
+    (context / "data" / "config.ini").write_text("bound again\n")
+    again = hostctl(state, *args).stdout.splitlines()
+    steps = [line for line in again if "STEP" in line or "Using cache" in line]
+    bind_at = next(i for i, line in enumerate(steps) if "type=bind" in line)
+    assert "Using cache" in steps[bind_at - 1]
+    assert "Using cache" not in steps[bind_at + 1]
+    assert _file_contents(state, "localhost/mounts:1")["from-bind"] == b"bound again\n"
+
+
+def _plain(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _file_contents(state: Path, reference: str) -> dict[str, bytes]:
+    """The regular files of the image's layers, the last layer's version of each."""
+    storage = state / "storage"
+    index = json.loads((storage / "images.json").read_text())["images"][reference]
+    manifest = json.loads((storage / "blobs" / "sha256" / index["manifest"][7:]).read_text())
+    files: dict[str, bytes] = {}
+    for layer in manifest["layers"]:
+        with tarfile.open(storage / "blobs" / "sha256" / layer["digest"][7:], "r:gz") as tar:
+            for member in tar:
+                handle = tar.extractfile(member) if member.isreg() else None
+                if handle is not None:
+                    files[member.name] = handle.read()
+    return files
+
+
+def test_onbuild_triggers_and_unused_build_args(busybox_ref: str, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    (parent / "Containerfile").write_text(
+        f"FROM {busybox_ref}\nONBUILD RUN echo triggered > /trigger\n")
+    hostctl(state, "build", "-t", "parent:1", str(parent))
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "Containerfile").write_text("FROM localhost/parent:1\nRUN test -f /trigger\n")
+    done = hostctl(state, "build", "--build-arg", "UNUSED=1", "-t", "child:1", str(child))
+    assert "warning: build argument UNUSED was not consumed" in done.stdout + done.stderr
+    image = store_image(state / "storage", "localhost/child:1")
+    assert "trigger" in image.tree and "OnBuild" not in image.config["config"]
