@@ -445,3 +445,28 @@ def test_onbuild_triggers_and_unused_build_args(busybox_ref: str, tmp_path: Path
     assert "warning: build argument UNUSED was not consumed" in done.stdout + done.stderr
     image = store_image(state / "storage", "localhost/child:1")
     assert "trigger" in image.tree and "OnBuild" not in image.config["config"]
+
+
+def test_rootless_build_keeps_the_image_uids(test_host: Any, busybox_ref: str) -> None:
+    user = "builder"
+    uid = test_host.lingering_user(user)
+    context = f"/home/{user}/ctx"
+    script = (f"mkdir -p {context} && printf 'data\\n' > {context}/data.txt && cat > "
+              f"{context}/Containerfile")
+    test_host.run(["runuser", "-u", user, "--", "sh", "-c", script], input=f"""\
+FROM {busybox_ref}
+RUN touch /owned && chown 1234:4321 /owned && rm /etc/group && whoami > /whoami
+COPY --chown=55:66 data.txt /data.txt
+USER app
+RUN touch /tmp/by-app
+""")
+    done = test_host.run(["runuser", "-u", user, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+                          HOSTCTL, "build", "--user", "-t", "rootless:1", context],
+                         check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    storage = test_host.home_dir / user / ".local" / "share" / "hostctl" / "storage"
+    image = store_image(storage, "localhost/rootless:1")
+    assert image.tree["owned"][2:4] == (1234, 4321)
+    assert image.tree["data.txt"][2:4] == (55, 66)
+    assert image.tree["tmp/by-app"][2:4] == (1000, 1000)
+    assert "etc/group" not in image.tree
