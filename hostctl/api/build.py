@@ -83,12 +83,13 @@ def build_image(
     timestamp: int | None = None,
     fmt: str = "oci",
     secrets: Mapping[str, Path] | None = None,
+    explain_cache: bool = False,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
     """Build CONTEXT's Containerfile (or FILE) and tag the result with TAGS.
 
     Nothing is tagged unless the build succeeds; the layers of steps that succeeded stay
-    in the store as the build cache."""
+    in the store as the build cache. EXPLAIN_CACHE logs why each step hit or missed."""
     from hostctl.build.builder import Builder, Settings
     from hostctl.build.context import Context
     from hostctl.build.ignore import load_ignore
@@ -118,7 +119,8 @@ def build_image(
     store = Store(for_scope(scope).store)  # paths first: inside the namespace getuid() is 0
     _enter_namespaces(scope)
     settings = Settings(args, no_cache, epoch, rootless, fmt,
-                        {k: Path(v).resolve() for k, v in (secrets or {}).items()})
+                        {k: Path(v).resolve() for k, v in (secrets or {}).items()},
+                        explain=explain_cache, origin=str(path.resolve()))
     with store.writing():
         builder = Builder(store, plan, ctx, settings, log)
         image = builder.build()

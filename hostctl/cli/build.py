@@ -53,6 +53,8 @@ def build(
         "--build-arg", help="K=V for an ARG (repeat).")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Build this stage.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step.")] = False,
+    explain_cache: Annotated[bool, typer.Option(
+        "--explain-cache", help="Say why each step hit or missed the cache.")] = False,
     timestamp: Annotated[int | None, typer.Option(
         "--timestamp", help="Seconds since the epoch for created times and file mtimes "
         "(default: $SOURCE_DATE_EPOCH).")] = None,
@@ -67,4 +69,5 @@ def build(
     build_image(context, scope=scope_of(user), file=file, tags=tag or [],
                 build_args=_pairs(build_arg, "--build-arg"), target=target,
                 no_cache=no_cache, timestamp=timestamp, fmt=fmt, secrets=_secrets(secret),
+                explain_cache=explain_cache,
                 log=lambda line: typer.echo(line))

@@ -182,7 +182,9 @@ def test_cache_hits_on_content_not_mtime(built: dict[str, Any]) -> None:
     os.utime(context / "data" / "config.ini", (1, 1))
     assert hostctl(state, *args).stdout.count("Using cache") == fs_steps
     (context / "data" / "sub" / "nested.txt").write_text("changed\n")
-    changed = hostctl(state, *args).stdout
+    changed = hostctl(state, *args[:-1], "--explain-cache", args[-1]).stdout
+    assert "--> cache miss: changed: the content of its sources" in changed
+    assert "--> cache miss: the state before it changed" in changed
     steps = [line for line in changed.splitlines() if "STEP" in line or "Using cache" in line]
     # The first stage's COPY . . reads nested.txt: it and everything after it run again
     # (the second stage from its COPY --from of that stage on).
