@@ -22,7 +22,6 @@ from pathlib import Path
 from hostctl.build.context import Context, Entry, Source
 from hostctl.build.parser import Instruction
 from hostctl.build.run import resolve_in
-from hostctl.images.store import remove_tree
 
 
 @dataclass(frozen=True)
