@@ -343,6 +343,13 @@ class Builder:
                      rootless=self.settings.rootless)
         return rootfs
 
+    def work_dir(self, name: str) -> Path:
+        """A directory of this build's scratch space (removed when the build ends)."""
+        assert self.work is not None
+        path = self.work / name
+        path.mkdir(exist_ok=True)
+        return path
+
     def cache_dir(self, ident: str) -> Path:
         return cache_mount_dir(self.store.root, ident)
 

@@ -49,9 +49,13 @@ class Entry:
 class Context:
     """The context directory ROOT with its ignore rules."""
 
-    def __init__(self, root: Path, ignore: IgnoreRules, *, scoped: bool = False) -> None:
+    def __init__(self, root: Path, ignore: IgnoreRules, *, scoped: bool = False,
+                 exclude: IgnoreRules | None = None) -> None:
         self.root = root.resolve()
         self.ignore = ignore
+        # COPY --exclude patterns: matched against paths relative to the context and to
+        # the source being copied.
+        self.exclude = exclude or IgnoreRules()
         # scoped: a root filesystem (COPY --from), where an absolute symlink means a path
         # inside it and ".." stops at its root, as in the container.
         self.scoped = scoped
@@ -131,10 +135,21 @@ class Context:
                 continue
             done.append(name)
         relative = "/".join(done)
-        if relative and self.ignore.excluded(relative):
+        if relative and (self.ignore.excluded(relative) or (
+                self.exclude.patterns and self.exclude.excluded(relative))):
             return None
         path = self.root.joinpath(*done)
         return Source(relative, path, path.is_dir())
+
+    def excluding(self, patterns: list[str], where: str) -> Context:
+        """This context with COPY --exclude PATTERNS applied too."""
+        from hostctl.build.ignore import parse_ignore
+
+        if not patterns:
+            return self
+        found = Context(self.root, self.ignore, scoped=self.scoped,
+                        exclude=parse_ignore("\n".join(patterns), where))
+        return found
 
     def _escape(self, text: str, link: Path, target: str,
                 instruction: Instruction) -> BuildError:
@@ -160,11 +175,14 @@ class Context:
             child_context = f"{context_rel}/{name}" if context_rel else name
             child = f"{rel}/{name}" if rel else name
             st = os.lstat(path)
-            excluded = self.ignore.excluded(child_context)
+            excluded = self.ignore.excluded(child_context) or (
+                bool(self.exclude.patterns) and (self.exclude.excluded(child_context)
+                                                 or self.exclude.excluded(child)))
             if stat.S_ISDIR(st.st_mode):
                 if not excluded:
                     yield Entry(child, path, st)
-                if not excluded or self.ignore.has_exceptions():
+                if not excluded or self.ignore.has_exceptions() or \
+                        self.exclude.has_exceptions():
                     yield from self._walk_dir(path, child_context, child)
             elif not excluded:
                 yield Entry(child, path, st)

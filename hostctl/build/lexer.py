@@ -36,6 +36,25 @@ class Lexer:
         """TEXT as one word: quotes removed, variables expanded, whitespace kept."""
         return "".join(_Scan(self, text, env, split=False).run())
 
+    def expand(self, text: str, env: Mapping[str, str]) -> str:
+        """TEXT with its variables expanded and nothing else changed (quotes are kept;
+        the escape character only escapes `$`): a heredoc's body."""
+        out: list[str] = []
+        i = 0
+        scan = _Scan(self, text, env, split=False)
+        while i < len(text):
+            char = text[i]
+            if char == self.escape and text[i + 1:i + 2] == "$":
+                out.append("$")
+                i += 2
+            elif char == "$":
+                value, i = scan._dollar(i + 1)
+                out.append(value)
+            else:
+                out.append(char)
+                i += 1
+        return "".join(out)
+
 
 class _Scan:
     def __init__(self, lexer: Lexer, text: str, env: Mapping[str, str], *, split: bool) -> None:

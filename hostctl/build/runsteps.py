@@ -8,6 +8,7 @@ its context sources or the key of the stage (or digest of the image) it copies f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _RUN_FLAGS = {"mount", "network"}
-_COPY_FLAGS = {"from", "chown", "chmod"}
+_COPY_FLAGS = {"from", "chown", "chmod", "exclude"}
+_ADD_FLAGS = {*_COPY_FLAGS, "checksum"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def _check_flags(instruction: Instruction, allowed: set[str]) -> None:
     for name, _ in instruction.flags:
         if name not in allowed:
             hint = "supported: " + ", ".join(f"--{a}" for a in sorted(allowed))
-            if name in ("link", "exclude", "parents", "checksum", "keep-git-dir"):
+            if name in ("link", "parents", "checksum", "keep-git-dir"):
                 hint = f"--{name} is not supported yet; " + hint
             raise instruction.error(f"unknown flag --{name}", hint=hint)
 
@@ -199,7 +201,8 @@ def _bind_source(builder: Builder, mount: MountSpec, instruction: Instruction,
 def copy_material(builder: Builder, state: StageState, instruction: Instruction,
                   lexer: Lexer) -> None:
     """Run a COPY or ADD step (through the builder's cache)."""
-    _check_flags(instruction, _COPY_FLAGS)
+    add = instruction.keyword == "ADD"
+    _check_flags(instruction, _ADD_FLAGS if add else _COPY_FLAGS)
     json_args = instruction.json_args()
     env = builder.env_for(state)
     try:
@@ -211,6 +214,8 @@ def copy_material(builder: Builder, state: StageState, instruction: Instruction,
         ref = lexer.word(ref, env) if ref else None
         chown = instruction.flag("chown")
         chown = lexer.word(chown, env) if chown else None
+        excludes = [lexer.word(e, env) for e in instruction.flag_values("exclude")]
+        checksum = instruction.flag("checksum")
     except LexError as exc:
         raise instruction.error(str(exc)) from None
     builder.check_names(state, instruction, lexer.referenced)
@@ -219,25 +224,38 @@ def copy_material(builder: Builder, state: StageState, instruction: Instruction,
                                 hint=f"{instruction.keyword} SRC... DEST")
     *names, dest = words
     chmod = _chmod(instruction)
-    add = instruction.keyword == "ADD"
     heredocs = {d.name: d for d in instruction.heredocs}
-    for name in names:
-        if add and re.match(r"^[a-z][a-z0-9+.-]*://", name):
-            raise instruction.error(f"ADD of a URL ({name}) is not supported",
-                                    hint="download it in a RUN step, or put it in the context")
+    urls = [n for n in names if _URL.match(n)]
+    if urls and not add:
+        raise instruction.error(f"COPY cannot fetch {urls[0]}", hint="use ADD for URLs")
+    if checksum is not None and (len(urls) != 1 or len(names) != 1):
+        raise instruction.error("--checksum needs exactly one URL source")
+    if checksum is not None and not re.fullmatch(r"sha256:[0-9a-f]{64}", checksum):
+        raise instruction.error(f"--checksum={checksum} is not sha256:HEX")
     workdir = state.image.config.get("WorkingDir") or "/"
     as_dir = dest.endswith("/") or len(names) > 1
-    history = f"{instruction.keyword} " + " ".join(
-        [f"--from={ref}" if ref else "", f"--chown={chown}" if chown else "",
-         f"--chmod={chmod:o}" if chmod is not None else "", *names, dest]).strip()
+    flags = "".join(f"--{n}={v} " for n, v in instruction.flags)
+    history = f"{instruction.keyword} {flags}{' '.join([*names, dest])}"
     material: Material = [("instruction", history), ("working directory", workdir)]
+    context = builder.context.excluding(excludes, instruction.where)
+    fetched: dict[str, Path] = {}
     if ref is not None:
+        if urls or heredocs:
+            raise instruction.error("--from copies from a stage or image only")
         image, source_key = builder.stage_image(ref, instruction)
         material.append((f"stage or image {ref}", source_key))
     else:
-        sources = _context_sources(builder, names, heredocs, instruction)
-        material.append(("the content of its sources", builder.context.digest(sources)))
+        local = [n for n in names if n not in urls and not _heredoc_name(n, heredocs)]
+        sources = [s for n in local for s in context.sources(n, instruction)]
+        material.append(("the content of its sources", context.digest(sources)))
         material += [(f"heredoc {n}", d.body) for n, d in heredocs.items()]
+        for url in urls:
+            if checksum is not None:
+                material.append((f"the checksum of {url}", checksum))
+            else:
+                fetched[url] = _download(url, builder.work_dir("downloads"), instruction,
+                                         None)
+                material.append((f"the content of {url}", "sha256:" + _sha256(fetched[url])))
 
     def action(rootfs: Path, step_dir: Path) -> None:
         owner = _owner(chown, rootfs, instruction)
@@ -245,48 +263,105 @@ def copy_material(builder: Builder, state: StageState, instruction: Instruction,
         if ref is not None:
             source_root = builder.mount_image(image, step_dir / "from")
             builder.extra_mounts.append(source_root)
-            context = Context(source_root, IgnoreRules(), scoped=True)
-            found = [s for name in names for s in context.sources(name, instruction)]
-            builder.copy_into(rootfs, context, found, dest, workdir, options, instruction,
+            scoped = Context(source_root, IgnoreRules(), scoped=True).excluding(
+                excludes, instruction.where)
+            found = [s for name in names for s in scoped.sources(name, instruction)]
+            builder.copy_into(rootfs, scoped, found, dest, workdir, options, instruction,
                               as_dir=as_dir)
             return
-        for group in _grouped(builder, names, heredocs, instruction, lexer, env, step_dir):
-            context, found = group
-            builder.copy_into(rootfs, context, found, dest, workdir, options, instruction,
-                              as_dir=as_dir)
+        for url in urls:
+            if url not in fetched:
+                fetched[url] = _download(url, builder.work_dir("downloads"), instruction,
+                                         checksum)
+        groups = _grouped(context, names, heredocs, fetched, instruction, lexer, env,
+                          step_dir)
+        for group_context, found, unpack in groups:
+            group_options = options if unpack else CopyOptions(owner, chmod, False,
+                                                               options.rootless)
+            builder.copy_into(rootfs, group_context, found, dest, workdir, group_options,
+                              instruction, as_dir=as_dir)
 
     builder.fs_step(state, instruction, material, action, history)
 
 
-def _context_sources(builder: Builder, names: list[str], heredocs: dict[str, Any],
-                     instruction: Instruction) -> list[Source]:
-    found: list[Source] = []
-    for name in names:
-        if name.startswith("<<") and name.lstrip("<-") in heredocs:
-            continue
-        found += builder.context.sources(name, instruction)
-    return found
+_URL = re.compile(r"^https?://")
 
 
-def _grouped(builder: Builder, names: list[str], heredocs: dict[str, Any],
-             instruction: Instruction, lexer: Lexer, env: dict[str, str], step_dir: Path
-             ) -> list[tuple[Context, list[Source]]]:
-    groups: list[tuple[Context, list[Source]]] = []
+def _heredoc_name(name: str, heredocs: dict[str, Any]) -> bool:
+    return name.startswith("<<") and name.lstrip("<-") in heredocs
+
+
+def _sha256(path: Path) -> str:
+    from hostctl.build.context import file_sha256
+
+    return file_sha256(path)
+
+
+def _download(url: str, directory: Path, instruction: Instruction,
+              checksum: str | None) -> Path:
+    """URL fetched into DIRECTORY (mode 0600, mtime from Last-Modified, as docker does);
+    verified against CHECKSUM when given."""
+    import email.utils
+    import hashlib
+    import urllib.parse
+
+    import urllib3
+
+    name = os.path.basename(urllib.parse.urlsplit(url).path) or "download"
+    target = directory / hashlib.sha256(url.encode()).hexdigest()[:16] / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        response = urllib3.PoolManager().request(
+            "GET", url, preload_content=False, timeout=urllib3.Timeout(connect=15, read=60))
+        try:
+            if response.status != 200:
+                raise instruction.error(f"fetching {url}: HTTP {response.status}")
+            with open(target, "wb") as handle:
+                for chunk in response.stream(1 << 20):
+                    handle.write(chunk)
+            modified = response.headers.get("Last-Modified")
+        finally:
+            response.release_conn()
+    except urllib3.exceptions.HTTPError as exc:
+        raise instruction.error(f"fetching {url}: {exc}") from None
+    if checksum is not None and "sha256:" + _sha256(target) != checksum:
+        raise instruction.error(f"{url} does not match --checksum={checksum}",
+                                hint=f"it hashes to sha256:{_sha256(target)}")
+    os.chmod(target, 0o600)
+    if modified:
+        with contextlib.suppress(TypeError, ValueError):
+            stamp = email.utils.parsedate_to_datetime(modified).timestamp()
+            os.utime(target, (stamp, stamp))
+    return target
+
+
+def _grouped(context: Context, names: list[str], heredocs: dict[str, Any],
+             fetched: dict[str, Path], instruction: Instruction, lexer: Lexer,
+             env: dict[str, str], step_dir: Path
+             ) -> list[tuple[Context, list[Source], bool]]:
+    """(context, sources, unpack archives) per kind of source: the context's (ADD
+    unpacks their archives), heredocs, downloaded URLs (never unpacked)."""
+    groups: list[tuple[Context, list[Source], bool]] = []
     context_sources: list[Source] = []
     docs = step_dir / "heredocs"
     for name in names:
+        if name in fetched:
+            path = fetched[name]
+            groups.append((Context(path.parent, IgnoreRules()),
+                           [Source(path.name, path, False)], False))
+            continue
         doc = heredocs.get(name.lstrip("<-")) if name.startswith("<<") else None
         if doc is None:
-            context_sources += builder.context.sources(name, instruction)
+            context_sources += context.sources(name, instruction)
             continue
         docs.mkdir(exist_ok=True)
-        body = lexer.word(doc.body, env) if doc.expand and "$" in doc.body else doc.body
+        body = lexer.expand(doc.body, env) if doc.expand else doc.body
         path = docs / doc.name
         path.write_text(body)
         os.chmod(path, 0o644)
-        groups.append((Context(docs, IgnoreRules()), [Source(doc.name, path, False)]))
+        groups.append((Context(docs, IgnoreRules()), [Source(doc.name, path, False)], False))
     if context_sources:
-        groups.insert(0, (builder.context, context_sources))
+        groups.insert(0, (context, context_sources, True))
     return groups
 
 

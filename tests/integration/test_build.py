@@ -472,3 +472,61 @@ RUN touch /tmp/by-app
     assert image.tree["data.txt"][2:4] == (55, 66)
     assert image.tree["tmp/by-app"][2:4] == (1000, 1000)
     assert "etc/group" not in image.tree
+
+
+FETCH = """\
+FROM {base} AS first
+RUN echo from-first-stage > /made
+FROM {base}
+ADD --checksum=sha256:{checksum} http://127.0.0.1:{port}/tool.tar.gz /fetched/
+ADD http://127.0.0.1:{port}/notes.txt /notes.txt
+COPY --exclude=*.log --exclude=skip/ files/ /files/
+COPY --from={base} /etc/passwd /base-passwd
+RUN --mount=type=bind,from=first,source=/made,target=/mnt/made cat /mnt/made > /seen
+"""
+
+
+def test_add_urls_exclude_and_sources_from_images_and_stages(
+        busybox_ref: str, tmp_path: Path) -> None:
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    archive = served / "tool.tar.gz"
+    archive.write_bytes(gzip.compress(b"not unpacked: it came from a URL"))
+    (served / "notes.txt").write_text("remote notes\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        context = tmp_path / "context"
+        (context / "files" / "skip").mkdir(parents=True)
+        (context / "files" / "kept.txt").write_text("kept\n")
+        (context / "files" / "noise.log").write_text("log\n")
+        (context / "files" / "skip" / "x").write_text("x\n")
+        checksum = hashlib.sha256(archive.read_bytes()).hexdigest()
+        text = FETCH.format(base=busybox_ref, checksum=checksum, port=server.server_port)
+        (context / "Containerfile").write_text(text)
+        state = tmp_path / "state"
+        hostctl(state, "build", "-t", "fetch:1", str(context))
+        tree = store_image(state / "storage", "localhost/fetch:1").tree
+        assert tree["fetched/tool.tar.gz"][1] == 0o600  # a URL is never unpacked
+        assert tree["notes.txt"][0] == "file"
+        assert "files/kept.txt" in tree and "files/noise.log" not in tree
+        assert "files/skip" not in tree and "files/skip/x" not in tree
+        assert tree["base-passwd"][0] == "file"
+        flat = _file_contents(state, "localhost/fetch:1")
+        assert flat["seen"] == b"from-first-stage\n" and "mnt/made" not in tree
+        # A wrong checksum is an error naming the line; nothing is tagged.
+        (context / "Containerfile").write_text(text.replace(checksum, "0" * 64))
+        done = hostctl(state, "build", "-t", "wrong:1", str(context), check=False)
+        assert done.returncode != 0
+        assert "Containerfile:4: ADD: " in done.stderr and "does not match" in done.stderr
+        assert "wrong" not in (state / "storage" / "images.json").read_text()
+    finally:
+        server.shutdown()
+        server.server_close()

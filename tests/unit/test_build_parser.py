@@ -116,3 +116,8 @@ def test_parallel_gzip_is_valid_and_deterministic(threads: int) -> None:
         outputs.append((sink.getvalue(), writer.digest, writer.diff_id))
     assert outputs[0] == outputs[1]
     assert gzip.decompress(outputs[0][0]) == data
+
+
+def test_heredoc_expansion_keeps_quotes() -> None:
+    lexer = Lexer()
+    assert lexer.expand('say "$A" \'${B:-b}\' \\$C\n', {"A": "x"}) == 'say "x" \'b\' $C\n'
