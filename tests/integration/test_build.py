@@ -530,3 +530,41 @@ def test_add_urls_exclude_and_sources_from_images_and_stages(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_declared_unit_builds_its_missing_image(test_host: Any, busybox_ref: str) -> None:
+    from tests.integration.test_e2e import declare, prop, wait_journal
+
+    test_host.run([HOSTCTL, "install"])
+    test_host.write_file("/srv/declctx/Containerfile", f"""\
+FROM {busybox_ref}
+ARG WORD
+RUN echo "$WORD" > /word
+CMD ["sh", "-c", "cat /word; echo decl-done; exec sleep 600"]
+""")
+    declare(test_host, "declbuilt", """\
+image: localhost/declbuilt:1
+build:
+  context: /srv/declctx
+  args: {WORD: from-the-declaration}
+stop_timeout: 1
+""")
+    started = test_host.run(["systemctl", "start", "declbuilt"], check=False)
+    assert started.returncode == 0, test_host.journal("declbuilt.service")
+    journal = wait_journal(test_host, "declbuilt.service", "decl-done")
+    assert "from-the-declaration" in journal and "building localhost/declbuilt:1" in journal
+    test_host.run(["systemctl", "stop", "declbuilt"])
+    # A second start finds the image stored: no build.
+    test_host.run(["systemctl", "start", "declbuilt"])
+    wait_journal(test_host, "declbuilt.service", "decl-done")
+    assert test_host.journal("declbuilt.service").count("building localhost/") == 1
+    test_host.run(["systemctl", "stop", "declbuilt"])
+    # A Containerfile that does not build fails the start with the build's error.
+    test_host.write_file("/srv/badctx/Containerfile", f"FROM {busybox_ref}\nFROBNICATE\n")
+    declare(test_host, "badbuild", "image: localhost/badbuild:1\n"
+            "build: {context: /srv/badctx}\n")
+    test_host.run(["systemctl", "start", "badbuild"], check=False)
+    assert prop(test_host, "badbuild.service", "ActiveState") == "failed"
+    journal = test_host.journal("badbuild.service")
+    assert "/srv/badctx/Containerfile:2: unknown instruction 'FROBNICATE'" in journal
+    test_host.run(["systemctl", "reset-failed", "badbuild"], check=False)
