@@ -218,28 +218,32 @@ class Builder:
     # -- steps that change files ------------------------------------------------------
 
     def fs_step(self, state: StageState, instruction: Instruction, material: Material,
-                action: Callable[[Path, Path], None], history: str) -> None:
+                action: Callable[[Path, Path], None], history: str, *,
+                link: bool = False) -> None:
         """Run ACTION(rootfs, step dir) on a fresh overlay unless a step with the same
         state before it and MATERIAL is cached; keep the layer (if anything changed) and
-        the history entry."""
+        the history entry. A LINK step (COPY --link) runs on an empty root instead: its
+        layer does not depend on the state before it, nor does its cache entry."""
         kind = instruction.keyword
-        key = material_key(state.image.key, kind, material)
+        parent = "link" if link else state.image.key
+        key = material_key(parent, kind, material)
         hit = self.cache.lookup(key)
+        next_key = material_key(state.image.key, "LINK", [("layer", key)]) if link else key
         if self.settings.explain:
-            why = self.cache.explain(state.position, state.image.key, kind, material)
+            why = self.cache.explain(state.position, parent, kind, material)
             if hit is not None:
                 self.log("--> cache hit: the same state before it, instruction and inputs")
             elif not self.cache.enabled:
                 self.log("--> cache miss: --no-cache")
             else:
                 self.log(f"--> cache miss: {why or 'its earlier result is no longer stored'}")
-        self.cache.remember(state.position, state.image.key, kind, material)
+        self.cache.remember(state.position, parent, kind, material)
         if hit is not None:
             self.log(f"--> Using cache {key.removeprefix('sha256:')[:12]}")
             if hit.layer is not None:
                 self._ensure_snapshot(state.image, hit.layer)
                 state.image.layers.append(hit.layer)
-            state.image.key = key
+            state.image.key = next_key
             created = hit.created if self.settings.timestamp is None else None
             self._history(state, instruction, created, empty=hit.layer is None, text=history)
             return
@@ -247,7 +251,7 @@ class Builder:
         self.counter += 1
         step_dir = self.work / f"step{self.counter}"
         rootfs = step_dir / "rootfs"
-        lowers = state.image.snapshots(self.store)
+        lowers = [] if link else state.image.snapshots(self.store)
         mount_rootfs(lowers, self.store.snapshots, step_dir, rootfs,
                      rootless=self.settings.rootless)
         try:
@@ -264,7 +268,7 @@ class Builder:
             state.image.layers.append(adopted)
         created = self.created()
         self.cache.save(key, state.image.layers[-1] if layer is not None else None, created)
-        state.image.key = key
+        state.image.key = next_key
         self._history(state, instruction, created, empty=layer is None, text=history)
         remove_tree(step_dir)
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _RUN_FLAGS = {"mount", "network"}
-_COPY_FLAGS = {"from", "chown", "chmod", "exclude"}
+_COPY_FLAGS = {"from", "chown", "chmod", "exclude", "link"}
 _ADD_FLAGS = {*_COPY_FLAGS, "checksum"}
 
 
@@ -47,7 +47,7 @@ def _check_flags(instruction: Instruction, allowed: set[str]) -> None:
     for name, _ in instruction.flags:
         if name not in allowed:
             hint = "supported: " + ", ".join(f"--{a}" for a in sorted(allowed))
-            if name in ("link", "parents", "checksum", "keep-git-dir"):
+            if name in ("parents", "checksum", "keep-git-dir"):
                 hint = f"--{name} is not supported yet; " + hint
             raise instruction.error(f"unknown flag --{name}", hint=hint)
 
@@ -224,6 +224,7 @@ def copy_material(builder: Builder, state: StageState, instruction: Instruction,
                                 hint=f"{instruction.keyword} SRC... DEST")
     *names, dest = words
     chmod = _chmod(instruction)
+    link = _link(instruction)
     heredocs = {d.name: d for d in instruction.heredocs}
     urls = [n for n in names if _URL.match(n)]
     if urls and not add:
@@ -258,7 +259,13 @@ def copy_material(builder: Builder, state: StageState, instruction: Instruction,
                 material.append((f"the content of {url}", "sha256:" + _sha256(fetched[url])))
 
     def action(rootfs: Path, step_dir: Path) -> None:
-        owner = _owner(chown, rootfs, instruction)
+        if link and chown and not all(p.isdigit() for p in chown.split(":")):
+            # Names are looked up in the image the layer goes on.
+            users = builder.mount_image(state.image, step_dir / "users")
+            builder.extra_mounts.append(users)
+            owner = _owner(chown, users, instruction)
+        else:
+            owner = _owner(chown, rootfs, instruction)
         options = CopyOptions(owner, chmod, add, builder.settings.rootless)
         if ref is not None:
             source_root = builder.mount_image(image, step_dir / "from")
@@ -281,7 +288,16 @@ def copy_material(builder: Builder, state: StageState, instruction: Instruction,
             builder.copy_into(rootfs, group_context, found, dest, workdir, group_options,
                               instruction, as_dir=as_dir)
 
-    builder.fs_step(state, instruction, material, action, history)
+    builder.fs_step(state, instruction, material, action, history, link=link)
+
+
+def _link(instruction: Instruction) -> bool:
+    value = instruction.flag("link")
+    if value is None or value in ("", "true"):
+        return value is not None
+    if value == "false":
+        return False
+    raise instruction.error(f"--link={value}: expected true or false")
 
 
 _URL = re.compile(r"^https?://")

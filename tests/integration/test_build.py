@@ -195,6 +195,8 @@ def test_cache_hits_on_content_not_mtime(built: dict[str, Any]) -> None:
     after = store_image(state / "storage", "localhost/multi:1")
     assert after.tree["srv/data/sub/nested.txt"] != built["image"].tree[
         "srv/data/sub/nested.txt"]
+    # The snapshots builds keep are sound store snapshots.
+    assert "store verified" in hostctl(state, "image", "verify").stdout
 
 
 def test_source_date_epoch_gives_the_same_digest(built: dict[str, Any],
@@ -568,3 +570,30 @@ stop_timeout: 1
     journal = test_host.journal("badbuild.service")
     assert "/srv/badctx/Containerfile:2: unknown instruction 'FROBNICATE'" in journal
     test_host.run(["systemctl", "reset-failed", "badbuild"], check=False)
+
+
+def test_copy_link_is_reused_when_earlier_steps_change(busybox_ref: str,
+                                                      tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "payload.txt").write_text("linked payload\n")
+    (context / "Containerfile").write_text(f"""\
+FROM {busybox_ref}
+ARG V
+RUN echo "$V" > /version
+COPY --link --chown=app payload.txt /opt/linked/
+RUN cat /opt/linked/payload.txt /version > /both
+""")
+    state = tmp_path / "state"
+    hostctl(state, "build", "--build-arg", "V=1", "-t", "link:1", str(context))
+    second = hostctl(state, "build", "--build-arg", "V=2", "-t", "link:2", str(context),
+                     "--explain-cache").stdout
+    steps = [line for line in second.splitlines() if "STEP" in line or "Using cache" in line]
+    link_at = next(i for i, line in enumerate(steps) if "COPY --link" in line)
+    assert "Using cache" in steps[link_at + 1]  # the RUN before it changed; not this
+    assert "Using cache" not in steps[link_at + 2]
+    flat = _file_contents(state, "localhost/link:2")
+    assert flat["both"] == b"linked payload\n2\n"
+    tree = store_image(state / "storage", "localhost/link:2").tree
+    assert tree["opt/linked/payload.txt"][2:4] == (1000, 1000)
+    assert "store verified" in hostctl(state, "image", "verify").stdout
