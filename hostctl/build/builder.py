@@ -25,7 +25,7 @@ from hostctl.build.copy import CopyOptions, copy_sources
 from hostctl.build.image import Layer, StageImage, commit, from_scratch, iso_time
 from hostctl.build.layer import write_layer
 from hostctl.build.lexer import Lexer, LexError
-from hostctl.build.parser import BuildError, Instruction
+from hostctl.build.parser import Instruction
 from hostctl.build.run import cache_mount_dir, resolve_in, run_step
 from hostctl.build.stages import PROXY_ARGS, Plan, Stage, find_stage, parse_arg
 from hostctl.images.store import Store, remove_tree
@@ -66,7 +66,6 @@ class Builder:
         self.log = log
         self.cache = Cache(store, not settings.no_cache)
         self.done: dict[int, StageImage] = {}
-        self.used_args: set[str] = set()
         self.work: Path | None = None
         self.counter = 0
         self.images: dict[str, StageImage] = {}
@@ -366,6 +365,3 @@ class Builder:
 
 def _env_text(env: dict[str, str], names: set[str]) -> str:
     return "\n".join(f"{k}={env[k]}" for k in sorted(names) if k in env)
-
-
-__all__ = ["BuildError", "Builder", "Settings", "commit"]

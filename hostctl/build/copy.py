@@ -121,10 +121,10 @@ def copy_sources(root: Path, context: Context, sources: list[Source], dest: str,
                             where=instruction.where, log=log)
             continue
         if source.is_dir:
-            top = copier.mkdirs(target)
+            top = "/" + str(copier.mkdirs(target).relative_to(root))
             for entry in context.walk(source):
-                copier.entry(entry, resolve_in(root, os.path.join(
-                    "/" + str(top.relative_to(root)), entry.relative)))
+                copier.entry(entry, _destination(root, os.path.join(top, entry.relative),
+                                                 follow=stat.S_ISDIR(entry.st.st_mode)))
             continue
         if as_dir:
             directory = copier.mkdirs(target)
@@ -135,10 +135,20 @@ def copy_sources(root: Path, context: Context, sources: list[Source], dest: str,
                 path = existing / os.path.basename(source.path)
             else:
                 copier.mkdirs(os.path.dirname(target.rstrip("/")) or "/")
-                path = resolve_in(root, target)
+                path = _destination(root, target, follow=False)
         for entry in context.walk(source):
             copier.entry(entry, path)
     copier.finish()
+
+
+def _destination(root: Path, path: str, *, follow: bool) -> Path:
+    """PATH inside ROOT, its directories resolved in the root (symlinks followed there,
+    never out of it). A directory follows a symlink at PATH itself (usr/lib -> lib stays a
+    link, the files go into lib); a file or symlink replaces it."""
+    if follow:
+        return resolve_in(root, path)
+    parent, _, name = path.rstrip("/").rpartition("/")
+    return resolve_in(root, parent or "/") / name
 
 
 def _is_archive(path: Path) -> bool:

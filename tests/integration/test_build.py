@@ -284,6 +284,8 @@ RUN rm -rf /data/old && mkdir /data/old && echo new > /data/old/new \\
  && chmod 600 /etc/passwd && ln /etc/group /etc/group-link \\
  && rm /bin/ls && ln -s /bin/busybox /bin/ls2 && echo "$TARGETARCH" > /arch
 COPY data/*.ini /etc/
+RUN mkdir -p /real/lib && ln -s /real/lib /linked
+COPY data/sub /linked/
 WORKDIR rel/dir
 COPY data/sub ./copied
 USER 1000:1000
@@ -324,6 +326,7 @@ def test_second_containerfile_in_docker_format_matches_buildah(
     assert _comparable(ours.tree) == _comparable(theirs.tree)
     assert ours.tree["data/old/new"][0] == "file" and "data/old/a" not in ours.tree
     assert ours.tree["etc/passwd"][1] == 0o600
+    assert ours.tree["linked"][0] == "symlink" and "real/lib/nested.txt" in ours.tree
     # Docker runs a shell-form ENTRYPOINT/CMD with the SHELL in force; buildah 1.28 uses
     # /bin/sh -c regardless. hostctl follows Docker's documented rule.
     assert ours.config["config"]["Entrypoint"] == ["/bin/sh", "-e", "-c", "exec sleep 1"]
