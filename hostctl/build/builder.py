@@ -22,7 +22,7 @@ from hostctl.build import config_steps
 from hostctl.build.cache import Cache, Material, material_key
 from hostctl.build.context import Context, Source
 from hostctl.build.copy import CopyOptions, copy_sources
-from hostctl.build.image import Layer, StageImage, commit, from_scratch, iso_time
+from hostctl.build.image import Layer, StageImage, from_scratch, iso_time
 from hostctl.build.layer import write_layer
 from hostctl.build.lexer import Lexer, LexError
 from hostctl.build.parser import Instruction
