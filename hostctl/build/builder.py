@@ -11,6 +11,7 @@ history. Nothing is tagged unless the whole build succeeds.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import time
@@ -28,6 +29,7 @@ from hostctl.build.lexer import Lexer, LexError
 from hostctl.build.parser import Instruction
 from hostctl.build.run import cache_mount_dir, resolve_in, run_step
 from hostctl.build.stages import PROXY_ARGS, Plan, Stage, find_stage, parse_arg
+from hostctl.errors import HostctlError
 from hostctl.images.store import Store, remove_tree
 from hostctl.runtime.mount import umount
 from hostctl.runtime.rootfs import mount_rootfs
@@ -136,6 +138,21 @@ class Builder:
         return {**state.args, **state.image.env()}
 
     def _step(self, state: StageState, instruction: Instruction) -> None:
+        """One instruction; any failure is reported at its FILE:LINE."""
+        try:
+            self._instruction(state, instruction)
+        except HostctlError as err:
+            if err.where is None:
+                err.where = instruction.where
+                err.message = f"{instruction.keyword}: {err.message}"
+                err.args = (err.message,)
+            raise
+        except OSError as err:
+            detail = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+            raise instruction.error(detail, hint="free some space in the store's file system"
+                                    if err.errno == errno.ENOSPC else None) from None
+
+    def _instruction(self, state: StageState, instruction: Instruction) -> None:
         keyword = instruction.keyword
         lexer = Lexer(self.plan.escape)
         if keyword == "ARG":

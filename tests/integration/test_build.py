@@ -219,6 +219,12 @@ BAD = [
     ("FROM {base}\nCOPY ../outside /x\n", "Containerfile:2", "outside the build context"),
     ("FROM {base}\nCOPY escape /x\n", "Containerfile:2", "leads outside the build context"),
     ("ARG V\nFROM {base}\nRUN echo $V\n", "Containerfile:3", "used before it is declared"),
+    ("FROM {base}\nUSER ghost\nRUN true\n", "Containerfile:3: RUN: USER ghost",
+     "not found in the image's /etc/passwd"),
+    ("FROM {base}\nCOPY --chown=ghost Containerfile /x\n", "Containerfile:2: COPY",
+     "--chown=ghost"),
+    ("FROM {base}\nRUN --mount=type=nfs,target=/x true\n", "Containerfile:2: RUN",
+     "type=nfs is not supported"),
 ]
 
 
