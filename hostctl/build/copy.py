@@ -12,7 +12,6 @@ directories are created (mode 0755, with the --chown owner).
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tarfile
 from collections.abc import Callable
@@ -81,10 +80,7 @@ class _Copier:
         if st.st_nlink > 1 and key in self.links:
             os.link(self.links[key], dest)
             return
-        shutil.copyfile(entry.path, dest, follow_symlinks=True)
-        os.chown(dest, *self.owner())
-        os.chmod(dest, mode)
-        os.utime(dest, ns=(st.st_mtime_ns, st.st_mtime_ns))
+        _copy_file(entry.path, dest, self.owner(), mode, st.st_mtime_ns)
         if st.st_nlink > 1:
             self.links[key] = dest
 
@@ -139,6 +135,28 @@ def copy_sources(root: Path, context: Context, sources: list[Source], dest: str,
         for entry in context.walk(source):
             copier.entry(entry, path)
     copier.finish()
+
+
+def _copy_file(source: Path, dest: Path, owner: tuple[int, int], mode: int,
+               mtime_ns: int) -> None:
+    """A new file DEST (never through a symlink) with SOURCE's bytes, then its owner, mode
+    (after chown, which clears setuid bits) and mtime, all on the open descriptor."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    out = os.open(dest, flags, 0o600)
+    try:
+        with open(source, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(out, handle.fileno(), offset, min(size - offset, 1 << 30))
+                if sent == 0:
+                    break
+                offset += sent
+        os.fchown(out, *owner)
+        os.fchmod(out, mode)
+        os.utime(out, ns=(mtime_ns, mtime_ns))
+    finally:
+        os.close(out)
 
 
 def _destination(root: Path, path: str, *, follow: bool) -> Path:
