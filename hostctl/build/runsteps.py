@@ -66,12 +66,19 @@ def run_material(builder: Builder, state: StageState, instruction: Instruction,
     image = state.image
     shell = image.config.get("Shell") or DEFAULT_SHELL
     json_args = instruction.json_args()
+    script: MountSpec | None = None
     if json_args is not None:
         args, shown = json_args, json.dumps(json_args)
     elif len(instruction.heredocs) == 1 and instruction.args.strip() in (
             f"<<{instruction.heredocs[0].name}", f"<<-{instruction.heredocs[0].name}"):
         body = instruction.heredocs[0].body
         args, shown = [*shell, body], body
+        if body.startswith("#!"):
+            # A script with its own interpreter runs as a file, as BuildKit does: bind
+            # mounted under /dev (a tmpfs: nothing lands in the layer).
+            target = f"/dev/pipes/{instruction.heredocs[0].name}"
+            script = MountSpec("script", target, {"body": body})
+            args = [target]
     else:
         text = _shell_text(instruction)
         args, shown = [*shell, text], text
@@ -91,6 +98,8 @@ def run_material(builder: Builder, state: StageState, instruction: Instruction,
     material: Material = [("instruction", f"RUN {shown}"), ("network", network)]
     material += [(f"mount {m.target}", _mount_material(builder, m, instruction))
                  for m in mounts]
+    if script is not None:
+        mounts.append(script)
     spec = RunSpec(args, env, image.config.get("User"), image.config.get("WorkingDir") or "/",
                    "none" if network == "none" else "host")
     return spec, f"RUN {shown}", material, mounts
@@ -148,6 +157,14 @@ def mounts_for(builder: Builder, mounts: list[MountSpec], instruction: Instructi
         ro = mount.options.get("ro") == "true" or mount.kind == "secret" or (
             mount.kind == "bind" and mount.options.get("rw") != "true")
         options = ["rbind", "ro" if ro else "rw"]
+        if mount.kind == "script":
+            path = step_dir / "scripts" / os.path.basename(mount.target)
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(mount.options["body"])
+            os.chmod(path, 0o755)
+            result.append({"destination": mount.target, "type": "bind", "source": str(path),
+                           "options": ["rbind", "ro"]})
+            continue
         if mount.kind == "tmpfs":
             size = mount.options.get("size")
             result.append({"destination": mount.target, "type": "tmpfs", "source": "tmpfs",

@@ -384,6 +384,10 @@ RUN <<EOF
 echo heredoc-line-1 > /heredoc
 echo heredoc-line-2 >> /heredoc
 EOF
+RUN <<SCRIPT
+#!/bin/busybox sh
+echo "run as a file: $0" > /shebang
+SCRIPT
 ENV WHO=world
 COPY <<EOF /greeting
 hello $WHO
@@ -414,6 +418,8 @@ def test_run_mounts_network_and_heredocs(busybox_ref: str, tmp_path: Path) -> No
     assert flat["net-none"] == b"lo\n"
     assert flat["heredoc"] == b"heredoc-line-1\nheredoc-line-2\n"
     assert flat["greeting"] == b"hello world\n"
+    assert flat["shebang"] == b"run as a file: /dev/pipes/SCRIPT\n"
+    assert "dev/pipes" not in tree
     assert "Using cache" not in first
     # A changed bind-mounted file misses from its RUN on; the step before it hits.
     (context / "data" / "config.ini").write_text("bound again\n")
