@@ -279,6 +279,9 @@ CMD ["sh", "-c", "cat /msg /note.txt; echo run-done; exec sleep 600"]
     journal = wait_journal(test_host, "built.service", "run-done")
     assert "built-content" in journal and "from-the-context" in journal
     test_host.run(["systemctl", "stop", "built"])
+    ran = test_host.run([HOSTCTL, "run", "--rm", "--network", "host", "localhost/built:1",
+                         "cat", "/msg", "/note.txt"])
+    assert ran.stdout == "built-content\nfrom-the-context\n"
 
 
 SECOND = """\
