@@ -241,6 +241,8 @@ class Builder:
         the history entry. A LINK step (COPY --link) runs on an empty root instead: its
         layer does not depend on the state before it, nor does its cache entry."""
         kind = instruction.keyword
+        if self.settings.timestamp is not None:  # its layer's mtimes are clamped to it
+            material = [*material, ("the build timestamp", str(self.settings.timestamp))]
         parent = "link" if link else state.image.key
         key = material_key(parent, kind, material)
         hit = self.cache.lookup(key)

@@ -211,6 +211,13 @@ def test_source_date_epoch_gives_the_same_digest(built: dict[str, Any],
     assert digests[0] == digests[1] and digests[0].startswith("sha256:")
     image = store_image(tmp_path / "state1" / "storage", "localhost/repro:1")
     assert image.config["created"] == "2023-11-14T22:13:20Z"
+    # A layer cached by a build without the timestamp is not reused by one with it.
+    state = tmp_path / "state3"
+    args = ["build", "--build-arg", f"BASE={built['base']}", "-t", "repro:1",
+            str(built["context"])]
+    hostctl(state, *args)
+    again = hostctl(state, *args, env={"SOURCE_DATE_EPOCH": "1700000000"}).stdout
+    assert "Using cache" not in again and again.strip().splitlines()[-1] == digests[0]
 
 
 BAD = [
