@@ -82,34 +82,39 @@ def resolve_in(root: Path, path: str, *, create: bool = False, mode: int = 0o755
     return root.joinpath(*done)
 
 
-def _created_mountpoints(root: Path, destinations: Sequence[str]) -> list[Path]:
-    """For each destination, the first path component missing in ROOT (runc makes it)."""
+def _created_mountpoints(root: Path, destinations: Sequence[str]
+                         ) -> list[tuple[Path, Path]]:
+    """(mount point, first missing component) for each destination runc will have to
+    make in ROOT (the first component missing, and everything below it, is runc's)."""
     missing = []
     for destination in destinations:
         parts = [p for p in destination.split("/") if p]
         for depth in range(1, len(parts) + 1):
             candidate = root.joinpath(*parts[:depth])
             if not os.path.lexists(candidate):
-                missing.append(candidate)
+                missing.append((root.joinpath(*parts), candidate))
                 break
             if not candidate.is_dir() or candidate.is_symlink():
                 break
     return missing
 
 
-def _remove_if_empty(path: Path) -> None:
-    """Remove a mount point runc created: empty files and directories of them only."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        for child in list(path.iterdir()):
-            _remove_if_empty(child)
-        with contextlib.suppress(OSError):
-            path.rmdir()
-    elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-        path.unlink()
+def _remove_mountpoint(point: Path, top: Path) -> None:
+    """Remove the mount point runc made at POINT (an empty file or directory) and its
+    parents up to TOP while they are empty: nothing the step itself wrote is touched."""
+    with contextlib.suppress(OSError):
+        st = os.lstat(point)
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            point.unlink()
+        elif stat.S_ISDIR(st.st_mode):
+            point.rmdir()
+    current = point
+    while current != top:
+        current = current.parent
+        try:
+            current.rmdir()
+        except OSError:
+            return
 
 
 def _etc_files(bundle: Path, hostname: str) -> dict[str, str]:
@@ -170,8 +175,8 @@ def run_step(rootfs: Path, bundle: Path, runc_root: Path, cid: str, spec: RunSpe
     finally:
         subprocess.run([runc, "--root", str(runc_root), "delete", "--force", cid],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        for path in created:
-            _remove_if_empty(path)
+        for point, top in created:
+            _remove_mountpoint(point, top)
     if done.returncode != 0:
         from hostctl.runtime.runc import _last_error
 

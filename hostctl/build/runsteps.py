@@ -121,6 +121,11 @@ def _parse_mount(text: str, instruction: Instruction, lexer: Lexer,
     if kind not in ("bind", "cache", "tmpfs", "secret"):
         raise instruction.error(f"--mount type={kind} is not supported",
                                 hint="bind, cache, tmpfs or secret")
+    for name in ("uid", "gid"):
+        if name in options and not options[name].isdigit():
+            raise instruction.error(f"--mount {name}={options[name]} is not a number")
+    if "mode" in options and not re.fullmatch(r"[0-7]{3,4}", options["mode"]):
+        raise instruction.error(f"--mount mode={options['mode']} is not an octal mode")
     target = options.pop("target", "")
     if kind == "secret" and not target:
         target = "/run/secrets/" + (options.get("id") or os.path.basename(
@@ -176,6 +181,8 @@ def mounts_for(builder: Builder, mounts: list[MountSpec], instruction: Instructi
             if "uid" in mount.options or "gid" in mount.options:
                 os.chown(source, int(mount.options.get("uid", "0")),
                          int(mount.options.get("gid", "0")))
+            if "mode" in mount.options:
+                os.chmod(source, int(mount.options["mode"], 8))
             options = ["rbind", "ro" if mount.options.get("ro") == "true" else "rw"]
         elif mount.kind == "secret":
             ident = mount.options.get("id") or os.path.basename(mount.target)

@@ -626,3 +626,17 @@ RUN cat /opt/linked/payload.txt /version > /both
     tree = store_image(state / "storage", "localhost/link:2").tree
     assert tree["opt/linked/payload.txt"][2:4] == (1000, 1000)
     assert "store verified" in hostctl(state, "image", "verify").stdout
+
+
+def test_mount_points_runc_makes_are_removed_and_nothing_else(busybox_ref: str,
+                                                              tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Containerfile").write_text(
+        f"FROM scratch\nCOPY --from={busybox_ref} /bin /bin\nRUN touch /etc/empty-flag\n"
+        "RUN --mount=type=tmpfs,target=/scratch/deep true\n")
+    state = tmp_path / "state"
+    hostctl(state, "build", "-t", "points:1", str(context))
+    tree = store_image(state / "storage", "localhost/points:1").tree
+    # /proc, /dev, /sys, /etc/hosts... and /scratch/deep were runc's; the flag is not.
+    assert sorted(p for p in tree if not p.startswith("bin")) == ["etc", "etc/empty-flag"]
