@@ -626,6 +626,13 @@ RUN cat /opt/linked/payload.txt /version > /both
     tree = store_image(state / "storage", "localhost/link:2").tree
     assert tree["opt/linked/payload.txt"][2:4] == (1000, 1000)
     assert "store verified" in hostctl(state, "image", "verify").stdout
+    # Removing the images prunes their layers, and the cache entries that named them.
+    hostctl(state, "image", "rm", "localhost/link:1", "localhost/link:2")
+    entries = [json.loads(p.read_text()) for p in (state / "storage" / "build-cache")
+               .glob("*.json")]
+    assert all(e["layer"] is None for e in entries)
+    assert "Using cache" not in hostctl(state, "build", "--build-arg", "V=2", "-t", "link:2",
+                                        str(context)).stdout
 
 
 def test_mount_points_runc_makes_are_removed_and_nothing_else(busybox_ref: str,
