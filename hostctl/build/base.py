@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hostctl.build.image import Layer, StageImage
+from hostctl.build.image import Layer, Pending, StageImage
 from hostctl.build.parser import Instruction
 from hostctl.errors import HostctlError
 from hostctl.images.manifest import host_platform
@@ -27,8 +27,9 @@ def pull_base(store: Store, reference: str, instruction: Instruction, *, rootles
     if resolved is None:
         raise instruction.error(f"image {reference} is not complete in the store")
     config = image.config
-    layers = [Layer(d.digest, diff_id, d.size, d.media_type) for d, diff_id in
-              zip(resolved.manifest.layers, config["rootfs"]["diff_ids"], strict=True)]
+    pairs = zip(resolved.manifest.layers, config["rootfs"]["diff_ids"], strict=True)
+    layers: list[Layer | Pending] = [Layer(d.digest, diff_id, d.size, d.media_type)
+                                     for d, diff_id in pairs]
     return StageImage(
         key="image " + resolved.manifest_digest,
         layers=layers,

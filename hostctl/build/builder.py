@@ -14,8 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +25,14 @@ from hostctl.build import config_steps
 from hostctl.build.cache import Cache, Material, material_key
 from hostctl.build.context import Context, Source
 from hostctl.build.copy import CopyOptions, copy_sources
-from hostctl.build.image import Layer, StageImage, from_scratch, iso_time
-from hostctl.build.layer import write_layer
+from hostctl.build.image import Layer, Pending, StageImage, from_scratch, iso_time
+from hostctl.build.layer import prepare_upper, write_layer
 from hostctl.build.lexer import Lexer, LexError
 from hostctl.build.parser import Instruction
 from hostctl.build.run import cache_mount_dir, resolve_in, run_step
 from hostctl.build.stages import PROXY_ARGS, Plan, Stage, find_stage, parse_arg
 from hostctl.errors import HostctlError
+from hostctl.images.manifest import sha256_digest
 from hostctl.images.store import Store, remove_tree
 from hostctl.runtime.mount import umount
 from hostctl.runtime.rootfs import mount_rootfs
@@ -72,6 +75,8 @@ class Builder:
         self.counter = 0
         self.images: dict[str, StageImage] = {}
         self.extra_mounts: list[Path] = []  # source images mounted during a step
+        self._writer = ThreadPoolExecutor(max_workers=1)  # layers, written in step order
+        self._renames = threading.Lock()  # a pending snapshot's path is named or moved
 
     # -- the whole build ---------------------------------------------------------------
 
@@ -83,7 +88,11 @@ class Builder:
             total = len(self.plan.order)
             for number, stage in enumerate(self.plan.order, 1):
                 self.done[stage.index] = self._stage(stage, number, total)
+            for layer in self.done[self.plan.target.index].layers:
+                if isinstance(layer, Pending):
+                    layer.future.result()  # a layer that failed to be written fails here
         finally:
+            self._writer.shutdown(wait=True)
             remove_tree(self.work)
         unused = set(self.settings.build_args) - self.plan.declared - PROXY_ARGS
         for name in sorted(unused):
@@ -269,39 +278,116 @@ class Builder:
         self.counter += 1
         step_dir = self.work / f"step{self.counter}"
         rootfs = step_dir / "rootfs"
-        lowers = [] if link else state.image.snapshots(self.store)
-        mount_rootfs(lowers, self.store.snapshots, step_dir, rootfs,
-                     rootless=self.settings.rootless)
+        below = [] if link else list(state.image.layers)
+        self._mount(below, step_dir, rootfs)
         try:
             action(rootfs, step_dir)
         finally:
             while self.extra_mounts:
                 umount(str(self.extra_mounts.pop()))
             umount(str(rootfs))
-        layer = write_layer(self.store, step_dir / "upper", list(reversed(lowers)),
-                            rootless=self.settings.rootless, clamp=self.settings.timestamp)
-        if layer is not None:
-            adopted = Layer(layer.digest, layer.diff_id, layer.size)
-            self._adopt_snapshot(state.image, adopted, step_dir / "upper")
-            state.image.layers.append(adopted)
+        upper = step_dir / "upper"
         created = self.created()
-        self.cache.save(key, state.image.layers[-1] if layer is not None else None, created)
+        with self._renames:  # the layers below keep their paths while it compares
+            lowers = self._lower_paths(below)
+            changed = prepare_upper(upper, list(reversed(lowers)),
+                                    rootless=self.settings.rootless,
+                                    clamp=self.settings.timestamp)
+        if changed:
+            # The layer is written while the next steps run on its upper directory.
+            pending = Pending(upper)
+            pending.future = self._writer.submit(
+                self._write, instruction, pending, list(state.image.layers),
+                [] if link else below, key, created)
+            state.image.layers.append(pending)
+        else:
+            self.cache.save(key, None, created)
+            remove_tree(step_dir)
         state.image.key = next_key
-        self._history(state, instruction, created, empty=layer is None, text=history)
-        remove_tree(step_dir)
+        self._history(state, instruction, created, empty=not changed, text=history)
 
-    def _adopt_snapshot(self, image: StageImage, layer: Layer, upper: Path) -> None:
+    def _mount(self, layers: list[Layer | Pending], scratch: Path, rootfs: Path) -> list[Path]:
+        """Mount an overlay of LAYERS' snapshots at ROOTFS; the lower paths, bottom first.
+
+        Layers still being written are mounted from their steps' upper directories; that
+        works for the trailing ones only (a stored layer's snapshot name needs the
+        DiffIDs below it), so a stored layer above a pending one waits for it."""
+        waiting = [i for i, layer in enumerate(layers) if _unadopted(layer)]
+        if waiting and not all(_unadopted(layer) for layer in layers[waiting[0]:]):
+            for layer in layers:
+                if isinstance(layer, Pending):
+                    layer.future.result()
+        with self._renames:  # no snapshot is renamed between naming and mounting it
+            lowers = self._lower_paths(layers)
+            mount_rootfs(lowers, self.store.snapshots, scratch, rootfs,
+                         rootless=self.settings.rootless)
+        return lowers
+
+    def _lower_paths(self, layers: list[Layer | Pending]) -> list[Path]:
+        """The snapshot of each layer (a pending one's upper directory until it is
+        adopted), bottom first; call with the rename lock held."""
+        paths: list[Path] = []
+        chain: str | None = None
+        for layer in layers:
+            if isinstance(layer, Pending) and layer.snapshot is None:
+                paths.append(layer.upper)  # only trailing ones are (see _mount)
+                continue
+            if isinstance(layer, Pending):
+                assert layer.chain is not None and layer.snapshot is not None
+                chain = layer.chain
+                paths.append(layer.snapshot)
+                continue
+            chain = layer.diff_id if chain is None else sha256_digest(
+                f"{chain} {layer.diff_id}".encode())
+            paths.append(self.store.snapshot_path(chain))
+        return paths
+
+    def _write(self, instruction: Instruction, pending: Pending, below: list[Layer | Pending],
+               lowers_of: list[Layer | Pending], key: str, created: str) -> Layer:
+        """In the layer thread, in step order: write the step's layer, adopt its upper
+        directory as the snapshot, record the cache entry."""
+        try:
+            with self._renames:
+                lowers = self._lower_paths(lowers_of)
+            upper = pending.upper
+            blob = write_layer(self.store, upper, list(reversed(lowers)),
+                               rootless=self.settings.rootless, clamp=self.settings.timestamp)
+            if blob is None:
+                raise instruction.error("internal: a changed upper directory gave no layer")
+            layer = Layer(blob.digest, blob.diff_id, blob.size)
+            self._adopt_snapshot(below, layer, pending)
+            self.cache.save(key, layer, created)
+            return layer
+        except HostctlError as err:
+            if err.where is None:
+                err.where = instruction.where
+            raise
+        except OSError as err:
+            raise instruction.error(f"writing the layer: {err.strerror or err}") from None
+
+    def _adopt_snapshot(self, below: list[Layer | Pending], layer: Layer,
+                        pending: Pending) -> None:
+        """Make PENDING's upper directory the snapshot of LAYER over BELOW (all written by
+        now: layers are written in step order)."""
         from hostctl.images import snaprecord
 
-        chain = StageImage(image.key, [*image.layers, layer]).chains()[-1]
+        chain = StageImage("", [*below, layer]).chains()[-1]
+        upper = pending.upper
         with self.store.lock("snapshot-" + chain.removeprefix("sha256:")):
-            if self.store.has_snapshot(chain):
+            target = self.store.snapshot_path(chain)
+            if not self.store.has_snapshot(chain):
+                os.chmod(upper, 0o755)
+                snaprecord.write(upper, self.store.record_path(chain),
+                                 snaprecord.Header(layer.digest, layer.diff_id,
+                                                   self.settings.rootless))
+                with self._renames:
+                    os.rename(upper, target)
+                    pending.snapshot, pending.chain = target, chain
                 return
-            os.chmod(upper, 0o755)
-            snaprecord.write(upper, self.store.record_path(chain),
-                             snaprecord.Header(layer.digest, layer.diff_id,
-                                               self.settings.rootless))
-            os.rename(upper, self.store.snapshot_path(chain))
+            # The same layer is stored already: later steps mount that one; UPPER (maybe
+            # mounted by a step running now) goes with the build's scratch space.
+            with self._renames:
+                pending.snapshot, pending.chain = target, chain
 
     def _ensure_snapshot(self, image: StageImage, layer: Layer) -> None:
         chain = StageImage(image.key, [*image.layers, layer]).chains()[-1]
@@ -361,8 +447,7 @@ class Builder:
     def mount_image(self, image: StageImage, directory: Path) -> Path:
         """Mount IMAGE's snapshots (read-write scratch, thrown away) under DIRECTORY."""
         rootfs = directory / "rootfs"
-        mount_rootfs(image.snapshots(self.store), self.store.snapshots, directory, rootfs,
-                     rootless=self.settings.rootless)
+        self._mount(list(image.layers), directory, rootfs)
         return rootfs
 
     def work_dir(self, name: str) -> Path:
@@ -380,6 +465,10 @@ class Builder:
                   as_dir: bool) -> None:
         copy_sources(rootfs, context, sources, dest, workdir, options, instruction, self.log,
                      as_dir=as_dir)
+
+
+def _unadopted(layer: Layer | Pending) -> bool:
+    return isinstance(layer, Pending) and layer.snapshot is None
 
 
 def _env_text(env: dict[str, str], names: set[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,43 @@ class Layer:
     media_type: str = OCI_LAYER
 
 
+class Pending:
+    """A layer its step has made but the builder's layer thread is still writing: until
+    it is adopted into the store, its snapshot is the step's upper directory UPPER."""
+
+    def __init__(self, upper: Path) -> None:
+        self.upper = upper
+        self.future: Future[Layer] = Future()  # the layer thread's, set when submitted
+        self.snapshot: Path | None = None  # set (under the builder's lock) once adopted
+        self.chain: str | None = None
+
+    @property
+    def layer(self) -> Layer:
+        return self.future.result()
+
+    @property
+    def digest(self) -> str:
+        return self.layer.digest
+
+    @property
+    def diff_id(self) -> str:
+        return self.layer.diff_id
+
+    @property
+    def size(self) -> int:
+        return self.layer.size
+
+    @property
+    def media_type(self) -> str:
+        return self.layer.media_type
+
+
 @dataclass
 class StageImage:
     """The image a stage has built so far."""
 
     key: str  # cache key of the state so far
-    layers: list[Layer] = field(default_factory=list)
+    layers: list[Layer | Pending] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)  # the config section
     history: list[dict[str, Any]] = field(default_factory=list)
     architecture: str = ""
@@ -113,7 +145,7 @@ def config_document(image: StageImage, created: str) -> dict[str, Any]:
     return doc
 
 
-def _media_type(layer: Layer, fmt: str) -> str:
+def _media_type(layer: Layer | Pending, fmt: str) -> str:
     wanted_prefix = "application/vnd.oci." if fmt == "oci" else "application/vnd.docker."
     if layer.media_type.startswith(wanted_prefix):
         return layer.media_type

@@ -44,7 +44,11 @@ def overlay_prefix(rootless: bool) -> str:
 
 
 class _Writer:
-    def __init__(self, upper: Path, lowers: Sequence[Path], tar: tarfile.TarFile, *,
+    """Walks an upper directory. Without TAR it prepares it (clamps mtimes, removes
+    overlayfs's private xattrs) and counts the entries a layer would have; with TAR it
+    only reads, writing those entries."""
+
+    def __init__(self, upper: Path, lowers: Sequence[Path], tar: tarfile.TarFile | None, *,
                  rootless: bool, clamp: int | None) -> None:
         self.upper = str(upper)
         self.lowers = [str(p) for p in lowers]  # top first
@@ -77,7 +81,7 @@ class _Writer:
                 self._add(entry.path, name, st, xattrs)
 
     def _fix_times(self, path: str, st: os.stat_result) -> None:
-        if self.clamp is not None and st.st_mtime > self.clamp:
+        if self.tar is None and self.clamp is not None and st.st_mtime > self.clamp:
             os.utime(path, (self.clamp, self.clamp), follow_symlinks=False)
 
     def _xattrs(self, path: str, name: str, st: os.stat_result) -> dict[str, bytes]:
@@ -95,7 +99,7 @@ class _Writer:
                                      hint="mount overlay with redirect_dir=off")
                 if key == self.prefix + "opaque" and stat.S_ISDIR(st.st_mode):
                     found[key] = value
-                else:
+                elif self.tar is None:
                     os.removexattr(path, key, follow_symlinks=False)
                 continue
             found[key] = value
@@ -131,9 +135,13 @@ class _Writer:
         return info
 
     def _add(self, path: str, name: str, st: os.stat_result, xattrs: dict[str, bytes]) -> None:
-        info = self._info(name, st, xattrs)
-        self.count += 1
         mode = st.st_mode
+        if stat.S_ISSOCK(mode):
+            return  # sockets are not kept in layers
+        self.count += 1
+        if self.tar is None:
+            return
+        info = self._info(name, st, xattrs)
         if stat.S_ISDIR(mode):
             info.type = tarfile.DIRTYPE
         elif stat.S_ISLNK(mode):
@@ -154,22 +162,31 @@ class _Writer:
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
             info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        else:
-            return  # sockets are not kept in layers
         self.tar.addfile(info)
 
     def _add_marker(self, name: str) -> None:
+        self.count += 1
+        if self.tar is None:
+            return
         info = tarfile.TarInfo(name)
         info.mode, info.uname, info.gname = 0o600, "", ""
         info.mtime = self.clamp if self.clamp is not None else 0
-        self.count += 1
         self.tar.addfile(info)
+
+
+def prepare_upper(upper: Path, lowers: Sequence[Path], *, rootless: bool,
+                  clamp: int | None) -> bool:
+    """Make UPPER (over LOWERS, top first) a store snapshot: overlayfs's private xattrs
+    removed, mtimes clamped to CLAMP; True when it holds a change a layer would carry."""
+    writer = _Writer(upper, lowers, None, rootless=rootless, clamp=clamp)
+    writer.walk(str(upper), "")
+    return writer.count > 0
 
 
 def write_layer(store: Store, upper: Path, lowers: Sequence[Path], *, rootless: bool,
                 clamp: int | None) -> LayerBlob | None:
-    """Write UPPER (over LOWERS, top first) as a gzip'd tar blob in STORE; None when the
-    step changed nothing (no blob is kept then)."""
+    """Write the prepared UPPER (over LOWERS, top first; only read here) as a gzip'd tar
+    blob in STORE; None when the step changed nothing (no blob is kept then)."""
     with store.ingest_new() as blob:
         gz = GzipWriter(blob.handle)
         try:
