@@ -407,6 +407,7 @@ class Builder:
         current = state.image.config.get("WorkingDir") or "/"
         workdir = os.path.normpath(os.path.join(current, path))
         state.image.config["WorkingDir"] = workdir
+
         def make(rootfs: Path, _step: Path) -> None:
             resolve_in(rootfs, workdir, create=True)
 
