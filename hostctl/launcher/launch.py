@@ -70,6 +70,9 @@ def _image(container: Container, store: Store, paths: Paths) -> Image:
     rootless = paths.scope is Scope.USER
     policy = str(container.pull)
     with _KeepStartAlive():
+        if container.build is not None:
+            reference = _build_if_missing(container, store, paths)
+            return pull(store, reference, policy="never", rootless=rootless, log=say)
         if policy in ("missing", "never"):
             return pull(store, container.image, platform=container.platform, policy=policy,
                         rootless=rootless, log=say)
@@ -110,6 +113,38 @@ def _unless_rejected(container: Container, store: Store, image: Image, rootless:
     store.record(image.reference, pin.running.digest, pin.running.manifest)
     return pull(store, image.reference, platform=container.platform, policy="never",
                 rootless=rootless, log=say)
+
+
+def _build_if_missing(container: Container, store: Store, paths: Paths) -> str:
+    """`build:`: run `hostctl build` (its own process: its mounts live in a namespace of
+    its own) when the image is not stored; the reference it is stored under."""
+    from hostctl.api.build import canonical_tag
+
+    reference = canonical_tag(container.image)
+    if store.lookup(reference) is not None:
+        return reference
+    import subprocess
+    import sys
+
+    build = container.build
+    assert build is not None
+    argv = [sys.executable, "-m", "hostctl", "build", "-t", reference]
+    if build.file:
+        argv += ["-f", os.path.join(build.context, build.file)]
+    argv += [f"--build-arg={name}={value}" for name, value in build.args]
+    if build.target:
+        argv += ["--target", build.target]
+    if paths.scope is Scope.USER:
+        argv.append("--user")
+    say(f"building {reference} from {build.context}")
+    done = subprocess.run([*argv, build.context], stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        from hostctl.errors import HostctlError
+
+        raise HostctlError(f"building {reference} failed (exit {done.returncode})",
+                           where=container.where("build"),
+                           hint="the build's output is above in the unit's journal")
+    return reference
 
 
 def _enter_user_namespace(scope: Scope, container: Container | None = None,
