@@ -421,8 +421,11 @@ def test_memory_stays_bounded_for_a_big_layer(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     done = subprocess.run([sys.executable, "-c", _APPLY_AND_MEASURE, str(tmp_path / "blob"),
                            str(tmp_path / "out"), "sha256:" + raw.hexdigest()],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "MALLOC_ARENA_MAX": "2"})
     assert (tmp_path / "out/big").stat().st_size == size
     # The bound for a whole pull (150 MB). A layer read into memory anywhere would
-    # exceed it; malloc arenas of the decompressing thread vary with timing (40-130 MB).
+    # exceed it. glibc's per-thread malloc arenas of the decompressing thread vary with
+    # timing (40-165 MB on a loaded machine): two arenas keep that noise out of the
+    # measure without hiding a whole-file read (160 MB alone).
     assert int(done.stdout) < 150, f"peak {done.stdout.strip()} MB applying a 160 MB layer"
