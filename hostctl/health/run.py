@@ -32,7 +32,6 @@ TYPE_CHECKING = False  # typing itself is not imported on the check path
 if TYPE_CHECKING:
     from typing import Any
 
-CLONE_NEWUSER = 0x10000000
 KILL_GRACE = 5.0  # seconds runc gets to return after the check's process was killed
 OUTPUT_READ_LIMIT = 64 * 1024  # bytes read from a check; only the end is kept
 # Process keys of config.json a check inherits (args, terminal and consoleSize not).
@@ -228,18 +227,20 @@ def _run(argv: list[str], init_pid: int | None, pid_file: str, timeout: float
          ) -> tuple[int | None, str]:
     """Run ARGV (the runtime's exec) with output captured; (exit code, output), the code
     None when it timed out."""
-    userns = _foreign_userns(init_pid)
+    from hostctl.runtime import nsexec
+
+    userns = nsexec.foreign_userns(init_pid)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     env = Runc.environment()
-    if userns is not None:
-        from hostctl.runtime import libc
     pid = os.fork()  # not posix_spawn: the child must join the user namespace first
     if pid == 0:  # the child: into the container's user namespace, then the runtime
         try:
-            if userns is not None and libc.setns(userns, CLONE_NEWUSER) != 0:
-                os.write(write_end, f"cannot join the container's user namespace: "
-                         f"{os.strerror(libc.errno())}\n".encode())
-                os._exit(125)
+            if userns is not None:
+                try:
+                    nsexec.join_userns(userns)
+                except OSError as err:
+                    os.write(write_end, f"{err.strerror}\n".encode())
+                    os._exit(125)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
             os.dup2(write_end, 1)
@@ -257,18 +258,6 @@ def _run(argv: list[str], init_pid: int | None, pid_file: str, timeout: float
         return _collect(pid, read_end, pid_file, timeout)
     finally:
         os.close(read_end)
-
-
-def _foreign_userns(init_pid: int | None) -> int | None:
-    """An fd of the container's user namespace when it is not this process's own."""
-    if init_pid is None:
-        return None
-    try:
-        if os.readlink(f"/proc/{init_pid}/ns/user") == os.readlink("/proc/self/ns/user"):
-            return None
-        return os.open(f"/proc/{init_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
 
 
 def _collect(pid: int, read_end: int, pid_file: str, timeout: float) -> tuple[int | None, str]:

@@ -2,7 +2,8 @@
 process without a terminal, done by the calling process itself.
 
 The caller (a health check) forks; the child (the "joiner") moves itself into the
-cgroup the container's init is in, sets oom_score_adj, and joins the init's namespaces
+cgroup the container's init is in (for a rootless container, where the user may not
+move it, it stays where it is, as with runc), sets oom_score_adj, and joins the init's namespaces
 that differ from its own (/proc/PID/ns: user first, for a rootless container, then mnt,
 which also makes the container's root its root, pid, ipc, uts, net, cgroup). It then
 forks the process that becomes the command, inside the container's PID namespace, writes
@@ -41,6 +42,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+CLONE_NEWUSER = 0x10000000
 # setns(2) order; CLONE_NEW* flags.
 NAMESPACES = (("user", 0x10000000), ("mnt", 0x00020000), ("pid", 0x20000000),
               ("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000),
@@ -105,6 +107,27 @@ def plan(config: dict[str, Any], name: str) -> dict[str, Any]:
     process.setdefault("cwd", "/")
     return {"why": "", "process": process, "bpf": bpf, "keyring": f"_ses.{name}",
             "keyctl": KEYCTL[machine]}
+
+
+def foreign_userns(init_pid: int | None) -> int | None:
+    """An fd (close-on-exec) of the user namespace of INIT_PID (a container's init) when
+    it is not this process's own: a rootless container's, which its runtime has to run
+    in, as root of it (its owner may join it)."""
+    if init_pid is None:
+        return None
+    try:
+        if os.readlink(f"/proc/{init_pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+            return None
+        return os.open(f"/proc/{init_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def join_userns(fd: int) -> None:
+    """setns(2) into the user namespace open at FD (a single-threaded process only)."""
+    if libc.setns(fd, CLONE_NEWUSER) != 0:
+        raise OSError(libc.errno(), f"cannot join the container's user namespace: "
+                      f"{os.strerror(libc.errno())}")
 
 
 def apparmor_enabled() -> bool:
@@ -207,7 +230,10 @@ def _joiner(lean: dict[str, Any], joins: list[tuple[int, int, str]], procs: int,
         try:
             os.write(procs, b"0")
         except OSError as err:
-            _fail(failure, f"cannot join the container's cgroup: {err}")
+            # runc ignores this for a rootless container (outside the user's delegated
+            # subtree, e.g. run from a login session, the move is not allowed).
+            if not any(flag == CLONE_NEWUSER for _, flag, _ in joins):
+                _fail(failure, f"cannot join the container's cgroup: {err}")
         if process.get("oomScoreAdj") is not None:
             try:
                 with open("/proc/self/oom_score_adj", "w") as handle:
