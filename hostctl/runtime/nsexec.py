@@ -87,11 +87,6 @@ def plan(config: dict[str, Any], name: str) -> dict[str, Any]:
         return {"why": f"process.{unhandled[0]} is set"}
     if process.get("apparmorProfile") and not apparmor_enabled():
         return {"why": "an AppArmor profile without AppArmor"}
-    machine = os.uname().machine
-    if machine not in KEYCTL:
-        return {"why": f"no keyctl number known for {machine}"}
-    if not os.path.exists(os.path.join(CGROUP2, "cgroup.controllers")):
-        return {"why": f"{CGROUP2} is not the cgroup v2 hierarchy"}
     linux = config.get("linux") or {}
     if linux.get("namespaces") and any(ns.get("type") == "time" for ns in linux["namespaces"]):
         return {"why": "a time namespace"}
@@ -103,6 +98,11 @@ def plan(config: dict[str, Any], name: str) -> dict[str, Any]:
             bpf = seccomp_bpf.compile_profile(linux["seccomp"])
         except seccomp_bpf.Unsupported as err:
             return {"why": str(err)}
+    machine = os.uname().machine
+    if machine not in KEYCTL:
+        return {"why": f"no keyctl number known for {machine}"}
+    if not os.path.exists(os.path.join(CGROUP2, "cgroup.controllers")):
+        return {"why": f"{CGROUP2} is not the cgroup v2 hierarchy"}
     process["args"], process["terminal"] = [], False
     process.setdefault("cwd", "/")
     return {"why": "", "process": process, "bpf": bpf, "keyring": f"_ses.{name}",
