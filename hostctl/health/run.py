@@ -1,21 +1,26 @@
 """Running one health check (or startup probe) in a running container.
 
-The check runs as `runc exec --process FILE` where FILE is the container's own process
-from its config.json, as the start keeps it in the check's store (hostctl.health.status):
-user, groups, environment, working directory, capabilities, rlimits, noNewPrivileges,
-AppArmor/SELinux labels, with the check's arguments and no terminal. It joins the
-container's namespaces and cgroup and runs under its seccomp filter, so a check never
-has more privilege than the container itself. A rootless
-container's runtime runs as root of the user namespace the container lives in: the
-check's runc joins that namespace first (the user owns it, so it may).
+The check runs as the container's own process from its config.json: user, groups,
+environment, working directory, capabilities, rlimits, noNewPrivileges, AppArmor
+profile, with the check's arguments and no terminal, in the container's namespaces and
+cgroup under its seccomp filter, so a check never has more privilege than the
+container itself. By default without runc (hostctl.runtime.nsexec: the check's own
+process does what `runc exec` does; lean_plan() decides once per start, from the
+bundle's config.json, and keeps the compiled seccomp program in the check's store);
+else, when that cannot be exact or fails before the command's exec, by `runc exec
+--process FILE` with the process as the start keeps it in the store
+(hostctl.health.status). A rootless container's runtime runs as root of the user
+namespace the container lives in: the check's runc joins that namespace first (the
+user owns it, so it may).
 
 The check's stdout and stderr are captured (the last ~500 characters are kept). A check
-still running at its timeout is killed (SIGKILL to the exec'd process, whose PID runc
-wrote) and counts as failed with exit code -1.
+still running at its timeout is killed (SIGKILL to the exec'd process, whose PID the
+lean exec or runc wrote) and counts as failed with exit code -1.
 
-This is what every check costs, so it imports only os, time, marshal, fcntl, select and
-hostctl's lean modules (no yaml, typer, jinja2, pydbus, urllib3, and not json,
-dataclasses or pathlib either).
+This is what every check costs, so it imports only os, time, marshal, fcntl, select,
+_ctypes, _signal, resource and hostctl's lean modules (no yaml, typer, jinja2, pydbus,
+urllib3, and not json, dataclasses or pathlib either; json once per start, for
+config.json).
 """
 
 from __future__ import annotations

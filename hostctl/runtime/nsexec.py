@@ -73,7 +73,7 @@ CAP_VERSION_3 = 0x20080522
 APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
 CGROUP2 = "/sys/fs/cgroup"
 FAILED = 255  # the joiner's exit status when it failed before the exec
-EXEC_FAILED = 127  # the command could not be found or exec'd
+EXEC_FAILED = 255  # the command could not be found or exec'd (runc exec's status then)
 
 
 def plan(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -317,14 +317,16 @@ def _command(lean: dict[str, Any], argv: list[str], stdin: int, output: int, fai
         try:
             path = _look_up(argv[0], env)
         except OSError as err:  # the check's own failure, as runc's would be: no fallback
-            os.write(2, f"exec failed: {err}\n".encode())
+            os.write(2, f"exec failed: unable to start container process: exec: "
+                     f"{json_quote(argv[0])}: {err.strerror}\n".encode())
             os._exit(EXEC_FAILED)
         if nnp:
             _seccomp(lean, failure)
         try:
             os.execve(path, argv, env)
         except OSError as err:
-            os.write(2, f"exec failed: {argv[0]}: {err.strerror}\n".encode())
+            os.write(2, f"exec failed: unable to start container process: exec: "
+                     f"{json_quote(path)}: {err.strerror}\n".encode())
             os._exit(EXEC_FAILED)
     except BaseException as err:  # nothing may return into the caller's code
         _fail(failure, f"cannot run {argv[0]} in the container: {err}")
@@ -386,12 +388,18 @@ def _environment(pairs: list[str], uid: int) -> dict[str, str]:
     return env
 
 
+def json_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _look_up(command: str, env: dict[str, str]) -> str:
     """COMMAND found as Go's exec.LookPath (runc's) finds it in ENV's PATH."""
     if "/" in command:
-        return command
+        if os.path.isfile(command) and os.access(command, os.X_OK):
+            return command
+        raise OSError(2, "no such file or directory")
     for directory in env.get("PATH", "").split(":"):
         candidate = os.path.join(directory or ".", command)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise FileNotFoundError(f"{command}: executable file not found in $PATH")
+    raise OSError(2, "executable file not found in $PATH")

@@ -63,6 +63,10 @@ found = {"why": lean["why"]}
 if not lean["why"]:
     found["lean"] = run.run_lean(lean, container.pid, argv, pid_file, 30)
 found["runc"] = run.run_runc(container, store["process"], argv, pid_file, 30)
+missing = ["no-such-command"]
+if not lean["why"]:
+    found["missing_lean"] = run.run_lean(lean, container.pid, missing, pid_file, 30)
+found["missing_runc"] = run.run_runc(container, store["process"], missing, pid_file, 30)
 found["init_ns"] = {kind: os.readlink(f"/proc/{container.pid}/ns/{kind}")
                     for kind in ("cgroup", "ipc", "mnt", "net", "pid", "uts", "user")}
 found["filters"] = next(int(line.split()[1]) for line in open("/proc/self/status")
@@ -99,6 +103,14 @@ def compare(host: TestHost, name: str, user: bool) -> dict[str, Any]:
         difflib.unified_diff(runc_output.splitlines(), lean_output.splitlines(), "runc exec",
                              "lean", lineterm=""))
     assert lean_code == 0, lean_output
+    # A command that is not there: the same exit status, the same complaint.
+    (lean_code, lean_missing, _), (runc_code, runc_missing) = (
+        found["missing_lean"], found["missing_runc"])
+    assert lean_code == runc_code != 0, (lean_missing, runc_missing)
+    for said in (lean_missing, runc_missing):
+        assert "exec failed: unable to start container process: exec: " in said, said
+        assert "no-such-command" in said and "executable file not found in $PATH" in said
+    lean_code, lean_output = found["lean"][:2]
     lines = lean_output.splitlines()
     # The container's namespaces, its root (not the test host's), the seccomp filter.
     for kind, link in found["init_ns"].items():
