@@ -90,6 +90,8 @@ def plan(config: dict[str, Any], name: str) -> dict[str, Any]:
     linux = config.get("linux") or {}
     if linux.get("namespaces") and any(ns.get("type") == "time" for ns in linux["namespaces"]):
         return {"why": "a time namespace"}
+    if linux.get("intelRdt"):
+        return {"why": "linux.intelRdt is set"}
     bpf = None
     if linux.get("seccomp"):
         from hostctl.runtime import seccomp_bpf

@@ -45,7 +45,7 @@ echo "cgroup $(cat /proc/self/cgroup)"
 echo "root $(cat {MARKER}) $(test -e /etc/os-release && echo host-os-release)"
 env | sort
 echo "cwd $(pwd)"
-echo "nofile $(ulimit -n)"
+echo "nofile $(ulimit -n) oom_score_adj $(cat /proc/self/oom_score_adj) umask $(umask)"
 unshare -n true 2>&1; echo "unshare exit $?"
 """
 
@@ -138,7 +138,7 @@ def test_a_system_containers_user_groups_and_no_new_privileges(
         assert status["Groups"].split()[1:] == ["4242", "4343"], status
         assert status["NoNewPrivs"].split()[1] == "1", status
         output = host.run([PYTHON, "-c", SCRIPT, "leanapp", "system", PROBE]).stdout
-        assert "PROBE_VAR=lean" in output and "cwd /tmp" in output and "nofile 777" in output
+        assert "PROBE_VAR=lean" in output and "cwd /tmp" in output and "nofile 777 " in output
     finally:
         remove(host, "leanapp")
 
