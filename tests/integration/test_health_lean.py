@@ -196,3 +196,43 @@ def test_exec_into_a_rootless_container(host: TestHost, busybox_ref: str) -> Non
         assert status.returncode == 3, status
     finally:
         user_remove(host, "execrl")
+
+
+# Breaks the kept plan of a container's checks: an rlimit the command's process cannot
+# set, so the lean exec fails after the joins, before the command's exec.
+BREAK = """\
+import sys
+from hostctl.health import status
+bundle = status.bundle_dir(sys.argv[1], False)
+lean = status.load_store(bundle)["lean"]
+lean["process"]["rlimits"] = [{"type": "RLIMIT_NOT_THERE", "soft": 1, "hard": 1}]
+status.remember(bundle, "lean", lean)
+"""
+WHY = """\
+import sys
+from hostctl.health import status
+print(status.load_store(status.bundle_dir(sys.argv[1], False))["lean"]["why"])
+"""
+
+
+def test_a_lean_exec_failing_before_the_exec_leaves_the_checks_to_runc(
+        host: TestHost, busybox_ref: str) -> None:
+    text = BASE.format(ref=busybox_ref, marker=MARKER).replace(
+        f"health_cmd: test -e {MARKER}", "health_cmd: echo ran >> /tmp/runs")
+    declare(host, "leanfb", text)
+    try:
+        start(host, "leanfb")
+        first = host.run([HOSTCTL, "healthcheck", "leanfb"], check=False)
+        assert first.returncode == 0, first
+        assert host.run([PYTHON, "-c", WHY, "leanfb"]).stdout.strip() == ""  # lean
+        host.run([PYTHON, "-c", BREAK, "leanfb"])
+        second = host.run([HOSTCTL, "healthcheck", "leanfb"], check=False)
+        assert second.returncode == 0, second
+        assert "the check runs through runc exec: cannot run" in second.stderr, second
+        why = host.run([PYTHON, "-c", WHY, "leanfb"]).stdout
+        assert "RLIMIT_NOT_THERE" in why, why
+        # The failed attempt ran nothing: one line from the first check, one from runc's.
+        runs = host.run([HOSTCTL, "exec", "leanfb", "cat", "/tmp/runs"]).stdout.split()
+        assert runs == ["ran", "ran"], runs
+    finally:
+        remove(host, "leanfb")
