@@ -3,22 +3,27 @@ process without a terminal, done by the calling process itself.
 
 The caller (a health check) forks; the child (the "joiner") moves itself into the
 cgroup the container's init is in (for a rootless container, where the user may not
-move it, it stays where it is, as with runc), sets oom_score_adj, and joins the init's namespaces
-that differ from its own (/proc/PID/ns: user first, for a rootless container, then mnt,
-which also makes the container's root its root, pid, ipc, uts, net, cgroup). It then
-forks the process that becomes the command, inside the container's PID namespace, writes
-that process's PID to the given pid file, waits for it and exits with its status (128 +
-signal when killed, as runc does). The command's process, as runc's setns init does:
-joins the session keyring `_ses.NAME`, raises the soft RLIMIT_NOFILE to the hard one
-(runc's Go runtime does, and its children inherit that), sets rlimits, no_new_privs when
-noNewPrivileges, loads the seccomp filter early when without no_new_privs (loading it
-then takes privilege), tries the working directory, drops the bounding set, keeps its
-capabilities across setgroups/setgid/setuid to the process user (additionalGids unless
-setgroups is denied in the user namespace), tries the working directory again, sets the
-capabilities exactly (effective, permitted, inheritable, ambient), the AppArmor profile,
-HOME from the container's /etc/passwd when the environment has none, looks the command
-up in the environment's PATH, loads the seccomp filter last when with no_new_privs, and
-execs with exactly the process's environment.
+move it, it stays where it is, as with runc), sets oom_score_adj, and joins the init's
+namespaces that differ from its own (/proc/PID/ns: user first, for a rootless
+container, then mnt, which also makes the container's root its root, pid, ipc, uts,
+net). It then forks the process that becomes the command, inside the container's PID
+namespace (that process joins the cgroup namespace itself), goes back to its own cgroup
+(only the command stays in the container's, as with runc), writes the command's PID to
+the given pid file, waits for it and exits with its status (128 + signal when killed,
+as runc does).
+
+The command's process, as runc's setns init does: joins the session keyring
+`_ses.NAME`, raises the soft RLIMIT_NOFILE to the hard one (runc's Go runtime does, and
+its children inherit that), sets rlimits, no_new_privs when noNewPrivileges, loads the
+seccomp filter early when without no_new_privs (loading it then takes privilege), tries
+the working directory, drops the bounding set, keeps its capabilities across
+setgroups/setgid/setuid to the process user (additionalGids unless setgroups is denied
+in the user namespace), tries the working directory again, sets the capabilities
+exactly (effective, permitted, inheritable, ambient), the umask when set (as runc 1.2
+does), the AppArmor profile, HOME from the container's /etc/passwd when the
+environment has none, looks the command up in the environment's PATH, loads the
+seccomp filter last when with no_new_privs, and execs with exactly the process's
+environment.
 
 The filter is the BPF program hostctl.runtime.seccomp_bpf compiled from the same
 config.json (once per start, kept with the check's state). What this module cannot do
@@ -29,7 +34,7 @@ to the failure pipe (close-on-exec: empty means the command was exec'd), so the 
 can still fall back: nothing of the command has run by then.
 
 This module is on every check's path: it imports os and hostctl.runtime.libc (_ctypes)
-at import, _signal and resource in the child only.
+at import, _signal and resource when it starts a command.
 """
 
 from __future__ import annotations
@@ -193,6 +198,7 @@ def start(lean: dict[str, Any], init_pid: int, argv: list[str], stdin: int, outp
             cgroup = next(line[3:] for line in handle.read().splitlines()
                           if line.startswith("0::"))
         procs = os.open(f"{CGROUP2}{cgroup}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+        back = _own_cgroup_procs()
     except BaseException:
         for fd, _, _ in joins:
             os.close(fd)
@@ -205,14 +211,27 @@ def start(lean: dict[str, Any], init_pid: int, argv: list[str], stdin: int, outp
     try:
         pid = os.fork()
         if pid == 0:
-            _joiner(lean, joins, procs, argv, stdin, output, pid_fd, failure_write, last,
-                    _signal)
+            _joiner(lean, joins, (procs, back), argv, stdin, output, pid_fd, failure_write,
+                    last, _signal)
     finally:
         os.close(failure_write)
         os.close(procs)
+        if back >= 0:
+            os.close(back)
         for fd, _, _ in joins:
             os.close(fd)
     return Joined(pid, failure_read)
+
+
+def _own_cgroup_procs() -> int:
+    """An fd of this process's own cgroup.procs (-1 when it cannot be opened)."""
+    try:
+        with open("/proc/self/cgroup") as handle:
+            own = next(line[3:] for line in handle.read().splitlines()
+                       if line.startswith("0::"))
+        return os.open(f"{CGROUP2}{own}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+    except (OSError, StopIteration):
+        return -1
 
 
 def _fail(failure: int, message: str) -> None:
@@ -222,11 +241,14 @@ def _fail(failure: int, message: str) -> None:
         os._exit(FAILED)
 
 
-def _joiner(lean: dict[str, Any], joins: list[tuple[int, int, str]], procs: int,
+def _joiner(lean: dict[str, Any], joins: list[tuple[int, int, str]], cgroups: tuple[int, int],
             argv: list[str], stdin: int, output: int, pid_fd: int, failure: int, last: int,
             signals: Any) -> None:
-    """The forked child: cgroup, oom_score_adj, namespaces, then the command's process;
-    never returns."""
+    """The forked child: cgroup, oom_score_adj, namespaces (the cgroup namespace left to
+    the command's process), then the command's process, after whose fork it goes back
+    to its own cgroup: only the command stays in the container's, as with runc. Never
+    returns."""
+    procs, back = cgroups
     try:
         process = lean["process"]
         try:
@@ -242,14 +264,24 @@ def _joiner(lean: dict[str, Any], joins: list[tuple[int, int, str]], procs: int,
                     handle.write(str(int(process["oomScoreAdj"])))
             except OSError as err:
                 _fail(failure, f"cannot set oom_score_adj: {err}")
+        cgroup_ns = [join for join in joins if join[2] == "cgroup"]
         for fd, flag, kind in joins:
-            if libc.setns(fd, flag) != 0:
+            if kind != "cgroup" and libc.setns(fd, flag) != 0:
                 _fail(failure, f"cannot join the container's {kind} namespace: "
                       f"{os.strerror(libc.errno())}")
         child = os.fork()
         if child == 0:
+            for fd, flag, kind in cgroup_ns:
+                if libc.setns(fd, flag) != 0:
+                    _fail(failure, f"cannot join the container's {kind} namespace: "
+                          f"{os.strerror(libc.errno())}")
             _command(lean, argv, stdin, output, failure, last, signals)
         os.write(pid_fd, f"{child}\n".encode())
+        if back >= 0:
+            try:
+                os.write(back, b"0")
+            except OSError:
+                back = -1  # it stays in the container's cgroup while it waits
         _, status = os.waitpid(child, 0)
         if os.WIFSIGNALED(status):
             os._exit(128 + os.WTERMSIG(status))
