@@ -3,7 +3,9 @@ and journal lines written by checks at a 1 s interval.
 
 Inside a systemd test host, with the same busybox image and `true` as the check:
 - hostctl: what NAME-healthcheck.service runs (`PYTHON -sSE .../entry.py health-timer
-  NAME`: runc exec of the container's process, the state updated under its lock);
+  NAME`: the lean exec of the container's process, the state updated under its lock);
+- hostctl, runc exec: the same on a second container whose checks are kept on
+  `runc exec --process` (the path the lean exec falls back to);
 - runc exec (floor): `runc exec NAME true` on the same container;
 - podman: `podman healthcheck run NAME` (4.3.1, Debian's).
 CPU (user + system of the process and the children it waits for, from bash's `time`;
@@ -34,6 +36,12 @@ from tests.support.testhost import TestHost  # noqa: E402
 
 HOSTCTL = str(Path(sys.executable).parent / "hostctl")
 ENTRY = str(REPO / "hostctl" / "launcher" / "entry.py")
+# Run in the test host: keep a container's checks on runc exec / say which path they take.
+REMEMBER = ("import sys; sys.path.insert(0, sys.argv[1]); from hostctl.health import status; "
+            "status.remember(status.bundle_dir(sys.argv[2], False), 'lean', "
+            "{'why': 'kept on runc exec by the benchmark'})")
+WHY = ("import sys; sys.path.insert(0, sys.argv[1]); from hostctl.health import status; "
+       "print(status.load_store(status.bundle_dir(sys.argv[2], False))['lean']['why'])")
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
 
 
@@ -93,8 +101,16 @@ def report(host: TestHost, ref: str, runs: int, seconds: int, podman: bool) -> N
     _declare(host, ref, "bench-check", "0")  # no timer: only the runs measured here
     host.run(["systemctl", "daemon-reload"])
     host.run(["systemctl", "start", "bench-check.service"])
+    # The same check kept on `runc exec` (what the lean exec replaces): its first check
+    # writes the store, then the store says to use runc.
+    _declare(host, ref, "bench-runc", "0")
+    host.run(["systemctl", "daemon-reload"])
+    host.run(["systemctl", "start", "bench-runc.service"])
+    host.run([sys.executable, "-sSE", ENTRY, "health-timer", "bench-runc"])
+    host.run([sys.executable, "-c", REMEMBER, str(REPO), "bench-runc"])
     commands = {
         "hostctl": f"{sys.executable} -sSE {ENTRY} health-timer bench-check",
+        "hostctl, runc exec": f"{sys.executable} -sSE {ENTRY} health-timer bench-runc",
         "runc exec (floor)": "runc --root /run/hostctl/runc exec bench-check true",
     }
     if podman:
@@ -110,15 +126,18 @@ def report(host: TestHost, ref: str, runs: int, seconds: int, podman: bool) -> N
         shift = round_ % len(labels)
         for label in labels[shift:] + labels[:shift]:
             results[label].append(_timed(host, commands[label], max(1, runs // rounds)))
+    for name in ("bench-check", "bench-runc"):
+        why = host.run([sys.executable, "-c", WHY, str(REPO), name]).stdout.strip()
+        print(f"{name}: {'lean exec' if not why else f'runc exec ({why})'}")
     log = json.loads(host.read_file("/run/hostctl/containers/bench-check/health.json"))
     print(f"hostctl's state after the runs: {log['status']}, last exit code "
           f"{log['log'][-1]['exit_code']}")
     print(f"one health check (`true`), mean of {runs} runs in turns:")
     for label, values in results.items():
         cpu, guest, wall = (sum(v[n] for v in values) / len(values) for n in range(3))
-        print(f"  {label:<18} CPU {cpu:6.1f} ms   guest CPU {guest:6.1f} ms   "
+        print(f"  {label:<20} CPU {cpu:6.1f} ms   guest CPU {guest:6.1f} ms   "
               f"wall {wall:6.1f} ms")
-    host.run(["systemctl", "stop", "bench-check.service"])
+    host.run(["systemctl", "stop", "bench-check.service", "bench-runc.service"])
     if podman:
         host.run(["podman", "rm", "-f", "-t", "1", "bench-podman"])
     journal_lines(host, ref, seconds, podman)

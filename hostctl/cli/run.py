@@ -181,7 +181,12 @@ def exec_(
     if not (state.paths.runc_root / name).exists():
         raise HostctlError(f"container {name} is not running",
                            hint=f"start it first: systemctl start {name}")
-    status = state.runtime().exec(name, command, env=env or [], cwd=workdir, tty=tty)
+    try:
+        init_pid: int | None = int((state.bundle / "pid").read_text().strip())
+    except (OSError, ValueError):
+        init_pid = None
+    status = state.runtime().exec(name, command, env=env or [], cwd=workdir, tty=tty,
+                                  init_pid=init_pid)
     raise typer.Exit(status)
 
 

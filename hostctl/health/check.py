@@ -52,7 +52,7 @@ def step(container: Container, store: dict[str, Any]) -> Step | None:
         return None
     startup = status.in_startup(current["state"], spec)
     test = spec["startup"] if startup else spec
-    entry = execute(container, store["process"], test["test"], float(test["timeout"]))
+    entry = execute(container, store, test["test"], float(test["timeout"]))
     before: list[str] = []
     probe: list[str] = []
 

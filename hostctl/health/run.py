@@ -1,21 +1,26 @@
 """Running one health check (or startup probe) in a running container.
 
-The check runs as `runc exec --process FILE` where FILE is the container's own process
-from its config.json, as the start keeps it in the check's store (hostctl.health.status):
-user, groups, environment, working directory, capabilities, rlimits, noNewPrivileges,
-AppArmor/SELinux labels, with the check's arguments and no terminal. It joins the
-container's namespaces and cgroup and runs under its seccomp filter, so a check never
-has more privilege than the container itself. A rootless
-container's runtime runs as root of the user namespace the container lives in: the
-check's runc joins that namespace first (the user owns it, so it may).
+The check runs as the container's own process from its config.json: user, groups,
+environment, working directory, capabilities, rlimits, noNewPrivileges, AppArmor
+profile, with the check's arguments and no terminal, in the container's namespaces and
+cgroup under its seccomp filter, so a check never has more privilege than the
+container itself. By default without runc (hostctl.runtime.nsexec: the check's own
+process does what `runc exec` does; lean_plan() decides once per start, from the
+bundle's config.json, and keeps the compiled seccomp program in the check's store);
+else, when that cannot be exact or fails before the command's exec, by `runc exec
+--process FILE` with the process as the start keeps it in the store
+(hostctl.health.status). A rootless container's runtime runs as root of the user
+namespace the container lives in: the check's runc joins that namespace first (the
+user owns it, so it may).
 
 The check's stdout and stderr are captured (the last ~500 characters are kept). A check
-still running at its timeout is killed (SIGKILL to the exec'd process, whose PID runc
-wrote) and counts as failed with exit code -1.
+still running at its timeout is killed (SIGKILL to the exec'd process, whose PID the
+lean exec or runc wrote) and counts as failed with exit code -1.
 
-This is what every check costs, so it imports only os, time, marshal, fcntl, select and
-hostctl's lean modules (no yaml, typer, jinja2, pydbus, urllib3, and not json,
-dataclasses or pathlib either).
+This is what every check costs, so it imports only os, time, marshal, fcntl, select,
+_ctypes, _signal, resource and hostctl's lean modules (no yaml, typer, jinja2, pydbus,
+urllib3, and not json, dataclasses or pathlib either; json once per start, for
+config.json).
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ TYPE_CHECKING = False  # typing itself is not imported on the check path
 if TYPE_CHECKING:
     from typing import Any
 
-CLONE_NEWUSER = 0x10000000
 KILL_GRACE = 5.0  # seconds runc gets to return after the check's process was killed
 OUTPUT_READ_LIMIT = 64 * 1024  # bytes read from a check; only the end is kept
 # Process keys of config.json a check inherits (args, terminal and consoleSize not).
@@ -120,46 +124,128 @@ def check_process(config: dict[str, Any]) -> dict[str, Any]:
     return process
 
 
-def execute(container: Container, process: dict[str, Any], test: list[str], timeout: float
+LEAN_KEY = "lean"  # the store's key for nsexec.plan()'s answer, made at a start's first check
+
+
+def lean_plan(container: Container, store: dict[str, Any]) -> dict[str, Any]:
+    """How this start's checks run without runc (hostctl.runtime.nsexec.plan, from the
+    bundle's config.json); made by the first check of a start and kept in the store.
+    {"why": REASON} when they go through `runc exec`."""
+    lean = store.get(LEAN_KEY)
+    if isinstance(lean, dict):
+        return lean
+    if container.runtime.binary != "runc":
+        lean = {"why": f"the runtime is {container.runtime.binary}"}
+    else:
+        import json
+
+        from hostctl.runtime import nsexec
+
+        try:
+            with open(os.path.join(container.bundle, "config.json"), encoding="utf-8") as f:
+                lean = nsexec.plan(json.load(f), container.name)
+        except (OSError, ValueError) as err:
+            lean = {"why": f"cannot read config.json: {err}"}
+    store[LEAN_KEY] = lean
+    status.remember(container.bundle, LEAN_KEY, lean)
+    return lean
+
+
+def execute(container: Container, store: dict[str, Any], test: list[str], timeout: float
             ) -> dict[str, Any]:
-    """Run TEST in CONTAINER as PROCESS (check_process) with TIMEOUT; the log entry
+    """Run TEST in CONTAINER as its check's process with TIMEOUT, without runc when
+    lean_plan() allows, else by `runc exec`; the log entry
     (hostctl.health.status.result)."""
     start = time.time()
     tag = f"health-{os.getpid()}"
-    process_file = os.path.join(container.bundle, f"{tag}.process.json")
     pid_file = os.path.join(container.bundle, f"{tag}.pid")
+    argv = argv_of(test)
+    lean = lean_plan(container, store)
     try:
-        with open(process_file, "w", encoding="utf-8") as handle:
-            handle.write(status.to_json({**process, "args": argv_of(test)}))
-        argv = container.runtime.exec_process_argv(container.name, process_file, pid_file)
-        code, output = _run(argv, container.pid, pid_file, timeout)
+        if not lean["why"] and container.pid is not None:
+            try:
+                code, output, why = run_lean(lean, container.pid, argv, pid_file, timeout)
+            except OSError as err:
+                code, output, why = None, "", f"cannot start it: {err}"
+            if not why:
+                return _entry(start, code, output, timeout)
+            # Nothing of the check ran: this start's checks go through runc from now on.
+            say(f"{container.name}: the check runs through runc exec: {why}", 4)
+            lean = {"why": why}
+            store[LEAN_KEY] = lean
+            status.remember(container.bundle, LEAN_KEY, lean)
+        code, output = run_runc(container, store["process"], argv, pid_file, timeout)
     except OSError as err:
         return status.result(start, time.time(), -1, f"cannot run the check: {err}")
     finally:
-        status.unlink_quietly(process_file)
         status.unlink_quietly(pid_file)
+    return _entry(start, code, output, timeout)
+
+
+def _entry(start: float, code: int | None, output: str, timeout: float) -> dict[str, Any]:
     if code is None:
         output = f"{output}\nthe check timed out after {timeout:g}s and was killed".lstrip()
         return status.result(start, time.time(), -1, output)
     return status.result(start, time.time(), code, output)
 
 
+def run_lean(lean: dict[str, Any], init_pid: int, argv: list[str], pid_file: str,
+              timeout: float) -> tuple[int | None, str, str]:
+    """ARGV in the container by hostctl.runtime.nsexec: (exit code or None when it timed
+    out, output, "" or why it could not be started)."""
+    from hostctl.runtime import nsexec
+
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            pid_fd = os.open(pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                             0o600)
+            try:
+                joined = nsexec.start(lean, init_pid, argv, devnull, write_end, pid_fd)
+            finally:
+                os.close(pid_fd)
+        finally:
+            os.close(devnull)
+            os.close(write_end)
+        code, output = _collect(joined.pid, read_end, pid_file, timeout)
+    finally:
+        os.close(read_end)
+    return code, output, joined.failed()
+
+
+def run_runc(container: Container, process: dict[str, Any], argv: list[str], pid_file: str,
+              timeout: float) -> tuple[int | None, str]:
+    """ARGV in the container by `runc exec --process`."""
+    process_file = os.path.join(container.bundle, f"health-{os.getpid()}.process.json")
+    try:
+        with open(process_file, "w", encoding="utf-8") as handle:
+            handle.write(status.to_json({**process, "args": argv}))
+        runtime_argv = container.runtime.exec_process_argv(container.name, process_file,
+                                                           pid_file)
+        return _run(runtime_argv, container.pid, pid_file, timeout)
+    finally:
+        status.unlink_quietly(process_file)
+
+
 def _run(argv: list[str], init_pid: int | None, pid_file: str, timeout: float
          ) -> tuple[int | None, str]:
     """Run ARGV (the runtime's exec) with output captured; (exit code, output), the code
     None when it timed out."""
-    userns = _foreign_userns(init_pid)
+    from hostctl.runtime import nsexec
+
+    userns = nsexec.foreign_userns(init_pid)
     read_end, write_end = os.pipe2(os.O_CLOEXEC)
     env = Runc.environment()
-    if userns is not None:
-        from hostctl.runtime import libc
     pid = os.fork()  # not posix_spawn: the child must join the user namespace first
     if pid == 0:  # the child: into the container's user namespace, then the runtime
         try:
-            if userns is not None and libc.setns(userns, CLONE_NEWUSER) != 0:
-                os.write(write_end, f"cannot join the container's user namespace: "
-                         f"{os.strerror(libc.errno())}\n".encode())
-                os._exit(125)
+            if userns is not None:
+                try:
+                    nsexec.join_userns(userns)
+                except OSError as err:
+                    os.write(write_end, f"{err.strerror}\n".encode())
+                    os._exit(125)
             devnull = os.open(os.devnull, os.O_RDONLY)
             os.dup2(devnull, 0)
             os.dup2(write_end, 1)
@@ -177,18 +263,6 @@ def _run(argv: list[str], init_pid: int | None, pid_file: str, timeout: float
         return _collect(pid, read_end, pid_file, timeout)
     finally:
         os.close(read_end)
-
-
-def _foreign_userns(init_pid: int | None) -> int | None:
-    """An fd of the container's user namespace when it is not this process's own."""
-    if init_pid is None:
-        return None
-    try:
-        if os.readlink(f"/proc/{init_pid}/ns/user") == os.readlink("/proc/self/ns/user"):
-            return None
-        return os.open(f"/proc/{init_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
 
 
 def _collect(pid: int, read_end: int, pid_file: str, timeout: float) -> tuple[int | None, str]:

@@ -169,6 +169,29 @@ def update(bundle: str, change: Callable[[dict[str, Any]], None]) -> dict[str, A
         os.close(fd)
 
 
+def remember(bundle: str, key: str, value: object) -> None:
+    """Keep VALUE under KEY in BUNDLE's check store (beside spec, process and state),
+    under its lock, until the next start writes a fresh store; nothing when the store
+    is gone."""
+    try:
+        fd = os.open(os.path.join(bundle, LOCK_FILE),
+                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        store = load_store(bundle)
+        if store is None:
+            return
+        store[key] = value
+        try:
+            _replace(os.path.join(bundle, STORE_FILE), marshal.dumps(store))
+        except FileNotFoundError:
+            return
+    finally:
+        os.close(fd)
+
+
 def to_json(value: object) -> str:
     """VALUE (None, bool, int, finite float, str, list, tuple, dict with str keys) as
     JSON text, without importing json."""

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import _ctypes
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _libc = _ctypes.dlopen(None, 2)  # type: ignore[arg-type]  # NULL, RTLD_NOW: this process
 
 
@@ -56,3 +60,40 @@ _setns = _Function(_ctypes.dlsym(_libc, "setns"))
 def setns(fd: int, nstype: int) -> int:
     """setns(2): move this (single-threaded) process into the namespace open at FD."""
     return int(_setns(fd, nstype))
+
+
+_prctl = _Function(_ctypes.dlsym(_libc, "prctl"))
+_capset = _Function(_ctypes.dlsym(_libc, "capset"))
+
+
+def prctl(option: int, arg2: int | bytes = 0, arg3: int | bytes = 0, arg4: int = 0,
+          arg5: int = 0) -> int:
+    """prctl(2); a bytes argument is passed as a pointer to its data."""
+    args = [a if isinstance(a, bytes) else _ULong(a) for a in (arg2, arg3, arg4, arg5)]
+    return int(_prctl(option, *args))
+
+
+def capset(header: bytes, data: bytes) -> int:
+    """capset(2) with a packed __user_cap_header_struct and __user_cap_data_struct[2]."""
+    return int(_capset(header, data))
+
+
+def syscall_args(number: int, *args: int | bytes) -> int:
+    """A system call by NUMBER with integer (or, for bytes, pointer) arguments."""
+    return int(_syscall(_ULong(number),
+                        *[a if isinstance(a, bytes) else _ULong(a) for a in args]))
+
+
+class _Char(_ctypes._SimpleCData):  # type: ignore[type-arg]
+    _type_ = "c"
+
+
+class Buffer:
+    """DATA copied into memory that stays put, for a structure that points at it."""
+
+    __slots__ = ("_array", "address")
+
+    def __init__(self, data: bytes) -> None:
+        array_type: Any = type("_Bytes", (_ctypes.Array,), {"_type_": _Char, "_length_": len(data)})
+        self._array = array_type.from_buffer_copy(data)
+        self.address: int = _ctypes.addressof(self._array)

@@ -213,14 +213,25 @@ class Runc:
         run(self._argv("kill", *extra, cid, signal), env=_clean_env())
 
     def exec(self, cid: str, args: list[str], *, env: Sequence[str] = (), cwd: str | None = None,
-             tty: bool = False) -> int:
-        """Run ARGS in the running container with this process's stdio; its exit status."""
+             tty: bool = False, init_pid: int | None = None) -> int:
+        """Run ARGS in the running container with this process's stdio; its exit status.
+        INIT_PID: the container's init, whose user namespace runc runs in when it is
+        not this process's (a rootless container's: runc created it from inside)."""
         import subprocess
+
+        from hostctl.runtime import nsexec
 
         argv = self._argv("exec", *(["--tty"] if tty else []),
                           *[a for e in env for a in ("--env", e)],
                           *(["--cwd", cwd] if cwd else []), cid, *args)
-        return subprocess.run(argv, env=_clean_env(), check=False).returncode
+        userns = nsexec.foreign_userns(init_pid)
+        if userns is None:
+            return subprocess.run(argv, env=_clean_env(), check=False).returncode
+        try:
+            return subprocess.run(argv, env=_clean_env(), check=False, pass_fds=(userns,),
+                                  preexec_fn=lambda: nsexec.join_userns(userns)).returncode
+        finally:
+            os.close(userns)
 
     def list(self) -> list[dict[str, Any]]:
         """Every container under this root (runc list --format json)."""
