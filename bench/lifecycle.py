@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import shutil
 import statistics
 import sys
@@ -67,6 +68,10 @@ CHECK = "test -e /"
 COUNTER = "/tmp/bench-checks"  # in the container: one line per check (part 2)
 COUNTING_CHECK = f"echo . >> {COUNTER}"
 MANY = 20
+# Unit and container names carry a token of this run: test hosts booted at the same time
+# on this machine share one cgroup2 subtree (systemd-nspawn --keep-unit from the root
+# cgroup: /payload), so same-named units in two guests would share a cgroup.
+RUN = f"lc{secrets.token_hex(2)}"
 WRAPPER = "/usr/local/lib/bench-rusage.py"
 # Runs ARGV; prints JSON: wall seconds until ARGV exits, user and sys seconds of the
 # whole process tree (a child subreaper: orphans such as conmon's come back to it and
@@ -231,21 +236,19 @@ def lean_check_argv(host: TestHost, unit: str) -> list[str]:
 
 
 def one_check(host: TestHost, ref: str, runs: int, hostctl: bool) -> None:
-    pod = podman_unit(host, "hc-podman", ref, "--health-cmd", f"'{CHECK}'",
-                      "--health-interval=1h")
-    units = [pod]
+    pod, ours = f"{RUN}-hc-podman", f"{RUN}-hc-hostctl"
+    units = [podman_unit(host, pod, ref, "--health-cmd", f"'{CHECK}'", "--health-interval=1h")]
     if hostctl:
-        units.append(hostctl_declare(host, "hc-hostctl", ref, health_cmd=CHECK,
-                                     health_interval=3600))
+        units.append(hostctl_declare(host, ours, ref, health_cmd=CHECK, health_interval=3600))
     host.run(["systemctl", "daemon-reload"])
     start_units(host, units)
-    wait_for("hc-podman healthy", lambda: podman_status(host, "hc-podman") == "healthy")
-    kinds = {"podman healthcheck run": [*PODMAN, "healthcheck", "run", "hc-podman"]}
+    wait_for(f"{pod} healthy", lambda: podman_status(host, pod) == "healthy")
+    kinds = {"podman healthcheck run": [*PODMAN, "healthcheck", "run", pod]}
     if hostctl:
-        wait_for("hc-hostctl healthy", lambda: hostctl_status(host, "hc-hostctl") == "healthy")
-        lean = lean_check_argv(host, "hc-hostctl-healthcheck.service")
+        wait_for(f"{ours} healthy", lambda: hostctl_status(host, ours) == "healthy")
+        lean = lean_check_argv(host, f"{ours}-healthcheck.service")
         kinds["hostctl lean check"] = lean
-        kinds["hostctl healthcheck"] = [HOSTCTL, "healthcheck", "hc-hostctl"]
+        kinds["hostctl healthcheck"] = [HOSTCTL, "healthcheck", ours]
     samples = in_turns(host, kinds, runs)
     print(f"1. one health check ({CHECK!r}), median (quartiles) of {runs}, in turns; "
           f"CPU = user+sys of the process tree:")
@@ -324,12 +327,12 @@ def healthy_pid(host: TestHost, kind: str, unit: str, name: str) -> str:
 
 def journal_lines(host: TestHost, ref: str, checks: int, interval: float, hostctl: bool) -> None:
     counting = f"'{COUNTING_CHECK}'"
-    kinds = [("podman", podman_unit(host, "hj-podman", ref, "--health-cmd", counting,
-                                    f"--health-interval={interval:g}s"), "hj-podman")]
+    pod, ours = f"{RUN}-hj-podman", f"{RUN}-hj-hostctl"
+    kinds = [("podman", podman_unit(host, pod, ref, "--health-cmd", counting,
+                                    f"--health-interval={interval:g}s"), pod)]
     if hostctl:
-        kinds.append(("hostctl", hostctl_declare(host, "hj-hostctl", ref,
-                                                 health_cmd=COUNTING_CHECK,
-                                                 health_interval=interval), "hj-hostctl"))
+        kinds.append(("hostctl", hostctl_declare(host, ours, ref, health_cmd=COUNTING_CHECK,
+                                                 health_interval=interval), ours))
     host.run(["systemctl", "daemon-reload"])
     results: dict[str, tuple[int, float, list[str]]] = {}
     for label, unit, name in kinds:
@@ -345,6 +348,8 @@ def journal_lines(host: TestHost, ref: str, checks: int, interval: float, hostct
     print(f"2. journal lines of a healthy container's checks (the guest's whole journal "
           f"between two cursors, checks every {interval:g} s; background: "
           f"{len(background)} lines in {seconds:.0f} s without checks, subtracted):")
+    for line, count in kinds_of_lines(background).most_common():
+        print(f"    background: {count:4d} x {line}")
     per_hour = {}
     for label, (done, window, lines) in results.items():
         per_check = max(0.0, len(lines) - rate * window) / done
@@ -386,10 +391,10 @@ def auto_update(host: TestHost, registry: str, runs: int, hostctl: bool) -> None
     refs = [f"{registry}/bench/app{i}:latest" for i in range(MANY)]
     for i in range(MANY):
         push(registry, f"bench/app{i}", "latest", app_image(i, 1))
-    pods = [podman_unit(host, f"au-podman-{i}", ref,
+    pods = [podman_unit(host, f"{RUN}-au-podman-{i}", ref,
                         "--label", "io.containers.autoupdate=registry")
             for i, ref in enumerate(refs)]
-    ours = [hostctl_declare(host, f"au-hostctl-{i}", ref, auto_update="registry")
+    ours = [hostctl_declare(host, f"{RUN}-au-hostctl-{i}", ref, auto_update="registry")
             for i, ref in enumerate(refs) if hostctl]
     host.run(["systemctl", "daemon-reload"])
     start_units(host, pods + ours)
