@@ -29,7 +29,8 @@ in a registries.conf given to podman alone), podman always with runc.
    io.containers.autoupdate=registry --label PODMAN_SYSTEMD_UNIT=%n ...`). Wall and CPU
    through the same wrapper, in turns; both must report 20 pending.
 
-    sudo .venv/bin/python bench/lifecycle.py [--runs 20] [--checks 30]
+    sudo .venv/bin/python bench/lifecycle.py [--runs 20] [--checks 30] [--interval 2]
+                                             [--podman-only]
 
 podman (Debian's 4.3.1) is a bench-only package: `apt-get install podman`.
 """
@@ -252,12 +253,13 @@ def one_check(host: TestHost, ref: str, runs: int, hostctl: bool) -> None:
     if hostctl:  # its first check comes after the interval: the warm-up run makes it healthy
         lean = lean_check_argv(host, f"{ours}-healthcheck.service")
         kinds["hostctl lean check"] = lean
-        kinds["hostctl healthcheck"] = [HOSTCTL, "healthcheck", ours]
+        kinds["hostctl healthcheck (CLI)"] = [HOSTCTL, "healthcheck", ours]
         kinds["runc exec (floor)"] = [RUNC, "--root", HOSTCTL_RUNC_ROOT, "exec", ours,
                                       "/bin/sh", "-c", CHECK]
     samples = in_turns(host, kinds, runs)
     print(f"1. one health check ({CHECK!r}), median (quartiles) of {runs}, in turns; "
           f"CPU = user+sys of the process tree:")
+    print(f"  (podman = {' '.join(kinds['podman healthcheck run'])})")
     if hostctl:
         print(f"  (hostctl lean check = {' '.join(lean)})")
     print_samples(samples, "podman healthcheck run", "hostctl lean check", "cpu", 0.3)
