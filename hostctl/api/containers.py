@@ -123,7 +123,7 @@ def apply(
 
 def remove(name: str, *, scope: Scope = Scope.SYSTEM, check: bool = False) -> ApplyResult:
     """Stop container NAME and delete the declaration apply() wrote (and its enable
-    drop-in); nothing happens when there is none."""
+    drop-in and rollback record); nothing happens when there is none."""
     path = declaration_path(name, scope)
     if not path.exists():
         return ApplyResult(name, scope, path, False)
@@ -143,8 +143,19 @@ def remove(name: str, *, scope: Scope = Scope.SYSTEM, check: bool = False) -> Ap
         dropin.unlink()
     with contextlib.suppress(OSError):  # only when apply()/enable left nothing else there
         dropins.rmdir()
+    _forget_rollback(name, scope)
     systemd.reload()
     return ApplyResult(name, scope, path, True, actions, before, None, diff, "inactive")
+
+
+def _forget_rollback(name: str, scope: Scope) -> None:
+    """Drop NAME's rollback record (hostctl.images.pins), so prune may free the image its
+    last auto-update replaced."""
+    from hostctl.images import pins
+    from hostctl.images.store import Store
+
+    with contextlib.suppress(HostctlError, OSError):  # a damaged one stays for the user
+        pins.remove(Store(for_scope(scope).store), name)
 
 
 def _write(path: Path, text: str) -> None:

@@ -15,6 +15,7 @@ from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs
     network,
     run,
     setup,
+    update,
 )
 from hostctl.cli.common import _state, app
 from hostctl.errors import HostctlError

@@ -37,9 +37,11 @@ def generate(
 ) -> None:
     """Turn the declarations into units: print them, or reload systemd so it regenerates."""
     from hostctl.units.generator import generate as _generate
+    from hostctl.units.generator import timer_units
 
     scope = scope_of(user)
     units = _generate(scope, None)
+    units.update((name, text) for name, text, _ in timer_units(scope.value, bool(units)))
     if dry_run:
         for unit_name, text in sorted(units.items()):
             typer.echo(f"# {unit_name}\n{text}")

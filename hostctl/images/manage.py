@@ -1,6 +1,7 @@
 """Store management: list, inspect, remove, prune and verify (and repair) images.
 
-What is in use is never removed: everything reachable from the image index, plus what
+What is in use is never removed: everything reachable from the image index, the images
+rollback records keep (hostctl.images.pins: what an auto-update replaced), plus what
 running containers use. A running container is a bundle under Paths.containers
 (NAME/config.json): its annotation io.hostctl.image.digest names its image, and its
 rootfs is an overlay whose lowerdirs are snapshot directories (read from mountinfo).
@@ -101,10 +102,14 @@ def _walk(store: Store, top: str, where: str, reach: _Reach) -> None:
 
 
 def in_use(store: Store, containers: Path | None) -> _Reach:
-    """Everything the image index or a running container needs."""
+    """Everything the image index, a rollback record or a running container needs."""
+    from hostctl.images.pins import pinned
+
     reach = _Reach()
     for name, entry in store.images().items():
         _walk(store, entry.digest, name, reach)
+    for record, pin in pinned(store):
+        _walk(store, pin, record, reach)
     if containers is not None:
         for digest, lowers in running_containers(containers):
             if digest:

@@ -97,7 +97,7 @@ def pull(
         if policy != "always":
             for candidate in candidates:
                 local = _resolve_stored(store, str(candidate), candidate.digest, wanted)
-                if local is not None and _complete(store, local.manifest):
+                if local is not None and is_complete(store, local.manifest):
                     return _prepare(store, str(candidate), local, rootless=rootless, log=say)
             if policy == "never":
                 raise ImageError("image is not stored and the pull policy is never",
@@ -159,7 +159,7 @@ def _pull_local(
         with store.writing():
             if policy != "always":
                 local = _resolve_stored(store, source.name, None, wanted)
-                if local is not None and _complete(store, local.manifest):
+                if local is not None and is_complete(store, local.manifest):
                     return _prepare(store, source.name, local, rootless=rootless, log=log)
             return _pull_from(store, source.name, None, source, wanted, rootless=rootless,
                               log=log, progress=_shown(progress, log))
@@ -184,7 +184,7 @@ def _resolve_stored(store: Store, name: str, pinned: str | None, wanted: Platfor
     return _Resolved(top, digest, _image_manifest(manifest, name))
 
 
-def _complete(store: Store, manifest: Manifest) -> bool:
+def is_complete(store: Store, manifest: Manifest) -> bool:
     """True if the config is stored and every layer is either applied or stored."""
     if not store.has_blob(manifest.config.digest):
         return False

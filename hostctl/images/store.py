@@ -5,6 +5,7 @@
     ROOT/snapshots/HEX/          one applied layer per directory, by ChainID (overlay format)
     ROOT/snapshot-records/HEX.gz what each snapshot held when applied (see snaprecord.py)
     ROOT/locks/                  flock files: one per blob or snapshot being made, and index
+    ROOT/pins/NAME.json          a container's rollback record (hostctl.images.pins)
 
 Nothing partial is ever visible under a final name: blobs are written to a temp file in
 their own directory, fsynced and renamed; snapshots are applied in a temp directory and
@@ -64,6 +65,7 @@ class Store:
         self.locks = self.root / "locks"
         self.records = self.root / "snapshot-records"
         self.index_file = self.root / "images.json"
+        self.pins = self.root / "pins"
 
     def ensure(self) -> None:
         """Create the store's directories (0700: image contents are not for other users)."""
@@ -205,7 +207,7 @@ class Store:
         doc = {"version": 1, "images": {
             ref: {"digest": e.digest, "manifest": e.manifest, "pulled": e.pulled}
             for ref, e in sorted(images.items())}}
-        _atomic_write(self.index_file, json.dumps(doc, indent=1).encode() + b"\n")
+        atomic_write(self.index_file, json.dumps(doc, indent=1).encode() + b"\n")
 
     # -- snapshots ------------------------------------------------------------------
 
@@ -266,7 +268,8 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=retry)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace PATH with DATA (fsynced; a crash leaves the old or the new file)."""
     import tempfile
 
     fd, temp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)

@@ -126,6 +126,17 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
     return units
 
 
+def timer_units(scope: str, containers: bool) -> list[Unit]:
+    """hostctl-auto-update.timer and .service (hostctl.units.autoupdate) where SCOPE has
+    CONTAINERS or the timer is enabled (a user without containers gets no hostctl units).
+    Outside the render cache: whether the timer is enabled is a marker file."""
+    from hostctl.units import autoupdate
+
+    if not containers and not autoupdate.timer_enabled(scope):
+        return []
+    return autoupdate.units(scope, hostctl_program())
+
+
 def write_units(outdir: str | os.PathLike[str], units: Iterable[Unit]) -> None:
     """Write each unit's file and links into OUTDIR, replacing what is there atomically."""
     base = os.fspath(outdir)
@@ -217,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     outdir = args[0]
     try:
         os.makedirs(outdir, exist_ok=True)
-        write_units(outdir, cached_units(scope_name(), _report))
+        scope = scope_name()
+        units = cached_units(scope, _report)
+        write_units(outdir, [*units, *timer_units(scope, bool(units))])
     except (HostctlError, OSError) as err:
         _report(f"cannot generate units in {outdir}: {err}")
         return 1

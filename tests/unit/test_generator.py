@@ -57,6 +57,7 @@ def test_writes_units_and_install_links(decls: Path, tmp_path: Path) -> None:
     assert main([str(out), str(tmp_path / "early"), str(tmp_path / "late")]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "app.target.requires", "db.service", "default.target.wants",
+        "hostctl-auto-update.service", "hostctl-auto-update.timer",
         "multi-user.target.wants", "watch.target.upholds", "web.service", "www.service",
     ]
     for link in ("multi-user.target.wants", "default.target.wants", "app.target.requires",
