@@ -44,3 +44,9 @@ class ToolMissing(HostctlError):
     """A required external program is not installed."""
 
     exit_code = 127
+
+
+class CannotCheck(HostctlError):
+    """A health check cannot run: the container is not running or has no check."""
+
+    exit_code = 2

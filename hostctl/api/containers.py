@@ -58,6 +58,7 @@ class ContainerStatus:
     error: str | None = None  # the declaration's error when it does not load
     labels: dict[str, str] = field(default_factory=dict)
     digest: str | None = None  # the running container's image, else the stored image's
+    health: str | None = None  # starting | healthy | unhealthy; None: no check or not running
 
 
 def declaration_path(name: str, scope: Scope) -> Path:
@@ -221,8 +222,39 @@ def list_containers(scope: Scope) -> list[ContainerStatus]:
             name, state.name, str(path), image, state.active_state, state.sub_state,
             state.main_pid, state.restarts, state.active_since, error, labels,
             image_digest(name, image, scope, running),
+            _health_status(name, scope) if running else None,
         ))
     return rows
+
+
+def _health_status(name: str, scope: Scope) -> str | None:
+    from hostctl.health.state import read
+
+    health = read(name, for_scope(scope))
+    return health.status if health is not None else None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What healthcheck() did: the check's (or startup probe's) result and the status."""
+
+    name: str
+    passed: bool
+    exit_code: int
+    output: str
+    status: str  # starting | healthy | unhealthy, after this check
+    startup: bool  # it was a startup probe
+
+
+def healthcheck(name: str, scope: Scope) -> CheckResult:
+    """Run container NAME's health check now and record it like a timer's check (the
+    status changes and health_on_failure acts as then); CannotCheck (exit code 2) when
+    it is not running or has no check."""
+    from hostctl.health.check import check_now
+
+    done = check_now(name, scope is Scope.USER)
+    return CheckResult(name, done.passed, int(done.entry["exit_code"]),
+                       str(done.entry["output"]), done.after, done.probe is not None)
 
 
 DIGEST_ANNOTATION = "io.hostctl.image.digest"

@@ -1,4 +1,5 @@
-"""Container verbs over systemd: apply, rm, start, stop, restart, status, ps, enable, disable."""
+"""Container verbs over systemd: apply, rm, start, stop, restart, status, ps, healthcheck,
+enable, disable."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 
 from hostctl.cli.common import FormatOpt, UserOpt, app, jsonable, say, scope_of
+from hostctl.paths import Scope
 
 NameArg = Annotated[str, typer.Argument(help="Container name (the declaration's file stem).")]
 
@@ -106,11 +108,31 @@ def status(name: NameArg, user: UserOpt = False) -> None:
         raise _fail(err) from None
     typer.echo(f"{state.name}: {state.active_state} ({state.sub_state}), result "
                f"{state.result}, main pid {state.main_pid}, restarts {state.restarts}")
+    health = _health_line(name, scope)
+    if health:
+        typer.echo(health)
     journal = journal_tail(state.name, scope)
     if journal:
         typer.echo(journal)
     if state.active_state != "active":
         raise typer.Exit(3)
+
+
+def _health_line(name: str, scope: Scope) -> str | None:
+    """`health: STATUS (failing streak N; last check: exit N, OUTPUT)`, None without a
+    check."""
+    from hostctl.health.state import read
+    from hostctl.paths import for_scope
+
+    found = read(name, for_scope(scope))
+    if found is None:
+        return None
+    line = f"health: {found.status} (failing streak {found.failing_streak}"
+    if found.log:
+        last = found.log[-1]
+        output = " ".join(last.output.split())[:100]
+        line += f"; last check: exit {last.exit_code}" + (f", {output}" if output else "")
+    return line + ")"
 
 
 def _uptime(since: float | None) -> str:
@@ -136,13 +158,33 @@ def ps(fmt: FormatOpt = "table", user: UserOpt = False) -> None:
     if fmt == "json":
         typer.echo(json.dumps([jsonable(row) for row in rows], indent=2))
         return
-    typer.echo(f"{'NAME':20} {'STATE':18} {'UPTIME':7} {'RESTARTS':8} {'DIGEST':19} IMAGE")
+    typer.echo(f"{'NAME':20} {'STATE':18} {'HEALTH':9} {'UPTIME':7} {'RESTARTS':8} "
+               f"{'DIGEST':19} IMAGE")
     for row in rows:
         state = f"{row.active_state}/{row.sub_state}"
         image = row.image or f"(broken: {row.error})"
         digest = row.digest[:19] if row.digest else "-"  # sha256: and 12 hex digits
-        typer.echo(f"{row.name:20} {state:18} {_uptime(row.active_since):7} "
-                   f"{row.restarts:<8} {digest:19} {image}")
+        typer.echo(f"{row.name:20} {state:18} {row.health or '-':9} "
+                   f"{_uptime(row.active_since):7} {row.restarts:<8} {digest:19} {image}")
+
+
+@app.command()
+def healthcheck(name: NameArg, user: UserOpt = False) -> None:
+    """Run NAME's health check now, recorded like a timer's check. Exit status 0: it
+    passed, 1: it failed, 2: it cannot run (not running, no check)."""
+    from hostctl.api.containers import healthcheck as _healthcheck
+    from hostctl.errors import HostctlError
+
+    try:
+        result = _healthcheck(name, scope_of(user))
+    except HostctlError as err:
+        raise _fail(err) from None
+    what = "startup probe" if result.startup else "check"
+    verdict = "passed" if result.passed else f"failed (exit status {result.exit_code})"
+    typer.echo(f"{name}: {what} {verdict}; {result.status}")
+    if result.output:
+        typer.echo(result.output)
+    raise typer.Exit(0 if result.passed else 1)
 
 
 def _enable(name: str, enabled: bool, user: bool, linger: bool = False) -> None:

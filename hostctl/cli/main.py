@@ -1,7 +1,8 @@
 """The `hostctl` entry point.
 
-`launch` and `cleanup` are what every unit runs at each start and stop: they are
-dispatched here without importing typer (35 ms) so a start stays lean. Every other verb
+`launch` and `cleanup` are what every unit runs at each start and stop, `health-timer`
+what a container's NAME-healthcheck.service runs for each check: they are dispatched
+here without importing typer (35 ms) so a start and a check stay lean. Every other verb
 goes through the typer application in hostctl.cli.app.
 """
 
@@ -12,16 +13,17 @@ import sys
 
 from hostctl.errors import HostctlError
 
-UNIT_VERBS = ("launch", "cleanup", "network-hold", "network-release")
+UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release")
 NETWORK_VERBS = ("network-hold", "network-release")
 
 
 def unit_main(argv: list[str]) -> int:
-    """`launch|cleanup [--user] [--debug] NAME`: what container units run, and
+    """`launch|cleanup|health-timer [--user] [--debug] NAME`: what container units and
+    their health check units run, and
     `network-hold|network-release --user NAME [--tcp=PORTS --udp=PORTS]`: what a user
     network's unit runs (hostctl.network.holder); the exit status."""
     if not argv or argv[0] not in UNIT_VERBS:
-        print("usage: hostctl launch|cleanup [--user] NAME", file=sys.stderr)
+        print("usage: hostctl launch|cleanup|health-timer [--user] NAME", file=sys.stderr)
         return 2
     verb, rest = argv[0], argv[1:]
     user = "--user" in rest
@@ -62,6 +64,10 @@ def _run_network_verb(verb: str, name: str, options: dict[str, str]) -> int:
 
 
 def _run_unit_verb(verb: str, name: str, user: bool) -> int:
+    if verb == "health-timer":  # lean: no site-packages, no declaration (hostctl.health)
+        from hostctl.health.check import timer_main
+
+        return timer_main(name, user or os.environ.get("SYSTEMD_SCOPE") == "user")
     if not user and os.geteuid() == 0 and os.environ.get("SYSTEMD_SCOPE") != "user":
         # A system container started before with the same inputs: no declaration,
         # image or network code needed (hostctl.launcher.record).

@@ -213,7 +213,7 @@ def unit_properties(name: str, scope: Scope) -> dict[str, str]:
 
 @app.command()
 def inspect(name: str, user: UserOpt = False) -> None:
-    """Print container NAME's unit state, runtime state and OCI config as JSON."""
+    """Print container NAME's unit state, runtime state, health and OCI config as JSON."""
     from hostctl.launcher.state import ContainerState
 
     scope = scope_of(user)
@@ -225,8 +225,21 @@ def inspect(name: str, user: UserOpt = False) -> None:
     unit = unit_properties(name, scope)
     if config is None and runtime is None and unit.get("LoadState") in (None, "not-found"):
         raise HostctlError(f"no container named {name}")
-    typer.echo(json.dumps({"name": name, "unit": unit, "runtime": runtime, "config": config},
-                          indent=2))
+    typer.echo(json.dumps({"name": name, "unit": unit, "runtime": runtime,
+                           "health": _health(name, state.paths), "config": config}, indent=2))
+
+
+def _health(name: str, paths: Paths) -> dict[str, Any] | None:
+    """The health state and the check it follows (None: no check or not running)."""
+    import dataclasses
+
+    from hostctl.health import state, status
+
+    found = state.read(name, paths)
+    if found is None:
+        return None
+    return {**dataclasses.asdict(found),
+            "check": status.load_spec(str(paths.containers / name))}
 
 
 @app.command()

@@ -39,11 +39,14 @@ def _create(runtime: Runc, name: str, bundle: str, pid_file: str, *, ready_by_co
 
 
 def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
-             ready_by_container: bool, attach: Callable[[int], None] | None = None) -> None:
+             ready_by_container: bool, ready_when_healthy: bool = False, user: bool = False,
+             attach: Callable[[int], None] | None = None) -> None:
     """Create and start container NAME from BUNDLE and make its init the unit's main PID.
 
     ATTACH(pid) runs between create and start (networking). With READY_BY_CONTAINER
-    (`notify: true`) the container itself says READY=1: runc start waits for it.
+    (`notify: true`) the container itself says READY=1: runc start waits for it. With
+    READY_WHEN_HEALTHY (`notify: healthy`) READY=1 waits until its health check passed
+    (hostctl.health.wait; USER: a user's container).
     """
     pid = _create(runtime, name, bundle, os.path.join(bundle, "pid"),
                   ready_by_container=ready_by_container)
@@ -65,6 +68,17 @@ def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
         # systemd knows, so it says READY=1 again.
         runtime.start(name, notify=True, log_file=log_file)
         notify("READY=1", f"STATUS=running {reference}")
+        return
+    if ready_when_healthy:
+        # MAINPID first, for the reasons below; READY=1 once the check passed. This
+        # process stays in the unit (its supervisor cgroup) only while it activates.
+        notify(f"MAINPID={pid}", f"STATUS=starting {reference}")
+        barrier()
+        if not runtime.start_created(name, pid):
+            runtime.start(name, log_file=log_file)
+        from hostctl.health.wait import until_healthy
+
+        until_healthy(name, user, reference)
         return
     # Ready is said with MAINPID, before the start: a container that exits 0 at once
     # would otherwise end before READY=1 and fail its start ("protocol"). Should the

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hostctl import network
 from hostctl.images.store import Store
@@ -25,6 +26,9 @@ from hostctl.paths import Paths, Scope, for_scope
 from hostctl.runtime import cgroups
 from hostctl.runtime.rootfs import mount_rootfs
 from hostctl.runtime.runc import runtime_for
+
+# A start's health check: healthcheck.json's text, the check, the check's OCI process.
+Health = tuple[str, dict[str, Any], dict[str, Any]]
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
@@ -124,17 +128,49 @@ def launch(name: str, scope: Scope) -> int:
         config = container_config(container, image, state, paths, net,
                                   unit_cgroup=unit_cgroup, user_maps=maps)
         (state.bundle / "config.json").write_text(json.dumps(config))
+        check = _health_check(container, image, state, config)
         if recording.eligible(container, scope, config):
             recording.save(container, image, state, paths, runtime, config,
-                           str(_layer_base(image, paths)))
+                           str(_layer_base(image, paths)), check,
+                           start_timer=_starts_timer(container, check))
         hand_off(runtime, name, str(state.bundle), reference=image.reference,
                  ready_by_container=container.ready_by_container,
+                 ready_when_healthy=container.ready_when_healthy and check is not None,
+                 user=scope is Scope.USER,
                  attach=lambda pid: network.attach(container, pid, paths))
     except BaseException:
         remove(state)
         _drop_record(name, scope)
         raise
+    if _starts_timer(container, check):
+        from hostctl.health.run import start_timer
+
+        start_timer(name, scope is Scope.USER)
     return 0
+
+
+def _health_check(container: Container, image: Image, state: ContainerState,
+                  config: dict[str, Any]) -> Health | None:
+    """Write this start's health files (hostctl.health.status.begin; none without a
+    check); what they were made from, or None."""
+    from hostctl.health import spec, status
+    from hostctl.health.run import check_process
+
+    check = spec.effective(container, image.config)
+    health = (spec.dumps(check), check, check_process(config)) if check is not None else None
+    text, found, process = health if health is not None else (None, None, None)
+    status.begin(str(state.bundle), text, found, process, time.time())
+    if health is None and container.ready_when_healthy:
+        say(f"notify: healthy, but {image.reference} has no HEALTHCHECK and the declaration "
+            "no health_cmd: ready at once")
+    return health
+
+
+def _starts_timer(container: Container, check: Health | None) -> bool:
+    """Whether this start has to start the health timer (the image's HEALTHCHECK)."""
+    from hostctl.health.spec import launcher_starts_timer
+
+    return launcher_starts_timer(container, check[1] if check is not None else None)
 
 
 def _drop_record(name: str, scope: Scope) -> None:

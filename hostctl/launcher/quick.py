@@ -12,6 +12,7 @@ from __future__ import annotations
 import _thread
 import fcntl
 import os
+import time
 
 from hostctl import __version__
 from hostctl.errors import RuntimeFailure
@@ -63,10 +64,15 @@ def launch_recorded(name: str) -> int | None:
                                  hint="hostctl needs the unified cgroup hierarchy (v2)")
         _write_bundle(record, cgroups.container_cgroup(unit))
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
-                 reference=record["reference"], ready_by_container=record["notify"])
+                 reference=record["reference"], ready_by_container=record["notify"],
+                 ready_when_healthy=record["notify_healthy"])
     except BaseException:
         _remove(name)
         raise
+    if record["health_timer"]:
+        from hostctl.health.run import start_timer
+
+        start_timer(name, False)
     return 0
 
 
@@ -148,6 +154,11 @@ def _write_bundle(record: dict[str, Any], cgroup: str) -> None:
     config = record["config"].replace(placeholder, records.json_string(cgroup), 1)
     with open(os.path.join(record["bundle"], "config.json"), "w") as handle:
         handle.write(config)
+    if record["health"] is not None:  # healthcheck.json's text, the check, its process
+        from hostctl.health.status import begin
+
+        text, check, process = record["health"]
+        begin(record["bundle"], text, check, process, time.time())
 
 
 def _remove(name: str) -> None:

@@ -33,7 +33,7 @@ TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: the health check (healthcheck.json text, notify: healthy)
 # In the recorded config.json text, replaced by each start's own cgroup (a JSON string).
 CGROUP_PLACEHOLDER = "@hostctl-cgroups-path@"
 # Set by systemd for each start (or stop) of a unit: not inputs of the container's config.

@@ -56,8 +56,12 @@ def _own_code() -> list[str]:
 
 
 def save(container: Container, image: Image, state: ContainerState, paths: Paths,
-         runtime: Runc, config: dict[str, Any], layer_base: str) -> None:
-    """Record this start of CONTAINER for the next one (called before runc create)."""
+         runtime: Runc, config: dict[str, Any], layer_base: str,
+         health: tuple[str, dict[str, Any], dict[str, Any]] | None, *,
+         start_timer: bool) -> None:
+    """Record this start of CONTAINER for the next one (called before runc create);
+    HEALTH is its check (hostctl.launcher.launch.Health; None: no check), START_TIMER
+    whether the start has to start the check's timer."""
     from hostctl.declarations.search import declaration_inputs
 
     bundle = str(state.bundle)
@@ -88,6 +92,9 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "runtime": runtime.path,
         "runtime_file": str(state.runtime_file),
         "notify": container.ready_by_container,
+        "notify_healthy": container.ready_when_healthy and health is not None,
+        "health": list(health) if health is not None else None,
+        "health_timer": start_timer,
         "files": {name: (state.bundle / name).read_text() for name in ETC_FILES},
         "config": config_text,
     }

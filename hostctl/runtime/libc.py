@@ -1,5 +1,5 @@
 """The libc calls on the start path, through _ctypes (ctypes' C half): mount(2),
-umount2(2) and syscall(2).
+umount2(2), syscall(2) and setns(2).
 
 `import ctypes` costs every container start about 3 ms: its Python half builds all the
 C type classes and imports struct and types. These calls take only strings, pointers
@@ -48,3 +48,11 @@ def umount2(target: bytes, flags: int) -> int:
 def syscall(number: int) -> int:
     """A system call without arguments, by NUMBER (what libc has no wrapper for)."""
     return int(_syscall(_ULong(number)))
+
+
+_setns = _Function(_ctypes.dlsym(_libc, "setns"))
+
+
+def setns(fd: int, nstype: int) -> int:
+    """setns(2): move this (single-threaded) process into the namespace open at FD."""
+    return int(_setns(fd, nstype))

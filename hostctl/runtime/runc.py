@@ -179,6 +179,16 @@ class Runc:
         os.unlink(fifo)
         return True
 
+    def exec_process_argv(self, cid: str, process_file: str, pid_file: str) -> list[str]:
+        """`runc exec` of the OCI process in PROCESS_FILE in container CID, writing the
+        process's PID (in this PID namespace) to PID_FILE (what a health check runs)."""
+        return self._argv("exec", "--process", process_file, "--pid-file", pid_file, cid)
+
+    @staticmethod
+    def environment() -> dict[str, str]:
+        """The environment the runtime is run with (without NOTIFY_SOCKET)."""
+        return _clean_env()
+
     def delete(self, cid: str) -> None:
         """Remove the container and its state, killing it if it still runs."""
         from hostctl.proc import run

@@ -27,9 +27,11 @@ from hostctl.network.holder import forwards_of
 from hostctl.network.holder import unit_name as network_unit_name
 from hostctl.paths import Scope, for_scope
 from hostctl.units.render import (
+    HEALTH_SUFFIX,
     NETWORK_WAIT_UNIT,
     Program,
     render_failed_unit,
+    render_health_units,
     render_network_wait,
     render_unit,
     render_user_network,
@@ -90,12 +92,16 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
                 requires=(network_unit_name(network),) if network else (),
             )
+            health = render_health_units(container, hostctl_bin=hostctl_bin, scope=scope)
+            if health:
+                _check_health_names(container, scan.found)
             links = install_links(container)
             _warn_system_targets(scope, container, links, report)
             warning = short_image_warning(container.image, container.where("image"))
             if warning:
                 report(warning)
             units.append(Generated(container.unit_name, text, links))
+            units += [Generated(unit_name, unit_text) for unit_name, unit_text in health]
         except HostctlError as err:
             report(str(err))
             failed = render_failed_unit(
@@ -115,6 +121,18 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
+
+
+def _check_health_names(container: Container, found: dict[str, Path]) -> None:
+    """CONTAINER's health check units must not be another declared container's unit."""
+    clash = f"{container.name}{HEALTH_SUFFIX}"
+    if clash in found:
+        raise DeclarationError(
+            f"its health check units would be {clash}.timer and {clash}.service, but "
+            f"{found[clash]} declares a container named {clash}",
+            where=str(container.source),
+            hint=f"rename one of them, or give {container.name} health_cmd: none",
+        )
 
 
 def user_network(scope: Scope, container: Container) -> str | None:

@@ -16,7 +16,9 @@ from pathlib import Path
 import jinja2
 
 from hostctl.declarations.model import Container, Directives, VolumeKind
+from hostctl.declarations.values import format_duration
 from hostctl.errors import HostctlError
+from hostctl.health import spec as health_spec
 from hostctl.paths import Scope, for_scope
 from hostctl.units.escape import (
     comment,
@@ -93,11 +95,89 @@ def render_unit(
         network_wait=NETWORK_WAIT_UNIT,
         requires=[escape_value("unit name", unit) for unit in requires],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
+        health_timer=health_timer_name(container) if health_spec.timer_wanted(container) else "",
         resources=_resources(container),
         unit=_directive_lines(container.unit),
         service=_directive_lines(container.service),
         install=_directive_lines(container.install),
     )
+
+
+HEALTH_SUFFIX = "-healthcheck"
+HEALTH_MARGIN = 30  # seconds a check's unit gets beyond the check's own timeout
+
+
+def health_unit_names(name: str) -> tuple[str, str]:
+    """Container NAME's health check timer and service."""
+    return f"{name}{HEALTH_SUFFIX}.timer", f"{name}{HEALTH_SUFFIX}.service"
+
+
+def health_timer_name(container: Container) -> str:
+    return escape_value("unit name", health_unit_names(container.name)[0])
+
+
+def _spec_path(name: str, scope: Scope) -> str:
+    """Where the launcher writes NAME's healthcheck.json, in unit syntax: %t (/run, or
+    the user's $XDG_RUNTIME_DIR) unless $HOSTCTL_RUN_DIR moves it."""
+    if os.environ.get("HOSTCTL_RUN_DIR"):
+        return escape_value("path", str(for_scope(scope).containers / name / "healthcheck.json"))
+    return f"%t/hostctl/containers/{escape_value('name', name)}/healthcheck.json"
+
+
+def _span(seconds: float) -> str:
+    return format_duration(round(seconds, 3)) if seconds > 0 else "0"
+
+
+def _health_timeout(container: Container) -> str:
+    """TimeoutStartSec= of one run of the check's service: a regular check's timeout,
+    or a whole startup phase (which is unlimited without health_startup_retries)."""
+    own = max(container.health_timeout, 1.0)
+    if health_spec.disabled(container.health_startup_cmd) or not container.health_startup_cmd:
+        return str(int(own) + HEALTH_MARGIN)
+    retries, success = container.health_startup_retries, container.health_startup_success
+    if not retries:
+        return "infinity"
+    probes = retries * (max(success, 1) + 1) + max(success, 1)
+    each = container.health_startup_interval + container.health_startup_timeout
+    return str(int(probes * each + own) + HEALTH_MARGIN)
+
+
+def render_health_units(container: Container, *, hostctl_bin: Program, scope: Scope
+                        ) -> list[tuple[str, str]]:
+    """CONTAINER's NAME-healthcheck.timer and .service, as (file name, text); none when
+    its declaration says health_cmd: none or health_interval: 0 (health_spec.has_units).
+    The container's unit wants the timer when the declaration has a check; otherwise the
+    generator cannot know whether the image has a HEALTHCHECK (it may not be pulled), and
+    the launcher starts the timer when it does (health_spec.launcher_starts_timer). The
+    timer's ConditionPathExists= on this start's healthcheck.json guards both ways."""
+    if not health_spec.has_units(container):
+        return []
+    timer, service = health_unit_names(container.name)
+    common = {
+        "source": _source(container.source),
+        "container_unit": escape_value("unit name", container.unit_name),
+        "timer": escape_value("unit name", timer),
+    }
+    startup = container.health_startup_cmd and not health_spec.disabled(
+        container.health_startup_cmd)
+    interval = container.health_interval
+    first = container.health_startup_interval if startup else interval
+    timer_text = _templates().get_template("healthcheck.timer.j2").render(
+        common,
+        description=escape_value("description", f"hostctl health checks of {container.name}"),
+        spec_path=_spec_path(container.name, scope),
+        first=_span(first),
+        interval=_span(interval),
+        accuracy=_span(min(max(min(first, interval) / 100, 0.001), 1.0)),
+    )
+    service_text = _templates().get_template("healthcheck.service.j2").render(
+        common,
+        description=escape_value("description", f"hostctl health check of {container.name}"),
+        exec_start=_command(hostctl_bin, "health-timer", container.name, scope),
+        timeout=_health_timeout(container),
+        identifier=escape_value("name", f"{container.name}{HEALTH_SUFFIX}"),
+    )
+    return [(timer, timer_text), (service, service_text)]
 
 
 def _bind_sources(container: Container) -> list[str]:

@@ -391,6 +391,7 @@ def test_container_info_reports_what_runs(fleet: Fleet) -> None:
         pid = host.run(["systemctl", "show", "-P", "MainPID", "shown.service"]).stdout.strip()
         assert (row["active_state"], str(row["main_pid"])) == ("active", pid)
         assert row["image"] == image and row["labels"] == {"tier": "web"}
+        assert row["health"] is None  # no check declared, no HEALTHCHECK in the image
         assert row["source"] == "/etc/hostctl/containers/shown.yaml"
         stopped = fleet.playbook(INFO, extra_vars={"image": image, "state": "stopped"}).check()
         found = re.search(r"INFO=(\[.*\])\"", stopped.stdout)

@@ -56,9 +56,10 @@ def test_writes_units_and_install_links(decls: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main([str(out), str(tmp_path / "early"), str(tmp_path / "late")]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "app.target.requires", "db.service", "default.target.wants",
-        "hostctl-auto-update.service", "hostctl-auto-update.timer",
-        "multi-user.target.wants", "watch.target.upholds", "web.service", "www.service",
+        "app.target.requires", "db-healthcheck.service", "db-healthcheck.timer",
+        "db.service", "default.target.wants", "hostctl-auto-update.service",
+        "hostctl-auto-update.timer", "multi-user.target.wants", "watch.target.upholds",
+        "web-healthcheck.service", "web-healthcheck.timer", "web.service", "www.service",
     ]
     for link in ("multi-user.target.wants", "default.target.wants", "app.target.requires",
                  "watch.target.upholds"):
@@ -156,7 +157,8 @@ def test_dry_run_writes_nothing(decls: Path, tmp_path: Path) -> None:
     (decls / "bad.yaml").write_text("imgae: x\n")
     reports: list[str] = []
     units = generate(Scope.SYSTEM, None, report=reports.append)
-    assert sorted(units) == ["bad.service", "web.service"]
+    assert sorted(units) == ["bad.service", "web-healthcheck.service",
+                             "web-healthcheck.timer", "web.service"]
     assert "Type=oneshot" in units["bad.service"]
     assert len(reports) == 1
     assert "unknown key 'imgae'" in reports[0]
@@ -168,7 +170,8 @@ def test_explicit_dirs_override_the_search_path(decls: Path, tmp_path: Path) -> 
     other.mkdir()
     (other / "api.yaml").write_text("image: busybox\n")
     (decls / "web.yaml").write_text("image: busybox\n")
-    assert list(generate(Scope.SYSTEM, None, [other])) == ["api.service"]
+    assert list(generate(Scope.SYSTEM, None, [other])) == [
+        "api.service", "api-healthcheck.timer", "api-healthcheck.service"]
 
 
 def test_unwritable_kmsg_is_skipped(
@@ -229,3 +232,23 @@ def test_a_short_image_name_is_reported_with_file_and_line_and_still_rendered(
     assert reports == [f"{tmp_path}/web.yaml:1:image: warning: 'nginx' is a short name; the "
                        "registry is chosen by registries.conf at each pull (hint: write it in "
                        "full, e.g. docker.io/library/nginx)"]
+
+
+def test_a_container_named_like_anothers_health_units_is_a_clear_error(decls: Path) -> None:
+    (decls / "web.yaml").write_text("image: docker.io/library/busybox:1\n")
+    (decls / "web-healthcheck.yaml").write_text("image: docker.io/library/busybox:1\n")
+    reports: list[str] = []
+    units = generate(Scope.SYSTEM, None, report=reports.append)
+    assert sorted(units) == ["web-healthcheck-healthcheck.service",
+                             "web-healthcheck-healthcheck.timer", "web-healthcheck.service",
+                             "web.service"]
+    assert "Type=oneshot" in units["web.service"]  # the unit that fails with the error
+    assert "ExecStart=" in units["web-healthcheck.service"]
+    assert " launch web-healthcheck\n" in units["web-healthcheck.service"]
+    [report] = reports
+    assert str(decls / "web.yaml") in report
+    assert str(decls / "web-healthcheck.yaml") + " declares a container named" in report
+    assert "health_cmd: none" in report
+    (decls / "web.yaml").write_text("image: docker.io/library/busybox:1\nhealth_cmd: none\n")
+    assert sorted(generate(Scope.SYSTEM, None, report=reports.append))[-1] == "web.service"
+    assert len(reports) == 1

@@ -18,7 +18,7 @@ from hostctl.declarations.model import Container
 from hostctl.declarations.yaml_reader import parse_yaml
 from hostctl.errors import DeclarationError
 from hostctl.paths import Scope
-from hostctl.units.render import render_failed_unit, render_unit
+from hostctl.units.render import render_failed_unit, render_health_units, render_unit
 from tests.unit.test_units_syntax import (
     exec_argv,
     parse_unit,
@@ -28,6 +28,7 @@ from tests.unit.test_units_syntax import (
 
 GOLDEN = Path(__file__).parent / "golden"
 BIN = "/usr/bin/hostctl"
+PYTHON, ENTRY = "/usr/bin/python3", "/usr/lib/python3/dist-packages/hostctl/launcher/entry.py"
 ETC = Path("/etc/hostctl/containers")
 
 DECLARATIONS = {
@@ -56,6 +57,21 @@ service:
 install:
   WantedBy: multi-user.target
   Alias: www.service
+""",
+    "checked": """\
+image: registry.example.com/team/api:3
+health_cmd: curl -fsS http://localhost:8080/health
+health_interval: 1s
+health_timeout: 5s
+health_on_failure: kill
+""",
+    "probed": """\
+image: registry.example.com/team/api:3
+health_cmd: [/bin/check, --deep]
+health_startup_cmd: test -e /run/ready
+health_startup_interval: 2s
+health_startup_timeout: 3s
+health_startup_retries: 10
 """,
 }
 
@@ -87,12 +103,19 @@ def _rendered() -> dict[str, str]:
         "full.service": render_unit(_container("full"), hostctl_bin=BIN, scope=Scope.SYSTEM),
         "user.service": render_unit(_container("minimal", "user"), hostctl_bin=BIN,
                                     scope=Scope.USER),
+        **_health_rendered("checked", Scope.SYSTEM),
+        **_health_rendered("probed", Scope.USER),
         "failed.service": render_failed_unit(
             "broken", ETC / "broken.yaml",
             f"{ETC}/broken.yaml:2:imgae: unknown key 'imgae' (hint: did you mean 'image'?)",
             hostctl_bin=BIN, scope=Scope.SYSTEM,
         ),
     }
+
+
+def _health_rendered(key: str, scope: Scope) -> dict[str, str]:
+    return dict(render_health_units(_container(key), hostctl_bin=(PYTHON, "-sSE", ENTRY),
+                                    scope=scope))
 
 
 @pytest.mark.parametrize("file", sorted(_rendered()))
@@ -212,6 +235,8 @@ def test_systemd_accepts_the_units_without_warnings(tmp_path: Path) -> None:
     hostctl_bin.chmod(0o755)
     units = {
         "db.service": "[Service]\nExecStart=/bin/true\n",  # full's dependency
+        **dict(render_health_units(_container("full"), hostctl_bin=str(hostctl_bin),
+                                   scope=Scope.SYSTEM)),
         "full.service": render_unit(_container("full"), hostctl_bin=str(hostctl_bin),
                                     scope=Scope.SYSTEM),
         "broken.service": render_failed_unit(
@@ -226,3 +251,71 @@ def test_systemd_accepts_the_units_without_warnings(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert (result.returncode, result.stderr, result.stdout) == (0, "", "")
+
+
+def test_a_container_wants_its_health_timer_bound_to_it() -> None:
+    container = _container("checked")
+    unit = parse_unit(render_unit(container, hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert "checked-healthcheck.timer" in values(unit, "Unit", "Wants")
+    units = _health_rendered("checked", Scope.SYSTEM)
+    timer = parse_unit(units["checked-healthcheck.timer"])
+    service = parse_unit(units["checked-healthcheck.service"])
+    for part in (timer, service):
+        assert values(part, "Unit", "BindsTo") == ["checked.service"]
+        assert values(part, "Unit", "After") == ["checked.service"]
+    assert values(timer, "Unit", "ConditionPathExists") == [
+        "%t/hostctl/containers/checked/healthcheck.json"]
+    assert values(timer, "Timer", "OnActiveSec") == ["1s"]
+    assert values(timer, "Timer", "OnUnitInactiveSec") == ["1s"]
+    assert values(timer, "Timer", "AccuracySec") == ["10ms"]  # not the default minute
+    assert exec_argv(values(service, "Service", "ExecStart")[0]) == [
+        PYTHON, "-sSE", ENTRY, "health-timer", "checked"]
+    assert values(service, "Service", "Type") == ["oneshot"]
+    assert values(service, "Service", "LogLevelMax") == ["notice"]
+    assert values(service, "Service", "TimeoutStartSec") == ["35"]  # 5 s check + margin
+
+
+def test_a_startup_probe_sets_the_first_check_and_the_phases_time() -> None:
+    units = _health_rendered("probed", Scope.USER)
+    timer = parse_unit(units["probed-healthcheck.timer"])
+    service = parse_unit(units["probed-healthcheck.service"])
+    assert values(timer, "Timer", "OnActiveSec") == ["2s"]  # the startup interval
+    assert values(timer, "Timer", "OnUnitInactiveSec") == ["30s"]
+    assert exec_argv(values(service, "Service", "ExecStart")[0])[3:] == [
+        "health-timer", "--user", "probed"]
+    # 10 failures with a pass between each, and the pass that ends it: 5 s apiece.
+    assert int(values(service, "Service", "TimeoutStartSec")[0]) >= 21 * 5
+    unlimited = parse_yaml(DECLARATIONS["probed"].replace("health_startup_retries: 10",
+                                                          "health_startup_retries: 0"),
+                           ETC / "probed.yaml", "probed")
+    service = parse_unit(dict(render_health_units(
+        unlimited, hostctl_bin=BIN, scope=Scope.SYSTEM))["probed-healthcheck.service"])
+    assert values(service, "Service", "TimeoutStartSec") == ["infinity"]
+
+
+def test_without_a_declared_check_the_unit_leaves_the_timer_to_the_launcher() -> None:
+    # The image may have a HEALTHCHECK: the units are there for the launcher to start,
+    # but a Wants= would log "skipped because of an unmet condition" at every start of
+    # every container without a check.
+    container = _container("minimal")
+    assert [name for name, _ in render_health_units(
+        container, hostctl_bin=BIN, scope=Scope.SYSTEM)] == [
+        "minimal-healthcheck.timer", "minimal-healthcheck.service"]
+    unit = parse_unit(render_unit(container, hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert "minimal-healthcheck.timer" not in values(unit, "Unit", "Wants")
+
+
+@pytest.mark.parametrize("setting", ["health_cmd: none", "health_interval: disable"])
+def test_no_health_units_when_the_declaration_rules_out_timed_checks(setting: str) -> None:
+    container = parse_yaml(DECLARATIONS["minimal"] + setting + "\n", ETC / "quiet.yaml",
+                           "quiet")
+    assert render_health_units(container, hostctl_bin=BIN, scope=Scope.SYSTEM) == []
+    unit = parse_unit(render_unit(container, hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert values(unit, "Unit", "Wants") == ["network-online.target"]
+
+
+def test_the_spec_path_follows_a_moved_run_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOSTCTL_RUN_DIR", "/srv/run 100%")
+    timer = parse_unit(_health_rendered("checked", Scope.SYSTEM)["checked-healthcheck.timer"])
+    [path] = values(timer, "Unit", "ConditionPathExists")
+    assert resolve_specifiers(path) == "/srv/run 100%/containers/checked/healthcheck.json"

@@ -85,6 +85,10 @@ containers:
     labels:
       description: The declaration's labels.
       type: dict
+    health:
+      description: The health check's status (starting, healthy, unhealthy), or null
+        when the container has no check or is not running.
+      type: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -98,7 +102,7 @@ from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
 )
 
 FIELDS = ('name', 'unit', 'source', 'image', 'active_state', 'sub_state', 'main_pid',
-          'restarts', 'active_since', 'error', 'labels')
+          'restarts', 'active_since', 'error', 'labels', 'health')
 
 
 def gather(names, scope):
