@@ -441,7 +441,7 @@ def main() -> None:
     if shutil.which("podman") is None:
         sys.exit("podman not found: apt-get install -y podman (a bench-only package)")
     containers = Path(tempfile.mkdtemp(prefix="bench-containers-", dir="/var/tmp"))
-    started = time.monotonic()
+    started, load = time.monotonic(), Path("/proc/loadavg").read_text().split()[:3]
     try:
         with Registry() as registry:
             push(registry.host, "bench/busybox", "1",
@@ -463,7 +463,9 @@ def main() -> None:
                 auto_update(host, registry.host, args.runs, hostctl)
     finally:
         shutil.rmtree(containers, ignore_errors=True)
-    print(f"(whole run {time.monotonic() - started:.0f} s)")
+    print(f"(whole run {time.monotonic() - started:.0f} s; this machine's load average "
+          f"{' '.join(load)} at the start, "
+          f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the end)")
 
 
 if __name__ == "__main__":
