@@ -6,10 +6,11 @@ set -euo pipefail
 
 PACKAGES=(
     runc crun tini catatonit systemd-container python3-pydbus python3-venv
-    docker-registry skopeo umoci busybox-static uidmap
-    python3-cryptography python3-bcrypt
+    docker-registry skopeo umoci podman busybox-static uidmap
+    python3-cryptography python3-bcrypt python3-nacl
     containernetworking-plugins iptables passt iproute2
     openssh-server openssh-client
+    buildah
 )
 PYTHON_EXTRAS=(zstandard rich)
 

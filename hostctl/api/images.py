@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 from hostctl.paths import Scope, for_scope
 
 if TYPE_CHECKING:
+    from hostctl.images.copy import CopyOptions, CopyResult
     from hostctl.images.manage import ImageSummary, Report
     from hostctl.images.progress import Progress
     from hostctl.images.pull import Image
     from hostctl.images.reference import Reference
     from hostctl.images.registry import RegistryClient
     from hostctl.images.store import Store
+    from hostctl.images.sync import SyncResult
+    from hostctl.images.trust import TrustConfig
 
 
 _entered: list[bool] = []
@@ -50,12 +53,14 @@ def pull_image(
     platform: str | None = None,
     log: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    trust: TrustConfig | None = None,
 ) -> Image:
-    """Pull REFERENCE into the scope's store (policy: always | missing | never)."""
+    """Pull REFERENCE into the scope's store (policy: always | missing | never), checked
+    against policy.json (TRUST: other policy / registries.d locations)."""
     from hostctl.images.pull import pull
 
     return pull(_store(scope, writing=True), reference, platform=platform, policy=policy,
-                rootless=scope is Scope.USER, log=log, progress=progress)
+                rootless=scope is Scope.USER, log=log, progress=progress, trust=trust)
 
 
 def remote_digest(reference: str, *, scope: Scope, platform: str | None = None) -> str:
@@ -183,3 +188,101 @@ def _registry_host(registry: str) -> str:
     if not host or any(c.isspace() for c in host):
         raise ImageError(f"invalid registry {registry!r}", hint="give a host[:port]")
     return DOCKER_HUB if host in DOCKER_HUB_ALIASES else host
+
+
+def _client() -> RegistryClient:
+    from hostctl.images.pull import load_registries
+    from hostctl.images.registry import RegistryClient
+
+    return RegistryClient(insecure=load_registries().insecure)
+
+
+def copy_image(source: str, destination: str, *, scope: Scope,
+               options: CopyOptions | None = None, log: Callable[[str], None] | None = None,
+               progress: Progress | None = None, trust: TrustConfig | None = None
+               ) -> CopyResult:
+    """Copy an image between locations (docker://, oci:, oci-archive:, docker-archive:,
+    dir:, store:REF or a bare reference), checking the source against policy.json."""
+    from hostctl.images.copy import CopyOptions
+    from hostctl.images.copy import copy_image as _copy
+    from hostctl.images.trust import check_location
+
+    return _copy(source, destination, store=_store(scope, writing=True), client=_client(),
+                 options=options or CopyOptions(), rootless=scope is Scope.USER,
+                 log=log or (lambda _m: None), progress=progress,
+                 trust=lambda loc, reader, data, digest: check_location(
+                     loc, reader, data, digest, config=trust))
+
+
+def push_image(reference: str, destination: str | None = None, **kwargs: Any) -> CopyResult:
+    """Push the stored image REFERENCE to DESTINATION (default docker://REFERENCE; a
+    destination without a transport is a registry reference)."""
+    from hostctl.errors import ImageError
+
+    if destination is None:
+        from hostctl.images.pull import LOCAL_PREFIXES
+
+        if reference.removeprefix("store:").startswith(LOCAL_PREFIXES):
+            raise ImageError("an image pulled from a layout needs a destination",
+                             where=reference, hint="hostctl push NAME docker://REGISTRY/REPO:TAG")
+        destination = f"docker://{reference.removeprefix('store:')}"
+    elif not _has_transport(destination):
+        destination = f"docker://{destination}"
+    return copy_image(f"store:{reference.removeprefix('store:')}", destination, **kwargs)
+
+
+def _has_transport(text: str) -> bool:
+    from hostctl.images.transports import KINDS
+
+    return text.startswith("docker://") or text.split(":", 1)[0] in KINDS
+
+
+def inspect_remote(reference: str, *, platform: str | None = None, raw: bool = False,
+                   config: bool = False) -> dict[str, Any] | bytes:
+    """A registry image's manifest, config, platforms and digest, without pulling it;
+    RAW: the manifest's exact bytes; CONFIG: the config's bytes."""
+    from hostctl.images.remote import inspect
+
+    return inspect(_client(), _docker_ref(reference), platform=platform, raw=raw,
+                   config=config)
+
+
+def remote_tags(repository: str) -> list[str]:
+    from hostctl.images.upload import list_tags
+
+    return list_tags(_client(), _docker_ref(repository))
+
+
+def remote_delete(reference: str) -> str:
+    """Delete a tag (where the registry allows it) or, for REPO@DIGEST, a manifest."""
+    from hostctl.images.upload import delete
+
+    return delete(_client(), _docker_ref(reference))
+
+
+def _docker_ref(text: str) -> Reference:
+    from hostctl.images.reference import parse_reference
+
+    return parse_reference(text.removeprefix("docker://"))
+
+
+def sync_images(file: Path, destination: str, *, scope: Scope,
+                options: CopyOptions | None = None, dry_run: bool = False,
+                log: Callable[[str], None] | None = None,
+                trust: TrustConfig | None = None) -> SyncResult:
+    """Mirror the images a sync YAML file names to DESTINATION (docker://HOST[/NS],
+    dir:DIR or oci:DIR), copying only what changed."""
+    from hostctl.images.copy import CopyOptions
+    from hostctl.images.pull import load_registries
+    from hostctl.images.registry import RegistryClient
+    from hostctl.images.sync import load, sync
+    from hostctl.images.trust import check_location
+
+    spec = load(file)
+    registries = load_registries()
+    client = RegistryClient(insecure=lambda r: r in spec.insecure or registries.insecure(r))
+    return sync(spec, destination, store=_store(scope, writing=True), client=client,
+                options=options or CopyOptions(), dry_run=dry_run,
+                log=log or (lambda _m: None),
+                trust=lambda loc, reader, data, digest: check_location(
+                    loc, reader, data, digest, config=trust))

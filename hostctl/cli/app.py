@@ -10,11 +10,13 @@ import subprocess
 import sys
 
 from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs)
+    build,
     containers,
     images,
     network,
     run,
     setup,
+    ship,
     update,
 )
 from hostctl.cli.common import _state, app

@@ -17,6 +17,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts like os/arch[/variant] are literal, not markup
 )
 
 UserOpt = Annotated[bool, typer.Option("--user", help="Act on the calling user's containers.")]

@@ -59,18 +59,26 @@ def _console() -> Any:
 def pull(
     reference: str,
     platform: Annotated[str | None, typer.Option(help="os/arch[/variant]")] = None,
+    signature_policy: Annotated[Path | None, typer.Option(
+        "--signature-policy", help="policy.json to use instead of the default ones.")] = None,
+    registries_d: Annotated[Path | None, typer.Option(
+        "--registries.d", help="registries.d directory instead of the default ones.")] = None,
     user: UserOpt = False,
 ) -> None:
-    """Pull an image (REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]) into the local store."""
+    """Pull an image (REF, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF]
+    or dir:DIR) into the local store, checked against policy.json."""
     from hostctl.api.images import pull_image
+    from hostctl.cli.ship import trust_config
 
+    trust = trust_config(signature_policy, registries_d)
     if sys.stderr.isatty():
         bars = _Bars()
         with bars.bars:
             image = pull_image(reference, scope=scope_of(user), platform=platform,
-                               log=bars.bars.console.print, progress=bars)
+                               log=bars.bars.console.print, progress=bars, trust=trust)
     else:
-        image = pull_image(reference, scope=scope_of(user), platform=platform, log=say)
+        image = pull_image(reference, scope=scope_of(user), platform=platform, log=say,
+                           trust=trust)
     typer.echo(image.manifest_digest)
 
 
@@ -90,25 +98,65 @@ def images(user: UserOpt = False, fmt: FormatOpt = "table") -> None:
 
 
 @image_app.command("inspect")
-def inspect(name: str, user: UserOpt = False, fmt: FormatOpt = "table") -> None:
-    """Show a stored image's manifest, config and layers."""
+def inspect(
+    name: str,
+    raw: Annotated[bool, typer.Option("--raw", help="docker://: the manifest's bytes.")]
+    = False,
+    config: Annotated[bool, typer.Option("--config", help="docker://: the image config.")]
+    = False,
+    platform: Annotated[str | None, typer.Option(help="docker://: the platform to describe "
+                                                 "(default: this host's)")] = None,
+    user: UserOpt = False, fmt: FormatOpt = "table",
+) -> None:
+    """Show a stored image's manifest, config and layers; with docker://REF, a registry's
+    image without pulling it."""
     from hostctl.api.images import inspect_image
 
+    if name.startswith("docker://"):
+        _inspect_remote(name, raw, config, platform, fmt)
+        return
+    if raw or config or platform:
+        raise typer.BadParameter("--raw, --config and --platform are for docker://REF",
+                                 param_hint="NAME")
     info = inspect_image(name, scope=scope_of(user))
     if fmt == "json":
         typer.echo(json.dumps(info, indent=2))
         return
-    config = info["config"].get("config") or {}
+    settings = info["config"].get("config") or {}
     typer.echo(f"Reference: {info['reference']}\nDigest:    {info['digest']}\n"
                f"Manifest:  {info['manifestDigest']}\nPulled:    {info['pulled']}\n"
                f"Size:      {human_size(info['size'])}\n"
                f"Platform:  {info['config'].get('os')}/{info['config'].get('architecture')}\n"
-               f"Entrypoint: {config.get('Entrypoint')}  Cmd: {config.get('Cmd')}\n"
-               f"User: {config.get('User') or ''}  WorkingDir: {config.get('WorkingDir') or ''}"
+               f"Entrypoint: {settings.get('Entrypoint')}  Cmd: {settings.get('Cmd')}\n"
+               f"User: {settings.get('User') or ''}  "
+               f"WorkingDir: {settings.get('WorkingDir') or ''}"
                "\nLayers:")
     for layer in info["layers"]:
         state = "applied" if layer["snapshot"] else "stored"
         typer.echo(f"  {layer['digest']} {human_size(layer['size']):>10} {state}")
+
+
+def _inspect_remote(name: str, raw: bool, config: bool, platform: str | None,
+                    fmt: str) -> None:
+    from hostctl.api.images import inspect_remote
+
+    info = inspect_remote(name, platform=platform, raw=raw, config=config)
+    if isinstance(info, bytes):
+        sys.stdout.buffer.write(info)
+        sys.stdout.flush()
+        return
+    if fmt == "json":
+        typer.echo(json.dumps(info, indent=2))
+        return
+    typer.echo(f"Name:      {info['Name']}\nDigest:    {info['Digest']}\n"
+               f"MediaType: {info['MediaType']}\n"
+               + (f"Platforms: {', '.join(info['Platforms'])}\n" if info["Platforms"] else "")
+               + f"Manifest:  {info['ManifestDigest']}\nConfig:    {info['ConfigDigest']}\n"
+               f"Created:   {info['Created']}\n"
+               f"Platform:  {info['Os']}/{info['Architecture']}\n"
+               f"Entrypoint: {info['Entrypoint']}  Cmd: {info['Cmd']}\nLayers:")
+    for layer in info["LayersData"]:
+        typer.echo(f"  {layer['Digest']} {human_size(layer['Size']):>10}")
 
 
 def _removed(report: Report) -> None:
@@ -119,10 +167,15 @@ def _removed(report: Report) -> None:
 
 @image_app.command("rm")
 def image_rm(names: list[str], user: UserOpt = False) -> None:
-    """Remove images (by reference or digest) and the data nothing else uses."""
-    from hostctl.api.images import remove_images
+    """Remove images (by reference or digest) and the data nothing else uses; docker://REF
+    deletes a tag in a registry (where it allows that), docker://REPO@DIGEST a manifest."""
+    from hostctl.api.images import remote_delete, remove_images
 
-    _removed(remove_images(names, scope=scope_of(user)))
+    for name in [n for n in names if n.startswith("docker://")]:
+        typer.echo(f"deleted {remote_delete(name)} from {name.removeprefix('docker://')}")
+    local = [n for n in names if not n.startswith("docker://")]
+    if local:
+        _removed(remove_images(local, scope=scope_of(user)))
 
 
 @app.command("rmi")

@@ -74,7 +74,8 @@ class LayoutSource:
             raise FileNotFoundError(name)
         return handle
 
-    def _blob(self, digest: str) -> IO[bytes]:
+    def open_blob(self, digest: str) -> IO[bytes]:
+        """The blob DIGEST's file (a seekable member when the layout is an archive)."""
         validate_digest(digest, where=self.name)
         try:
             return self._open(f"blobs/sha256/{digest.removeprefix('sha256:')}")
@@ -85,7 +86,7 @@ class LayoutSource:
                      ) -> tuple[bytes, str, str]:
         if target is None:
             return self._index_target()
-        with self._blob(target) as handle:
+        with self.open_blob(target) as handle:
             data = handle.read(MAX_DOCUMENT + 1)
         if len(data) > MAX_DOCUMENT or sha256_digest(data) != target:
             raise ImageError(f"manifest {target}: digest mismatch or too large", where=self.name)
@@ -135,7 +136,7 @@ class LayoutSource:
 
     def fetch_blob(self, ref: Reference | None, desc: Descriptor, sink: BlobSink) -> None:
         hasher, size = hashlib.sha256(), 0
-        with self._blob(desc.digest) as handle:
+        with self.open_blob(desc.digest) as handle:
             while chunk := handle.read(_CHUNK):
                 size += len(chunk)
                 if size > desc.size:

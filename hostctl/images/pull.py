@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hostctl.errors import ImageError
 from hostctl.images.manifest import (
@@ -32,9 +32,12 @@ from hostctl.images.store import Store
 if TYPE_CHECKING:
     from hostctl.images.progress import Progress, Source
     from hostctl.images.regconf import RegistriesConf
+    from hostctl.images.trust import TrustConfig
 
 POLICIES = ("missing", "always", "never")
+LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:", "dir:")
 Log = Callable[[str], None]
+Verify = Callable[[bytes, str], None]  # (top document, its digest): raises if refused
 
 
 @dataclass(frozen=True)
@@ -70,22 +73,26 @@ def pull(
     log: Log | None = None,
     progress: Progress | None = None,
     registries: RegistriesConf | None = None,
+    trust: TrustConfig | None = None,
 ) -> Image:
     """Make REF available in STORE and return it, with its layers applied.
 
     REF is an image reference (a short name is resolved through registries.conf), or
-    `oci:DIR[:TAG]` / `oci-archive:FILE[:TAG]`. policy "missing": use the stored image
+    `oci:DIR[:TAG]` / `oci-archive:FILE[:TAG]` / `docker-archive:FILE[:REF|@N]` /
+    `dir:DIR`. policy "missing": use the stored image
     without any network access, else pull; "always": ask the source and fetch what
     changed; "never": only the stored image. Stored blobs and snapshots are reused.
+    What is fetched is first checked against policy.json (see trust.py; TRUST names
+    other files): a refused image stores nothing.
     """
     if policy not in POLICIES:
         raise ImageError(f"unknown pull policy {policy!r}", where=str(ref),
                          hint="use one of " + ", ".join(POLICIES))
     wanted = parse_platform(platform) if platform else host_platform()
     say = log or (lambda _message: None)
-    if isinstance(ref, str) and ref.startswith(("oci:", "oci-archive:")):
+    if isinstance(ref, str) and ref.startswith(LOCAL_PREFIXES):
         return _pull_local(store, ref, wanted, policy, rootless=rootless, log=say,
-                           progress=progress)
+                           progress=progress, trust=trust)
     if isinstance(ref, Reference):
         candidates = [ref]
     else:
@@ -104,7 +111,21 @@ def pull(
                                  where=str(candidates[0]),
                                  hint=f"run: hostctl pull {candidates[0]}")
         return _pull_candidates(store, candidates, wanted, registries, rootless=rootless,
-                                log=say, progress=_shown(progress, say))
+                                log=say, progress=_shown(progress, say), trust=trust)
+
+
+def pull_source(
+    store: Store, name: str, source: Source, *, platform: str | None = None,
+    rootless: bool = False, log: Log | None = None, progress: Progress | None = None,
+    verify: Verify | None = None,
+) -> Image:
+    """Store the image SOURCE serves (any transport, see transports.ReaderSource) as
+    NAME, fetching what the store lacks and applying its layers."""
+    wanted = parse_platform(platform) if platform else host_platform()
+    say = log or (lambda _message: None)
+    with store.writing():
+        return _pull_from(store, name, None, source, wanted, rootless=rootless, log=say,
+                          progress=_shown(progress, say), verify=verify)
 
 
 def _shown(progress: Progress | None, log: Log) -> Progress:
@@ -126,9 +147,11 @@ def load_registries() -> RegistriesConf:
 def _pull_candidates(
     store: Store, candidates: list[Reference], wanted: Platform,
     registries: RegistriesConf | None, *, rootless: bool, log: Log, progress: Progress,
+    trust: TrustConfig | None,
 ) -> Image:
     """Try each candidate name, and for each its mirrors then its location."""
     from hostctl.images.registry import RegistryClient
+    from hostctl.images.trust import check_docker
 
     if registries is None:
         registries = load_registries()
@@ -136,9 +159,13 @@ def _pull_candidates(
     failure: ImageError | None = None
     for candidate in candidates:
         for endpoint in registries.endpoints(candidate):
+            def verify(_data: bytes, digest: str, candidate: Reference = candidate,
+                       source: Reference = endpoint.reference) -> None:
+                check_docker(candidate, source, digest, client, trust)
+
             try:
                 return _pull_from(store, str(candidate), endpoint.reference, client, wanted,
-                                  rootless=rootless, log=log, progress=progress)
+                                  rootless=rootless, log=log, progress=progress, verify=verify)
             except ImageError as exc:
                 failure = exc
                 if endpoint.mirror:
@@ -150,11 +177,12 @@ def _pull_candidates(
 
 def _pull_local(
     store: Store, text: str, wanted: Platform, policy: str, *, rootless: bool, log: Log,
-    progress: Progress | None,
+    progress: Progress | None, trust: TrustConfig | None,
 ) -> Image:
-    from hostctl.images.layout import LayoutSource
+    from hostctl.images.trust import check_path
 
-    source = LayoutSource(text)
+    source = _local_source(text)
+    check_path(text.split(":", 1)[0], str(source.path), trust)
     try:
         with store.writing():
             if policy != "always":
@@ -165,6 +193,54 @@ def _pull_local(
                               log=log, progress=_shown(progress, log))
     finally:
         source.close()
+
+
+class _LocalSource(Protocol):
+    name: str
+    path: Path
+
+    def get_manifest(self, ref: Any, target: str | None = None) -> tuple[bytes, str, str]: ...
+
+    def fetch_bytes(self, ref: Any, desc: Any, limit: int = MAX_DOCUMENT) -> bytes: ...
+
+    def fetch_blob(self, ref: Any, desc: Any, sink: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _local_source(text: str) -> _LocalSource:
+    """oci:/oci-archive: through LayoutSource; docker-archive: and dir: through their
+    readers (transports.py), named by the location as given, path made absolute."""
+    if text.startswith(("oci:", "oci-archive:")):
+        from hostctl.images.layout import LayoutSource
+
+        return LayoutSource(text)
+    from hostctl.images.transports import ReaderSource, open_reader, parse_location
+
+    location = parse_location(text)
+    return _NamedReaderSource(ReaderSource(open_reader(location)), str(location),
+                              location.path or Path(text))
+
+
+class _NamedReaderSource:
+    def __init__(self, inner: Any, name: str, path: Path) -> None:
+        self._inner = inner
+        self.name = name
+        self.path = path
+
+    def get_manifest(self, ref: Any, target: str | None = None) -> tuple[bytes, str, str]:
+        result: tuple[bytes, str, str] = self._inner.get_manifest(ref, target)
+        return result
+
+    def fetch_bytes(self, ref: Any, desc: Any, limit: int = MAX_DOCUMENT) -> bytes:
+        data: bytes = self._inner.fetch_bytes(ref, desc, limit)
+        return data
+
+    def fetch_blob(self, ref: Any, desc: Any, sink: Any) -> None:
+        self._inner.fetch_blob(ref, desc, sink)
+
+    def close(self) -> None:
+        self._inner.reader.close()
 
 
 def _resolve_stored(store: Store, name: str, pinned: str | None, wanted: Platform
@@ -197,13 +273,15 @@ def is_complete(store: Store, manifest: Manifest) -> bool:
 
 def _pull_from(
     store: Store, name: str, source_ref: Reference | None, source: Source, wanted: Platform,
-    *, rootless: bool, log: Log, progress: Progress,
+    *, rootless: bool, log: Log, progress: Progress, verify: Verify | None = None,
 ) -> Image:
     """Fetch NAME's manifest, config and missing layers from SOURCE; record NAME."""
     where = name if source_ref is None or str(source_ref) == name else f"{name} ({source_ref})"
     log(f"pulling {where}")
     data, content_type, top = source.get_manifest(source_ref)
     doc = parse_document(data, content_type, where=where)
+    if verify is not None:
+        verify(data, top)  # before anything is stored
     store.write_blob(top, data)
     if isinstance(doc, Index):
         digest = select_platform(doc, wanted, where=where).digest

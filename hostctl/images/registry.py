@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import urllib3
 from urllib3.exceptions import (
@@ -35,6 +36,7 @@ from hostctl.images.reference import Reference, is_loopback, validate_digest
 
 MAX_TOKEN = 1024 * 1024
 CHUNK = 1024 * 1024
+_BLOCK = 1024 * 1024  # an uploaded file is sent in pieces of this size
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 5
 
@@ -75,9 +77,11 @@ class RegistryClient:
         insecure: Callable[[str], bool] = lambda _registry: False,
     ) -> None:
         self._timeout = urllib3.Timeout(connect=10.0, read=timeout)
-        self._http = urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8)
+        self._http = urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
+                                         blocksize=_BLOCK)
         self._pools: dict[str, urllib3.PoolManager] = {}
         self._certs_dirs = default_certs_dirs() if certs_dirs is None else certs_dirs
+        self._cert_dirs: dict[str, Path] = {}
         self._insecure = insecure
         self._schemes: dict[str, str] = {}
         self._auth_files = auth_files
@@ -88,6 +92,8 @@ class RegistryClient:
         self._challenges: dict[str, Challenge | None] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._credentials: dict[str, Credentials | None] = {}
+        self._registry_credentials: dict[str, Credentials] = {}
+        self._token_lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------
 
@@ -185,25 +191,46 @@ class RegistryClient:
     # -- requests, auth, redirects, retries -------------------------------------------
 
     def _request(
-        self, ref: Reference, path: str, headers: Mapping[str, str], method: str = "GET"
+        self, ref: Reference, path: str, headers: Mapping[str, str], method: str = "GET",
+        *, body: bytes | IO[bytes] | None = None, scope: str | None = None,
     ) -> urllib3.BaseHTTPResponse:
-        """METHOD /v2/REPO/PATH with auth; a 401 renews the token (new scope) once."""
+        """METHOD /v2/REPO/PATH with auth; a 401 renews the token (new scope) once.
+
+        PATH may also be an absolute URL or path (an upload's Location). SCOPE is the
+        token scope to ask for (default: pull access to REF's repository).
+        """
         challenge = self._challenge(ref)
-        url = f"{self._schemes[ref.registry]}://{ref.api_host}/v2/{ref.repository}/{path}"
-        scope = f"repository:{ref.repository}:pull"
+        base = f"{self._schemes[ref.registry]}://{ref.api_host}/v2/{ref.repository}/"
+        url = urllib.parse.urljoin(base, path)
+        scope = scope or f"repository:{ref.repository}:pull"
         auth = self._authorization(ref, challenge, scope, renew=False)
-        response = self._follow(ref, url, {**headers, **auth}, method)
+        response = self._follow(ref, url, {**headers, **auth}, method, body)
         if response.status != 401:
             return response
         new = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         _discard(response)
         if new is None:
-            return self._follow(ref, url, {**headers, **auth}, method)
+            return self._follow(ref, url, {**headers, **auth}, method, body)
         self._challenges[ref.registry] = new
         if new.params.get("error") == "insufficient_scope" and new.params.get("scope"):
             scope = new.params["scope"]
         auth = self._authorization(ref, new, scope, renew=True)
-        return self._follow(ref, url, {**headers, **auth}, method)
+        return self._follow(ref, url, {**headers, **auth}, method, body)
+
+    def send(
+        self, ref: Reference, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+        body: bytes | IO[bytes] | None = None, scope: str | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """One authenticated request for the push and remote-inspection code: METHOD on
+        /v2/REPO/PATH (or PATH if absolute), retried on connection errors, 408, 429 and 5xx
+        (Retry-After honoured). The caller reads and releases the response."""
+        return self._request(ref, path, headers or {}, method, body=body, scope=scope)
+
+    def check_status(self, ref: Reference, response: urllib3.BaseHTTPResponse, what: str,
+                     ok: tuple[int, ...] = (200,)) -> None:
+        """ImageError naming WHAT and the registry's own message unless the status is OK."""
+        if response.status not in ok:
+            self._check_status(ref, response, what)
 
     def _challenge(self, ref: Reference) -> Challenge | None:
         """Ping /v2/ once per registry and keep its challenge."""
@@ -273,9 +300,9 @@ class RegistryClient:
         if self._insecure(host):
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
             return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
-                                       cert_reqs="CERT_NONE")
-        for base in self._certs_dirs:
-            directory = base / host
+                                       blocksize=_BLOCK, cert_reqs="CERT_NONE")
+        directories = [self._cert_dirs[host]] if host in self._cert_dirs else []
+        for directory in [*directories, *(base / host for base in self._certs_dirs)]:
             cas = sorted(directory.glob("*.crt")) if directory.is_dir() else []
             if cas:
                 import ssl
@@ -287,7 +314,7 @@ class RegistryClient:
                 if cert.is_file() and key.is_file():
                     context.load_cert_chain(str(cert), str(key))
                 return urllib3.PoolManager(retries=False, timeout=self._timeout, maxsize=8,
-                                           ssl_context=context)
+                                           blocksize=_BLOCK, ssl_context=context)
         return self._http
 
     def _authorization(
@@ -299,14 +326,27 @@ class RegistryClient:
         if challenge.scheme == "basic":
             return {"Authorization": creds.basic()} if creds else {}
         key = (ref.registry, scope)
-        cached = self._tokens.get(key)
-        if cached and not renew and cached[1] > time.monotonic():
-            return {"Authorization": f"Bearer {cached[0]}"}
-        token, lifetime = self._fetch_token(ref, challenge, scope, creds)
-        self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
+        with self._token_lock:  # parallel blob transfers share one token request
+            cached = self._tokens.get(key)
+            if cached and not renew and cached[1] > time.monotonic():
+                return {"Authorization": f"Bearer {cached[0]}"}
+            token, lifetime = self._fetch_token(ref, challenge, scope, creds)
+            self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 1))
         return {"Authorization": f"Bearer {token}"}
 
+    def use_cert_dir(self, registry: str, directory: Path) -> None:
+        """CA files (*.crt, and client.cert/client.key) for REGISTRY from DIRECTORY, ahead
+        of the certs.d directories (a sync file's cert-dir)."""
+        self._cert_dirs[registry.lower()] = directory
+        self._pools.pop(registry.lower(), None)
+
+    def use_credentials(self, registry: str, creds: Credentials) -> None:
+        """Use CREDS for every repository of REGISTRY (a sync file's own credentials)."""
+        self._registry_credentials[registry] = creds
+
     def _creds(self, ref: Reference) -> Credentials | None:
+        if ref.registry in self._registry_credentials:
+            return self._registry_credentials[ref.registry]
         if ref.name not in self._credentials:
             self._credentials[ref.name] = find_credentials(ref, self._auth_files)
         return self._credentials[ref.name]
@@ -339,12 +379,13 @@ class RegistryClient:
         return _parse_token(body, where=str(ref))
 
     def _follow(
-        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET"
+        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET",
+        body: bytes | IO[bytes] | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """METHOD URL, following redirects; Authorization goes only to the original origin."""
         origin = _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
-            response = self._retrying(ref, url, headers, method)
+            response = self._retrying(ref, url, headers, method, body)
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or not location:
                 return response
@@ -357,7 +398,8 @@ class RegistryClient:
         raise ImageError(f"more than {_MAX_REDIRECTS} redirects for {url}", where=str(ref))
 
     def _retrying(
-        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET"
+        self, ref: Reference, url: str, headers: Mapping[str, str], method: str = "GET",
+        body: bytes | IO[bytes] | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """One request with retries: connection errors, 408, 429 and 5xx, with backoff.
         A TLS failure (a certificate, or a plain-HTTP server answering the handshake)
@@ -366,19 +408,27 @@ class RegistryClient:
             last = attempt + 1 == self._attempts
             try:
                 response = self._pool(url).request(
-                    method, url, headers=dict(headers), preload_content=False,
+                    method, url, headers=dict(headers), body=body, preload_content=False,
                     redirect=False, retries=False, decode_content=False)
             except HTTPError as exc:
-                if last or isinstance(exc, SSLError):
+                # A broken PATCH may have left part of its bytes with the registry: the
+                # uploader asks the upload's state rather than sending the same bytes again.
+                if last or isinstance(exc, SSLError) or method == "PATCH" or \
+                        not isinstance(body, bytes | None):
                     raise _unreachable(ref, exc) from None
                 self._sleep(self._delay(attempt, None))
                 continue
-            if last or not (response.status in (408, 429) or response.status >= 500):
+            if last or not (response.status in (408, 429) or response.status >= 500) or \
+                    not isinstance(body, bytes | None):  # a stream is not sent twice
                 return response
             wait = self._delay(attempt, response.headers.get("Retry-After"))
             _discard(response)
             self._sleep(wait)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def pause(self, retry_after: str | None) -> None:
+        """Wait as a registry's Retry-After asks (else one backoff step)."""
+        self._sleep(self._delay(0, retry_after))
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
         if retry_after and retry_after.strip().isdigit():

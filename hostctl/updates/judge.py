@@ -127,23 +127,20 @@ class Health:
 
 
 def read_health(name: str, paths: Paths) -> Health | None:
-    """Container NAME's health for this start: None when it has no check (no
-    healthcheck.json), "starting" until a first result is written."""
-    directory = paths.containers / name
-    if not (directory / "healthcheck.json").exists():
+    """Container NAME's health for this start: None when it has no check, "starting"
+    until a first result is written (hostctl.health.state is the one reader)."""
+    from hostctl.health import state as health
+
+    if not health.has_check(name, paths):
         return None
-    try:
-        state = json.loads((directory / "health.json").read_text())
-        status, log = state.get("status"), state.get("log") or []
-        last = log[-1] if isinstance(log, list) and log else {}
-        words = " ".join(str(last.get("output", "")).split())[:200]
-        result = f"exit {last['exit_code']}" + (f": {words}" if words else "") \
-            if "exit_code" in last else ""
-    except (OSError, ValueError, AttributeError, TypeError):
+    current = health.read(name, paths)
+    if current is None:
         return Health("starting")
-    if status not in ("starting", "healthy", "unhealthy"):
-        return Health("starting")
-    return Health(status, result)
+    if not current.log:
+        return Health(current.status)
+    last = current.log[-1]
+    words = " ".join(last.output.split())[:200]
+    return Health(current.status, f"exit {last.exit_code}" + (f": {words}" if words else ""))
 
 
 def check_timing(name: str, paths: Paths, container: Container) -> Timing:

@@ -36,6 +36,7 @@ class TokenServer:
 
         self.users = users
         self.requests = 0
+        self.scopes: list[list[str]] = []  # the scopes of each token request
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token signer")])
         now = datetime.datetime.now(datetime.UTC)
@@ -85,6 +86,7 @@ class TokenServer:
             def do_GET(self) -> None:
                 server.requests += 1
                 query = parse_qs(urlsplit(self.path).query)
+                server.scopes.append(query.get("scope", []))
                 user = self._user()
                 if user is False:
                     self.send_response(401)

@@ -68,3 +68,17 @@ def test_validate_warns_about_a_short_image_name_with_file_and_line(tmp_path: Pa
     full.write_text("image: docker.io/library/nginx:1.27\n")
     done = subprocess.run([HOSTCTL, "validate", str(full)], capture_output=True, text=True)
     assert "warning" not in done.stderr
+
+
+def test_every_verbs_help_renders() -> None:
+    """Help texts are literal: os/arch[/variant] must not be read as markup (it was)."""
+    runner = CliRunner()
+    groups = {g.name: g.typer_instance for g in app.registered_groups}
+    commands = [[verb] for verb in verbs()]
+    for name, group in groups.items():
+        assert group is not None
+        commands += [[str(name), c.name or (c.callback.__name__ if c.callback else "")]
+                     for c in group.registered_commands]
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output, result.exception)

@@ -1,0 +1,158 @@
+"""Push and copy speed: hostctl vs skopeo, side by side in the same run.
+
+Builds a 5-layer image of about 330 MB (gzip layers of incompressible data, so nobody's
+compressor matters), stores it in a hostctl store (pulled from an OCI layout) and times:
+  store -> registry   `hostctl push` from the store vs `skopeo copy oci:LAYOUT` (skopeo's
+                      nearest local source), each into a new empty loopback registry
+  registry->registry  `hostctl image copy docker://A docker://B` vs `skopeo copy`, B new
+                      and empty each time (a separate registry: no cross-repository mount)
+  second push         the same push again, every blob already there
+Each command runs under /usr/bin/time (wall seconds, its own peak RSS). With --repeat N
+the peers take turns N times and each keeps its best time.
+Usage: .venv/bin/python bench/push.py [--repeat 3] [--layer-mb 66]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.registry import Registry
+
+HOSTCTL = str(Path(sys.executable).parent / "hostctl")
+TARGETS = {"store -> registry": 0.7, "registry -> registry": 0.7, "second push": 0.5}
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+
+
+def build_layout(directory: Path, layers: int, layer_mb: int) -> None:
+    """An OCI layout tagged "bench": LAYERS gzip layers of LAYER_MB random bytes each."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    descriptors, diff_ids = [], []
+    for number in range(layers):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            data = os.urandom(layer_mb * 1000 * 1000)
+            info = tarfile.TarInfo(f"data/layer{number}")
+            info.size, info.mtime = len(data), 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+        plain = raw.getvalue()
+        blob = _gzip(plain)
+        diff_ids.append("sha256:" + hashlib.sha256(plain).hexdigest())
+        descriptors.append(_write(blobs, blob, "application/vnd.oci.image.layer.v1.tar+gzip"))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    manifest = json.dumps({"schemaVersion": 2,
+                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": _write(blobs, config,
+                                            "application/vnd.oci.image.config.v1+json"),
+                           "layers": descriptors}).encode()
+    top = _write(blobs, manifest, "application/vnd.oci.image.manifest.v1+json")
+    top["annotations"] = {"org.opencontainers.image.ref.name": "bench"}
+    (directory / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2,
+                                                      "manifests": [top]}))
+
+
+def _gzip(data: bytes) -> bytes:
+    try:
+        from isal import igzip
+
+        return bytes(igzip.compress(data, 1, mtime=0))
+    except ImportError:
+        import gzip
+
+        return gzip.compress(data, 1, mtime=0)
+
+
+def _write(blobs: Path, data: bytes, media_type: str) -> dict[str, object]:
+    digest = hashlib.sha256(data).hexdigest()
+    (blobs / digest).write_bytes(data)
+    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+
+def measured(argv: list[str], work: Path, env: dict[str, str]) -> Run:
+    report = work / "time.out"
+    subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", str(report), *argv], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    seconds, kilobytes = report.read_text().split()[-2:]
+    return Run(float(seconds), int(kilobytes) / 1024)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--layer-mb", type=int, default=66)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hostctl-bench-push-", dir="/var/tmp"))
+    env = {**os.environ, "HOSTCTL_STATE_DIR": str(work / "state"),
+           "HOSTCTL_CONFIG_DIR": str(work / "conf"), "HOSTCTL_RUN_DIR": str(work / "run")}
+    try:
+        layout = work / "layout"
+        build_layout(layout, 5, args.layer_mb)
+        size = sum(p.stat().st_size for p in (layout / "blobs" / "sha256").iterdir())
+        print(f"image: 5 layers, {size / 1e6:.0f} MB")
+        stored = f"oci:{layout}:bench"
+        subprocess.run([HOSTCTL, "pull", stored], check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        best: dict[tuple[str, str], Run] = {}
+        with Registry() as source:
+            subprocess.run(["skopeo", "copy", "--dest-tls-verify=false", stored,
+                            f"docker://{source.host}/bench/src:1"], check=True,
+                           stdout=subprocess.DEVNULL)
+            for turn in range(args.repeat):
+                for name, run in one_turn(work, env, stored, source.host, turn).items():
+                    if name not in best or run.seconds < best[name].seconds:
+                        best[name] = run
+        report(best)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def one_turn(work: Path, env: dict[str, str], stored: str, source: str,
+             turn: int) -> dict[tuple[str, str], Run]:
+    results: dict[tuple[str, str], Run] = {}
+    peers = ["hostctl", "skopeo"] if turn % 2 == 0 else ["skopeo", "hostctl"]
+    for peer in peers:
+        with Registry() as dest:
+            target = f"docker://{dest.host}/bench/pushed:1"
+            push = [HOSTCTL, "push", stored, target] if peer == "hostctl" else \
+                ["skopeo", "copy", "--dest-tls-verify=false", stored, target]
+            results[("store -> registry", peer)] = measured(push, work, env)
+            results[("second push", peer)] = measured(push, work, env)
+        with Registry() as dest:
+            src, dst = f"docker://{source}/bench/src:1", f"docker://{dest.host}/bench/c:1"
+            copy = [HOSTCTL, "image", "copy", src, dst] if peer == "hostctl" else \
+                ["skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                 src, dst]
+            results[("registry -> registry", peer)] = measured(copy, work, env)
+    return results
+
+
+def report(best: dict[tuple[str, str], Run]) -> None:
+    for case, target in TARGETS.items():
+        ours, theirs = best[(case, "hostctl")], best[(case, "skopeo")]
+        print(f"{case:22} hostctl {ours.seconds:6.2f} s ({ours.peak_mb:4.0f} MB)   "
+              f"skopeo {theirs.seconds:6.2f} s ({theirs.peak_mb:4.0f} MB)   "
+              f"ratio {ours.seconds / theirs.seconds:.2f} (target <= {target})")
+
+
+if __name__ == "__main__":
+    main()
