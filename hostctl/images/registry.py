@@ -94,6 +94,7 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._registry_credentials: dict[str, Credentials] = {}
         self._token_lock = threading.Lock()
+        self._ping_lock = threading.Lock()  # comparisons side by side ping a registry once
 
     # -- public API -------------------------------------------------------------------
 
@@ -234,6 +235,12 @@ class RegistryClient:
 
     def _challenge(self, ref: Reference) -> Challenge | None:
         """Ping /v2/ once per registry and keep its challenge."""
+        if ref.registry in self._challenges:
+            return self._challenges[ref.registry]
+        with self._ping_lock:
+            return self._first_challenge(ref)
+
+    def _first_challenge(self, ref: Reference) -> Challenge | None:
         if ref.registry not in self._challenges:
             response = self._ping(ref)
             try:

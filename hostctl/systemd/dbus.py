@@ -13,6 +13,7 @@ of every object it builds a proxy for (about 40 ms against 2 ms).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,14 @@ class Systemd:
         finally:
             subscription.disconnect()
         return results.get(job, "timeout")
+
+    def states(self, units: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """UNITS' (ActiveState, SubState), loaded on demand like unit(), in one
+        ListUnitsByNames call (no proxy, hence no introspection, per unit)."""
+        if not units:
+            return {}
+        rows = self.manager.ListUnitsByNames(list(dict.fromkeys(units)))
+        return {str(row[0]): (str(row[3]), str(row[4])) for row in rows}
 
     def unit(self, unit: str) -> UnitState:
         """The current state of UNIT (loaded on demand, as systemctl show does)."""
