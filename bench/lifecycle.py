@@ -63,9 +63,7 @@ RUNC = "/usr/sbin/runc"
 HOSTCTL_RUNC_ROOT = "/run/hostctl/runc"  # where hostctl's system containers are, runc's --root
 # podman's registries.conf, marking the loopback registry insecure (podman 4.3.1's
 # auto-update has no --tls-verify). Given to podman alone: hostctl speaks plain HTTP to
-# a loopback registry by itself, but reads podman's registries.conf(.d) too, and an
-# `insecure = true` entry for a loopback registry makes it try HTTPS without
-# verification only, which this plain-HTTP registry does not answer.
+# a loopback registry by itself (with the entry it would try HTTPS first, then HTTP).
 PODMAN_REGISTRIES = "/etc/bench/podman-registries.conf"
 PODMAN_ENV = {"CONTAINERS_REGISTRIES_CONF": PODMAN_REGISTRIES}
 SLEEP = ["sleep", "86400"]  # every image's command
