@@ -87,12 +87,21 @@ class _Run:
     scope: Scope
     paths: Paths
     store: Store
-    systemd: Systemd
     grace: float
     log: Log
+    _systemd: Systemd | None = None
     _registries: RegistriesConf | None = None
     _client: RegistryClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def systemd(self) -> Systemd:
+        """The manager over pydbus, connected when first needed (a dry run never does)."""
+        if self._systemd is None:
+            from hostctl.systemd.dbus import Systemd
+
+            self._systemd = Systemd(self.scope)
+        return self._systemd
 
     def registry(self) -> tuple[RegistriesConf, RegistryClient]:
         """registries.conf and the one client, made by the first comparison that needs
@@ -127,15 +136,15 @@ def auto_update(
     then the comparisons side by side (at most CHECKS at once: registry requests share
     one client, its connections and tokens); the updates follow one at a time, in name
     order."""
-    from hostctl.systemd.dbus import Systemd
+    from hostctl.systemd.dbus import unit_states
 
     paths = for_scope(scope)
     store = Store(paths.store)
     with contextlib.nullcontext() if dry_run else _one_at_a_time(store):
-        run = _Run(scope, paths, store, Systemd(scope), grace, log or (lambda _m: None))
+        run = _Run(scope, paths, store, grace, log or (lambda _m: None))
         targets = list(_targets(names, scope))
-        states = run.systemd.states([c.unit_name for _, c, _ in targets
-                                     if c is not None and c.auto_update])
+        states = unit_states([c.unit_name for _, c, _ in targets
+                              if c is not None and c.auto_update], scope)
         screened = [_screen(name, container, error, bool(names), states)
                     for name, container, error in targets]
         due = [item for item in screened if not isinstance(item, UpdateResult | None)]
@@ -164,7 +173,7 @@ def rollback(name: str, *, scope: Scope = Scope.SYSTEM, grace: float = GRACE,
     store = Store(paths.store)
     container = load_declaration(name, scope)
     with _one_at_a_time(store):
-        run = _Run(scope, paths, store, Systemd(scope), grace, log or (lambda _m: None))
+        run = _Run(scope, paths, store, grace, log or (lambda _m: None), Systemd(scope))
         return _rollback(run, container)
 
 
