@@ -82,3 +82,20 @@ def test_every_verbs_help_renders() -> None:
     for command in commands:
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output, result.exception)
+
+
+def test_install_hint_names_the_directory_other_users_cannot_pass(tmp_path: Path) -> None:
+    from hostctl.api.setup import closed_to_others, unreachable_hint
+
+    program = tmp_path / "bin" / "hostctl-generator"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    tmp_path.chmod(0o700)
+    closed = closed_to_others(program)
+    assert closed is not None
+    # pytest's own base dir may already be closed; the first closed one is named.
+    assert closed[0] in program.parents and closed[1] & 0o001 == 0
+    hint = unreachable_hint(program)
+    assert hint is not None and str(closed[0]) in hint and "Permission denied" in hint
+    assert closed_to_others(Path("/usr/bin/env")) is None
