@@ -162,10 +162,12 @@ def _forget_rollback(name: str, scope: Scope) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    """Replace declaration PATH with TEXT: fsynced and renamed, so a power cut leaves the
+    old declaration or the new one, never a truncated file."""
+    from hostctl.images.store import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def _reload_and_start(scope: Scope, name: str, start: bool) -> str:
