@@ -31,7 +31,7 @@ from hostctl.images.reference import parse_reference
 
 # HOSTCTL_FUZZ_EXAMPLES=2000 for a longer hunt than the suite's.
 EXAMPLES = int(os.environ.get("HOSTCTL_FUZZ_EXAMPLES", "60"))
-BOUNDED = settings(max_examples=EXAMPLES, deadline=None,
+BOUNDED = settings(max_examples=EXAMPLES, deadline=None, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SOURCE = Path("/etc/hostctl/containers/fuzz.yaml")
 
@@ -184,7 +184,7 @@ def _tree(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-@settings(max_examples=EXAMPLES + 20, deadline=None,
+@settings(max_examples=EXAMPLES + 20, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(members, max_size=8))
 def test_layer_applier_never_writes_outside(entries: list[Any]) -> None:
