@@ -75,9 +75,11 @@ def test_a_power_cut_mid_pull_of_an_enabled_container(
         host.power_cut()
     finally:
         proxy.released.set()
-    # Started at boot, the blob pulled again; the half-written one left no trace.
+    # Started at boot, the blob pulled again; the pull removed the half-written one.
     assert_consistent(host)
     assert "first" in host.journal("web.service")
+    temps = ["find", "/var/lib/hostctl/storage", "-name", ".tmp-*"]
+    assert host.run(temps).stdout.strip() == ""
 
 
 def test_a_power_cut_mid_apply(host: Any, proxy: FaultProxy, busybox_ref: str) -> None:
