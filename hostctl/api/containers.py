@@ -11,7 +11,6 @@ text changed. Nothing is written or restarted when the declaration does not vali
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field

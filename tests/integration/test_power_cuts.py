@@ -6,6 +6,7 @@ truncated, and the enabled container runs again."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from tests.integration.test_containers_systemd import HOSTCTL
 from tests.support.faultproxy import FaultProxy
+from tests.support.imagebuild import File, Layer, busybox_image, push, sha256_digest
 from tests.support.registry import Registry
 from tests.support.testhost import TestHost
 
@@ -30,19 +32,24 @@ install:
 
 
 @pytest.fixture(scope="module")
-def proxy(registry: Registry, busybox_ref: str) -> Iterator[FaultProxy]:
+def proxy(registry: Registry) -> Iterator[FaultProxy]:
     with FaultProxy(registry.host) as fault_proxy:
         yield fault_proxy
+
+
+@pytest.fixture(scope="module")
+def big(registry: Registry) -> tuple[str, str]:
+    """An image with a layer of several download chunks (the registry client writes a
+    blob to the store chunk by chunk, 1 MiB each): (repository:tag, that layer's digest)."""
+    layer = Layer((File("big", os.urandom(4 * 1024 * 1024)),))
+    push(registry.host, "ops/big", "1", busybox_image(extra_layers=[layer]))
+    return "ops/big:1", sha256_digest(layer.blob())
 
 
 @pytest.fixture(scope="module")
 def host(test_host: TestHost) -> TestHost:
     test_host.run([HOSTCTL, "install"])
     return test_host
-
-
-def through(proxy: FaultProxy, busybox_ref: str) -> str:
-    return f"{proxy.host}/{busybox_ref.split('/', 1)[1]}"
 
 
 def wait_active(host: Any, unit: str, timeout: float = 60) -> None:
@@ -61,20 +68,27 @@ def assert_consistent(host: Any) -> None:
 
 
 def test_a_power_cut_mid_pull_of_an_enabled_container(
-    host: Any, proxy: FaultProxy, busybox_ref: str
+    host: Any, proxy: FaultProxy, big: tuple[str, str]
 ) -> None:
-    ref = through(proxy, busybox_ref)
+    name, layer = big
+    ref = f"{proxy.host}/{name}"
     host.write_file(DECL, WEB.format(ref=ref, word="first"))
     host.run(["systemctl", "daemon-reload"])
     proxy.stalled.clear()
     proxy.released.clear()
-    proxy.fault("/blobs/", "stall", times=1)
+    proxy.fault(f"/blobs/{layer}", "stall", times=1)
     host.run(["systemctl", "start", "--no-block", "web.service"])
+    left: list[str] = []
+
+    def look() -> None:  # the store as the cut left it (the guest's /var/lib/hostctl)
+        left.extend(p.name for p in (host.state_dir / "storage").rglob(".tmp-*"))
+
     try:
         assert proxy.stalled.wait(timeout=60), host.journal("web.service")
-        host.power_cut()
+        host.power_cut(while_off=look)
     finally:
         proxy.released.set()
+    assert left, "the cut did not land mid-write"
     # Started at boot, the blob pulled again; the pull removed the half-written one.
     assert_consistent(host)
     assert "first" in host.journal("web.service")
@@ -82,8 +96,8 @@ def test_a_power_cut_mid_pull_of_an_enabled_container(
     assert host.run(temps).stdout.strip() == ""
 
 
-def test_a_power_cut_mid_apply(host: Any, proxy: FaultProxy, busybox_ref: str) -> None:
-    ref = through(proxy, busybox_ref)
+def test_a_power_cut_mid_apply(host: Any, proxy: FaultProxy, big: tuple[str, str]) -> None:
+    ref = f"{proxy.host}/{big[0]}"
     wait_active(host, "web.service")
     host.write_file("/root/web.yaml", WEB.format(ref=ref, word="second"))
     # The cut lands somewhere in the apply: writing the declaration, reloading, restarting.

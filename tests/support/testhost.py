@@ -24,7 +24,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -424,9 +424,10 @@ class TestHost:
             self.close()
             raise
 
-    def power_cut(self) -> None:
+    def power_cut(self, while_off: Callable[[], None] | None = None) -> None:
         """Kill the guest without a shutdown (SIGKILL to its PID 1 ends every process in
-        it, mid-write), then boot it again over the same upper and bind-mounted dirs.
+        it, mid-write), call WHILE_OFF (to look at what it left), then boot it again over
+        the same upper and bind-mounted dirs.
 
         Files already written stay in the machine's page cache, so this tests what an
         interrupted operation leaves behind, not the loss of unsynced data."""
@@ -442,6 +443,8 @@ class TestHost:
                 nspawn.wait()
         hostfs.unmount_all(self.root)
         try:
+            if while_off is not None:
+                while_off()
             self._boot()
         except BaseException:
             self.close()
