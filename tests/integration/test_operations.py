@@ -169,3 +169,49 @@ def test_doctor_for_a_user_names_what_rootless_needs(host: Any) -> None:
         host.run(["loginctl", "enable-linger", "dora"])
     assert statuses(rows).get("linger") == "WARN"
     assert "loginctl enable-linger dora" in rows["linger"]["fix"]
+
+
+CONCURRENT = 20
+BUSY = """\
+image: {ref}
+command: ["sh", "-c", "trap 'exit 0' TERM; echo {word}; while :; do sleep 1 & wait; done"]
+network: host
+stop_timeout: 2
+"""
+
+
+def test_concurrent_applies_end_consistent(host: Any, busybox_ref: str) -> None:
+    names = [f"many{i}" for i in range(CONCURRENT)]
+    for name in names:
+        host.write_file(f"/root/{name}.yaml", BUSY.format(ref=busybox_ref, word=name))
+    host.write_file("/root/twice-a.yaml", BUSY.format(ref=busybox_ref, word="a"))
+    host.write_file("/root/twice-b.yaml", BUSY.format(ref=busybox_ref, word="b"))
+    script = " ".join(f"{HOSTCTL} apply /root/{name}.yaml >/root/{name}.out 2>&1 &"
+                      for name in names)
+    script += (f" {HOSTCTL} apply --name twice /root/twice-a.yaml >/root/twice-a.out 2>&1 &"
+               f" {HOSTCTL} apply --name twice /root/twice-b.yaml >/root/twice-b.out 2>&1 &")
+    try:
+        host.sh(script + " wait")
+        failed = host.sh("grep -L ': changed, active' /root/many*.out || true").stdout
+        assert failed.strip() == "", host.sh(f"cat {failed}").stdout
+        rows = ps_rows(host)
+        for name in names:
+            assert rows[name]["active_state"] == "active", rows.get(name)
+            assert rows[name]["error"] is None
+        # The same container applied twice at once: one declaration or the other, whole,
+        # and the running container is the one it declares.
+        declared = host.read_file("/etc/hostctl/containers/twice.yaml")
+        word = "a" if "echo a;" in declared else "b"
+        assert declared == BUSY.format(ref=busybox_ref, word=word)
+        assert rows["twice"]["active_state"] == "active"
+        said = [line for line in host.journal("twice.service").splitlines()
+                if line in ("a", "b")]
+        assert said and said[-1] == word, said
+        host.run([HOSTCTL, "apply", "--name", "twice", f"/root/twice-{word}.yaml"])
+        assert "unchanged" in host.run(
+            [HOSTCTL, "apply", "--name", "twice", f"/root/twice-{word}.yaml"]).stdout
+        verified = host.run([HOSTCTL, "image", "verify"], check=False)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        for name in [*names, "twice"]:
+            host.run([HOSTCTL, "rm", name], check=False)
