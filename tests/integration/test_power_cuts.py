@@ -167,3 +167,36 @@ def test_a_power_cut_mid_auto_update(host: Any, proxy: FaultProxy, registry: Reg
         host.run(["systemctl", "stop", "upd.service"], check=False)
         host.run(["rm", "-f", "/etc/hostctl/containers/upd.yaml"])
         host.run(["systemctl", "daemon-reload"])
+
+
+def test_a_power_cut_mid_stop(host: Any, busybox_ref: str) -> None:
+    # PID 1 ignores SIGTERM: the stop waits for stop_timeout, and the cut lands in it.
+    host.write_file("/etc/hostctl/containers/slow.yaml", f"""\
+image: {busybox_ref}
+command: ["sh", "-c", "echo slow-up; exec sleep 600"]
+network: host
+stop_timeout: 60
+install:
+  WantedBy: multi-user.target
+""")
+    host.run(["systemctl", "daemon-reload"])
+    try:
+        host.run([HOSTCTL, "start", "slow"])
+        host.run(["systemctl", "stop", "--no-block", "slow.service"])
+        deadline = time.monotonic() + 10
+        while host.run(["systemctl", "show", "-P", "ActiveState", "slow.service"]
+                       ).stdout.strip() != "deactivating":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        host.power_cut()
+        assert_consistent(host, "slow")
+        # Writable layers only of the containers that run now: none left half set up.
+        left = host.run(["ls", "/var/lib/hostctl/containers"]).stdout.split()
+        rows = json.loads(host.run([HOSTCTL, "ps", "--format", "json"]).stdout)
+        assert sorted(left) == sorted(row["name"] for row in rows), (left, rows)
+        assert "slow" in left
+    finally:
+        host.run(["systemctl", "kill", "-s", "KILL", "slow.service"], check=False)
+        host.run(["systemctl", "stop", "slow.service"], check=False)
+        host.run(["rm", "-f", "/etc/hostctl/containers/slow.yaml"])
+        host.run(["systemctl", "daemon-reload"])
