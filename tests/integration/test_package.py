@@ -93,3 +93,26 @@ def test_purge_removes_the_data_when_asked(host: Any, deb: Path) -> None:
     host.run(["sh", "-c", "HOSTCTL_PURGE_DATA=yes dpkg --purge hostctl"])
     assert host.run(["test", "-e", "/etc/hostctl"], check=False).returncode != 0
     assert host.run(["ls", "-A", "/var/lib/hostctl"], check=False).stdout.strip() == ""
+
+
+def test_the_same_script_builds_the_wheel_and_the_collection() -> None:
+    import tarfile
+    import zipfile
+
+    dist = Path(tempfile.mkdtemp(prefix="hostctl-dist-", dir="/var/tmp"))
+    try:
+        done = subprocess.run(
+            ["bash", str(CHECKOUT / "scripts/build-packages.sh"), "wheel", "collection"],
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOSTCTL_DIST": str(dist),
+                 "HOME": "/root"}, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        (wheel,) = dist.glob("hostctl-*.whl")
+        names = zipfile.ZipFile(wheel).namelist()
+        for wanted in ("hostctl/doctor/runtimes.py", "hostctl/unit_templates/container.service.j2",
+                       "hostctl/cli/doctor.py"):
+            assert wanted in names, wanted
+        (collection,) = dist.glob("hostctl-hostctl-*.tar.gz")
+        with tarfile.open(collection) as archive:
+            assert "MANIFEST.json" in archive.getnames()
+    finally:
+        shutil.rmtree(dist, ignore_errors=True)
