@@ -200,3 +200,26 @@ install:
         host.run(["systemctl", "stop", "slow.service"], check=False)
         host.run(["rm", "-f", "/etc/hostctl/containers/slow.yaml"])
         host.run(["systemctl", "daemon-reload"])
+
+
+def test_a_power_cut_mid_layer_apply(host: Any, registry: Registry) -> None:
+    # Thousands of small files: the layer takes a while to apply after its download.
+    files = tuple(File(f"many/{i // 100}/{i}", os.urandom(64)) for i in range(6000))
+    push(registry.host, "ops/many", "1", busybox_image(extra_layers=[Layer(files)]))
+    ref = f"{registry.host}/ops/many:1"
+    snapshots = host.state_dir / "storage/snapshots"
+    host.run(["sh", "-c", f"setsid {HOSTCTL} pull {ref} >/root/pull.out 2>&1 &"])
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".tmp-") for p in snapshots.glob(".tmp-*")):
+        assert time.monotonic() < deadline, host.read_file("/root/pull.out")
+        time.sleep(0.005)
+    left: list[str] = []
+    host.power_cut(while_off=lambda: left.extend(p.name for p in snapshots.glob(".tmp-*")))
+    assert left, "the cut did not land mid-apply"
+    verified = host.run([HOSTCTL, "image", "verify"], check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    host.run([HOSTCTL, "pull", ref], timeout=120)
+    assert list(snapshots.glob(".tmp-*")) == []
+    verified = host.run([HOSTCTL, "image", "verify"], check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    host.run([HOSTCTL, "image", "rm", ref])
