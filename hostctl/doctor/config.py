@@ -42,16 +42,17 @@ def check_generator(scope: Scope) -> Finding:
 
     for directory in GENERATOR_DIRS[scope]:
         link = Path(directory) / LINK_NAME
-        if not (link.exists() or link.is_symlink()):
+        if not os.path.lexists(link):  # lstat: a target users cannot reach is still a link
             continue
         target = link.resolve()
-        if not os.access(link, os.X_OK):
-            return fail("generator", f"{link} -> {target} cannot be run", "run `hostctl install`"
-                        " as root to link the installed hostctl-generator")
+        # First: a hostctl under /root (mode 0700) is the common reason a user cannot run it.
         hint = unreachable_hint(target) if scope is Scope.USER else None
         if hint:
             return fail("generator", hint.split(" (hint: ")[0],
                         hint.split(" (hint: ", 1)[1].rstrip(")"))
+        if not os.access(link, os.X_OK):
+            return fail("generator", f"{link} -> {target} cannot be run", "run `hostctl install`"
+                        " as root to link the installed hostctl-generator")
         return ok("generator", f"{link} -> {target}")
     return fail("generator", f"no {LINK_NAME} in {' or '.join(GENERATOR_DIRS[scope])}:"
                 " declarations do not become units", "run `hostctl install` as root (the"

@@ -100,6 +100,7 @@ def doctor(host: Any, *args: str, user: str | None = None) -> tuple[int, dict[st
         uid = host.run(["id", "-u", user]).stdout.strip()
         argv = ["runuser", "-u", user, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}", *argv]
     done = host.run(argv, check=False)
+    assert done.stdout.startswith("["), done.stderr  # no traceback, whatever is broken
     return done.returncode, {row["check"]: row for row in json.loads(done.stdout)}
 
 
@@ -169,6 +170,19 @@ def test_doctor_for_a_user_names_what_rootless_needs(host: Any) -> None:
         host.run(["loginctl", "enable-linger", "dora"])
     assert statuses(rows).get("linger") == "WARN"
     assert "loginctl enable-linger dora" in rows["linger"]["fix"]
+    # The generator linked from where users cannot reach it (a virtualenv under /root).
+    host.sh("mkdir -m 0700 /srv/closed && cp /etc/systemd/user-generators/hostctl-generator"
+            " /srv/closed/ && ln -sfn /srv/closed/hostctl-generator"
+            " /etc/systemd/user-generators/hostctl-generator")
+    try:
+        code, rows = doctor(host, "--user", user="dora")
+    finally:
+        host.run(["rm", "-rf", "/srv/closed"])
+        host.run([HOSTCTL, "install", "--no-reload"])
+    assert code == 1 and statuses(rows)["generator"] == "FAIL"
+    assert "/srv/closed is mode 0700" in rows["generator"]["detail"], rows["generator"]
+    assert "Permission denied" in rows["generator"]["detail"]
+    assert "/opt" in rows["generator"]["fix"]
 
 
 CONCURRENT = 20

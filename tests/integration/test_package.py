@@ -43,6 +43,8 @@ def deb() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def host(deb: Path) -> Iterator[Any]:
     with TestHost() as guest:
+        # man-db rebuilds its whole index after each install (seconds): not this test's.
+        guest.run(["rm", "-f", "/var/lib/man-db/auto-update"])
         guest.run(["dpkg", "-i", str(deb)])
         yield guest
 
