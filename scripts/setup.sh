@@ -10,6 +10,7 @@ PACKAGES=(
     python3-cryptography python3-bcrypt python3-nacl
     containernetworking-plugins iptables passt iproute2
     openssh-server openssh-client
+    buildah
     pigz  # bench/pull.py compresses its layers with it
     # scripts/build-packages.sh (tests/integration/test_package.py builds the .deb), and
     # python3-jinja2 that the package depends on.
