@@ -12,6 +12,7 @@ import sys
 from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs)
     build,
     containers,
+    doctor,
     images,
     network,
     run,

@@ -24,8 +24,6 @@ from hostctl.cli.common import UserOpt, app, scope_of
 from hostctl.errors import HostctlError, ToolMissing
 from hostctl.paths import Paths, Scope, for_scope
 
-ADHOC_DIR = "adhoc"  # under the scope's run directory: ad-hoc declarations
-
 
 def _tool(name: str) -> str:
     found = shutil.which(name)
@@ -71,7 +69,7 @@ def adhoc_declaration(image: str, command: list[str], env: list[str], volumes: l
 def _write_declaration(paths: Paths, name: str, body: dict[str, Any]) -> Path:
     from hostctl.declarations.search import load_declaration
 
-    directory = paths.run / ADHOC_DIR
+    directory = paths.adhoc
     directory.mkdir(parents=True, exist_ok=True, mode=0o755)
     path = directory / f"{name}.yaml"
     if unit_properties(name, paths.scope).get("LoadState") not in (None, "", "not-found"):

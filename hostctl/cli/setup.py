@@ -87,6 +87,8 @@ def install(
     result = install_generators()
     for link in result.links:
         typer.echo(f"{link} -> {link.readlink()}")
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if reload and Path("/run/systemd/system").is_dir():
         systemctl(Scope.SYSTEM, "daemon-reload")
 

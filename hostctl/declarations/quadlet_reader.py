@@ -27,7 +27,7 @@ from hostctl.declarations.unitfile import (
     split_words,
     unquote,
 )
-from hostctl.errors import DeclarationError
+from hostctl.errors import DeclarationError, raise_all
 
 SUFFIX = ".container"
 BY_QUADLET: dict[str, Setting] = {s.quadlet: s for s in SETTINGS if s.quadlet}
@@ -107,6 +107,8 @@ class _Reader:
         self.lines: dict[str, str] = {}  # setting key -> FILE:LINE:Key of its last entry
         self.locations: dict[str, int] = {}
         self.sections: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self.problems: list[DeclarationError] = []  # every bad entry, raised by container()
+        self.failed: set[str] = set()  # keys of the entries that had a problem
 
     def read_file(self, path: Path) -> None:
         try:
@@ -121,13 +123,16 @@ class _Reader:
         try:
             entries = parse_unit_text(text)
         except SyntaxProblem as err:
-            raise DeclarationError(err.message, where=f"{path}:{err.line}", hint=err.hint) from None
+            where = f"{path}:{err.line}"
+            self.problems.append(DeclarationError(err.message, where=where, hint=err.hint))
+            return
         for entry in entries:
             where = f"{path}:{entry.line}:{entry.key}"
             try:
                 self._entry(entry, path)
             except Invalid as err:
-                raise DeclarationError(err.message, where=where, hint=err.hint) from None
+                self.problems.append(DeclarationError(err.message, where=where, hint=err.hint))
+                self.failed.add(entry.key)
             if path == self.source:
                 self.locations.setdefault(entry.key, entry.line)
 
@@ -221,10 +226,12 @@ class _Reader:
         self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in wanted if d not in present))
 
     def container(self) -> Container:
-        if "image" not in self.found:
-            raise DeclarationError(
+        """The declaration read, or every problem found in its files (see raise_all)."""
+        if "image" not in self.found and "Image" not in self.failed:
+            self.problems.append(DeclarationError(
                 "no Image= in [Container]", where=str(self.source), hint="add Image=REFERENCE"
-            )
+            ))
+        raise_all(self.problems)
         try:
             values.check_combination(self.found)
         except values.Conflict as err:

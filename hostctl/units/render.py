@@ -92,6 +92,7 @@ def render_unit(
         start_timeout=START_TIMEOUT,
         stop_timeout=int(container.stop_timeout),
         restart=escape_value("restart", str(container.restart)),
+        init=container.init,
         network_wait=NETWORK_WAIT_UNIT,
         requires=[escape_value("unit name", unit) for unit in requires],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
