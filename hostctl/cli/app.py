@@ -15,8 +15,8 @@ from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs
     network,
     run,
     setup,
-    update,
     ship,
+    update,
 )
 from hostctl.cli.common import _state, app
 from hostctl.errors import HostctlError

@@ -43,16 +43,29 @@ def suggest(word: str, allowed: Iterable[str]) -> str:
 
 
 def check_name(name: str) -> str:
-    """NAME if it can be a container and unit name (the declaration's file stem)."""
-    if not _NAME.fullmatch(name) or name.startswith("."):
+    """NAME if it can be a container and unit name (the declaration's file stem): a
+    plain name, a template PREFIX@ or one of its instances PREFIX@INSTANCE."""
+    prefix, at, instance = name.partition("@")
+    if (
+        not _NAME.fullmatch(prefix)
+        or name.startswith(".")
+        or (at and instance and not _NAME.fullmatch(instance))
+    ):
         raise Invalid(
             f"{name!r} cannot be a container name",
-            "a name is letters, digits and : _ . \\ - (not starting with '.'); "
-            "it becomes NAME.service",
+            "a name is letters, digits and : _ . \\ - (not starting with '.'), or a "
+            "template PREFIX@ and its instances PREFIX@INSTANCE; it becomes NAME.service",
         )
     if len(name) > NAME_MAX:
         raise Invalid(f"name is {len(name)} characters long", f"at most {NAME_MAX}")
     return name
+
+
+def template_parts(name: str) -> tuple[str, str, bool]:
+    """(prefix, instance, is_template_or_instance) of a declaration name: "app@1" is
+    ("app", "1", True), the template "app@" is ("app", "", True), "web" ("web", "", False)."""
+    prefix, at, instance = name.partition("@")
+    return prefix, instance, bool(at)
 
 
 def check_string(text: str) -> str:

@@ -204,6 +204,8 @@ class Container:
     reload_signal: str | None = DEFAULTS["reload_signal"]
     restart: Restart = DEFAULTS["restart"]
     restart_sec: int | None = DEFAULTS["restart_sec"]
+    service_name: str | None = DEFAULTS["service_name"]
+    default_dependencies: bool = DEFAULTS["default_dependencies"]
     memory: int | None = DEFAULTS["memory"]
     cpus: float | None = DEFAULTS["cpus"]
     pids_limit: int | None = DEFAULTS["pids_limit"]
@@ -220,6 +222,8 @@ class Container:
     unit: Directives = DEFAULTS["unit"]
     service: Directives = DEFAULTS["service"]
     install: Directives = DEFAULTS["install"]
+    # A template's [Install] DefaultInstance=: the instance its links enable.
+    default_instance: str | None = None
     # setting key -> 1-based line in `source`, for errors found after loading (the
     # launcher's "user not found" can then point at FILE:LINE:user).
     locations: tuple[tuple[str, int], ...] = field(default=(), compare=False)
@@ -231,7 +235,7 @@ class Container:
 
     @property
     def unit_name(self) -> str:
-        return f"{self.name}.service"
+        return self.service_name or f"{self.name}.service"
 
     @property
     def ready_by_container(self) -> bool:

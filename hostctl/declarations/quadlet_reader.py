@@ -32,6 +32,14 @@ from hostctl.errors import DeclarationError
 SUFFIX = ".container"
 BY_QUADLET: dict[str, Setting] = {s.quadlet: s for s in SETTINGS if s.quadlet}
 EXTRA_KEYS = ("Mount", "ReadOnlyTmpfs", "VolatileTmp")
+QUADLET_KEYS = {"DefaultDependencies": "default_dependencies"}
+# [Unit] directives whose values are unit names: NAME.container there means the unit
+# generated from NAME.container, NAME.service (quadlet's translation).
+_DEPENDENCY_DIRECTIVES = frozenset({
+    "Requires", "Requisite", "Wants", "BindsTo", "PartOf", "Upholds", "Conflicts",
+    "Before", "After", "OnFailure", "OnSuccess", "PropagatesReloadTo",
+    "ReloadPropagatedFrom", "PropagatesStopTo", "StopPropagatedFrom", "JoinsNamespaceOf",
+})
 SUPPORTED = ", ".join(sorted([*BY_QUADLET, *EXTRA_KEYS]))
 PASS_THROUGH = {"Unit": "unit", "Service": "service", "Install": "install"}
 _READ_ONLY_TMPFS = ("/tmp", "/var/tmp", "/run")
@@ -67,6 +75,7 @@ _SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.USER: checks.check_user,
     Kind.GROUP: values.parse_group,
     Kind.HOSTNAME: values.parse_hostname,
+    Kind.SERVICE_NAME: values.parse_service_name,
     Kind.SECONDS: lambda t: checks.check_seconds(values.parse_int(t, 1, "seconds")),
     Kind.COUNT: lambda t: values.parse_int(t, 1),
     Kind.DELAY: lambda t: values.parse_int(t, 0, "seconds"),
@@ -103,6 +112,17 @@ class _Reader:
         except Invalid as err:
             raise DeclarationError(err.message, where=str(source), hint=err.hint) from None
         self.source, self.name = source, name
+        prefix, instance, templated = checks.template_parts(name)
+        if templated and not instance:
+            raise DeclarationError(
+                f"{name!r} is a template: it declares the units {prefix}@INSTANCE",
+                where=str(source),
+                hint=f"load an instance, e.g. {prefix}@1",
+            )
+        # Specifiers of the unit the file declares, expanded when read (%i and %I: the
+        # instance; %p and %P: the prefix, the name before '@').
+        self.specifiers = {"i": instance, "I": instance, "p": prefix, "P": prefix}
+        self.default_instance: str | None = None
         self.found: dict[str, Any] = {}
         self.lines: dict[str, str] = {}  # setting key -> FILE:LINE:Key of its last entry
         self.locations: dict[str, int] = {}
@@ -140,18 +160,36 @@ class _Reader:
             self._setting(service_setting, value, path)
             self.lines[service_setting.key] = f"{path}:{entry.line}:{entry.key}"
             return
+        if entry.section == "Install" and entry.key == "DefaultInstance":
+            self._default_instance(entry.value)
+            return
         if entry.section in PASS_THROUGH:
             section = entry.section
             checks.check_directive(section, entry.key)
-            value = checks.check_directive_value(section, entry.key, entry.value)
+            value = entry.value
+            if section == "Install":  # unit names: quadlet unquotes them
+                value = " ".join(split_words(value))
+            elif section == "Unit" and entry.key in _DEPENDENCY_DIRECTIVES:
+                value = _translate_units(value)
+            value = checks.check_directive_value(section, entry.key, value)
             self.sections.setdefault(PASS_THROUGH[section], []).append((entry.key, (value,)))
+            return
+        if entry.section == "Quadlet":
+            quadlet_key = QUADLET_KEYS.get(entry.key)
+            if quadlet_key is None:
+                raise Invalid(
+                    f"unsupported [Quadlet] key {entry.key!r}",
+                    f"supported [Quadlet] keys: {', '.join(QUADLET_KEYS)}",
+                )
+            self.found[quadlet_key] = values.parse_bool(unquote(entry.value))
             return
         if entry.section != "Container":
             raise Invalid(
                 f"section [{entry.section}] is not supported",
-                "a .container file has [Container], [Unit], [Service] and [Install]",
+                "a .container file has [Container], [Unit], [Service], [Install] and "
+                "[Quadlet]",
             )
-        value = _expand(entry.value)
+        value = _expand(entry.value, self.specifiers)
         if entry.key in EXTRA_KEYS:
             self._extra(entry.key, value, path)
             return
@@ -220,10 +258,29 @@ class _Reader:
                                            *self.found.get("tmpfs", ()))}
         self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in wanted if d not in present))
 
+    def _default_instance(self, value: str) -> None:
+        prefix, _instance, templated = checks.template_parts(self.name)
+        if not templated:
+            raise Invalid(
+                "DefaultInstance= is for templates",
+                f"name the file {prefix}@.container to make it a template",
+            )
+        value = unquote(value)
+        checks.check_name(f"{prefix}@{value}")
+        if not value or "@" in value:
+            raise Invalid(f"{value!r} is not an instance name", "e.g. DefaultInstance=1")
+        self.default_instance = value
+
     def container(self) -> Container:
         if "image" not in self.found:
             raise DeclarationError(
                 "no Image= in [Container]", where=str(self.source), hint="add Image=REFERENCE"
+            )
+        if "group" in self.found and "user" not in self.found:
+            raise DeclarationError(  # podman's rule: Group= alone is refused
+                "Group= is given without User=",
+                where=self.lines.get("group", str(self.source)),
+                hint="add User= (a name or a uid) or drop Group=",
             )
         try:
             values.check_combination(self.found)
@@ -233,6 +290,14 @@ class _Reader:
         found = dict(self.found)
         for setting_key, directives in self.sections.items():
             found[setting_key] = tuple(directives)
+        if self.default_instance is not None:
+            found["default_instance"] = self.default_instance
+        if "service_name" in found and checks.template_parts(self.name)[2]:
+            raise DeclarationError(
+                "ServiceName= cannot rename a template's units",
+                where=self.lines.get("service_name", str(self.source)),
+                hint="drop ServiceName=; the units are named after the file",
+            )
         return Container(
             name=self.name,
             source=self.source,
@@ -241,8 +306,9 @@ class _Reader:
         )
 
 
-def _expand(text: str) -> str:
-    """TEXT with %h, %t, %u, %U and %% expanded; other specifiers are refused."""
+def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
+    """TEXT with %h, %t, %u, %U, %% and the unit's SPECIFIERS (%i, %I, %p, %P) expanded;
+    other specifiers are refused."""
     if "%" not in text:
         return text
     import pwd
@@ -256,6 +322,7 @@ def _expand(text: str) -> str:
         "u": account.pw_name,
         "U": str(os.getuid()),
         "%": "%",
+        **(specifiers or {}),
     }
     out, index = [], 0
     while index < len(text):
@@ -263,7 +330,8 @@ def _expand(text: str) -> str:
             code = text[index + 1 : index + 2]
             if code not in table:
                 raise Invalid(
-                    f"specifier %{code} is not supported here", "use %h, %t, %u, %U or %%"
+                    f"specifier %{code} is not supported here",
+                    "use %h, %t, %u, %U, %%, and in a template %i, %I, %p or %P",
                 )
             out.append(table[code])
             index += 2
@@ -271,6 +339,25 @@ def _expand(text: str) -> str:
             out.append(text[index])
             index += 1
     return "".join(out)
+
+
+def _translate_units(value: str) -> str:
+    """The unit names of a dependency directive, NAME.container written as NAME.service
+    (the unit generated for it); other quadlet types are refused."""
+    words = []
+    for word in split_words(value):
+        stem, dot, suffix = word.rpartition(".")
+        if dot and f".{suffix}" == SUFFIX:
+            words.append(f"{stem}.service")
+        elif dot and f".{suffix}" in _UNIT_REFS:
+            raise Invalid(
+                f"{word!r} refers to a .{suffix} unit, which hostctl does not support",
+                "hostctl generates units for .container files; name a unit or a "
+                ".container file",
+            )
+        else:
+            words.append(word)
+    return " ".join(words)
 
 
 def _host_path(value: str, path: Path) -> str:

@@ -317,6 +317,22 @@ SETTINGS: tuple[Setting, ...] = (
         maps_to="unit [Service] RestartSec=", example="5",
     ),
     Setting(
+        key="service_name", kind=Kind.SERVICE_NAME,
+        help="The name of the generated unit, instead of NAME.service; NAME.service "
+        "stays an alias of it, so hostctl's commands and other units' dependencies on "
+        "NAME.service still reach it.",
+        maps_to="the unit's file name (and an alias NAME.service)",
+        quadlet="ServiceName", example="web-frontend",
+    ),
+    Setting(
+        key="default_dependencies", kind=Kind.BOOL, default=True,
+        help="Whether the unit waits for the network to be online (network-online.target, "
+        "or the user scope's wait unit); false drops that dependency (quadlet "
+        "[Quadlet] DefaultDependencies=).",
+        maps_to="unit [Unit] Wants=/After= network-online.target",
+        example="false",
+    ),
+    Setting(
         key="memory", kind=Kind.SIZE,
         help="Memory limit of the whole unit (container included).",
         maps_to="unit [Service] MemoryMax=", quadlet="Memory", example="512M",

@@ -521,6 +521,19 @@ class Conflict(Invalid):
         self.key = key
 
 
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9:_.\\@-]+")
+
+
+def parse_service_name(text: str) -> str:
+    """A unit name for ServiceName=: NAME or NAME.service, returned as NAME.service."""
+    stem = text.removesuffix(".service")
+    if not _SERVICE_NAME.fullmatch(stem) or stem.startswith(".") or stem.count("@") > 1:
+        raise Invalid(f"{text!r} is not a service name", "e.g. web-frontend")
+    if stem.endswith("@") or len(stem) > 247:
+        raise Invalid(f"{text!r} cannot name one service", "a plain name, e.g. web-frontend")
+    return f"{stem}.service"
+
+
 def check_combination(settings: Mapping[str, Any]) -> None:
     """Raise Conflict when settings read one by one contradict each other."""
     user, group = settings.get("user"), settings.get("group")

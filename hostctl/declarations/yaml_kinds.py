@@ -227,6 +227,7 @@ READERS: dict[Kind, Reader] = {
     Kind.GROUP: _scalar(values.parse_group),
     Kind.GROUPS: _list(values.parse_group),
     Kind.HOSTNAME: _scalar(values.parse_hostname),
+    Kind.SERVICE_NAME: _scalar(values.parse_service_name),
     Kind.DELAY: _read_int(0, "seconds"),
     Kind.COUNT: _read_int(1, "tasks"),
     Kind.SIZE: _read_size,

@@ -12,6 +12,7 @@ from hostctl.images.reference import is_short_name
 from hostctl.launcher import record as records
 from hostctl.network import resolv
 from hostctl.paths import Scope
+from hostctl.runtime.runc import runtime_id
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
@@ -80,7 +81,7 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "env": records.start_environment(),
         "content": [[p, records.content_signature(p)] for p in content],
         "present": [[p, records.presence_signature(p)] for p in present],
-        "absent": [bundle, str(state.scratch), str(paths.runc_root / container.name),
+        "absent": [bundle, str(state.scratch), str(paths.runc_root / runtime_id(container.name)),
                    str(state.runtime_file)],
         "store": str(paths.store),
         "reference": image.reference,

@@ -16,6 +16,7 @@ from hostctl.declarations.checks import (
     check_directive,
     check_directive_value,
     short_image_warning,
+    template_parts,
 )
 from hostctl.declarations.model import Container
 from hostctl.declarations.search import load_file, scan_declarations
@@ -38,6 +39,9 @@ from hostctl.units.render import (
 )
 
 Report = Callable[[str], None]
+# The instance a template is read with to validate and render it; in the units it
+# becomes the specifier %i again (hostctl.declarations.checks.template_parts).
+TEMPLATE_INSTANCE = "hostctl-template-instance"
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,13 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     units = []
     members: dict[str, list[Container]] = {}  # user network -> its declared members
     for name, path in scan.found.items():
+        prefix, instance, templated = template_parts(name)
+        template = templated and not instance
         try:
             if name in scan.broken:
                 raise scan.broken[name]
-            container = load_file(path, name, searched)
+            container = load_file(
+                path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
@@ -100,14 +107,20 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             warning = short_image_warning(container.image, container.where("image"))
             if warning:
                 report(warning)
+            if template:
+                units += _template_units(container, text, links, health)
+                continue
+            if container.service_name:  # NAME.service stays a name of the unit
+                links = (*links, f"{name}.service")
             units.append(Generated(container.unit_name, text, links))
             units += [Generated(unit_name, unit_text) for unit_name, unit_text in health]
         except HostctlError as err:
             report(str(err))
             failed = render_failed_unit(
-                name, path, str(err), hostctl_bin=hostctl_bin, scope=scope
+                f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, path, str(err),
+                hostctl_bin=hostctl_bin, scope=scope,
             )
-            units.append(Generated(f"{name}.service", failed))
+            units.append(Generated(f"{name}.service", failed.replace(TEMPLATE_INSTANCE, "%i")))
     if scope is Scope.USER:  # every declared network: `hostctl run --network` may use one
         for path in sorted(networks_dir(paths).glob("*.y*ml")):
             if user_file(path.stem, paths) == path:
@@ -121,6 +134,29 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
+
+
+def _template_units(container: Container, text: str, links: tuple[str, ...],
+                    health: list[tuple[str, str]]) -> list[Generated]:
+    """The template units PREFIX@.service (and its health check's) of CONTAINER, read
+    with TEMPLATE_INSTANCE: that instance becomes %i, and the [Install] links enable the
+    DefaultInstance= (none without one, as quadlet does)."""
+    def templated(value: str) -> str:
+        return value.replace(TEMPLATE_INSTANCE, "%i")
+
+    def unit_file(value: str) -> str:
+        return value.replace(TEMPLATE_INSTANCE, "")
+
+    own = container.unit_name
+    default = container.default_instance
+    enabled = tuple(
+        link.replace(own, own.replace(TEMPLATE_INSTANCE, default))
+        for link in links if "/" in link
+    ) if default else ()
+    return [
+        Generated(unit_file(own), templated(text), enabled),
+        *(Generated(unit_file(unit_name), templated(unit_text)) for unit_name, unit_text in health),
+    ]
 
 
 def _check_health_names(container: Container, found: dict[str, Path]) -> None:

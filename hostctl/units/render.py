@@ -93,6 +93,7 @@ def render_unit(
         stop_timeout=int(container.stop_timeout),
         restart=escape_value("restart", str(container.restart)),
         network_wait=NETWORK_WAIT_UNIT,
+        default_dependencies=container.default_dependencies,
         requires=[escape_value("unit name", unit) for unit in requires],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
         health_timer=health_timer_name(container) if health_spec.timer_wanted(container) else "",
@@ -108,8 +109,11 @@ HEALTH_MARGIN = 30  # seconds a check's unit gets beyond the check's own timeout
 
 
 def health_unit_names(name: str) -> tuple[str, str]:
-    """Container NAME's health check timer and service."""
-    return f"{name}{HEALTH_SUFFIX}.timer", f"{name}{HEALTH_SUFFIX}.service"
+    """Container NAME's health check timer and service (for an instance PREFIX@INSTANCE
+    of a template: PREFIX-healthcheck@INSTANCE, instances of a template too)."""
+    prefix, at, instance = name.partition("@")
+    stem = f"{prefix}{HEALTH_SUFFIX}{at}{instance}"
+    return f"{stem}.timer", f"{stem}.service"
 
 
 def health_timer_name(container: Container) -> str:

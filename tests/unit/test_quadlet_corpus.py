@@ -5,6 +5,7 @@ value, at FILE:LINE:KEY."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,15 @@ VALID = {
     "annotation", "capabilities2", "devices", "dns", "entrypoint-empty", "env-file",
     "escapes", "exec", "group-add", "host", "image", "label", "merged-override", "notify",
     "other-sections", "readonly-tmpfs", "readwrite-notmpfs", "reloadsignal", "shortname",
-    "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir", "dependent",
-    "dns-options", "basepodman", "network", "health-cmd-shell-quotes",
+    "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir",
+    "dns-options", "basepodman", "network", "health-cmd-shell-quotes", "template@instance",
 }  # fmt: skip
+
+
+def _load(path: Path) -> object:
+    """The file read as hostctl reads it: a template (NAME@) as one of its instances."""
+    stem = path.name.removesuffix(".container")
+    return load_quadlet(path, f"{stem}1" if stem.endswith("@") else stem)
 
 
 def test_the_corpus_is_there() -> None:
@@ -38,10 +45,10 @@ def test_each_file_validates_or_names_what_is_wrong(path: Path) -> None:
     stem = path.name.removesuffix(".container")
     if stem in VALID:
         assert "assert-failed" not in text
-        load_quadlet(path)
+        _load(path)
         return
     with pytest.raises(DeclarationError) as caught:
-        load_quadlet(path)
+        _load(path)
     err = caught.value
     assert err.where and err.where.startswith(str(path)), err
     assert err.hint, err
@@ -191,3 +198,29 @@ def test_bad_lines_name_file_line_and_key(
         load_quadlet(path)
     assert caught.value.where == f"{path}:{where}"
     assert message in str(caught.value)
+
+
+def test_template_instance_with_drop_ins(tmp_path: Path) -> None:
+    """template@instance.container: the instance's drop-in changes the image; %i is the
+    instance; a Requires= on a .container names its generated unit."""
+    from hostctl.declarations.search import load_file
+
+    shutil.copy(CORPUS / "template@instance.container", tmp_path)
+    dropins = tmp_path / "template@instance.container.d"
+    dropins.mkdir()
+    (dropins / "10-image.conf").write_text("[Container]\nImage=localhost/changed-image\n")
+    (tmp_path / "container.d").mkdir()
+    (tmp_path / "container.d" / "20-env.conf").write_text(
+        "[Container]\nEnvironment=FOO=bar\n[Unit]\nRequires=db.container\n")
+    c = load_file(tmp_path / "template@instance.container", "template@instance")
+    assert c.image == "localhost/changed-image"
+    assert c.env == (("FOO", "bar"),)
+    assert c.unit == (("Requires", ("db.service",)),)
+    assert c.install == (("WantedBy", ("want.service",)),)
+
+
+def test_dependencies_on_other_kinds_name_the_unit() -> None:
+    with pytest.raises(DeclarationError) as caught:
+        load_quadlet(CORPUS / "dependent.container")
+    assert caught.value.where == f"{CORPUS / 'dependent.container'}:6:After"
+    assert "'basic.build' refers to a .build unit" in str(caught.value)

@@ -363,6 +363,23 @@ options:
     - 'Becomes: unit [Service] RestartSec=.'
     - 'Example: C(5).'
     type: int
+  service_name:
+    description:
+    - The name of the generated unit, instead of NAME.service; NAME.service stays an alias
+      of it, so hostctl's commands and other units' dependencies on NAME.service still reach
+      it.
+    - 'Becomes: the unit''s file name (and an alias NAME.service).'
+    - 'Example: C(web-frontend).'
+    - 'Quadlet key: C(ServiceName).'
+    type: str
+  default_dependencies:
+    description:
+    - Whether the unit waits for the network to be online (network-online.target, or the user
+      scope's wait unit); false drops that dependency (quadlet [Quadlet] DefaultDependencies=).
+    - 'Becomes: unit [Unit] Wants=/After= network-online.target.'
+    - 'hostctl''s default when left out: V(true).'
+    - 'Example: C(false).'
+    type: bool
   memory:
     description:
     - Memory limit of the whole unit (container included).

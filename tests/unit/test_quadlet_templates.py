@@ -1,0 +1,122 @@
+"""Quadlet templates (NAME@.container and its instances), drop-in directories by
+prefix and type, [Quadlet] DefaultDependencies=, ServiceName= and dependencies written
+as NAME.container: what the reader loads and what the generator writes."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from hostctl.declarations.search import dropin_dir_names, load_declaration
+from hostctl.errors import DeclarationError
+from hostctl.paths import Scope
+from hostctl.runtime.runc import runtime_id
+from hostctl.units.generator import generate
+
+TEMPLATE = """\
+[Unit]
+Requires=db.container
+[Container]
+Image=docker.io/library/busybox:1.36
+Exec=sleep %i
+Volume=/srv/%p-%i:/data
+[Install]
+WantedBy=multi-user.target
+DefaultInstance=100
+"""
+
+
+@pytest.fixture
+def decl(tmp_path: Path) -> Path:
+    directory = tmp_path / "decl"
+    directory.mkdir()
+    (directory / "web@.container").write_text(TEMPLATE)
+    (directory / "web@7.container").symlink_to("web@.container")
+    return directory
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_an_instance_is_read_from_the_template(decl: Path) -> None:
+    by_link = load_declaration("web@7", Scope.SYSTEM, [decl])
+    assert (by_link.name, by_link.command) == ("web@7", ("sleep", "7"))
+    assert by_link.volumes[0].source == "/srv/web-7"
+    started = load_declaration("web@55", Scope.SYSTEM, [decl])  # no file: the template's
+    assert (started.command, started.source) == (("sleep", "55"), decl / "web@.container")
+    assert started.unit == (("Requires", ("db.service",)),)
+
+
+def test_a_template_alone_is_not_a_container(decl: Path) -> None:
+    with pytest.raises(DeclarationError, match="is a template"):
+        load_declaration("web@", Scope.SYSTEM, [decl])
+
+
+def test_drop_ins_from_specific_to_broad(decl: Path) -> None:
+    assert dropin_dir_names("my-web@7", ".container") == [
+        "my-web@7.container.d", "my-web@.container.d", "my-@.container.d",
+        "my-.container.d", "container.d",
+    ]
+    _write(decl / "container.d/10-env.conf", "[Container]\nEnvironment=A=type B=type\n")
+    _write(decl / "web-.container.d/20-env.conf", "[Container]\nEnvironment=C=prefix\n")
+    _write(decl / "web@.container.d/10-env.conf", "[Container]\nEnvironment=A=template\n")
+    _write(decl / "web@7.container.d/30-env.conf", "[Container]\nEnvironment=D=%i\n")
+    seven = load_declaration("web@7", Scope.SYSTEM, [decl])
+    # 10-env.conf of the template shadows the type-wide one of the same name
+    assert dict(seven.env) == {"A": "template", "D": "7"}
+    (decl / "web-app.container").write_text("[Container]\nImage=busybox\n")
+    app = load_declaration("web-app", Scope.SYSTEM, [decl])
+    assert dict(app.env) == {"A": "type", "B": "type", "C": "prefix"}
+
+
+def test_the_generator_writes_template_and_instance_units(
+    decl: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    units = generate(Scope.SYSTEM, out, dirs=[decl], report=lambda _: None)
+    template = units["web@.service"]
+    assert "ExecStart=" in template and " launch web@%i\n" in template
+    assert "RequiresMountsFor=/srv/web-%i\n" in template
+    assert "Requires=db.service\n" in template
+    assert "hostctl-template-instance" not in "".join(units.values())
+    assert " launch web@7\n" in units["web@7.service"]
+    wants = out / "multi-user.target.wants"
+    assert os.readlink(wants / "web@100.service") == "../web@.service"  # DefaultInstance=
+    assert os.readlink(wants / "web@7.service") == "../web@7.service"
+    assert {"web-healthcheck@.timer", "web-healthcheck@7.timer"} <= set(units)
+    assert "BindsTo=web@%i.service" in units["web-healthcheck@.timer"]
+
+
+def test_service_name_and_default_dependencies(tmp_path: Path) -> None:
+    decl, out = tmp_path / "decl", tmp_path / "out"
+    out.mkdir()
+    _write(decl / "db.container", "[Quadlet]\nDefaultDependencies=false\n"
+           "[Container]\nImage=busybox\nServiceName=database\n"
+           '[Install]\nAlias="dbalias.service"\n')
+    units = generate(Scope.SYSTEM, out, dirs=[decl], report=lambda _: None)
+    text = units["database.service"]
+    assert "network-online.target" not in text and " launch db\n" in text
+    assert os.readlink(out / "db.service") == "database.service"  # hostctl's verbs use it
+    assert os.readlink(out / "dbalias.service") == "database.service"
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("[Unit]\nRequires=cache.volume", "'cache.volume' refers to a .volume unit"),
+    ("[Quadlet]\nNoSuchKey=1", "unsupported [Quadlet] key 'NoSuchKey'"),
+    ("[Container]\nGroup=100", "Group= is given without User="),
+    ("[Install]\nDefaultInstance=1", "DefaultInstance= is for templates"),
+])
+def test_refused(tmp_path: Path, line: str, message: str) -> None:
+    _write(tmp_path / "a.container", f"[Container]\nImage=busybox\n{line}\n")
+    with pytest.raises(DeclarationError, match=re.escape(message)):
+        load_declaration("a", Scope.SYSTEM, [tmp_path])
+
+
+def test_runtime_ids_of_instances() -> None:
+    assert runtime_id("web@7") == "web+7" and runtime_id("web") == "web"
