@@ -1,0 +1,78 @@
+"""Quadlet files beyond a single .container, in a real systemd: a template with an
+instance by symlink and one by DefaultInstance=, each running with its own %i, an
+instance started on demand, a drop-in for one instance, a dependency written as
+db.container reaching the unit of a ServiceName=, and all of it back after a reboot."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+HOSTCTL = str(Path(sys.executable).parent / "hostctl")
+DECLS = "/etc/hostctl/containers"
+LOOP = "trap 'exit 0' TERM; echo word=$WORD; while :; do sleep 1 & wait; done"
+
+
+@pytest.fixture(scope="module")
+def host(test_host: Any) -> Any:
+    test_host.run([HOSTCTL, "install"])
+    return test_host
+
+
+def state(host: Any, unit: str) -> str:
+    out: str = host.run(["systemctl", "show", "-P", "ActiveState", unit]).stdout
+    return out.strip()
+
+
+def said(host: Any, unit: str) -> str:
+    out: str = host.run(["journalctl", "--no-pager", "-o", "cat", "-u", unit],
+                        check=False).stdout
+    return out
+
+
+def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str) -> None:
+    host.write_file(f"{DECLS}/db.container", (
+        "[Quadlet]\nDefaultDependencies=false\n"
+        f"[Container]\nImage={busybox_ref}\nNetwork=host\nStopTimeout=2\n"
+        "ServiceName=database\nEnvironment=WORD=db\n"
+        f'Exec=sh -c "{LOOP}"\n'
+    ))
+    host.write_file(f"{DECLS}/echo@.container", (
+        "[Unit]\nRequires=db.container\nAfter=db.container\n"
+        f"[Container]\nImage={busybox_ref}\nNetwork=host\nStopTimeout=2\n"
+        "Environment=WORD=%i\n"
+        f'Exec=sh -c "{LOOP}"\n'
+        "[Install]\nWantedBy=multi-user.target\nDefaultInstance=one\n"
+    ))
+    host.run(["ln", "-s", "echo@.container", f"{DECLS}/echo@two.container"])
+    host.write_file(f"{DECLS}/echo@two.container.d/10-word.conf",
+                    "[Container]\nEnvironment=WORD=second\n")
+    units = ["echo@one.service", "echo@two.service", "echo@three.service", "database.service"]
+    try:
+        host.run(["systemctl", "daemon-reload"])
+        host.run(["systemctl", "start", "echo@one", "echo@two", "echo@three"])
+        for unit in units:
+            assert state(host, unit) == "active", host.journal(unit)
+        assert "word=one" in said(host, "echo@one.service")
+        assert "word=second" in said(host, "echo@two.service")  # the instance's drop-in
+        assert "word=three" in said(host, "echo@three.service")  # from the template alone
+        assert "word=db" in said(host, "database.service")
+        assert state(host, "db.service") == "active"  # hostctl's name of it is an alias
+        host.reboot()
+        host.run(["systemctl", "is-system-running", "--wait"], check=False, timeout=120)
+        for unit in ("echo@one.service", "echo@two.service", "database.service"):
+            assert state(host, unit) == "active", host.journal(unit)
+        assert state(host, "echo@three.service") == "inactive"  # never enabled
+        host.run(["systemctl", "stop", "echo@one", "echo@two"])
+        assert state(host, "echo@one.service") == "inactive"
+    finally:
+        host.run(["systemctl", "stop", *units], check=False)
+        host.run(["rm", "-rf", f"{DECLS}/db.container", f"{DECLS}/echo@.container",
+                  f"{DECLS}/echo@two.container", f"{DECLS}/echo@two.container.d"])
+        host.run(["systemctl", "daemon-reload"])
+        host.run(["systemctl", "reset-failed"], check=False)
