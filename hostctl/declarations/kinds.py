@@ -80,7 +80,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.ULIMITS: "map[str, int | str] (NAME: SOFT[:HARD])",
     Kind.SYSCTLS: "map[str, str]",
     Kind.LABELS: "map[str, str]",
-    Kind.SECRETS: "list[str | map] (NAME or {name, source, target})",
+    Kind.SECRETS: "list[str | map] (NAME or {name, source, target | env})",
     Kind.PORTS: "list[str] ([IP:]HOST:CONTAINER[/tcp|udp])",
     Kind.ADDRESSES: "list[str] (IP addresses)",
     Kind.DOMAINS: "list[str] (domain names)",

@@ -105,12 +105,15 @@ class Secret:
     source: an absolute host file path, or the name of a credential the service manager
     itself holds (systemd looks a non-absolute source up among its own credentials).
     target: absolute path in the container where the secret is mounted read-only
-    (default /run/secrets/NAME).
+    (default /run/secrets/NAME); "" for a secret given as an environment variable.
+    env: the environment variable holding the secret instead of a file (quadlet
+    Secret=NAME,type=env,target=VAR), or None.
     """
 
     name: str
     source: str
     target: str
+    env: str | None = None
 
 
 class Protocol(StrEnum):

@@ -369,16 +369,24 @@ def _host_path(value: str, path: Path) -> str:
 
 
 def _secret(value: str) -> Any:
-    name, *options = value.split(",")
-    target = None
+    """Secret=NAME[,type=mount|env][,target=PATH|VARIABLE] (podman's meaning: a type=env
+    secret is the variable TARGET, by default NAME)."""
+    name, *options = unquote(value).split(",")
+    target, kind = None, "mount"
     for option in options:
         key, _, setting = option.partition("=")
-        if key == "type" and setting == "mount":
+        if key == "type":
+            kind = checks.check_choice(setting, ["mount", "env"])
             continue
         if key == "target":
             target = setting
             continue
-        raise Invalid(f"secret option {option!r} is not supported", "NAME[,target=PATH]")
+        raise Invalid(
+            f"secret option {option!r} is not supported",
+            "NAME[,type=mount|env][,target=PATH or VARIABLE]",
+        )
+    if kind == "env":
+        return values.parse_secret(name, None, None, target or name)
     return values.parse_secret(name, None, target)
 
 

@@ -363,8 +363,10 @@ SETTINGS: tuple[Setting, ...] = (
         key="secrets", kind=Kind.SECRETS, default=(),
         help="Files handed over as systemd credentials and mounted read-only, by default at "
         "/run/secrets/NAME; SOURCE is a host file or a credential of the service manager "
-        "(default: NAME).",
-        maps_to="unit [Service] LoadCredential=NAME:SOURCE; OCI mounts", quadlet="Secret",
+        "(default: NAME); with env: VARIABLE the secret is that environment variable "
+        "instead of a file (quadlet Secret=NAME,type=env,target=VARIABLE).",
+        maps_to="unit [Service] LoadCredential=NAME:SOURCE; OCI mounts or process env",
+        quadlet="Secret",
         example='[{name: db-password, source: /etc/app/db-password}]',
     ),
     Setting(

@@ -142,7 +142,7 @@ def secret_mounts(secrets: Iterable[Secret], stage: Path, owner: tuple[int, int]
 
     The credential is copied into STAGE (mode 0700, on /run: memory only) owned by the
     container's user, so a non-root user can read it and nobody else can."""
-    secrets = list(secrets)
+    secrets = [secret for secret in secrets if secret.env is None]
     if not secrets:
         return []
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
@@ -166,6 +166,39 @@ def secret_mounts(secrets: Iterable[Secret], stage: Path, owner: tuple[int, int]
         mounts.append(_bind(str(copy), secret.target,
                             ["bind", "ro", "nosuid", "nodev", "noexec", "rprivate"]))
     return mounts
+
+
+def secret_env(secrets: Iterable[Secret], where: Where) -> list[tuple[str, str]]:
+    """(VARIABLE, value) of each secret given as an environment variable, read from the
+    unit's $CREDENTIALS_DIRECTORY."""
+    wanted = [secret for secret in secrets if secret.env is not None]
+    if not wanted:
+        return []
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise RuntimeFailure("the unit has no credentials ($CREDENTIALS_DIRECTORY is unset)",
+                             where=where("secrets"),
+                             hint="start the container through its systemd unit")
+    pairs = []
+    for secret in wanted:
+        assert secret.env is not None
+        try:
+            data = (Path(directory) / secret.name).read_bytes()
+        except OSError as exc:
+            raise RuntimeFailure(f"secret {secret.name}: {exc.strerror}",
+                                 where=where("secrets")) from None
+        try:
+            text = data.decode("utf-8")
+            if "\0" in text:
+                raise ValueError
+        except ValueError:
+            raise RuntimeFailure(
+                f"secret {secret.name} cannot be the variable {secret.env}",
+                where=where("secrets"),
+                hint="an environment variable holds UTF-8 text without NUL bytes; "
+                "mount it as a file instead") from None
+        pairs.append((secret.env, text))
+    return pairs
 
 
 def timezone_mount(zone: str | None, where: Where) -> list[dict[str, Any]]:

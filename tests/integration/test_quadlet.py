@@ -1,7 +1,8 @@
 """Quadlet files beyond a single .container, in a real systemd: a template with an
 instance by symlink and one by DefaultInstance=, each running with its own %i, an
 instance started on demand, a drop-in for one instance, a dependency written as
-db.container reaching the unit of a ServiceName=, and all of it back after a reboot."""
+db.container reaching the unit of a ServiceName=, a Secret=...,type=env, and all of it
+back after a reboot."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str)
     host.write_file(f"{DECLS}/db.container", (
         "[Quadlet]\nDefaultDependencies=false\n"
         f"[Container]\nImage={busybox_ref}\nNetwork=host\nStopTimeout=2\n"
-        "ServiceName=database\nEnvironment=WORD=db\n"
+        "ServiceName=database\nSecret=dbword,type=env,target=WORD\n"
         f'Exec=sh -c "{LOOP}"\n'
     ))
     host.write_file(f"{DECLS}/echo@.container", (
@@ -49,6 +50,7 @@ def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str)
         f'Exec=sh -c "{LOOP}"\n'
         "[Install]\nWantedBy=multi-user.target\nDefaultInstance=one\n"
     ))
+    host.write_file("/etc/credstore/dbword", "from-a-secret", mode=0o600)
     host.run(["ln", "-s", "echo@.container", f"{DECLS}/echo@two.container"])
     host.write_file(f"{DECLS}/echo@two.container.d/10-word.conf",
                     "[Container]\nEnvironment=WORD=second\n")
@@ -61,7 +63,7 @@ def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str)
         assert "word=one" in said(host, "echo@one.service")
         assert "word=second" in said(host, "echo@two.service")  # the instance's drop-in
         assert "word=three" in said(host, "echo@three.service")  # from the template alone
-        assert "word=db" in said(host, "database.service")
+        assert "word=from-a-secret" in said(host, "database.service")  # type=env
         assert state(host, "db.service") == "active"  # hostctl's name of it is an alias
         host.reboot()
         host.run(["systemctl", "is-system-running", "--wait"], check=False, timeout=120)
@@ -72,7 +74,8 @@ def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str)
         assert state(host, "echo@one.service") == "inactive"
     finally:
         host.run(["systemctl", "stop", *units], check=False)
-        host.run(["rm", "-rf", f"{DECLS}/db.container", f"{DECLS}/echo@.container",
-                  f"{DECLS}/echo@two.container", f"{DECLS}/echo@two.container.d"])
+        host.run(["rm", "-rf", "/etc/credstore/dbword", f"{DECLS}/db.container",
+                  f"{DECLS}/echo@.container", f"{DECLS}/echo@two.container",
+                  f"{DECLS}/echo@two.container.d"])
         host.run(["systemctl", "daemon-reload"])
         host.run(["systemctl", "reset-failed"], check=False)

@@ -120,3 +120,20 @@ def test_refused(tmp_path: Path, line: str, message: str) -> None:
 
 def test_runtime_ids_of_instances() -> None:
     assert runtime_id("web@7") == "web+7" and runtime_id("web") == "web"
+
+
+def test_a_secret_as_an_environment_variable(tmp_path: Path) -> None:
+    from hostctl.declarations.model import Secret
+
+    _write(tmp_path / "a.container", "[Container]\nImage=busybox\n"
+           "Secret=token,type=env,target=API_TOKEN\nSecret=plain,type=env\nSecret=file\n")
+    c = load_declaration("a", Scope.SYSTEM, [tmp_path])
+    assert c.secrets == (
+        Secret("token", "token", "", "API_TOKEN"), Secret("plain", "plain", "", "plain"),
+        Secret("file", "file", "/run/secrets/file"),
+    )
+    _write(tmp_path / "b.yaml", "image: busybox\nsecrets: [{name: t, env: T}]\n")
+    assert load_declaration("b", Scope.SYSTEM, [tmp_path]).secrets == (Secret("t", "t", "", "T"),)
+    _write(tmp_path / "c.container", "[Container]\nImage=busybox\nSecret=t,type=file\n")
+    with pytest.raises(DeclarationError, match="'file' is not allowed"):
+        load_declaration("c", Scope.SYSTEM, [tmp_path])

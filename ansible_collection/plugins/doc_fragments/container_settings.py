@@ -417,8 +417,9 @@ options:
   secrets:
     description:
     - 'Files handed over as systemd credentials and mounted read-only, by default at /run/secrets/NAME;
-      SOURCE is a host file or a credential of the service manager (default: NAME).'
-    - 'Becomes: unit [Service] LoadCredential=NAME:SOURCE; OCI mounts.'
+      SOURCE is a host file or a credential of the service manager (default: NAME); with env:
+      VARIABLE the secret is that environment variable instead of a file (quadlet Secret=NAME,type=env,target=VARIABLE).'
+    - 'Becomes: unit [Service] LoadCredential=NAME:SOURCE; OCI mounts or process env.'
     - 'Example: C([{name: db-password, source: /etc/app/db-password}]).'
     - 'Quadlet key: C(Secret).'
     type: list
