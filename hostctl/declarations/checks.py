@@ -180,6 +180,8 @@ def check_directive(section: str, name: str) -> str:
             f"{suggest(name, INSTALL_DIRECTIVES)}allowed: {', '.join(INSTALL_DIRECTIVES)}",
         )
     reserved = RESERVED_DIRECTIVES.get(section, {})
+    if section == "Service" and name in ONESHOT_DIRECTIVES:
+        return name  # its value is checked by check_directive_value
     if name in reserved:
         raise Invalid(f"{name}= is set by hostctl and cannot be changed", reserved[name])
     return name
@@ -199,7 +201,25 @@ def check_directive_value(section: str, name: str, value: str) -> str:
         )
     if section == "Install":
         _check_install(name, value)
+    if section == "Service" and name == "Type" and value not in ("notify", "oneshot"):
+        raise Invalid(
+            f"Type={value} is not possible for a container",
+            "hostctl's unit is Type=notify; Type=oneshot runs the container to its end "
+            "(for a container that exits when its work is done)",
+        )
     return value
+
+
+# [Service] directives a declaration may set only to run the container to its end.
+ONESHOT_DIRECTIVES = ("Type", "RemainAfterExit")
+
+
+def check_oneshot(service: Sequence[tuple[str, Sequence[str]]]) -> str | None:
+    """A message when SERVICE has RemainAfterExit= without Type=oneshot, else None."""
+    last = {name: values[-1] for name, values in service if values}
+    if "RemainAfterExit" in last and last.get("Type") != "oneshot":
+        return "RemainAfterExit= is only for Type=oneshot"
+    return None
 
 
 def _check_install(name: str, value: str) -> None:

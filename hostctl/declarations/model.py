@@ -241,6 +241,13 @@ class Container:
         return self.service_name or f"{self.name}.service"
 
     @property
+    def oneshot(self) -> bool:
+        """[Service] Type=oneshot: the unit runs the container to its end (its exit
+        status is the start's result), instead of supervising it."""
+        types = [value for name, values in self.service if name == "Type" for value in values]
+        return bool(types) and types[-1] == "oneshot"
+
+    @property
     def ready_by_container(self) -> bool:
         """`notify: true`: the container itself sends READY=1."""
         return self.notify is True

@@ -282,14 +282,14 @@ class _Reader:
                 where=self.lines.get("group", str(self.source)),
                 hint="add User= (a name or a uid) or drop Group=",
             )
-        try:
-            values.check_combination(self.found)
-        except values.Conflict as err:
-            where = self.lines.get(err.key, str(self.source))
-            raise DeclarationError(err.message, where=where, hint=err.hint) from None
         found = dict(self.found)
         for setting_key, directives in self.sections.items():
             found[setting_key] = tuple(directives)
+        try:
+            values.check_combination(found)
+        except values.Conflict as err:
+            where = self.lines.get(err.key, str(self.source))
+            raise DeclarationError(err.message, where=where, hint=err.hint) from None
         if self.default_instance is not None:
             found["default_instance"] = self.default_instance
         if "service_name" in found and checks.template_parts(self.name)[2]:

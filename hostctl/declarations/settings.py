@@ -438,11 +438,9 @@ BY_KEY: Mapping[str, Setting] = {setting.key: setting for setting in SETTINGS}
 RESERVED_DIRECTIVES: Mapping[str, Mapping[str, str]] = {
     "Service": {
         "ExecStart": "the unit runs `hostctl launch`; set `command:` or `entrypoint:`",
-        "Type": "hostctl's launcher needs Type=notify",
         "NotifyAccess": "hostctl's launcher needs NotifyAccess=all",
         "KillMode": "hostctl needs KillMode=mixed so the container's init gets SIGTERM",
         "Delegate": "hostctl needs Delegate=yes to place the container in a sub-cgroup",
-        "RemainAfterExit": "the container's init is the service's main process",
         "PIDFile": "the launcher reports the container's PID to systemd itself",
         "Restart": "use the `restart:` setting",
         "TimeoutStopSec": "use the `stop_timeout:` setting",

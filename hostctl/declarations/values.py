@@ -544,6 +544,17 @@ def parse_service_name(text: str) -> str:
 
 def check_combination(settings: Mapping[str, Any]) -> None:
     """Raise Conflict when settings read one by one contradict each other."""
+    from hostctl.declarations.checks import check_oneshot
+
+    problem = check_oneshot(settings.get("service", ()))
+    if problem:
+        raise Conflict("service", problem, "add Type=oneshot or drop RemainAfterExit=")
+    if settings.get("notify") and any(
+        name == "Type" and values and values[-1] == "oneshot"
+        for name, values in settings.get("service", ())
+    ):
+        raise Conflict("service", "Type=oneshot with Notify=",
+                       "a oneshot unit is done when the container ends; drop Notify=")
     user, group = settings.get("user"), settings.get("group")
     if user and ":" in user and group:
         raise Conflict(

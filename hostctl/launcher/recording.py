@@ -38,6 +38,7 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and bool(config.get("linux", {}).get("cgroupsPath"))
             and container.network in ("host", "none")
             and not container.secrets
+            and not container.oneshot
             and not any("U" in volume.options for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 

@@ -89,7 +89,8 @@ def render_unit(
         _common(container.name, _source(container.source), hostctl_bin, scope),
         description=escape_value("description", f"hostctl container {container.name}"),
         state_dir=_mount_path(str(state)),
-        start_timeout=START_TIMEOUT,
+        start_timeout="infinity" if container.oneshot else START_TIMEOUT,
+        oneshot=container.oneshot,
         stop_timeout=int(container.stop_timeout),
         restart=escape_value("restart", str(container.restart)),
         network_wait=NETWORK_WAIT_UNIT,
@@ -99,7 +100,7 @@ def render_unit(
         health_timer=health_timer_name(container) if health_spec.timer_wanted(container) else "",
         resources=_resources(container),
         unit=_directive_lines(container.unit),
-        service=_directive_lines(container.service),
+        service=_directive_lines(tuple(d for d in container.service if d[0] != "Type")),
         install=_directive_lines(container.install),
     )
 

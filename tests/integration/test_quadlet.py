@@ -79,3 +79,28 @@ def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str)
                   f"{DECLS}/echo@two.container.d"])
         host.run(["systemctl", "daemon-reload"])
         host.run(["systemctl", "reset-failed"], check=False)
+
+
+def test_a_oneshot_container_runs_to_its_end(host: Any, busybox_ref: str) -> None:
+    for name, code in (("job-ok", 0), ("job-fails", 3)):
+        host.write_file(f"{DECLS}/{name}.container", (
+            f"[Container]\nImage={busybox_ref}\nNetwork=none\n"
+            f'Exec=sh -c "sleep 1; echo job {name} done; exit {code}"\n'
+            "[Service]\nType=oneshot\n"
+        ))
+    try:
+        host.run(["systemctl", "daemon-reload"])
+        # a oneshot start returns once the container ended, with its result
+        host.run(["systemctl", "start", "job-ok"])
+        assert "job job-ok done" in host.journal("job-ok.service")
+        assert state(host, "job-ok.service") == "inactive"
+        failed = host.run(["systemctl", "start", "job-fails"], check=False)
+        assert failed.returncode != 0
+        assert state(host, "job-fails.service") == "failed"
+        status = host.run(["systemctl", "show", "-P", "ExecMainStatus", "job-fails.service"])
+        assert status.stdout.strip() == "3"
+        assert "job job-fails done" in host.journal("job-fails.service")
+    finally:
+        host.run(["rm", "-f", f"{DECLS}/job-ok.container", f"{DECLS}/job-fails.container"])
+        host.run(["systemctl", "reset-failed", "job-fails.service"], check=False)
+        host.run(["systemctl", "daemon-reload"])

@@ -137,3 +137,26 @@ def test_a_secret_as_an_environment_variable(tmp_path: Path) -> None:
     _write(tmp_path / "c.container", "[Container]\nImage=busybox\nSecret=t,type=file\n")
     with pytest.raises(DeclarationError, match="'file' is not allowed"):
         load_declaration("c", Scope.SYSTEM, [tmp_path])
+
+
+def test_type_oneshot_runs_the_container_to_its_end(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    _write(tmp_path / "job.container", "[Container]\nImage=busybox\nExec=true\n"
+           "[Service]\nType=oneshot\nRemainAfterExit=yes\n")
+    units = generate(Scope.SYSTEM, out, dirs=[tmp_path], report=lambda _: None)
+    text = units["job.service"]
+    assert "Type=oneshot\n" in text and "Type=notify" not in text
+    assert "RemainAfterExit=yes\n" in text and "TimeoutStartSec=infinity\n" in text
+    assert load_declaration("job", Scope.SYSTEM, [tmp_path]).oneshot
+
+
+@pytest.mark.parametrize(("service", "message"), [
+    ("Type=simple", "Type=simple is not possible for a container"),
+    ("RemainAfterExit=yes", "RemainAfterExit= is only for Type=oneshot"),
+    ("Type=oneshot\n[Container]\nNotify=true", "Type=oneshot with Notify="),
+])
+def test_service_types_refused(tmp_path: Path, service: str, message: str) -> None:
+    _write(tmp_path / "a.container", f"[Container]\nImage=busybox\n[Service]\n{service}\n")
+    with pytest.raises(DeclarationError, match=re.escape(message)):
+        load_declaration("a", Scope.SYSTEM, [tmp_path])
