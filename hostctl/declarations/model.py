@@ -227,6 +227,9 @@ class Container:
     install: Directives = DEFAULTS["install"]
     # A template's [Install] DefaultInstance=: the instance its links enable.
     default_instance: str | None = None
+    # Declarations named by [Unit] dependencies written NAME.container (translated to
+    # NAME.service): (NAME, FILE:LINE:KEY); the generator checks that they exist.
+    container_refs: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # setting key -> 1-based line in `source`, for errors found after loading (the
     # launcher's "user not found" can then point at FILE:LINE:user).
     locations: tuple[tuple[str, int], ...] = field(default=(), compare=False)

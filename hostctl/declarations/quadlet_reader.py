@@ -123,6 +123,8 @@ class _Reader:
         # instance; %p and %P: the prefix, the name before '@').
         self.specifiers = {"i": instance, "I": instance, "p": prefix, "P": prefix}
         self.default_instance: str | None = None
+        self.volatile_tmp = False
+        self.refs: list[tuple[str, str]] = []
         self.found: dict[str, Any] = {}
         self.lines: dict[str, str] = {}  # setting key -> FILE:LINE:Key of its last entry
         self.locations: dict[str, int] = {}
@@ -170,7 +172,9 @@ class _Reader:
             if section == "Install":  # unit names: quadlet unquotes them
                 value = " ".join(split_words(value))
             elif section == "Unit" and entry.key in _DEPENDENCY_DIRECTIVES:
-                value = _translate_units(value)
+                value, names = _translate_units(value)
+                where = f"{path}:{entry.line}:{entry.key}"
+                self.refs += [(name, where) for name in names]
             value = checks.check_directive_value(section, entry.key, value)
             self.sections.setdefault(PASS_THROUGH[section], []).append((entry.key, (value,)))
             return
@@ -251,12 +255,14 @@ class _Reader:
             mount = _mount(value, path)
             self._add("tmpfs" if isinstance(mount, Tmpfs) else "volumes", mount)
             return
+        if key == "VolatileTmp":
+            self.volatile_tmp = values.parse_bool(value)  # applied in container()
+            return
         if not values.parse_bool(value):
             return
-        wanted = _READ_ONLY_TMPFS if key == "ReadOnlyTmpfs" else ("/tmp",)
         present = {m.destination for m in (*self.found.get("volumes", ()),
                                            *self.found.get("tmpfs", ()))}
-        self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in wanted if d not in present))
+        self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in _READ_ONLY_TMPFS if d not in present))
 
     def _default_instance(self, value: str) -> None:
         prefix, _instance, templated = checks.template_parts(self.name)
@@ -282,6 +288,17 @@ class _Reader:
                 where=self.lines.get("group", str(self.source)),
                 hint="add User= (a name or a uid) or drop Group=",
             )
+        if self.volatile_tmp and not self.found.get("read_only"):
+            # podman: a tmpfs of 512M, mode 1777, on /tmp (a read-only container has one)
+            present = {m.destination for m in (*self.found.get("volumes", ()),
+                                               *self.found.get("tmpfs", ()))}
+            if "/tmp" not in present:
+                self._add("tmpfs", values.parse_tmpfs("/tmp:rw,size=512M,mode=1777"))
+        elif self.volatile_tmp:
+            present = {m.destination for m in (*self.found.get("volumes", ()),
+                                               *self.found.get("tmpfs", ()))}
+            if "/tmp" not in present:
+                self._add("tmpfs", Tmpfs("/tmp", ("rw",)))
         found = dict(self.found)
         for setting_key, directives in self.sections.items():
             found[setting_key] = tuple(directives)
@@ -292,6 +309,8 @@ class _Reader:
             raise DeclarationError(err.message, where=where, hint=err.hint) from None
         if self.default_instance is not None:
             found["default_instance"] = self.default_instance
+        if self.refs:
+            found["container_refs"] = tuple(self.refs)
         if "service_name" in found and checks.template_parts(self.name)[2]:
             raise DeclarationError(
                 "ServiceName= cannot rename a template's units",
@@ -341,14 +360,15 @@ def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
     return "".join(out)
 
 
-def _translate_units(value: str) -> str:
+def _translate_units(value: str) -> tuple[str, list[str]]:
     """The unit names of a dependency directive, NAME.container written as NAME.service
-    (the unit generated for it); other quadlet types are refused."""
-    words = []
+    (the unit generated for it), and those NAMEs; other quadlet types are refused."""
+    words, names = [], []
     for word in split_words(value):
         stem, dot, suffix = word.rpartition(".")
         if dot and f".{suffix}" == SUFFIX:
             words.append(f"{stem}.service")
+            names.append(stem)
         elif dot and f".{suffix}" in _UNIT_REFS:
             raise Invalid(
                 f"{word!r} refers to a .{suffix} unit, which hostctl does not support",
@@ -357,7 +377,7 @@ def _translate_units(value: str) -> str:
             )
         else:
             words.append(word)
-    return " ".join(words)
+    return " ".join(words), names
 
 
 def _host_path(value: str, path: Path) -> str:

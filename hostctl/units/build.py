@@ -92,6 +92,7 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 raise scan.broken[name]
             container = load_file(
                 path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
+            _check_references(container, scan.found)
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
@@ -157,6 +158,21 @@ def _template_units(container: Container, text: str, links: tuple[str, ...],
         Generated(unit_file(own), templated(text), enabled),
         *(Generated(unit_file(unit_name), templated(unit_text)) for unit_name, unit_text in health),
     ]
+
+
+def _check_references(container: Container, found: dict[str, Path]) -> None:
+    """Each NAME.container CONTAINER's dependencies name must be declared (quadlet refuses
+    a dependency it cannot translate): an instance PREFIX@I by itself or its template."""
+    for name, where in container.container_refs:
+        prefix, instance, templated = template_parts(name)
+        if name in found or (templated and instance and f"{prefix}@" in found):
+            continue
+        raise DeclarationError(
+            f"{name}.container is not declared",
+            where=where,
+            hint=f"add {name}.container (or a YAML declaration named {name}), or name a "
+            "unit instead",
+        )
 
 
 def _check_health_names(container: Container, found: dict[str, Path]) -> None:

@@ -35,6 +35,7 @@ def decl(tmp_path: Path) -> Path:
     directory.mkdir()
     (directory / "web@.container").write_text(TEMPLATE)
     (directory / "web@7.container").symlink_to("web@.container")
+    (directory / "db.yaml").write_text("image: docker.io/library/busybox\n")
     return directory
 
 
@@ -69,7 +70,7 @@ def test_drop_ins_from_specific_to_broad(decl: Path) -> None:
     seven = load_declaration("web@7", Scope.SYSTEM, [decl])
     # 10-env.conf of the template shadows the type-wide one of the same name
     assert dict(seven.env) == {"A": "template", "D": "7"}
-    (decl / "web-app.container").write_text("[Container]\nImage=busybox\n")
+    (decl / "web-app.container").write_text("[Container]\nImage=docker.io/library/busybox\n")
     app = load_declaration("web-app", Scope.SYSTEM, [decl])
     assert dict(app.env) == {"A": "type", "B": "type", "C": "prefix"}
 
@@ -160,3 +161,38 @@ def test_service_types_refused(tmp_path: Path, service: str, message: str) -> No
     _write(tmp_path / "a.container", f"[Container]\nImage=busybox\n[Service]\n{service}\n")
     with pytest.raises(DeclarationError, match=re.escape(message)):
         load_declaration("a", Scope.SYSTEM, [tmp_path])
+
+
+def test_a_dependency_on_an_undeclared_container_fails_its_unit(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    _write(tmp_path / "decl/web.container",
+           "[Unit]\nRequires=db.container cache@%i.container\n[Container]\nImage=docker.io/library/busybox\n")
+    _write(tmp_path / "decl/cache@.container", "[Container]\nImage=docker.io/library/busybox\n")
+    reported: list[str] = []
+    units = generate(Scope.SYSTEM, out, dirs=[tmp_path / "decl"], report=reported.append)
+    assert reported == [
+        f"{tmp_path / 'decl/web.container'}:2:Requires: db.container is not declared "
+        "(hint: add db.container (or a YAML declaration named db), or name a unit instead)"
+    ]
+    assert "broken declaration" in units["web.service"]
+    _write(tmp_path / "decl/db.yaml", "image: docker.io/library/busybox\n")
+    reported.clear()
+    units = generate(Scope.SYSTEM, out, dirs=[tmp_path / "decl"], report=reported.append)
+    assert reported == [] and "Requires=db.service cache@%i.service\n" in units["web.service"]
+
+
+def test_podman_meanings_of_syntax(tmp_path: Path) -> None:
+    """Continuations joined as quadlet joins them (an empty line does not end one), an
+    escape systemd does not know kept as written, VolatileTmp= as podman's /tmp."""
+    from hostctl.declarations.model import Tmpfs
+
+    _write(tmp_path / "a.container", "[Container]\nImage=busybox\nExec=echo a\\\n\n"
+           "  b 'x\\.y'\nVolatileTmp=true\n")
+    a = load_declaration("a", Scope.SYSTEM, [tmp_path])
+    assert a.command == ("echo", "ab", "x\\.y")
+    assert a.tmpfs == (Tmpfs("/tmp", ("rw", f"size={512 * 2**20}", "mode=1777")),)
+    # the empty line after the backslash does not end it: Image= is swallowed
+    _write(tmp_path / "b.container", "[Container]\nExec=echo \\\n   \nImage=docker.io/library/busybox\n")
+    with pytest.raises(DeclarationError, match="no Image="):
+        load_declaration("b", Scope.SYSTEM, [tmp_path])
