@@ -167,7 +167,8 @@ def test_a_dependency_on_an_undeclared_container_fails_its_unit(tmp_path: Path) 
     out = tmp_path / "out"
     out.mkdir()
     _write(tmp_path / "decl/web.container",
-           "[Unit]\nRequires=db.container cache@%i.container\n[Container]\nImage=docker.io/library/busybox\n")
+           "[Unit]\nRequires=db.container cache@%i.container\n"
+           "[Container]\nImage=docker.io/library/busybox\n")
     _write(tmp_path / "decl/cache@.container", "[Container]\nImage=docker.io/library/busybox\n")
     reported: list[str] = []
     units = generate(Scope.SYSTEM, out, dirs=[tmp_path / "decl"], report=reported.append)
@@ -193,6 +194,7 @@ def test_podman_meanings_of_syntax(tmp_path: Path) -> None:
     assert a.command == ("echo", "ab", "x\\.y")
     assert a.tmpfs == (Tmpfs("/tmp", ("rw", f"size={512 * 2**20}", "mode=1777")),)
     # the empty line after the backslash does not end it: Image= is swallowed
-    _write(tmp_path / "b.container", "[Container]\nExec=echo \\\n   \nImage=docker.io/library/busybox\n")
+    _write(tmp_path / "b.container",
+           "[Container]\nExec=echo \\\n   \nImage=docker.io/library/busybox\n")
     with pytest.raises(DeclarationError, match="no Image="):
         load_declaration("b", Scope.SYSTEM, [tmp_path])
