@@ -207,11 +207,13 @@ class _Reader:
         if not value and setting.key != "entrypoint":
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
             return
+        if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
+            value = _network_ref(unquote(value))
         if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):
             raise Invalid(
                 f"{unquote(value)!r} refers to a quadlet unit",
-                "hostctl has no .network, .volume, .pod, .image, .build or .kube units; "
-                "give an image reference or a network name",
+                "hostctl has no .volume, .pod, .image, .build or .kube units; give an "
+                "image reference, or a network name or NAME.network",
             )
         self._setting(setting, value, path)
         self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
@@ -360,6 +362,19 @@ def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
     return "".join(out)
 
 
+def _network_ref(value: str) -> str:
+    """Network=NAME.network: the network NAME.network declares (hostctl.network.quadlet),
+    which hostctl calls NAME."""
+    name = value.removesuffix(".network")
+    if ":" in name:
+        raise Invalid(f"network options in {value!r} are not supported",
+                      "give NAME.network alone")
+    if "@" in name:
+        raise Invalid(f"{value!r} is a template network", "hostctl has no network templates")
+    values.parse_network(name)
+    return name
+
+
 def _translate_units(value: str) -> tuple[str, list[str]]:
     """The unit names of a dependency directive, NAME.container written as NAME.service
     (the unit generated for it), and those NAMEs; other quadlet types are refused."""
@@ -369,6 +384,12 @@ def _translate_units(value: str) -> tuple[str, list[str]]:
         if dot and f".{suffix}" == SUFFIX:
             words.append(f"{stem}.service")
             names.append(stem)
+        elif dot and suffix == "network":
+            raise Invalid(
+                f"{word!r}: hostctl generates no unit for a network",
+                f"a container with Network={word} waits for its network itself; drop it "
+                "from the dependency",
+            )
         elif dot and f".{suffix}" in _UNIT_REFS:
             raise Invalid(
                 f"{word!r} refers to a .{suffix} unit, which hostctl does not support",

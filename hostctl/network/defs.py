@@ -9,7 +9,11 @@ A network is declared in /etc/hostctl/networks/NAME.yaml:
     bridge: hc-backend          # optional: the host's bridge interface name
 
 Errors name FILE:LINE:KEY like the container declarations do. `bridge.yaml` there
-replaces the built-in default network's settings.
+replaces the built-in default network's settings. A podman quadlet `NAME.network` file
+declares NAME too, in that directory or among the container declarations
+(hostctl.network.quadlet); the first file found for a name wins, in this order:
+NAME.yaml, NAME.yml, NAME.network in the networks directory, then NAME.network in each
+declaration directory by priority.
 
 A user declares networks in ~/.config/hostctl/networks/NAME.yaml (the user scope's
 config directory): the same keys but ipv6_subnet, and no `bridge.yaml` (a user's
@@ -56,6 +60,11 @@ class Network:
     internal: bool = False
     ipv6_subnet: ipaddress.IPv6Network | None = None
     source: Path | None = None  # None: the built-in default
+    # From quadlet .network keys (hostctl.network.quadlet):
+    ip_range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address] | None = None
+    names: bool = True  # members' /etc/hosts lists the other members (DisableDNS=false)
+    dns: tuple[str, ...] = ()  # name servers for members without their own
+    mtu: int | None = None
 
     @property
     def ipv6_gateway(self) -> ipaddress.IPv6Address | None:
@@ -185,12 +194,53 @@ def _network(name: str, source: Path, found: dict[str, tuple[Node, Node]],
 
 
 def load(path: Path, *, user: bool = False) -> Network:
-    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    name = path.name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".network")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DeclarationError(f"cannot read: {err}", where=str(path)) from None
+    if path.name.endswith(".network"):
+        return parse_quadlet(text, path, name, user=user)
     return parse(text, path, name, user=user)
+
+
+def parse_quadlet(text: str, source: Path, name: str, *, user: bool = False) -> Network:
+    """Validate network NAME's quadlet .network TEXT, read from SOURCE."""
+    from hostctl.network import quadlet
+
+    parse("", source, name, user=user)  # the rules for the name itself
+    read = quadlet.read(text, source, name, user=user)
+    subnet = read.subnet or (builtin().subnet if name == DEFAULT else auto_subnet(name))
+    bridge = read.bridge or (DEFAULT_BRIDGE if name == DEFAULT else bridge_name(name))
+    if not _IFNAME.fullmatch(bridge):
+        raise DeclarationError(f"{bridge!r} is not an interface name",
+                               where=read.where.get("InterfaceName", str(source)),
+                               hint="1 to 15 letters, digits, _ . -")
+    return Network(name, subnet, read.gateway or next(subnet.hosts()), bridge, read.internal,
+                   read.ipv6_subnet, source, ip_range=read.ip_range, names=read.names,
+                   dns=read.dns, mtu=read.mtu)
+
+
+def network_files(paths: Paths) -> dict[str, Path]:
+    """name -> the file declaring it, for every network file of the scope (see above)."""
+    from hostctl.declarations.dirs import declaration_dirs
+
+    found: dict[str, Path] = {}
+    folder = networks_dir(paths)
+    for pattern in ("*.yaml", "*.yml", "*.network"):
+        for path in sorted(folder.glob(pattern)):
+            found.setdefault(path.name.rsplit(".", 1)[0], path)
+    for directory in declaration_dirs(paths.scope):
+        for path in sorted(directory.glob("*.network")):
+            if path.is_file():
+                found.setdefault(path.name.removesuffix(".network"), path)
+    return found
+
+
+def _file(name: str, paths: Paths) -> Path | None:
+    if not _NAME.fullmatch(name):
+        return None
+    return network_files(paths).get(name)
 
 
 def declared(paths: Paths) -> dict[str, Network]:
@@ -198,9 +248,7 @@ def declared(paths: Paths) -> dict[str, Network]:
     the built-in default and /etc/hostctl/networks, or a user's own declarations."""
     user = paths.scope is Scope.USER
     found = {} if user else {DEFAULT: builtin()}
-    folder = networks_dir(paths)
-    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
-    for path in files:
+    for path in network_files(paths).values():
         network = load(path, user=user)
         found[network.name] = network
     if not user:  # a user's networks have namespaces of their own each
@@ -227,21 +275,15 @@ def user_file(name: str, paths: Paths) -> Path | None:
     name a user network)."""
     if not _NAME.fullmatch(name) or name in (*RESERVED, DEFAULT, USER_RESERVED):
         return None
-    for suffix in (".yaml", ".yml"):
-        path = networks_dir(paths) / f"{name}{suffix}"
-        if path.is_file():
-            return path
-    return None
+    return _file(name, paths)
 
 
 def find_user(name: str, paths: Paths, where: str | None = None) -> Network:
     """A user's declared network NAME (only its own file is read: each user network has
     namespaces of its own, so their subnets may overlap)."""
-    if _NAME.fullmatch(name):
-        for suffix in (".yaml", ".yml"):
-            path = networks_dir(paths) / f"{name}{suffix}"
-            if path.is_file():
-                return load(path, user=True)  # which refuses bridge and online
+    path = _file(name, paths)
+    if path is not None:
+        return load(path, user=True)  # which refuses bridge and online
     raise RuntimeFailure(
         f"network {name!r} is not declared", where=where,
         hint=f"write {networks_dir(paths)}/{name}.yaml (an empty file gives defaults), "

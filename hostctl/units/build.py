@@ -23,7 +23,7 @@ from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
-from hostctl.network.defs import networks_dir, user_file
+from hostctl.network.defs import network_files, user_file
 from hostctl.network.holder import forwards_of
 from hostctl.network.holder import unit_name as network_unit_name
 from hostctl.paths import Scope, for_scope
@@ -123,9 +123,9 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             )
             units.append(Generated(f"{name}.service", failed.replace(TEMPLATE_INSTANCE, "%i")))
     if scope is Scope.USER:  # every declared network: `hostctl run --network` may use one
-        for path in sorted(networks_dir(paths).glob("*.y*ml")):
-            if user_file(path.stem, paths) == path:
-                members.setdefault(path.stem, [])
+        for network_name in network_files(paths):
+            if user_file(network_name, paths) is not None:
+                members.setdefault(network_name, [])
     for network, containers in sorted(members.items()):
         source = user_file(network, paths)
         assert source is not None  # user_network() found it

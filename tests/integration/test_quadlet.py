@@ -7,10 +7,13 @@ back after a reboot."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import netguest
 
 pytestmark = pytest.mark.integration
 
@@ -20,9 +23,15 @@ LOOP = "trap 'exit 0' TERM; echo word=$WORD; while :; do sleep 1 & wait; done"
 
 
 @pytest.fixture(scope="module")
-def host(test_host: Any) -> Any:
-    test_host.run([HOSTCTL, "install"])
-    return test_host
+def host() -> Iterator[Any]:
+    """One guest with its own network namespace for the whole module (its registry
+    serves netguest.IMAGE); the reboot comes last."""
+    guest = netguest.boot()
+    try:
+        guest.run([HOSTCTL, "install"])
+        yield guest
+    finally:
+        guest.close()
 
 
 def state(host: Any, unit: str) -> str:
@@ -36,7 +45,69 @@ def said(host: Any, unit: str) -> str:
     return out
 
 
-def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str) -> None:
+
+
+def test_a_oneshot_container_runs_to_its_end(host: Any) -> None:
+    busybox_ref = netguest.IMAGE
+    for name, code in (("job-ok", 0), ("job-fails", 3)):
+        host.write_file(f"{DECLS}/{name}.container", (
+            f"[Container]\nImage={busybox_ref}\nNetwork=none\n"
+            f'Exec=sh -c "sleep 1; echo job {name} done; exit {code}"\n'
+            "[Service]\nType=oneshot\n"
+        ))
+    try:
+        host.run(["systemctl", "daemon-reload"])
+        # a oneshot start returns once the container ended, with its result
+        host.run(["systemctl", "start", "job-ok"])
+        assert "job job-ok done" in host.journal("job-ok.service")
+        assert state(host, "job-ok.service") == "inactive"
+        failed = host.run(["systemctl", "start", "job-fails"], check=False)
+        assert failed.returncode != 0
+        assert state(host, "job-fails.service") == "failed"
+        status = host.run(["systemctl", "show", "-P", "ExecMainStatus", "job-fails.service"])
+        assert status.stdout.strip() == "3"
+        assert "job job-fails done" in host.journal("job-fails.service")
+    finally:
+        host.run(["rm", "-f", f"{DECLS}/job-ok.container", f"{DECLS}/job-fails.container"])
+        host.run(["systemctl", "reset-failed", "job-fails.service"], check=False)
+        host.run(["systemctl", "daemon-reload"])
+
+
+def test_a_network_file_referenced_by_containers(host: Any) -> None:
+    busybox_ref = netguest.IMAGE
+    host.write_file(f"{DECLS}/lab.network", (
+        "[Network]\nSubnet=10.91.7.0/24\nGateway=10.91.7.1\n"
+        "IPRange=10.91.7.100-10.91.7.110\nDNS=192.0.2.53\n"
+    ))
+    show = ("trap 'exit 0' TERM; ip -4 -o addr show eth0; cat /etc/resolv.conf; "
+            "while :; do sleep 1 & wait; done")
+    for name in ("labone", "labtwo"):
+        host.write_file(f"{DECLS}/{name}.container", (
+            f"[Container]\nImage={busybox_ref}\nNetwork=lab.network\nStopTimeout=2\n"
+            f'Exec=sh -c "{show}"\n'
+        ))
+    try:
+        host.run(["systemctl", "daemon-reload"])
+        started = host.run(["systemctl", "start", "labone", "labtwo"], check=False)
+        assert started.returncode == 0, host.journal("labone.service")
+        for name in ("labone", "labtwo"):
+            assert state(host, f"{name}.service") == "active", host.journal(f"{name}.service")
+            said_here = said(host, f"{name}.service")
+            assert "inet 10.91.7.1" in said_here and "nameserver 192.0.2.53" in said_here
+            address = said_here.split("inet ", 1)[1].split("/", 1)[0]
+            assert 100 <= int(address.rsplit(".", 1)[1]) <= 110, address  # IPRange=
+        hosts = host.run(["cat", "/run/hostctl/containers/labone/hosts"]).stdout
+        assert "labtwo" in hosts  # names of the other members (DisableDNS= not set)
+        listed = host.run([HOSTCTL, "network", "ls"]).stdout
+        assert "lab" in listed and "10.91.7.0/24" in listed
+    finally:
+        host.run(["systemctl", "stop", "labone", "labtwo"], check=False)
+        host.run(["rm", "-f", f"{DECLS}/lab.network", f"{DECLS}/labone.container",
+                  f"{DECLS}/labtwo.container"])
+        host.run(["systemctl", "daemon-reload"])
+
+def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
+    busybox_ref = netguest.IMAGE
     host.write_file(f"{DECLS}/db.container", (
         "[Quadlet]\nDefaultDependencies=false\n"
         f"[Container]\nImage={busybox_ref}\nNetwork=host\nStopTimeout=2\n"
@@ -79,28 +150,3 @@ def test_a_template_with_instances_and_a_dependency(host: Any, busybox_ref: str)
                   f"{DECLS}/echo@two.container.d"])
         host.run(["systemctl", "daemon-reload"])
         host.run(["systemctl", "reset-failed"], check=False)
-
-
-def test_a_oneshot_container_runs_to_its_end(host: Any, busybox_ref: str) -> None:
-    for name, code in (("job-ok", 0), ("job-fails", 3)):
-        host.write_file(f"{DECLS}/{name}.container", (
-            f"[Container]\nImage={busybox_ref}\nNetwork=none\n"
-            f'Exec=sh -c "sleep 1; echo job {name} done; exit {code}"\n'
-            "[Service]\nType=oneshot\n"
-        ))
-    try:
-        host.run(["systemctl", "daemon-reload"])
-        # a oneshot start returns once the container ended, with its result
-        host.run(["systemctl", "start", "job-ok"])
-        assert "job job-ok done" in host.journal("job-ok.service")
-        assert state(host, "job-ok.service") == "inactive"
-        failed = host.run(["systemctl", "start", "job-fails"], check=False)
-        assert failed.returncode != 0
-        assert state(host, "job-fails.service") == "failed"
-        status = host.run(["systemctl", "show", "-P", "ExecMainStatus", "job-fails.service"])
-        assert status.stdout.strip() == "3"
-        assert "job job-fails done" in host.journal("job-fails.service")
-    finally:
-        host.run(["rm", "-f", f"{DECLS}/job-ok.container", f"{DECLS}/job-fails.container"])
-        host.run(["systemctl", "reset-failed", "job-fails.service"], check=False)
-        host.run(["systemctl", "daemon-reload"])

@@ -26,7 +26,10 @@ VALID = {
     "other-sections", "readonly-tmpfs", "readwrite-notmpfs", "reloadsignal", "shortname",
     "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir",
     "dns-options", "basepodman", "network", "health-cmd-shell-quotes", "template@instance",
+    "network.quadlet.servicename",  # the network that service-name.network declares
 }  # fmt: skip
+NETWORKS = sorted(CORPUS.glob("*.network"))
+VALID_NETWORKS = {"basic", "disable-dns", "gateway", "internal", "options"}
 
 
 def _load(path: Path) -> object:
@@ -183,7 +186,8 @@ WantedBy=default.target
         ("PodmanArgs=--foo", "4:PodmanArgs", "unsupported key 'PodmanArgs'"),
         ("Enviroment=A=1", "4:Enviroment", "did you mean 'Environment'"),
         ("Volume=x.volume:/x", "4:Volume", "'x.volume'"),
-        ("Network=web.network", "4:Network", "refers to a quadlet unit"),
+        ("Network=web.network:ip=10.0.0.2", "4:Network", "is not a network"),
+        ("Image=web.image", "4:Image", "refers to a quadlet unit"),
         ("Memory=lots", "4:Memory", "not a size"),
         ("Exec=sh 'unclosed", "4:Exec", "unclosed"),
         ("Volume=%Z/x:/x", "4:Volume", "specifier %Z"),
@@ -224,3 +228,46 @@ def test_dependencies_on_other_kinds_name_the_unit() -> None:
         load_quadlet(CORPUS / "dependent.container")
     assert caught.value.where == f"{CORPUS / 'dependent.container'}:6:After"
     assert "'basic.build' refers to a .build unit" in str(caught.value)
+
+
+@pytest.mark.parametrize("path", NETWORKS, ids=lambda p: p.name)
+def test_each_network_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.network import defs
+
+    text = path.read_text()
+    stem = path.name.removesuffix(".network")
+    if stem in VALID_NETWORKS:
+        assert "assert-failed" not in text
+        defs.load(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        defs.load(path)
+    err = caught.value
+    assert err.where and err.where.startswith(str(path)) and err.hint, err
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where)
+    if located:
+        assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+    else:
+        assert stem in err.message, err
+
+
+def test_network_meanings_carry_over() -> None:
+    import ipaddress
+
+    from hostctl.network import defs
+
+    gateway = defs.load(CORPUS / "gateway.network")
+    assert (str(gateway.subnet), str(gateway.gateway)) == ("192.168.1.0/24", "192.168.1.1")
+    assert defs.load(CORPUS / "internal.network").internal
+    assert defs.load(CORPUS / "disable-dns.network").names is False
+    assert defs.load(CORPUS / "options.network").mtu == 1504
+    basic = defs.load(CORPUS / "basic.network")
+    assert (basic.name, basic.internal, basic.names, basic.ip_range) == (
+        "basic", False, True, None)
+    with pytest.raises(DeclarationError, match="cannot set more ranges than subnets"):
+        defs.load(CORPUS / "range.less-subnet.network")
+    with pytest.raises(DeclarationError, match="cannot set gateway or range without subnet"):
+        defs.load(CORPUS / "range.no-subnet.network")
+    c = load_quadlet(CORPUS / "network.quadlet.servicename.container")
+    assert c.network == "service-name"
+    assert ipaddress.ip_network("10.90.0.0/16").supernet_of(basic.subnet)
