@@ -33,7 +33,52 @@ def render() -> str:
         cells = [f"`{s.key}`", s.doc_type, str(default), s.quadlet or "", s.maps_to]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
-    return HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n"
+    return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
+            + _networks())
+
+
+QUADLET = """
+# Quadlet files
+
+`.container` files are read with podman's quadlet meanings: the `quadlet key` column
+above, `Mount=` (type=bind, volume, tmpfs), `ReadOnlyTmpfs=`, `VolatileTmp=` (a 512M
+`/tmp`), `Secret=NAME,type=env,target=VAR`, `[Quadlet] DefaultDependencies=`
+(`default_dependencies`), `[Service] Type=oneshot` (the container runs to its end) and
+`[Unit]` dependencies written `NAME.container` (the unit of that declaration, which must
+exist). Continuation lines are joined as quadlet joins them.
+
+Templates: `NAME@.container` declares the template unit `NAME@.service`; `%i`, `%I`,
+`%p` and `%P` in its values are the instance and the prefix. An instance is declared by
+`NAME@INSTANCE.container` (often a symlink to the template), or started from the
+template alone (`systemctl start NAME@X`); `[Install] DefaultInstance=X` enables
+`NAME@X.service` with the template's `WantedBy=` etc. Drop-in directories apply from the
+most specific to the broadest: `NAME@INSTANCE.container.d`, `NAME@.container.d`, the
+truncations at each `-` (`web-.container.d`, and `web-@.container.d` for a template) and
+the type-wide `container.d` (YAML: the same names with `.yaml.d`); a drop-in file name
+found in a more specific or higher-priority place shadows the others.
+"""
+
+
+def _networks() -> str:
+    """The network files' keys, from hostctl.network.quadlet.KEY_TABLE."""
+    from hostctl.network.quadlet import KEY_TABLE
+
+    lines = [
+        "",
+        "# Network declarations",
+        "",
+        "A network is `NAME.yaml` in `/etc/hostctl/networks` (a user's:",
+        "`~/.config/hostctl/networks`; see docs/networking.md), or a quadlet `NAME.network`",
+        "there or among the container declarations; a container names it with `network: NAME`",
+        "(`Network=NAME` or `Network=NAME.network`). The `[Network]` keys:",
+        "",
+        "| quadlet key | YAML key | meaning |",
+        "|---|---|---|",
+    ]
+    for key, (yaml_key, meaning) in KEY_TABLE.items():
+        yaml_cell = f"`{yaml_key}`" if yaml_key else ""
+        lines.append(f"| `{key}=` | {yaml_cell} | {meaning} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

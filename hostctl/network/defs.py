@@ -7,6 +7,10 @@ A network is declared in /etc/hostctl/networks/NAME.yaml:
     internal: false             # true: no gateway, no masquerade, no way out
     ipv6_subnet: fd00:90:5::/64 # optional: containers also get an IPv6 address
     bridge: hc-backend          # optional: the host's bridge interface name
+    ip_range: 10.90.5.100-10.90.5.199  # optional: the addresses leased (or a CIDR)
+    dns: [192.0.2.53]           # optional: members' name servers (their own dns: wins)
+    disable_dns: false          # true: members' /etc/hosts does not list the others
+    mtu: 1500                   # optional: the bridge's and the containers' MTU
 
 Errors name FILE:LINE:KEY like the container declarations do. `bridge.yaml` there
 replaces the built-in default network's settings. A podman quadlet `NAME.network` file
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from hostctl.declarations.yaml_nodes import BOOL, NULL, Context, pairs, scalar_text, type_error
 from hostctl.errors import DeclarationError, RuntimeFailure
@@ -42,7 +46,8 @@ DEFAULT_BRIDGE = "hostctl0"
 AUTO_SUBNETS = "10.90.{}.0/24"
 RESERVED = ("host", "none")
 USER_RESERVED = "online"  # hostctl-network-NAME.service: not the wait unit's name
-KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge")
+KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge", "ip_range", "dns",
+        "disable_dns", "mtu")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
@@ -190,7 +195,43 @@ def _network(name: str, source: Path, found: dict[str, tuple[Node, Node]],
             raise context.error(node, "bridge", f"{bridge!r} is not an interface name",
                                 "1 to 15 letters, digits, _ . -")
     return Network(name, subnet, gateway, bridge, internal, ipv6,  # type: ignore[arg-type]
-                   source)
+                   source, **_quadlet_keys(found, context, subnet))  # type: ignore[arg-type]
+
+
+def _quadlet_keys(found: dict[str, tuple[Node, Node]], context: Context,
+                  subnet: ipaddress.IPv4Network) -> dict[str, object]:
+    """ip_range, dns, disable_dns and mtu: the keys quadlet .network files brought."""
+    from hostctl.declarations.checks import Invalid
+    from hostctl.network import quadlet
+
+    more: dict[str, object] = {}
+    if "ip_range" in found:
+        node = found["ip_range"][1]
+        try:
+            more["ip_range"] = quadlet.ip_range(scalar_text(node, context, "ip_range"), subnet)
+        except Invalid as err:
+            raise context.invalid(node, "ip_range", err) from None
+    if "dns" in found:
+        node = found["dns"][1]
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        servers = []
+        for item in items:
+            text = scalar_text(item, context, "dns")
+            try:
+                servers.append(str(ipaddress.ip_address(text)))
+            except ValueError:
+                raise context.error(item, "dns", f"{text!r} is not an IP address",
+                                    "e.g. [192.0.2.53]") from None
+        more["dns"] = tuple(servers)
+    if "disable_dns" in found:
+        more["names"] = not _bool(found["disable_dns"][1], context, "disable_dns")
+    if "mtu" in found:
+        node = found["mtu"][1]
+        text = scalar_text(node, context, "mtu")
+        if not text.isdigit() or not 68 <= int(text) <= 65535:
+            raise context.error(node, "mtu", f"{text!r} is not an MTU", "68 to 65535")
+        more["mtu"] = int(text)
+    return more
 
 
 def load(path: Path, *, user: bool = False) -> Network:

@@ -5,25 +5,8 @@ does (hostctl.network.defs); it is found there or among the container declaratio
 a quadlet directory moved as a whole puts it), and a container's `Network=NAME.network`
 names it. Unlike podman, the network is called NAME (not systemd-NAME) and no unit is
 generated for it: a rootful network is wired when a member starts, a user network has
-its holder unit (hostctl-network-NAME.service). The keys, and how each maps:
-
-| [Network] key | hostctl |
-|---|---|
-| Subnet= | `subnet:` (an IPv4 subnet), `ipv6_subnet:` (an IPv6 one; rootful only); one each |
-| Gateway= | `gateway:` (IPv4; needs Subnet=, as in podman) |
-| IPRange= | the addresses leased to containers: a CIDR or START-END inside the subnet |
-| IPv6= | true: `ipv6_subnet:` (Subnet= gives it, else fd00:90:X::/64 from the name) |
-| Internal= | `internal:` |
-| DisableDNS= | true: members' /etc/hosts does not list the other members |
-| DNS= | name servers of the members' resolv.conf (a container's own DNS= wins) |
-| InterfaceName= | `bridge:` (the bridge's interface name) |
-| Driver= | bridge only |
-| IPAMDriver= | host-local only |
-| Options= | mtu=N only |
-| NetworkDeleteOnStop= | a user network goes with its holder unit: true there; false for rootful |
-| NetworkName= | only the file's own name |
-
-Other keys and sections are refused, naming FILE:LINE:KEY.
+its holder unit (hostctl-network-NAME.service). KEY_TABLE says how each key maps (it
+feeds docs/declarations.md); other keys and sections are refused, naming FILE:LINE:KEY.
 """
 
 from __future__ import annotations
@@ -38,10 +21,28 @@ from hostctl.declarations.values import parse_bool
 from hostctl.errors import DeclarationError
 
 SUFFIX = ".network"
-KEYS = (
-    "Subnet", "Gateway", "IPRange", "IPv6", "Internal", "DisableDNS", "DNS",
-    "InterfaceName", "Driver", "IPAMDriver", "Options", "NetworkDeleteOnStop", "NetworkName",
-)  # fmt: skip
+# [Network] key -> (the network YAML key with the same meaning, or "", what it does).
+KEY_TABLE: dict[str, tuple[str, str]] = {
+    "Subnet": ("subnet, ipv6_subnet", "the IPv4 subnet, and an IPv6 one (rootful only); one "
+               "of each"),
+    "Gateway": ("gateway", "the IPv4 gateway; needs Subnet= (as in podman)"),
+    "IPRange": ("ip_range", "the addresses leased to containers: a CIDR or START-END inside the "
+                "subnet; one"),
+    "IPv6": ("ipv6_subnet", "true: dual stack; the IPv6 Subnet=, else fd00:90:X::/64 from "
+             "the name (rootful only)"),
+    "Internal": ("internal", "no gateway, no masquerade, no way out"),
+    "DisableDNS": ("disable_dns", "true: a member's /etc/hosts does not list the other members"),
+    "DNS": ("dns", "name servers of the members' resolv.conf (a container's own DNS= wins)"),
+    "InterfaceName": ("bridge", "the bridge's interface name"),
+    "Driver": ("", "bridge only"),
+    "IPAMDriver": ("", "host-local only"),
+    "Options": ("mtu", "mtu=N only: the bridge's and the containers' MTU"),
+    "NetworkDeleteOnStop": ("", "true only for a user network, which always goes with its "
+                            "holder unit; a rootful network has no unit"),
+    "NetworkName": ("", "only the file's own name: hostctl names a network after its file "
+                    "(podman: systemd-NAME)"),
+}
+KEYS = tuple(KEY_TABLE)
 _NOT_HERE = {
     "Label": "hostctl keeps no labels on networks",
     "ServiceName": "hostctl generates no unit for a network (a user network's unit is "
@@ -208,7 +209,10 @@ def _finish(found: Read, ranges: list[str], name: str, user: bool) -> None:
                     "give one IPRange= for the IPv4 subnet")
     if ranges:
         assert found.subnet is not None
-        found.ip_range = _range(ranges[0], found.subnet)
+        try:
+            found.ip_range = ip_range(ranges[0], found.subnet)
+        except Invalid as err:
+            raise _Late("IPRange", err.message, err.hint) from None
     if found.ipv6 and found.ipv6_subnet is None and not user:
         digest = zlib.crc32(name.encode()) % 0x10000
         found.ipv6_subnet = ipaddress.IPv6Network(f"fd00:90:{digest:x}::/64")
@@ -216,8 +220,10 @@ def _finish(found: Read, ranges: list[str], name: str, user: bool) -> None:
         found.ipv6 = True  # an IPv6 Subnet= is dual stack, as podman makes it
 
 
-def _range(text: str, subnet: ipaddress.IPv4Network
-           ) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+def ip_range(text: str, subnet: ipaddress.IPv4Network
+             ) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """The first and last address leased to containers, from a CIDR or START-END inside
+    SUBNET (never its network or broadcast address)."""
     try:
         if "-" in text:
             start_text, _, end_text = text.partition("-")
@@ -227,16 +233,16 @@ def _range(text: str, subnet: ipaddress.IPv4Network
             block = ipaddress.IPv4Network(text, strict=True)
             start, end = block.network_address, block.broadcast_address
     except ValueError:
-        raise _Late("IPRange", f"{text!r} is not an IPv4 range",
+        raise Invalid(f"{text!r} is not an IPv4 range",
                     "a CIDR inside the subnet or START-END, e.g. 10.90.5.128/25") from None
     if start not in subnet or end not in subnet or start > end:
-        raise _Late("IPRange", f"{text} is not inside {subnet}",
+        raise Invalid(f"{text} is not inside {subnet}",
                     "give addresses of the subnet's hosts")
     # the subnet's own network and broadcast addresses are never leased
     start = max(start, subnet.network_address + 1)
     end = min(end, subnet.broadcast_address - 1)
     if start > end:
-        raise _Late("IPRange", f"{text} leaves no address to lease",
+        raise Invalid(f"{text} leaves no address to lease",
                     "the subnet's network and broadcast addresses are never given out; "
                     "widen the range")
     return start, end
