@@ -53,10 +53,16 @@ def generate(
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
-    """Check declaration files (YAML or quadlet .container, with their drop-ins); print
-    each error with file:line:key."""
-    from hostctl.declarations.checks import short_image_warning
-    from hostctl.declarations.search import SUFFIXES, load_file
+    """Check declaration files (YAML, quadlet .container and .network, with their
+    drop-ins); print each error with file:line:key."""
+    from hostctl.declarations.checks import short_image_warning, template_parts
+    from hostctl.declarations.search import (
+        SUFFIXES,
+        UNSUPPORTED,
+        load_file,
+        unsupported_type,
+    )
+    from hostctl.units.build import TEMPLATE_INSTANCE
 
     failed = 0
     for path in files:
@@ -64,6 +70,22 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
         for suffix in SUFFIXES:
             name = name.removesuffix(suffix)
         try:
+            if path.name.endswith(".network"):
+                from hostctl.network.defs import load as load_network
+
+                load_network(path)
+                typer.echo(f"{path}: ok")
+                continue
+            if path.name.endswith(UNSUPPORTED):
+                raise unsupported_type(path)
+            if not path.name.endswith(SUFFIXES):
+                raise HostctlError(
+                    "not a declaration file", where=str(path),
+                    hint="declarations are NAME.yaml, NAME.yml, NAME.container or "
+                    "NAME.network")
+            prefix, instance, templated = template_parts(name)
+            if templated and not instance:  # a template: checked as one of its instances
+                name = f"{prefix}@{TEMPLATE_INSTANCE}"
             container = load_file(path, name)
         except HostctlError as err:
             failed += 1

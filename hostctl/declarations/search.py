@@ -37,6 +37,20 @@ from hostctl.errors import DeclarationError
 from hostctl.paths import Scope
 
 SUFFIXES = (".yaml", ".yml", ".container")
+# Quadlet unit types hostctl does not read (yet): reported, never silently skipped.
+# (.network files are networks: hostctl.network.defs reads them from here too.)
+UNSUPPORTED = (".volume", ".pod", ".kube", ".image", ".build", ".artifact")
+
+
+def unsupported_type(path: Path) -> DeclarationError:
+    """The error for a quadlet file of a type hostctl does not support."""
+    kind = path.suffix
+    return DeclarationError(
+        f"quadlet {kind} files are not supported by hostctl",
+        where=str(path),
+        hint="hostctl reads .container and .network files (and its own YAML); "
+        f"declare what the {kind} file does another way, or remove it",
+    )
 # A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).
 DROPINS = {
     ".yaml": ((".yaml.d", ".yml.d"), (".yaml", ".yml")),
@@ -215,6 +229,9 @@ def _candidates(directory: Path, skipped: list[DeclarationError]) -> dict[str, l
         skipped.append(DeclarationError(f"cannot list: {err.strerror}", where=str(directory)))
         return {}
     result: dict[str, list[Path]] = {}
+    for entry in entries:
+        if entry.endswith(UNSUPPORTED) and not entry.startswith("."):
+            skipped.append(unsupported_type(directory / entry))
     for suffix in SUFFIXES:
         for entry in entries:
             if entry.startswith(".") or not entry.endswith(suffix):

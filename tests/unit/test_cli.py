@@ -82,3 +82,39 @@ def test_every_verbs_help_renders() -> None:
     for command in commands:
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output, result.exception)
+
+
+def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None:
+    files = {
+        "web@.container": "[Container]\nImage=docker.io/library/busybox\nExec=sleep %i\n",
+        "lab.network": "[Network]\nSubnet=10.91.7.0/24\n",
+        "bad.network": "[Network]\nDriver=macvlan\n",
+        "data.volume": "[Volume]\n",
+        "app.pod": "[Pod]\n",
+        "notes.txt": "hello\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    done = subprocess.run([HOSTCTL, "validate", *(str(tmp_path / n) for n in files)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{tmp_path / 'web@.container'}: ok" in done.stdout
+    assert f"{tmp_path / 'lab.network'}: ok" in done.stdout
+    assert f"{tmp_path / 'bad.network'}:2:Driver: driver 'macvlan'" in done.stderr
+    assert f"{tmp_path / 'data.volume'}: quadlet .volume files are not supported" in done.stderr
+    assert f"{tmp_path / 'app.pod'}: quadlet .pod files are not supported" in done.stderr
+    assert f"{tmp_path / 'notes.txt'}: not a declaration file" in done.stderr
+
+
+def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> None:
+    from hostctl.paths import Scope
+    from hostctl.units.generator import generate
+
+    (tmp_path / "data.volume").write_text("[Volume]\n")
+    reported: list[str] = []
+    assert generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append) == {}
+    assert reported == [
+        f"{tmp_path / 'data.volume'}: quadlet .volume files are not supported by hostctl "
+        "(hint: hostctl reads .container and .network files (and its own YAML); declare "
+        "what the .volume file does another way, or remove it) (file ignored)"
+    ]
