@@ -70,6 +70,12 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
         for suffix in SUFFIXES:
             name = name.removesuffix(suffix)
         try:
+            if path.name.endswith(".volume"):
+                from hostctl.declarations.volume_file import load_volume
+
+                load_volume(path)
+                typer.echo(f"{path}: ok")
+                continue
             if path.name.endswith(".network"):
                 from hostctl.network.defs import load as load_network
 
@@ -81,8 +87,8 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
             if not path.name.endswith(SUFFIXES):
                 raise HostctlError(
                     "not a declaration file", where=str(path),
-                    hint="declarations are NAME.yaml, NAME.yml, NAME.container or "
-                    "NAME.network")
+                    hint="declarations are NAME.yaml, NAME.yml, NAME.container, "
+                    "NAME.network or NAME.volume")
             prefix, instance, templated = template_parts(name)
             if templated and not instance:  # a template: checked as one of its instances
                 name = f"{prefix}@{TEMPLATE_INSTANCE}"

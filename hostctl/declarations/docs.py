@@ -34,7 +34,7 @@ def render() -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _networks())
+            + _networks() + _volumes())
 
 
 QUADLET = """
@@ -78,6 +78,33 @@ def _networks() -> str:
     for key, (yaml_key, meaning) in KEY_TABLE.items():
         yaml_cell = f"`{yaml_key}`" if yaml_key else ""
         lines.append(f"| `{key}=` | {yaml_cell} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+
+def _volumes() -> str:
+    """The .volume files' keys, from hostctl.declarations.volume_file.KEY_TABLE."""
+    from hostctl.declarations.volume_file import KEY_TABLE
+
+    lines = [
+        "",
+        "# Volume files",
+        "",
+        "A quadlet `NAME.volume` among the container declarations declares the named volume",
+        "NAME (podman: systemd-NAME). The generator writes `NAME-volume.service` (oneshot,",
+        "RemainAfterExit=yes; `hostctl volume-setup NAME`, and `volume-release` at stop) and",
+        "every container naming it with `Volume=NAME.volume:/path[:OPTIONS]` or",
+        "`Mount=type=volume,source=NAME.volume,...` gets Requires= and After= on that unit; a",
+        "`NAME.volume` that does not exist fails the container's unit naming FILE:LINE:KEY.",
+        "The volume's data is in the state directory's `volumes/NAME/_data`, as for every",
+        "named volume, and is never removed by hostctl. The `[Volume]` keys:",
+        "",
+        "| quadlet key | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    lines += ["", "`Label=`, `Image=`, `ServiceName=`, `PodmanArgs=`, `GlobalArgs=`,",
+              "`ContainersConfModule=` and sections other than `[Volume]` are refused."]
     return "\n".join(lines) + "\n"
 
 

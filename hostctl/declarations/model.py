@@ -227,9 +227,11 @@ class Container:
     install: Directives = DEFAULTS["install"]
     # A template's [Install] DefaultInstance=: the instance its links enable.
     default_instance: str | None = None
-    # Declarations named by [Unit] dependencies written NAME.container (translated to
-    # NAME.service): (NAME, FILE:LINE:KEY); the generator checks that they exist.
-    container_refs: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # Quadlet units the declaration names: ("container", NAME, FILE:LINE:KEY) for a
+    # [Unit] dependency written NAME.container (translated to NAME.service), ("volume",
+    # NAME, ...) for Volume=NAME.volume:... or Mount=...source=NAME.volume. The generator
+    # checks that they exist and makes the container's unit wait for the volume's.
+    unit_refs: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
     # setting key -> 1-based line in `source`, for errors found after loading (the
     # launcher's "user not found" can then point at FILE:LINE:user).
     locations: tuple[tuple[str, int], ...] = field(default=(), compare=False)

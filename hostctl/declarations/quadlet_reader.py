@@ -124,7 +124,7 @@ class _Reader:
         self.specifiers = {"i": instance, "I": instance, "p": prefix, "P": prefix}
         self.default_instance: str | None = None
         self.volatile_tmp = False
-        self.refs: list[tuple[str, str]] = []
+        self.refs: list[tuple[str, str, str]] = []  # (kind, name, FILE:LINE:KEY)
         self.found: dict[str, Any] = {}
         self.lines: dict[str, str] = {}  # setting key -> FILE:LINE:Key of its last entry
         self.locations: dict[str, int] = {}
@@ -174,7 +174,7 @@ class _Reader:
             elif section == "Unit" and entry.key in _DEPENDENCY_DIRECTIVES:
                 value, names = _translate_units(value)
                 where = f"{path}:{entry.line}:{entry.key}"
-                self.refs += [(name, where) for name in names]
+                self.refs += [("container", name, where) for name in names]
             value = checks.check_directive_value(section, entry.key, value)
             self.sections.setdefault(PASS_THROUGH[section], []).append((entry.key, (value,)))
             return
@@ -194,6 +194,10 @@ class _Reader:
                 "[Quadlet]",
             )
         value = _expand(entry.value, self.specifiers)
+        if entry.key in ("Volume", "Mount"):
+            value, volume = _volume_ref(value, entry.key == "Mount")
+            if volume is not None:
+                self.refs.append(("volume", volume, f"{path}:{entry.line}:{entry.key}"))
         if entry.key in EXTRA_KEYS:
             self._extra(entry.key, value, path)
             return
@@ -212,8 +216,8 @@ class _Reader:
         if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):
             raise Invalid(
                 f"{unquote(value)!r} refers to a quadlet unit",
-                "hostctl has no .volume, .pod, .image, .build or .kube units; give an "
-                "image reference, or a network name or NAME.network",
+                "hostctl has no .pod, .image, .build or .kube units; give an image "
+                "reference, or a network name or NAME.network",
             )
         self._setting(setting, value, path)
         self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
@@ -312,7 +316,7 @@ class _Reader:
         if self.default_instance is not None:
             found["default_instance"] = self.default_instance
         if self.refs:
-            found["container_refs"] = tuple(self.refs)
+            found["unit_refs"] = tuple(self.refs)
         if "service_name" in found and checks.template_parts(self.name)[2]:
             raise DeclarationError(
                 "ServiceName= cannot rename a template's units",
@@ -360,6 +364,33 @@ def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
             out.append(text[index])
             index += 1
     return "".join(out)
+
+
+def _volume_ref(value: str, mount: bool) -> tuple[str, str | None]:
+    """Volume=NAME.volume:DST[:OPTS] or Mount=...,source=NAME.volume,...: the volume
+    NAME (declared by NAME.volume, hostctl.declarations.volume_file) in its place."""
+    if mount:
+        parts = value.split(",")
+        for index, part in enumerate(parts):
+            key, equals, source = part.partition("=")
+            if equals and key in ("source", "src") and source.endswith(".volume"):
+                name = _volume_name(source)
+                parts[index] = f"{key}={name}"
+                return ",".join(parts), name
+        return value, None
+    source, colon, rest = value.partition(":")
+    if colon and source.endswith(".volume"):
+        name = _volume_name(source)
+        return f"{name}:{rest}", name
+    return value, None
+
+
+def _volume_name(source: str) -> str:
+    name = source.removesuffix(".volume")
+    if "@" in name:
+        raise Invalid(f"{source!r} is a template volume", "hostctl has no volume templates")
+    checks.check_name(name)
+    return name
 
 
 def _network_ref(value: str) -> str:

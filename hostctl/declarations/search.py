@@ -38,8 +38,9 @@ from hostctl.paths import Scope
 
 SUFFIXES = (".yaml", ".yml", ".container")
 # Quadlet unit types hostctl does not read (yet): reported, never silently skipped.
-# (.network files are networks: hostctl.network.defs reads them from here too.)
-UNSUPPORTED = (".volume", ".pod", ".kube", ".image", ".build", ".artifact")
+# (.network and .volume files are read from here too: hostctl.network.defs and
+# hostctl.declarations.volume_file.)
+UNSUPPORTED = (".pod", ".kube", ".image", ".build", ".artifact")
 
 
 def unsupported_type(path: Path) -> DeclarationError:
@@ -48,7 +49,7 @@ def unsupported_type(path: Path) -> DeclarationError:
     return DeclarationError(
         f"quadlet {kind} files are not supported by hostctl",
         where=str(path),
-        hint="hostctl reads .container and .network files (and its own YAML); "
+        hint="hostctl reads .container, .network and .volume files (and its own YAML); "
         f"declare what the {kind} file does another way, or remove it",
     )
 # A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).

@@ -21,6 +21,7 @@ from hostctl.declarations.checks import (
 from hostctl.declarations.model import Container
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
+from hostctl.declarations.volume_file import VolumeDecl, load_volume, volume_files
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
 from hostctl.network.defs import network_files, user_file
@@ -36,6 +37,7 @@ from hostctl.units.render import (
     render_network_wait,
     render_unit,
     render_user_network,
+    render_volume_unit,
 )
 
 Report = Callable[[str], None]
@@ -83,6 +85,16 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     for problem in scan.skipped:
         report(f"{problem} (file ignored)")
     units = []
+    volumes: dict[str, VolumeDecl] = {}
+    for volume_name, volume_path in volume_files(searched).items():
+        try:
+            volume = load_volume(volume_path, user=scope is Scope.USER)
+        except HostctlError as err:
+            report(f"{err} (file ignored)")
+            continue
+        volumes[volume_name] = volume
+        units.append(Generated(volume.unit_name, render_volume_unit(
+            volume, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
     members: dict[str, list[Container]] = {}  # user network -> its declared members
     for name, path in scan.found.items():
         prefix, instance, templated = template_parts(name)
@@ -92,13 +104,16 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 raise scan.broken[name]
             container = load_file(
                 path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
-            _check_references(container, scan.found)
+            _check_references(container, scan.found, volumes)
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
+            needed = [volumes[n].unit_name for k, n, _ in container.unit_refs if k == "volume"]
+            if network:
+                needed.append(network_unit_name(network))
             text = render_unit(
                 container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
-                requires=(network_unit_name(network),) if network else (),
+                requires=tuple(dict.fromkeys(needed)),
             )
             health = render_health_units(container, hostctl_bin=hostctl_bin, scope=scope)
             if health:
@@ -160,11 +175,19 @@ def _template_units(container: Container, text: str, links: tuple[str, ...],
     ]
 
 
-def _check_references(container: Container, found: dict[str, Path]) -> None:
+def _check_references(container: Container, found: dict[str, Path],
+                      volumes: dict[str, VolumeDecl]) -> None:
     """Each NAME.container CONTAINER's dependencies name must be declared (quadlet refuses
     a dependency it cannot translate): an instance PREFIX@I by itself or its template."""
-    for name, where in container.container_refs:
+    for kind, name, where in container.unit_refs:
         prefix, instance, templated = template_parts(name)
+        if kind == "volume":
+            if name not in volumes:
+                raise DeclarationError(
+                    f"{name}.volume is not declared", where=where,
+                    hint=f"add {name}.volume beside the container declarations, or name "
+                    f"the volume {name} without .volume (made on first use)")
+            continue
         if name in found or (templated and instance and f"{prefix}@" in found):
             continue
         raise DeclarationError(

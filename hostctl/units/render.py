@@ -17,6 +17,7 @@ import jinja2
 
 from hostctl.declarations.model import Container, Directives, VolumeKind
 from hostctl.declarations.values import format_duration
+from hostctl.declarations.volume_file import VolumeDecl
 from hostctl.errors import HostctlError
 from hostctl.health import spec as health_spec
 from hostctl.paths import Scope, for_scope
@@ -243,6 +244,25 @@ def _lossy(text: str) -> str:
     cleaned = "".join(c if c.isprintable() else "?" for c in text).strip().rstrip("\\")
     cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
     return escape_value("description", cleaned)
+
+
+def render_volume_unit(volume: VolumeDecl, *, hostctl_bin: Program, scope: Scope,
+                       state_dir: Path | None = None) -> str:
+    """The oneshot NAME-volume.service that makes quadlet volume VOLUME ready
+    (hostctl.volumes)."""
+    state = state_dir if state_dir is not None else for_scope(scope).state
+    device = volume.device if volume.device and volume.device.startswith("/") else None
+    return _templates().get_template("volume.service.j2").render(
+        name=escape_value("name", volume.name),
+        source=_source(volume.source),
+        user=scope is Scope.USER,
+        device=volume.device is not None,
+        state_dir=_mount_path(str(state)),
+        mounts_for=[_mount_path(device)] if device and volume.fs_type == "bind" else [],
+        identifier=escape_value("name", volume.unit_name.removesuffix(".service")),
+        exec_start=_command(hostctl_bin, "volume-setup", volume.name, scope),
+        exec_stop=_command(hostctl_bin, "volume-release", volume.name, scope),
+    )
 
 
 NETWORK_START_TIMEOUT = 60  # seconds: namespaces, bridge, rules and pasta

@@ -106,6 +106,59 @@ def test_a_network_file_referenced_by_containers(host: Any) -> None:
                   f"{DECLS}/labtwo.container"])
         host.run(["systemctl", "daemon-reload"])
 
+def test_volume_files_shared_and_mounted(host: Any) -> None:
+    busybox_ref = netguest.IMAGE
+    host.write_file(f"{DECLS}/shared.volume", "[Volume]\nUID=1234\nGID=4321\n")
+    host.write_file(f"{DECLS}/scratch.volume",
+                    "[Volume]\nDevice=tmpfs\nOptions=size=2M,mode=0700\n")
+    loop = "while :; do sleep 1 & wait; done"
+    host.write_file(f"{DECLS}/writer.container", (
+        f"[Container]\nImage={busybox_ref}\nNetwork=none\nStopTimeout=2\n"
+        "Volume=shared.volume:/data\n"
+        "Mount=type=volume,source=scratch.volume,destination=/scratch\n"
+        f"Exec=sh -c \"trap 'exit 0' TERM; echo written > /data/note; "
+        f"grep ' /scratch ' /proc/mounts; {loop}\"\n"
+    ))
+    host.write_file(f"{DECLS}/reader.container", (
+        "[Unit]\nRequires=writer.container\nAfter=writer.container\n"
+        f"[Container]\nImage={busybox_ref}\nNetwork=none\nStopTimeout=2\n"
+        "Volume=shared.volume:/data:ro\n"
+        f"Exec=sh -c \"trap 'exit 0' TERM; sleep 1; echo read $(cat /data/note); {loop}\"\n"
+    ))
+    root = "/var/lib/hostctl/volumes"
+    units = ["reader.service", "writer.service", "shared-volume.service",
+             "scratch-volume.service"]
+    try:
+        host.run(["systemctl", "daemon-reload"])
+        started = host.run(["systemctl", "start", "reader"], check=False)
+        assert started.returncode == 0, host.journal("writer.service") + host.journal(
+            "shared-volume.service") + host.journal("scratch-volume.service")
+        for unit in units:
+            assert state(host, unit) == "active", host.journal(unit)
+        deadline_text = ""
+        for _ in range(50):
+            deadline_text = said(host, "reader.service")
+            if "read written" in deadline_text:
+                break
+            host.run(["sleep", "0.1"])
+        assert "read written" in deadline_text  # the reader sees what the writer wrote
+        assert "tmpfs /scratch tmpfs" in said(host, "writer.service")  # Device=tmpfs
+        owner = host.run(["stat", "-c", "%u:%g", f"{root}/shared/_data"]).stdout.strip()
+        assert owner == "1234:4321"  # UID= and GID=
+        assert host.run(["mountpoint", "-q", f"{root}/scratch/_data"],
+                        check=False).returncode == 0
+        host.run(["systemctl", "stop", "reader", "writer", "scratch-volume"])
+        assert host.run(["mountpoint", "-q", f"{root}/scratch/_data"],
+                        check=False).returncode != 0  # unmounted by its unit's stop
+        assert host.run(["cat", f"{root}/shared/_data/note"]).stdout == "written\n"
+    finally:
+        host.run(["systemctl", "stop", *units], check=False)
+        host.run(["rm", "-rf", f"{DECLS}/shared.volume", f"{DECLS}/scratch.volume",
+                  f"{DECLS}/writer.container", f"{DECLS}/reader.container",
+                  f"{root}/shared", f"{root}/scratch"])
+        host.run(["systemctl", "daemon-reload"])
+
+
 def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
     busybox_ref = netguest.IMAGE
     host.write_file(f"{DECLS}/db.container", (

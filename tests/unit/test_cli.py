@@ -101,7 +101,7 @@ def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None
     assert f"{tmp_path / 'web@.container'}: ok" in done.stdout
     assert f"{tmp_path / 'lab.network'}: ok" in done.stdout
     assert f"{tmp_path / 'bad.network'}:2:Driver: driver 'macvlan'" in done.stderr
-    assert f"{tmp_path / 'data.volume'}: quadlet .volume files are not supported" in done.stderr
+    assert f"{tmp_path / 'data.volume'}: ok" in done.stdout
     assert f"{tmp_path / 'app.pod'}: quadlet .pod files are not supported" in done.stderr
     assert f"{tmp_path / 'notes.txt'}: not a declaration file" in done.stderr
 
@@ -110,11 +110,11 @@ def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> Non
     from hostctl.paths import Scope
     from hostctl.units.generator import generate
 
-    (tmp_path / "data.volume").write_text("[Volume]\n")
+    (tmp_path / "app.kube").write_text("[Kube]\n")
     reported: list[str] = []
     assert generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append) == {}
     assert reported == [
-        f"{tmp_path / 'data.volume'}: quadlet .volume files are not supported by hostctl "
-        "(hint: hostctl reads .container and .network files (and its own YAML); declare "
-        "what the .volume file does another way, or remove it) (file ignored)"
+        f"{tmp_path / 'app.kube'}: quadlet .kube files are not supported by hostctl "
+        "(hint: hostctl reads .container, .network and .volume files (and its own YAML); "
+        "declare what the .kube file does another way, or remove it) (file ignored)"
     ]

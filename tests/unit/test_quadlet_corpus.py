@@ -27,9 +27,12 @@ VALID = {
     "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir",
     "dns-options", "basepodman", "network", "health-cmd-shell-quotes", "template@instance",
     "network.quadlet.servicename",  # the network that service-name.network declares
+    "mount.servicename",  # the volume that service-name.volume declares
 }  # fmt: skip
 NETWORKS = sorted(CORPUS.glob("*.network"))
 VALID_NETWORKS = {"basic", "disable-dns", "gateway", "internal", "options"}
+VOLUMES = sorted(CORPUS.glob("*.volume"))
+VALID_VOLUMES = {"basic", "device-bind", "device"}
 
 
 def _load(path: Path) -> object:
@@ -185,7 +188,7 @@ WantedBy=default.target
     [
         ("PodmanArgs=--foo", "4:PodmanArgs", "unsupported key 'PodmanArgs'"),
         ("Enviroment=A=1", "4:Enviroment", "did you mean 'Environment'"),
-        ("Volume=x.volume:/x", "4:Volume", "'x.volume'"),
+        ("Volume=x@.volume:/x", "4:Volume", "'x@.volume' is a template volume"),
         ("Network=web.network:ip=10.0.0.2", "4:Network", "is not a network"),
         ("Image=web.image", "4:Image", "refers to a quadlet unit"),
         ("Memory=lots", "4:Memory", "not a size"),
@@ -270,4 +273,41 @@ def test_network_meanings_carry_over() -> None:
         defs.load(CORPUS / "range.no-subnet.network")
     c = load_quadlet(CORPUS / "network.quadlet.servicename.container")
     assert c.network == "service-name"
+    m = load_quadlet(CORPUS / "mount.servicename.container")
+    assert m.volumes == (
+        Volume("service-name", "/path/in/container", VolumeKind.VOLUME, read_only=True),)
+    assert m.unit_refs == (("volume", "service-name",
+                            f"{CORPUS / 'mount.servicename.container'}:6:Mount"),)
     assert ipaddress.ip_network("10.90.0.0/16").supernet_of(basic.subnet)
+
+
+@pytest.mark.parametrize("path", VOLUMES, ids=lambda p: p.name)
+def test_each_volume_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.declarations.volume_file import load_volume
+
+    text = path.read_text()
+    stem = path.name.removesuffix(".volume")
+    if stem in VALID_VOLUMES:
+        assert "assert-failed" not in text
+        load_volume(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_volume(path)
+    err = caught.value
+    assert err.where and err.where.startswith(str(path)) and err.hint, err
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where)
+    assert located, err
+    assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+
+
+def test_volume_meanings_carry_over() -> None:
+    from hostctl.declarations.volume_file import load_volume
+
+    device = load_volume(CORPUS / "device.volume")  # User=root Group=11: mount options
+    assert (device.device, device.fs_type, device.options, device.copy) == (
+        "/dev/vda1", "btrfs", "uid=0,gid=11,rw,compress=zstd", False)
+    bind = load_volume(CORPUS / "device-bind.volume")
+    assert (bind.device, bind.fs_type, bind.copy) == ("/var/lib/data", "bind", False)
+    basic = load_volume(CORPUS / "basic.volume")
+    assert (basic.name, basic.device, basic.copy, basic.unit_name) == (
+        "basic", None, True, "basic-volume.service")

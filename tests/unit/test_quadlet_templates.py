@@ -198,3 +198,30 @@ def test_podman_meanings_of_syntax(tmp_path: Path) -> None:
            "[Container]\nExec=echo \\\n   \nImage=docker.io/library/busybox\n")
     with pytest.raises(DeclarationError, match="no Image="):
         load_declaration("b", Scope.SYSTEM, [tmp_path])
+
+
+def test_a_volume_file_gets_a_oneshot_unit_its_containers_wait_for(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    decl = tmp_path / "decl"
+    _write(decl / "data.volume", "[Volume]\nDevice=/srv/data\nType=bind\n")
+    _write(decl / "app.container", "[Container]\nImage=docker.io/library/busybox\n"
+           "Volume=data.volume:/data:ro\n")
+    _write(decl / "lost.container", "[Container]\nImage=docker.io/library/busybox\n"
+           "Mount=type=volume,source=nothere.volume,destination=/x\n")
+    reported: list[str] = []
+    units = generate(Scope.SYSTEM, out, dirs=[decl], report=reported.append)
+    volume = units["data-volume.service"]
+    assert "Type=oneshot\n" in volume and "RemainAfterExit=yes\n" in volume
+    assert " volume-setup data\n" in volume and " volume-release data\n" in volume
+    assert "RequiresMountsFor=/srv/data\n" in volume
+    app = units["app.service"]
+    assert "Requires=data-volume.service\nAfter=data-volume.service\n" in app
+    assert reported == [
+        f"{decl / 'lost.container'}:3:Mount: nothere.volume is not declared (hint: add "
+        "nothere.volume beside the container declarations, or name the volume nothere "
+        "without .volume (made on first use))"
+    ]
+    c = load_declaration("app", Scope.SYSTEM, [decl])
+    assert [(v.source, v.destination, v.read_only) for v in c.volumes] == [
+        ("data", "/data", True)]
