@@ -10,6 +10,7 @@ PACKAGES=(
     python3-cryptography python3-bcrypt python3-nacl
     containernetworking-plugins iptables passt iproute2
     openssh-server openssh-client
+    buildah
 )
 PYTHON_EXTRAS=(zstandard rich)
 

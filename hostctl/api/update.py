@@ -318,6 +318,10 @@ def _update(run: _Run, container: Container, reference: str, running: ImageId,
                        f"(hostctl rollback {name} returns to {running.manifest})")
     run.log(f"{name}: {verdict.reason}; rolling back to {running.manifest}")
     rejected = Rejected(candidate, pins.now(), verdict.reason)
+    # Recorded before the restart: a launcher that asks the registry at each start
+    # (pull: always|newer) must find the release rejected, or it starts it again.
+    pins.write(run.store, Pin(name, reference, running=running, previous=running,
+                              rejected=rejected))
     back = _put_back(run, container, reference, running)
     if not back.ok:
         pins.write(run.store, Pin(name, reference, running=running, previous=running,

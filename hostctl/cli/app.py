@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs)
+    build,
     containers,
     images,
     network,

@@ -48,6 +48,7 @@ class Kind(StrEnum):
     HEALTH_CMD = "health_cmd"  # a string (/bin/sh -c), a list (exec form) or none
     NOTIFY = "notify"  # true, false or healthy
     SERVICE_NAME = "service_name"  # a unit name ending in .service (or its stem)
+    BUILD = "build"  # {context, file, args, target}: how to build the image
 
 
 # How each kind is spelled in the docs and in an Ansible argument_spec.
@@ -90,6 +91,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.DURATION: "str (duration: 30s, 1m30s, 500ms) | number (seconds)",
     Kind.HEALTH_CMD: "str (run by /bin/sh -c) | list[str] (exec form) | none",
     Kind.NOTIFY: "bool | healthy",
+    Kind.BUILD: "map (context, file, args, target)",
 }
 KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.IMAGE: "str",
@@ -130,6 +132,7 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.DURATION: "raw",
     Kind.HEALTH_CMD: "raw",
     Kind.NOTIFY: "raw",
+    Kind.BUILD: "dict",
 }
 
 

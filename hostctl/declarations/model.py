@@ -116,6 +116,21 @@ class Secret:
     env: str | None = None
 
 
+@dataclass(frozen=True)
+class Build:
+    """`build:`: how to build the image when it is not in the store (`hostctl build`).
+
+    context: the absolute host directory (a relative one is taken from the declaration's
+    directory); file: the Containerfile (None: CONTEXT/Containerfile, then Dockerfile;
+    relative to the context); args: --build-arg pairs; target: the stage to build.
+    """
+
+    context: str
+    file: str | None = None
+    args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+
+
 class Protocol(StrEnum):
     TCP = "tcp"
     UDP = "udp"
@@ -160,13 +175,14 @@ class Container:
     tuple[str, ...] (IP addresses); dns_search tuple[str, ...] (domains); dns_options
     tuple[str, ...] (resolv.conf options); add_hosts Pairs (name, IP address or
     "host-gateway"); runtime Runtime; platform str | None ("os/arch[/variant]"); pull
-    Pull; unit/service/install Directives.
+    Pull; build Build | None; unit/service/install Directives.
     """
 
     name: str
     source: Path
     image: str
     pull: Pull = DEFAULTS["pull"]
+    build: Build | None = DEFAULTS["build"]
     auto_update: AutoUpdate | None = DEFAULTS["auto_update"]
     platform: str | None = DEFAULTS["platform"]
     command: tuple[str, ...] | None = DEFAULTS["command"]

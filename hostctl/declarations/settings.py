@@ -79,6 +79,16 @@ SETTINGS: tuple[Setting, ...] = (
         maps_to="the launcher's pull step", quadlet="Pull", example="newer",
     ),
     Setting(
+        key="build", kind=Kind.BUILD,
+        help="Build the image with `hostctl build` when it is not in the store, tagged "
+        "as `image` (which then names a local image, e.g. localhost/app:1, and is never "
+        "pulled): context (the directory; relative to the declaration's), file (the "
+        "Containerfile, relative to the context; default Containerfile, then Dockerfile), "
+        "args (build arguments), target (the stage).",
+        maps_to="`hostctl build` run by the launcher when the image is missing",
+        example="{context: /srv/app, args: {VERSION: '1.2'}}",
+    ),
+    Setting(
         key="auto_update", kind=Kind.CHOICE, choices=AutoUpdate,
         help="What `hostctl auto-update` compares the running image with: registry (the "
         "registry's digest for the reference; needs a fully qualified name) or local (the "

@@ -11,9 +11,9 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from hostctl.declarations import values
+from hostctl.declarations import checks, values
 from hostctl.declarations.checks import Invalid
-from hostctl.declarations.model import Pairs, Secret
+from hostctl.declarations.model import Build, Pairs, Secret
 from hostctl.declarations.settings import Kind, Setting
 from hostctl.declarations.yaml_nodes import (
     BOOL,
@@ -159,6 +159,33 @@ def _read_secrets(node: Node, context: Context, setting: Setting) -> tuple[Secre
     return tuple(result)
 
 
+_BUILD_KEYS = ("context", "file", "args", "target")
+
+
+def _read_build(node: Node, context: Context, setting: Setting) -> Build:
+    if not isinstance(node, MappingNode):
+        raise type_error(node, context, setting.key, "a map with context, file, args, target")
+    fields: dict[str, Any] = {}
+    for field, field_node, value_node in pairs(node, context, setting.key):
+        label = f"{setting.key}.{field}"
+        if field not in _BUILD_KEYS:
+            raise context.error(field_node, label, f"unknown key {field!r}",
+                                "build has " + ", ".join(_BUILD_KEYS))
+        if field == "args":
+            fields["args"] = _pairs_of(checks.check_env_name,
+                                       lambda v: values.single_line(v, "value"))(
+                value_node, context, Setting(label, Kind.ENV, "", ""))
+        else:
+            fields[field] = values.single_line(scalar_text(value_node, context, label), field)
+    if "context" not in fields or not fields["context"]:
+        raise context.error(node, setting.key, "build has no context",
+                            "add `context:` (the directory to build)")
+    directory = context.origin.get(id(node), context.path).parent
+    fields["context"] = str((directory / fields["context"]).resolve()) \
+        if not fields["context"].startswith("/") else fields["context"]
+    return Build(**fields)
+
+
 def _read_bool(node: Node, context: Context, setting: Setting) -> bool:
     if not isinstance(node, ScalarNode) or node.tag != BOOL:
         raise type_error(node, context, setting.key, "true or false")
@@ -253,4 +280,5 @@ READERS: dict[Kind, Reader] = {
     Kind.DURATION: _read_duration,
     Kind.HEALTH_CMD: _read_health_cmd,
     Kind.NOTIFY: _read_notify,
+    Kind.BUILD: _read_build,
 }

@@ -155,12 +155,16 @@ def _copy_blobs(reader: Reader, writer: Writer, blobs: list[Descriptor], options
     def one(desc: Descriptor) -> None:
         opener: Callable[[], IO[bytes]] = lambda: reader.open_blob(desc)  # noqa: E731
         target = desc
+        done: Callable[[], None] = lambda: None  # noqa: E731
         if options.compress and _is_layer(desc) and _compression(desc) != options.compress:
             from hostctl.images.recompress import recompress
 
-            target, opener = recompress(reader, desc, options.compress)
+            target, opener, done = recompress(reader, desc, options.compress)
             replaced[desc.digest] = target
-        action = writer.put_blob(target, opener)
+        try:
+            action = writer.put_blob(target, opener)
+        finally:
+            done()
         result.blobs.append({"digest": target.digest, "size": target.size,
                              "mediaType": target.media_type, "action": action,
                              **({"from": desc.digest} if target is not desc else {})})

@@ -56,14 +56,18 @@ class ArchiveReader:
             self._tar = tarfile.open(path, "r:")  # noqa: SIM115 (closed by close())
         except (OSError, tarfile.TarError) as exc:
             raise ImageError(f"cannot read the archive: {exc}", where=str(path)) from None
-        self._members = {os.path.normpath(m.name.lstrip("/")): m
-                         for m in self._tar.getmembers() if m.isreg()}
-        entries = self._json("manifest.json")
-        if not isinstance(entries, list) or not entries:
-            raise ImageError("manifest.json lists no images", where=self.name)
-        self._entry = _choose(entries, choice, self.name)
         self._paths: dict[str, str] = {}
-        self._top = self._from_index() or self._synthesised()
+        try:
+            self._members = {os.path.normpath(m.name.lstrip("/")): m
+                             for m in self._tar.getmembers() if m.isreg()}
+            entries = self._json("manifest.json")
+            if not isinstance(entries, list) or not entries:
+                raise ImageError("manifest.json lists no images", where=self.name)
+            self._entry = _choose(entries, choice, self.name)
+            self._top = self._from_index() or self._synthesised()
+        except BaseException:  # the archive stays open only for a reader that exists
+            self._tar.close()
+            raise
 
     def _json(self, name: str) -> Any:
         try:

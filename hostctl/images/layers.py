@@ -375,3 +375,21 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _mtime_ns(member: tarfile.TarInfo) -> int:
     return max(0, int(member.mtime * 1_000_000_000))
+
+
+def extract_archive(archive: Path, dest: Path, *, rootless: bool, where: str,
+                    log: Callable[[str], None] | None = None) -> None:
+    """Unpack the tar ARCHIVE (uncompressed, gzip, bzip2 or xz) into the existing directory
+    DEST (ADD of a local archive), with every refusal a layer gets: nothing lands outside
+    DEST, whatever the names, links or symlinks in the archive."""
+    applier = _Applier(dest, (), rootless=rootless, where=where, log=log)
+    try:
+        with tarfile.open(archive, mode="r|*", tarinfo=_BoundedTarInfo) as tar:
+            for member in tar:
+                applier.entry(tar, member)
+    except tarfile.TarError as exc:
+        raise ImageError(f"not a valid tar archive: {exc}", where=where) from None
+    try:
+        applier.finish()
+    except OSError as exc:
+        raise ImageError(f"cannot set directory attributes: {exc}", where=where) from None

@@ -266,7 +266,21 @@ def prune(store: Store, containers: Path | None) -> Report:
         for record in sorted(store.records.iterdir()) if store.records.is_dir() else []:
             if record.name.removesuffix(".gz") not in keep.snapshots:
                 record.unlink()
+        _prune_build_cache(store)
     return report
+
+
+def _prune_build_cache(store: Store) -> None:
+    """Drop `hostctl build` cache entries whose layer blob is gone (they could never hit)."""
+    directory = store.root / "build-cache"
+    for entry in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            layer = json.loads(entry.read_bytes()).get("layer")
+            digest = layer.get("digest") if isinstance(layer, dict) else None
+            if digest is not None and not store.has_blob(str(digest)):
+                entry.unlink()
+        except (OSError, ValueError, AttributeError, ImageError):
+            entry.unlink(missing_ok=True)
 
 
 def _size(path: Path) -> int:

@@ -24,9 +24,10 @@ _DOCKER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
 def recompress(reader: Reader, desc: Descriptor, kind: str
-               ) -> tuple[Descriptor, Callable[[], IO[bytes]]]:
-    """DESC's layer compressed with KIND: its descriptor and an opener of its bytes."""
-    out = tempfile.TemporaryFile(dir="/var/tmp")  # noqa: SIM115 (kept until the copy ends)
+               ) -> tuple[Descriptor, Callable[[], IO[bytes]], Callable[[], None]]:
+    """DESC's layer compressed with KIND: its descriptor, an opener of its bytes and what
+    removes them once written (the caller calls it)."""
+    out = tempfile.TemporaryFile(dir="/var/tmp")  # noqa: SIM115 (closed by the 3rd value)
     hasher = hashlib.sha256()
 
     class _Hashed:
@@ -55,7 +56,7 @@ def recompress(reader: Reader, desc: Descriptor, kind: str
         out.seek(0)
         return _Unclosed(out)  # type: ignore[return-value]
 
-    return new, opener
+    return new, opener, out.close
 
 
 class _Unclosed:

@@ -55,6 +55,14 @@ class BlobWriter:
         self._handle.truncate()
 
 
+class NewBlob:
+    """The temp file of Store.ingest_new(): write to `handle`, then set `digest`."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = ""
+
+
 class Store:
     """A store rooted at ROOT (Paths.store: /var/lib/hostctl/storage for root)."""
 
@@ -116,6 +124,32 @@ class Store:
                 os.fsync(handle.fileno())
             os.chmod(temp, 0o644)
             os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        _fsync_dir(self.blobs)
+
+    @contextlib.contextmanager
+    def ingest_new(self) -> Iterator[NewBlob]:
+        """Write a blob whose digest is known only once written (a layer being made):
+        the caller sets NewBlob.digest before the block ends (leaving it empty discards
+        the blob); nothing appears on error."""
+        import tempfile
+
+        self.ensure()
+        fd, temp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.blobs)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                blob = NewBlob(handle)
+                yield blob
+                handle.flush()
+                os.fsync(handle.fileno())
+            if not blob.digest:
+                os.unlink(temp)
+                return
+            os.chmod(temp, 0o644)
+            os.replace(temp, self.blob_path(blob.digest))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)

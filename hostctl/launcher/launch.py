@@ -1,6 +1,6 @@
 """What a container's unit runs: `hostctl launch NAME` and `hostctl cleanup NAME`.
 
-launch: declaration -> image (pulled when missing) -> overlay rootfs -> config.json ->
+launch: declaration -> image (pulled as `pull:` says) -> overlay rootfs -> config.json ->
 runc create/start -> MAINPID= and READY=1 to systemd -> exit. Nothing stays resident:
 systemd supervises the container's init directly.
 """
@@ -61,11 +61,90 @@ class _KeepStartAlive:
 
 
 def _image(container: Container, store: Store, paths: Paths) -> Image:
+    """The container's image as its `pull:` and `platform:` settings say: missing (the
+    stored one, pulled only when absent), always (the registry's, a failure fails the
+    start), newer (the registry's, the stored one when the registry fails), never."""
+    from hostctl.errors import ImageError
     from hostctl.images.pull import pull
 
+    rootless = paths.scope is Scope.USER
+    policy = str(container.pull)
     with _KeepStartAlive():
-        return pull(store, container.image, policy="missing",
-                    rootless=paths.scope is Scope.USER, log=say)
+        if container.build is not None:
+            reference = _build_if_missing(container, store, paths)
+            return pull(store, reference, policy="never", rootless=rootless, log=say)
+        if policy in ("missing", "never"):
+            return pull(store, container.image, platform=container.platform, policy=policy,
+                        rootless=rootless, log=say)
+        try:
+            image = pull(store, container.image, platform=container.platform,
+                         policy="always", rootless=rootless, log=say)
+        except ImageError as err:
+            if policy != "newer":
+                raise
+            say(f"{err}; pull: newer starts the stored image")
+            return pull(store, container.image, platform=container.platform,
+                        policy="never", rootless=rootless, log=say)
+        return _unless_rejected(container, store, image, rootless)
+
+
+def _unless_rejected(container: Container, store: Store, image: Image, rootless: bool
+                     ) -> Image:
+    """IMAGE, unless auto-update rolled container NAME back from it (its rollback record
+    rejects it): then the image the rollback left it on, with the reference pointed back
+    at it, so that `pull: always|newer` does not start a release found broken again at
+    every start."""
+    from hostctl.images import pins
+
+    pin = pins.read(store, container.name)
+    if pin is None or pin.rejected is None:
+        return image
+    from hostctl.images.manifest import host_platform, parse_platform
+    from hostctl.images.pull import pull
+    from hostctl.updates.compare import stored_image_id
+
+    wanted = parse_platform(container.platform) if container.platform else host_platform()
+    pulled = stored_image_id(store, image.manifest_digest, wanted, container.image)
+    if not pin.rejects(pulled.manifest) or pin.running.manifest == pulled.manifest:
+        return image
+    say(f"{container.image} is {pulled.manifest}, which was rolled back from "
+        f"({pin.rejected.reason}); starting {pin.running.manifest} (hint: `hostctl "
+        "auto-update` moves on when the registry offers another image)")
+    store.record(image.reference, pin.running.digest, pin.running.manifest)
+    return pull(store, image.reference, platform=container.platform, policy="never",
+                rootless=rootless, log=say)
+
+
+def _build_if_missing(container: Container, store: Store, paths: Paths) -> str:
+    """`build:`: run `hostctl build` (its own process: its mounts live in a namespace of
+    its own) when the image is not stored; the reference it is stored under."""
+    from hostctl.api.build import canonical_tag
+
+    reference = canonical_tag(container.image)
+    if store.lookup(reference) is not None:
+        return reference
+    import subprocess
+    import sys
+
+    build = container.build
+    assert build is not None
+    argv = [sys.executable, "-m", "hostctl", "build", "-t", reference]
+    if build.file:
+        argv += ["-f", os.path.join(build.context, build.file)]
+    argv += [f"--build-arg={name}={value}" for name, value in build.args]
+    if build.target:
+        argv += ["--target", build.target]
+    if paths.scope is Scope.USER:
+        argv.append("--user")
+    say(f"building {reference} from {build.context}")
+    done = subprocess.run([*argv, build.context], stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0:
+        from hostctl.errors import HostctlError
+
+        raise HostctlError(f"building {reference} failed (exit {done.returncode})",
+                           where=container.where("build"),
+                           hint="the build's output is above in the unit's journal")
+    return reference
 
 
 def _enter_user_namespace(scope: Scope, container: Container | None = None,

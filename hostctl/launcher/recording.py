@@ -31,12 +31,14 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     (the user namespace is made anew each start), networks that are
     wired at each start (bridge and named networks, pasta), secrets (copied from the
     unit's credentials at each start), volumes with the `U` option (chowned at each
-    start), short image names (resolved through registries.conf at each start).
+    start), short image names (resolved through registries.conf at each start), `pull:
+    always` or `newer` (the registry is asked at each start).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
             and bool(config.get("linux", {}).get("cgroupsPath"))
             and container.network in ("host", "none")
+            and str(container.pull) in ("missing", "never")
             and not container.secrets
             and not container.oneshot
             and not any("U" in volume.options for volume in container.volumes)

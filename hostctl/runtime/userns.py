@@ -171,3 +171,13 @@ def join(pid: int, network: str) -> None:
         raise RuntimeFailure(f"cannot create a mount namespace: "
                              f"{os.strerror(ctypes.get_errno())}")
     _private_mounts(libc)
+
+
+def private_mount_namespace() -> None:
+    """Move this (single-threaded) process into a new mount namespace whose mounts do not
+    propagate to the host's: whatever it mounts goes away with it, even if it is killed."""
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise RuntimeFailure(f"cannot create a mount namespace: "
+                             f"{os.strerror(ctypes.get_errno())}")
+    _private_mounts(libc)

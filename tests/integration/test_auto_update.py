@@ -459,3 +459,44 @@ def test_a_users_container_is_updated_and_rolled_back_by_its_own_manager(
         as_bob(HOSTCTL, "auto-update", "--user", "--disable-timer", check=False)
         as_bob("systemctl", "--user", "stop", "mine.service", check=False)
         host.run(["loginctl", "disable-linger", "bob"], check=False)
+
+
+def test_pull_policies_are_honoured_at_each_start(host: Any, registry: Registry) -> None:
+    far = Registry()
+    far.__enter__()
+    try:
+        push(registry.host, "app/always", "latest", V1)
+        push(far.host, "app/newer", "latest", V1)
+        declare(host, "always", f"{registry.host}/app/always:latest", "pull: always\n")
+        declare(host, "newer", f"{far.host}/app/newer:latest", "pull: newer\n")
+        push(registry.host, "app/always", "latest", V2)
+        host.run([HOSTCTL, "restart", "always"])
+        assert digest_of(host, "always") == V2.digest  # asked the registry at the start
+        far.close()
+        host.run([HOSTCTL, "restart", "newer"])  # registry gone: the stored image
+        assert unit(host, "newer") == "active" and digest_of(host, "newer") == V1.digest
+        assert "pull: newer starts the stored image" in host.journal("newer.service")
+        host.write_file(f"{DECLS}/never.yaml", f"image: {registry.host}/app/unpulled:1\n"
+                        "pull: never\nnetwork: host\n")
+        host.run(["systemctl", "daemon-reload"])
+        failed = host.run([HOSTCTL, "start", "never"], check=False)
+        assert failed.returncode != 0
+        assert "app/unpulled:1" in host.journal("never.service")
+    finally:
+        far.close()
+        remove(host, "always", "newer", "never")
+
+
+def test_pull_always_does_not_start_a_release_that_was_rolled_back(
+        host: Any, registry: Registry) -> None:
+    ref = f"{registry.host}/app/again:latest"
+    push(registry.host, "app/again", "latest", V2)
+    try:
+        declare(host, "again", ref, "pull: always\n")
+        push(registry.host, "app/again", "latest", V3_EXITS)
+        assert "rolled back" in auto_update(host).stdout
+        host.run([HOSTCTL, "restart", "again"])  # pulls the tag: v3 is still there
+        assert unit(host, "again") == "active" and digest_of(host, "again") == V2.digest
+        assert "which was rolled back from" in host.journal("again.service")
+    finally:
+        remove(host, "again")

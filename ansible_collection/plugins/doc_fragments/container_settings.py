@@ -32,6 +32,16 @@ options:
     - always
     - newer
     - never
+  build:
+    description:
+    - 'Build the image with `hostctl build` when it is not in the store, tagged as `image`
+      (which then names a local image, e.g. localhost/app:1, and is never pulled): context
+      (the directory; relative to the declaration''s), file (the Containerfile, relative to
+      the context; default Containerfile, then Dockerfile), args (build arguments), target
+      (the stage).'
+    - 'Becomes: `hostctl build` run by the launcher when the image is missing.'
+    - 'Example: C({context: /srv/app, args: {VERSION: ''1.2''}}).'
+    type: dict
   auto_update:
     description:
     - 'What `hostctl auto-update` compares the running image with: registry (the registry''s

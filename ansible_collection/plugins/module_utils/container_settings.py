@@ -9,6 +9,7 @@ __metaclass__ = type
 SETTING_KEYS = (
     'image',
     'pull',
+    'build',
     'auto_update',
     'platform',
     'command',
@@ -72,6 +73,7 @@ SETTING_KEYS = (
 SETTINGS_ARGUMENT_SPEC = {
     'image': {'type': 'str'},
     'pull': {'type': 'str', 'choices': ['missing', 'always', 'newer', 'never']},
+    'build': {'type': 'dict'},
     'auto_update': {'type': 'str', 'choices': ['registry', 'local']},
     'platform': {'type': 'str'},
     'command': {'type': 'raw'},
