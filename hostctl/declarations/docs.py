@@ -34,7 +34,7 @@ def render() -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _networks() + _volumes())
+            + _networks() + _volumes() + _builds())
 
 
 QUADLET = """
@@ -105,6 +105,28 @@ def _volumes() -> str:
     lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
     lines += ["", "`Label=`, `Image=`, `ServiceName=`, `PodmanArgs=`, `GlobalArgs=`,",
               "`ContainersConfModule=` and sections other than `[Volume]` are refused."]
+    return "\n".join(lines) + "\n"
+
+
+def _builds() -> str:
+    """The .build files' keys, from hostctl.declarations.build_file.KEY_TABLE."""
+    from hostctl.declarations.build_file import KEY_TABLE
+
+    lines = [
+        "",
+        "# Build files",
+        "",
+        "A container's `Image=NAME.build` reads `NAME.build` beside the `.container` file and",
+        "becomes the `image` and `build` settings: the launcher runs `hostctl build` when the",
+        "image is not in the store (podman instead runs a NAME-build.service ahead; a `.build`",
+        "no container names builds nothing). The `[Build]` keys:",
+        "",
+        "| quadlet key | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    lines += ["", "Other keys (`Annotation=`, `Network=`, `Volume=`, `Retry=`...), a second",
+              "`ImageTag=`, a URL or git context, and sections other than `[Build]` are refused."]
     return "\n".join(lines) + "\n"
 
 

@@ -213,11 +213,15 @@ class _Reader:
             return
         if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
             value = _network_ref(unquote(value))
+        if setting.kind is Kind.IMAGE and unquote(value).endswith(".build"):
+            self._build_ref(unquote(value))
+            self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
+            return
         if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):
             raise Invalid(
                 f"{unquote(value)!r} refers to a quadlet unit",
-                "hostctl has no .pod, .image, .build or .kube units; give an image "
-                "reference, or a network name or NAME.network",
+                "hostctl has no .pod, .image or .kube units; give an image reference "
+                "or NAME.build, a network name or NAME.network",
             )
         self._setting(setting, value, path)
         self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
@@ -269,6 +273,21 @@ class _Reader:
         present = {m.destination for m in (*self.found.get("volumes", ()),
                                            *self.found.get("tmpfs", ()))}
         self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in _READ_ONLY_TMPFS if d not in present))
+
+    def _build_ref(self, value: str) -> None:
+        """Image=NAME.build: the image NAME.build (beside this file) tags, built by the
+        launcher when missing (hostctl.declarations.build_file)."""
+        from hostctl.declarations.build_file import load_build
+
+        if "/" in value or "@" in value:
+            raise Invalid(f"{value!r} is not a .build file name", "e.g. Image=app.build")
+        build_path = self.source.parent / value
+        if not build_path.is_file():
+            raise Invalid(f"{value} is not declared", f"add {build_path}")
+        try:
+            self.found["image"], self.found["build"] = load_build(build_path)
+        except DeclarationError as err:  # said at this Image= line, the .build's place too
+            raise Invalid(f"{value}: {err.where}: {err.message}", err.hint) from None
 
     def _default_instance(self, value: str) -> None:
         prefix, _instance, templated = checks.template_parts(self.name)

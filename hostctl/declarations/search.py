@@ -38,9 +38,10 @@ from hostctl.paths import Scope
 
 SUFFIXES = (".yaml", ".yml", ".container")
 # Quadlet unit types hostctl does not read (yet): reported, never silently skipped.
-# (.network and .volume files are read from here too: hostctl.network.defs and
-# hostctl.declarations.volume_file.)
-UNSUPPORTED = (".pod", ".kube", ".image", ".build", ".artifact")
+# (.network, .volume and .build files are read from here too: hostctl.network.defs,
+# hostctl.declarations.volume_file and, for a container's Image=NAME.build,
+# hostctl.declarations.build_file.)
+UNSUPPORTED = (".pod", ".kube", ".image", ".artifact")
 
 
 def unsupported_type(path: Path) -> DeclarationError:
@@ -49,7 +50,8 @@ def unsupported_type(path: Path) -> DeclarationError:
     return DeclarationError(
         f"quadlet {kind} files are not supported by hostctl",
         where=str(path),
-        hint="hostctl reads .container, .network and .volume files (and its own YAML); "
+        hint="hostctl reads .container, .network, .volume and .build files (and its own "
+        "YAML); "
         f"declare what the {kind} file does another way, or remove it",
     )
 # A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).

@@ -159,6 +159,28 @@ def test_volume_files_shared_and_mounted(host: Any) -> None:
         host.run(["systemctl", "daemon-reload"])
 
 
+def test_a_build_file_builds_the_image_of_its_container(host: Any) -> None:
+    host.write_file("/srv/app/Containerfile", (
+        f"FROM {netguest.IMAGE}\nARG WORD\nRUN echo \"built with $WORD\" > /built\n"
+        'CMD ["sh", "-c", "cat /built; trap \'exit 0\' TERM; while :; do sleep 1 & wait; done"]\n'
+    ))
+    host.write_file(f"{DECLS}/app.build", (
+        "[Build]\nImageTag=localhost/app:1\nSetWorkingDirectory=/srv/app\n"
+        "BuildArg=WORD=quadlet\n"
+    ))
+    host.write_file(f"{DECLS}/built.container",
+                    "[Container]\nImage=app.build\nNetwork=none\nStopTimeout=2\n")
+    try:
+        host.run(["systemctl", "daemon-reload"])
+        started = host.run(["systemctl", "start", "built"], check=False)
+        assert started.returncode == 0, host.journal("built.service")
+        assert "built with quadlet" in said(host, "built.service")
+    finally:
+        host.run(["systemctl", "stop", "built"], check=False)
+        host.run(["rm", "-rf", "/srv/app", f"{DECLS}/app.build", f"{DECLS}/built.container"])
+        host.run(["systemctl", "daemon-reload"])
+
+
 def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
     busybox_ref = netguest.IMAGE
     host.write_file(f"{DECLS}/db.container", (

@@ -33,6 +33,11 @@ NETWORKS = sorted(CORPUS.glob("*.network"))
 VALID_NETWORKS = {"basic", "disable-dns", "gateway", "internal", "options"}
 VOLUMES = sorted(CORPUS.glob("*.volume"))
 VALID_VOLUMES = {"basic", "device-bind", "device"}
+BUILDS = sorted(CORPUS.glob("*.build"))
+VALID_BUILDS = {
+    "buildarg", "file-rel", "no-workingdirectory-systemd-specifier", "setworkingdirectory-is-abs",
+    "setworkingdirectory-is-file-abs", "target",
+}
 
 
 def _load(path: Path) -> object:
@@ -311,3 +316,41 @@ def test_volume_meanings_carry_over() -> None:
     basic = load_volume(CORPUS / "basic.volume")
     assert (basic.name, basic.device, basic.copy, basic.unit_name) == (
         "basic", None, True, "basic-volume.service")
+
+
+@pytest.mark.parametrize("path", BUILDS, ids=lambda p: p.name)
+def test_each_build_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.declarations.build_file import load_build
+
+    text = path.read_text()
+    if path.name.removesuffix(".build") in VALID_BUILDS:
+        assert "assert-failed" not in text
+        load_build(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_build(path)
+    err = caught.value
+    assert err.where and err.hint, err
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where)
+    assert located, err
+    assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+
+
+def test_build_meanings_carry_over(tmp_path: Path) -> None:
+    from hostctl.declarations.build_file import load_build
+    from hostctl.declarations.model import Build
+
+    tag, build = load_build(CORPUS / "buildarg.build")
+    assert tag == "image:latest" and build == Build(str(CORPUS), None, (
+        ("FOO", "BAR"), ("BIZ", "BAZ"), ("MULTIPLE", "ARGUMENTS"), ("WORKS", "FINE")))
+    assert load_build(CORPUS / "setworkingdirectory-is-file-abs.build")[1] == Build(
+        "/etc/containers/systemd", "Containerfile")
+    assert load_build(CORPUS / "target.build")[1].target == "my-app"
+    shutil.copy(CORPUS / "target.build", tmp_path / "app.build")
+    (tmp_path / "app.container").write_text("[Container]\nImage=app.build\n")
+    c = load_quadlet(tmp_path / "app.container")
+    assert (c.image, c.build) == ("localhost/imagename", Build(str(tmp_path), None, (), "my-app"))
+    with pytest.raises(DeclarationError) as caught:  # said at the Image= line
+        load_quadlet(CORPUS / "build.multiple-tags.container")
+    assert caught.value.where == f"{CORPUS / 'build.multiple-tags.container'}:4:Image"
+    assert "multiple-tags.build:6:ImageTag: a second ImageTag=" in str(caught.value)
