@@ -70,6 +70,12 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
         for suffix in SUFFIXES:
             name = name.removesuffix(suffix)
         try:
+            if path.name.endswith(".image"):
+                from hostctl.declarations.image_file import load_image
+
+                load_image(path)
+                typer.echo(f"{path}: ok")
+                continue
             if path.name.endswith(".build"):
                 from hostctl.declarations.build_file import load_build
 
@@ -94,7 +100,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
                 raise HostctlError(
                     "not a declaration file", where=str(path),
                     hint="declarations are NAME.yaml, NAME.yml, NAME.container, "
-                    "NAME.network, NAME.volume or NAME.build")
+                    "NAME.network, NAME.volume, NAME.image or NAME.build")
             prefix, instance, templated = template_parts(name)
             if templated and not instance:  # a template: checked as one of its instances
                 name = f"{prefix}@{TEMPLATE_INSTANCE}"

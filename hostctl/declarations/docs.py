@@ -34,7 +34,7 @@ def render() -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _networks() + _volumes() + _builds())
+            + _networks() + _volumes() + _images() + _builds())
 
 
 QUADLET = """
@@ -127,6 +127,31 @@ def _builds() -> str:
     lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
     lines += ["", "Other keys (`Annotation=`, `Network=`, `Volume=`, `Retry=`...), a second",
               "`ImageTag=`, a URL or git context, and sections other than `[Build]` are refused."]
+    return "\n".join(lines) + "\n"
+
+
+def _images() -> str:
+    """The .image files' keys, from hostctl.declarations.image_file.KEY_TABLE."""
+    from hostctl.declarations.image_file import KEY_TABLE
+
+    lines = [
+        "",
+        "# Image files",
+        "",
+        "A quadlet `NAME.image` among the container declarations makes the generator write",
+        "`NAME-image.service` (oneshot, RemainAfterExit=yes, after the network is online",
+        "unless `[Quadlet] DefaultDependencies=false`; `hostctl image-pull NAME`). A",
+        "container's `Image=NAME.image` (the file beside the `.container`) is its `Image=`",
+        "reference and platform, and the container's unit Requires= and comes After= the",
+        "image's. The `[Image]` keys:",
+        "",
+        "| quadlet key | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    lines += ["", "`AllTags=`, `Creds=`, `CertDir=`, `TLSVerify=`, `DecryptionKey=`, `ImageTag=`,",
+              "`PodmanArgs=`, `GlobalArgs=`, `ContainersConfModule=` and other sections are",
+              "refused (credentials: `hostctl login` or `AuthFile=`)."]
     return "\n".join(lines) + "\n"
 
 

@@ -213,6 +213,10 @@ class _Reader:
             return
         if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
             value = _network_ref(unquote(value))
+        if setting.kind is Kind.IMAGE and unquote(value).endswith(".image"):
+            self._image_ref(unquote(value), f"{path}:{entry.line}:{entry.key}")
+            self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
+            return
         if setting.kind is Kind.IMAGE and unquote(value).endswith(".build"):
             self._build_ref(unquote(value))
             self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
@@ -220,7 +224,7 @@ class _Reader:
         if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):
             raise Invalid(
                 f"{unquote(value)!r} refers to a quadlet unit",
-                "hostctl has no .pod, .image or .kube units; give an image reference "
+                "hostctl has no .pod or .kube units; give an image reference, NAME.image "
                 "or NAME.build, a network name or NAME.network",
             )
         self._setting(setting, value, path)
@@ -273,6 +277,25 @@ class _Reader:
         present = {m.destination for m in (*self.found.get("volumes", ()),
                                            *self.found.get("tmpfs", ()))}
         self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in _READ_ONLY_TMPFS if d not in present))
+
+    def _image_ref(self, value: str, where: str) -> None:
+        """Image=NAME.image: the reference and platform NAME.image (beside this file)
+        pulls ahead; the container's unit waits for NAME-image.service."""
+        from hostctl.declarations.image_file import load_image
+
+        if "/" in value or "@" in value:
+            raise Invalid(f"{value!r} is not a .image file name", "e.g. Image=app.image")
+        image_path = self.source.parent / value
+        if not image_path.is_file():
+            raise Invalid(f"{value} is not declared", f"add {image_path}")
+        try:
+            image = load_image(image_path)
+        except DeclarationError as err:
+            raise Invalid(f"{value}: {err.where}: {err.message}", err.hint) from None
+        self.found["image"] = image.reference
+        if image.platform:
+            self.found["platform"] = image.platform
+        self.refs.append(("image", image.name, where))
 
     def _build_ref(self, value: str) -> None:
         """Image=NAME.build: the image NAME.build (beside this file) tags, built by the

@@ -41,7 +41,7 @@ SUFFIXES = (".yaml", ".yml", ".container")
 # (.network, .volume and .build files are read from here too: hostctl.network.defs,
 # hostctl.declarations.volume_file and, for a container's Image=NAME.build,
 # hostctl.declarations.build_file.)
-UNSUPPORTED = (".pod", ".kube", ".image", ".artifact")
+UNSUPPORTED = (".pod", ".kube", ".artifact")
 
 
 def unsupported_type(path: Path) -> DeclarationError:
@@ -50,8 +50,8 @@ def unsupported_type(path: Path) -> DeclarationError:
     return DeclarationError(
         f"quadlet {kind} files are not supported by hostctl",
         where=str(path),
-        hint="hostctl reads .container, .network, .volume and .build files (and its own "
-        "YAML); "
+        hint="hostctl reads .container, .network, .volume, .image and .build files (and "
+        "its own YAML); "
         f"declare what the {kind} file does another way, or remove it",
     )
 # A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).

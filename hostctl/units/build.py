@@ -18,6 +18,7 @@ from hostctl.declarations.checks import (
     short_image_warning,
     template_parts,
 )
+from hostctl.declarations.image_file import ImageDecl, image_files, load_image
 from hostctl.declarations.model import Container
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
@@ -34,6 +35,7 @@ from hostctl.units.render import (
     Program,
     render_failed_unit,
     render_health_units,
+    render_image_unit,
     render_network_wait,
     render_unit,
     render_user_network,
@@ -95,6 +97,16 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
         volumes[volume_name] = volume
         units.append(Generated(volume.unit_name, render_volume_unit(
             volume, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
+    images: dict[str, ImageDecl] = {}
+    for image_name, image_path in image_files(searched).items():
+        try:
+            image = load_image(image_path)
+        except HostctlError as err:
+            report(f"{err} (file ignored)")
+            continue
+        images[image_name] = image
+        units.append(Generated(image.unit_name, render_image_unit(
+            image, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
     members: dict[str, list[Container]] = {}  # user network -> its declared members
     for name, path in scan.found.items():
         prefix, instance, templated = template_parts(name)
@@ -104,11 +116,12 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 raise scan.broken[name]
             container = load_file(
                 path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
-            _check_references(container, scan.found, volumes)
+            _check_references(container, scan.found, {**volumes, **images})
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
-            needed = [volumes[n].unit_name for k, n, _ in container.unit_refs if k == "volume"]
+            needed = [(volumes[n] if k == "volume" else images[n]).unit_name
+                      for k, n, _ in container.unit_refs if k in ("volume", "image")]
             if network:
                 needed.append(network_unit_name(network))
             text = render_unit(
@@ -176,17 +189,23 @@ def _template_units(container: Container, text: str, links: tuple[str, ...],
 
 
 def _check_references(container: Container, found: dict[str, Path],
-                      volumes: dict[str, VolumeDecl]) -> None:
+                      others: dict[str, VolumeDecl | ImageDecl]) -> None:
     """Each NAME.container CONTAINER's dependencies name must be declared (quadlet refuses
     a dependency it cannot translate): an instance PREFIX@I by itself or its template."""
     for kind, name, where in container.unit_refs:
         prefix, instance, templated = template_parts(name)
         if kind == "volume":
-            if name not in volumes:
+            if not isinstance(others.get(name), VolumeDecl):
                 raise DeclarationError(
                     f"{name}.volume is not declared", where=where,
                     hint=f"add {name}.volume beside the container declarations, or name "
                     f"the volume {name} without .volume (made on first use)")
+            continue
+        if kind == "image":
+            if not isinstance(others.get(name), ImageDecl):
+                raise DeclarationError(
+                    f"{name}.image is not among the declarations", where=where,
+                    hint=f"put {name}.image in a declaration directory (its unit pulls it)")
             continue
         if name in found or (templated and instance and f"{prefix}@" in found):
             continue

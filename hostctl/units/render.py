@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from hostctl.declarations.image_file import ImageDecl
 from hostctl.declarations.model import Container, Directives, VolumeKind
 from hostctl.declarations.values import format_duration
 from hostctl.declarations.volume_file import VolumeDecl
@@ -262,6 +263,24 @@ def render_volume_unit(volume: VolumeDecl, *, hostctl_bin: Program, scope: Scope
         identifier=escape_value("name", volume.unit_name.removesuffix(".service")),
         exec_start=_command(hostctl_bin, "volume-setup", volume.name, scope),
         exec_stop=_command(hostctl_bin, "volume-release", volume.name, scope),
+    )
+
+
+def render_image_unit(image: ImageDecl, *, hostctl_bin: Program, scope: Scope,
+                      state_dir: Path | None = None) -> str:
+    """The oneshot NAME-image.service that pulls quadlet image IMAGE
+    (hostctl.pull_ahead)."""
+    state = state_dir if state_dir is not None else for_scope(scope).state
+    return _templates().get_template("image.service.j2").render(
+        name=escape_value("name", image.name),
+        reference=comment(image.reference),
+        source=_source(image.source),
+        user=scope is Scope.USER,
+        default_dependencies=image.default_dependencies,
+        network_wait=NETWORK_WAIT_UNIT,
+        state_dir=_mount_path(str(state)),
+        identifier=escape_value("name", image.unit_name.removesuffix(".service")),
+        exec_start=_command(hostctl_bin, "image-pull", image.name, scope),
     )
 
 

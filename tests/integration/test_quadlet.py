@@ -181,6 +181,32 @@ def test_a_build_file_builds_the_image_of_its_container(host: Any) -> None:
         host.run(["systemctl", "daemon-reload"])
 
 
+def test_an_image_file_pulls_before_its_container_starts(host: Any) -> None:
+    ahead = "127.0.0.1:5000/demo/ahead:1"
+    host.run([HOSTCTL, "pull", netguest.IMAGE])
+    host.run([HOSTCTL, "push", netguest.IMAGE, f"docker://{ahead}"])
+    host.run([HOSTCTL, "rmi", ahead], check=False)  # not in the store: the unit pulls it
+    host.write_file(f"{DECLS}/ahead.image", f"[Image]\nImage={ahead}\nRetry=2\n")
+    host.write_file(f"{DECLS}/early.container", (  # Pull=never: only the unit can pull
+        "[Container]\nImage=ahead.image\nPull=never\nNetwork=none\nStopTimeout=2\n"
+        "Exec=sh -c \"echo started early; trap 'exit 0' TERM; "
+        "while :; do sleep 1 & wait; done\"\n"
+    ))
+    try:
+        host.run(["systemctl", "daemon-reload"])
+        started = host.run(["systemctl", "start", "early"], check=False)
+        assert started.returncode == 0, host.journal("ahead-image.service") + host.journal(
+            "early.service")
+        assert state(host, "ahead-image.service") == "active"
+        assert f"hostctl: {ahead}: sha256:" in said(host, "ahead-image.service")
+        assert "started early" in said(host, "early.service")
+        assert ahead in host.run([HOSTCTL, "images"]).stdout
+    finally:
+        host.run(["systemctl", "stop", "early", "ahead-image"], check=False)
+        host.run(["rm", "-f", f"{DECLS}/ahead.image", f"{DECLS}/early.container"])
+        host.run(["systemctl", "daemon-reload"])
+
+
 def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
     busybox_ref = netguest.IMAGE
     host.write_file(f"{DECLS}/db.container", (

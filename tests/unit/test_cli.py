@@ -115,6 +115,7 @@ def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> Non
     assert generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append) == {}
     assert reported == [
         f"{tmp_path / 'app.kube'}: quadlet .kube files are not supported by hostctl "
-        "(hint: hostctl reads .container, .network, .volume and .build files (and its own YAML); "
-        "declare what the .kube file does another way, or remove it) (file ignored)"
+        "(hint: hostctl reads .container, .network, .volume, .image and .build files (and "
+        "its own YAML); declare what the .kube file does another way, or remove it) (file "
+        "ignored)"
     ]

@@ -33,6 +33,8 @@ NETWORKS = sorted(CORPUS.glob("*.network"))
 VALID_NETWORKS = {"basic", "disable-dns", "gateway", "internal", "options"}
 VOLUMES = sorted(CORPUS.glob("*.volume"))
 VALID_VOLUMES = {"basic", "device-bind", "device"}
+IMAGES = sorted(CORPUS.glob("*.image"))
+VALID_IMAGES = {"arch", "basic", "no_deps", "policy", "variant"}
 BUILDS = sorted(CORPUS.glob("*.build"))
 VALID_BUILDS = {
     "buildarg", "file-rel", "no-workingdirectory-systemd-specifier", "setworkingdirectory-is-abs",
@@ -195,7 +197,8 @@ WantedBy=default.target
         ("Enviroment=A=1", "4:Enviroment", "did you mean 'Environment'"),
         ("Volume=x@.volume:/x", "4:Volume", "'x@.volume' is a template volume"),
         ("Network=web.network:ip=10.0.0.2", "4:Network", "is not a network"),
-        ("Image=web.image", "4:Image", "refers to a quadlet unit"),
+        ("Image=web.kube", "4:Image", "refers to a quadlet unit"),
+        ("Image=web.image", "4:Image", "web.image is not declared"),
         ("Memory=lots", "4:Memory", "not a size"),
         ("Exec=sh 'unclosed", "4:Exec", "unclosed"),
         ("Volume=%Z/x:/x", "4:Volume", "specifier %Z"),
@@ -354,3 +357,32 @@ def test_build_meanings_carry_over(tmp_path: Path) -> None:
         load_quadlet(CORPUS / "build.multiple-tags.container")
     assert caught.value.where == f"{CORPUS / 'build.multiple-tags.container'}:4:Image"
     assert "multiple-tags.build:6:ImageTag: a second ImageTag=" in str(caught.value)
+
+
+@pytest.mark.parametrize("path", IMAGES, ids=lambda p: p.name)
+def test_each_image_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.declarations.image_file import load_image
+
+    text = path.read_text()
+    if path.name.removesuffix(".image") in VALID_IMAGES:
+        assert "assert-failed" not in text
+        load_image(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_image(path)
+    err = caught.value
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where or "")
+    assert located and err.hint, err
+    assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+
+
+def test_image_meanings_carry_over() -> None:
+    from hostctl.declarations.image_file import load_image
+
+    assert load_image(CORPUS / "arch.image").platform == "linux/arm64"  # aarch64
+    assert load_image(CORPUS / "variant.image").platform == "linux/arm/v5"
+    assert load_image(CORPUS / "policy.image").policy == "always"
+    basic = load_image(CORPUS / "basic.image")
+    assert (basic.reference, basic.policy, basic.default_dependencies) == (
+        "localhost/imagename", "missing", True)
+    assert load_image(CORPUS / "no_deps.image").default_dependencies is False

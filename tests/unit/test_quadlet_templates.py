@@ -225,3 +225,22 @@ def test_a_volume_file_gets_a_oneshot_unit_its_containers_wait_for(tmp_path: Pat
     c = load_declaration("app", Scope.SYSTEM, [decl])
     assert [(v.source, v.destination, v.read_only) for v in c.volumes] == [
         ("data", "/data", True)]
+
+
+def test_an_image_file_is_pulled_ahead_by_its_unit(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    decl = tmp_path / "decl"
+    _write(decl / "base.image", "[Image]\nImage=docker.io/library/busybox:1.36\n"
+           "Arch=aarch64\nRetry=2\nRetryDelay=1s\n")
+    _write(decl / "app.container", "[Container]\nImage=base.image\n")
+    units = generate(Scope.SYSTEM, out, dirs=[decl], report=lambda _: None)
+    image = units["base-image.service"]
+    assert "Type=oneshot\n" in image and " image-pull base\n" in image
+    assert "After=network-online.target\n" in image
+    assert "Requires=base-image.service\nAfter=base-image.service\n" in units["app.service"]
+    app = load_declaration("app", Scope.SYSTEM, [decl])
+    assert (app.image, app.platform) == ("docker.io/library/busybox:1.36", "linux/arm64")
+    _write(decl / "lost.container", "[Container]\nImage=nothere.image\n")
+    with pytest.raises(DeclarationError, match=r"nothere\.image is not declared"):
+        load_declaration("lost", Scope.SYSTEM, [decl])
