@@ -207,6 +207,50 @@ def test_an_image_file_pulls_before_its_container_starts(host: Any) -> None:
         host.run(["systemctl", "daemon-reload"])
 
 
+def test_rootless_template_volume_and_image(host: Any) -> None:
+    """A user's quadlet directory: an .image pulled by a user unit, a .volume, and a
+    template with two instances using both, rootless."""
+    uid = host.lingering_user("alice")
+    home = "/home/alice/.config/hostctl/containers"
+    files = {
+        "base.image": f"[Image]\nImage={netguest.IMAGE}\n",
+        "store.volume": "[Volume]\n",
+        "echo@.container": (
+            "[Container]\nImage=base.image\nPull=never\nNetwork=none\nStopTimeout=2\n"
+            "Volume=store.volume:/data\n"
+            "Exec=sh -c \"echo rootless=%i uid=$(id -u) > /data/%i; cat /data/%i; "
+            "trap 'exit 0' TERM; while :; do sleep 1 & wait; done\"\n"
+            "[Install]\nWantedBy=default.target\nDefaultInstance=one\n"),
+    }
+    env = f"XDG_RUNTIME_DIR=/run/user/{uid}"
+
+    def as_alice(*argv: str, check: bool = True) -> Any:
+        return host.run(["runuser", "-u", "alice", "--", "env", env, *argv], check=check)
+
+    as_alice("mkdir", "-p", home)
+    for name, text in files.items():
+        host.run(["runuser", "-u", "alice", "--", "sh", "-c", f"cat > {home}/{name}"],
+                 input=text)
+    try:
+        as_alice("systemctl", "--user", "daemon-reload")
+        started = as_alice("systemctl", "--user", "start", "echo@one", "echo@two", check=False)
+        journal = host.run(["journalctl", "--no-pager", "-o", "cat", "_UID=" + str(uid)],
+                           check=False).stdout
+        assert started.returncode == 0, journal
+        for unit in ("echo@one.service", "echo@two.service", "base-image.service",
+                     "store-volume.service"):
+            shown = as_alice("systemctl", "--user", "show", "-P", "ActiveState", unit)
+            assert shown.stdout.strip() == "active", (unit, journal)
+        data = "/home/alice/.local/share/hostctl/volumes/store/_data"
+        assert host.run(["cat", f"{data}/one"]).stdout == "rootless=one uid=0\n"
+        assert host.run(["cat", f"{data}/two"]).stdout == "rootless=two uid=0\n"
+        assert host.run(["stat", "-c", "%U", data]).stdout.strip() == "alice"
+    finally:
+        as_alice("systemctl", "--user", "stop", "echo@one", "echo@two", check=False)
+        host.run(["rm", "-rf", home])
+        as_alice("systemctl", "--user", "daemon-reload", check=False)
+
+
 def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
     busybox_ref = netguest.IMAGE
     host.write_file(f"{DECLS}/db.container", (
