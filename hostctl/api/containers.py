@@ -203,19 +203,32 @@ def control(name: str, method: str, scope: Scope, systemd: Any = None) -> str:
 
 def list_containers(scope: Scope) -> list[ContainerStatus]:
     """Every declared container of SCOPE with its unit's state."""
+    from hostctl.declarations.checks import TEMPLATE_INSTANCE, template_parts
     from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
     from hostctl.systemd.dbus import Systemd
 
     systemd = Systemd(scope)
     dirs = declaration_dirs(scope)
     rows = []
-    for name, path in scan_declarations(scope, dirs).found.items():
+    found = scan_declarations(scope, dirs).found
+    listing: list[tuple[str, Path]] = []
+    for name, path in found.items():
+        prefix, instance, templated = template_parts(name)
+        if not (templated and not instance):
+            listing.append((name, path))
+            continue
+        # A template: the instances systemd knows that no file of their own declares.
+        instances = [unit.removesuffix(".service") for unit in
+                     systemd.units_matching(f"{prefix}@*.service")]
+        listing += [(unit, path) for unit in instances
+                    if unit not in found and not unit.endswith("@")]
+    for name, path in listing:
         image, error, labels = "", None, {}
         try:
             container = load_file(path, name, dirs)
             image, labels = container.image, dict(container.labels)
         except HostctlError as err:
-            error = str(err)
+            error = str(err).replace(TEMPLATE_INSTANCE, "%i")
         state = systemd.unit(f"{name}.service")
         running = state.active_state in ("active", "reloading", "deactivating")
         rows.append(ContainerStatus(

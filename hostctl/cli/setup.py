@@ -55,14 +55,13 @@ def generate(
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
     """Check declaration files (YAML, quadlet .container and .network, with their
     drop-ins); print each error with file:line:key."""
-    from hostctl.declarations.checks import short_image_warning, template_parts
+    from hostctl.declarations.checks import TEMPLATE_INSTANCE, short_image_warning, template_parts
     from hostctl.declarations.search import (
         SUFFIXES,
         UNSUPPORTED,
         load_file,
         unsupported_type,
     )
-    from hostctl.units.build import TEMPLATE_INSTANCE
 
     failed = 0
     for path in files:

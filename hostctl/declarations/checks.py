@@ -61,6 +61,11 @@ def check_name(name: str) -> str:
     return name
 
 
+# The instance a template is read with to validate and render it; in the generated
+# units it becomes the specifier %i again (hostctl.units.build).
+TEMPLATE_INSTANCE = "hostctl-template-instance"
+
+
 def template_parts(name: str) -> tuple[str, str, bool]:
     """(prefix, instance, is_template_or_instance) of a declaration name: "app@1" is
     ("app", "1", True), the template "app@" is ("app", "", True), "web" ("web", "", False)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.declarations.checks import (
+    TEMPLATE_INSTANCE,
     Invalid,
     check_directive,
     check_directive_value,
@@ -43,9 +44,6 @@ from hostctl.units.render import (
 )
 
 Report = Callable[[str], None]
-# The instance a template is read with to validate and render it; in the units it
-# becomes the specifier %i again (hostctl.declarations.checks.template_parts).
-TEMPLATE_INSTANCE = "hostctl-template-instance"
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,12 @@ def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
         assert "word=three" in said(host, "echo@three.service")  # from the template alone
         assert "word=from-a-secret" in said(host, "database.service")  # type=env
         assert state(host, "db.service") == "active"  # hostctl's name of it is an alias
+        listed = host.run([HOSTCTL, "ps"]).stdout
+        for name in ("echo@one", "echo@two", "echo@three", "db"):
+            assert any(line.split()[:1] == [name] and "active/running" in line
+                       for line in listed.splitlines()), listed
+        host.run([HOSTCTL, "stop", "echo@three"])  # an instance no file declares
+        assert state(host, "echo@three.service") == "inactive"
         host.reboot()
         host.run(["systemctl", "is-system-running", "--wait"], check=False, timeout=120)
         for unit in ("echo@one.service", "echo@two.service", "database.service"):
