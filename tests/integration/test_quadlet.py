@@ -251,6 +251,30 @@ def test_rootless_template_volume_and_image(host: Any) -> None:
         as_alice("systemctl", "--user", "daemon-reload", check=False)
 
 
+def test_quadlet_install_list_and_rm_an_application(host: Any) -> None:
+    host.write_file("/srv/shop/shop.container", (
+        f"[Container]\nImage={netguest.IMAGE}\nNetwork=none\nStopTimeout=2\n"
+        "Volume=cart.volume:/cart\n"
+        "Exec=sh -c \"trap 'exit 0' TERM; while :; do sleep 1 & wait; done\"\n"))
+    host.write_file("/srv/shop/cart.volume", "[Volume]\n")
+    try:
+        host.run([HOSTCTL, "quadlet", "install", "/srv/shop"])  # reloads systemd itself
+        host.run(["systemctl", "start", "shop"])
+        listed = host.run([HOSTCTL, "quadlet", "list"]).stdout
+        assert any(line.split()[:4] == ["shop.container", "shop.service", "active", "shop"]
+                   for line in listed.splitlines()), listed
+        assert "cart-volume.service" in listed
+        removed = host.run([HOSTCTL, "quadlet", "rm", "shop"]).stdout
+        assert "cart.volume" in removed  # the whole application
+        assert state(host, "shop.service") in ("inactive", "failed")
+        assert host.run(["test", "-e", f"{DECLS}/shop.container"], check=False).returncode
+    finally:
+        host.run(["systemctl", "stop", "shop"], check=False)
+        host.run(["rm", "-rf", "/srv/shop", f"{DECLS}/shop.container", f"{DECLS}/cart.volume",
+                  f"{DECLS}/.quadlet-apps"])
+        host.run(["systemctl", "daemon-reload"])
+
+
 def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
     busybox_ref = netguest.IMAGE
     host.write_file(f"{DECLS}/db.container", (
