@@ -7,6 +7,7 @@ back after a reboot."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,22 @@ def state(host: Any, unit: str) -> str:
     return out.strip()
 
 
-def said(host: Any, unit: str) -> str:
-    out: str = host.run(["journalctl", "--no-pager", "-o", "cat", "-u", unit],
-                        check=False).stdout
-    return out
+def says(host: Any, text: str, *selector: str) -> str:
+    """The journal of SELECTOR (a unit, or journalctl matches) once it holds TEXT (the
+    journal may lag behind the process's write); the journal as it is after 20 s."""
+    argv = ["-u", *selector] if len(selector) == 1 and "=" not in selector[0] else selector
+    deadline = time.monotonic() + 20
+    while True:
+        out: str = host.run(["journalctl", "--no-pager", "-o", "cat", *argv],
+                            check=False).stdout
+        if text in out or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def assert_says(host: Any, text: str, *selector: str) -> None:
+    out = says(host, text, *selector)
+    assert text in out, out
 
 
 
@@ -92,7 +105,7 @@ def test_a_network_file_referenced_by_containers(host: Any) -> None:
         assert started.returncode == 0, host.journal("labone.service")
         for name in ("labone", "labtwo"):
             assert state(host, f"{name}.service") == "active", host.journal(f"{name}.service")
-            said_here = said(host, f"{name}.service")
+            said_here = says(host, "nameserver", f"{name}.service")
             assert "inet 10.91.7.1" in said_here and "nameserver 192.0.2.53" in said_here
             address = said_here.split("inet ", 1)[1].split("/", 1)[0]
             assert 100 <= int(address.rsplit(".", 1)[1]) <= 110, address  # IPRange=
@@ -135,14 +148,8 @@ def test_volume_files_shared_and_mounted(host: Any) -> None:
             "shared-volume.service") + host.journal("scratch-volume.service")
         for unit in units:
             assert state(host, unit) == "active", host.journal(unit)
-        deadline_text = ""
-        for _ in range(50):
-            deadline_text = said(host, "reader.service")
-            if "read written" in deadline_text:
-                break
-            host.run(["sleep", "0.1"])
-        assert "read written" in deadline_text  # the reader sees what the writer wrote
-        assert "tmpfs /scratch tmpfs" in said(host, "writer.service")  # Device=tmpfs
+        assert_says(host, "read written", "reader.service")  # what the writer wrote
+        assert_says(host, "tmpfs /scratch tmpfs", "writer.service")  # Device=tmpfs
         owner = host.run(["stat", "-c", "%u:%g", f"{root}/shared/_data"]).stdout.strip()
         assert owner == "1234:4321"  # UID= and GID=
         assert host.run(["mountpoint", "-q", f"{root}/scratch/_data"],
@@ -174,7 +181,7 @@ def test_a_build_file_builds_the_image_of_its_container(host: Any) -> None:
         host.run(["systemctl", "daemon-reload"])
         started = host.run(["systemctl", "start", "built"], check=False)
         assert started.returncode == 0, host.journal("built.service")
-        assert "built with quadlet" in said(host, "built.service")
+        assert_says(host, "built with quadlet", "built.service")
     finally:
         host.run(["systemctl", "stop", "built"], check=False)
         host.run(["rm", "-rf", "/srv/app", f"{DECLS}/app.build", f"{DECLS}/built.container"])
@@ -198,8 +205,8 @@ def test_an_image_file_pulls_before_its_container_starts(host: Any) -> None:
         assert started.returncode == 0, host.journal("ahead-image.service") + host.journal(
             "early.service")
         assert state(host, "ahead-image.service") == "active"
-        assert f"hostctl: {ahead}: sha256:" in said(host, "ahead-image.service")
-        assert "started early" in said(host, "early.service")
+        assert_says(host, f"hostctl: {ahead}: sha256:", "ahead-image.service")
+        assert_says(host, "started early", "early.service")
         assert ahead in host.run([HOSTCTL, "images"]).stdout
     finally:
         host.run(["systemctl", "stop", "early", "ahead-image"], check=False)
@@ -208,13 +215,18 @@ def test_an_image_file_pulls_before_its_container_starts(host: Any) -> None:
 
 
 def test_rootless_template_volume_and_image(host: Any) -> None:
-    """A user's quadlet directory: an .image pulled by a user unit, a .volume, and a
-    template with two instances using both, rootless."""
+    """A user's quadlet directory: an .image pulled by a user unit, a .volume, a
+    template with two instances using both, and a container on a .network, rootless."""
     uid = host.lingering_user("alice")
     home = "/home/alice/.config/hostctl/containers"
     files = {
         "base.image": f"[Image]\nImage={netguest.IMAGE}\n",
         "store.volume": "[Volume]\n",
+        "ulab.network": "[Network]\nSubnet=10.92.4.0/24\n",
+        "member.container": (
+            "[Container]\nImage=base.image\nPull=never\nNetwork=ulab.network\n"
+            "StopTimeout=2\nExec=sh -c \"ip -4 -o addr show eth0; trap 'exit 0' TERM; "
+            "while :; do sleep 1 & wait; done\"\n"),
         "echo@.container": (
             "[Container]\nImage=base.image\nPull=never\nNetwork=none\nStopTimeout=2\n"
             "Volume=store.volume:/data\n"
@@ -233,20 +245,24 @@ def test_rootless_template_volume_and_image(host: Any) -> None:
                  input=text)
     try:
         as_alice("systemctl", "--user", "daemon-reload")
-        started = as_alice("systemctl", "--user", "start", "echo@one", "echo@two", check=False)
+        started = as_alice("systemctl", "--user", "start", "echo@one", "echo@two", "member",
+                           check=False)
         journal = host.run(["journalctl", "--no-pager", "-o", "cat", "_UID=" + str(uid)],
                            check=False).stdout
         assert started.returncode == 0, journal
         for unit in ("echo@one.service", "echo@two.service", "base-image.service",
-                     "store-volume.service"):
+                     "store-volume.service", "member.service", "hostctl-network-ulab.service"):
             shown = as_alice("systemctl", "--user", "show", "-P", "ActiveState", unit)
             assert shown.stdout.strip() == "active", (unit, journal)
         data = "/home/alice/.local/share/hostctl/volumes/store/_data"
         assert host.run(["cat", f"{data}/one"]).stdout == "rootless=one uid=0\n"
         assert host.run(["cat", f"{data}/two"]).stdout == "rootless=two uid=0\n"
         assert host.run(["stat", "-c", "%U", data]).stdout.strip() == "alice"
+        member = says(host, "inet 10.92.4.", "SYSLOG_IDENTIFIER=member")
+        assert "inet 10.92.4." in member, member  # on the user network ulab.network
     finally:
-        as_alice("systemctl", "--user", "stop", "echo@one", "echo@two", check=False)
+        as_alice("systemctl", "--user", "stop", "echo@one", "echo@two", "member",
+                 "hostctl-network-ulab", check=False)
         host.run(["rm", "-rf", home])
         as_alice("systemctl", "--user", "daemon-reload", check=False)
 
@@ -300,10 +316,10 @@ def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
         host.run(["systemctl", "start", "echo@one", "echo@two", "echo@three"])
         for unit in units:
             assert state(host, unit) == "active", host.journal(unit)
-        assert "word=one" in said(host, "echo@one.service")
-        assert "word=second" in said(host, "echo@two.service")  # the instance's drop-in
-        assert "word=three" in said(host, "echo@three.service")  # from the template alone
-        assert "word=from-a-secret" in said(host, "database.service")  # type=env
+        assert_says(host, "word=one", "echo@one.service")
+        assert_says(host, "word=second", "echo@two.service")  # the instance's drop-in
+        assert_says(host, "word=three", "echo@three.service")  # from the template alone
+        assert_says(host, "word=from-a-secret", "database.service")  # type=env
         assert state(host, "db.service") == "active"  # hostctl's name of it is an alias
         listed = host.run([HOSTCTL, "ps"]).stdout
         for name in ("echo@one", "echo@two", "echo@three", "db"):
