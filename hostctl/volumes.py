@@ -26,9 +26,10 @@ def volume_root(paths: Paths) -> Path:
 def find(name: str, scope: Scope) -> VolumeDecl:
     """The volume NAME's .volume file of SCOPE, read."""
     from hostctl.declarations.dirs import declaration_dirs
+    from hostctl.declarations.volume_file import volumes_dir
 
     dirs = declaration_dirs(scope)
-    path = volume_files(dirs).get(name)
+    path = volume_files(dirs, volumes_dir(for_scope(scope).config)).get(name)
     if path is None:
         raise DeclarationError(
             f"no volume file {name}.volume", hint="looked in "

@@ -84,7 +84,7 @@ def _networks() -> str:
 
 def _volumes() -> str:
     """The .volume files' keys, from hostctl.declarations.volume_file.KEY_TABLE."""
-    from hostctl.declarations.volume_file import KEY_TABLE
+    from hostctl.declarations.volume_file import KEY_TABLE, YAML_KEYS
 
     lines = [
         "",
@@ -97,12 +97,16 @@ def _volumes() -> str:
         "`Mount=type=volume,source=NAME.volume,...` gets Requires= and After= on that unit; a",
         "`NAME.volume` that does not exist fails the container's unit naming FILE:LINE:KEY.",
         "The volume's data is in the state directory's `volumes/NAME/_data`, as for every",
-        "named volume, and is never removed by hostctl. The `[Volume]` keys:",
+        "named volume, and is never removed by hostctl. The YAML form is",
+        "`/etc/hostctl/volumes/NAME.yaml` (a user's: `~/.config/hostctl/volumes/`); any",
+        "container naming the volume NAME waits for its unit. The keys:",
         "",
-        "| quadlet key | meaning |",
-        "|---|---|",
+        "| quadlet key | YAML key | meaning |",
+        "|---|---|---|",
     ]
-    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    yaml_of = {quadlet: yaml_key for yaml_key, quadlet in YAML_KEYS.items()}
+    lines += [f"| `{key}=` | {'`' + yaml_of[key] + '`' if key in yaml_of else ''} | {meaning} |"
+              for key, meaning in KEY_TABLE.items()]
     lines += ["", "`Label=`, `Image=`, `ServiceName=`, `PodmanArgs=`, `GlobalArgs=`,",
               "`ContainersConfModule=` and sections other than `[Volume]` are refused."]
     return "\n".join(lines) + "\n"

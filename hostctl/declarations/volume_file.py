@@ -6,9 +6,11 @@ generator writes `NAME-volume.service` (Type=oneshot, RemainAfterExit=yes), whic
 `hostctl volume-setup NAME` (hostctl.volumes): the volume's directory and its settings for
 the launcher, and a mount of Device= when there is one (unmounted by volume-release at
 stop). A container naming it (`Volume=NAME.volume:/path`, `Mount=type=volume,
-source=NAME.volume,...`) gets Requires= and After= on that unit. KEY_TABLE says how each
-key maps (it feeds docs/declarations.md); other keys and sections are refused with
-FILE:LINE:KEY.
+source=NAME.volume,...`) gets Requires= and After= on that unit, as does every container
+naming the volume NAME. The YAML form is `volumes/NAME.yaml` in the scope's config
+directory (/etc/hostctl/volumes, ~/.config/hostctl/volumes), with the YAML keys of
+YAML_KEYS; a .volume file wins over it. KEY_TABLE says how each key maps (it feeds
+docs/declarations.md); other keys and sections are refused with FILE:LINE:KEY.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ KEY_TABLE: dict[str, str] = {
     "VolumeName": "only the file's own name: hostctl names a volume after its file "
     "(podman: systemd-NAME)",
 }
+# YAML key -> the [Volume] key it stands for.
+YAML_KEYS = {"copy": "Copy", "device": "Device", "type": "Type", "options": "Options",
+             "user": "User", "group": "Group", "uid": "UID", "gid": "GID"}
 _NOT_HERE = {
     "Image": "hostctl has no image-backed volumes",
     "Label": "hostctl keeps no labels on volumes",
@@ -75,8 +80,9 @@ class VolumeDecl:
                            "device": self.device is not None})
 
 
-def volume_files(dirs: list[Path]) -> dict[str, Path]:
-    """name -> its .volume file: the first of DIRS holding one (masked: /dev/null)."""
+def volume_files(dirs: list[Path], yaml_dir: Path | None = None) -> dict[str, Path]:
+    """name -> its .volume file: the first of DIRS holding one (masked: /dev/null), else
+    YAML_DIR/NAME.yaml (the YAML form)."""
     found: dict[str, Path] = {}
     for directory in dirs:
         try:
@@ -90,12 +96,54 @@ def volume_files(dirs: list[Path]) -> dict[str, Path]:
                     found.setdefault(entry.removesuffix(SUFFIX), Path("/dev/null"))
                 else:
                     found.setdefault(entry.removesuffix(SUFFIX), path)
+    if yaml_dir is not None:
+        for pattern in ("*.yaml", "*.yml"):
+            for path in sorted(yaml_dir.glob(pattern)):
+                found.setdefault(path.name.rsplit(".", 1)[0], path)
     return {name: path for name, path in found.items() if str(path) != "/dev/null"}
+
+
+def volumes_dir(config: Path) -> Path:
+    """Where the YAML form lives, under the scope's config directory."""
+    return config / "volumes"
+
+
+def _yaml_entries(path: Path, text: str) -> list[tuple[str, str, str, int]]:
+    """(section, key, value, line) of a YAML volume, in the .volume file's terms."""
+    import yaml
+    from yaml.nodes import MappingNode, ScalarNode
+
+    from hostctl.declarations.yaml_nodes import NULL
+
+    try:
+        top = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise DeclarationError(f"invalid YAML: {err.problem}", where=f"{path}{line}",
+                               hint="check the YAML syntax") from None
+    if top is None or (isinstance(top, ScalarNode) and top.tag == NULL):
+        return []
+    if not isinstance(top, MappingNode):
+        raise DeclarationError("the top level must be a mapping of settings", where=str(path),
+                               hint=f"allowed keys: {', '.join(YAML_KEYS)}")
+    entries = []
+    for key_node, value_node in top.value:
+        key, line = str(key_node.value), key_node.start_mark.line + 1
+        if key not in YAML_KEYS:
+            raise DeclarationError(f"unknown key {key!r}", where=f"{path}:{line}:{key}",
+                                   hint=f"{suggest(key, YAML_KEYS)}allowed keys: "
+                                   f"{', '.join(YAML_KEYS)}")
+        if not isinstance(value_node, ScalarNode):
+            raise DeclarationError("expected a single value", where=f"{path}:{line}:{key}",
+                                   hint=f"e.g. {key}: VALUE")
+        entries.append(("Volume", key, str(value_node.value), line))
+    return entries
 
 
 def load_volume(path: Path, *, user: bool = False) -> VolumeDecl:
     """Read and validate the .volume file PATH (a user's with USER)."""
-    name = path.name.removesuffix(SUFFIX)
+    name = path.name.removesuffix(SUFFIX).removesuffix(".yaml").removesuffix(".yml")
     try:
         check_name(name)
         if "@" in name:
@@ -106,20 +154,27 @@ def load_volume(path: Path, *, user: bool = False) -> VolumeDecl:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DeclarationError(f"cannot read: {err}", where=str(path)) from None
-    try:
-        entries = parse_unit_text(text)
-    except SyntaxProblem as err:
-        raise DeclarationError(err.message, where=f"{path}:{err.line}", hint=err.hint) from None
+    if path.name.endswith((".yaml", ".yml")):
+        name = path.name.rsplit(".", 1)[0]
+        rows = [(key, YAML_KEYS[key], value, line)
+                for _, key, value, line in _yaml_entries(path, text)]
+    else:
+        try:
+            rows = [(e.key, e.key, unquote(e.value), e.line) for e in parse_unit_text(text)
+                    if _section_ok(e.section, e.key, path, e.line)]
+        except SyntaxProblem as err:
+            raise DeclarationError(err.message, where=f"{path}:{err.line}",
+                                   hint=err.hint) from None
     values: dict[str, str] = {}
     where: dict[str, str] = {}
-    for entry in entries:
-        here = f"{path}:{entry.line}:{entry.key}"
+    for written, key, value, line in rows:
+        here = f"{path}:{line}:{written}"
         try:
-            _check(entry.section, entry.key, unquote(entry.value), name, user)
+            _check("Volume", key, value, name, user)
         except Invalid as err:
             raise DeclarationError(err.message, where=here, hint=err.hint) from None
-        values[entry.key] = unquote(entry.value)
-        where[entry.key] = here
+        values[key] = value
+        where[key] = here
     try:
         return _decl(name, path, values, where)
     except _Late as err:
@@ -132,10 +187,15 @@ class _Late(Invalid):
         self.key = key
 
 
-def _check(section: str, key: str, value: str, name: str, user: bool) -> None:
+def _section_ok(section: str, key: str, path: Path, line: int) -> bool:
     if section != "Volume":
-        raise Invalid(f"section [{section}] is not supported in a .volume file",
-                      "only [Volume] is read; the unit is hostctl's own")
+        raise DeclarationError(f"section [{section}] is not supported in a .volume file",
+                               where=f"{path}:{line}:{key}",
+                               hint="only [Volume] is read; the unit is hostctl's own")
+    return True
+
+
+def _check(section: str, key: str, value: str, name: str, user: bool) -> None:
     if key in _NOT_HERE:
         raise Invalid(f"unsupported key {key!r}", _NOT_HERE[key])
     if key not in KEY_TABLE:

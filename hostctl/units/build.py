@@ -20,10 +20,15 @@ from hostctl.declarations.checks import (
     template_parts,
 )
 from hostctl.declarations.image_file import ImageDecl, image_files, load_image
-from hostctl.declarations.model import Container
+from hostctl.declarations.model import Container, VolumeKind
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
-from hostctl.declarations.volume_file import VolumeDecl, load_volume, volume_files
+from hostctl.declarations.volume_file import (
+    VolumeDecl,
+    load_volume,
+    volume_files,
+    volumes_dir,
+)
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
 from hostctl.network.defs import network_files, user_file
@@ -86,7 +91,7 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
         report(f"{problem} (file ignored)")
     units = []
     volumes: dict[str, VolumeDecl] = {}
-    for volume_name, volume_path in volume_files(searched).items():
+    for volume_name, volume_path in volume_files(searched, volumes_dir(paths.config)).items():
         try:
             volume = load_volume(volume_path, user=scope is Scope.USER)
         except HostctlError as err:
@@ -120,6 +125,8 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 members.setdefault(network, []).append(container)
             needed = [(volumes[n] if k == "volume" else images[n]).unit_name
                       for k, n, _ in container.unit_refs if k in ("volume", "image")]
+            needed += [volumes[v.source].unit_name for v in container.volumes
+                       if v.kind is VolumeKind.VOLUME and v.source in volumes]
             if network:
                 needed.append(network_unit_name(network))
             text = render_unit(

@@ -244,3 +244,25 @@ def test_an_image_file_is_pulled_ahead_by_its_unit(tmp_path: Path) -> None:
     _write(decl / "lost.container", "[Container]\nImage=nothere.image\n")
     with pytest.raises(DeclarationError, match=r"nothere\.image is not declared"):
         load_declaration("lost", Scope.SYSTEM, [decl])
+
+
+def test_the_yaml_form_of_a_volume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/etc/hostctl/volumes/NAME.yaml: the same volume unit, and every container naming
+    the volume waits for it (YAML or quadlet, with or without .volume)."""
+    from hostctl.declarations.volume_file import load_volume
+
+    monkeypatch.setenv("HOSTCTL_CONFIG_DIR", str(tmp_path / "etc"))
+    monkeypatch.setenv("HOSTCTL_GENERATOR_CACHE", "off")
+    _write(tmp_path / "etc/volumes/cache.yaml", "uid: 1000\ncopy: false\n")
+    decl, out = tmp_path / "decl", tmp_path / "out"
+    out.mkdir()
+    _write(decl / "app.yaml", "image: docker.io/library/busybox\nvolumes: [cache:/c]\n")
+    units = generate(Scope.SYSTEM, out, dirs=[decl], report=lambda _: None)
+    assert " volume-setup cache\n" in units["cache-volume.service"]
+    assert "Requires=cache-volume.service\n" in units["app.service"]
+    cache = load_volume(tmp_path / "etc/volumes/cache.yaml")
+    assert (cache.name, cache.uid, cache.copy) == ("cache", 1000, False)
+    _write(tmp_path / "etc/volumes/bad.yaml", "uid: 1\nlabel: x\n")
+    with pytest.raises(DeclarationError) as caught:
+        load_volume(tmp_path / "etc/volumes/bad.yaml")
+    assert caught.value.where == f"{tmp_path / 'etc/volumes/bad.yaml'}:2:label"
