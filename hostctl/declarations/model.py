@@ -245,8 +245,10 @@ class Container:
     default_instance: str | None = None
     # Quadlet units the declaration names: ("container", NAME, FILE:LINE:KEY) for a
     # [Unit] dependency written NAME.container (translated to NAME.service), ("volume",
-    # NAME, ...) for Volume=NAME.volume:... or Mount=...source=NAME.volume. The generator
-    # checks that they exist and makes the container's unit wait for the volume's.
+    # NAME, ...) for Volume=NAME.volume:... or Mount=...source=NAME.volume, ("image",
+    # NAME, ...) for Image=NAME.image, ("build", NAME, ...) for Image=NAME.build. The
+    # generator checks that they exist and makes the container's unit wait for the
+    # volume's and image's units; a start with any is never recorded for the quick path.
     unit_refs: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
     # setting key -> 1-based line in `source`, for errors found after loading (the
     # launcher's "user not found" can then point at FILE:LINE:user).

@@ -219,6 +219,8 @@ class _Reader:
             return
         if setting.kind is Kind.IMAGE and unquote(value).endswith(".build"):
             self._build_ref(unquote(value))
+            self.refs.append(("build", unquote(value).removesuffix(".build"),
+                              f"{path}:{entry.line}:{entry.key}"))
             self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
             return
         if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):

@@ -32,7 +32,9 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     wired at each start (bridge and named networks, pasta), secrets (copied from the
     unit's credentials at each start), volumes with the `U` option (chowned at each
     start), short image names (resolved through registries.conf at each start), `pull:
-    always` or `newer` (the registry is asked at each start).
+    always` or `newer` (the registry is asked at each start), quadlet files that name
+    other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
+    among the record's inputs, so a change to them must reach the next start).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
@@ -41,6 +43,7 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and str(container.pull) in ("missing", "never")
             and not container.secrets
             and not container.oneshot
+            and not container.unit_refs
             and not any("U" in volume.options for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 

@@ -212,8 +212,9 @@ def _check_references(container: Container, found: dict[str, Path],
                     f"{name}.image is not among the declarations", where=where,
                     hint=f"put {name}.image in a declaration directory (its unit pulls it)")
             continue
-        if name in found or (templated and instance and f"{prefix}@" in found):
-            continue
+        if kind != "container" or name in found or (
+                templated and instance and f"{prefix}@" in found):
+            continue  # a .build was read with the container itself
         raise DeclarationError(
             f"{name}.container is not declared",
             where=where,

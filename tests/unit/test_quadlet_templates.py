@@ -266,3 +266,19 @@ def test_the_yaml_form_of_a_volume(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(DeclarationError) as caught:
         load_volume(tmp_path / "etc/volumes/bad.yaml")
     assert caught.value.where == f"{tmp_path / 'etc/volumes/bad.yaml'}:2:label"
+
+
+def test_a_start_naming_other_quadlet_files_is_never_recorded(tmp_path: Path) -> None:
+    """Image=NAME.image (or .build, Volume=NAME.volume) reads files that are not among a
+    start record's inputs: such a start must go the full way each time."""
+    from hostctl.launcher.recording import eligible
+
+    _write(tmp_path / "base.image", "[Image]\nImage=docker.io/library/busybox:1.36\n")
+    _write(tmp_path / "a.container", "[Container]\nImage=base.image\nNetwork=host\n")
+    _write(tmp_path / "b.container",
+           "[Container]\nImage=docker.io/library/busybox:1.36\nNetwork=host\n")
+    config = {"linux": {"cgroupsPath": "system.slice:x:y"}}
+    a = load_declaration("a", Scope.SYSTEM, [tmp_path])
+    b = load_declaration("b", Scope.SYSTEM, [tmp_path])
+    assert not eligible(a, Scope.SYSTEM, config)
+    assert eligible(b, Scope.SYSTEM, config)
