@@ -5,8 +5,16 @@ Mount= (type=bind|volume|tmpfs), ReadOnlyTmpfs= and VolatileTmp=; [Unit], [Servi
 and [Install] pass through like the `unit:`, `service:` and `install:` settings. Any
 other key is an error naming FILE:LINE:KEY and the keys that are supported. Values of
 [Container] keys may use the specifiers %h, %t, %u, %U and %% (expanded when read, as
-systemd would in podman's command line); relative host paths are taken from the file's
-directory, as quadlet does. Drop-ins (NAME.container.d/*.conf) are appended in order.
+systemd would in podman's command line), and in a template's instance %i, %I, %p and %P;
+relative host paths are taken from the file's directory, as quadlet does. Drop-ins
+(hostctl.declarations.search.dropins_for) are appended in order.
+
+What podman's generator does beyond the keys is mapped too: [Quadlet]
+DefaultDependencies=, [Install] DefaultInstance= (templates), [Unit] dependencies written
+NAME.container (NAME.service), [Service] Type=oneshot, Secret=...,type=env, and the other
+quadlet files a container names: Network=NAME.network, Volume=NAME.volume:...,
+Mount=...source=NAME.volume, Image=NAME.image and Image=NAME.build (the last two read
+beside this file; see volume_file, image_file, build_file and hostctl.network.quadlet).
 """
 
 from __future__ import annotations

@@ -131,7 +131,6 @@ class _Wiring:
     def __init__(self, attachment: cni.Attachment, network: defs.Network, paths: Paths):
         self.attachment = attachment
         self.error: BaseException | None = None
-        self._network = network
         self.network = network
         self._paths = paths
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -144,7 +143,7 @@ class _Wiring:
             self.error = err
 
     def _wire(self) -> None:
-        net, cache = self._network, _attachment_file(self._paths, self.attachment.container)
+        net, cache = self.network, _attachment_file(self._paths, self.attachment.container)
         if net.ipv6_subnet is not None:
             netns.ipv6_bridge(net.bridge)
         done = cni.add(self.attachment)
