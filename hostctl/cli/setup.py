@@ -106,7 +106,7 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
             container = load_file(path, name)
         except HostctlError as err:
             failed += 1
-            typer.echo(str(err), err=True)
+            typer.echo(str(err).replace(TEMPLATE_INSTANCE, "%i"), err=True)
         else:
             warning = short_image_warning(container.image, container.where("image"))
             if warning:

@@ -149,7 +149,7 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             units.append(Generated(container.unit_name, text, links))
             units += [Generated(unit_name, unit_text) for unit_name, unit_text in health]
         except HostctlError as err:
-            report(str(err))
+            report(str(err).replace(TEMPLATE_INSTANCE, "%i"))
             failed = render_failed_unit(
                 f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, path, str(err),
                 hostctl_bin=hostctl_bin, scope=scope,
