@@ -91,11 +91,13 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
         report(f"{problem} (file ignored)")
     units = []
     volumes: dict[str, VolumeDecl] = {}
+    broken: dict[str, HostctlError] = {}  # NAME.volume or NAME.image -> why it is unusable
     for volume_name, volume_path in volume_files(searched, volumes_dir(paths.config)).items():
         try:
             volume = load_volume(volume_path, user=scope is Scope.USER)
         except HostctlError as err:
             report(f"{err} (file ignored)")
+            broken[f"{volume_name}.volume"] = err
             continue
         volumes[volume_name] = volume
         units.append(Generated(volume.unit_name, render_volume_unit(
@@ -106,6 +108,7 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             image = load_image(image_path)
         except HostctlError as err:
             report(f"{err} (file ignored)")
+            broken[f"{image_name}.image"] = err
             continue
         images[image_name] = image
         units.append(Generated(image.unit_name, render_image_unit(
@@ -119,7 +122,7 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 raise scan.broken[name]
             container = load_file(
                 path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
-            _check_references(container, scan.found, {**volumes, **images})
+            _check_references(container, scan.found, {**volumes, **images}, broken)
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
@@ -194,11 +197,15 @@ def _template_units(container: Container, text: str, links: tuple[str, ...],
 
 
 def _check_references(container: Container, found: dict[str, Path],
-                      others: dict[str, VolumeDecl | ImageDecl]) -> None:
+                      others: dict[str, VolumeDecl | ImageDecl],
+                      broken: dict[str, HostctlError]) -> None:
     """Each NAME.container CONTAINER's dependencies name must be declared (quadlet refuses
     a dependency it cannot translate): an instance PREFIX@I by itself or its template."""
     for kind, name, where in container.unit_refs:
         prefix, instance, templated = template_parts(name)
+        if f"{name}.{kind}" in broken:
+            raise DeclarationError(f"{name}.{kind} cannot be used: {broken[f'{name}.{kind}']}",
+                                   where=where, hint=f"fix {name}.{kind} first")
         if kind == "volume":
             if not isinstance(others.get(name), VolumeDecl):
                 raise DeclarationError(

@@ -282,3 +282,17 @@ def test_a_start_naming_other_quadlet_files_is_never_recorded(tmp_path: Path) ->
     b = load_declaration("b", Scope.SYSTEM, [tmp_path])
     assert not eligible(a, Scope.SYSTEM, config)
     assert eligible(b, Scope.SYSTEM, config)
+
+
+def test_a_broken_volume_file_fails_the_containers_naming_it(tmp_path: Path) -> None:
+    decl, out = tmp_path / "decl", tmp_path / "out"
+    out.mkdir()
+    _write(decl / "data.volume", "[Volume]\nDriver=image\n")
+    _write(decl / "app.container", "[Container]\nImage=docker.io/library/busybox\n"
+           "Volume=data.volume:/data\n")
+    reported: list[str] = []
+    units = generate(Scope.SYSTEM, out, dirs=[decl], report=reported.append)
+    assert "data-volume.service" not in units and "broken declaration" in units["app.service"]
+    assert reported[0].startswith(f"{decl / 'data.volume'}:2:Driver: volume driver 'image'")
+    assert reported[1].startswith(
+        f"{decl / 'app.container'}:3:Volume: data.volume cannot be used: {decl / 'data.volume'}")
