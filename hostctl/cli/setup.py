@@ -53,8 +53,9 @@ def generate(
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
-    """Check declaration files (YAML, quadlet .container and .network, with their
-    drop-ins); print each error with file:line:key."""
+    """Check declaration files (YAML, quadlet .container, .network, .volume, .image and
+    .build, with their drop-ins; YAML in a networks/ or volumes/ directory as a network
+    or volume); print each error with file:line:key."""
     from hostctl.declarations.checks import TEMPLATE_INSTANCE, short_image_warning, template_parts
     from hostctl.declarations.search import (
         SUFFIXES,
@@ -81,13 +82,14 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
                 load_build(path)
                 typer.echo(f"{path}: ok")
                 continue
-            if path.name.endswith(".volume"):
+            yaml_in = path.parent.name if path.name.endswith((".yaml", ".yml")) else ""
+            if path.name.endswith(".volume") or yaml_in == "volumes":
                 from hostctl.declarations.volume_file import load_volume
 
                 load_volume(path)
                 typer.echo(f"{path}: ok")
                 continue
-            if path.name.endswith(".network"):
+            if path.name.endswith(".network") or yaml_in == "networks":
                 from hostctl.network.defs import load as load_network
 
                 load_network(path)

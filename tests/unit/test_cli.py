@@ -119,3 +119,15 @@ def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> Non
         "its own YAML); declare what the .kube file does another way, or remove it) (file "
         "ignored)"
     ]
+
+
+def test_validate_yaml_networks_and_volumes_by_their_directory(tmp_path: Path) -> None:
+    (tmp_path / "volumes").mkdir()
+    (tmp_path / "networks").mkdir()
+    (tmp_path / "volumes/cache.yaml").write_text("uid: 5\nlabel: x\n")
+    (tmp_path / "networks/lab.yaml").write_text("subnet: 10.1.1.0/24\nmtu: 1400\n")
+    done = subprocess.run([HOSTCTL, "validate", str(tmp_path / "volumes/cache.yaml"),
+                           str(tmp_path / "networks/lab.yaml")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'networks/lab.yaml'}: ok" in done.stdout
+    assert f"{tmp_path / 'volumes/cache.yaml'}:2:label: unknown key 'label'" in done.stderr
