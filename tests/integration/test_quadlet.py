@@ -302,7 +302,7 @@ def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
     host.write_file(f"{DECLS}/echo@.container", (
         "[Unit]\nRequires=db.container\nAfter=db.container\n"
         f"[Container]\nImage={busybox_ref}\nNetwork=host\nStopTimeout=2\n"
-        "Environment=WORD=%i\n"
+        "Environment=WORD=%i\nHealthCmd=test -n $WORD\nHealthInterval=1s\n"
         f'Exec=sh -c "{LOOP}"\n'
         "[Install]\nWantedBy=multi-user.target\nDefaultInstance=one\n"
     ))
@@ -325,6 +325,15 @@ def test_a_template_with_instances_and_a_dependency(host: Any) -> None:
         for name in ("echo@one", "echo@two", "echo@three", "db"):
             assert any(line.split()[:1] == [name] and "active/running" in line
                        for line in listed.splitlines()), listed
+        # the instances' health checks run from the template's timer units
+        deadline = time.monotonic() + 30
+        while (row := next(
+                line for line in host.run([HOSTCTL, "ps"]).stdout.splitlines()
+                if line.startswith("echo@two "))).split()[2:3] != ["healthy"]:
+            assert time.monotonic() < deadline, (row, host.journal("echo-healthcheck@two"))
+            time.sleep(0.5)
+        assert state(host, "echo-healthcheck@two.timer") == "active"
+        assert host.run([HOSTCTL, "healthcheck", "echo@one"]).returncode == 0
         host.run([HOSTCTL, "stop", "echo@three"])  # an instance no file declares
         assert state(host, "echo@three.service") == "inactive"
         host.reboot()
