@@ -44,8 +44,9 @@ QUADLET = """
 above, `Mount=` (type=bind, volume, tmpfs), `ReadOnlyTmpfs=`, `VolatileTmp=` (a 512M
 `/tmp`), `Secret=NAME,type=env,target=VAR`, `[Quadlet] DefaultDependencies=`
 (`default_dependencies`), `[Service] Type=oneshot` (the container runs to its end) and
-`[Unit]` dependencies written `NAME.container` (the unit of that declaration, which must
-exist). Continuation lines are joined as quadlet joins them.
+`[Unit]` dependencies written `NAME.container`, `NAME.volume` or `NAME.image` (the unit
+generated for that file, which must exist: `NAME.service`, `NAME-volume.service`,
+`NAME-image.service`). Continuation lines are joined as quadlet joins them.
 
 Templates: `NAME@.container` declares the template unit `NAME@.service`; `%i`, `%I`,
 `%p` and `%P` in its values are the instance and the prefix. An instance is declared by

@@ -182,7 +182,7 @@ class _Reader:
             elif section == "Unit" and entry.key in _DEPENDENCY_DIRECTIVES:
                 value, names = _translate_units(value)
                 where = f"{path}:{entry.line}:{entry.key}"
-                self.refs += [("container", name, where) for name in names]
+                self.refs += [(kind, name, where) for kind, name in names]
             value = checks.check_directive_value(section, entry.key, value)
             self.sections.setdefault(PASS_THROUGH[section], []).append((entry.key, (value,)))
             return
@@ -458,15 +458,25 @@ def _network_ref(value: str) -> str:
     return name
 
 
-def _translate_units(value: str) -> tuple[str, list[str]]:
-    """The unit names of a dependency directive, NAME.container written as NAME.service
-    (the unit generated for it), and those NAMEs; other quadlet types are refused."""
+def _translate_units(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """The unit names of a dependency directive, NAME.container written as NAME.service,
+    NAME.volume as NAME-volume.service and NAME.image as NAME-image.service (the units
+    generated for them), and those (kind, NAME); other quadlet types are refused."""
     words, names = [], []
     for word in split_words(value):
         stem, dot, suffix = word.rpartition(".")
         if dot and f".{suffix}" == SUFFIX:
             words.append(f"{stem}.service")
-            names.append(stem)
+            names.append(("container", stem))
+        elif dot and suffix in ("volume", "image") and "@" not in stem:
+            words.append(f"{stem}-{suffix}.service")
+            names.append((suffix, stem))
+        elif dot and suffix == "build":
+            raise Invalid(
+                f"{word!r}: hostctl generates no unit for a build",
+                f"a container with Image={word} builds its image itself; drop it from the "
+                "dependency",
+            )
         elif dot and suffix == "network":
             raise Invalid(
                 f"{word!r}: hostctl generates no unit for a network",

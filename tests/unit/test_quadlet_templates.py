@@ -108,7 +108,8 @@ def test_service_name_and_default_dependencies(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ("[Unit]\nRequires=cache.volume", "'cache.volume' refers to a .volume unit"),
+    ("[Unit]\nRequires=web.kube", "'web.kube' refers to a .kube unit"),
+    ("[Unit]\nAfter=app.build", "'app.build': hostctl generates no unit for a build"),
     ("[Quadlet]\nNoSuchKey=1", "unsupported [Quadlet] key 'NoSuchKey'"),
     ("[Container]\nGroup=100", "Group= is given without User="),
     ("[Install]\nDefaultInstance=1", "DefaultInstance= is for templates"),
@@ -296,3 +297,20 @@ def test_a_broken_volume_file_fails_the_containers_naming_it(tmp_path: Path) -> 
     assert reported[0].startswith(f"{decl / 'data.volume'}:2:Driver: volume driver 'image'")
     assert reported[1].startswith(
         f"{decl / 'app.container'}:3:Volume: data.volume cannot be used: {decl / 'data.volume'}")
+
+
+def test_dependencies_on_volume_and_image_files(tmp_path: Path) -> None:
+    decl, out = tmp_path / "decl", tmp_path / "out"
+    out.mkdir()
+    _write(decl / "data.volume", "[Volume]\n")
+    _write(decl / "base.image", "[Image]\nImage=docker.io/library/busybox:1.36\n")
+    _write(decl / "app.container", "[Unit]\nRequires=data.volume base.image\n"
+           "[Container]\nImage=docker.io/library/busybox:1.36\n")
+    _write(decl / "lost.container", "[Unit]\nWants=gone.volume\n"
+           "[Container]\nImage=docker.io/library/busybox:1.36\n")
+    reported: list[str] = []
+    units = generate(Scope.SYSTEM, out, dirs=[decl], report=reported.append)
+    assert "Requires=data-volume.service base-image.service\n" in units["app.service"]
+    assert reported == [f"{decl / 'lost.container'}:2:Wants: gone.volume is not declared "
+                        "(hint: add gone.volume beside the container declarations, or name "
+                        "the volume gone without .volume (made on first use))"]
