@@ -220,19 +220,32 @@ def stop_timeout_note(state: UnitState) -> str | None:
 
 def list_containers(scope: Scope, *, adhoc: bool = False,
                     stopped: bool = True) -> list[ContainerStatus]:
-    """Every declared container of SCOPE with its unit's state; with ADHOC also those
-    `hostctl run` started; without STOPPED only the ones whose unit is not inactive
+    """Every declared container of SCOPE with its unit's state (a template's instances
+    that systemd knows and no file of their own declares among them); with ADHOC also
+    those `hostctl run` started; without STOPPED only the ones whose unit is not inactive
     (running, starting, stopping or failed: what `hostctl ps` shows without --all)."""
+    from hostctl.declarations.checks import template_parts
     from hostctl.declarations.search import declaration_dirs, scan_declarations
     from hostctl.systemd.dbus import Systemd
 
     systemd = Systemd(scope)
     dirs = declaration_dirs(scope)
-    found = [(name, path, dirs) for name, path in scan_declarations(scope, dirs).found.items()]
+    declared = scan_declarations(scope, dirs).found
+    found: list[tuple[str, Path, list[Path]]] = []
+    for name, path in declared.items():
+        prefix, instance, templated = template_parts(name)
+        if not (templated and not instance):
+            found.append((name, path, dirs))
+            continue
+        # A template: the instances systemd knows that no file of their own declares.
+        instances = [unit.removesuffix(".service") for unit in
+                     systemd.units_matching(f"{prefix}@*.service")]
+        found += [(unit, path, dirs) for unit in instances
+                  if unit not in declared and not unit.endswith("@")]
     if adhoc:
         runs = [for_scope(scope).adhoc]
         found += [(name, path, runs) for name, path in scan_declarations(scope, runs).found.items()
-                  if all(name != declared for declared, _, _ in found)]
+                  if all(name != known for known, _, _ in found)]
     rows = []
     for name, path, searched in sorted(found):
         state = systemd.unit(f"{name}.service")
@@ -243,6 +256,7 @@ def list_containers(scope: Scope, *, adhoc: bool = False,
 
 def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
                 scope: Scope) -> ContainerStatus:
+    from hostctl.declarations.checks import TEMPLATE_INSTANCE
     from hostctl.declarations.search import load_file
 
     image, error, labels = "", None, {}
@@ -250,7 +264,7 @@ def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
         container = load_file(path, name, dirs)
         image, labels = container.image, dict(container.labels)
     except HostctlError as err:
-        error = str(err)
+        error = str(err).replace(TEMPLATE_INSTANCE, "%i")
     running = state.active_state in ("active", "reloading", "deactivating")
     return ContainerStatus(
         name, state.name, str(path), image, state.active_state, state.sub_state,

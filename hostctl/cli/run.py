@@ -23,6 +23,7 @@ import typer
 from hostctl.cli.common import UserOpt, app, scope_of
 from hostctl.errors import HostctlError, ToolMissing
 from hostctl.paths import Paths, Scope, for_scope
+from hostctl.runtime.runc import runtime_id
 
 
 def _tool(name: str) -> str:
@@ -176,7 +177,7 @@ def exec_(
     from hostctl.launcher.state import ContainerState
 
     state = ContainerState(name, for_scope(scope_of(user)))
-    if not (state.paths.runc_root / name).exists():
+    if not (state.paths.runc_root / runtime_id(name)).exists():
         raise HostctlError(f"container {name} is not running",
                            hint=f"start it first: systemctl start {name}")
     try:
@@ -224,7 +225,8 @@ def inspect(name: str, user: UserOpt = False) -> None:
     config = None
     if (state.bundle / "config.json").is_file():
         config = json.loads((state.bundle / "config.json").read_text())
-    runtime = state.runtime().state(name) if (state.paths.runc_root / name).exists() else None
+    present = (state.paths.runc_root / runtime_id(name)).exists()
+    runtime = state.runtime().state(name) if present else None
     unit = unit_properties(name, scope)
     if config is None and runtime is None and unit.get("LoadState") in (None, "not-found"):
         raise HostctlError(f"no container named {name}")

@@ -138,3 +138,50 @@ def test_one_mistake_is_still_one_plain_declaration_error(tmp_path: Path) -> Non
         parse_yaml("image: a/b:1\nnope: 1\nnada: 2\n", tmp_path / "x.yaml")
     assert two.value.where == f"{tmp_path}/x.yaml:2:nope"  # the first, for one-error callers
     assert len(two.value.problems) == 2
+def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None:
+    files = {
+        "web@.container": "[Container]\nImage=docker.io/library/busybox\nExec=sleep %i\n",
+        "lab.network": "[Network]\nSubnet=10.91.7.0/24\n",
+        "bad.network": "[Network]\nDriver=macvlan\n",
+        "data.volume": "[Volume]\n",
+        "app.pod": "[Pod]\n",
+        "notes.txt": "hello\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    done = subprocess.run([HOSTCTL, "validate", *(str(tmp_path / n) for n in files)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{tmp_path / 'web@.container'}: ok" in done.stdout
+    assert f"{tmp_path / 'lab.network'}: ok" in done.stdout
+    assert f"{tmp_path / 'bad.network'}:2:Driver: driver 'macvlan'" in done.stderr
+    assert f"{tmp_path / 'data.volume'}: ok" in done.stdout
+    assert f"{tmp_path / 'app.pod'}: quadlet .pod files are not supported" in done.stderr
+    assert f"{tmp_path / 'notes.txt'}: not a declaration file" in done.stderr
+
+
+def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> None:
+    from hostctl.paths import Scope
+    from hostctl.units.generator import generate
+
+    (tmp_path / "app.kube").write_text("[Kube]\n")
+    reported: list[str] = []
+    assert generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append) == {}
+    assert reported == [
+        f"{tmp_path / 'app.kube'}: quadlet .kube files are not supported by hostctl "
+        "(hint: hostctl reads .container, .network, .volume, .image and .build files (and "
+        "its own YAML); declare what the .kube file does another way, or remove it) (file "
+        "ignored)"
+    ]
+
+
+def test_validate_yaml_networks_and_volumes_by_their_directory(tmp_path: Path) -> None:
+    (tmp_path / "volumes").mkdir()
+    (tmp_path / "networks").mkdir()
+    (tmp_path / "volumes/cache.yaml").write_text("uid: 5\nlabel: x\n")
+    (tmp_path / "networks/lab.yaml").write_text("subnet: 10.1.1.0/24\nmtu: 1400\n")
+    done = subprocess.run([HOSTCTL, "validate", str(tmp_path / "volumes/cache.yaml"),
+                           str(tmp_path / "networks/lab.yaml")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'networks/lab.yaml'}: ok" in done.stdout
+    assert f"{tmp_path / 'volumes/cache.yaml'}:2:label: unknown key 'label'" in done.stderr
