@@ -148,6 +148,18 @@ def report(results: dict[str, Run]) -> None:
                   f"{targets.get(peer, '')}")
 
 
+# The tools each part of the bench runs, with the Debian package that has them.
+TOOLS = {"pigz": "pigz", "skopeo": "skopeo", "umoci": "umoci", "tar": "tar"}
+
+
+def missing_tools(peers: list[str]) -> list[str]:
+    """The Debian packages to install before this bench can run PEERS (none if ready)."""
+    wanted = ["pigz", "tar"]  # building the image's layers
+    if "skopeo+umoci" in peers:
+        wanted += ["skopeo", "umoci"]
+    return sorted({TOOLS[tool] for tool in wanted if shutil.which(tool) is None})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dirs", nargs="+", default=DEFAULT_DIRS)
@@ -155,6 +167,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     peers = [p for p in args.peers if p != "podman" or shutil.which("podman")]
+    missing = missing_tools(peers)
+    if missing:
+        sys.exit(f"bench/pull.py needs {', '.join(missing)}: run scripts/setup.sh, or"
+                 f" apt-get install {' '.join(missing)}")
     work = Path(tempfile.mkdtemp(prefix="hostctl-bench-", dir="/var/tmp"))
     results: dict[str, Run] = {}
     try:

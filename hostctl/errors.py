@@ -32,6 +32,30 @@ class DeclarationError(HostctlError):
     exit_code = 2
 
 
+class DeclarationErrors(DeclarationError):
+    """Several problems in one declaration: str() lists each FILE:LINE:KEY with its hint.
+
+    It is a DeclarationError (the first problem's message, where and hint), so callers
+    that handle one error keep working; `hostctl validate` shows all of them at once.
+    """
+
+    def __init__(self, problems: list[DeclarationError]) -> None:
+        first = problems[0]
+        super().__init__(first.message, where=first.where, hint=first.hint)
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        return "\n".join(DeclarationError.__str__(problem) for problem in self.problems)
+
+
+def raise_all(problems: list[DeclarationError]) -> None:
+    """Raise PROBLEMS: nothing if empty, the one error itself, or DeclarationErrors."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise DeclarationErrors(problems)
+
+
 class ImageError(HostctlError):
     """A reference, registry, manifest, blob or layer problem: where names image/digest."""
 

@@ -34,6 +34,11 @@ class Paths:
     def runc_root(self) -> Path:
         return self.run / "runc"
 
+    @property
+    def adhoc(self) -> Path:
+        """The declarations `hostctl run` writes for its transient units."""
+        return self.run / "adhoc"
+
 
 def _home() -> Path:
     return Path(os.environ.get("HOME") or os.path.expanduser("~"))

@@ -11,6 +11,10 @@ PACKAGES=(
     containernetworking-plugins iptables passt iproute2
     openssh-server openssh-client
     buildah
+    pigz  # bench/pull.py compresses its layers with it
+    # scripts/build-packages.sh (tests/integration/test_package.py builds the .deb), and
+    # python3-jinja2 that the package depends on.
+    debhelper dh-python pybuild-plugin-pyproject python3-all python3-jinja2
 )
 PYTHON_EXTRAS=(zstandard rich)
 

@@ -11,7 +11,7 @@ text changed. Nothing is written or restarted when the declaration does not vali
 from __future__ import annotations
 
 import contextlib
-import os
+import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ from hostctl.paths import Scope, for_scope
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
+    from hostctl.systemd.dbus import UnitState
 
 ENABLE_DROPIN = "50-hostctl-enable"
 
@@ -160,10 +161,12 @@ def _forget_rollback(name: str, scope: Scope) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    """Replace declaration PATH with TEXT: fsynced and renamed, so a power cut leaves the
+    old declaration or the new one, never a truncated file."""
+    from hostctl.images.store import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def _reload_and_start(scope: Scope, name: str, start: bool) -> str:
@@ -201,30 +204,74 @@ def control(name: str, method: str, scope: Scope, systemd: Any = None) -> str:
     )
 
 
-def list_containers(scope: Scope) -> list[ContainerStatus]:
-    """Every declared container of SCOPE with its unit's state."""
-    from hostctl.declarations.search import declaration_dirs, load_file, scan_declarations
+def stop_timeout_note(state: UnitState) -> str | None:
+    """Why UNIT ended `failed` with result `timeout` after a stop, and what to do; None
+    otherwise. A container's init that ignores SIGTERM (busybox httpd, sleep, most shells:
+    as PID 1 a signal without a handler is dropped) is killed with SIGKILL once
+    TimeoutStopSec (stop_timeout) has passed, on every stop."""
+    if state.result != "timeout" or state.exit_status != signal.SIGKILL:
+        return None
+    return (f"{state.name}: the container's PID 1 did not exit on its stop signal and was"
+            " killed when stop_timeout ran out, so the unit ends failed (result timeout)"
+            " after every stop (hint: set `init: true` in the declaration, so an init that"
+            " forwards SIGTERM runs as PID 1, or `stop_signal:` a signal the program"
+            " handles; then `systemctl reset-failed " + state.name + "`)")
+
+
+def list_containers(scope: Scope, *, adhoc: bool = False,
+                    stopped: bool = True) -> list[ContainerStatus]:
+    """Every declared container of SCOPE with its unit's state (a template's instances
+    that systemd knows and no file of their own declares among them); with ADHOC also
+    those `hostctl run` started; without STOPPED only the ones whose unit is not inactive
+    (running, starting, stopping or failed: what `hostctl ps` shows without --all)."""
+    from hostctl.declarations.checks import template_parts
+    from hostctl.declarations.search import declaration_dirs, scan_declarations
     from hostctl.systemd.dbus import Systemd
 
     systemd = Systemd(scope)
     dirs = declaration_dirs(scope)
+    declared = scan_declarations(scope, dirs).found
+    found: list[tuple[str, Path, list[Path]]] = []
+    for name, path in declared.items():
+        prefix, instance, templated = template_parts(name)
+        if not (templated and not instance):
+            found.append((name, path, dirs))
+            continue
+        # A template: the instances systemd knows that no file of their own declares.
+        instances = [unit.removesuffix(".service") for unit in
+                     systemd.units_matching(f"{prefix}@*.service")]
+        found += [(unit, path, dirs) for unit in instances
+                  if unit not in declared and not unit.endswith("@")]
+    if adhoc:
+        runs = [for_scope(scope).adhoc]
+        found += [(name, path, runs) for name, path in scan_declarations(scope, runs).found.items()
+                  if all(name != known for known, _, _ in found)]
     rows = []
-    for name, path in scan_declarations(scope, dirs).found.items():
-        image, error, labels = "", None, {}
-        try:
-            container = load_file(path, name, dirs)
-            image, labels = container.image, dict(container.labels)
-        except HostctlError as err:
-            error = str(err)
+    for name, path, searched in sorted(found):
         state = systemd.unit(f"{name}.service")
-        running = state.active_state in ("active", "reloading", "deactivating")
-        rows.append(ContainerStatus(
-            name, state.name, str(path), image, state.active_state, state.sub_state,
-            state.main_pid, state.restarts, state.active_since, error, labels,
-            image_digest(name, image, scope, running),
-            _health_status(name, scope) if running else None,
-        ))
+        if stopped or state.active_state != "inactive":
+            rows.append(_status_row(name, path, searched, state, scope))
     return rows
+
+
+def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
+                scope: Scope) -> ContainerStatus:
+    from hostctl.declarations.checks import TEMPLATE_INSTANCE
+    from hostctl.declarations.search import load_file
+
+    image, error, labels = "", None, {}
+    try:
+        container = load_file(path, name, dirs)
+        image, labels = container.image, dict(container.labels)
+    except HostctlError as err:
+        error = str(err).replace(TEMPLATE_INSTANCE, "%i")
+    running = state.active_state in ("active", "reloading", "deactivating")
+    return ContainerStatus(
+        name, state.name, str(path), image, state.active_state, state.sub_state,
+        state.main_pid, state.restarts, state.active_since, error, labels,
+        image_digest(name, image, scope, running),
+        _health_status(name, scope) if running else None,
+    )
 
 
 def _health_status(name: str, scope: Scope) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,39 @@ def generator_program() -> Path:
     return Path(found).resolve()
 
 
+def closed_to_others(program: Path) -> tuple[Path, int] | None:
+    """The first directory on PROGRAM's path (or PROGRAM itself) that users other than
+    its owner cannot pass (search) or run (read, execute), with its mode; None if open.
+
+    Rootless containers need a user's systemd to run the generator and `hostctl launch`
+    from the same installation: a virtualenv under /root (mode 0700) fails there with a
+    bare "Permission denied".
+    """
+    for directory in reversed(program.parents[:-1]):
+        mode = stat.S_IMODE(directory.stat().st_mode)
+        if mode & 0o001 == 0:
+            return directory, mode
+    mode = stat.S_IMODE(program.stat().st_mode)
+    return None if mode & 0o005 == 0o005 else (program, mode)
+
+
+def unreachable_hint(program: Path) -> str | None:
+    """A warning with its fix when other users cannot run PROGRAM (see closed_to_others)."""
+    closed = closed_to_others(program)
+    if closed is None:
+        return None
+    where, mode = closed
+    return (f"other users cannot run {program}: {where} is mode {mode:04o}, so rootless"
+            " containers (--user) fail with \"Permission denied\" (hint: install hostctl"
+            " where every user can read it, e.g. the Debian package or a virtualenv under"
+            f" /opt, or `chmod o+x {where}`)")
+
+
 @dataclass(frozen=True)
 class InstallResult:
     links: tuple[Path, ...]
     changed: bool
+    warnings: tuple[str, ...] = ()
 
 
 def install_generators(root: Path = Path("/")) -> InstallResult:
@@ -54,7 +84,8 @@ def install_generators(root: Path = Path("/")) -> InstallResult:
         link.symlink_to(program)
         links.append(link)
         changed = True
-    return InstallResult(tuple(links), changed)
+    warning = unreachable_hint(program)
+    return InstallResult(tuple(links), changed, (warning,) if warning else ())
 
 
 def uninstall_generators(root: Path = Path("/")) -> InstallResult:

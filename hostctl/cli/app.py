@@ -12,8 +12,10 @@ import sys
 from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs)
     build,
     containers,
+    doctor,
     images,
     network,
+    quadlet,
     run,
     setup,
     ship,

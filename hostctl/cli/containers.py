@@ -85,8 +85,18 @@ def start(name: NameArg, user: UserOpt = False) -> None:
 
 @app.command()
 def stop(name: NameArg, user: UserOpt = False) -> None:
-    """Stop NAME.service and wait for it."""
+    """Stop NAME.service and wait for it; say so when its PID 1 had to be killed."""
+    from hostctl.api.containers import stop_timeout_note
+    from hostctl.errors import HostctlError
+    from hostctl.systemd.dbus import Systemd
+
     _control(name, "StopUnit", user)
+    try:
+        note = stop_timeout_note(Systemd(scope_of(user)).unit(f"{name}.service"))
+    except HostctlError as err:
+        raise _fail(err) from None
+    if note:
+        say(note)
 
 
 @app.command()
@@ -98,6 +108,7 @@ def restart(name: NameArg, user: UserOpt = False) -> None:
 @app.command()
 def status(name: NameArg, user: UserOpt = False) -> None:
     """Show NAME.service's state and its last journal lines."""
+    from hostctl.api.containers import stop_timeout_note
     from hostctl.errors import HostctlError
     from hostctl.systemd.dbus import Systemd, journal_tail
 
@@ -111,6 +122,9 @@ def status(name: NameArg, user: UserOpt = False) -> None:
     health = _health_line(name, scope)
     if health:
         typer.echo(health)
+    note = stop_timeout_note(state)
+    if note:
+        typer.echo(note)
     journal = journal_tail(state.name, scope)
     if journal:
         typer.echo(journal)
@@ -146,13 +160,20 @@ def _uptime(since: float | None) -> str:
 
 
 @app.command()
-def ps(fmt: FormatOpt = "table", user: UserOpt = False) -> None:
-    """List declared containers: unit state, uptime, restarts, image and its digest."""
+def ps(
+    fmt: FormatOpt = "table",
+    user: UserOpt = False,
+    all_: Annotated[bool, typer.Option(
+        "-a", "--all", help="Stopped containers too (inactive units).")] = False,
+) -> None:
+    """List containers (declared ones and those `hostctl run -d` started) that are
+    running, starting, stopping or failed; with -a also the stopped ones: unit state,
+    health, uptime, restarts, image and its digest."""
     from hostctl.api.containers import list_containers
     from hostctl.errors import HostctlError
 
     try:
-        rows = list_containers(scope_of(user))
+        rows = list_containers(scope_of(user), adhoc=True, stopped=all_)
     except HostctlError as err:
         raise _fail(err) from None
     if fmt == "json":

@@ -14,7 +14,8 @@ import sys
 
 from hostctl.errors import HostctlError
 
-UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release")
+UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release",
+              "volume-setup", "volume-release", "image-pull")
 NETWORK_VERBS = ("network-hold", "network-release")
 
 
@@ -65,6 +66,25 @@ def _run_network_verb(verb: str, name: str, options: dict[str, str]) -> int:
 
 
 def _run_unit_verb(verb: str, name: str, user: bool) -> int:
+    if verb == "image-pull":  # a quadlet image's unit
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl import pull_ahead
+        from hostctl.paths import Scope, default_scope
+
+        pull_ahead.pull(name, Scope.USER if user else default_scope())
+        return 0
+    if verb in ("volume-setup", "volume-release"):  # a quadlet volume's unit
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl import volumes
+        from hostctl.paths import Scope, default_scope
+
+        scope = Scope.USER if user else default_scope()
+        (volumes.setup if verb == "volume-setup" else volumes.release)(name, scope)
+        return 0
     if verb == "health-timer":  # lean: no site-packages, no declaration (hostctl.health)
         from hostctl.health.check import timer_main
 

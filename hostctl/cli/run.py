@@ -23,8 +23,7 @@ import typer
 from hostctl.cli.common import UserOpt, app, scope_of
 from hostctl.errors import HostctlError, ToolMissing
 from hostctl.paths import Paths, Scope, for_scope
-
-ADHOC_DIR = "adhoc"  # under the scope's run directory: ad-hoc declarations
+from hostctl.runtime.runc import runtime_id
 
 
 def _tool(name: str) -> str:
@@ -71,7 +70,7 @@ def adhoc_declaration(image: str, command: list[str], env: list[str], volumes: l
 def _write_declaration(paths: Paths, name: str, body: dict[str, Any]) -> Path:
     from hostctl.declarations.search import load_declaration
 
-    directory = paths.run / ADHOC_DIR
+    directory = paths.adhoc
     directory.mkdir(parents=True, exist_ok=True, mode=0o755)
     path = directory / f"{name}.yaml"
     if unit_properties(name, paths.scope).get("LoadState") not in (None, "", "not-found"):
@@ -178,7 +177,7 @@ def exec_(
     from hostctl.launcher.state import ContainerState
 
     state = ContainerState(name, for_scope(scope_of(user)))
-    if not (state.paths.runc_root / name).exists():
+    if not (state.paths.runc_root / runtime_id(name)).exists():
         raise HostctlError(f"container {name} is not running",
                            hint=f"start it first: systemctl start {name}")
     try:
@@ -226,7 +225,8 @@ def inspect(name: str, user: UserOpt = False) -> None:
     config = None
     if (state.bundle / "config.json").is_file():
         config = json.loads((state.bundle / "config.json").read_text())
-    runtime = state.runtime().state(name) if (state.paths.runc_root / name).exists() else None
+    present = (state.paths.runc_root / runtime_id(name)).exists()
+    runtime = state.runtime().state(name) if present else None
     unit = unit_properties(name, scope)
     if config is None and runtime is None and unit.get("LoadState") in (None, "not-found"):
         raise HostctlError(f"no container named {name}")

@@ -53,10 +53,16 @@ def generate(
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
-    """Check declaration files (YAML or quadlet .container, with their drop-ins); print
-    each error with file:line:key."""
-    from hostctl.declarations.checks import short_image_warning
-    from hostctl.declarations.search import SUFFIXES, load_file
+    """Check declaration files (YAML, quadlet .container, .network, .volume, .image and
+    .build, with their drop-ins; YAML in a networks/ or volumes/ directory as a network
+    or volume); print each error with file:line:key."""
+    from hostctl.declarations.checks import TEMPLATE_INSTANCE, short_image_warning, template_parts
+    from hostctl.declarations.search import (
+        SUFFIXES,
+        UNSUPPORTED,
+        load_file,
+        unsupported_type,
+    )
 
     failed = 0
     for path in files:
@@ -64,10 +70,45 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
         for suffix in SUFFIXES:
             name = name.removesuffix(suffix)
         try:
+            if path.name.endswith(".image"):
+                from hostctl.declarations.image_file import load_image
+
+                load_image(path)
+                typer.echo(f"{path}: ok")
+                continue
+            if path.name.endswith(".build"):
+                from hostctl.declarations.build_file import load_build
+
+                load_build(path)
+                typer.echo(f"{path}: ok")
+                continue
+            yaml_in = path.parent.name if path.name.endswith((".yaml", ".yml")) else ""
+            if path.name.endswith(".volume") or yaml_in == "volumes":
+                from hostctl.declarations.volume_file import load_volume
+
+                load_volume(path)
+                typer.echo(f"{path}: ok")
+                continue
+            if path.name.endswith(".network") or yaml_in == "networks":
+                from hostctl.network.defs import load as load_network
+
+                load_network(path)
+                typer.echo(f"{path}: ok")
+                continue
+            if path.name.endswith(UNSUPPORTED):
+                raise unsupported_type(path)
+            if not path.name.endswith(SUFFIXES):
+                raise HostctlError(
+                    "not a declaration file", where=str(path),
+                    hint="declarations are NAME.yaml, NAME.yml, NAME.container, "
+                    "NAME.network, NAME.volume, NAME.image or NAME.build")
+            prefix, instance, templated = template_parts(name)
+            if templated and not instance:  # a template: checked as one of its instances
+                name = f"{prefix}@{TEMPLATE_INSTANCE}"
             container = load_file(path, name)
         except HostctlError as err:
             failed += 1
-            typer.echo(str(err), err=True)
+            typer.echo(str(err).replace(TEMPLATE_INSTANCE, "%i"), err=True)
         else:
             warning = short_image_warning(container.image, container.where("image"))
             if warning:
@@ -87,6 +128,8 @@ def install(
     result = install_generators()
     for link in result.links:
         typer.echo(f"{link} -> {link.readlink()}")
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if reload and Path("/run/systemd/system").is_dir():
         systemctl(Scope.SYSTEM, "daemon-reload")
 

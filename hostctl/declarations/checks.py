@@ -43,16 +43,34 @@ def suggest(word: str, allowed: Iterable[str]) -> str:
 
 
 def check_name(name: str) -> str:
-    """NAME if it can be a container and unit name (the declaration's file stem)."""
-    if not _NAME.fullmatch(name) or name.startswith("."):
+    """NAME if it can be a container and unit name (the declaration's file stem): a
+    plain name, a template PREFIX@ or one of its instances PREFIX@INSTANCE."""
+    prefix, at, instance = name.partition("@")
+    if (
+        not _NAME.fullmatch(prefix)
+        or name.startswith(".")
+        or (at and instance and not _NAME.fullmatch(instance))
+    ):
         raise Invalid(
             f"{name!r} cannot be a container name",
-            "a name is letters, digits and : _ . \\ - (not starting with '.'); "
-            "it becomes NAME.service",
+            "a name is letters, digits and : _ . \\ - (not starting with '.'), or a "
+            "template PREFIX@ and its instances PREFIX@INSTANCE; it becomes NAME.service",
         )
     if len(name) > NAME_MAX:
         raise Invalid(f"name is {len(name)} characters long", f"at most {NAME_MAX}")
     return name
+
+
+# The instance a template is read with to validate and render it; in the generated
+# units it becomes the specifier %i again (hostctl.units.build).
+TEMPLATE_INSTANCE = "hostctl-template-instance"
+
+
+def template_parts(name: str) -> tuple[str, str, bool]:
+    """(prefix, instance, is_template_or_instance) of a declaration name: "app@1" is
+    ("app", "1", True), the template "app@" is ("app", "", True), "web" ("web", "", False)."""
+    prefix, at, instance = name.partition("@")
+    return prefix, instance, bool(at)
 
 
 def check_string(text: str) -> str:
@@ -167,6 +185,8 @@ def check_directive(section: str, name: str) -> str:
             f"{suggest(name, INSTALL_DIRECTIVES)}allowed: {', '.join(INSTALL_DIRECTIVES)}",
         )
     reserved = RESERVED_DIRECTIVES.get(section, {})
+    if section == "Service" and name in ONESHOT_DIRECTIVES:
+        return name  # its value is checked by check_directive_value
     if name in reserved:
         raise Invalid(f"{name}= is set by hostctl and cannot be changed", reserved[name])
     return name
@@ -186,7 +206,25 @@ def check_directive_value(section: str, name: str, value: str) -> str:
         )
     if section == "Install":
         _check_install(name, value)
+    if section == "Service" and name == "Type" and value not in ("notify", "oneshot"):
+        raise Invalid(
+            f"Type={value} is not possible for a container",
+            "hostctl's unit is Type=notify; Type=oneshot runs the container to its end "
+            "(for a container that exits when its work is done)",
+        )
     return value
+
+
+# [Service] directives a declaration may set only to run the container to its end.
+ONESHOT_DIRECTIVES = ("Type", "RemainAfterExit")
+
+
+def check_oneshot(service: Sequence[tuple[str, Sequence[str]]]) -> str | None:
+    """A message when SERVICE has RemainAfterExit= without Type=oneshot, else None."""
+    last = {name: values[-1] for name, values in service if values}
+    if "RemainAfterExit" in last and last.get("Type") != "oneshot":
+        return "RemainAfterExit= is only for Type=oneshot"
+    return None
 
 
 def _check_install(name: str, value: str) -> None:

@@ -33,7 +33,131 @@ def render() -> str:
         cells = [f"`{s.key}`", s.doc_type, str(default), s.quadlet or "", s.maps_to]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
-    return HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n"
+    return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
+            + _networks() + _volumes() + _images() + _builds())
+
+
+QUADLET = """
+# Quadlet files
+
+`.container` files are read with podman's quadlet meanings: the `quadlet key` column
+above, `Mount=` (type=bind, volume, tmpfs), `ReadOnlyTmpfs=`, `VolatileTmp=` (a 512M
+`/tmp`), `Secret=NAME,type=env,target=VAR`, `[Quadlet] DefaultDependencies=`
+(`default_dependencies`), `[Service] Type=oneshot` (the container runs to its end) and
+`[Unit]` dependencies written `NAME.container`, `NAME.volume` or `NAME.image` (the unit
+generated for that file, which must exist: `NAME.service`, `NAME-volume.service`,
+`NAME-image.service`). Continuation lines are joined as quadlet joins them.
+
+Templates: `NAME@.container` declares the template unit `NAME@.service`; `%i`, `%I`,
+`%p` and `%P` in its values are the instance and the prefix. An instance is declared by
+`NAME@INSTANCE.container` (often a symlink to the template), or started from the
+template alone (`systemctl start NAME@X`); `[Install] DefaultInstance=X` enables
+`NAME@X.service` with the template's `WantedBy=` etc. Drop-in directories apply from the
+most specific to the broadest: `NAME@INSTANCE.container.d`, `NAME@.container.d`, the
+truncations at each `-` (`web-.container.d`, and `web-@.container.d` for a template) and
+the type-wide `container.d` (YAML: the same names with `.yaml.d`); a drop-in file name
+found in a more specific or higher-priority place shadows the others.
+"""
+
+
+def _networks() -> str:
+    """The network files' keys, from hostctl.network.quadlet.KEY_TABLE."""
+    from hostctl.network.quadlet import KEY_TABLE
+
+    lines = [
+        "",
+        "# Network declarations",
+        "",
+        "A network is `NAME.yaml` in `/etc/hostctl/networks` (a user's:",
+        "`~/.config/hostctl/networks`; see docs/networking.md), or a quadlet `NAME.network`",
+        "there or among the container declarations; a container names it with `network: NAME`",
+        "(`Network=NAME` or `Network=NAME.network`). The `[Network]` keys:",
+        "",
+        "| quadlet key | YAML key | meaning |",
+        "|---|---|---|",
+    ]
+    for key, (yaml_key, meaning) in KEY_TABLE.items():
+        yaml_cell = f"`{yaml_key}`" if yaml_key else ""
+        lines.append(f"| `{key}=` | {yaml_cell} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+
+def _volumes() -> str:
+    """The .volume files' keys, from hostctl.declarations.volume_file.KEY_TABLE."""
+    from hostctl.declarations.volume_file import KEY_TABLE, YAML_KEYS
+
+    lines = [
+        "",
+        "# Volume files",
+        "",
+        "A quadlet `NAME.volume` among the container declarations declares the named volume",
+        "NAME (podman: systemd-NAME). The generator writes `NAME-volume.service` (oneshot,",
+        "RemainAfterExit=yes; `hostctl volume-setup NAME`, and `volume-release` at stop) and",
+        "every container naming it with `Volume=NAME.volume:/path[:OPTIONS]` or",
+        "`Mount=type=volume,source=NAME.volume,...` gets Requires= and After= on that unit; a",
+        "`NAME.volume` that does not exist fails the container's unit naming FILE:LINE:KEY.",
+        "The volume's data is in the state directory's `volumes/NAME/_data`, as for every",
+        "named volume, and is never removed by hostctl. The YAML form is",
+        "`/etc/hostctl/volumes/NAME.yaml` (a user's: `~/.config/hostctl/volumes/`); any",
+        "container naming the volume NAME waits for its unit. The keys:",
+        "",
+        "| quadlet key | YAML key | meaning |",
+        "|---|---|---|",
+    ]
+    yaml_of = {quadlet: yaml_key for yaml_key, quadlet in YAML_KEYS.items()}
+    lines += [f"| `{key}=` | {'`' + yaml_of[key] + '`' if key in yaml_of else ''} | {meaning} |"
+              for key, meaning in KEY_TABLE.items()]
+    lines += ["", "`Label=`, `Image=`, `ServiceName=`, `PodmanArgs=`, `GlobalArgs=`,",
+              "`ContainersConfModule=` and sections other than `[Volume]` are refused."]
+    return "\n".join(lines) + "\n"
+
+
+def _builds() -> str:
+    """The .build files' keys, from hostctl.declarations.build_file.KEY_TABLE."""
+    from hostctl.declarations.build_file import KEY_TABLE
+
+    lines = [
+        "",
+        "# Build files",
+        "",
+        "A container's `Image=NAME.build` reads `NAME.build` beside the `.container` file and",
+        "becomes the `image` and `build` settings: the launcher runs `hostctl build` when the",
+        "image is not in the store (podman instead runs a NAME-build.service ahead; a `.build`",
+        "no container names builds nothing). The `[Build]` keys:",
+        "",
+        "| quadlet key | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    lines += ["", "Other keys (`Annotation=`, `Network=`, `Volume=`, `Retry=`...), a second",
+              "`ImageTag=`, a URL or git context, and sections other than `[Build]` are refused."]
+    return "\n".join(lines) + "\n"
+
+
+def _images() -> str:
+    """The .image files' keys, from hostctl.declarations.image_file.KEY_TABLE."""
+    from hostctl.declarations.image_file import KEY_TABLE
+
+    lines = [
+        "",
+        "# Image files",
+        "",
+        "A quadlet `NAME.image` among the container declarations makes the generator write",
+        "`NAME-image.service` (oneshot, RemainAfterExit=yes, after the network is online",
+        "unless `[Quadlet] DefaultDependencies=false`; `hostctl image-pull NAME`). A",
+        "container's `Image=NAME.image` (the file beside the `.container`) is its `Image=`",
+        "reference and platform, and the container's unit Requires= and comes After= the",
+        "image's. The `[Image]` keys:",
+        "",
+        "| quadlet key | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    lines += ["", "`AllTags=`, `Creds=`, `CertDir=`, `TLSVerify=`, `DecryptionKey=`, `ImageTag=`,",
+              "`PodmanArgs=`, `GlobalArgs=`, `ContainersConfModule=` and other sections are",
+              "refused (credentials: `hostctl login` or `AuthFile=`)."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ class Kind(StrEnum):
     DURATION = "duration"  # seconds >= 0: a number, or 30s, 1m30s, 500ms, 2h
     HEALTH_CMD = "health_cmd"  # a string (/bin/sh -c), a list (exec form) or none
     NOTIFY = "notify"  # true, false or healthy
+    SERVICE_NAME = "service_name"  # a unit name ending in .service (or its stem)
     BUILD = "build"  # {context, file, args, target}: how to build the image
 
 
@@ -61,6 +62,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.GROUP: "str (group name or gid)",
     Kind.GROUPS: "list[str] (group names or gids)",
     Kind.HOSTNAME: "str (host name)",
+    Kind.SERVICE_NAME: "str (unit name)",
     Kind.SECONDS: "int (seconds, >= 1)",
     Kind.DELAY: "int (seconds, >= 0)",
     Kind.COUNT: "int (>= 1)",
@@ -79,7 +81,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.ULIMITS: "map[str, int | str] (NAME: SOFT[:HARD])",
     Kind.SYSCTLS: "map[str, str]",
     Kind.LABELS: "map[str, str]",
-    Kind.SECRETS: "list[str | map] (NAME or {name, source, target})",
+    Kind.SECRETS: "list[str | map] (NAME or {name, source, target | env})",
     Kind.PORTS: "list[str] ([IP:]HOST:CONTAINER[/tcp|udp])",
     Kind.ADDRESSES: "list[str] (IP addresses)",
     Kind.DOMAINS: "list[str] (domain names)",
@@ -101,6 +103,7 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.GROUP: "str",
     Kind.GROUPS: "list",
     Kind.HOSTNAME: "str",
+    Kind.SERVICE_NAME: "str",
     Kind.SECONDS: "int",
     Kind.DELAY: "int",
     Kind.COUNT: "int",

@@ -105,12 +105,15 @@ class Secret:
     source: an absolute host file path, or the name of a credential the service manager
     itself holds (systemd looks a non-absolute source up among its own credentials).
     target: absolute path in the container where the secret is mounted read-only
-    (default /run/secrets/NAME).
+    (default /run/secrets/NAME); "" for a secret given as an environment variable.
+    env: the environment variable holding the secret instead of a file (quadlet
+    Secret=NAME,type=env,target=VAR), or None.
     """
 
     name: str
     source: str
     target: str
+    env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,8 @@ class Container:
     reload_signal: str | None = DEFAULTS["reload_signal"]
     restart: Restart = DEFAULTS["restart"]
     restart_sec: int | None = DEFAULTS["restart_sec"]
+    service_name: str | None = DEFAULTS["service_name"]
+    default_dependencies: bool = DEFAULTS["default_dependencies"]
     memory: int | None = DEFAULTS["memory"]
     cpus: float | None = DEFAULTS["cpus"]
     pids_limit: int | None = DEFAULTS["pids_limit"]
@@ -236,6 +241,15 @@ class Container:
     unit: Directives = DEFAULTS["unit"]
     service: Directives = DEFAULTS["service"]
     install: Directives = DEFAULTS["install"]
+    # A template's [Install] DefaultInstance=: the instance its links enable.
+    default_instance: str | None = None
+    # Quadlet units the declaration names: ("container", NAME, FILE:LINE:KEY) for a
+    # [Unit] dependency written NAME.container (translated to NAME.service), ("volume",
+    # NAME, ...) for Volume=NAME.volume:... or Mount=...source=NAME.volume, ("image",
+    # NAME, ...) for Image=NAME.image, ("build", NAME, ...) for Image=NAME.build. The
+    # generator checks that they exist and makes the container's unit wait for the
+    # volume's and image's units; a start with any is never recorded for the quick path.
+    unit_refs: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
     # setting key -> 1-based line in `source`, for errors found after loading (the
     # launcher's "user not found" can then point at FILE:LINE:user).
     locations: tuple[tuple[str, int], ...] = field(default=(), compare=False)
@@ -247,7 +261,14 @@ class Container:
 
     @property
     def unit_name(self) -> str:
-        return f"{self.name}.service"
+        return self.service_name or f"{self.name}.service"
+
+    @property
+    def oneshot(self) -> bool:
+        """[Service] Type=oneshot: the unit runs the container to its end (its exit
+        status is the start's result), instead of supervising it."""
+        types = [value for name, values in self.service if name == "Type" for value in values]
+        return bool(types) and types[-1] == "oneshot"
 
     @property
     def ready_by_container(self) -> bool:

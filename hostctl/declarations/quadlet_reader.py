@@ -5,8 +5,16 @@ Mount= (type=bind|volume|tmpfs), ReadOnlyTmpfs= and VolatileTmp=; [Unit], [Servi
 and [Install] pass through like the `unit:`, `service:` and `install:` settings. Any
 other key is an error naming FILE:LINE:KEY and the keys that are supported. Values of
 [Container] keys may use the specifiers %h, %t, %u, %U and %% (expanded when read, as
-systemd would in podman's command line); relative host paths are taken from the file's
-directory, as quadlet does. Drop-ins (NAME.container.d/*.conf) are appended in order.
+systemd would in podman's command line), and in a template's instance %i, %I, %p and %P;
+relative host paths are taken from the file's directory, as quadlet does. Drop-ins
+(hostctl.declarations.search.dropins_for) are appended in order.
+
+What podman's generator does beyond the keys is mapped too: [Quadlet]
+DefaultDependencies=, [Install] DefaultInstance= (templates), [Unit] dependencies written
+NAME.container (NAME.service), [Service] Type=oneshot, Secret=...,type=env, and the other
+quadlet files a container names: Network=NAME.network, Volume=NAME.volume:...,
+Mount=...source=NAME.volume, Image=NAME.image and Image=NAME.build (the last two read
+beside this file; see volume_file, image_file, build_file and hostctl.network.quadlet).
 """
 
 from __future__ import annotations
@@ -27,11 +35,19 @@ from hostctl.declarations.unitfile import (
     split_words,
     unquote,
 )
-from hostctl.errors import DeclarationError
+from hostctl.errors import DeclarationError, raise_all
 
 SUFFIX = ".container"
 BY_QUADLET: dict[str, Setting] = {s.quadlet: s for s in SETTINGS if s.quadlet}
 EXTRA_KEYS = ("Mount", "ReadOnlyTmpfs", "VolatileTmp")
+QUADLET_KEYS = {"DefaultDependencies": "default_dependencies"}
+# [Unit] directives whose values are unit names: NAME.container there means the unit
+# generated from NAME.container, NAME.service (quadlet's translation).
+_DEPENDENCY_DIRECTIVES = frozenset({
+    "Requires", "Requisite", "Wants", "BindsTo", "PartOf", "Upholds", "Conflicts",
+    "Before", "After", "OnFailure", "OnSuccess", "PropagatesReloadTo",
+    "ReloadPropagatedFrom", "PropagatesStopTo", "StopPropagatedFrom", "JoinsNamespaceOf",
+})
 SUPPORTED = ", ".join(sorted([*BY_QUADLET, *EXTRA_KEYS]))
 PASS_THROUGH = {"Unit": "unit", "Service": "service", "Install": "install"}
 _READ_ONLY_TMPFS = ("/tmp", "/var/tmp", "/run")
@@ -67,6 +83,7 @@ _SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.USER: checks.check_user,
     Kind.GROUP: values.parse_group,
     Kind.HOSTNAME: values.parse_hostname,
+    Kind.SERVICE_NAME: values.parse_service_name,
     Kind.SECONDS: lambda t: checks.check_seconds(values.parse_int(t, 1, "seconds")),
     Kind.COUNT: lambda t: values.parse_int(t, 1),
     Kind.DELAY: lambda t: values.parse_int(t, 0, "seconds"),
@@ -103,10 +120,25 @@ class _Reader:
         except Invalid as err:
             raise DeclarationError(err.message, where=str(source), hint=err.hint) from None
         self.source, self.name = source, name
+        prefix, instance, templated = checks.template_parts(name)
+        if templated and not instance:
+            raise DeclarationError(
+                f"{name!r} is a template: it declares the units {prefix}@INSTANCE",
+                where=str(source),
+                hint=f"load an instance, e.g. {prefix}@1",
+            )
+        # Specifiers of the unit the file declares, expanded when read (%i and %I: the
+        # instance; %p and %P: the prefix, the name before '@').
+        self.specifiers = {"i": instance, "I": instance, "p": prefix, "P": prefix}
+        self.default_instance: str | None = None
+        self.volatile_tmp = False
+        self.refs: list[tuple[str, str, str]] = []  # (kind, name, FILE:LINE:KEY)
         self.found: dict[str, Any] = {}
         self.lines: dict[str, str] = {}  # setting key -> FILE:LINE:Key of its last entry
         self.locations: dict[str, int] = {}
         self.sections: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self.problems: list[DeclarationError] = []  # every bad entry, raised by container()
+        self.failed: set[str] = set()  # keys of the entries that had a problem
 
     def read_file(self, path: Path) -> None:
         try:
@@ -121,13 +153,16 @@ class _Reader:
         try:
             entries = parse_unit_text(text)
         except SyntaxProblem as err:
-            raise DeclarationError(err.message, where=f"{path}:{err.line}", hint=err.hint) from None
+            where = f"{path}:{err.line}"
+            self.problems.append(DeclarationError(err.message, where=where, hint=err.hint))
+            return
         for entry in entries:
             where = f"{path}:{entry.line}:{entry.key}"
             try:
                 self._entry(entry, path)
             except Invalid as err:
-                raise DeclarationError(err.message, where=where, hint=err.hint) from None
+                self.problems.append(DeclarationError(err.message, where=where, hint=err.hint))
+                self.failed.add(entry.key)
             if path == self.source:
                 self.locations.setdefault(entry.key, entry.line)
 
@@ -140,18 +175,42 @@ class _Reader:
             self._setting(service_setting, value, path)
             self.lines[service_setting.key] = f"{path}:{entry.line}:{entry.key}"
             return
+        if entry.section == "Install" and entry.key == "DefaultInstance":
+            self._default_instance(entry.value)
+            return
         if entry.section in PASS_THROUGH:
             section = entry.section
             checks.check_directive(section, entry.key)
-            value = checks.check_directive_value(section, entry.key, entry.value)
+            value = entry.value
+            if section == "Install":  # unit names: quadlet unquotes them
+                value = " ".join(split_words(value))
+            elif section == "Unit" and entry.key in _DEPENDENCY_DIRECTIVES:
+                value, names = _translate_units(value)
+                where = f"{path}:{entry.line}:{entry.key}"
+                self.refs += [(kind, name, where) for kind, name in names]
+            value = checks.check_directive_value(section, entry.key, value)
             self.sections.setdefault(PASS_THROUGH[section], []).append((entry.key, (value,)))
+            return
+        if entry.section == "Quadlet":
+            quadlet_key = QUADLET_KEYS.get(entry.key)
+            if quadlet_key is None:
+                raise Invalid(
+                    f"unsupported [Quadlet] key {entry.key!r}",
+                    f"supported [Quadlet] keys: {', '.join(QUADLET_KEYS)}",
+                )
+            self.found[quadlet_key] = values.parse_bool(unquote(entry.value))
             return
         if entry.section != "Container":
             raise Invalid(
                 f"section [{entry.section}] is not supported",
-                "a .container file has [Container], [Unit], [Service] and [Install]",
+                "a .container file has [Container], [Unit], [Service], [Install] and "
+                "[Quadlet]",
             )
-        value = _expand(entry.value)
+        value = _expand(entry.value, self.specifiers)
+        if entry.key in ("Volume", "Mount"):
+            value, volume = _volume_ref(value, entry.key == "Mount")
+            if volume is not None:
+                self.refs.append(("volume", volume, f"{path}:{entry.line}:{entry.key}"))
         if entry.key in EXTRA_KEYS:
             self._extra(entry.key, value, path)
             return
@@ -165,11 +224,23 @@ class _Reader:
         if not value and setting.key != "entrypoint":
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
             return
+        if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
+            value = _network_ref(unquote(value))
+        if setting.kind is Kind.IMAGE and unquote(value).endswith(".image"):
+            self._image_ref(unquote(value), f"{path}:{entry.line}:{entry.key}")
+            self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
+            return
+        if setting.kind is Kind.IMAGE and unquote(value).endswith(".build"):
+            self._build_ref(unquote(value))
+            self.refs.append(("build", unquote(value).removesuffix(".build"),
+                              f"{path}:{entry.line}:{entry.key}"))
+            self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
+            return
         if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):
             raise Invalid(
                 f"{unquote(value)!r} refers to a quadlet unit",
-                "hostctl has no .network, .volume, .pod, .image, .build or .kube units; "
-                "give an image reference or a network name",
+                "hostctl has no .pod or .kube units; give an image reference, NAME.image "
+                "or NAME.build, a network name or NAME.network",
             )
         self._setting(setting, value, path)
         self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
@@ -213,26 +284,104 @@ class _Reader:
             mount = _mount(value, path)
             self._add("tmpfs" if isinstance(mount, Tmpfs) else "volumes", mount)
             return
+        if key == "VolatileTmp":
+            self.volatile_tmp = values.parse_bool(value)  # applied in container()
+            return
         if not values.parse_bool(value):
             return
-        wanted = _READ_ONLY_TMPFS if key == "ReadOnlyTmpfs" else ("/tmp",)
         present = {m.destination for m in (*self.found.get("volumes", ()),
                                            *self.found.get("tmpfs", ()))}
-        self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in wanted if d not in present))
+        self._add("tmpfs", *(Tmpfs(d, ("rw",)) for d in _READ_ONLY_TMPFS if d not in present))
+
+    def _image_ref(self, value: str, where: str) -> None:
+        """Image=NAME.image: the reference and platform NAME.image (beside this file)
+        pulls ahead; the container's unit waits for NAME-image.service."""
+        from hostctl.declarations.image_file import load_image
+
+        if "/" in value or "@" in value:
+            raise Invalid(f"{value!r} is not a .image file name", "e.g. Image=app.image")
+        image_path = self.source.parent / value
+        if not image_path.is_file():
+            raise Invalid(f"{value} is not declared", f"add {image_path}")
+        try:
+            image = load_image(image_path)
+        except DeclarationError as err:
+            raise Invalid(f"{value}: {err.where}: {err.message}", err.hint) from None
+        self.found["image"] = image.reference
+        if image.platform:
+            self.found["platform"] = image.platform
+        self.refs.append(("image", image.name, where))
+
+    def _build_ref(self, value: str) -> None:
+        """Image=NAME.build: the image NAME.build (beside this file) tags, built by the
+        launcher when missing (hostctl.declarations.build_file)."""
+        from hostctl.declarations.build_file import load_build
+
+        if "/" in value or "@" in value:
+            raise Invalid(f"{value!r} is not a .build file name", "e.g. Image=app.build")
+        build_path = self.source.parent / value
+        if not build_path.is_file():
+            raise Invalid(f"{value} is not declared", f"add {build_path}")
+        try:
+            self.found["image"], self.found["build"] = load_build(build_path)
+        except DeclarationError as err:  # said at this Image= line, the .build's place too
+            raise Invalid(f"{value}: {err.where}: {err.message}", err.hint) from None
+
+    def _default_instance(self, value: str) -> None:
+        prefix, _instance, templated = checks.template_parts(self.name)
+        if not templated:
+            raise Invalid(
+                "DefaultInstance= is for templates",
+                f"name the file {prefix}@.container to make it a template",
+            )
+        value = unquote(value)
+        checks.check_name(f"{prefix}@{value}")
+        if not value or "@" in value:
+            raise Invalid(f"{value!r} is not an instance name", "e.g. DefaultInstance=1")
+        self.default_instance = value
 
     def container(self) -> Container:
-        if "image" not in self.found:
-            raise DeclarationError(
+        """The declaration read, or every problem found in its files (see raise_all)."""
+        if "image" not in self.found and "Image" not in self.failed:
+            self.problems.append(DeclarationError(
                 "no Image= in [Container]", where=str(self.source), hint="add Image=REFERENCE"
-            )
-        try:
-            values.check_combination(self.found)
-        except values.Conflict as err:
-            where = self.lines.get(err.key, str(self.source))
-            raise DeclarationError(err.message, where=where, hint=err.hint) from None
+            ))
+        if "group" in self.found and "user" not in self.found:
+            self.problems.append(DeclarationError(  # podman's rule: Group= alone is refused
+                "Group= is given without User=",
+                where=self.lines.get("group", str(self.source)),
+                hint="add User= (a name or a uid) or drop Group=",
+            ))
+        raise_all(self.problems)
+        if self.volatile_tmp and not self.found.get("read_only"):
+            # podman: a tmpfs of 512M, mode 1777, on /tmp (a read-only container has one)
+            present = {m.destination for m in (*self.found.get("volumes", ()),
+                                               *self.found.get("tmpfs", ()))}
+            if "/tmp" not in present:
+                self._add("tmpfs", values.parse_tmpfs("/tmp:rw,size=512M,mode=1777"))
+        elif self.volatile_tmp:
+            present = {m.destination for m in (*self.found.get("volumes", ()),
+                                               *self.found.get("tmpfs", ()))}
+            if "/tmp" not in present:
+                self._add("tmpfs", Tmpfs("/tmp", ("rw",)))
         found = dict(self.found)
         for setting_key, directives in self.sections.items():
             found[setting_key] = tuple(directives)
+        try:
+            values.check_combination(found)
+        except values.Conflict as err:
+            where = self.lines.get(err.key, str(self.source))
+            raise DeclarationError(err.message, where=where, hint=err.hint) from None
+        if self.default_instance is not None:
+            found["default_instance"] = self.default_instance
+        if self.refs:
+            found["unit_refs"] = tuple(self.refs)
+        if "service_name" in found and checks.template_parts(self.name)[2]:
+            raise DeclarationError(
+                "ServiceName= cannot rename a template's units",
+                where=self.lines.get("service_name", str(self.source)),
+                hint="drop ServiceName=; the units are named after the file",
+            )
         return Container(
             name=self.name,
             source=self.source,
@@ -241,8 +390,9 @@ class _Reader:
         )
 
 
-def _expand(text: str) -> str:
-    """TEXT with %h, %t, %u, %U and %% expanded; other specifiers are refused."""
+def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
+    """TEXT with %h, %t, %u, %U, %% and the unit's SPECIFIERS (%i, %I, %p, %P) expanded;
+    other specifiers are refused."""
     if "%" not in text:
         return text
     import pwd
@@ -256,6 +406,7 @@ def _expand(text: str) -> str:
         "u": account.pw_name,
         "U": str(os.getuid()),
         "%": "%",
+        **(specifiers or {}),
     }
     out, index = [], 0
     while index < len(text):
@@ -263,7 +414,8 @@ def _expand(text: str) -> str:
             code = text[index + 1 : index + 2]
             if code not in table:
                 raise Invalid(
-                    f"specifier %{code} is not supported here", "use %h, %t, %u, %U or %%"
+                    f"specifier %{code} is not supported here",
+                    "use %h, %t, %u, %U, %%, and in a template %i, %I, %p or %P",
                 )
             out.append(table[code])
             index += 2
@@ -271,6 +423,82 @@ def _expand(text: str) -> str:
             out.append(text[index])
             index += 1
     return "".join(out)
+
+
+def _volume_ref(value: str, mount: bool) -> tuple[str, str | None]:
+    """Volume=NAME.volume:DST[:OPTS] or Mount=...,source=NAME.volume,...: the volume
+    NAME (declared by NAME.volume, hostctl.declarations.volume_file) in its place."""
+    if mount:
+        parts = value.split(",")
+        for index, part in enumerate(parts):
+            key, equals, source = part.partition("=")
+            if equals and key in ("source", "src") and source.endswith(".volume"):
+                name = _volume_name(source)
+                parts[index] = f"{key}={name}"
+                return ",".join(parts), name
+        return value, None
+    source, colon, rest = value.partition(":")
+    if colon and source.endswith(".volume"):
+        name = _volume_name(source)
+        return f"{name}:{rest}", name
+    return value, None
+
+
+def _volume_name(source: str) -> str:
+    name = source.removesuffix(".volume")
+    if "@" in name:
+        raise Invalid(f"{source!r} is a template volume", "hostctl has no volume templates")
+    checks.check_name(name)
+    return name
+
+
+def _network_ref(value: str) -> str:
+    """Network=NAME.network: the network NAME.network declares (hostctl.network.quadlet),
+    which hostctl calls NAME."""
+    name = value.removesuffix(".network")
+    if ":" in name:
+        raise Invalid(f"network options in {value!r} are not supported",
+                      "give NAME.network alone")
+    if "@" in name:
+        raise Invalid(f"{value!r} is a template network", "hostctl has no network templates")
+    values.parse_network(name)
+    return name
+
+
+def _translate_units(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """The unit names of a dependency directive, NAME.container written as NAME.service,
+    NAME.volume as NAME-volume.service and NAME.image as NAME-image.service (the units
+    generated for them), and those (kind, NAME); other quadlet types are refused."""
+    words, names = [], []
+    for word in split_words(value):
+        stem, dot, suffix = word.rpartition(".")
+        if dot and f".{suffix}" == SUFFIX:
+            words.append(f"{stem}.service")
+            names.append(("container", stem))
+        elif dot and suffix in ("volume", "image") and "@" not in stem:
+            words.append(f"{stem}-{suffix}.service")
+            names.append((suffix, stem))
+        elif dot and suffix == "build":
+            raise Invalid(
+                f"{word!r}: hostctl generates no unit for a build",
+                f"a container with Image={word} builds its image itself; drop it from the "
+                "dependency",
+            )
+        elif dot and suffix == "network":
+            raise Invalid(
+                f"{word!r}: hostctl generates no unit for a network",
+                f"a container with Network={word} waits for its network itself; drop it "
+                "from the dependency",
+            )
+        elif dot and f".{suffix}" in _UNIT_REFS:
+            raise Invalid(
+                f"{word!r} refers to a .{suffix} unit, which hostctl does not support",
+                "hostctl generates units for .container files; name a unit or a "
+                ".container file",
+            )
+        else:
+            words.append(word)
+    return " ".join(words), names
 
 
 def _host_path(value: str, path: Path) -> str:
@@ -282,16 +510,24 @@ def _host_path(value: str, path: Path) -> str:
 
 
 def _secret(value: str) -> Any:
-    name, *options = value.split(",")
-    target = None
+    """Secret=NAME[,type=mount|env][,target=PATH|VARIABLE] (podman's meaning: a type=env
+    secret is the variable TARGET, by default NAME)."""
+    name, *options = unquote(value).split(",")
+    target, kind = None, "mount"
     for option in options:
         key, _, setting = option.partition("=")
-        if key == "type" and setting == "mount":
+        if key == "type":
+            kind = checks.check_choice(setting, ["mount", "env"])
             continue
         if key == "target":
             target = setting
             continue
-        raise Invalid(f"secret option {option!r} is not supported", "NAME[,target=PATH]")
+        raise Invalid(
+            f"secret option {option!r} is not supported",
+            "NAME[,type=mount|env][,target=PATH or VARIABLE]",
+        )
+    if kind == "env":
+        return values.parse_secret(name, None, None, target or name)
     return values.parse_secret(name, None, target)
 
 

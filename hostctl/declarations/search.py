@@ -8,6 +8,17 @@ of the search path; a drop-in file name in a higher directory shadows the same n
 lower ones, and they apply in alphabetical order of file name. A file that is a
 symlink to /dev/null masks the name, as in systemd. $HOSTCTL_DECLARATION_PATH
 (colon-separated) replaces the whole list.
+
+Templates, as quadlet and systemd have them: PREFIX@.container declares the template
+unit PREFIX@.service; an instance PREFIX@INSTANCE is declared by its own file (often a
+symlink to the template), or else read from the template when the unit is started (a
+DefaultInstance= or an instance systemd was asked for). Drop-in directories are looked
+for from the most specific to the broadest, quadlet's order: NAME.container.d, the
+template's PREFIX@.container.d, then the truncations at each '-' (for web-app-1:
+web-app-.container.d, web-.container.d, and for a template web-@.container.d too), and
+the type-wide container.d (YAML: the same names with .yaml.d, no type-wide directory).
+A drop-in file name found in a more specific or a higher-priority place shadows the same
+name in the others.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hostctl.declarations.checks import Invalid, check_name
+from hostctl.declarations.checks import Invalid, check_name, template_parts
 from hostctl.declarations.dirs import ENV_PATH as ENV_PATH  # re-exported
 from hostctl.declarations.dirs import SHARE_DIR as SHARE_DIR
 from hostctl.declarations.dirs import USERS_DIR as USERS_DIR
@@ -26,6 +37,23 @@ from hostctl.errors import DeclarationError
 from hostctl.paths import Scope
 
 SUFFIXES = (".yaml", ".yml", ".container")
+# Quadlet unit types hostctl does not read (yet): reported, never silently skipped.
+# (.network, .volume and .build files are read from here too: hostctl.network.defs,
+# hostctl.declarations.volume_file and, for a container's Image=NAME.build,
+# hostctl.declarations.build_file.)
+UNSUPPORTED = (".pod", ".kube", ".artifact")
+
+
+def unsupported_type(path: Path) -> DeclarationError:
+    """The error for a quadlet file of a type hostctl does not support."""
+    kind = path.suffix
+    return DeclarationError(
+        f"quadlet {kind} files are not supported by hostctl",
+        where=str(path),
+        hint="hostctl reads .container, .network, .volume, .image and .build files (and "
+        "its own YAML); "
+        f"declare what the {kind} file does another way, or remove it",
+    )
 # A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).
 DROPINS = {
     ".yaml": ((".yaml.d", ".yml.d"), (".yaml", ".yml")),
@@ -95,6 +123,11 @@ def load_declaration(name: str, scope: Scope, dirs: list[Path] | None = None) ->
             )
         if files:
             return load_file(files[0], name, searched)
+    prefix, instance, templated = template_parts(name)
+    if templated and instance:
+        template = template_file(f"{prefix}@", searched)
+        if template is not None:
+            return load_file(template, name, searched)
     raise DeclarationError(
         f"no declaration named {name!r}",
         hint=f"looked for {name}.yaml and {name}.yml in "
@@ -102,15 +135,49 @@ def load_declaration(name: str, scope: Scope, dirs: list[Path] | None = None) ->
     )
 
 
+def template_file(template: str, dirs: list[Path]) -> Path | None:
+    """The file declaring TEMPLATE (PREFIX@) in the first of DIRS holding one, or None."""
+    for directory in dirs:
+        for suffix in SUFFIXES:
+            candidate = directory / f"{template}{suffix}"
+            if _is_candidate(candidate) and not _is_mask(candidate):
+                return candidate
+    return None
+
+
+def dropin_dir_names(name: str, suffix: str) -> list[str]:
+    """The drop-in directory names of declaration NAME with file SUFFIX, most specific
+    first (quadlet's order; see the module's docstring)."""
+    dir_suffixes = DROPINS[suffix][0]
+    prefix, instance, templated = template_parts(name)
+    stems = [name]
+    if templated and instance:
+        stems.append(f"{prefix}@")
+    parts = prefix.split("-")
+    for end in range(len(parts) - 1, 0, -1):
+        truncated = "-".join(parts[:end]) + "-"
+        if templated:
+            stems.append(f"{truncated}@")
+        stems.append(truncated)
+    names = [f"{stem}{dir_suffix}" for stem in stems for dir_suffix in dir_suffixes]
+    if suffix == ".container":
+        names.append("container.d")
+    return names
+
+
 def declaration_inputs(name: str, scope: Scope, dirs: list[Path] | None = None) -> list[Path]:
     """Every path whose presence or content decides what load_declaration(NAME) returns:
-    each candidate file and drop-in directory in every searched directory (present or
-    not), and the files in the drop-in directories that exist."""
+    each candidate file (and a template's) and drop-in directory in every searched
+    directory (present or not), and the files in the drop-in directories that exist."""
     inputs: list[Path] = []
+    prefix, instance, templated = template_parts(name)
+    stems = [name, f"{prefix}@"] if templated and instance else [name]
+    dropin_dirs = list(dict.fromkeys(
+        dropin for suffix in SUFFIXES for dropin in dropin_dir_names(name, suffix)))
     for directory in dirs if dirs is not None else declaration_dirs(scope):
-        inputs += [directory / f"{name}{suffix}" for suffix in SUFFIXES]
-        for dir_suffix in sorted({d for ds, _ in DROPINS.values() for d in ds}):
-            dropin_dir = directory / f"{name}{dir_suffix}"
+        inputs += [directory / f"{stem}{suffix}" for stem in stems for suffix in SUFFIXES]
+        for dropin in dropin_dirs:
+            dropin_dir = directory / dropin
             inputs.append(dropin_dir)
             try:
                 inputs += [dropin_dir / entry for entry in sorted(os.listdir(dropin_dir))]
@@ -122,11 +189,12 @@ def declaration_inputs(name: str, scope: Scope, dirs: list[Path] | None = None) 
 def dropins_for(path: Path, name: str, dirs: list[Path]) -> list[Path]:
     """The drop-ins of declaration file PATH (named NAME) across DIRS, in applying order."""
     suffix = next(s for s in SUFFIXES if path.name.endswith(s))
-    dir_suffixes, file_suffixes = DROPINS[suffix]
+    file_suffixes = DROPINS[suffix][1]
+    dropin_dirs = dropin_dir_names(name, suffix)
     found: dict[str, Path] = {}
     for directory in dirs:
-        for dir_suffix in dir_suffixes:
-            dropin_dir = directory / f"{name}{dir_suffix}"
+        for dropin in dropin_dirs:
+            dropin_dir = directory / dropin
             try:
                 entries = sorted(os.listdir(dropin_dir))
             except (FileNotFoundError, NotADirectoryError):
@@ -164,6 +232,9 @@ def _candidates(directory: Path, skipped: list[DeclarationError]) -> dict[str, l
         skipped.append(DeclarationError(f"cannot list: {err.strerror}", where=str(directory)))
         return {}
     result: dict[str, list[Path]] = {}
+    for entry in entries:
+        if entry.endswith(UNSUPPORTED) and not entry.startswith("."):
+            skipped.append(unsupported_type(directory / entry))
     for suffix in SUFFIXES:
         for entry in entries:
             if entry.startswith(".") or not entry.endswith(suffix):

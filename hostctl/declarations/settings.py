@@ -327,6 +327,22 @@ SETTINGS: tuple[Setting, ...] = (
         maps_to="unit [Service] RestartSec=", example="5",
     ),
     Setting(
+        key="service_name", kind=Kind.SERVICE_NAME,
+        help="The name of the generated unit, instead of NAME.service; NAME.service "
+        "stays an alias of it, so hostctl's commands and other units' dependencies on "
+        "NAME.service still reach it.",
+        maps_to="the unit's file name (and an alias NAME.service)",
+        quadlet="ServiceName", example="web-frontend",
+    ),
+    Setting(
+        key="default_dependencies", kind=Kind.BOOL, default=True,
+        help="Whether the unit waits for the network to be online (network-online.target, "
+        "or the user scope's wait unit); false drops that dependency (quadlet "
+        "[Quadlet] DefaultDependencies=).",
+        maps_to="unit [Unit] Wants=/After= network-online.target",
+        example="false",
+    ),
+    Setting(
         key="memory", kind=Kind.SIZE,
         help="Memory limit of the whole unit (container included).",
         maps_to="unit [Service] MemoryMax=", quadlet="Memory", example="512M",
@@ -357,8 +373,10 @@ SETTINGS: tuple[Setting, ...] = (
         key="secrets", kind=Kind.SECRETS, default=(),
         help="Files handed over as systemd credentials and mounted read-only, by default at "
         "/run/secrets/NAME; SOURCE is a host file or a credential of the service manager "
-        "(default: NAME).",
-        maps_to="unit [Service] LoadCredential=NAME:SOURCE; OCI mounts", quadlet="Secret",
+        "(default: NAME); with env: VARIABLE the secret is that environment variable "
+        "instead of a file (quadlet Secret=NAME,type=env,target=VARIABLE).",
+        maps_to="unit [Service] LoadCredential=NAME:SOURCE; OCI mounts or process env",
+        quadlet="Secret",
         example='[{name: db-password, source: /etc/app/db-password}]',
     ),
     Setting(
@@ -430,11 +448,9 @@ BY_KEY: Mapping[str, Setting] = {setting.key: setting for setting in SETTINGS}
 RESERVED_DIRECTIVES: Mapping[str, Mapping[str, str]] = {
     "Service": {
         "ExecStart": "the unit runs `hostctl launch`; set `command:` or `entrypoint:`",
-        "Type": "hostctl's launcher needs Type=notify",
         "NotifyAccess": "hostctl's launcher needs NotifyAccess=all",
         "KillMode": "hostctl needs KillMode=mixed so the container's init gets SIGTERM",
         "Delegate": "hostctl needs Delegate=yes to place the container in a sub-cgroup",
-        "RemainAfterExit": "the container's init is the service's main process",
         "PIDFile": "the launcher reports the container's PID to systemd itself",
         "Restart": "use the `restart:` setting",
         "TimeoutStopSec": "use the `stop_timeout:` setting",

@@ -1,9 +1,13 @@
 """Reading systemd unit-file syntax (quadlet .container files and their .conf drop-ins).
 
-systemd.syntax(7): [Section] headers, KEY=VALUE lines, comments starting with # or ;, a
-trailing backslash continuing a line (comment lines inside a continuation are skipped).
+systemd.syntax(7) as quadlet reads it: [Section] headers, KEY=VALUE lines, comments
+starting with # or ;, a trailing backslash continuing a line. Continuations are joined
+the way podman's quadlet joins them (the meaning the files were written for): the
+backslash is dropped and the next line, stripped, follows directly; comment lines and
+empty lines inside a continuation are skipped (so an empty line does not end it).
 Word splitting for Exec=, Environment= and friends follows systemd's: whitespace
-separates words, single or double quotes group them, and C escapes are decoded.
+separates words, single or double quotes group them, and C escapes are decoded; an
+escape systemd does not know (such as \\.) is kept as written, backslash included.
 """
 
 from __future__ import annotations
@@ -52,9 +56,11 @@ def parse_unit_text(text: str) -> list[Entry]:
         while line.endswith("\\") and index < len(lines):
             following = lines[index].strip()
             index += 1
-            if following[:1] in ("#", ";"):
+            if not following or following[:1] in ("#", ";"):
                 continue
-            line = line[:-1] + " " + following
+            line = line[:-1] + following
+        if line.endswith("\\"):  # the file ended inside a continuation
+            line = line[:-1].rstrip()
         if line.startswith("["):
             if not line.endswith("]") or len(line) < 3:
                 raise SyntaxProblem(number, f"bad section header {line!r}", "e.g. [Container]")
@@ -119,7 +125,7 @@ def _escape(text: str, index: int) -> tuple[str, int]:
             return _code(text, digits, size, base), index + 1 + size
     if char in "01234567":
         return _code(text, text[index : index + 3], 3, 8), index + 3
-    raise Invalid(f"unknown escape \\{char} in {text!r}", "write \\\\ for a backslash")
+    return "\\" + char, index + 1  # unknown to systemd: kept as written
 
 
 def _code(text: str, digits: str, size: int, base: int) -> str:

@@ -16,6 +16,7 @@ from hostctl.declarations.checks import (
     Invalid,
     check_abspath,
     check_choice,
+    check_env_name,
     check_string,
     suggest,
 )
@@ -406,9 +407,11 @@ def parse_label_name(text: str) -> str:
     return single_line(text, "name")
 
 
-def parse_secret(name: str, source: str | None = None, target: str | None = None) -> Secret:
+def parse_secret(name: str, source: str | None = None, target: str | None = None,
+                 env: str | None = None) -> Secret:
     """A secret: NAME a credential id; SOURCE a host path or a credential name (default
-    NAME); TARGET an absolute path or a file name under /run/secrets (default NAME)."""
+    NAME); TARGET an absolute path or a file name under /run/secrets (default NAME), or
+    ENV the environment variable that holds it instead."""
     if not _CREDENTIAL.fullmatch(name):
         raise Invalid(f"{name!r} is not a secret name", "letters, digits and _ . @ -")
     source = source if source is not None else name
@@ -418,6 +421,11 @@ def parse_secret(name: str, source: str | None = None, target: str | None = None
             "e.g. /etc/app/password, or the name of a credential systemd holds",
         )
     single_line(source, "secret source")
+    if env is not None:
+        if target is not None:
+            raise Invalid("a secret is a file (target) or a variable (env), not both",
+                          "keep target: or env:")
+        return Secret(name, source, "", check_env_name(env))
     target = target if target is not None else name
     if not target.startswith("/"):
         if "/" in target or target in ("", ".", ".."):
@@ -521,8 +529,32 @@ class Conflict(Invalid):
         self.key = key
 
 
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9:_.\\@-]+")
+
+
+def parse_service_name(text: str) -> str:
+    """A unit name for ServiceName=: NAME or NAME.service, returned as NAME.service."""
+    stem = text.removesuffix(".service")
+    if not _SERVICE_NAME.fullmatch(stem) or stem.startswith(".") or stem.count("@") > 1:
+        raise Invalid(f"{text!r} is not a service name", "e.g. web-frontend")
+    if stem.endswith("@") or len(stem) > 247:
+        raise Invalid(f"{text!r} cannot name one service", "a plain name, e.g. web-frontend")
+    return f"{stem}.service"
+
+
 def check_combination(settings: Mapping[str, Any]) -> None:
     """Raise Conflict when settings read one by one contradict each other."""
+    from hostctl.declarations.checks import check_oneshot
+
+    problem = check_oneshot(settings.get("service", ()))
+    if problem:
+        raise Conflict("service", problem, "add Type=oneshot or drop RemainAfterExit=")
+    if settings.get("notify") and any(
+        name == "Type" and values and values[-1] == "oneshot"
+        for name, values in settings.get("service", ())
+    ):
+        raise Conflict("service", "Type=oneshot with Notify=",
+                       "a oneshot unit is done when the container ends; drop Notify=")
     user, group = settings.get("user"), settings.get("group")
     if user and ":" in user and group:
         raise Conflict(

@@ -140,10 +140,10 @@ def _read_secrets(node: Node, context: Context, setting: Setting) -> tuple[Secre
         if isinstance(item, MappingNode):
             fields: dict[str, str] = {}
             for field, field_node, value_node in pairs(item, context, label):
-                if field not in ("name", "source", "target"):
+                if field not in ("name", "source", "target", "env"):
                     raise context.error(
                         field_node, f"{label}.{field}", f"unknown key {field!r}",
-                        "a secret has name, source and target",
+                        "a secret has name, source, and target (a file) or env (a variable)",
                     )
                 fields[field] = scalar_text(value_node, context, f"{label}.{field}")
             if "name" not in fields:
@@ -254,6 +254,7 @@ READERS: dict[Kind, Reader] = {
     Kind.GROUP: _scalar(values.parse_group),
     Kind.GROUPS: _list(values.parse_group),
     Kind.HOSTNAME: _scalar(values.parse_hostname),
+    Kind.SERVICE_NAME: _scalar(values.parse_service_name),
     Kind.DELAY: _read_int(0, "seconds"),
     Kind.COUNT: _read_int(1, "tasks"),
     Kind.SIZE: _read_size,

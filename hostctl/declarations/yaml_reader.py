@@ -31,7 +31,7 @@ from hostctl.declarations.yaml_nodes import (
     scalar_text,
     type_error,
 )
-from hostctl.errors import DeclarationError
+from hostctl.errors import DeclarationError, raise_all
 
 try:
     from yaml import CSafeLoader as _Loader
@@ -149,25 +149,34 @@ def _compose(text: str, source: Path) -> MappingNode:
 def _settings(top: MappingNode, context: Context) -> tuple[dict[str, Any], tuple[Any, ...]]:
     found: dict[str, Any] = {}
     lines: dict[str, Node] = {}
-    for key, key_node, value_node in pairs(top, context, ""):
-        setting = BY_KEY.get(key)
-        if setting is None:
-            raise context.error(
-                key_node,
-                key,
-                f"unknown key {key!r}",
-                f"{checks.suggest(key, BY_KEY)}allowed keys: {_ALLOWED}",
-            )
-        found[key] = _READERS[setting.kind](value_node, context, setting)
-        lines[key] = key_node
+    problems: list[DeclarationError] = []  # every key's first problem, in file order
+    try:
+        for key, key_node, value_node in pairs(top, context, ""):
+            setting = BY_KEY.get(key)
+            lines[key] = key_node
+            if setting is None:
+                problems.append(context.error(
+                    key_node,
+                    key,
+                    f"unknown key {key!r}",
+                    f"{checks.suggest(key, BY_KEY)}allowed keys: {_ALLOWED}",
+                ))
+                continue
+            try:
+                found[key] = _READERS[setting.kind](value_node, context, setting)
+            except DeclarationError as err:
+                problems.append(err)
+    except DeclarationError as err:  # a key that is not a string or is repeated
+        problems.append(err)
     for setting in SETTINGS:
-        if setting.required and setting.key not in found:
-            raise context.error(
+        if setting.required and setting.key not in found and setting.key not in lines:
+            problems.append(context.error(
                 top,
                 setting.key,
                 f"missing required key {setting.key!r}",
                 f"{setting.help} e.g. `{setting.key}: {setting.example}`",
-            )
+            ))
+    raise_all(problems)
     try:
         values.check_combination(found)
     except values.Conflict as err:

@@ -404,7 +404,8 @@ def start_timer(name: str, user: bool) -> None:
     unit to be active (After=); a failure is said, and the container runs unchecked."""
     from hostctl.errors import HostctlError
 
-    unit = f"{name}-healthcheck.timer"
+    prefix, at, instance = name.partition("@")  # a template's: PREFIX-healthcheck@INSTANCE
+    unit = f"{prefix}-healthcheck{at}{instance}.timer"
     try:
         code = systemctl_no_block("start", unit, user)
     except (HostctlError, OSError) as err:

@@ -175,6 +175,12 @@ def _normalise_key(key: str) -> str:
     return host + slash + rest
 
 
+def load_auth_file(path: Path) -> dict[str, Credentials]:
+    """The credentials in PATH (registry -> credentials), read as a pull reads them;
+    ImageError naming PATH when it is not a valid credentials file."""
+    return _read_auths(path)
+
+
 def _read_auths(path: Path) -> dict[str, Credentials]:
     return _auths_of(_read_doc(path), path)
 

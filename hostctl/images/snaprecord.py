@@ -107,9 +107,11 @@ def write(root: Path, record: Path, header: Header) -> None:
     temp = record.with_name(".tmp-" + record.name)
     try:
         record.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(temp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1,
-                                                    mtime=0) as out:
-            _write_lines(out, root, header)
+        with open(temp, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as out:
+                _write_lines(out, root, header)
+            raw.flush()
+            os.fsync(raw.fileno())  # a power cut leaves the old record or the whole new one
         os.replace(temp, record)
     except OSError as exc:
         with contextlib.suppress(OSError):

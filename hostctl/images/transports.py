@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 from hostctl.errors import ImageError
 from hostctl.images.manifest import MAX_DOCUMENT, Descriptor, sha256_digest
 from hostctl.images.reference import Reference, parse_reference, validate_digest
+from hostctl.images.store import BlobWriter
 
 if TYPE_CHECKING:
     from hostctl.images.registry import RegistryClient
@@ -135,7 +136,7 @@ class RegistryReader:
 
         handle = tempfile.TemporaryFile(dir="/var/tmp")  # noqa: SIM115 (the caller closes it)
         try:
-            self.client.fetch_blob(self.ref, desc, _FileSink(handle))
+            self.client.fetch_blob(self.ref, desc, BlobWriter(handle))
             handle.seek(0)
         except BaseException:
             handle.close()
@@ -147,18 +148,6 @@ class RegistryReader:
 
     def close(self) -> None:
         return None
-
-
-class _FileSink:
-    def __init__(self, handle: IO[bytes]) -> None:
-        self._handle = handle
-
-    def write(self, data: bytes, /) -> object:
-        return self._handle.write(data)
-
-    def reset(self) -> None:
-        self._handle.seek(0)
-        self._handle.truncate()
 
 
 class StoreReader:

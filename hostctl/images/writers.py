@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from hostctl.errors import ImageError
 from hostctl.images.manifest import INDEX_TYPES, OCI_INDEX, Descriptor
 from hostctl.images.reference import Reference, validate_digest
+from hostctl.images.store import atomic_write
 
 if TYPE_CHECKING:
     from hostctl.images.upload import Pusher
@@ -139,7 +140,7 @@ class OciWriter:
         assert self._top is not None
         media_type, digest, size = self._top
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic(self.path / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        atomic_write(self.path / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         desc: dict[str, Any] = {"mediaType": media_type, "digest": digest, "size": size}
         if self.tag:
             desc["annotations"] = {_REF_NAME: self.tag}
@@ -150,7 +151,7 @@ class OciWriter:
             entries = [e for e in entries if not _same_slot(e, desc)]
             entries.append(desc)
             index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
-            _atomic(self.path / "index.json", json.dumps(index, indent=1).encode())
+            atomic_write(self.path / "index.json", json.dumps(index, indent=1).encode())
         finally:
             os.close(fd)
 
@@ -242,13 +243,13 @@ class DirWriter:
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             hexdigest = digest.removeprefix("sha256:")
-            _atomic(self.path / f"{hexdigest}.manifest.json", data)
+            atomic_write(self.path / f"{hexdigest}.manifest.json", data)
 
     def commit(self) -> None:
         assert self._top is not None
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic(self.path / "version", DIR_VERSION)
-        _atomic(self.path / "manifest.json", self._top)
+        atomic_write(self.path / "version", DIR_VERSION)
+        atomic_write(self.path / "manifest.json", self._top)
 
     def abort(self) -> None:
         return None
@@ -264,18 +265,3 @@ def _media_type_of(data: bytes) -> str:
         return declared
     return INDEX_TYPES[0] if isinstance(doc, dict) and "manifests" in doc else \
         "application/vnd.oci.image.manifest.v1+json"
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise

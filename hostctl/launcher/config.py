@@ -48,6 +48,7 @@ def _process(container: Container, image: Image, init: str | None) -> Process:
     env = list(container.env)
     for path in container.env_files:
         env += read_env_file(path, container.where("env_files"))
+    env += volumes.secret_env(container.secrets, container.where)
     process = merge_process(image.config, entrypoint=container.entrypoint,
                             command=container.command, env=env, workdir=container.workdir)
     if init is None:

@@ -38,16 +38,58 @@ def _create(runtime: Runc, name: str, bundle: str, pid_file: str, *, ready_by_co
     raise AssertionError("unreachable")
 
 
+def run_to_end(runtime: Runc, name: str, bundle: str,
+               attach: Callable[[int], None] | None) -> None:
+    """Type=oneshot: create and start the container as this process's child (a
+    subreaper's), forward the stop signal systemd sends here, and exit with the
+    container's status once it ended."""
+    import contextlib
+    import signal
+
+    from hostctl.runtime.libc import errno, set_child_subreaper
+
+    if set_child_subreaper() != 0:
+        raise RuntimeFailure(f"cannot become the container's reaper (errno {errno()})")
+    pid = _create(runtime, name, bundle, os.path.join(bundle, "pid"), ready_by_container=False)
+    if attach is not None:
+        attach(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    if not runtime.start_created(name, pid):
+        runtime.start(name, log_file=os.path.join(bundle, "runtime.log"))
+    while True:
+        try:
+            waited, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            say("the container's init is gone and its status with it")
+            os._exit(1)
+        if waited == pid:
+            break
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        say(f"the container ended with {'signal ' + str(-code) if code < 0 else code}")
+    sys.stdout.flush()
+    os._exit(code if code >= 0 else 128 - code)
+
+
 def hand_off(runtime: Runc, name: str, bundle: str, *, reference: str,
              ready_by_container: bool, ready_when_healthy: bool = False, user: bool = False,
-             attach: Callable[[int], None] | None = None) -> None:
+             oneshot: bool = False, attach: Callable[[int], None] | None = None) -> None:
     """Create and start container NAME from BUNDLE and make its init the unit's main PID.
 
     ATTACH(pid) runs between create and start (networking). With READY_BY_CONTAINER
     (`notify: true`) the container itself says READY=1: runc start waits for it. With
     READY_WHEN_HEALTHY (`notify: healthy`) READY=1 waits until its health check passed
-    (hostctl.health.wait; USER: a user's container).
+    (hostctl.health.wait; USER: a user's container). With ONESHOT (Type=oneshot) this
+    process runs the container to its end instead and exits with its status.
     """
+    if oneshot:
+        run_to_end(runtime, name, bundle, attach)  # does not return
     pid = _create(runtime, name, bundle, os.path.join(bundle, "pid"),
                   ready_by_container=ready_by_container)
     if attach is not None:

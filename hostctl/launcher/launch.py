@@ -215,7 +215,7 @@ def launch(name: str, scope: Scope) -> int:
         hand_off(runtime, name, str(state.bundle), reference=image.reference,
                  ready_by_container=container.ready_by_container,
                  ready_when_healthy=container.ready_when_healthy and check is not None,
-                 user=scope is Scope.USER,
+                 user=scope is Scope.USER, oneshot=container.oneshot,
                  attach=lambda pid: network.attach(container, pid, paths))
     except BaseException:
         remove(state)

@@ -12,6 +12,7 @@ from hostctl.images.reference import is_short_name
 from hostctl.launcher import record as records
 from hostctl.network import resolv
 from hostctl.paths import Scope
+from hostctl.runtime.runc import runtime_id
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container
@@ -31,7 +32,9 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     wired at each start (bridge and named networks, pasta), secrets (copied from the
     unit's credentials at each start), volumes with the `U` option (chowned at each
     start), short image names (resolved through registries.conf at each start), `pull:
-    always` or `newer` (the registry is asked at each start).
+    always` or `newer` (the registry is asked at each start), quadlet files that name
+    other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
+    among the record's inputs, so a change to them must reach the next start).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
@@ -39,6 +42,8 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and container.network in ("host", "none")
             and str(container.pull) in ("missing", "never")
             and not container.secrets
+            and not container.oneshot
+            and not container.unit_refs
             and not any("U" in volume.options for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 
@@ -82,7 +87,7 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "env": records.start_environment(),
         "content": [[p, records.content_signature(p)] for p in content],
         "present": [[p, records.presence_signature(p)] for p in present],
-        "absent": [bundle, str(state.scratch), str(paths.runc_root / container.name),
+        "absent": [bundle, str(state.scratch), str(paths.runc_root / runtime_id(container.name)),
                    str(state.runtime_file)],
         "store": str(paths.store),
         "reference": image.reference,

@@ -66,8 +66,9 @@ def _hosts_file(paths: Paths, name: str) -> Path:
     return paths.containers / name / "hosts"
 
 
-def _resolv(container: Container, own_netns: bool) -> str:
-    return resolv.shape(resolv.host_resolv(own_netns), container.dns,
+def _resolv(container: Container, own_netns: bool, network_dns: tuple[str, ...] = ()) -> str:
+    """resolv.conf: the container's own DNS= servers, else its network's, else the host's."""
+    return resolv.shape(resolv.host_resolv(own_netns), container.dns or network_dns,
                         container.dns_search, container.dns_options)
 
 
@@ -115,11 +116,11 @@ def _plan_bridge(container: Container, paths: Paths, network: defs.Network) -> N
     hosts = resolv.extra_hosts(container.add_hosts, str(network.gateway),
                                container.where("add_hosts"))
     path = _connect(container, paths, network)
-    if network.name != defs.DEFAULT:  # as docker and podman: names on named networks only
+    if network.name != defs.DEFAULT and network.names:  # names on named networks only
         members = names.Members(state_dir(paths) / "members", network.name)
         with members.locked():
             hosts += names.peer_lines(network.name, members.all(), container.name)
-    return NetworkPlan(str(path), hosts, _resolv(container, True), network.name)
+    return NetworkPlan(str(path), hosts, _resolv(container, True, network.dns), network.name)
 
 
 class _Wiring:
@@ -130,7 +131,7 @@ class _Wiring:
     def __init__(self, attachment: cni.Attachment, network: defs.Network, paths: Paths):
         self.attachment = attachment
         self.error: BaseException | None = None
-        self._network = network
+        self.network = network
         self._paths = paths
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -142,7 +143,7 @@ class _Wiring:
             self.error = err
 
     def _wire(self) -> None:
-        net, cache = self._network, _attachment_file(self._paths, self.attachment.container)
+        net, cache = self.network, _attachment_file(self._paths, self.attachment.container)
         if net.ipv6_subnet is not None:
             netns.ipv6_bridge(net.bridge)
         done = cni.add(self.attachment)
@@ -240,7 +241,7 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     if wiring is None:
         return
     attachment = wiring.wait()
-    if attachment.network != defs.DEFAULT:
+    if attachment.network != defs.DEFAULT and wiring.network.names:
         members = names.Members(state_dir(paths) / "members", attachment.network)
         with members.locked():
             members.add(names.Member(container.name, tuple(attachment.addresses()),

@@ -37,7 +37,10 @@ _ENV_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 def conflist(network: Network, ipam_dir: Path) -> dict[str, Any]:
     """The plugin chain for one container on NETWORK."""
-    ranges = [[{"subnet": str(network.subnet), "gateway": str(network.gateway)}]]
+    first: dict[str, str] = {"subnet": str(network.subnet), "gateway": str(network.gateway)}
+    if network.ip_range is not None:
+        first["rangeStart"], first["rangeEnd"] = map(str, network.ip_range)
+    ranges = [[first]]
     routes = [{"dst": "0.0.0.0/0"}]
     if network.ipv6_subnet is not None:
         ranges.append([{"subnet": str(network.ipv6_subnet),
@@ -54,6 +57,8 @@ def conflist(network: Network, ipam_dir: Path) -> dict[str, Any]:
         "hairpinMode": True,
         "ipam": ipam,
     }]
+    if network.mtu is not None:
+        plugins[0]["mtu"] = network.mtu
     return {"cniVersion": CNI_VERSION, "name": network.name, "plugins": plugins}
 
 

@@ -7,9 +7,17 @@ A network is declared in /etc/hostctl/networks/NAME.yaml:
     internal: false             # true: no gateway, no masquerade, no way out
     ipv6_subnet: fd00:90:5::/64 # optional: containers also get an IPv6 address
     bridge: hc-backend          # optional: the host's bridge interface name
+    ip_range: 10.90.5.100-10.90.5.199  # optional: the addresses leased (or a CIDR)
+    dns: [192.0.2.53]           # optional: members' name servers (their own dns: wins)
+    disable_dns: false          # true: members' /etc/hosts does not list the others
+    mtu: 1500                   # optional: the bridge's and the containers' MTU
 
 Errors name FILE:LINE:KEY like the container declarations do. `bridge.yaml` there
-replaces the built-in default network's settings.
+replaces the built-in default network's settings. A podman quadlet `NAME.network` file
+declares NAME too, in that directory or among the container declarations
+(hostctl.network.quadlet); the first file found for a name wins, in this order:
+NAME.yaml, NAME.yml, NAME.network in the networks directory, then NAME.network in each
+declaration directory by priority.
 
 A user declares networks in ~/.config/hostctl/networks/NAME.yaml (the user scope's
 config directory): the same keys but ipv6_subnet, and no `bridge.yaml` (a user's
@@ -26,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from hostctl.declarations.yaml_nodes import BOOL, NULL, Context, pairs, scalar_text, type_error
 from hostctl.errors import DeclarationError, RuntimeFailure
@@ -38,7 +46,8 @@ DEFAULT_BRIDGE = "hostctl0"
 AUTO_SUBNETS = "10.90.{}.0/24"
 RESERVED = ("host", "none")
 USER_RESERVED = "online"  # hostctl-network-NAME.service: not the wait unit's name
-KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge")
+KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge", "ip_range", "dns",
+        "disable_dns", "mtu")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
@@ -56,6 +65,11 @@ class Network:
     internal: bool = False
     ipv6_subnet: ipaddress.IPv6Network | None = None
     source: Path | None = None  # None: the built-in default
+    # From quadlet .network keys (hostctl.network.quadlet):
+    ip_range: tuple[ipaddress.IPv4Address, ipaddress.IPv4Address] | None = None
+    names: bool = True  # members' /etc/hosts lists the other members (DisableDNS=false)
+    dns: tuple[str, ...] = ()  # name servers for members without their own
+    mtu: int | None = None
 
     @property
     def ipv6_gateway(self) -> ipaddress.IPv6Address | None:
@@ -181,16 +195,93 @@ def _network(name: str, source: Path, found: dict[str, tuple[Node, Node]],
             raise context.error(node, "bridge", f"{bridge!r} is not an interface name",
                                 "1 to 15 letters, digits, _ . -")
     return Network(name, subnet, gateway, bridge, internal, ipv6,  # type: ignore[arg-type]
-                   source)
+                   source, **_quadlet_keys(found, context, subnet))  # type: ignore[arg-type]
+
+
+def _quadlet_keys(found: dict[str, tuple[Node, Node]], context: Context,
+                  subnet: ipaddress.IPv4Network) -> dict[str, object]:
+    """ip_range, dns, disable_dns and mtu: the keys quadlet .network files brought."""
+    from hostctl.declarations.checks import Invalid
+    from hostctl.network import quadlet
+
+    more: dict[str, object] = {}
+    if "ip_range" in found:
+        node = found["ip_range"][1]
+        try:
+            more["ip_range"] = quadlet.ip_range(scalar_text(node, context, "ip_range"), subnet)
+        except Invalid as err:
+            raise context.invalid(node, "ip_range", err) from None
+    if "dns" in found:
+        node = found["dns"][1]
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        servers = []
+        for item in items:
+            text = scalar_text(item, context, "dns")
+            try:
+                servers.append(str(ipaddress.ip_address(text)))
+            except ValueError:
+                raise context.error(item, "dns", f"{text!r} is not an IP address",
+                                    "e.g. [192.0.2.53]") from None
+        more["dns"] = tuple(servers)
+    if "disable_dns" in found:
+        more["names"] = not _bool(found["disable_dns"][1], context, "disable_dns")
+    if "mtu" in found:
+        node = found["mtu"][1]
+        text = scalar_text(node, context, "mtu")
+        if not text.isdigit() or not 68 <= int(text) <= 65535:
+            raise context.error(node, "mtu", f"{text!r} is not an MTU", "68 to 65535")
+        more["mtu"] = int(text)
+    return more
 
 
 def load(path: Path, *, user: bool = False) -> Network:
-    name = path.name.removesuffix(".yaml").removesuffix(".yml")
+    name = path.name.removesuffix(".yaml").removesuffix(".yml").removesuffix(".network")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DeclarationError(f"cannot read: {err}", where=str(path)) from None
+    if path.name.endswith(".network"):
+        return parse_quadlet(text, path, name, user=user)
     return parse(text, path, name, user=user)
+
+
+def parse_quadlet(text: str, source: Path, name: str, *, user: bool = False) -> Network:
+    """Validate network NAME's quadlet .network TEXT, read from SOURCE."""
+    from hostctl.network import quadlet
+
+    parse("", source, name, user=user)  # the rules for the name itself
+    read = quadlet.read(text, source, name, user=user)
+    subnet = read.subnet or (builtin().subnet if name == DEFAULT else auto_subnet(name))
+    bridge = read.bridge or (DEFAULT_BRIDGE if name == DEFAULT else bridge_name(name))
+    if not _IFNAME.fullmatch(bridge):
+        raise DeclarationError(f"{bridge!r} is not an interface name",
+                               where=read.where.get("InterfaceName", str(source)),
+                               hint="1 to 15 letters, digits, _ . -")
+    return Network(name, subnet, read.gateway or next(subnet.hosts()), bridge, read.internal,
+                   read.ipv6_subnet, source, ip_range=read.ip_range, names=read.names,
+                   dns=read.dns, mtu=read.mtu)
+
+
+def network_files(paths: Paths) -> dict[str, Path]:
+    """name -> the file declaring it, for every network file of the scope (see above)."""
+    from hostctl.declarations.dirs import declaration_dirs
+
+    found: dict[str, Path] = {}
+    folder = networks_dir(paths)
+    for pattern in ("*.yaml", "*.yml", "*.network"):
+        for path in sorted(folder.glob(pattern)):
+            found.setdefault(path.name.rsplit(".", 1)[0], path)
+    for directory in declaration_dirs(paths.scope):
+        for path in sorted(directory.glob("*.network")):
+            if path.is_file():
+                found.setdefault(path.name.removesuffix(".network"), path)
+    return found
+
+
+def _file(name: str, paths: Paths) -> Path | None:
+    if not _NAME.fullmatch(name):
+        return None
+    return network_files(paths).get(name)
 
 
 def declared(paths: Paths) -> dict[str, Network]:
@@ -198,9 +289,7 @@ def declared(paths: Paths) -> dict[str, Network]:
     the built-in default and /etc/hostctl/networks, or a user's own declarations."""
     user = paths.scope is Scope.USER
     found = {} if user else {DEFAULT: builtin()}
-    folder = networks_dir(paths)
-    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
-    for path in files:
+    for path in network_files(paths).values():
         network = load(path, user=user)
         found[network.name] = network
     if not user:  # a user's networks have namespaces of their own each
@@ -227,21 +316,15 @@ def user_file(name: str, paths: Paths) -> Path | None:
     name a user network)."""
     if not _NAME.fullmatch(name) or name in (*RESERVED, DEFAULT, USER_RESERVED):
         return None
-    for suffix in (".yaml", ".yml"):
-        path = networks_dir(paths) / f"{name}{suffix}"
-        if path.is_file():
-            return path
-    return None
+    return _file(name, paths)
 
 
 def find_user(name: str, paths: Paths, where: str | None = None) -> Network:
     """A user's declared network NAME (only its own file is read: each user network has
     namespaces of its own, so their subnets may overlap)."""
-    if _NAME.fullmatch(name):
-        for suffix in (".yaml", ".yml"):
-            path = networks_dir(paths) / f"{name}{suffix}"
-            if path.is_file():
-                return load(path, user=True)  # which refuses bridge and online
+    path = _file(name, paths)
+    if path is not None:
+        return load(path, user=True)  # which refuses bridge and online
     raise RuntimeFailure(
         f"network {name!r} is not declared", where=where,
         hint=f"write {networks_dir(paths)}/{name}.yaml (an empty file gives defaults), "

@@ -123,10 +123,11 @@ def plan(container: Container, paths: Paths) -> NetworkPlan:
             ports=mine, holder=running.identity))
     hosts = resolv.extra_hosts(container.add_hosts, resolv.default_gateway(),
                                container.where("add_hosts"))
-    members = names.Members(state_dir(paths) / "members", network.name)
-    with members.locked():
-        hosts += names.peer_lines(network.name, members.all(), container.name)
-    return NetworkPlan("new", hosts, _resolv(container, True), network.name)
+    if network.names:
+        members = names.Members(state_dir(paths) / "members", network.name)
+        with members.locked():
+            hosts += names.peer_lines(network.name, members.all(), container.name)
+    return NetworkPlan("new", hosts, _resolv(container, True, network.dns), network.name)
 
 
 def attach(container: Container, pid: int, paths: Paths) -> None:
@@ -153,6 +154,8 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
         return done
 
     attached = _in_holder(running.pid, wire)
+    if not network.names:
+        return
     members = names.Members(state_dir(paths) / "members", network.name)
     with members.locked():
         members.add(names.Member(container.name, tuple(attached.addresses()),

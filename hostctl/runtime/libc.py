@@ -57,6 +57,16 @@ def syscall(number: int) -> int:
 _setns = _Function(_ctypes.dlsym(_libc, "setns"))
 
 
+_prctl = _Function(_ctypes.dlsym(_libc, "prctl"))
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_child_subreaper() -> int:
+    """prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants (a container's init once
+    runc create has exited) become this process's children, so it can wait for them."""
+    return int(_prctl(PR_SET_CHILD_SUBREAPER, _ULong(1), _ULong(0), _ULong(0), _ULong(0)))
+
+
 def setns(fd: int, nstype: int) -> int:
     """setns(2): move this (single-threaded) process into the namespace open at FD."""
     return int(_setns(fd, nstype))

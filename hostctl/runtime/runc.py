@@ -97,6 +97,12 @@ def _await_fifo(fd: int, pid: int) -> bytes:
                 return b""
 
 
+def runtime_id(name: str) -> str:
+    """The runtime's id of container NAME: runc refuses '@' (template instances), and no
+    declaration name holds '+', so '@' becomes '+' without clashing."""
+    return name.replace("@", "+")
+
+
 class Runc:
     """runc (or crun) with its state under ROOT; BINARY is a name or an absolute path."""
 
@@ -126,6 +132,7 @@ class Runc:
     def create(self, cid: str, bundle: Path | str, pid_file: Path | str, *,
                notify: bool = False) -> int:
         """Create the container with this process's stdio as its own; return its init PID."""
+        cid = runtime_id(cid)
         log_file = os.path.join(bundle, "runtime.log")
         # stdio is inherited: with terminal=false runc hands it to the container, which is
         # how the container's output reaches the unit's journal.
@@ -145,6 +152,7 @@ class Runc:
     def start(self, cid: str, *, notify: bool = False, log_file: str | None = None) -> None:
         """Start the created container; with NOTIFY, wait until it sends READY=1 (runc
         then sends MAINPID= and READY=1 to systemd itself)."""
+        cid = runtime_id(cid)
         status = _spawn(self._argv("start", cid, log_file=log_file), _clean_env(notify))
         if status != 0:
             detail = (_last_error(log_file) if log_file else "") or f"exit status {status}"
@@ -161,6 +169,7 @@ class Runc:
         1.2. False when there is no such fifo (crun, or a runc that works otherwise):
         the caller runs start() then.
         """
+        cid = runtime_id(cid)
         if self.binary != "runc":
             return False
         fifo = os.path.join(self.root, cid, "exec.fifo")
@@ -182,6 +191,7 @@ class Runc:
     def exec_process_argv(self, cid: str, process_file: str, pid_file: str) -> list[str]:
         """`runc exec` of the OCI process in PROCESS_FILE in container CID, writing the
         process's PID (in this PID namespace) to PID_FILE (what a health check runs)."""
+        cid = runtime_id(cid)
         return self._argv("exec", "--process", process_file, "--pid-file", pid_file, cid)
 
     @staticmethod
@@ -191,11 +201,13 @@ class Runc:
 
     def delete(self, cid: str) -> None:
         """Remove the container and its state, killing it if it still runs."""
+        cid = runtime_id(cid)
         from hostctl.proc import run
 
         run(self._argv("delete", "--force", cid), env=_clean_env(), check=False)
 
     def state(self, cid: str) -> dict[str, Any] | None:
+        cid = runtime_id(cid)
         import json
 
         from hostctl.proc import run
@@ -207,6 +219,7 @@ class Runc:
         return loaded
 
     def kill(self, cid: str, signal: str, *, all_processes: bool = False) -> None:
+        cid = runtime_id(cid)
         from hostctl.proc import run
 
         extra = ["--all"] if all_processes else []

@@ -88,14 +88,18 @@ def _named_volume(vol: Volume, volume_root: Path, rootfs: Path,
     and (unless `nocopy`) content the new volume takes. Made under a temporary name and
     renamed, so a failed start never leaves a half-filled volume."""
     data = volume_root / vol.source / "_data"
+    spec = _volume_spec(volume_root / vol.source)
+    copy = "nocopy" not in vol.options and spec.get("copy", True) is not False
     if data.is_dir():
+        if spec.get("device") and spec.get("copy") is True and copy:
+            _copy_into_mount(data, volume_root / vol.source, rootfs, vol.destination)
         return data
     partial = volume_root / vol.source / "_new"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True, mode=0o755)
     os.chmod(partial, 0o755)  # whatever the umask
     inside = _image_dir(rootfs, vol.destination)
-    if inside is not None and "nocopy" not in vol.options:
+    if inside is not None and copy:
         # cp -a keeps owners, modes and xattrs of the image's content (and of the
         # directory itself, which "DIR/." copies onto PARTIAL).
         run(["cp", "-a", "--no-dereference", f"{inside}/.", str(partial)])
@@ -105,8 +109,35 @@ def _named_volume(vol: Volume, volume_root: Path, rootfs: Path,
         os.chmod(partial, stat.S_IMODE(st.st_mode))
     elif owner is not None:
         os.chown(partial, *owner)
+    uid, gid = spec.get("uid"), spec.get("gid")
+    if uid is not None or gid is not None:  # a .volume's UID=/GID=: its directory's owner
+        os.chown(partial, -1 if uid is None else int(uid), -1 if gid is None else int(gid))
     partial.rename(data)
     return data
+
+
+def _volume_spec(top: Path) -> dict[str, Any]:
+    """TOP/volume.json, the settings of a quadlet .volume (hostctl.volumes), or {}."""
+    import json
+
+    try:
+        found = json.loads((top / "volume.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _copy_into_mount(data: Path, top: Path, rootfs: Path, destination: str) -> None:
+    """A .volume's mounted device (DATA): the image's content is copied in on the first
+    use while it is empty (podman's copy-up); TOP/copied records that it was done."""
+    marker = top / "copied"
+    if marker.exists() or any(data.iterdir()):
+        marker.touch()
+        return
+    inside = _image_dir(rootfs, destination)
+    if inside is not None:
+        run(["cp", "-a", "--no-dereference", f"{inside}/.", str(data)])
+    marker.touch()
 
 
 def _chown_tree(top: Path, uid: int, gid: int) -> None:
@@ -142,7 +173,7 @@ def secret_mounts(secrets: Iterable[Secret], stage: Path, owner: tuple[int, int]
 
     The credential is copied into STAGE (mode 0700, on /run: memory only) owned by the
     container's user, so a non-root user can read it and nobody else can."""
-    secrets = list(secrets)
+    secrets = [secret for secret in secrets if secret.env is None]
     if not secrets:
         return []
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
@@ -166,6 +197,39 @@ def secret_mounts(secrets: Iterable[Secret], stage: Path, owner: tuple[int, int]
         mounts.append(_bind(str(copy), secret.target,
                             ["bind", "ro", "nosuid", "nodev", "noexec", "rprivate"]))
     return mounts
+
+
+def secret_env(secrets: Iterable[Secret], where: Where) -> list[tuple[str, str]]:
+    """(VARIABLE, value) of each secret given as an environment variable, read from the
+    unit's $CREDENTIALS_DIRECTORY."""
+    wanted = [secret for secret in secrets if secret.env is not None]
+    if not wanted:
+        return []
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise RuntimeFailure("the unit has no credentials ($CREDENTIALS_DIRECTORY is unset)",
+                             where=where("secrets"),
+                             hint="start the container through its systemd unit")
+    pairs = []
+    for secret in wanted:
+        assert secret.env is not None
+        try:
+            data = (Path(directory) / secret.name).read_bytes()
+        except OSError as exc:
+            raise RuntimeFailure(f"secret {secret.name}: {exc.strerror}",
+                                 where=where("secrets")) from None
+        try:
+            text = data.decode("utf-8")
+            if "\0" in text:
+                raise ValueError
+        except ValueError:
+            raise RuntimeFailure(
+                f"secret {secret.name} cannot be the variable {secret.env}",
+                where=where("secrets"),
+                hint="an environment variable holds UTF-8 text without NUL bytes; "
+                "mount it as a file instead") from None
+        pairs.append((secret.env, text))
+    return pairs
 
 
 def timezone_mount(zone: str | None, where: Where) -> list[dict[str, Any]]:

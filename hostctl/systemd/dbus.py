@@ -106,6 +106,14 @@ class Systemd:
         rows = self.manager.ListUnitsByNames(list(dict.fromkeys(units)))
         return {str(row[0]): (str(row[3]), str(row[4])) for row in rows}
 
+    def units_matching(self, pattern: str) -> list[str]:
+        """The names of the units systemd has loaded that match the glob PATTERN."""
+        try:
+            listed = self.manager.ListUnitsByPatterns([], [pattern])
+        except Exception:  # GLib.Error: a systemd without ListUnitsByPatterns
+            return []
+        return sorted(str(row[0]) for row in listed)
+
     def unit(self, unit: str) -> UnitState:
         """The current state of UNIT (loaded on demand, as systemctl show does)."""
         path = self.manager.LoadUnit(unit)

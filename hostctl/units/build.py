@@ -12,17 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.declarations.checks import (
+    TEMPLATE_INSTANCE,
     Invalid,
     check_directive,
     check_directive_value,
     short_image_warning,
+    template_parts,
 )
-from hostctl.declarations.model import Container
+from hostctl.declarations.image_file import ImageDecl, image_files, load_image
+from hostctl.declarations.model import Container, VolumeKind
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
+from hostctl.declarations.volume_file import (
+    VolumeDecl,
+    load_volume,
+    volume_files,
+    volumes_dir,
+)
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
-from hostctl.network.defs import networks_dir, user_file
+from hostctl.network.defs import network_files, user_file
 from hostctl.network.holder import forwards_of
 from hostctl.network.holder import unit_name as network_unit_name
 from hostctl.paths import Scope, for_scope
@@ -32,9 +41,11 @@ from hostctl.units.render import (
     Program,
     render_failed_unit,
     render_health_units,
+    render_image_unit,
     render_network_wait,
     render_unit,
     render_user_network,
+    render_volume_unit,
 )
 
 Report = Callable[[str], None]
@@ -79,18 +90,51 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     for problem in scan.skipped:
         report(f"{problem} (file ignored)")
     units = []
+    volumes: dict[str, VolumeDecl] = {}
+    broken: dict[str, HostctlError] = {}  # NAME.volume or NAME.image -> why it is unusable
+    for volume_name, volume_path in volume_files(searched, volumes_dir(paths.config)).items():
+        try:
+            volume = load_volume(volume_path, user=scope is Scope.USER)
+        except HostctlError as err:
+            report(f"{err} (file ignored)")
+            broken[f"{volume_name}.volume"] = err
+            continue
+        volumes[volume_name] = volume
+        units.append(Generated(volume.unit_name, render_volume_unit(
+            volume, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
+    images: dict[str, ImageDecl] = {}
+    for image_name, image_path in image_files(searched).items():
+        try:
+            image = load_image(image_path)
+        except HostctlError as err:
+            report(f"{err} (file ignored)")
+            broken[f"{image_name}.image"] = err
+            continue
+        images[image_name] = image
+        units.append(Generated(image.unit_name, render_image_unit(
+            image, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
     members: dict[str, list[Container]] = {}  # user network -> its declared members
     for name, path in scan.found.items():
+        prefix, instance, templated = template_parts(name)
+        template = templated and not instance
         try:
             if name in scan.broken:
                 raise scan.broken[name]
-            container = load_file(path, name, searched)
+            container = load_file(
+                path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
+            _check_references(container, scan.found, {**volumes, **images}, broken)
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
+            needed = [(volumes[n] if k == "volume" else images[n]).unit_name
+                      for k, n, _ in container.unit_refs if k in ("volume", "image")]
+            needed += [volumes[v.source].unit_name for v in container.volumes
+                       if v.kind is VolumeKind.VOLUME and v.source in volumes]
+            if network:
+                needed.append(network_unit_name(network))
             text = render_unit(
                 container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
-                requires=(network_unit_name(network),) if network else (),
+                requires=tuple(dict.fromkeys(needed)),
             )
             health = render_health_units(container, hostctl_bin=hostctl_bin, scope=scope)
             if health:
@@ -100,18 +144,24 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             warning = short_image_warning(container.image, container.where("image"))
             if warning:
                 report(warning)
+            if template:
+                units += _template_units(container, text, links, health)
+                continue
+            if container.service_name:  # NAME.service stays a name of the unit
+                links = (*links, f"{name}.service")
             units.append(Generated(container.unit_name, text, links))
             units += [Generated(unit_name, unit_text) for unit_name, unit_text in health]
         except HostctlError as err:
-            report(str(err))
+            report(str(err).replace(TEMPLATE_INSTANCE, "%i"))
             failed = render_failed_unit(
-                name, path, str(err), hostctl_bin=hostctl_bin, scope=scope
+                f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, path, str(err),
+                hostctl_bin=hostctl_bin, scope=scope,
             )
-            units.append(Generated(f"{name}.service", failed))
+            units.append(Generated(f"{name}.service", failed.replace(TEMPLATE_INSTANCE, "%i")))
     if scope is Scope.USER:  # every declared network: `hostctl run --network` may use one
-        for path in sorted(networks_dir(paths).glob("*.y*ml")):
-            if user_file(path.stem, paths) == path:
-                members.setdefault(path.stem, [])
+        for network_name in network_files(paths):
+            if user_file(network_name, paths) is not None:
+                members.setdefault(network_name, [])
     for network, containers in sorted(members.items()):
         source = user_file(network, paths)
         assert source is not None  # user_network() found it
@@ -121,6 +171,63 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
+
+
+def _template_units(container: Container, text: str, links: tuple[str, ...],
+                    health: list[tuple[str, str]]) -> list[Generated]:
+    """The template units PREFIX@.service (and its health check's) of CONTAINER, read
+    with TEMPLATE_INSTANCE: that instance becomes %i, and the [Install] links enable the
+    DefaultInstance= (none without one, as quadlet does)."""
+    def templated(value: str) -> str:
+        return value.replace(TEMPLATE_INSTANCE, "%i")
+
+    def unit_file(value: str) -> str:
+        return value.replace(TEMPLATE_INSTANCE, "")
+
+    own = container.unit_name
+    default = container.default_instance
+    enabled = tuple(
+        link.replace(own, own.replace(TEMPLATE_INSTANCE, default))
+        for link in links if "/" in link
+    ) if default else ()
+    return [
+        Generated(unit_file(own), templated(text), enabled),
+        *(Generated(unit_file(unit_name), templated(unit_text)) for unit_name, unit_text in health),
+    ]
+
+
+def _check_references(container: Container, found: dict[str, Path],
+                      others: dict[str, VolumeDecl | ImageDecl],
+                      broken: dict[str, HostctlError]) -> None:
+    """Each NAME.container CONTAINER's dependencies name must be declared (quadlet refuses
+    a dependency it cannot translate): an instance PREFIX@I by itself or its template."""
+    for kind, name, where in container.unit_refs:
+        prefix, instance, templated = template_parts(name)
+        if f"{name}.{kind}" in broken:
+            raise DeclarationError(f"{name}.{kind} cannot be used: {broken[f'{name}.{kind}']}",
+                                   where=where, hint=f"fix {name}.{kind} first")
+        if kind == "volume":
+            if not isinstance(others.get(name), VolumeDecl):
+                raise DeclarationError(
+                    f"{name}.volume is not declared", where=where,
+                    hint=f"add {name}.volume beside the container declarations, or name "
+                    f"the volume {name} without .volume (made on first use)")
+            continue
+        if kind == "image":
+            if not isinstance(others.get(name), ImageDecl):
+                raise DeclarationError(
+                    f"{name}.image is not among the declarations", where=where,
+                    hint=f"put {name}.image in a declaration directory (its unit pulls it)")
+            continue
+        if kind != "container" or name in found or (
+                templated and instance and f"{prefix}@" in found):
+            continue  # a .build was read with the container itself
+        raise DeclarationError(
+            f"{name}.container is not declared",
+            where=where,
+            hint=f"add {name}.container (or a YAML declaration named {name}), or name a "
+            "unit instead",
+        )
 
 
 def _check_health_names(container: Container, found: dict[str, Path]) -> None:

@@ -108,13 +108,14 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
         units, messages = stored
     else:
         from hostctl.declarations.dirs import declaration_dirs
-        from hostctl.paths import Scope
+        from hostctl.paths import Scope, for_scope
 
         dirs = declaration_dirs(Scope(scope))
         names = [os.fspath(d) for d in dirs]
+        # volume declarations (YAML form) decide volume units and containers' Requires=
+        names.append(os.fspath(for_scope(Scope(scope)).config / "volumes"))
         if scope == "user":  # which networks exist decides the network units
             from hostctl.network.defs import networks_dir
-            from hostctl.paths import for_scope
 
             names.append(os.fspath(networks_dir(for_scope(Scope.USER))))
         inputs = gencache.inputs_stamp(names)  # before reading: a change meanwhile misses

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import jinja2
 
+from hostctl.declarations.image_file import ImageDecl
 from hostctl.declarations.model import Container, Directives, VolumeKind
 from hostctl.declarations.values import format_duration
+from hostctl.declarations.volume_file import VolumeDecl
 from hostctl.errors import HostctlError
 from hostctl.health import spec as health_spec
 from hostctl.paths import Scope, for_scope
@@ -89,16 +91,19 @@ def render_unit(
         _common(container.name, _source(container.source), hostctl_bin, scope),
         description=escape_value("description", f"hostctl container {container.name}"),
         state_dir=_mount_path(str(state)),
-        start_timeout=START_TIMEOUT,
+        start_timeout="infinity" if container.oneshot else START_TIMEOUT,
+        oneshot=container.oneshot,
         stop_timeout=int(container.stop_timeout),
         restart=escape_value("restart", str(container.restart)),
+        init=container.init,
         network_wait=NETWORK_WAIT_UNIT,
+        default_dependencies=container.default_dependencies,
         requires=[escape_value("unit name", unit) for unit in requires],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
         health_timer=health_timer_name(container) if health_spec.timer_wanted(container) else "",
         resources=_resources(container),
         unit=_directive_lines(container.unit),
-        service=_directive_lines(container.service),
+        service=_directive_lines(tuple(d for d in container.service if d[0] != "Type")),
         install=_directive_lines(container.install),
     )
 
@@ -108,8 +113,11 @@ HEALTH_MARGIN = 30  # seconds a check's unit gets beyond the check's own timeout
 
 
 def health_unit_names(name: str) -> tuple[str, str]:
-    """Container NAME's health check timer and service."""
-    return f"{name}{HEALTH_SUFFIX}.timer", f"{name}{HEALTH_SUFFIX}.service"
+    """Container NAME's health check timer and service (for an instance PREFIX@INSTANCE
+    of a template: PREFIX-healthcheck@INSTANCE, instances of a template too)."""
+    prefix, at, instance = name.partition("@")
+    stem = f"{prefix}{HEALTH_SUFFIX}{at}{instance}"
+    return f"{stem}.timer", f"{stem}.service"
 
 
 def health_timer_name(container: Container) -> str:
@@ -239,6 +247,43 @@ def _lossy(text: str) -> str:
     cleaned = "".join(c if c.isprintable() else "?" for c in text).strip().rstrip("\\")
     cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
     return escape_value("description", cleaned)
+
+
+def render_volume_unit(volume: VolumeDecl, *, hostctl_bin: Program, scope: Scope,
+                       state_dir: Path | None = None) -> str:
+    """The oneshot NAME-volume.service that makes quadlet volume VOLUME ready
+    (hostctl.volumes)."""
+    state = state_dir if state_dir is not None else for_scope(scope).state
+    device = volume.device if volume.device and volume.device.startswith("/") else None
+    return _templates().get_template("volume.service.j2").render(
+        name=escape_value("name", volume.name),
+        source=_source(volume.source),
+        user=scope is Scope.USER,
+        device=volume.device is not None,
+        state_dir=_mount_path(str(state)),
+        mounts_for=[_mount_path(device)] if device and volume.fs_type == "bind" else [],
+        identifier=escape_value("name", volume.unit_name.removesuffix(".service")),
+        exec_start=_command(hostctl_bin, "volume-setup", volume.name, scope),
+        exec_stop=_command(hostctl_bin, "volume-release", volume.name, scope),
+    )
+
+
+def render_image_unit(image: ImageDecl, *, hostctl_bin: Program, scope: Scope,
+                      state_dir: Path | None = None) -> str:
+    """The oneshot NAME-image.service that pulls quadlet image IMAGE
+    (hostctl.pull_ahead)."""
+    state = state_dir if state_dir is not None else for_scope(scope).state
+    return _templates().get_template("image.service.j2").render(
+        name=escape_value("name", image.name),
+        reference=comment(image.reference),
+        source=_source(image.source),
+        user=scope is Scope.USER,
+        default_dependencies=image.default_dependencies,
+        network_wait=NETWORK_WAIT_UNIT,
+        state_dir=_mount_path(str(state)),
+        identifier=escape_value("name", image.unit_name.removesuffix(".service")),
+        exec_start=_command(hostctl_bin, "image-pull", image.name, scope),
+    )
 
 
 NETWORK_START_TIMEOUT = 60  # seconds: namespaces, bridge, rules and pasta

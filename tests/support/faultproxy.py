@@ -2,7 +2,8 @@
 
 proxy.fault("/blobs/", "cut", times=1) makes the next blob GET send its headers and half
 its body, then close the connection. Kinds: "500" and "503" (error status), "429" (with
-Retry-After: 1), "cut" (connection closed mid-body), "wrong" (a body byte flipped).
+Retry-After: 1), "cut" (connection closed mid-body), "wrong" (a body byte flipped),
+"stall" (half the body, then silence until proxy.released is set: a transfer in flight).
 Range requests are forwarded, so resumption can be tested. `seen` records (path, fault).
 """
 
@@ -22,6 +23,9 @@ class FaultProxy:
         self.upstream = upstream
         self.faults: list[list[object]] = []  # [path part, kind, times left]
         self.seen: list[tuple[str, str]] = []
+        # "stall": set once a response stalls mid-body; it ends when released is set.
+        self.stalled = threading.Event()
+        self.released = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -85,6 +89,13 @@ class FaultProxy:
                         self.send_header(name, response.getheader(name) or "")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if kind == "stall":  # half the body, then nothing until release()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    proxy.stalled.set()
+                    proxy.released.wait(timeout=120)
+                    self.close_connection = True
+                    return
                 if kind == "cut":
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()

@@ -24,7 +24,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -251,12 +251,38 @@ class TestHost:
         for unit in self.masks:
             (units / unit).symlink_to("/dev/null")
         (self.upper / "etc/hostname").write_text(self.name + "\n")
+        self._open_checkout_path()
         for guest_path, content in self.files.items():
             target = self.upper / guest_path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, str):
                 content = content.encode()
             target.write_bytes(content)
+
+    def _open_checkout_path(self) -> None:
+        """Let the guest's users reach the checkout's virtualenv, wherever the checkout is.
+
+        A clone under /root (mode 0700) would leave a rootless user's generator and
+        `hostctl` failing with "Permission denied". The directories on the way to the
+        checkout are overlay directories in the guest: the same directory in the upper dir,
+        with search permission for everyone, merges with the machine's one (same contents,
+        the upper dir's mode). The machine's directories are left alone.
+        """
+        ancestors = list(reversed(CHECKOUT.parents[:-1]))  # /root before /root/src
+        modes = [stat.S_IMODE(a.stat().st_mode) for a in ancestors]
+        closed = [i for i, mode in enumerate(modes) if mode & 0o011 != 0o011]
+        depth = max(closed, default=-1) + 1
+        for ancestor, mode in zip(ancestors[:depth], modes[:depth], strict=True):
+            merged = self.upper / ancestor.relative_to("/")
+            merged.mkdir(exist_ok=True)
+            owner = ancestor.stat()
+            os.chown(merged, owner.st_uid, owner.st_gid)
+            merged.chmod(mode | 0o011)
+        checkout_mode = stat.S_IMODE(CHECKOUT.stat().st_mode)
+        if checkout_mode & 0o005 != 0o005:
+            raise TestHostError(
+                f"the checkout {CHECKOUT} is mode {checkout_mode:04o}: the test host's users"
+                " cannot read its virtualenv (run `chmod o+rx` on it, or clone it elsewhere)")
 
     def _mount_root(self) -> None:
         options = f"lowerdir=/,upperdir={self.upper},workdir={self.directory / 'work'}"
@@ -421,6 +447,32 @@ class TestHost:
         self._shutdown()
         hostfs.unmount_all(self.root)
         try:
+            self._boot()
+        except BaseException:
+            self.close()
+            raise
+
+    def power_cut(self, while_off: Callable[[], None] | None = None) -> None:
+        """Kill the guest without a shutdown (SIGKILL to its PID 1 ends every process in
+        it, mid-write), call WHILE_OFF (to look at what it left), then boot it again over
+        the same upper and bind-mounted dirs.
+
+        Files already written stay in the machine's page cache, so this tests what an
+        interrupted operation leaves behind, not the loss of unsynced data."""
+        nspawn, self._nspawn = self._nspawn, None
+        self._pid1 = None
+        if nspawn is not None:
+            for child in hostfs.children(nspawn.pid):
+                hostfs.kill_quietly(child)
+            try:
+                nspawn.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                nspawn.kill()
+                nspawn.wait()
+        hostfs.unmount_all(self.root)
+        try:
+            if while_off is not None:
+                while_off()
             self._boot()
         except BaseException:
             self.close()

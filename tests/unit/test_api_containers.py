@@ -82,3 +82,18 @@ def test_disabling_what_the_declaration_enables_fails_and_keeps_the_dropin(
     assert enable_dropin("web", Scope.SYSTEM).exists()
     with pytest.raises(HostctlError, match="no declaration named 'nope'"):
         set_enabled("nope", True, Scope.SYSTEM, check=True)
+
+
+def test_the_stop_timeout_note_only_for_a_stop_that_ended_in_sigkill() -> None:
+    from hostctl.api.containers import stop_timeout_note
+    from hostctl.systemd.dbus import UnitState
+
+    def state(result: str, status: int) -> UnitState:
+        return UnitState("deaf.service", "loaded", "failed", "failed", result, 0, 0, None,
+                         status)
+
+    note = stop_timeout_note(state("timeout", 9))
+    assert note is not None and "init: true" in note and "reset-failed deaf.service" in note
+    assert stop_timeout_note(state("timeout", 15)) is None  # a start that timed out
+    assert stop_timeout_note(state("exit-code", 9)) is None
+    assert stop_timeout_note(state("success", 0)) is None

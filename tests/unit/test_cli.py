@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from hostctl.cli.app import app
@@ -82,3 +83,105 @@ def test_every_verbs_help_renders() -> None:
     for command in commands:
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0, (command, result.output, result.exception)
+
+
+def test_install_hint_names_the_directory_other_users_cannot_pass(tmp_path: Path) -> None:
+    from hostctl.api.setup import closed_to_others, unreachable_hint
+
+    program = tmp_path / "bin" / "hostctl-generator"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    tmp_path.chmod(0o700)
+    closed = closed_to_others(program)
+    assert closed is not None
+    # pytest's own base dir may already be closed; the first closed one is named.
+    assert closed[0] in program.parents and closed[1] & 0o001 == 0
+    hint = unreachable_hint(program)
+    assert hint is not None and str(closed[0]) in hint and "Permission denied" in hint
+    assert closed_to_others(Path("/usr/bin/env")) is None
+
+
+def test_validate_reports_every_mistake_of_a_yaml_file(tmp_path: Path) -> None:
+    bad = tmp_path / "three.yaml"
+    bad.write_text("image: docker.io/library/busybox:1\nrestrat: always\n"
+                   "stop_timeout: soon\nenv: {'A=B': a}\nmemroy: 1G\n")
+    done = subprocess.run([HOSTCTL, "validate", str(bad)], capture_output=True, text=True)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == [
+        f"{bad}:2:restrat:", f"{bad}:3:stop_timeout:", f"{bad}:4:env.A=B:",
+        f"{bad}:5:memroy:"], done.stderr
+    assert all("(hint: " in line for line in lines)
+    assert "did you mean 'restart'" in lines[0]
+
+
+def test_validate_reports_every_mistake_of_a_quadlet_file(tmp_path: Path) -> None:
+    bad = tmp_path / "three.container"
+    bad.write_text("[Container]\nImag=docker.io/library/busybox:1\nStopTimeout=soon\n"
+                   "[Service]\nRestart=sometimes\n")
+    done = subprocess.run([HOSTCTL, "validate", str(bad)], capture_output=True, text=True)
+    assert done.returncode == 2
+    wheres = [line.split(" ", 1)[0] for line in done.stderr.splitlines()]
+    assert wheres == [f"{bad}:2:Imag:", f"{bad}:3:StopTimeout:", f"{bad}:5:Restart:",
+                      f"{bad}:"], done.stderr
+
+
+def test_one_mistake_is_still_one_plain_declaration_error(tmp_path: Path) -> None:
+    from hostctl.declarations.yaml_reader import parse_yaml
+    from hostctl.errors import DeclarationError, DeclarationErrors
+
+    with pytest.raises(DeclarationError) as one:
+        parse_yaml("image: a/b:1\nnope: 1\n", tmp_path / "x.yaml")
+    assert not isinstance(one.value, DeclarationErrors)
+    with pytest.raises(DeclarationErrors) as two:
+        parse_yaml("image: a/b:1\nnope: 1\nnada: 2\n", tmp_path / "x.yaml")
+    assert two.value.where == f"{tmp_path}/x.yaml:2:nope"  # the first, for one-error callers
+    assert len(two.value.problems) == 2
+def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None:
+    files = {
+        "web@.container": "[Container]\nImage=docker.io/library/busybox\nExec=sleep %i\n",
+        "lab.network": "[Network]\nSubnet=10.91.7.0/24\n",
+        "bad.network": "[Network]\nDriver=macvlan\n",
+        "data.volume": "[Volume]\n",
+        "app.pod": "[Pod]\n",
+        "notes.txt": "hello\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    done = subprocess.run([HOSTCTL, "validate", *(str(tmp_path / n) for n in files)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{tmp_path / 'web@.container'}: ok" in done.stdout
+    assert f"{tmp_path / 'lab.network'}: ok" in done.stdout
+    assert f"{tmp_path / 'bad.network'}:2:Driver: driver 'macvlan'" in done.stderr
+    assert f"{tmp_path / 'data.volume'}: ok" in done.stdout
+    assert f"{tmp_path / 'app.pod'}: quadlet .pod files are not supported" in done.stderr
+    assert f"{tmp_path / 'notes.txt'}: not a declaration file" in done.stderr
+
+
+def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> None:
+    from hostctl.paths import Scope
+    from hostctl.units.generator import generate
+
+    (tmp_path / "app.kube").write_text("[Kube]\n")
+    reported: list[str] = []
+    assert generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append) == {}
+    assert reported == [
+        f"{tmp_path / 'app.kube'}: quadlet .kube files are not supported by hostctl "
+        "(hint: hostctl reads .container, .network, .volume, .image and .build files (and "
+        "its own YAML); declare what the .kube file does another way, or remove it) (file "
+        "ignored)"
+    ]
+
+
+def test_validate_yaml_networks_and_volumes_by_their_directory(tmp_path: Path) -> None:
+    (tmp_path / "volumes").mkdir()
+    (tmp_path / "networks").mkdir()
+    (tmp_path / "volumes/cache.yaml").write_text("uid: 5\nlabel: x\n")
+    (tmp_path / "networks/lab.yaml").write_text("subnet: 10.1.1.0/24\nmtu: 1400\n")
+    done = subprocess.run([HOSTCTL, "validate", str(tmp_path / "volumes/cache.yaml"),
+                           str(tmp_path / "networks/lab.yaml")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'networks/lab.yaml'}: ok" in done.stdout
+    assert f"{tmp_path / 'volumes/cache.yaml'}:2:label: unknown key 'label'" in done.stderr

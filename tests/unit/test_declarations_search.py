@@ -135,7 +135,7 @@ def test_bad_file_names_are_reported_not_loaded(dirs: list[Path]) -> None:
     etc = dirs[1]
     _declare(etc, "web.yaml")
     _declare(etc, "my app.yaml")
-    _declare(etc, "tmpl@.yaml")
+    _declare(etc, "tmpl@@.yaml")
     _declare(etc, ".web.yaml.swp")
     _declare(etc, ".#web.yaml")
     _declare(etc, "notes.txt")
@@ -143,12 +143,12 @@ def test_bad_file_names_are_reported_not_loaded(dirs: list[Path]) -> None:
     scan = scan_declarations(Scope.SYSTEM, dirs)
     assert scan.found == {"web": etc / "web.yaml"}
     assert sorted(e.where or "" for e in scan.skipped) == [
-        str(etc / "my app.yaml"), str(etc / "tmpl@.yaml"),
+        str(etc / "my app.yaml"), str(etc / "tmpl@@.yaml"),
     ]
     assert all("cannot be a container name" in e.message for e in scan.skipped)
 
 
-@pytest.mark.parametrize("name", ["../etc/passwd", "a b", ".hidden", "x@y", ""])
+@pytest.mark.parametrize("name", ["../etc/passwd", "a b", ".hidden", "x@y@z", "@y", ""])
 def test_load_refuses_bad_names(dirs: list[Path], name: str) -> None:
     with pytest.raises(DeclarationError, match="cannot be a container name"):
         load_declaration(name, Scope.SYSTEM, dirs)

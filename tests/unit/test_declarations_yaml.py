@@ -226,7 +226,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert caught.value.where == str(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("name", [".hidden", "a b", "a@b", "a/b", "x" * 300, ""])
+@pytest.mark.parametrize("name", [".hidden", "a b", "a@b@c", "@b", "a/b", "x" * 300, ""])
 def test_names_that_cannot_be_units(name: str) -> None:
     with pytest.raises(DeclarationError, match="name") as caught:
         parse_yaml(IMAGE, Path("/etc/hostctl/containers/x.yaml"), name)

@@ -5,6 +5,7 @@ value, at FILE:LINE:KEY."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,28 @@ VALID = {
     "annotation", "capabilities2", "devices", "dns", "entrypoint-empty", "env-file",
     "escapes", "exec", "group-add", "host", "image", "label", "merged-override", "notify",
     "other-sections", "readonly-tmpfs", "readwrite-notmpfs", "reloadsignal", "shortname",
-    "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir", "dependent",
-    "dns-options", "basepodman", "network", "health-cmd-shell-quotes",
+    "stoptimeout", "ulimit", "volatiletmp-readonly", "workingdir",
+    "dns-options", "basepodman", "network", "health-cmd-shell-quotes", "template@instance",
+    "network.quadlet.servicename",  # the network that service-name.network declares
+    "mount.servicename",  # the volume that service-name.volume declares
 }  # fmt: skip
+NETWORKS = sorted(CORPUS.glob("*.network"))
+VALID_NETWORKS = {"basic", "disable-dns", "gateway", "internal", "options"}
+VOLUMES = sorted(CORPUS.glob("*.volume"))
+VALID_VOLUMES = {"basic", "device-bind", "device"}
+IMAGES = sorted(CORPUS.glob("*.image"))
+VALID_IMAGES = {"arch", "basic", "no_deps", "policy", "variant"}
+BUILDS = sorted(CORPUS.glob("*.build"))
+VALID_BUILDS = {
+    "buildarg", "file-rel", "no-workingdirectory-systemd-specifier", "setworkingdirectory-is-abs",
+    "setworkingdirectory-is-file-abs", "target",
+}
+
+
+def _load(path: Path) -> object:
+    """The file read as hostctl reads it: a template (NAME@) as one of its instances."""
+    stem = path.name.removesuffix(".container")
+    return load_quadlet(path, f"{stem}1" if stem.endswith("@") else stem)
 
 
 def test_the_corpus_is_there() -> None:
@@ -38,10 +58,10 @@ def test_each_file_validates_or_names_what_is_wrong(path: Path) -> None:
     stem = path.name.removesuffix(".container")
     if stem in VALID:
         assert "assert-failed" not in text
-        load_quadlet(path)
+        _load(path)
         return
     with pytest.raises(DeclarationError) as caught:
-        load_quadlet(path)
+        _load(path)
     err = caught.value
     assert err.where and err.where.startswith(str(path)), err
     assert err.hint, err
@@ -175,8 +195,10 @@ WantedBy=default.target
     [
         ("PodmanArgs=--foo", "4:PodmanArgs", "unsupported key 'PodmanArgs'"),
         ("Enviroment=A=1", "4:Enviroment", "did you mean 'Environment'"),
-        ("Volume=x.volume:/x", "4:Volume", "'x.volume'"),
-        ("Network=web.network", "4:Network", "refers to a quadlet unit"),
+        ("Volume=x@.volume:/x", "4:Volume", "'x@.volume' is a template volume"),
+        ("Network=web.network:ip=10.0.0.2", "4:Network", "is not a network"),
+        ("Image=web.kube", "4:Image", "refers to a quadlet unit"),
+        ("Image=web.image", "4:Image", "web.image is not declared"),
         ("Memory=lots", "4:Memory", "not a size"),
         ("Exec=sh 'unclosed", "4:Exec", "unclosed"),
         ("Volume=%Z/x:/x", "4:Volume", "specifier %Z"),
@@ -191,3 +213,176 @@ def test_bad_lines_name_file_line_and_key(
         load_quadlet(path)
     assert caught.value.where == f"{path}:{where}"
     assert message in str(caught.value)
+
+
+def test_template_instance_with_drop_ins(tmp_path: Path) -> None:
+    """template@instance.container: the instance's drop-in changes the image; %i is the
+    instance; a Requires= on a .container names its generated unit."""
+    from hostctl.declarations.search import load_file
+
+    shutil.copy(CORPUS / "template@instance.container", tmp_path)
+    dropins = tmp_path / "template@instance.container.d"
+    dropins.mkdir()
+    (dropins / "10-image.conf").write_text("[Container]\nImage=localhost/changed-image\n")
+    (tmp_path / "container.d").mkdir()
+    (tmp_path / "container.d" / "20-env.conf").write_text(
+        "[Container]\nEnvironment=FOO=bar\n[Unit]\nRequires=db.container\n")
+    c = load_file(tmp_path / "template@instance.container", "template@instance")
+    assert c.image == "localhost/changed-image"
+    assert c.env == (("FOO", "bar"),)
+    assert c.unit == (("Requires", ("db.service",)),)
+    assert c.install == (("WantedBy", ("want.service",)),)
+
+
+def test_dependencies_on_other_kinds_name_the_unit() -> None:
+    with pytest.raises(DeclarationError) as caught:
+        load_quadlet(CORPUS / "dependent.container")
+    assert caught.value.where == f"{CORPUS / 'dependent.container'}:6:After"
+    assert "'basic.build': hostctl generates no unit for a build" in str(caught.value)
+
+
+@pytest.mark.parametrize("path", NETWORKS, ids=lambda p: p.name)
+def test_each_network_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.network import defs
+
+    text = path.read_text()
+    stem = path.name.removesuffix(".network")
+    if stem in VALID_NETWORKS:
+        assert "assert-failed" not in text
+        defs.load(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        defs.load(path)
+    err = caught.value
+    assert err.where and err.where.startswith(str(path)) and err.hint, err
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where)
+    if located:
+        assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+    else:
+        assert stem in err.message, err
+
+
+def test_network_meanings_carry_over() -> None:
+    import ipaddress
+
+    from hostctl.network import defs
+
+    gateway = defs.load(CORPUS / "gateway.network")
+    assert (str(gateway.subnet), str(gateway.gateway)) == ("192.168.1.0/24", "192.168.1.1")
+    assert defs.load(CORPUS / "internal.network").internal
+    assert defs.load(CORPUS / "disable-dns.network").names is False
+    assert defs.load(CORPUS / "options.network").mtu == 1504
+    basic = defs.load(CORPUS / "basic.network")
+    assert (basic.name, basic.internal, basic.names, basic.ip_range) == (
+        "basic", False, True, None)
+    with pytest.raises(DeclarationError, match="cannot set more ranges than subnets"):
+        defs.load(CORPUS / "range.less-subnet.network")
+    with pytest.raises(DeclarationError, match="cannot set gateway or range without subnet"):
+        defs.load(CORPUS / "range.no-subnet.network")
+    c = load_quadlet(CORPUS / "network.quadlet.servicename.container")
+    assert c.network == "service-name"
+    m = load_quadlet(CORPUS / "mount.servicename.container")
+    assert m.volumes == (
+        Volume("service-name", "/path/in/container", VolumeKind.VOLUME, read_only=True),)
+    assert m.unit_refs == (("volume", "service-name",
+                            f"{CORPUS / 'mount.servicename.container'}:6:Mount"),)
+    assert ipaddress.ip_network("10.90.0.0/16").supernet_of(basic.subnet)
+
+
+@pytest.mark.parametrize("path", VOLUMES, ids=lambda p: p.name)
+def test_each_volume_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.declarations.volume_file import load_volume
+
+    text = path.read_text()
+    stem = path.name.removesuffix(".volume")
+    if stem in VALID_VOLUMES:
+        assert "assert-failed" not in text
+        load_volume(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_volume(path)
+    err = caught.value
+    assert err.where and err.where.startswith(str(path)) and err.hint, err
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where)
+    assert located, err
+    assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+
+
+def test_volume_meanings_carry_over() -> None:
+    from hostctl.declarations.volume_file import load_volume
+
+    device = load_volume(CORPUS / "device.volume")  # User=root Group=11: mount options
+    assert (device.device, device.fs_type, device.options, device.copy) == (
+        "/dev/vda1", "btrfs", "uid=0,gid=11,rw,compress=zstd", False)
+    bind = load_volume(CORPUS / "device-bind.volume")
+    assert (bind.device, bind.fs_type, bind.copy) == ("/var/lib/data", "bind", False)
+    basic = load_volume(CORPUS / "basic.volume")
+    assert (basic.name, basic.device, basic.copy, basic.unit_name) == (
+        "basic", None, True, "basic-volume.service")
+
+
+@pytest.mark.parametrize("path", BUILDS, ids=lambda p: p.name)
+def test_each_build_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.declarations.build_file import load_build
+
+    text = path.read_text()
+    if path.name.removesuffix(".build") in VALID_BUILDS:
+        assert "assert-failed" not in text
+        load_build(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_build(path)
+    err = caught.value
+    assert err.where and err.hint, err
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where)
+    assert located, err
+    assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+
+
+def test_build_meanings_carry_over(tmp_path: Path) -> None:
+    from hostctl.declarations.build_file import load_build
+    from hostctl.declarations.model import Build
+
+    tag, build = load_build(CORPUS / "buildarg.build")
+    assert tag == "image:latest" and build == Build(str(CORPUS), None, (
+        ("FOO", "BAR"), ("BIZ", "BAZ"), ("MULTIPLE", "ARGUMENTS"), ("WORKS", "FINE")))
+    assert load_build(CORPUS / "setworkingdirectory-is-file-abs.build")[1] == Build(
+        "/etc/containers/systemd", "Containerfile")
+    assert load_build(CORPUS / "target.build")[1].target == "my-app"
+    shutil.copy(CORPUS / "target.build", tmp_path / "app.build")
+    (tmp_path / "app.container").write_text("[Container]\nImage=app.build\n")
+    c = load_quadlet(tmp_path / "app.container")
+    assert (c.image, c.build) == ("localhost/imagename", Build(str(tmp_path), None, (), "my-app"))
+    with pytest.raises(DeclarationError) as caught:  # said at the Image= line
+        load_quadlet(CORPUS / "build.multiple-tags.container")
+    assert caught.value.where == f"{CORPUS / 'build.multiple-tags.container'}:4:Image"
+    assert "multiple-tags.build:6:ImageTag: a second ImageTag=" in str(caught.value)
+
+
+@pytest.mark.parametrize("path", IMAGES, ids=lambda p: p.name)
+def test_each_image_file_validates_or_names_what_is_wrong(path: Path) -> None:
+    from hostctl.declarations.image_file import load_image
+
+    text = path.read_text()
+    if path.name.removesuffix(".image") in VALID_IMAGES:
+        assert "assert-failed" not in text
+        load_image(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_image(path)
+    err = caught.value
+    located = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\w+)", err.where or "")
+    assert located and err.hint, err
+    assert text.splitlines()[int(located[1]) - 1].startswith(f"{located[2]}="), err
+
+
+def test_image_meanings_carry_over() -> None:
+    from hostctl.declarations.image_file import load_image
+
+    assert load_image(CORPUS / "arch.image").platform == "linux/arm64"  # aarch64
+    assert load_image(CORPUS / "variant.image").platform == "linux/arm/v5"
+    assert load_image(CORPUS / "policy.image").policy == "always"
+    basic = load_image(CORPUS / "basic.image")
+    assert (basic.reference, basic.policy, basic.default_dependencies) == (
+        "localhost/imagename", "missing", True)
+    assert load_image(CORPUS / "no_deps.image").default_dependencies is False

@@ -324,3 +324,11 @@ def test_the_spec_path_follows_a_moved_run_directory(monkeypatch: pytest.MonkeyP
     timer = parse_unit(_health_rendered("checked", Scope.SYSTEM)["checked-healthcheck.timer"])
     [path] = values(timer, "Unit", "ConditionPathExists")
     assert resolve_specifiers(path) == "/srv/run 100%/containers/checked/healthcheck.json"
+
+
+@pytest.mark.parametrize(("init", "expected"), [(True, ["143"]), (False, [])])
+def test_an_init_s_143_after_sigterm_is_a_clean_stop(init: bool, expected: list[str]) -> None:
+    text = f"image: docker.io/library/busybox:1\ninit: {str(init).lower()}\n"
+    container = parse_yaml(text, ETC / "x.yaml")
+    unit = parse_unit(render_unit(container, hostctl_bin=BIN, scope=Scope.SYSTEM))
+    assert values(unit, "Service", "SuccessExitStatus") == expected

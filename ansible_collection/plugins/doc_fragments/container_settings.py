@@ -373,6 +373,23 @@ options:
     - 'Becomes: unit [Service] RestartSec=.'
     - 'Example: C(5).'
     type: int
+  service_name:
+    description:
+    - The name of the generated unit, instead of NAME.service; NAME.service stays an alias
+      of it, so hostctl's commands and other units' dependencies on NAME.service still reach
+      it.
+    - 'Becomes: the unit''s file name (and an alias NAME.service).'
+    - 'Example: C(web-frontend).'
+    - 'Quadlet key: C(ServiceName).'
+    type: str
+  default_dependencies:
+    description:
+    - Whether the unit waits for the network to be online (network-online.target, or the user
+      scope's wait unit); false drops that dependency (quadlet [Quadlet] DefaultDependencies=).
+    - 'Becomes: unit [Unit] Wants=/After= network-online.target.'
+    - 'hostctl''s default when left out: V(true).'
+    - 'Example: C(false).'
+    type: bool
   memory:
     description:
     - Memory limit of the whole unit (container included).
@@ -410,8 +427,9 @@ options:
   secrets:
     description:
     - 'Files handed over as systemd credentials and mounted read-only, by default at /run/secrets/NAME;
-      SOURCE is a host file or a credential of the service manager (default: NAME).'
-    - 'Becomes: unit [Service] LoadCredential=NAME:SOURCE; OCI mounts.'
+      SOURCE is a host file or a credential of the service manager (default: NAME); with env:
+      VARIABLE the secret is that environment variable instead of a file (quadlet Secret=NAME,type=env,target=VARIABLE).'
+    - 'Becomes: unit [Service] LoadCredential=NAME:SOURCE; OCI mounts or process env.'
     - 'Example: C([{name: db-password, source: /etc/app/db-password}]).'
     - 'Quadlet key: C(Secret).'
     type: list
