@@ -18,8 +18,9 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from hostctl.errors import HostctlError, ImageError
@@ -28,7 +29,7 @@ from hostctl.images.manage import DIGEST_ANNOTATION
 from hostctl.images.pins import ImageId, Pin, Rejected
 from hostctl.images.store import Store
 from hostctl.paths import Paths, Scope, for_scope
-from hostctl.updates.compare import Updated, decide, image_id, stored_image_id
+from hostctl.updates.compare import Decision, Updated, decide, image_id, stored_image_id
 from hostctl.updates.judge import GRACE, Verdict
 from hostctl.updates.restart import RUNNING, active_dependents, restart_and_judge, start_again
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from hostctl.systemd.dbus import Systemd
 
 _RUNNING = RUNNING
+CHECKS = 8  # containers compared at once (registry requests in flight)
 Log = Callable[[str], None]
 
 
@@ -85,13 +87,29 @@ class _Run:
     scope: Scope
     paths: Paths
     store: Store
-    systemd: Systemd
     grace: float
     log: Log
+    _systemd: Systemd | None = None
     _registries: RegistriesConf | None = None
     _client: RegistryClient | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def systemd(self) -> Systemd:
+        """The manager over pydbus, connected when first needed (a dry run never does)."""
+        if self._systemd is None:
+            from hostctl.systemd.dbus import Systemd
+
+            self._systemd = Systemd(self.scope)
+        return self._systemd
 
     def registry(self) -> tuple[RegistriesConf, RegistryClient]:
+        """registries.conf and the one client, made by the first comparison that needs
+        them (the comparisons run in threads)."""
+        with self._lock:
+            return self._registry()
+
+    def _registry(self) -> tuple[RegistriesConf, RegistryClient]:
         if self._registries is None or self._client is None:
             from hostctl.images.pull import load_registries
             from hostctl.images.registry import RegistryClient
@@ -112,16 +130,31 @@ def auto_update(
 ) -> list[UpdateResult]:
     """Update the running containers of SCOPE that declare auto_update (only NAMES, when
     given: a named one that cannot be updated is reported so). DRY_RUN reports `pending`
-    and changes nothing (no pull, no restart, no store write)."""
-    from hostctl.systemd.dbus import Systemd
+    and changes nothing (no pull, no restart, no store write).
+
+    The read-only part comes first for all of them: the units' states in one D-Bus call,
+    then the comparisons side by side (at most CHECKS at once: registry requests share
+    one client, its connections and tokens); the updates follow one at a time, in name
+    order."""
+    from hostctl.systemd.dbus import unit_states
 
     paths = for_scope(scope)
     store = Store(paths.store)
     with contextlib.nullcontext() if dry_run else _one_at_a_time(store):
-        run = _Run(scope, paths, store, Systemd(scope), grace, log or (lambda _m: None))
+        run = _Run(scope, paths, store, grace, log or (lambda _m: None))
+        targets = list(_targets(names, scope))
+        states = unit_states([c.unit_name for _, c, _ in targets
+                              if c is not None and c.auto_update], scope)
+        screened = [_screen(name, container, error, bool(names), states)
+                    for name, container, error in targets]
+        due = [item for item in screened if not isinstance(item, UpdateResult | None)]
+        compared = dict(zip(map(id, due), _compare_all(run, due), strict=True))
         results = []
-        for name, container, error in _targets(names, scope):
-            result = _container(run, name, container, error, bool(names), dry_run, rollback)
+        for item in screened:
+            if isinstance(item, UpdateResult | None):
+                result = item
+            else:
+                result = _after_compare(run, item, compared[id(item)], dry_run, rollback)
             if result is not None:
                 results.append(result)
         return results
@@ -140,7 +173,7 @@ def rollback(name: str, *, scope: Scope = Scope.SYSTEM, grace: float = GRACE,
     store = Store(paths.store)
     container = load_declaration(name, scope)
     with _one_at_a_time(store):
-        run = _Run(scope, paths, store, Systemd(scope), grace, log or (lambda _m: None))
+        run = _Run(scope, paths, store, grace, log or (lambda _m: None), Systemd(scope))
         return _rollback(run, container)
 
 
@@ -165,10 +198,11 @@ def _targets(names: Sequence[str], scope: Scope
             yield name, None, err
 
 
-def _container(run: _Run, name: str, container: Container | None,
-               error: HostctlError | None, named: bool, dry_run: bool, rollback: bool
-               ) -> UpdateResult | None:
-    """NAME's row (None: not a candidate and not asked for by name)."""
+def _screen(name: str, container: Container | None, error: HostctlError | None,
+            named: bool, states: dict[str, tuple[str, str]]
+            ) -> UpdateResult | Container | None:
+    """NAME's row when it is not to be compared (None: not a candidate and not asked for
+    by name), else its declaration."""
     if container is None:
         assert error is not None
         return _row(name, "", "", Updated.FAILED, reason=_line(error)) if named else None
@@ -176,17 +210,52 @@ def _container(run: _Run, name: str, container: Container | None,
     if not policy:
         return _row(name, container.image, "", Updated.FALSE,
                     reason="its declaration has no auto_update") if named else None
-    state = run.systemd.unit(container.unit_name)
-    if state.active_state not in _RUNNING:
+    active, sub = states.get(container.unit_name, ("inactive", "dead"))
+    if active not in _RUNNING:
         return _row(name, container.image, policy, Updated.FAILED,
-                    reason=f"not running (unit {state.active_state}/{state.sub_state})"
-                    ) if named else None
+                    reason=f"not running (unit {active}/{sub})") if named else None
+    return container
+
+
+def _failed(container: Container, err: Exception) -> UpdateResult:
+    """CONTAINER's row for ERR: one container's failure (the registry down, the store not
+    writable) is its row only."""
+    reason = _line(err) if isinstance(err, HostctlError) else str(err)
+    return _row(container.name, container.image, str(container.auto_update), Updated.FAILED,
+                reason=reason)
+
+
+def _compare_all(run: _Run, containers: Sequence[Container]
+                 ) -> list[_Comparison | UpdateResult]:
+    """Each of CONTAINERS compared (or its failed row), side by side."""
+    if len(containers) < 2:
+        return [_compare_or_row(run, c) for c in containers]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(CHECKS, len(containers))) as pool:
+        return list(pool.map(lambda c: _compare_or_row(run, c), containers))
+
+
+def _compare_or_row(run: _Run, container: Container) -> _Comparison | UpdateResult:
     try:
-        return _check(run, container, dry_run, rollback)
-    except HostctlError as err:
-        return _row(name, container.image, policy, Updated.FAILED, reason=_line(err))
-    except OSError as err:  # e.g. the store not writable: still only this container's row
-        return _row(name, container.image, policy, Updated.FAILED, reason=str(err))
+        return _compare(run, container)
+    except (HostctlError, OSError) as err:
+        return _failed(container, err)
+
+
+def _after_compare(run: _Run, container: Container, compared: _Comparison | UpdateResult,
+                   dry_run: bool, rollback: bool) -> UpdateResult:
+    if isinstance(compared, UpdateResult):
+        return compared
+    if not compared.decision.update:
+        return compared.row
+    if dry_run:
+        return replace(compared.row, updated=Updated.PENDING)
+    try:
+        return _update(run, container, compared.reference, compared.running,
+                       compared.candidate, compared.row, rollback)
+    except (HostctlError, OSError) as err:
+        return _failed(container, err)
 
 
 def _row(name: str, image: str, policy: str, updated: Updated, **more: Any) -> UpdateResult:
@@ -200,7 +269,18 @@ def _line(err: HostctlError) -> str:
 # -- comparing ---------------------------------------------------------------------------
 
 
-def _check(run: _Run, container: Container, dry_run: bool, rollback: bool) -> UpdateResult:
+@dataclass(frozen=True)
+class _Comparison:
+    """What a container runs and what it could run (the read-only part)."""
+
+    reference: str
+    running: ImageId
+    candidate: ImageId
+    decision: Decision
+    row: UpdateResult
+
+
+def _compare(run: _Run, container: Container) -> _Comparison:
     reference = _reference(run, container)
     wanted = _platform(container)
     running = _running_image(run, container, wanted)
@@ -213,11 +293,7 @@ def _check(run: _Run, container: Container, dry_run: bool, rollback: bool) -> Up
     row = _row(container.name, container.image, str(container.auto_update), Updated.FALSE,
                running_digest=running.manifest, available_digest=candidate.manifest,
                digest=running.manifest, reason=decision.reason)
-    if not decision.update:
-        return row
-    if dry_run:
-        return replace(row, updated=Updated.PENDING)
-    return _update(run, container, reference, running, candidate, row, rollback)
+    return _Comparison(reference, running, candidate, decision, row)
 
 
 def _reference(run: _Run, container: Container) -> str:

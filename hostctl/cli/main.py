@@ -2,8 +2,9 @@
 
 `launch` and `cleanup` are what every unit runs at each start and stop, `health-timer`
 what a container's NAME-healthcheck.service runs for each check: they are dispatched
-here without importing typer (35 ms) so a start and a check stay lean. Every other verb
-goes through the typer application in hostctl.cli.app.
+here without importing typer (35 ms) so a start and a check stay lean, and so is
+`auto-update` in its common forms (hostctl.cli.quick_update). Every other verb goes
+through the typer application in hostctl.cli.app.
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ def main() -> None:
     argv = sys.argv[1:]
     if argv and argv[0] in UNIT_VERBS:
         sys.exit(unit_main(argv))
+    if argv and argv[0] == "auto-update":  # its common forms without typer
+        from hostctl.cli import quick_update
+
+        status = quick_update.main(argv[1:])
+        if status is not None:
+            sys.exit(status)
     from hostctl.cli.app import run_app
 
     run_app()

@@ -1,14 +1,17 @@
-"""Update verbs: auto-update (and its timer), rollback."""
+"""Update verbs: auto-update (and its timer), rollback. `hostctl auto-update` in its
+common forms does not come here (hostctl.cli.main: hostctl.cli.quick_update)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hostctl.cli.common import FormatOpt, UserOpt, app, say, scope_of
+from hostctl.cli.quick_update import reasons as reasons
+from hostctl.cli.quick_update import show
+from hostctl.cli.quick_update import table as table
 from hostctl.updates.judge import GRACE
 
 if TYPE_CHECKING:
@@ -18,34 +21,12 @@ GraceOpt = Annotated[
     float,
     typer.Option("--grace", min=0.0, help="Seconds a restarted container must keep running "
                  "to count as updated (a health check must also pass).")]
-COLUMNS = ("UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED")
-
-
-def table(results: Sequence[UpdateResult]) -> str:
-    """The results as podman prints them: UNIT CONTAINER IMAGE POLICY UPDATED."""
-    rows = [COLUMNS, *((r.unit, r.container, r.image, r.policy or "-", str(r.updated))
-                       for r in results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-        + "  " + row[-1] for row in rows)
-
-
-def reasons(results: Sequence[UpdateResult]) -> list[str]:
-    """One line per result that has something to say (why it failed, was rolled back
-    or skipped)."""
-    return [f"{r.container}: {r.updated}: {r.reason}" for r in results if r.reason]
 
 
 def _show(results: Sequence[UpdateResult], fmt: str) -> None:
-    if fmt == "json":
-        typer.echo(json.dumps([r.as_json() for r in results], indent=2))
-    else:
-        typer.echo(table(results))
-        for line in reasons(results):
-            say(line)
-    if any(r.failed for r in results):
-        raise typer.Exit(1)
+    status = show(results, fmt)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command("auto-update")

@@ -94,6 +94,7 @@ class RegistryClient:
         self._credentials: dict[str, Credentials | None] = {}
         self._registry_credentials: dict[str, Credentials] = {}
         self._token_lock = threading.Lock()
+        self._ping_lock = threading.Lock()  # comparisons side by side ping a registry once
 
     # -- public API -------------------------------------------------------------------
 
@@ -234,6 +235,12 @@ class RegistryClient:
 
     def _challenge(self, ref: Reference) -> Challenge | None:
         """Ping /v2/ once per registry and keep its challenge."""
+        if ref.registry in self._challenges:
+            return self._challenges[ref.registry]
+        with self._ping_lock:
+            return self._first_challenge(ref)
+
+    def _first_challenge(self, ref: Reference) -> Challenge | None:
         if ref.registry not in self._challenges:
             response = self._ping(ref)
             try:
@@ -251,11 +258,15 @@ class RegistryClient:
         return self._challenges[ref.registry]
 
     def _ping(self, ref: Reference) -> urllib3.BaseHTTPResponse:
-        """GET /v2/, choosing the scheme: https, or http for loopback and insecure ones."""
-        if is_loopback(ref.registry):  # plain HTTP unless a CA is configured for it
-            schemes = ["https"] if self._tls_pool(ref.api_host) is not self._http else ["http"]
-        elif self._insecure(ref.registry):
+        """GET /v2/, choosing the scheme: https; plain http for a loopback registry without
+        a CA configured; and for an insecure one (registries.conf's `insecure = true`, as
+        containers-registries.conf(5) and podman read it: TLS without verification, or
+        HTTP), https without verification first, then http."""
+        insecure = self._insecure(ref.registry)
+        if insecure:
             schemes = ["https", "http"]
+        elif is_loopback(ref.registry):  # plain HTTP unless a CA is configured for it
+            schemes = ["https"] if self._tls_pool(ref.api_host) is not self._http else ["http"]
         else:
             schemes = ["https"]
         for scheme in schemes:

@@ -13,6 +13,7 @@ of every object it builds a proxy for (about 40 ms against 2 ms).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,14 @@ class Systemd:
             subscription.disconnect()
         return results.get(job, "timeout")
 
+    def states(self, units: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """UNITS' (ActiveState, SubState), loaded on demand like unit(), in one
+        ListUnitsByNames call (no proxy, hence no introspection, per unit)."""
+        if not units:
+            return {}
+        rows = self.manager.ListUnitsByNames(list(dict.fromkeys(units)))
+        return {str(row[0]): (str(row[3]), str(row[4])) for row in rows}
+
     def units_matching(self, pattern: str) -> list[str]:
         """The names of the units systemd has loaded that match the glob PATTERN."""
         try:
@@ -159,14 +168,7 @@ def active_state(unit: str, scope: Scope) -> str:
         return Systemd(scope).unit(unit).active_state
     import ctypes
 
-    bus = ctypes.c_void_p()
-    if scope is Scope.USER:
-        _session_bus_address()
-        opened = sd.sd_bus_open_user(ctypes.byref(bus))
-    else:
-        opened = sd.sd_bus_open_system(ctypes.byref(bus))
-    if opened < 0:
-        raise _unreachable(scope, os.strerror(-opened))
+    bus = _open_bus(sd, scope)
     try:
         path = _sd_string(sd, sd.sd_bus_path_encode, b"/org/freedesktop/systemd1/unit",
                           unit.encode())
@@ -184,6 +186,83 @@ def active_state(unit: str, scope: Scope) -> str:
         sd.sd_bus_flush_close_unref(bus)
 
 
+def _open_bus(sd: Any, scope: Scope) -> Any:
+    """An sd-bus connection to SCOPE's bus (the caller closes it)."""
+    import ctypes
+
+    bus = ctypes.c_void_p()
+    if scope is Scope.USER:
+        _session_bus_address()
+        opened = sd.sd_bus_open_user(ctypes.byref(bus))
+    else:
+        opened = sd.sd_bus_open_system(ctypes.byref(bus))
+    if opened < 0:
+        raise _unreachable(scope, os.strerror(-opened))
+    return bus
+
+
+def unit_states(units: Sequence[str], scope: Scope) -> dict[str, tuple[str, str]]:
+    """UNITS' (ActiveState, SubState), as Systemd(scope).states(units) says them, with one
+    ListUnitsByNames call through sd-bus: no pydbus, GLib or introspection (auto-update's
+    read-only part). Where libsystemd cannot be loaded, through pydbus."""
+    if not units:
+        return {}
+    try:
+        sd = _libsystemd()
+    except OSError:
+        return Systemd(scope).states(units)
+    import ctypes
+
+    names = list(dict.fromkeys(units))
+    bus = _open_bus(sd, scope)
+    call, reply = ctypes.c_void_p(), ctypes.c_void_p()
+    error = sd.BusError()
+    try:
+        _sd_check(sd.sd_bus_message_new_method_call(
+            bus, ctypes.byref(call), b"org.freedesktop.systemd1", b"/org/freedesktop/systemd1",
+            b"org.freedesktop.systemd1.Manager", b"ListUnitsByNames"))
+        strv = (ctypes.c_char_p * (len(names) + 1))(*[n.encode() for n in names], None)
+        _sd_check(sd.sd_bus_message_append_strv(call, strv))
+        if sd.sd_bus_call(bus, call, ctypes.c_uint64(0), ctypes.byref(error),
+                          ctypes.byref(reply)) < 0:
+            message = (error.message or error.name or b"failed").decode()
+            raise HostctlError(f"cannot read the state of {', '.join(names)}: {message}")
+        return _read_unit_rows(sd, reply)
+    except OSError as err:
+        raise HostctlError(f"cannot read the state of {', '.join(names)}: {err}") from None
+    finally:
+        sd.sd_bus_error_free(ctypes.byref(error))
+        sd.sd_bus_message_unref(call)
+        sd.sd_bus_message_unref(reply)
+        sd.sd_bus_flush_close_unref(bus)
+
+
+def _read_unit_rows(sd: Any, reply: Any) -> dict[str, tuple[str, str]]:
+    """ListUnitsByNames' a(ssssssouso): name -> (active state, sub state)."""
+    import ctypes
+
+    rows: dict[str, tuple[str, str]] = {}
+    _sd_check(sd.sd_bus_message_enter_container(reply, ctypes.c_char(b"a"), b"(ssssssouso)"))
+    while _sd_check(sd.sd_bus_message_enter_container(reply, ctypes.c_char(b"r"),
+                                                       b"ssssssouso")) > 0:
+        text = [ctypes.c_char_p() for _ in range(9)]
+        job = ctypes.c_uint32()
+        _sd_check(sd.sd_bus_message_read(
+            reply, b"ssssssouso", *map(ctypes.byref, text[:7]), ctypes.byref(job),
+            *map(ctypes.byref, text[7:])))
+        _sd_check(sd.sd_bus_message_exit_container(reply))
+        name, active, sub = (text[i].value or b"" for i in (0, 3, 4))
+        rows[name.decode()] = (active.decode(), sub.decode())
+    _sd_check(sd.sd_bus_message_exit_container(reply))
+    return rows
+
+
+def _sd_check(code: int) -> int:
+    if code < 0:
+        raise OSError(-code, os.strerror(-code))
+    return code
+
+
 _loaded: list[Any] = []
 
 
@@ -196,10 +275,13 @@ def _libsystemd() -> Any:
     sd: Any = ctypes.CDLL("libsystemd.so.0")
     libc = ctypes.CDLL(None)
     for name in ("sd_bus_open_user", "sd_bus_open_system", "sd_bus_path_encode",
-                 "sd_bus_get_property_string"):
+                 "sd_bus_get_property_string", "sd_bus_message_new_method_call",
+                 "sd_bus_message_append_strv", "sd_bus_call", "sd_bus_message_enter_container",
+                 "sd_bus_message_exit_container", "sd_bus_message_read"):
         getattr(sd, name).restype = ctypes.c_int
-    sd.sd_bus_flush_close_unref.restype = ctypes.c_void_p
-    sd.sd_bus_flush_close_unref.argtypes = [ctypes.c_void_p]
+    for name in ("sd_bus_flush_close_unref", "sd_bus_message_unref"):
+        getattr(sd, name).restype = ctypes.c_void_p
+        getattr(sd, name).argtypes = [ctypes.c_void_p]
     sd.sd_bus_error_free.argtypes = [ctypes.c_void_p]
     sd.free = libc.free
     sd.free.argtypes = [ctypes.c_void_p]

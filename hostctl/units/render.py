@@ -165,6 +165,7 @@ def render_health_units(container: Container, *, hostctl_bin: Program, scope: Sc
         "source": _source(container.source),
         "container_unit": escape_value("unit name", container.unit_name),
         "timer": escape_value("unit name", timer),
+        "user": scope is Scope.USER,
     }
     startup = container.health_startup_cmd and not health_spec.disabled(
         container.health_startup_cmd)

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -335,3 +336,38 @@ def test_remote_digest_asks_the_registry_and_stores_nothing(
     with pytest.raises(ImageError, match="not found"):
         remote_digest(f"{upstream.host}/digest/app:nope", scope=Scope.SYSTEM)
     assert list_images(scope=Scope.SYSTEM) == []  # nothing was pulled
+
+
+def test_an_insecure_entry_pulls_from_a_plain_http_loopback_registry(
+    upstream: Registry, store: Store, env: dict[str, str]
+) -> None:
+    # `insecure = true` is "TLS without verification, or HTTP" (as podman reads it): it
+    # must not turn a loopback registry's plain HTTP into HTTPS only.
+    push(upstream.host, "demo/plain", "1", small_image("plain"))
+    Path(env["CONTAINERS_REGISTRIES_CONF"]).write_text(
+        f'[[registry]]\nlocation = "{upstream.host}"\ninsecure = true\n')
+    image = pull(store, f"{upstream.host}/demo/plain:1")
+    assert (image.snapshots[-1] / "etc/hello").read_text() == "hello plain\n"
+
+
+def test_an_insecure_entry_lets_a_named_registry_fall_back_to_plain_http(
+    upstream: Registry, store: Store, env: dict[str, str]
+) -> None:
+    # A name that is not loopback by its spelling: this machine's host name, when it
+    # resolves to a loopback address (where the registry listens).
+    name = socket.gethostname()
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(name, upstream.port)}
+    except OSError:
+        addresses = set()
+    if "127.0.0.1" not in addresses:
+        pytest.skip(f"this machine's host name {name!r} does not resolve to 127.0.0.1")
+    push(upstream.host, "demo/named", "1", small_image("named"))
+    ref = f"{name}:{upstream.port}/demo/named:1"
+    conf = Path(env["CONTAINERS_REGISTRIES_CONF"])
+    conf.write_text("")
+    with pytest.raises(ImageError):  # HTTPS only: the registry speaks plain HTTP
+        pull(store, ref)
+    conf.write_text(f'[[registry]]\nlocation = "{name}:{upstream.port}"\ninsecure = true\n')
+    image = pull(store, ref)
+    assert (image.snapshots[-1] / "etc/hello").read_text() == "hello named\n"

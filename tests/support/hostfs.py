@@ -128,6 +128,19 @@ def remove_propagate_dir(machine: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_cgroup(cgroup: Path, timeout: float = 5.0) -> None:
+    """Remove the cgroup2 directory CGROUP and the ones below it (deepest first), once
+    their processes are gone (a dead guest's cgroups may take a moment to empty)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for directory, _dirs, _files in os.walk(cgroup, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
+        if not cgroup.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
+
+
 def cleanup_stale() -> list[Path]:
     """Remove test host dirs of earlier runs whose owner and nspawn are gone; returns them.
 
@@ -142,6 +155,7 @@ def cleanup_stale() -> list[Path]:
         if not owner and time.time() - directory.stat().st_mtime < 300:
             continue  # being created right now by another session
         machine = _read(directory / "machine").strip()
+        cgroup = _read(directory / "cgroup").strip()
         nspawn = _read(directory / "pid")
         if nspawn and identity_alive(nspawn):
             pid = int(nspawn.split()[0])
@@ -153,5 +167,7 @@ def cleanup_stale() -> list[Path]:
         remove_tree(directory)
         if machine:
             remove_propagate_dir(machine)
+        if cgroup:
+            remove_cgroup(Path(cgroup))
         removed.append(directory)
     return removed

@@ -162,6 +162,7 @@ class TestHost:
         self._nspawn: subprocess.Popen[bytes] | None = None
         self._pid1: int | None = None
         self._cgroup_retried = False  # per boot: see _retry_cgroup_failures
+        self._cgroup: Path | None = None  # this host's own cgroup2 directory (_own_cgroup)
         self._closed = False
 
     # ---- paths on the machine ---------------------------------------------------------
@@ -321,8 +322,13 @@ class TestHost:
         with self.log_path.open("ab") as log:
             log.write(f"--- boot {len(self.boot_seconds) + 1} ---\n".encode())
             log.flush()
+            argv = self._nspawn_argv()
+            cgroup = self._own_cgroup()
+            if cgroup is not None:  # the shell moves itself there, then becomes nspawn
+                argv = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"',
+                        str(cgroup), *argv]
             self._nspawn = subprocess.Popen(
-                self._nspawn_argv(),
+                argv,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -334,6 +340,28 @@ class TestHost:
         self._cgroup_retried = False
         self._wait_running(deadline)
         self.boot_seconds.append(time.monotonic() - started)
+
+    def _own_cgroup(self) -> Path | None:
+        """A cgroup2 directory of this host's own, next to this process's cgroup, for its
+        systemd-nspawn (which makes supervisor/ and payload/ in the cgroup it starts in:
+        test hosts started from one cgroup would share them, and two guests' units of the
+        same name one cgroup). None where there is no writable cgroup2 hierarchy: nspawn
+        then starts where this process is, as before."""
+        if self._cgroup is not None:
+            return self._cgroup
+        try:
+            mount = next(line.split()[4] for line in
+                         Path("/proc/self/mountinfo").read_text().splitlines()
+                         if " - cgroup2 " in line)
+            own = next(line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                       if line.startswith("0::"))
+            cgroup = Path(mount + own.rstrip("/")) / self.name
+            cgroup.mkdir(exist_ok=True)
+            (self.directory / "cgroup").write_text(f"{cgroup}\n")  # for cleanup_stale
+        except (StopIteration, OSError):
+            return None
+        self._cgroup = cgroup
+        return cgroup
 
     def _find_pid1(self, deadline: float) -> int:
         assert self._nspawn is not None
@@ -481,6 +509,9 @@ class TestHost:
             self._shutdown()
         finally:
             _LIVE.discard(self)
+            if self._cgroup is not None:
+                hostfs.remove_cgroup(self._cgroup)
+                self._cgroup = None
             if self.directory.exists():
                 hostfs.remove_tree(self.directory)
             hostfs.remove_propagate_dir(self.name)

@@ -273,6 +273,8 @@ def test_a_container_wants_its_health_timer_bound_to_it() -> None:
     assert values(service, "Service", "Type") == ["oneshot"]
     assert values(service, "Service", "LogLevelMax") == ["notice"]
     assert values(service, "Service", "TimeoutStartSec") == ["35"]  # 5 s check + margin
+    # runc exec's mount of itself stays in the check's mount namespace (no journal line)
+    assert values(service, "Service", "PrivateMounts") == ["yes"]
 
 
 def test_a_startup_probe_sets_the_first_check_and_the_phases_time() -> None:
@@ -283,6 +285,9 @@ def test_a_startup_probe_sets_the_first_check_and_the_phases_time() -> None:
     assert values(timer, "Timer", "OnUnitInactiveSec") == ["30s"]
     assert exec_argv(values(service, "Service", "ExecStart")[0])[3:] == [
         "health-timer", "--user", "probed"]
+    # A user manager's PrivateMounts= implies PrivateUsers=: the check could no longer
+    # join the rootless container's user namespace.
+    assert values(service, "Service", "PrivateMounts") == []
     # 10 failures with a pass between each, and the pass that ends it: 5 s apiece.
     assert int(values(service, "Service", "TimeoutStartSec")[0]) >= 21 * 5
     unlimited = parse_yaml(DECLARATIONS["probed"].replace("health_startup_retries: 10",

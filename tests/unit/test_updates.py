@@ -355,3 +355,21 @@ def test_hostctl_generate_shows_the_timer_units(tmp_path: Path,
     out = CliRunner().invoke(app, ["generate", "--dry-run"]).output
     assert "# web.service" in out and "# hostctl-auto-update.timer" in out
     assert "ExecStart=" in out.split("# hostctl-auto-update.service")[1]
+
+
+def test_auto_update_parses_its_common_forms_without_typer_and_leaves_the_rest_to_it(
+) -> None:
+    from hostctl.cli.quick_update import parse
+    from hostctl.updates.judge import GRACE
+
+    assert parse(["--dry-run", "web", "--format", "json", "db", "--grace=2.5", "--user",
+                  "--no-rollback"]) == {
+        "names": ["web", "db"], "dry_run": True, "rollback": False, "grace": 2.5,
+        "fmt": "json", "user": True}
+    assert parse([]) == {"names": [], "dry_run": False, "rollback": True, "grace": GRACE,
+                         "fmt": "table", "user": False}
+    # typer's to parse: help, the timer, unknown options, values it refuses (it says why)
+    for argv in (["--help"], ["--enable-timer"], ["--disable-timer"], ["--verbose"],
+                 ["--", "web"], ["--format", "xml"], ["--format"], ["--grace", "-1"],
+                 ["--grace", "soon"], ["--dry-run=yes"]):
+        assert parse(argv) is None, argv
