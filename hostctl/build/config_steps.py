@@ -100,14 +100,13 @@ def command_form(image: StageImage, instruction: Instruction, text: str | None =
             return json_args
         text = instruction.args
     elif text.lstrip().startswith("["):
+        import contextlib
         import json
 
-        try:
+        with contextlib.suppress(ValueError):  # not JSON: the shell form after all
             value = json.loads(text)
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return value
-        except ValueError:
-            pass
     shell = image.config.get("Shell") or DEFAULT_SHELL
     return [*shell, text.strip()]
 

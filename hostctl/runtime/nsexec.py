@@ -417,8 +417,8 @@ def _environment(pairs: list[str], uid: int) -> dict[str, str]:
                     if len(fields) >= 6 and fields[2] == str(uid):
                         env["HOME"] = fields[5]
                         break
-        except OSError:
-            pass
+        except OSError:  # no readable /etc/passwd: HOME stays unset, as with runc exec
+            return env
     return env
 
 
