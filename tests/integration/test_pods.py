@@ -22,8 +22,8 @@ pytestmark = pytest.mark.integration
 
 HOSTCTL = str(Path(sys.executable).parent / "hostctl")
 DECLS = "/etc/hostctl/containers"
-SHOW = ("echo ns $(readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts) "
-        "host $(hostname)")
+SHOW = ("echo ns $(readlink /proc/self/ns/net) $(readlink /proc/self/ns/ipc) "
+        "$(readlink /proc/self/ns/uts) host $(hostname)")
 LOOP = "while :; do sleep 1 & wait; done"
 
 
@@ -120,7 +120,11 @@ def test_a_pod_of_three_shares_its_namespaces_and_port(host: Any) -> None:
             host.journal("client.service")
         seen = {namespaces(host, f"{name}.service") for name in MEMBERS}
         assert len(seen) == 1, seen  # one net, ipc and uts namespace, host name "shop"
-        assert seen.pop().endswith("host shop")
+        line = seen.pop()
+        assert all(f"{kind}:[" in line for kind in ("net", "ipc", "uts")), line
+        assert line.endswith("host shop"), line
+        own = host.run(["readlink", "/proc/self/ns/net"]).stdout.strip()
+        assert own not in line  # the pod's, not the host's
         # the pod's published port, from the host
         assert fetch(host, "http://127.0.0.1:8080/") == "hello-web\n"
         assert fetch(host, "http://192.0.2.2:8080/") == "hello-web\n"
