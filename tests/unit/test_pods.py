@@ -187,3 +187,55 @@ def test_corpus_pod_meanings_carry_over() -> None:
     assert load_pod(CORPUS / "network.quadlet.pod").network == "basic"
     assert dict(load_pod(CORPUS / "label.pod").labels)["org.foo.Arg2"] == "arg 2"
     assert load_pod(CORPUS / "basic.pod").unit_name == "basic-pod.service"
+
+
+def test_generator_renders_the_pod_unit_and_binds_its_members(tmp_path: Path) -> None:
+    from hostctl.paths import Scope
+    from hostctl.units.generator import generate
+    from tests.unit.test_units_syntax import parse_unit, values
+
+    _write(tmp_path, "shop.pod", "[Pod]\nPublishPort=8080:80\nServiceName=shop-main\n"
+           "StopTimeout=20\n[Install]\nWantedBy=multi-user.target\n")
+    _write(tmp_path, "web.container", "[Container]\nImage=docker.io/library/a:1\nPod=shop.pod\n")
+    _write(tmp_path, "db.yaml", "image: docker.io/library/a:1\npod: shop\n"
+           "start_with_pod: false\n")
+    _write(tmp_path, "lost.container", "[Container]\nImage=docker.io/library/a:1\n"
+           "Pod=nowhere.pod\n")
+    reported: list[str] = []
+    (tmp_path / "out").mkdir()
+    units = generate(Scope.SYSTEM, tmp_path / "out", dirs=[tmp_path], report=reported.append)
+    pod = parse_unit(units["shop-main.service"])
+    assert values(pod, "Service", "Type") == ["oneshot"]
+    assert values(pod, "Service", "RemainAfterExit") == ["yes"]
+    assert values(pod, "Service", "TimeoutStopSec") == ["20"]
+    assert any("pod-setup shop" in line for line in values(pod, "Service", "ExecStart"))
+    assert any("pod-release shop" in line for line in values(pod, "Service", "ExecStop"))
+    assert values(pod, "Unit", "Wants")[-1:] == ["web.service"]  # db: start_with_pod false
+    assert "db.service" not in values(pod, "Unit", "Wants")
+    for member in ("web.service", "db.service"):
+        unit = parse_unit(units[member])
+        assert values(unit, "Unit", "BindsTo") == ["shop-main.service"]
+        assert "shop-main.service" in values(unit, "Unit", "After")
+    out = tmp_path / "out"
+    assert (out / "multi-user.target.wants/shop-main.service").is_symlink()
+    assert (out / "shop-pod.service").is_symlink()  # the quadlet name stays an alias
+    assert "pod nowhere is not declared" in units["lost.service"]  # a unit failing so
+    assert any("lost.container:3:Pod: pod nowhere is not declared" in r for r in reported)
+
+
+def test_a_member_joins_the_pods_namespaces_in_its_config() -> None:
+    from hostctl.runtime.spec import Extras, Identity, build_config
+    from tests.unit.test_runtime_spec import merged
+
+    extras = Extras(joined=(("ipc", "/run/hostctl/pods/p/ipc"), ("uts", "/run/hostctl/pods/p/uts")),
+                    shm_source="/run/hostctl/pods/p/shm")
+    cfg = build_config(merged(), Identity(0, 0), rootfs="/r", hostname="p", files={},
+                       cgroups_path=None, annotations={},
+                       network_namespace="/run/netns/hostctl-p-pod", extras=extras)
+    namespaces = cfg["linux"]["namespaces"]
+    assert {"type": "ipc", "path": "/run/hostctl/pods/p/ipc"} in namespaces
+    assert {"type": "uts", "path": "/run/hostctl/pods/p/uts"} in namespaces
+    assert {"type": "network", "path": "/run/netns/hostctl-p-pod"} in namespaces
+    assert {"type": "pid"} in namespaces and {"type": "mount"} in namespaces
+    shm = next(m for m in cfg["mounts"] if m["destination"] == "/dev/shm")
+    assert (shm["type"], shm["source"]) == ("bind", "/run/hostctl/pods/p/shm")
