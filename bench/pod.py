@@ -45,16 +45,17 @@ def _line(member: str) -> str:
 
 
 def _cmd(member: str) -> list[str]:
-    return ["sh", "-c", f"echo {_line(member)}; exec sleep 600"]
+    # exits at SIGTERM, so a stop is not a kill after the timeout for either
+    return ["sh", "-c", f"trap 'exit 0' TERM; echo {_line(member)}; sleep 600 & wait"]
 
 
 def _hostctl_pod(host: TestHost, ref: str, pod: str) -> tuple[str, list[str]]:
     host.write_file(f"{DECLS}/{pod}.pod", "[Pod]\nNetwork=host\n")
     members = [f"{pod}-m{i}" for i in range(MEMBERS)]
     for member in members:
-        exec_line = " ".join(f"'{word}'" for word in _cmd(member))
+        exec_line = " ".join(json.dumps(word) for word in _cmd(member))
         host.write_file(f"{DECLS}/{member}.container", (
-            f"[Container]\nImage={ref}\nPod={pod}.pod\nStopTimeout=1\nExec={exec_line}\n"))
+            f"[Container]\nImage={ref}\nPod={pod}.pod\nStopTimeout=5\nExec={exec_line}\n"))
     return f"{pod}-pod.service", [f"{m}.service" for m in members]
 
 
@@ -84,7 +85,7 @@ PIDFile=%t/%N.pid
             podman, "run", "--name", f"systemd-{member}", "--cidfile=%t/%N.cid", "--replace",
             "--rm", "--cgroups=split", "--sdnotify=conmon", "-d", "--runtime", "runc",
             "--log-driver=journald", "--pod", f"systemd-{pod}",
-            "--tls-verify=false", ref, *(f"'{a}'" for a in _cmd(member))])
+            "--tls-verify=false", ref, *(json.dumps(a) for a in _cmd(member))])
         host.write_file(f"{UNITS}/{member}.service", f"""\
 [Unit]
 BindsTo={pod}-pod.service

@@ -239,3 +239,31 @@ def test_a_member_joins_the_pods_namespaces_in_its_config() -> None:
     assert {"type": "pid"} in namespaces and {"type": "mount"} in namespaces
     shm = next(m for m in cfg["mounts"] if m["destination"] == "/dev/shm")
     assert (shm["type"], shm["source"]) == ("bind", "/run/hostctl/pods/p/shm")
+
+
+def test_a_users_pod_is_refused_when_it_starts(tmp_path: Path) -> None:
+    from hostctl.errors import RuntimeFailure
+    from hostctl.paths import Scope, for_scope
+    from hostctl.pod.holder import release, setup
+
+    with pytest.raises(RuntimeFailure) as caught:
+        setup("shop", Scope.USER, for_scope(Scope.USER))
+    assert caught.value.where == "pod shop" and "rootless pods" in str(caught.value)
+    release("shop", Scope.USER, for_scope(Scope.USER))  # nothing to do, no error
+
+
+def test_validate_reads_pods_in_both_forms(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "pods").mkdir()
+    good = _write(tmp_path / "pods", "shop.yaml", "ports: ['8080:80']\n")
+    bad = _write(tmp_path / "pods", "bad.yaml", "ports: ['8080:80']\nnetwork: host\n")
+    member = _write(tmp_path, "web.yaml", "image: docker.io/library/a:1\npod: shop\n"
+                    "hostname: x\n")
+    hostctl = str(Path(sys.executable).parent / "hostctl")
+    done = subprocess.run([hostctl, "validate", str(good), str(bad), str(member)],
+                          capture_output=True, text=True)
+    assert f"{good}: ok" in done.stdout and "Traceback" not in done.stderr
+    assert f"{bad}:1:ports: ports are published on a pod with network host" in done.stderr
+    assert f"{member}:3:hostname: a member of pod shop cannot set hostname" in done.stderr
