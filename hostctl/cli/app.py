@@ -15,6 +15,7 @@ from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs
     doctor,
     images,
     network,
+    pod,
     quadlet,
     run,
     setup,
