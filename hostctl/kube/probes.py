@@ -1,0 +1,128 @@
+"""Kubernetes probes as hostctl health checks.
+
+livenessProbe is the health check, and an unhealthy container is killed (its unit
+fails and `restart:` applies, as the kubelet restarts it); startupProbe is the startup
+phase of the check; readinessProbe makes the unit active only once the check passed
+(`notify: healthy`): its command is the check when there is no livenessProbe, else the
+startup phase when there is no startupProbe. exec runs in the container as it is;
+httpGet and tcpSocket need a tool in the image, since the check runs inside the
+container: httpGet runs `wget` (busybox's or GNU's), falling back to `curl`, tcpSocket
+runs `nc -z`; an image without them fails its checks.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from hostctl.kube.documents import Fields
+
+_PROBE_FIELDS = ("exec", "httpGet", "tcpSocket", "initialDelaySeconds", "periodSeconds",
+                 "timeoutSeconds", "failureThreshold", "successThreshold")
+
+
+def probe_command(probe: Fields, ports: dict[str, int]) -> list[str] | str:
+    """The check's command: a list (exec form) or a text run by /bin/sh -c."""
+    probe.only(_PROBE_FIELDS)
+    kinds = [k for k in ("exec", "httpGet", "tcpSocket") if k in probe.value]
+    if len(kinds) != 1:
+        raise probe.error("", "give exactly one of exec, httpGet, tcpSocket")
+    if kinds[0] == "exec":
+        action = probe.sub("exec")
+        action.only(("command",))
+        command = action.strings("command")
+        if not command:
+            raise action.error("command", "missing", "give the command as a list")
+        return command
+    if kinds[0] == "tcpSocket":
+        action = probe.sub("tcpSocket")
+        action.only(("port", "host"))
+        host = action.text("host", "127.0.0.1")
+        port = _port(action, ports)
+        return f"nc -z -w {_timeout(probe)} {shlex.quote(str(host))} {port}"
+    return _http(probe, ports)
+
+
+def _http(probe: Fields, ports: dict[str, int]) -> str:
+    action = probe.sub("httpGet")
+    action.only(("port", "path", "host", "scheme"))
+    scheme = (action.text("scheme") or "HTTP").upper()
+    if scheme not in ("HTTP", "HTTPS"):
+        raise action.error("scheme", f"{scheme!r} is not HTTP or HTTPS")
+    host = action.text("host", "127.0.0.1")
+    path = action.text("path", "/") or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    url = shlex.quote(f"{scheme.lower()}://{host}:{_port(action, ports)}{path}")
+    timeout = _timeout(probe)
+    insecure = (" --no-check-certificate", " -k") if scheme == "HTTPS" else ("", "")
+    return (f"if command -v wget >/dev/null; then wget -q -T {timeout}{insecure[0]} "
+            f"-O /dev/null {url}; else curl -fsS -m {timeout}{insecure[1]} -o /dev/null "
+            f"{url}; fi")
+
+
+def _timeout(probe: Fields) -> int:
+    return probe.integer("timeoutSeconds", 1) or 1
+
+
+def _port(action: Fields, ports: dict[str, int]) -> int:
+    value = action.get("port")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    if isinstance(value, str) and value in ports:
+        return ports[value]
+    if isinstance(value, str) and value.isdigit() and 0 < int(value) < 65536:
+        return int(value)
+    raise action.error("port", f"{value!r} is neither a port number nor a named "
+                       "containerPort of this container")
+
+
+def _timing(probe: Fields, prefix: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    period = probe.integer("periodSeconds", 1)
+    timeout = probe.integer("timeoutSeconds", 1)
+    settings[f"{prefix}interval"] = period if period is not None else 10
+    settings[f"{prefix}timeout"] = timeout if timeout is not None else 1
+    return settings
+
+
+def health_settings(container: Fields, ports: dict[str, int]) -> dict[str, Any]:
+    """The health_* and notify settings of CONTAINER's probes."""
+    probes = {key: container.sub(key) for key in ("livenessProbe", "readinessProbe",
+                                                   "startupProbe") if key in container.value}
+    commands = {key: probe_command(probe, ports) for key, probe in probes.items()}
+    for key in ("livenessProbe", "startupProbe"):
+        if key in probes and (probes[key].integer("successThreshold", 1) or 1) != 1:
+            raise probes[key].error("successThreshold", "must be 1",
+                                    "Kubernetes requires 1 for this probe")
+    main = probes.get("livenessProbe") or probes.get("readinessProbe")
+    startup = probes.get("startupProbe")
+    ready = probes.get("readinessProbe")
+    if ready is not None and "livenessProbe" in probes and startup is None and \
+            commands["readinessProbe"] != commands["livenessProbe"]:
+        startup = ready
+    elif ready is not None and main is not ready and startup is not ready and \
+            commands["readinessProbe"] not in (commands.get("livenessProbe"),
+                                               commands.get("startupProbe")):
+        raise ready.error("", "a third, different check: hostctl has one health check "
+                          "and one startup phase per container",
+                          "make the readinessProbe the same as the livenessProbe or "
+                          "startupProbe, or drop one")
+    settings: dict[str, Any] = {}
+    if main is not None:
+        settings["health_cmd"] = commands["livenessProbe" if main is probes.get(
+            "livenessProbe") else "readinessProbe"]
+        settings.update(_timing(main, "health_"))
+        settings["health_retries"] = main.integer("failureThreshold", 1) or 3
+        settings["health_start_period"] = main.integer("initialDelaySeconds") or 0
+        if main is probes.get("livenessProbe"):
+            settings["health_on_failure"] = "kill"
+    if startup is not None:
+        settings["health_startup_cmd"] = commands[
+            "startupProbe" if startup is probes.get("startupProbe") else "readinessProbe"]
+        settings.update(_timing(startup, "health_startup_"))
+        if startup is probes.get("startupProbe"):
+            settings["health_startup_retries"] = startup.integer("failureThreshold", 1) or 3
+    if ready is not None:
+        settings["notify"] = "healthy"
+    return settings
