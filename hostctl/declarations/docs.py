@@ -34,7 +34,7 @@ def render() -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _networks() + _volumes() + _images() + _builds())
+            + _pods() + _networks() + _volumes() + _images() + _builds())
 
 
 QUADLET = """
@@ -58,6 +58,40 @@ truncations at each `-` (`web-.container.d`, and `web-@.container.d` for a templ
 the type-wide `container.d` (YAML: the same names with `.yaml.d`); a drop-in file name
 found in a more specific or higher-priority place shadows the others.
 """
+
+
+def _pods() -> str:
+    """The pods' settings, from hostctl.declarations.pod_settings.POD_SETTINGS."""
+    from hostctl.declarations.pod_settings import POD_SETTINGS, REFUSED
+
+    lines = [
+        "",
+        "# Pod declarations",
+        "",
+        "A pod is `NAME.yaml` in `/etc/hostctl/pods` (a user's: `~/.config/hostctl/pods`), or",
+        "a quadlet `NAME.pod` among the container declarations (which wins). Its members",
+        "(containers with `pod: NAME`, quadlet `Pod=NAME.pod`) share its network, IPC and UTS",
+        "namespaces, its /dev/shm and its published ports; a member cannot set `network`,",
+        "`ports`, `hostname`, `dns*` or `add_hosts`. The generator writes the pod's unit",
+        "`NAME-pod.service` (`service_name` renames it), which makes the namespaces (held by",
+        "bind mounts, no process) and Wants= its members with `start_with_pod` (the",
+        "default); each member BindsTo= and comes After= it, so `systemctl start NAME-pod`",
+        "starts the pod and `systemctl stop NAME-pod` stops every member.",
+        "The `[Pod]` keys are the quadlet column; `[Unit]`, `[Service]`, `[Install]` pass",
+        "through and `[Quadlet] DefaultDependencies=` is `default_dependencies`.",
+        "",
+        "| key | type | default | quadlet key | maps to |",
+        "|---|---|---|---|---|",
+    ]
+    for s in POD_SETTINGS:
+        default = "" if s.default in (None, ()) else s.default
+        cells = [f"`{s.key}`", s.doc_type, str(default), s.quadlet or "", s.maps_to]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "Refused `[Pod]` keys:", ""]
+    lines += [f"- `{key}=`: {why}" for key, why in REFUSED.items()]
+    lines += [f"\n## pod `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```"
+              for s in POD_SETTINGS]
+    return "\n".join(lines) + "\n"
 
 
 def _networks() -> str:

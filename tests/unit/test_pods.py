@@ -1,0 +1,189 @@
+"""Pods' declaration layer: the settings table, the .pod and YAML readers, `pod:`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hostctl.declarations.kinds import ExitPolicy
+from hostctl.declarations.model import Port, Volume, VolumeKind
+from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pods_dir
+from hostctl.declarations.pod_settings import POD_SETTINGS
+from hostctl.declarations.quadlet_reader import parse_quadlet
+from hostctl.declarations.yaml_reader import parse_yaml
+from hostctl.errors import DeclarationError
+
+CORPUS = Path("/work/shared/quadlet-corpus")
+if not CORPUS.is_dir():
+    CORPUS = Path(__file__).parent / "quadlet-corpus"
+PODS = sorted(CORPUS.glob("*.pod"))
+VALID_PODS = {"basic", "dns-option", "dns", "hostname", "label", "network.quadlet",
+              "service-name", "startwithpod"}
+
+
+def test_every_pod_setting_is_a_field_and_back() -> None:
+    fields = {f.name for f in dataclasses.fields(Pod)}
+    assert fields - {"name", "source", "unit_refs", "locations"} == {s.key for s in POD_SETTINGS}
+    defaults = {f.name: f.default for f in dataclasses.fields(Pod)}
+    assert all(defaults[s.key] == s.default for s in POD_SETTINGS)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_two_forms_read_the_same(tmp_path: Path) -> None:
+    quadlet = _write(tmp_path, "shop.pod", """\
+[Pod]
+PodName=store
+PublishPort=8080:80
+PublishPort=127.0.0.1:5353:53/udp
+HostName=front
+DNS=192.0.2.53
+DNSSearch=example.com
+DNSOption=ndots:2
+AddHost=db.local:192.0.2.10
+Volume=/srv/shared:/shared:ro
+Volume=cache.volume:/cache
+ShmSize=128M
+Label=team=web
+ExitPolicy=continue
+StopTimeout=20
+ServiceName=shop-main
+[Quadlet]
+DefaultDependencies=false
+[Unit]
+Description=the shop
+[Service]
+CPUWeight=50
+[Install]
+WantedBy=multi-user.target
+""")
+    (tmp_path / "pods").mkdir()
+    yaml = _write(tmp_path / "pods", "shop.yaml", """\
+pod_name: store
+ports: ["8080:80", "127.0.0.1:5353:53/udp"]
+hostname: front
+dns: [192.0.2.53]
+dns_search: [example.com]
+dns_options: ["ndots:2"]
+add_hosts: ["db.local:192.0.2.10"]
+volumes: ["/srv/shared:/shared:ro", "cache:/cache"]
+shm_size: 128M
+labels: {team: web}
+exit_policy: continue
+stop_timeout: 20
+service_name: shop-main
+default_dependencies: false
+unit: {Description: the shop}
+service: {CPUWeight: 50}
+install: {WantedBy: multi-user.target}
+""")
+    a, b = load_pod(quadlet), load_pod(yaml)
+    assert a == dataclasses.replace(b, source=quadlet)
+    assert a.ports == (Port(None, 8080, 80), Port("127.0.0.1", 5353, 53, "udp"))  # type: ignore[arg-type]
+    assert a.volumes[1] == Volume("cache", "/cache", VolumeKind.VOLUME)
+    assert (a.shm_size, a.exit_policy, a.stop_timeout) == (128 << 20, ExitPolicy.CONTINUE, 20)
+    assert (a.unit_name, a.display_name, a.members_hostname) == (
+        "shop-main.service", "store", "front")
+    assert a.unit_refs == ((("volume", "cache", f"{quadlet}:11:Volume")),)
+    assert a.where("PublishPort") == f"{quadlet}:3:PublishPort"
+
+
+def test_defaults_and_an_empty_yaml(tmp_path: Path) -> None:
+    pod = load_pod(_write(tmp_path, "web.yaml", "# nothing\n"))
+    assert (pod.name, pod.network, pod.unit_name, pod.members_hostname, pod.exit_policy) == (
+        "web", "bridge", "web-pod.service", "web", ExitPolicy.STOP)
+
+
+@pytest.mark.parametrize(("text", "where", "message"), [
+    ("[Pod]\nIP=10.0.0.2\n", "2:IP", "unsupported key 'IP'"),
+    ("[Pod]\nPublishPorts=80:80\n", "2:PublishPorts", "unsupported key"),
+    ("[Pod]\nNetwork=host\nPublishPort=80:80\n", "3:PublishPort", "network host"),
+    ("[Pod]\nStopTimeout=soon\n", "2:StopTimeout", "soon"),
+    ("[Service]\nExecStart=/bin/true\n", "2:ExecStart", "set by hostctl"),
+    ("[Container]\nImage=x\n", "2:Image", "[Container]"),
+    ("[Pod]\nExitPolicy=restart\n", "2:ExitPolicy", "restart"),
+])
+def test_bad_pod_lines_name_file_line_and_key(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    path = _write(tmp_path, "p.pod", text)
+    with pytest.raises(DeclarationError) as caught:
+        load_pod(path)
+    assert caught.value.where == f"{path}:{where}" and message in str(caught.value)
+    assert caught.value.hint
+
+
+def test_bad_yaml_keys_name_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "p.yaml", "network: host\nimage: x\n")
+    with pytest.raises(DeclarationError) as caught:
+        load_pod(path)
+    assert caught.value.where == f"{path}:2:image" and "unknown key" in str(caught.value)
+
+
+def test_pod_files_finds_both_forms_quadlet_first(tmp_path: Path) -> None:
+    decl, config = tmp_path / "containers", tmp_path / "etc"
+    decl.mkdir()
+    pods_dir(config).mkdir(parents=True)
+    _write(decl, "a.pod", "[Pod]\n")
+    _write(pods_dir(config), "a.yaml", "")
+    _write(pods_dir(config), "b.yml", "")
+    (decl / "c.pod").symlink_to("/dev/null")
+    _write(pods_dir(config), "c.yaml", "")
+    assert pod_files([decl], pods_dir(config)) == {
+        "a": decl / "a.pod", "b": pods_dir(config) / "b.yml"}
+
+
+def test_members_name_the_pod_in_both_forms() -> None:
+    c = parse_quadlet("[Container]\nImage=x\nPod=shop.pod\nStartWithPod=no\n", Path("m.container"))
+    assert (c.pod, c.start_with_pod) == ("shop", False)
+    assert c.unit_refs == (("pod", "shop", "m.container:3:Pod"),)
+    y = parse_yaml("image: x\npod: shop\n", Path("m.yaml"))
+    assert (y.pod, y.start_with_pod) == ("shop", True)
+    deps = parse_quadlet("[Unit]\nAfter=shop.pod\n[Container]\nImage=x\n", Path("d.container"))
+    assert deps.unit == (("After", ("shop-pod.service",)),)
+
+
+@pytest.mark.parametrize(("text", "where", "message"), [
+    ("[Container]\nImage=x\nPod=shop.pod\nNetwork=host\n", "4:Network", "cannot set network"),
+    ("[Container]\nImage=x\nPod=shop.pod\nPublishPort=80:80\n", "4:PublishPort", "ports"),
+    ("[Container]\nImage=x\nHostName=a\nPod=shop.pod\n", "3:HostName", "hostname"),
+    ("[Container]\nImage=x\nPod=shop.pod\nDNS=192.0.2.1\n", "4:DNS", "dns"),
+    ("[Container]\nImage=x\nPod=shop\n", "3:Pod", "not Quadlet based"),
+])
+def test_a_member_cannot_set_what_the_pod_owns(text: str, where: str, message: str) -> None:
+    with pytest.raises(DeclarationError) as caught:
+        parse_quadlet(text, Path("m.container"))
+    assert caught.value.where == f"m.container:{where}" and message in str(caught.value)
+    with pytest.raises(DeclarationError, match="cannot set ports"):
+        parse_yaml("image: x\npod: shop\nports: ['80:80']\n", Path("m.yaml"))
+
+
+@pytest.mark.parametrize("path", PODS, ids=lambda p: p.name)
+def test_each_corpus_pod_validates_or_names_the_key(path: Path) -> None:
+    text = path.read_text()
+    if path.name.removesuffix(".pod") in VALID_PODS:
+        assert "assert-failed" not in text
+        load_pod(path)
+        return
+    with pytest.raises(DeclarationError) as caught:
+        load_pod(path)
+    err = caught.value
+    assert err.where and err.where.startswith(f"{path}:") and err.hint, err
+    line, key = err.where.removeprefix(f"{path}:").split(":")
+    assert text.splitlines()[int(line) - 1].startswith(f"{key}="), err
+
+
+def test_corpus_pod_meanings_carry_over() -> None:
+    assert load_pod(CORPUS / "dns.pod").dns == ("8.7.7.7", "8.8.8.8")
+    assert load_pod(CORPUS / "hostname.pod").hostname == "my-host-name"
+    named = load_pod(CORPUS / "service-name.pod")
+    assert (named.unit_name, named.display_name) == ("basic.service", "test-pod")
+    assert load_pod(CORPUS / "network.quadlet.pod").network == "basic"
+    assert dict(load_pod(CORPUS / "label.pod").labels)["org.foo.Arg2"] == "arg 2"
+    assert load_pod(CORPUS / "basic.pod").unit_name == "basic-pod.service"
