@@ -163,11 +163,10 @@ def _security(context: Fields, defaults: Mapping[str, Any]) -> dict[str, Any]:
     user = defaults.get("runAsUser") if user is None else user
     group = context.integer("runAsGroup")
     group = defaults.get("runAsGroup") if group is None else group
-    if context.boolean("runAsNonRoot") or defaults.get("runAsNonRoot"):
-        if not user:
-            raise context.error("runAsNonRoot", "needs a non-zero runAsUser here",
-                                "hostctl does not look into the image to check its user; "
-                                "give runAsUser")
+    if (context.boolean("runAsNonRoot") or defaults.get("runAsNonRoot")) and not user:
+        raise context.error("runAsNonRoot", "needs a non-zero runAsUser here",
+                            "hostctl does not look into the image to check its user; "
+                            "give runAsUser")
     if user is not None:
         settings["user"] = f"{user}:{group}" if group is not None else str(user)
     elif group is not None:

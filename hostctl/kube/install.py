@@ -78,13 +78,9 @@ def declarations(plan: Plan, paths: Paths, source: str) -> dict[Path, str]:
 
 def pod_settings(pod: PodPlan) -> dict[str, Any]:
     """The pod declaration of POD."""
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = dict(pod.settings)
     if pod.ports:
         settings["ports"] = list(pod.ports)
-    if pod.network:
-        settings["network"] = pod.network
-    if pod.labels:
-        settings["labels"] = dict(pod.labels)
     return settings
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -24,8 +25,10 @@ class PodPlan:
     name: str
     members: tuple[Member, ...]
     ports: tuple[str, ...] = ()  # [IP:]HOST:CONTAINER/PROTOCOL, published on the pod
-    labels: tuple[tuple[str, str], ...] = ()
-    network: str | None = None  # host, or a network name; None: the default network
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the pod's other settings
+
+    def replace(self, **changes: Any) -> PodPlan:
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from hostctl.kube.plan import DataFile, Member, PodPlan
 POD_FIELDS = (
     "containers", "initContainers", "volumes", "restartPolicy", "hostNetwork",
     "securityContext", "terminationGracePeriodSeconds", "hostAliases", "dnsConfig",
+    "hostname",
 )
 # Fields that only place or account a pod in a cluster: accepted, nothing to do here.
 POD_IGNORED = ("nodeSelector", "affinity", "tolerations", "schedulerName",
@@ -62,6 +63,7 @@ def translate_pod(spec: Fields, meta: PodMeta, objects: Objects) -> PodResult:
                                                    "runAsNonRoot", "supplementalGroups")}
     sources = Sources(objects.configmaps, objects.secrets, mounts, defaults)
     shared = _shared(spec, meta)
+    pod_settings = _pod_settings(spec, meta)
     if not spec.value.get("containers"):
         raise spec.error("containers", "missing", "a pod runs at least one container")
     inits = [_member(c, sources, meta, shared, True) for c in spec.items("initContainers")]
@@ -75,9 +77,7 @@ def translate_pod(spec: Fields, meta: PodMeta, objects: Objects) -> PodResult:
     if duplicate:
         raise spec.error("containers", f"two containers named {duplicate!r}")
     ports = [port for c in spec.items("containers") for port in container_ports(c, meta.shift)]
-    network = "host" if spec.boolean("hostNetwork") else meta.network
-    pod = PodPlan(meta.name, (*inits, *members), tuple(ports),
-                  tuple(sorted(meta.labels.items())), network)
+    pod = PodPlan(meta.name, (*inits, *members), tuple(ports), pod_settings)
     return PodResult(pod, tuple(files), tuple(claims), tuple(scratch))
 
 
@@ -101,6 +101,22 @@ def _shared(spec: Fields, meta: PodMeta) -> dict[str, Any]:
         sysctls[item.required("name")] = item.required("value")
     if sysctls:
         shared["sysctls"] = sysctls
+    return shared
+
+
+def _pod_settings(spec: Fields, meta: PodMeta) -> dict[str, Any]:
+    """The pod declaration's settings (its ports are added by the caller)."""
+    shared: dict[str, Any] = {}
+    network = "host" if spec.boolean("hostNetwork") else meta.network
+    if network:
+        shared["network"] = network
+    if spec.text("hostname"):
+        shared["hostname"] = spec.text("hostname")
+    if meta.labels:
+        shared["labels"] = dict(meta.labels)
+    grace = spec.integer("terminationGracePeriodSeconds", 1)
+    if grace is not None:
+        shared["stop_timeout"] = grace + 5  # the members' own stop comes first
     hosts = {}
     for alias in spec.items("hostAliases"):
         alias.only(("ip", "hostnames"))

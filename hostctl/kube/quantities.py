@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-_SUFFIXES = {
+_SUFFIXES: dict[str, Decimal | int] = {
     "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5, "Ei": 1024**6,
     "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "E": 1000**6,
     "m": Decimal("0.001"), "": 1,
@@ -22,7 +22,7 @@ def quantity(text: str) -> Decimal:
         number = Decimal(match.group(1))
     except InvalidOperation:
         raise ValueError(text) from None
-    return number * Decimal(_SUFFIXES[match.group(2)])
+    return number * _SUFFIXES[match.group(2)]
 
 
 def memory_bytes(text: str) -> int:

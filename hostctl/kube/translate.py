@@ -16,7 +16,7 @@ from typing import Any
 from hostctl.errors import DeclarationError
 from hostctl.kube.containers import decoded
 from hostctl.kube.documents import Doc, Fields, load_documents
-from hostctl.kube.plan import DataFile, Member, Plan, PodPlan
+from hostctl.kube.plan import Member, Plan, PodPlan
 from hostctl.kube.pods import Objects, PodMeta, PodResult, translate_pod
 
 KINDS = ("Pod", "Deployment", "ConfigMap", "Secret", "PersistentVolumeClaim")
@@ -160,7 +160,7 @@ def _with_publish(pod: PodPlan, publish: Sequence[str]) -> PodPlan:
         inside = _container_side(entry)
         ports = [p for p in ports if _container_side(p) != inside]
         ports.append(entry)
-    return PodPlan(pod.name, pod.members, tuple(ports), pod.labels, pod.network)
+    return pod.replace(ports=tuple(ports))
 
 
 def _container_side(entry: str) -> str:
@@ -180,7 +180,7 @@ def _with_auto_update(pod: PodPlan, auto_update: Mapping[str, str]) -> PodPlan:
         if how:
             settings["auto_update"] = how
         members.append(Member(member.name, settings, member.init))
-    return PodPlan(pod.name, tuple(members), pod.ports, pod.labels, pod.network)
+    return pod.replace(members=tuple(members))
 
 
 def _check_unique(pods: list[PodPlan], docs: list[Doc]) -> None:
