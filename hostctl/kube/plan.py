@@ -26,6 +26,7 @@ class PodPlan:
     members: tuple[Member, ...]
     ports: tuple[str, ...] = ()  # [IP:]HOST:CONTAINER/PROTOCOL, published on the pod
     settings: Mapping[str, Any] = field(default_factory=dict)  # the pod's other settings
+    replica: int = 0  # a Deployment's replica index (its host ports are shifted by it)
 
     def replace(self, **changes: Any) -> PodPlan:
         return dataclasses.replace(self, **changes)

@@ -77,7 +77,7 @@ def translate_pod(spec: Fields, meta: PodMeta, objects: Objects) -> PodResult:
     if duplicate:
         raise spec.error("containers", f"two containers named {duplicate!r}")
     ports = [port for c in spec.items("containers") for port in container_ports(c, meta.shift)]
-    pod = PodPlan(meta.name, (*inits, *members), tuple(ports), pod_settings)
+    pod = PodPlan(meta.name, (*inits, *members), tuple(ports), pod_settings, meta.shift)
     return PodResult(pod, tuple(files), tuple(claims), tuple(scratch))
 
 

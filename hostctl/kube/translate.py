@@ -152,14 +152,20 @@ def _workload(doc: Doc, objects: Objects, network: str | None) -> list[PodResult
 
 def _with_publish(pod: PodPlan, publish: Sequence[str]) -> PodPlan:
     """PublishPort= of a .kube file: replaces the YAML's entry for the same container
-    port and protocol, or adds one, in each pod whose containers expose that port."""
+    port and protocol, or adds one, on every pod (a replica's host port shifted by its
+    index, as the YAML's hostPorts are)."""
     if not publish:
         return pod
+    from hostctl.declarations.values import parse_port
+
     ports = list(pod.ports)
     for entry in publish:
-        inside = _container_side(entry)
-        ports = [p for p in ports if _container_side(p) != inside]
-        ports.append(entry)
+        for port in parse_port(entry):
+            inside = f"{port.container_port}/{port.protocol}"
+            ports = [p for p in ports if _container_side(p) != inside]
+            address = port.host_ip or ""
+            prefix = f"[{address}]:" if ":" in address else f"{address}:" if address else ""
+            ports.append(f"{prefix}{port.host_port + pod.replica}:{inside}")
     return pod.replace(ports=tuple(ports))
 
 
