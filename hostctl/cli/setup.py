@@ -53,9 +53,10 @@ def generate(
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
-    """Check declaration files (YAML, quadlet .container, .network, .volume, .image and
-    .build, with their drop-ins; YAML in a networks/ or volumes/ directory as a network
-    or volume); print each error with file:line:key."""
+    """Check declaration files (YAML, quadlet .container, .network, .volume, .image,
+    .build and .kube (with its Kubernetes YAML), with their drop-ins; YAML in a
+    networks/ or volumes/ directory as a network or volume); print each error with
+    file:line:key."""
     from hostctl.declarations.checks import TEMPLATE_INSTANCE, short_image_warning, template_parts
     from hostctl.declarations.search import (
         SUFFIXES,
@@ -93,6 +94,12 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
                 from hostctl.network.defs import load as load_network
 
                 load_network(path)
+                typer.echo(f"{path}: ok")
+                continue
+            if path.name.endswith(".kube"):
+                from hostctl.kube.quadlet import check_file
+
+                check_file(path, scope_of(False))
                 typer.echo(f"{path}: ok")
                 continue
             if path.name.endswith(UNSUPPORTED):

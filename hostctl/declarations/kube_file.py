@@ -216,3 +216,16 @@ class _Reader:
             install=tuple(self.sections["install"]),
             locations=tuple(self.where.items()),
         )
+
+
+def input_dirs(dirs: list[Path]) -> list[str]:
+    """The directories holding the YAML (and ConfigMap) files of DIRS' .kube files: the
+    generator's render cache watches them, so an edited YAML file renders anew."""
+    found: list[str] = []
+    for path in kube_files(dirs).values():
+        try:
+            decl = load_kube(path)
+        except DeclarationError:
+            continue  # reported when rendered
+        found += [os.fspath(p.parent) for p in (*decl.yaml, *decl.configmaps)]
+    return list(dict.fromkeys(found))

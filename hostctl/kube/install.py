@@ -21,7 +21,8 @@ from hostctl.errors import DeclarationError, HostctlError
 from hostctl.kube.plan import Plan, PodPlan
 from hostctl.paths import Paths
 
-HEADER = "# written by `hostctl kube play {source}`; `hostctl kube down` removes it\n"
+KUBE_HEADER = "# written by hostctl kube from "  # the first line of every file written
+HEADER = KUBE_HEADER + "{source}\n"
 
 
 @dataclass(frozen=True)
@@ -54,24 +55,32 @@ def record_path(paths: Paths, app: str) -> Path:
 
 
 def read_record(paths: Paths, app: str) -> Record | None:
+    return read_record_at(record_path(paths, app))
+
+
+def read_record_at(path: Path) -> Record | None:
+    """The record in PATH, None if there is none."""
     try:
-        raw = json.loads(record_path(paths, app).read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
-        raise HostctlError(f"cannot read: {err}", where=str(record_path(paths, app))) from None
+        raise HostctlError(f"cannot read: {err}", where=str(path)) from None
     return Record(raw["app"], *(tuple(raw[key]) for key in (
         "sources", "files", "units", "volumes", "scratch_volumes")))
 
 
-def declarations(plan: Plan, paths: Paths, source: str) -> dict[Path, str]:
-    """Every declaration file of PLAN (path -> text)."""
+def declarations(plan: Plan, paths: Paths, source: str, *, top: Path | None = None
+                 ) -> dict[Path, str]:
+    """Every declaration file of PLAN (path -> text): TOP/containers/MEMBER.yaml and
+    TOP/pods/POD.yaml, TOP being the scope's config directory unless given."""
+    base = paths.config if top is None else top
     files: dict[Path, str] = {}
     header = HEADER.format(source=source)
     for pod in plan.pods:
-        files[paths.config / "pods" / f"{pod.name}.yaml"] = header + _dump(pod_settings(pod))
+        files[base / "pods" / f"{pod.name}.yaml"] = header + _dump(pod_settings(pod))
         for member in pod.members:
-            files[paths.config / "containers" / f"{member.name}.yaml"] = (
+            files[base / "containers" / f"{member.name}.yaml"] = (
                 header + _dump(dict(member.settings)))
     return files
 
@@ -109,16 +118,16 @@ def install(plan: Plan, paths: Paths, sources: list[Path], *, replace: bool) -> 
     if old is not None:
         for stale in set(old.files) - {str(p) for p in files}:
             Path(stale).unlink(missing_ok=True)
-    _write_data(plan, data_dir(paths, plan.app))
+    write_data(plan, data_dir(paths, plan.app))
     for path, text in files.items():
-        _atomic(path, text.encode("utf-8"), 0o600)
+        atomic_write(path, text.encode("utf-8"), 0o600)
     record = Record(plan.app, tuple(str(s) for s in sources), tuple(str(p) for p in files),
                     units(plan), plan.volumes, plan.scratch_volumes)
-    _atomic(record_path(paths, plan.app), record.to_json().encode("utf-8"), 0o600)
+    atomic_write(record_path(paths, plan.app), record.to_json().encode("utf-8"), 0o600)
     return record
 
 
-def _write_data(plan: Plan, top: Path) -> None:
+def write_data(plan: Plan, top: Path) -> None:
     """The volume files, in a fresh directory swapped in for the old one."""
     fresh = top.with_name(f".data.{os.getpid()}")
     shutil.rmtree(fresh, ignore_errors=True)
@@ -138,7 +147,7 @@ def _write_data(plan: Plan, top: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _atomic(path: Path, data: bytes, mode: int) -> None:
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
