@@ -15,7 +15,8 @@ import sys
 from hostctl.errors import HostctlError
 
 UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release",
-              "volume-setup", "volume-release", "image-pull", "kube-setup", "kube-release")
+              "volume-setup", "volume-release", "image-pull", "pod-setup", "pod-release",
+              "kube-setup", "kube-release")
 NETWORK_VERBS = ("network-hold", "network-release")
 
 
@@ -74,6 +75,19 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
         from hostctl.paths import Scope, default_scope
 
         pull_ahead.pull(name, Scope.USER if user else default_scope())
+        return 0
+    if verb in ("pod-setup", "pod-release"):  # a pod's unit (hostctl.pod)
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl.paths import Scope, default_scope, for_scope
+        from hostctl.pod import holder
+
+        scope = Scope.USER if user else default_scope()
+        if verb == "pod-setup":
+            holder.setup(name, scope, for_scope(scope))
+        else:
+            holder.release(name, scope, for_scope(scope))
         return 0
     if verb in ("volume-setup", "volume-release"):  # a quadlet volume's unit
         from hostctl.launcher import enable_site

@@ -80,6 +80,11 @@ class KubeDecl:
         return dict(self.locations).get(key, str(self.source))
 
 
+def kube_pods_dir(run: Path) -> Path:
+    """Where a .kube file's unit writes its pods' declarations (under the run directory)."""
+    return run / "kube" / "pods"
+
+
 def kube_files(dirs: list[Path]) -> dict[str, Path]:
     """name -> its .kube file, the first of DIRS holding one (a /dev/null link masks)."""
     found: dict[str, Path] = {}

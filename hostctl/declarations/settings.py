@@ -382,9 +382,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         key="pod", kind=Kind.POD,
         help="The pod the container is a member of (/etc/hostctl/pods/NAME.yaml or a "
-        "NAME.pod file): it shares the pod's network, IPC and UTS namespaces (and PID with "
-        "the pod's share_pid), so it cannot set network, ports, hostname, dns* or "
-        "add_hosts itself; its unit is BindsTo= and After= the pod's unit.",
+        "NAME.pod file): it shares the pod's network, IPC and UTS namespaces and /dev/shm, "
+        "so it cannot set network, ports, hostname, dns*, add_hosts or shm_size itself; "
+        "its unit is BindsTo= and After= the pod's unit.",
         maps_to="OCI linux.namespaces (the pod's); unit [Unit] BindsTo=/After= NAME-pod.service",
         quadlet="Pod", example="web",
     ),

@@ -592,7 +592,8 @@ def check_combination(settings: Mapping[str, Any]) -> None:
 
 
 # A pod member's settings that belong to the pod (its namespaces are the pod's).
-POD_OWNED = ("network", "ports", "hostname", "dns", "dns_search", "dns_options", "add_hosts")
+POD_OWNED = ("network", "ports", "hostname", "dns", "dns_search", "dns_options", "add_hosts",
+             "shm_size")
 
 
 def _check_pod_member(settings: Mapping[str, Any]) -> None:

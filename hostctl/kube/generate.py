@@ -37,9 +37,9 @@ class KubeApps:
 
 
 def kube_apps(dirs: list[Path], paths: Paths, found: Mapping[str, Path],
-              pods_found: Mapping[str, Path], report: Report) -> KubeApps:
+              pods_found: Mapping[str, Pod], report: Report) -> KubeApps:
     """Every .kube file of DIRS, translated; FOUND and PODS_FOUND are the other
-    declarations (name -> file)."""
+    declarations (name -> file, name -> pod)."""
     apps = KubeApps()
     for name, path in kube_files(dirs).items():
         try:
@@ -48,8 +48,8 @@ def kube_apps(dirs: list[Path], paths: Paths, found: Mapping[str, Path],
             files = kube_declarations(decl, paths, plan)
             containers, pods = {}, {}
             for file, text in files.items():
-                taken = pods_found if file.parent.name == "pods" else found
-                other = taken.get(file.stem)
+                other = (pods_found[file.stem].source if file.stem in pods_found else None) \
+                    if file.parent.name == "pods" else found.get(file.stem)
                 if (other is not None and other != file) or (
                         file.stem in apps.containers or file.stem in apps.pods):
                     raise DeclarationError(

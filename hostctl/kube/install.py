@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from hostctl.declarations.kube_file import kube_pods_dir
+from hostctl.declarations.pod_file import pods_dir
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.kube.plan import Plan, PodPlan
 from hostctl.paths import Paths
@@ -70,18 +72,19 @@ def read_record_at(path: Path) -> Record | None:
         "sources", "files", "units", "volumes", "scratch_volumes")))
 
 
-def declarations(plan: Plan, paths: Paths, source: str, *, top: Path | None = None
+def declarations(plan: Plan, paths: Paths, source: str, *, run: bool = False
                  ) -> dict[Path, str]:
-    """Every declaration file of PLAN (path -> text): TOP/containers/MEMBER.yaml and
-    TOP/pods/POD.yaml, TOP being the scope's config directory unless given."""
-    base = paths.config if top is None else top
+    """Every declaration file of PLAN (path -> text): CONFIG/containers/MEMBER.yaml and
+    CONFIG/pods/POD.yaml, or with RUN (a .kube file's, written by its unit at each
+    start) RUN/containers/MEMBER.yaml and RUN/kube/pods/POD.yaml."""
+    containers = (paths.run if run else paths.config) / "containers"
+    pods = kube_pods_dir(paths.run) if run else pods_dir(paths.config)
     files: dict[Path, str] = {}
     header = HEADER.format(source=source)
     for pod in plan.pods:
-        files[base / "pods" / f"{pod.name}.yaml"] = header + _dump(pod_settings(pod))
+        files[pods / f"{pod.name}.yaml"] = header + _dump(pod_settings(pod))
         for member in pod.members:
-            files[base / "containers" / f"{member.name}.yaml"] = (
-                header + _dump(dict(member.settings)))
+            files[containers / f"{member.name}.yaml"] = header + _dump(dict(member.settings))
     return files
 
 

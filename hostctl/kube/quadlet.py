@@ -5,10 +5,10 @@ its units are generated).
 setup translates the YAML again (as the generator did), writes the ConfigMap and Secret
 volume files under RUN/kube/NAME/data, each member's declaration into RUN/containers
 (the first directory of the search path, so the launcher, health checks and `hostctl
-ps` find it) and each pod's into RUN/pods, and records what it wrote in
-RUN/kube/NAME.json. The pods' units are started by the kube unit's Wants=. release (the
-unit's ExecStopPost, after every member and pod stopped) removes the emptyDir volumes,
-and with KubeDownForce=true the PersistentVolumeClaims' volumes too.
+ps` find it) and each pod's into RUN/kube/pods (where the pod unit looks too), and
+records what it wrote in RUN/kube/NAME.json. The pods' units are started by the kube
+unit's Wants=. release (the unit's ExecStopPost, after every member and pod stopped)
+removes the emptyDir volumes, and with KubeDownForce=true the PersistentVolumeClaims' volumes too.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def kube_plan(decl: KubeDecl, paths: Paths) -> Plan:
 
 
 def kube_declarations(decl: KubeDecl, paths: Paths, plan: Plan) -> dict[Path, str]:
-    return declarations(plan, paths, str(decl.source), top=paths.run)
+    return declarations(plan, paths, str(decl.source), run=True)
 
 
 def check_file(path: Path, scope: Scope) -> None:

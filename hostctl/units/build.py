@@ -21,7 +21,7 @@ from hostctl.declarations.checks import (
 )
 from hostctl.declarations.image_file import ImageDecl, image_files, load_image
 from hostctl.declarations.model import Container, VolumeKind
-from hostctl.declarations.pod_file import pod_files, pods_dir
+from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pods_dir
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
 from hostctl.declarations.volume_file import (
@@ -47,6 +47,7 @@ from hostctl.units.render import (
     render_image_unit,
     render_kube_unit,
     render_network_wait,
+    render_pod_unit,
     render_unit,
     render_user_network,
     render_volume_unit,
@@ -67,7 +68,7 @@ class Generated:
         return (self.unit_name, self.text, self.links)
 
 
-def install_links(container: Container) -> tuple[str, ...]:
+def install_links(container: Container | Pod) -> tuple[str, ...]:
     """The links [Install] asks for, relative to the output directory."""
     links = []
     for directive, values in container.install:
@@ -117,9 +118,10 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
         images[image_name] = image
         units.append(Generated(image.unit_name, render_image_unit(
             image, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
+    pods, pod_members = _load_pods(scope, searched, broken, report)
     members: dict[str, list[Container]] = {}  # user network -> its declared members
-    kube = kube_apps(searched, paths, scan.found,
-                     pod_files(searched, pods_dir(paths.config)), report)
+    kube = kube_apps(searched, paths, scan.found, pods, report)
+    pods.update(kube.pods)
     units += _kube_units(kube, hostctl_bin, scope)
     entries: list[tuple[str, Path, Container | None]] = [
         (n, p, None) for n, p in scan.found.items() if not _kube_copy(p, kube, paths)]
@@ -133,6 +135,7 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             container = translated or load_file(
                 path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
             _check_references(container, scan.found, {**volumes, **images}, broken)
+            pod = _pod_of(container, pods, broken)
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
@@ -142,9 +145,16 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                        if v.kind is VolumeKind.VOLUME and v.source in volumes]
             if network:
                 needed.append(network_unit_name(network))
+            if pod is not None:
+                needed += [volumes[v.source].unit_name for v in pod.volumes
+                           if v.kind is VolumeKind.VOLUME and v.source in volumes]
+                if container.start_with_pod and not template:
+                    pod_members.setdefault(pod.name, []).append(
+                        container.service_name or f"{name}.service")
             text = render_unit(
                 container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
                 requires=tuple(dict.fromkeys(needed)),
+                binds_to=(pod.unit_name,) if pod is not None else (),
             )
             health = render_health_units(container, hostctl_bin=hostctl_bin, scope=scope)
             if health:
@@ -168,6 +178,16 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 hostctl_bin=hostctl_bin, scope=scope,
             )
             units.append(Generated(f"{name}.service", failed.replace(TEMPLATE_INSTANCE, "%i")))
+    for pod in pods.values():
+        links = install_links(pod)
+        if pod.service_name:
+            links = (*links, f"{pod.name}-pod.service")
+        units.append(Generated(pod.unit_name, render_pod_unit(
+            pod, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
+            members=tuple(pod_members.get(pod.name, ())),
+            requires=tuple(dict.fromkeys(volumes[v.source].unit_name for v in pod.volumes
+                                         if v.kind is VolumeKind.VOLUME
+                                         and v.source in volumes))), links))
     if scope is Scope.USER:  # every declared network: `hostctl run --network` may use one
         for network_name in network_files(paths):
             if user_file(network_name, paths) is not None:
@@ -222,6 +242,37 @@ def _kube_units(kube: KubeApps, hostctl_bin: Program, scope: Scope) -> list[Gene
     return units
 
 
+def _load_pods(scope: Scope, searched: list[Path], broken: dict[str, HostctlError],
+               report: Report) -> tuple[dict[str, Pod], dict[str, list[str]]]:
+    """SCOPE's declared pods by name (a broken one reported, and put in BROKEN), and an
+    empty name -> member units table for the members found later."""
+    pods: dict[str, Pod] = {}
+    for pod_name, pod_path in pod_files(searched, pods_dir(for_scope(scope).config)).items():
+        try:
+            pods[pod_name] = load_pod(pod_path, user=scope is Scope.USER)
+        except HostctlError as err:
+            report(f"{err} (file ignored)")
+            broken[f"{pod_name}.pod"] = err
+    return pods, {}
+
+
+def _pod_of(container: Container, pods: dict[str, Pod], broken: dict[str, HostctlError]
+            ) -> Pod | None:
+    """The declared pod CONTAINER is a member of (None: no pod)."""
+    if container.pod is None:
+        return None
+    where = container.where("pod")
+    if f"{container.pod}.pod" in broken:
+        raise DeclarationError(f"pod {container.pod} cannot be used: "
+                               f"{broken[f'{container.pod}.pod']}", where=where,
+                               hint=f"fix the pod {container.pod} first")
+    if container.pod not in pods:
+        raise DeclarationError(f"pod {container.pod} is not declared", where=where,
+                               hint=f"add {container.pod}.pod beside the container "
+                               f"declarations, or pods/{container.pod}.yaml")
+    return pods[container.pod]
+
+
 def _template_units(container: Container, text: str, links: tuple[str, ...],
                     health: list[tuple[str, str]]) -> list[Generated]:
     """The template units PREFIX@.service (and its health check's) of CONTAINER, read
@@ -262,6 +313,8 @@ def _check_references(container: Container, found: dict[str, Path],
                     hint=f"add {name}.volume beside the container declarations, or name "
                     f"the volume {name} without .volume (made on first use)")
             continue
+        if kind == "pod":
+            continue  # checked with the pod itself (_pod_of)
         if kind == "image":
             if not isinstance(others.get(name), ImageDecl):
                 raise DeclarationError(

@@ -145,6 +145,8 @@ def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None
         "bad.network": "[Network]\nDriver=macvlan\n",
         "data.volume": "[Volume]\n",
         "app.pod": "[Pod]\n",
+        "bad.pod": "[Pod]\nIP=10.0.0.2\n",
+        "app.kube": "[Kube]\n",
         "notes.txt": "hello\n",
     }
     for name, text in files.items():
@@ -156,7 +158,9 @@ def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None
     assert f"{tmp_path / 'lab.network'}: ok" in done.stdout
     assert f"{tmp_path / 'bad.network'}:2:Driver: driver 'macvlan'" in done.stderr
     assert f"{tmp_path / 'data.volume'}: ok" in done.stdout
-    assert f"{tmp_path / 'app.pod'}: quadlet .pod files are not supported" in done.stderr
+    assert f"{tmp_path / 'app.pod'}: ok" in done.stdout
+    assert f"{tmp_path / 'bad.pod'}:2:IP: unsupported key 'IP'" in done.stderr
+    assert f"{tmp_path / 'app.kube'}: no Yaml= in [Kube]" in done.stderr
     assert f"{tmp_path / 'notes.txt'}: not a declaration file" in done.stderr
 
 
@@ -170,9 +174,9 @@ def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> Non
     units = generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append)
     assert reported == [
         f"{tmp_path / 'app.artifact'}: quadlet .artifact files are not supported by hostctl "
-        "(hint: hostctl reads .container, .network, .volume, .image, .build and .kube files "
-        "(and its own YAML); declare what the .artifact file does another way, or remove it) "
-        "(file ignored)",
+        "(hint: hostctl reads .container, .pod, .network, .volume, .image, .build and .kube "
+        "files (and its own YAML); declare what the .artifact file does another way, or "
+        "remove it) (file ignored)",
         f"{tmp_path / 'app.kube'}: no Yaml= in [Kube] (hint: add Yaml=FILE.yaml (the "
         "Kubernetes YAML to play))",
     ]

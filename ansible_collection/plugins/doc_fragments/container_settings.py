@@ -437,9 +437,9 @@ options:
   pod:
     description:
     - 'The pod the container is a member of (/etc/hostctl/pods/NAME.yaml or a NAME.pod file):
-      it shares the pod''s network, IPC and UTS namespaces (and PID with the pod''s share_pid),
-      so it cannot set network, ports, hostname, dns* or add_hosts itself; its unit is BindsTo=
-      and After= the pod''s unit.'
+      it shares the pod''s network, IPC and UTS namespaces and /dev/shm, so it cannot set
+      network, ports, hostname, dns*, add_hosts or shm_size itself; its unit is BindsTo= and
+      After= the pod''s unit.'
     - 'Becomes: OCI linux.namespaces (the pod''s); unit [Unit] BindsTo=/After= NAME-pod.service.'
     - 'Example: C(web).'
     - 'Quadlet key: C(Pod).'
