@@ -11,12 +11,13 @@ unit fails with the reason; its members get no units).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hostctl.declarations.kube_file import KubeDecl, kube_files, load_kube
 from hostctl.declarations.model import Container
 from hostctl.declarations.pod_file import Pod, parse_pod_yaml
+from hostctl.declarations.search import SUFFIXES
 from hostctl.declarations.yaml_reader import parse_yaml
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.kube.quadlet import kube_declarations, kube_plan
@@ -49,14 +50,14 @@ def kube_apps(dirs: list[Path], paths: Paths, found: Mapping[str, Path],
             containers, pods = {}, {}
             for file, text in files.items():
                 other = (pods_found[file.stem].source if file.stem in pods_found else None) \
-                    if file.parent.name == "pods" else found.get(file.stem)
+                    if file.parent.name == "pods" else _declared(file.stem, dirs, paths, found)
                 if (other is not None and other != file) or (
                         file.stem in apps.containers or file.stem in apps.pods):
                     raise DeclarationError(
                         f"{file.stem} is declared by {other or 'another .kube file'} too",
                         where=str(path), hint="rename the pod or container in the YAML")
                 if file.parent.name == "pods":
-                    pods[file.stem] = parse_pod_yaml(text, path)
+                    pods[file.stem] = replace(parse_pod_yaml(text, path), name=file.stem)
                 else:
                     containers[file.stem] = parse_yaml(text, path, file.stem)
         except HostctlError as err:
@@ -68,3 +69,19 @@ def kube_apps(dirs: list[Path], paths: Paths, found: Mapping[str, Path],
         apps.own_files.update(files)
         apps.kube_units.append((decl, tuple(p.unit_name for p in pods.values())))
     return apps
+
+
+def _declared(name: str, dirs: list[Path], paths: Paths, found: Mapping[str, Path]
+              ) -> Path | None:
+    """The declaration of container NAME other than kube-setup's copy in RUN/containers
+    (which shadows the others: a clash there would go unnoticed)."""
+    copy = paths.run / "containers"
+    if found.get(name) is not None and found[name].parent != copy:
+        return found[name]
+    for directory in dirs:
+        if directory == copy:
+            continue
+        for suffix in SUFFIXES:
+            if (directory / f"{name}{suffix}").exists():
+                return directory / f"{name}{suffix}"
+    return None

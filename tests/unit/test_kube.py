@@ -596,3 +596,52 @@ def test_kube_file_refusals(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(DeclarationError) as caught:
         load_kube(path)
     assert expected in str(caught.value)
+
+
+def test_a_kube_file_in_the_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostctl.kube import quadlet
+    from hostctl.paths import Scope, for_scope
+    from hostctl.units.generator import generate
+
+    for name in ("STATE", "RUN", "CONFIG"):
+        monkeypatch.setenv(f"HOSTCTL_{name}_DIR", str(tmp_path / name.lower()))
+    quadlets = tmp_path / "quadlets"
+    quadlets.mkdir()
+    monkeypatch.setenv("HOSTCTL_DECLARATION_PATH", f"{tmp_path / 'run' / 'containers'}:"
+                       f"{quadlets}")
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "shop.yaml").write_text(DEPLOYMENT)
+    (quadlets / "shop.kube").write_text(
+        "[Kube]\nYaml=../k8s/shop.yaml\nPublishPort=127.0.0.1:9000:8080\n"
+        "SetWorkingDirectory=yaml\n[Install]\nWantedBy=multi-user.target\n")
+    reported: list[str] = []
+    units = generate(Scope.SYSTEM, None, report=reported.append)
+    assert reported == []
+    kube = units["shop.service"]
+    assert "Wants=web-pod-0-pod.service\nWants=web-pod-1-pod.service" in kube
+    assert "ExecStart=" in kube and "kube-setup shop" in kube
+    assert f"WorkingDirectory={tmp_path / 'k8s'}" in kube
+    assert "PartOf=shop.service" in units["web-pod-1-pod.service"]
+    assert "BindsTo=web-pod-1-pod.service" in units["web-pod-1-httpd.service"]
+    assert "web-pod-0-httpd-healthcheck.timer" in units
+    quadlet.setup("shop", Scope.SYSTEM)
+    paths = for_scope(Scope.SYSTEM)
+    assert (paths.run / "containers" / "web-pod-0-httpd.yaml").is_file()
+    assert "127.0.0.1:9001:8080/tcp" in (paths.run / "kube" / "pods" / "web-pod-1.yaml"
+                                         ).read_text()
+    from hostctl.pod.holder import find_pod
+
+    assert find_pod("web-pod-1", Scope.SYSTEM, paths).ports[0].host_port == 9001
+    again = generate(Scope.SYSTEM, None, report=reported.append)
+    assert reported == [] and again.keys() == units.keys()  # kube-setup's copies: skipped
+    scratch = paths.state / "volumes" / "web-data"
+    scratch.mkdir(parents=True)
+    quadlet.release("shop", Scope.SYSTEM)
+    assert scratch.is_dir()  # a claim: kept without KubeDownForce=
+    (quadlets / "shop.kube").write_text("[Kube]\nYaml=../k8s/shop.yaml\nKubeDownForce=true\n")
+    quadlet.release("shop", Scope.SYSTEM)
+    assert not scratch.exists()
+    (tmp_path / "k8s" / "shop.yaml").write_text(POD.replace("name: web\n", "name: web-pod-0\n"))
+    (quadlets / "web-pod-0-httpd.yaml").write_text("image: localhost/busybox:latest\n")
+    units = generate(Scope.SYSTEM, None, report=reported.append)
+    assert "web-pod-0-httpd is declared by" in units["shop.service"]  # fails saying why
