@@ -6,8 +6,9 @@ phase of the check; readinessProbe makes the unit active only once the check pas
 (`notify: healthy`): its command is the check when there is no livenessProbe, else the
 startup phase when there is no startupProbe. exec runs in the container as it is;
 httpGet and tcpSocket need a tool in the image, since the check runs inside the
-container: httpGet runs `wget` (busybox's or GNU's), falling back to `curl`, tcpSocket
-runs `nc -z`; an image without them fails its checks.
+container: httpGet runs `curl`, else `wget`, else (plain HTTP) sends the request with
+`nc`; tcpSocket connects with `nc`. An image without any of them fails its checks
+(busybox has nc).
 """
 
 from __future__ import annotations
@@ -37,28 +38,41 @@ def probe_command(probe: Fields, ports: dict[str, int]) -> list[str] | str:
     if kinds[0] == "tcpSocket":
         action = probe.sub("tcpSocket")
         action.only(("port", "host"))
-        host = action.text("host", "127.0.0.1")
-        port = _port(action, ports)
-        return f"nc -z -w {_timeout(probe)} {shlex.quote(str(host))} {port}"
+        host = shlex.quote(str(action.text("host", "127.0.0.1")))
+        # nc without -z (busybox's) connects and ends at once with stdin closed
+        return (f"nc -w {_timeout(probe)} {host} {_port(action, ports)} </dev/null "
+                ">/dev/null 2>&1")
     return _http(probe, ports)
 
 
 def _http(probe: Fields, ports: dict[str, int]) -> str:
+    """curl, else wget, else (plain HTTP) a request through nc: a status from 200 to 399
+    passes, as the kubelet judges it. A wget that cannot run (Debian's static busybox
+    wget crashes) falls through to nc."""
     action = probe.sub("httpGet")
     action.only(("port", "path", "host", "scheme"))
     scheme = (action.text("scheme") or "HTTP").upper()
     if scheme not in ("HTTP", "HTTPS"):
         raise action.error("scheme", f"{scheme!r} is not HTTP or HTTPS")
-    host = action.text("host", "127.0.0.1")
+    host = action.text("host", "127.0.0.1") or "127.0.0.1"
+    port = _port(action, ports)
     path = action.text("path", "/") or "/"
     if not path.startswith("/"):
         path = "/" + path
-    url = shlex.quote(f"{scheme.lower()}://{host}:{_port(action, ports)}{path}")
+    if any(c.isspace() for c in path + host):
+        raise action.error("path", "white space in the host or path")
+    url = shlex.quote(f"{scheme.lower()}://{host}:{port}{path}")
     timeout = _timeout(probe)
     insecure = (" --no-check-certificate", " -k") if scheme == "HTTPS" else ("", "")
-    return (f"if command -v wget >/dev/null; then wget -q -T {timeout}{insecure[0]} "
-            f"-O /dev/null {url}; else curl -fsS -m {timeout}{insecure[1]} -o /dev/null "
-            f"{url}; fi")
+    text = (f"if command -v curl >/dev/null; then exec curl -fsS -m {timeout}{insecure[1]} "
+            f"-o /dev/null {url}; fi; if command -v wget >/dev/null; then wget -q "
+            f"-T {timeout}{insecure[0]} -O /dev/null {url}; r=$?; [ $r -lt 126 ] && "
+            "exit $r; fi; ")
+    if scheme == "HTTPS":
+        return text + "exit 1"
+    request = shlex.quote(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n")
+    return text + (f"printf {request} | nc -w {timeout} {shlex.quote(host)} {port} | head -n 1 "
+                   "| grep -q '^HTTP/[0-9.]* [23]'")
 
 
 def _timeout(probe: Fields) -> int:

@@ -298,7 +298,7 @@ def test_tcp_and_readiness_probes() -> None:
         readinessProbe:
           tcpSocket: {port: 8080}
         """)), "web-httpd")
-    assert settings["health_cmd"] == "nc -z -w 1 127.0.0.1 8080"
+    assert settings["health_cmd"] == "nc -w 1 127.0.0.1 8080 </dev/null >/dev/null 2>&1"
     assert settings["notify"] == "healthy"
     assert "health_on_failure" not in settings
     both = member(plan_of(_probes("""\
