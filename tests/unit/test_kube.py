@@ -645,3 +645,23 @@ def test_a_kube_file_in_the_generator(tmp_path: Path, monkeypatch: pytest.Monkey
     (quadlets / "web-pod-0-httpd.yaml").write_text("image: localhost/busybox:latest\n")
     units = generate(Scope.SYSTEM, None, report=reported.append)
     assert "web-pod-0-httpd is declared by" in units["shop.service"]  # fails saying why
+
+
+def test_the_documented_fields_are_the_ones_read() -> None:
+    import re
+
+    from hostctl.kube.containers import CONTAINER_FIELDS
+    from hostctl.kube.pods import POD_FIELDS, POD_IGNORED
+    from hostctl.kube.reference import FIELDS
+
+    for field, _ in FIELDS:
+        container = re.match(r"containers\[\]\.(\w+)", field)
+        if container:
+            assert container[1] in CONTAINER_FIELDS, field
+        elif field.startswith(("restartPolicy", "terminationGrace", "hostNetwork",
+                               "initContainers")):
+            assert field.split()[0].rstrip(",") in POD_FIELDS, field
+    assert all(name in POD_IGNORED for name in ("nodeSelector", "affinity", "dnsPolicy"))
+    documented = " ".join(field for field, _ in FIELDS)
+    for name in (*CONTAINER_FIELDS, *POD_FIELDS, *POD_IGNORED):
+        assert name in documented, name
