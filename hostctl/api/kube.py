@@ -29,8 +29,7 @@ def app_name(path: Path) -> str:
 
 def plan_for(files: Sequence[Path], scope: Scope, configmaps: Sequence[Path] = ()) -> Plan:
     """FILES translated and every resulting declaration checked."""
-    from hostctl.declarations.pod_file import parse_pod_yaml
-    from hostctl.declarations.yaml_reader import parse_yaml
+    from hostctl.kube.check import read_declarations
     from hostctl.kube.translate import translate_files
 
     if not files:
@@ -38,11 +37,7 @@ def plan_for(files: Sequence[Path], scope: Scope, configmaps: Sequence[Path] = (
     app = app_name(files[0])
     paths = for_scope(scope)
     plan = translate_files(app, files, data_dir(paths, app), configmaps=configmaps)
-    for path, text in declarations(plan, paths, str(files[0])).items():
-        if path.parent.name == "pods":
-            parse_pod_yaml(text, path)
-        else:
-            parse_yaml(text, path)
+    read_declarations(declarations(plan, paths, str(files[0])), files[0])
     return plan
 
 

@@ -11,15 +11,15 @@ unit fails with the reason; its members get no units).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostctl.declarations.kube_file import KubeDecl, kube_files, load_kube
 from hostctl.declarations.model import Container
-from hostctl.declarations.pod_file import Pod, parse_pod_yaml
+from hostctl.declarations.pod_file import Pod
 from hostctl.declarations.search import SUFFIXES
-from hostctl.declarations.yaml_reader import parse_yaml
 from hostctl.errors import DeclarationError, HostctlError
+from hostctl.kube.check import read_declarations
 from hostctl.kube.quadlet import kube_declarations, kube_plan
 from hostctl.paths import Paths
 
@@ -47,19 +47,17 @@ def kube_apps(dirs: list[Path], paths: Paths, found: Mapping[str, Path],
             decl = load_kube(path)
             plan = kube_plan(decl, paths)
             files = kube_declarations(decl, paths, plan)
-            containers, pods = {}, {}
-            for file, text in files.items():
-                other = (pods_found[file.stem].source if file.stem in pods_found else None) \
-                    if file.parent.name == "pods" else _declared(file.stem, dirs, paths, found)
+            for file in files:
+                if file.parent.name == "pods":
+                    other = pods_found[file.stem].source if file.stem in pods_found else None
+                else:
+                    other = _declared(file.stem, dirs, paths, found)
                 if (other is not None and other != file) or (
                         file.stem in apps.containers or file.stem in apps.pods):
                     raise DeclarationError(
                         f"{file.stem} is declared by {other or 'another .kube file'} too",
                         where=str(path), hint="rename the pod or container in the YAML")
-                if file.parent.name == "pods":
-                    pods[file.stem] = replace(parse_pod_yaml(text, path), name=file.stem)
-                else:
-                    containers[file.stem] = parse_yaml(text, path, file.stem)
+            containers, pods = read_declarations(files, path)
         except HostctlError as err:
             report(str(err))
             apps.failed.append((name, path, err))

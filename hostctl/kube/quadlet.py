@@ -58,16 +58,11 @@ def kube_declarations(decl: KubeDecl, paths: Paths, plan: Plan) -> dict[Path, st
 
 def check_file(path: Path, scope: Scope) -> None:
     """`hostctl validate NAME.kube`: the file, its YAML and every declaration it makes."""
-    from hostctl.declarations.pod_file import parse_pod_yaml
-    from hostctl.declarations.yaml_reader import parse_yaml
+    from hostctl.kube.check import read_declarations
 
     decl = load_kube(path)
     paths = for_scope(scope)
-    for file, text in kube_declarations(decl, paths, kube_plan(decl, paths)).items():
-        if file.parent.name == "pods":
-            parse_pod_yaml(text, path)
-        else:
-            parse_yaml(text, path, file.stem)
+    read_declarations(kube_declarations(decl, paths, kube_plan(decl, paths)), path)
 
 
 def setup(name: str, scope: Scope) -> None:

@@ -665,3 +665,20 @@ def test_the_documented_fields_are_the_ones_read() -> None:
     documented = " ".join(field for field, _ in FIELDS)
     for name in (*CONTAINER_FIELDS, *POD_FIELDS, *POD_IGNORED):
         assert name in documented, name
+
+
+def test_values_the_readers_refuse_name_the_manifest_pod_and_setting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostctl.api import kube
+    from hostctl.paths import Scope
+
+    for name in ("STATE", "RUN", "CONFIG"):
+        monkeypatch.setenv(f"HOSTCTL_{name}_DIR", str(tmp_path / name.lower()))
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(POD.replace("    ports:", "    securityContext: {capabilities: "
+                                    "{add: [NOT_A_CAP]}}\n    ports:", 1))
+    with pytest.raises(DeclarationError) as caught:
+        kube.play([manifest], Scope.SYSTEM)
+    assert str(caught.value).startswith(f"{manifest}: container web-httpd: cap_add[0]: ")
+    assert "NOT_A_CAP" in str(caught.value)
+    assert not (tmp_path / "config" / "containers").exists()  # nothing written
