@@ -16,6 +16,7 @@ from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs
     images,
     kube,
     network,
+    pod,
     quadlet,
     run,
     setup,
