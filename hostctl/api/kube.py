@@ -49,6 +49,7 @@ def play(files: Sequence[Path], scope: Scope, *, replace: bool = False, start: b
     old = read_record(paths, plan.app)
     if old is not None and replace:
         _stop(old, act)
+        _forget(old, act)
     record = install(plan, paths, [f.absolute() for f in files], replace=replace)
     if act is not None:
         act("reload", "")
@@ -74,6 +75,7 @@ def down(file: Path, scope: Scope, *, volumes: bool = False, act: Act | None = N
     uninstall(record, paths)
     if act is not None:
         act("reload", "")
+    _forget(record, act)
     from hostctl.volumes import volume_root
 
     for name in (*record.scratch_volumes, *(record.volumes if volumes else ())):
@@ -81,13 +83,29 @@ def down(file: Path, scope: Scope, *, volumes: bool = False, act: Act | None = N
     return record
 
 
+def _units(record: Record) -> list[str]:
+    """Every unit of RECORD's app, in stopping order: pods, members, health checks."""
+    from hostctl.units.render import HEALTH_SUFFIX
+
+    members = [Path(f).name.rsplit(".", 1)[0] for f in record.files
+               if Path(f).parent.name == "containers"]
+    return [*record.units, *(f"{m}.service" for m in members),
+            *(f"{m}{HEALTH_SUFFIX}.{kind}" for m in members for kind in ("timer", "service"))]
+
+
 def _stop(record: Record, act: Act | None) -> None:
     if act is None:
         return
-    members = [Path(f).name.rsplit(".", 1)[0] + ".service" for f in record.files
-               if Path(f).parent.name == "containers"]
-    for unit in (*record.units, *members):
+    for unit in _units(record):
         act("StopUnit", unit)
+
+
+def _forget(record: Record, act: Act | None) -> None:
+    """Reset the failed state of the app's units (a check cut short by the stop, a member
+    killed after its grace period), so none stays listed once its file is gone."""
+    if act is None:
+        return
+    for unit in _units(record):
         act("reset", unit)
 
 

@@ -2,7 +2,8 @@
 replicas answering on their host ports, a ConfigMap as env and as a volume, a
 PersistentVolumeClaim as a named volume that survives `kube down`, a probe acting as a
 health check; `kube down` leaves no unit and no container. Then the same through a
-quadlet .kube file: its unit starts the pod and stopping it stops everything."""
+quadlet .kube file: its unit starts the pod, comes back after a reboot, and stopping it
+stops everything."""
 
 from __future__ import annotations
 
@@ -148,13 +149,19 @@ def test_play_a_deployment_and_take_it_down(host: Any) -> None:
 
 def test_a_kube_file_is_a_unit_over_its_pods(host: Any) -> None:
     host.write_file("/root/shop.yaml", SHOP)
-    host.write_file("/etc/hostctl/containers/shop.kube", "[Kube]\nYaml=/root/shop.yaml\n")
+    host.write_file("/etc/hostctl/containers/shop.kube",
+                    "[Kube]\nYaml=/root/shop.yaml\n[Install]\nWantedBy=multi-user.target\n")
     try:
         host.run(["systemctl", "daemon-reload"])
         started = host.run(["systemctl", "start", "shop.service"], check=False)
         assert started.returncode == 0, host.journal("shop.service")
         assert fetch(host, "http://127.0.0.1:18090/", "shop\n") == "shop\n", \
             host.journal("shop-front.service")
+        # enabled by its [Install]: back after a reboot, the run directory's copies made anew
+        host.reboot()
+        host.sh(netguest.UPLINK)
+        assert fetch(host, "http://127.0.0.1:18090/", "shop\n") == "shop\n", \
+            host.journal("shop.service")
         active = host.run(["systemctl", "is-active", "shop-pod.service", "shop-front.service",
                            "shop-probe.service"], check=False).stdout.split()
         assert active == ["active"] * 3
