@@ -107,7 +107,10 @@ def _env(spec: Fields, sources: Sources) -> dict[str, str]:
         name = item.required("name")
         if "valueFrom" not in item.value:
             value = item.get("value", "")
-            env[name] = str(value) if not isinstance(value, bool) else str(value).lower()
+            if not isinstance(value, str):
+                raise item.error("value", f"{value!r} is not a string",
+                                 f'quote it, as Kubernetes requires: value: "{value}"')
+            env[name] = value
             continue
         source = item.sub("valueFrom")
         source.only(("configMapKeyRef", "secretKeyRef"))

@@ -122,6 +122,7 @@ def install(plan: Plan, paths: Paths, sources: list[Path], *, replace: bool) -> 
         for stale in set(old.files) - {str(p) for p in files}:
             Path(stale).unlink(missing_ok=True)
     write_data(plan, data_dir(paths, plan.app))
+    make_host_paths(plan)
     for path, text in files.items():
         atomic_write(path, text.encode("utf-8"), 0o600)
     record = Record(plan.app, tuple(str(s) for s in sources), tuple(str(p) for p in files),
@@ -148,6 +149,17 @@ def write_data(plan: Plan, top: Path) -> None:
         os.replace(top, old)
     os.replace(fresh, top)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def make_host_paths(plan: Plan) -> None:
+    """hostPath volumes of type DirectoryOrCreate (0755) and FileOrCreate (an empty 0644
+    file) that do not exist yet, as the kubelet makes them."""
+    for path, kind in plan.host_paths:
+        if kind == "DirectoryOrCreate":
+            Path(path).mkdir(parents=True, exist_ok=True, mode=0o755)
+        elif not os.path.lexists(path):
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
 
 
 def atomic_write(path: Path, data: bytes, mode: int) -> None:

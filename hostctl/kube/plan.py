@@ -50,6 +50,7 @@ class Plan:
     volumes: tuple[str, ...] = ()  # PersistentVolumeClaims: kept by `kube down`
     scratch_volumes: tuple[str, ...] = ()  # emptyDir volumes: removed by `kube down`
     files: tuple[DataFile, ...] = ()
+    host_paths: tuple[tuple[str, str], ...] = ()  # hostPath DirectoryOrCreate/FileOrCreate
 
     @property
     def members(self) -> tuple[Member, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ POD_IGNORED = ("nodeSelector", "affinity", "tolerations", "schedulerName",
                "enableServiceLinks", "dnsPolicy")
 RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 VOLUME_KINDS = ("hostPath", "emptyDir", "configMap", "secret", "persistentVolumeClaim")
+HOST_PATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket",
+                   "CharDevice", "BlockDevice")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class PodResult:
     files: tuple[DataFile, ...]
     claims: tuple[str, ...]
     scratch: tuple[str, ...]
+    host_paths: tuple[tuple[str, str], ...] = ()  # hostPath *OrCreate: (path, type)
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,13 @@ class PodMeta:
 def translate_pod(spec: Fields, meta: PodMeta, objects: Objects) -> PodResult:
     """The pod plan of SPEC."""
     spec.only(POD_FIELDS, POD_IGNORED)
-    mounts, files, claims, scratch = _volumes(spec, meta.name, objects)
+    volumes = _volumes(spec, meta.name, objects)
     security = spec.sub("securityContext")
     security.only(("runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups",
                    "sysctls"))
     defaults = {key: security.get(key) for key in ("runAsUser", "runAsGroup",
                                                    "runAsNonRoot", "supplementalGroups")}
-    sources = Sources(objects.configmaps, objects.secrets, mounts, defaults)
+    sources = Sources(objects.configmaps, objects.secrets, volumes.mounts, defaults)
     shared = _shared(spec, meta)
     pod_settings = _pod_settings(spec, meta)
     if not spec.value.get("containers"):
@@ -78,7 +81,8 @@ def translate_pod(spec: Fields, meta: PodMeta, objects: Objects) -> PodResult:
         raise spec.error("containers", f"two containers named {duplicate!r}")
     ports = [port for c in spec.items("containers") for port in container_ports(c, meta.shift)]
     pod = PodPlan(meta.name, (*inits, *members), tuple(ports), pod_settings, meta.shift)
-    return PodResult(pod, tuple(files), tuple(claims), tuple(scratch))
+    return PodResult(pod, tuple(volumes.files), tuple(volumes.claims),
+                     tuple(volumes.scratch), tuple(volumes.host_paths))
 
 
 def _shared(spec: Fields, meta: PodMeta) -> dict[str, Any]:
@@ -160,51 +164,78 @@ def _member(container: Fields, sources: Sources, meta: PodMeta, shared: Mapping[
     return Member(f"{meta.name}-{name}", settings, init)
 
 
-def _volumes(spec: Fields, pod: str, objects: Objects
-             ) -> tuple[dict[str, Mount], list[DataFile], list[str], list[str]]:
-    mounts: dict[str, Mount] = {}
-    files: list[DataFile] = []
-    claims: list[str] = []
-    scratch: list[str] = []
-    memory_users = _memory_users(spec)
+@dataclass
+class _Volumes:
+    """A pod's volumes as they are read: mounts by name, and what they need made."""
+
+    pod: str
+    objects: Objects
+    memory_users: dict[str, int]
+    mounts: dict[str, Mount] = field(default_factory=dict)
+    files: list[DataFile] = field(default_factory=list)
+    claims: list[str] = field(default_factory=list)
+    scratch: list[str] = field(default_factory=list)
+    host_paths: list[tuple[str, str]] = field(default_factory=list)
+
+    def host_path(self, name: str, source: Fields) -> Mount:
+        source.only(("path", "type"))
+        path = source.required("path")
+        if not path.startswith("/"):
+            raise source.error("path", "not an absolute path")
+        kind = source.text("type", "") or ""
+        if kind not in HOST_PATH_TYPES:
+            raise source.error("type", f"{kind!r} is not a hostPath type",
+                               "one of " + ", ".join(t for t in HOST_PATH_TYPES if t))
+        if kind.endswith("OrCreate"):
+            self.host_paths.append((path, kind))
+        return Mount("bind", path.rstrip("/") or "/")
+
+    def claim(self, name: str, source: Fields) -> Mount:
+        source.only(("claimName", "readOnly"))
+        claim = source.required("claimName")
+        self.claims.append(claim)
+        return Mount("volume", claim, source.boolean("readOnly"), subpaths=False)
+
+    def empty_dir(self, name: str, source: Fields) -> Mount:
+        source.only(("medium", "sizeLimit"))
+        medium = source.text("medium")
+        if medium == "Memory":
+            if self.memory_users.get(name, 0) > 1:
+                raise source.error("medium", "a Memory emptyDir mounted by several "
+                                   "containers is not supported",
+                                   "hostctl mounts a tmpfs per container")
+            return Mount("tmpfs", "")
+        if medium:
+            raise source.error("medium", f"{medium!r} is not supported", "Memory or none")
+        self.scratch.append(f"{self.pod}-{name}")
+        return Mount("volume", f"{self.pod}-{name}", subpaths=False)
+
+    def data(self, name: str, source: Fields, kind: str) -> Mount:
+        self.files += _data_volume(source, kind, f"{self.pod}/{name}", self.objects)
+        return Mount("bind", str(self.objects.data_dir / self.pod / name), read_only=True)
+
+
+def _volumes(spec: Fields, pod: str, objects: Objects) -> _Volumes:
+    read = _Volumes(pod, objects, _memory_users(spec))
     for volume in spec.items("volumes"):
         name = volume.required("name")
         kinds = [k for k in volume.value if k != "name"]
-        if len(kinds) != 1 or kinds[0] not in VOLUME_KINDS:
-            unsupported = next((k for k in kinds if k not in VOLUME_KINDS), None)
-            if unsupported:
-                raise volume.error(unsupported, "not supported",
-                                   "volumes can be " + ", ".join(VOLUME_KINDS))
+        unsupported = next((k for k in kinds if k not in VOLUME_KINDS), None)
+        if unsupported:
+            raise volume.error(unsupported, "not supported",
+                               "volumes can be " + ", ".join(VOLUME_KINDS))
+        if len(kinds) != 1:
             raise volume.error("", "give exactly one volume source")
         kind, source = kinds[0], volume.sub(kinds[0])
         if kind == "hostPath":
-            source.only(("path", "type"))
-            path = source.required("path")
-            if not path.startswith("/"):
-                raise source.error("path", "not an absolute path")
-            mounts[name] = Mount("bind", path.rstrip("/") or "/")
+            read.mounts[name] = read.host_path(name, source)
         elif kind == "persistentVolumeClaim":
-            source.only(("claimName", "readOnly"))
-            claim = source.required("claimName")
-            claims.append(claim)
-            mounts[name] = Mount("volume", claim, source.boolean("readOnly"), subpaths=False)
+            read.mounts[name] = read.claim(name, source)
         elif kind == "emptyDir":
-            source.only(("medium", "sizeLimit"))
-            if source.text("medium") == "Memory":
-                if memory_users.get(name, 0) > 1:
-                    raise source.error("medium", "a Memory emptyDir mounted by several "
-                                       "containers is not supported",
-                                       "hostctl mounts a tmpfs per container")
-                mounts[name] = Mount("tmpfs", "")
-            elif source.text("medium"):
-                raise source.error("medium", f"{source.text('medium')!r} is not supported")
-            else:
-                scratch.append(f"{pod}-{name}")
-                mounts[name] = Mount("volume", f"{pod}-{name}", subpaths=False)
+            read.mounts[name] = read.empty_dir(name, source)
         else:
-            files += _data_volume(source, kind, f"{pod}/{name}", objects)
-            mounts[name] = Mount("bind", str(objects.data_dir / pod / name), read_only=True)
-    return mounts, files, claims, scratch
+            read.mounts[name] = read.data(name, source, kind)
+    return read
 
 
 def _memory_users(spec: Fields) -> dict[str, int]:

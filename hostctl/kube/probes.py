@@ -18,6 +18,7 @@ from typing import Any
 
 from hostctl.kube.documents import Fields
 
+LIVENESS, READINESS, STARTUP = "livenessProbe", "readinessProbe", "startupProbe"
 _PROBE_FIELDS = ("exec", "httpGet", "tcpSocket", "initialDelaySeconds", "periodSeconds",
                  "timeoutSeconds", "failureThreshold", "successThreshold")
 
@@ -102,41 +103,46 @@ def _timing(probe: Fields, prefix: str) -> dict[str, Any]:
 
 def health_settings(container: Fields, ports: dict[str, int]) -> dict[str, Any]:
     """The health_* and notify settings of CONTAINER's probes."""
-    probes = {key: container.sub(key) for key in ("livenessProbe", "readinessProbe",
-                                                   "startupProbe") if key in container.value}
+    probes = {key: container.sub(key) for key in (LIVENESS, READINESS, STARTUP)
+              if key in container.value}
     commands = {key: probe_command(probe, ports) for key, probe in probes.items()}
-    for key in ("livenessProbe", "startupProbe"):
+    for key in (LIVENESS, STARTUP):
         if key in probes and (probes[key].integer("successThreshold", 1) or 1) != 1:
             raise probes[key].error("successThreshold", "must be 1",
                                     "Kubernetes requires 1 for this probe")
-    main = probes.get("livenessProbe") or probes.get("readinessProbe")
-    startup = probes.get("startupProbe")
-    ready = probes.get("readinessProbe")
-    if ready is not None and "livenessProbe" in probes and startup is None and \
-            commands["readinessProbe"] != commands["livenessProbe"]:
-        startup = ready
-    elif ready is not None and main is not ready and startup is not ready and \
-            commands["readinessProbe"] not in (commands.get("livenessProbe"),
-                                               commands.get("startupProbe")):
-        raise ready.error("", "a third, different check: hostctl has one health check "
-                          "and one startup phase per container",
-                          "make the readinessProbe the same as the livenessProbe or "
-                          "startupProbe, or drop one")
+    main, startup = _roles(probes, commands)
     settings: dict[str, Any] = {}
     if main is not None:
-        settings["health_cmd"] = commands["livenessProbe" if main is probes.get(
-            "livenessProbe") else "readinessProbe"]
-        settings.update(_timing(main, "health_"))
-        settings["health_retries"] = main.integer("failureThreshold", 1) or 3
-        settings["health_start_period"] = main.integer("initialDelaySeconds") or 0
-        if main is probes.get("livenessProbe"):
+        probe = probes[main]
+        settings["health_cmd"] = commands[main]
+        settings.update(_timing(probe, "health_"))
+        settings["health_retries"] = probe.integer("failureThreshold", 1) or 3
+        settings["health_start_period"] = probe.integer("initialDelaySeconds") or 0
+        if main == LIVENESS:
             settings["health_on_failure"] = "kill"
     if startup is not None:
-        settings["health_startup_cmd"] = commands[
-            "startupProbe" if startup is probes.get("startupProbe") else "readinessProbe"]
-        settings.update(_timing(startup, "health_startup_"))
-        if startup is probes.get("startupProbe"):
-            settings["health_startup_retries"] = startup.integer("failureThreshold", 1) or 3
-    if ready is not None:
+        settings["health_startup_cmd"] = commands[startup]
+        settings.update(_timing(probes[startup], "health_startup_"))
+        if startup == STARTUP:
+            settings["health_startup_retries"] = \
+                probes[startup].integer("failureThreshold", 1) or 3
+    if READINESS in probes:
         settings["notify"] = "healthy"
     return settings
+
+
+def _roles(probes: dict[str, Fields], commands: dict[str, list[str] | str]
+           ) -> tuple[str | None, str | None]:
+    """Which probe is the health check and which the startup phase (module docstring)."""
+    main = LIVENESS if LIVENESS in probes else READINESS if READINESS in probes else None
+    startup = STARTUP if STARTUP in probes else None
+    if READINESS not in probes or main == READINESS:
+        return main, startup
+    if commands[READINESS] in (commands.get(LIVENESS), commands.get(STARTUP)):
+        return main, startup  # the same check: it only makes the unit wait for health
+    if startup is None:
+        return main, READINESS
+    raise probes[READINESS].error("", "a third, different check: hostctl has one health "
+                                  "check and one startup phase per container",
+                                  "make the readinessProbe the same as the livenessProbe or "
+                                  "startupProbe, or drop one")

@@ -13,13 +13,14 @@ removes the emptyDir volumes, and with KubeDownForce=true the PersistentVolumeCl
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
 
 from hostctl.declarations.kube_file import KubeDecl, kube_files, load_kube
 from hostctl.errors import DeclarationError
-from hostctl.kube.install import Record, atomic_write, declarations, write_data
+from hostctl.kube.install import Record, atomic_write, declarations, make_host_paths, write_data
 from hostctl.kube.plan import Plan
 from hostctl.paths import Paths, Scope, for_scope
 
@@ -49,7 +50,7 @@ def kube_plan(decl: KubeDecl, paths: Paths) -> Plan:
     for pod in plan.pods:
         settings: dict[str, Any] = {**pod.settings, "unit": bound}
         pods.append(pod.replace(settings=settings))
-    return Plan(plan.app, tuple(pods), plan.volumes, plan.scratch_volumes, plan.files)
+    return dataclasses.replace(plan, pods=tuple(pods))
 
 
 def kube_declarations(decl: KubeDecl, paths: Paths, plan: Plan) -> dict[Path, str]:
@@ -72,6 +73,7 @@ def setup(name: str, scope: Scope) -> None:
     plan = kube_plan(decl, paths)
     files = kube_declarations(decl, paths, plan)
     write_data(plan, paths.run / "kube" / decl.name / "data")
+    make_host_paths(plan)
     for path, text in files.items():
         atomic_write(path, text.encode("utf-8"), 0o600)
     record = Record(decl.name, tuple(str(p) for p in decl.yaml), tuple(str(p) for p in files),

@@ -68,6 +68,7 @@ def translate(app: str, docs: Iterable[Doc], data_dir: Path, *, network: str | N
         volumes=tuple(dict.fromkeys([*claims, *(c for r in results for c in r.claims)])),
         scratch_volumes=tuple(s for r in results for s in r.scratch),
         files=tuple(f for r in results for f in r.files),
+        host_paths=tuple(dict.fromkeys(p for r in results for p in r.host_paths)),
     )
 
 

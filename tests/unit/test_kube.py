@@ -211,6 +211,8 @@ def test_unsupported_kinds_are_named_with_their_document() -> None:
     ("    ports:", "    imagePullPolicy: Sometimes\n    ports:",
      "spec.containers[0].imagePullPolicy: 'Sometimes' is not one of"),
     ("  name: web\n", "  name: web\n  finalizers: [x]\n", "metadata.finalizers: not supported"),
+    ("    ports:", "    env: [{name: N, value: 1}]\n    ports:",
+     "spec.containers[0].env[0].value: 1 is not a string"),
     ("apiVersion: v1\n", "", "apiVersion: missing"),
 ])
 def test_refusals_name_the_path(old: str, new: str, expected: str) -> None:
@@ -229,7 +231,7 @@ def test_env_value_envfrom_and_optional_refs() -> None:
     text = POD.replace("    ports:", textwrap.indent(textwrap.dedent("""\
         env:
         - {name: PLAIN, value: "1"}
-        - {name: FLAG, value: true}
+        - {name: FLAG, value: "true"}
         - name: MISSING
           valueFrom: {configMapKeyRef: {name: nope, key: k, optional: true}}
         envFrom:
@@ -308,6 +310,11 @@ def test_tcp_and_readiness_probes() -> None:
     assert both["health_cmd"] == ["true"]
     assert both["health_startup_cmd"] == ["test", "-e", "/ready"]
     assert both["notify"] == "healthy"
+    same = member(plan_of(_probes("""\
+        livenessProbe: {exec: {command: ["true"]}}
+        readinessProbe: {exec: {command: ["true"]}}
+        """)), "web-httpd")
+    assert same["health_cmd"] == ["true"] and "health_startup_cmd" not in same
     startup = member(plan_of(_probes("""\
         livenessProbe: {exec: {command: ["true"]}}
         startupProbe: {exec: {command: ["false"]}, failureThreshold: 30, periodSeconds: 1}
@@ -682,3 +689,20 @@ def test_values_the_readers_refuse_name_the_manifest_pod_and_setting(
     assert str(caught.value).startswith(f"{manifest}: container web-httpd: cap_add[0]: ")
     assert "NOT_A_CAP" in str(caught.value)
     assert not (tmp_path / "config" / "containers").exists()  # nothing written
+
+
+def test_host_paths_or_create_are_made(tmp_path: Path) -> None:
+    from hostctl.kube.install import make_host_paths
+
+    made, file = tmp_path / "a" / "dir", tmp_path / "b" / "file"
+    text = POD.replace("spec:\n", "spec:\n  volumes:\n"
+                       f"  - {{name: d, hostPath: {{path: {made}, type: DirectoryOrCreate}}}}\n"
+                       f"  - {{name: f, hostPath: {{path: {file}, type: FileOrCreate}}}}\n", 1)
+    plan = plan_of(text)
+    assert plan.host_paths == ((str(made), "DirectoryOrCreate"), (str(file), "FileOrCreate"))
+    make_host_paths(plan)
+    make_host_paths(plan)  # again: both are there
+    assert made.is_dir() and file.is_file() and file.read_bytes() == b""
+    bad = POD.replace("spec:\n", "spec:\n  volumes: [{name: d, hostPath: {path: /x, type: "
+                      "Pipe}}]\n", 1)
+    assert "spec.volumes[0].hostPath.type: 'Pipe' is not a hostPath type" in refusal(bad)
