@@ -33,7 +33,7 @@ from typing import Any
 from hostctl.declarations import checks, values
 from hostctl.declarations.checks import Invalid
 from hostctl.declarations.kinds import ExitPolicy
-from hostctl.declarations.model import Directives, Pairs, Port, Volume
+from hostctl.declarations.model import Container, Directives, Pairs, Port, Volume
 from hostctl.declarations.pod_settings import (
     POD_BY_QUADLET,
     POD_DEFAULTS,
@@ -109,6 +109,12 @@ class Pod:
     @property
     def members_hostname(self) -> str:
         return self.hostname or self.display_name
+
+
+def pod_where(container: Container) -> str:
+    """FILE:LINE:KEY of the container's `pod:` (a quadlet file's Pod= line)."""
+    return next((where for kind, _, where in container.unit_refs if kind == "pod"),
+                container.where("pod"))
 
 
 def pods_dir(config: Path) -> Path:

@@ -14,7 +14,8 @@ import subprocess
 from typing import TYPE_CHECKING
 
 from hostctl.declarations import values
-from hostctl.errors import RuntimeFailure
+from hostctl.declarations.pod_file import pod_where
+from hostctl.errors import DeclarationError, RuntimeFailure
 from hostctl.paths import Paths, Scope
 from hostctl.pod.holder import PodRecord, pod_dir, read_record
 
@@ -28,7 +29,14 @@ def running_pod(container: Container, paths: Paths) -> PodRecord:
     assert container.pod is not None
     record = read_record(paths, container.pod)
     if record is None:
-        raise RuntimeFailure(f"pod {container.pod} is not running", where=container.where("pod"),
+        from hostctl.pod.holder import find_pod
+
+        try:
+            find_pod(container.pod, paths.scope, paths)
+        except DeclarationError as err:
+            raise DeclarationError(f"pod {container.pod} cannot be used: {err}",
+                                   where=pod_where(container), hint=err.hint) from None
+        raise RuntimeFailure(f"pod {container.pod} is not running", where=pod_where(container),
                              hint=f"start it: systemctl start {container.pod}-pod.service "
                              "(its members' units start it themselves)")
     return record

@@ -21,7 +21,7 @@ from hostctl.declarations.checks import (
 )
 from hostctl.declarations.image_file import ImageDecl, image_files, load_image
 from hostctl.declarations.model import Container, VolumeKind
-from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pods_dir
+from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pod_where, pods_dir
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
 from hostctl.declarations.volume_file import (
@@ -261,7 +261,7 @@ def _pod_of(container: Container, pods: dict[str, Pod], broken: dict[str, Hostct
     """The declared pod CONTAINER is a member of (None: no pod)."""
     if container.pod is None:
         return None
-    where = container.where("pod")
+    where = pod_where(container)
     if f"{container.pod}.pod" in broken:
         raise DeclarationError(f"pod {container.pod} cannot be used: "
                                f"{broken[f'{container.pod}.pod']}", where=where,

@@ -187,3 +187,83 @@ def test_corpus_pod_meanings_carry_over() -> None:
     assert load_pod(CORPUS / "network.quadlet.pod").network == "basic"
     assert dict(load_pod(CORPUS / "label.pod").labels)["org.foo.Arg2"] == "arg 2"
     assert load_pod(CORPUS / "basic.pod").unit_name == "basic-pod.service"
+
+
+def test_generator_renders_the_pod_unit_and_binds_its_members(tmp_path: Path) -> None:
+    from hostctl.paths import Scope
+    from hostctl.units.generator import generate
+    from tests.unit.test_units_syntax import parse_unit, values
+
+    _write(tmp_path, "shop.pod", "[Pod]\nPublishPort=8080:80\nServiceName=shop-main\n"
+           "StopTimeout=20\n[Install]\nWantedBy=multi-user.target\n")
+    _write(tmp_path, "web.container", "[Container]\nImage=docker.io/library/a:1\nPod=shop.pod\n")
+    _write(tmp_path, "db.yaml", "image: docker.io/library/a:1\npod: shop\n"
+           "start_with_pod: false\n")
+    _write(tmp_path, "lost.container", "[Container]\nImage=docker.io/library/a:1\n"
+           "Pod=nowhere.pod\n")
+    reported: list[str] = []
+    (tmp_path / "out").mkdir()
+    units = generate(Scope.SYSTEM, tmp_path / "out", dirs=[tmp_path], report=reported.append)
+    pod = parse_unit(units["shop-main.service"])
+    assert values(pod, "Service", "Type") == ["oneshot"]
+    assert values(pod, "Service", "RemainAfterExit") == ["yes"]
+    assert values(pod, "Service", "TimeoutStopSec") == ["20"]
+    assert any("pod-setup shop" in line for line in values(pod, "Service", "ExecStart"))
+    assert any("pod-release shop" in line for line in values(pod, "Service", "ExecStop"))
+    assert values(pod, "Unit", "Wants")[-1:] == ["web.service"]  # db: start_with_pod false
+    assert "db.service" not in values(pod, "Unit", "Wants")
+    for member in ("web.service", "db.service"):
+        unit = parse_unit(units[member])
+        assert values(unit, "Unit", "BindsTo") == ["shop-main.service"]
+        assert "shop-main.service" in values(unit, "Unit", "After")
+    out = tmp_path / "out"
+    assert (out / "multi-user.target.wants/shop-main.service").is_symlink()
+    assert (out / "shop-pod.service").is_symlink()  # the quadlet name stays an alias
+    assert "pod nowhere is not declared" in units["lost.service"]  # a unit failing so
+    assert any("lost.container:3:Pod: pod nowhere is not declared" in r for r in reported)
+
+
+def test_a_member_joins_the_pods_namespaces_in_its_config() -> None:
+    from hostctl.runtime.spec import Extras, Identity, build_config
+    from tests.unit.test_runtime_spec import merged
+
+    extras = Extras(joined=(("ipc", "/run/hostctl/pods/p/ipc"), ("uts", "/run/hostctl/pods/p/uts")),
+                    shm_source="/run/hostctl/pods/p/shm")
+    cfg = build_config(merged(), Identity(0, 0), rootfs="/r", hostname="p", files={},
+                       cgroups_path=None, annotations={},
+                       network_namespace="/run/netns/hostctl-p-pod", extras=extras)
+    namespaces = cfg["linux"]["namespaces"]
+    assert {"type": "ipc", "path": "/run/hostctl/pods/p/ipc"} in namespaces
+    assert {"type": "uts", "path": "/run/hostctl/pods/p/uts"} in namespaces
+    assert {"type": "network", "path": "/run/netns/hostctl-p-pod"} in namespaces
+    assert {"type": "pid"} in namespaces and {"type": "mount"} in namespaces
+    shm = next(m for m in cfg["mounts"] if m["destination"] == "/dev/shm")
+    assert (shm["type"], shm["source"]) == ("bind", "/run/hostctl/pods/p/shm")
+
+
+def test_a_users_pod_is_refused_when_it_starts(tmp_path: Path) -> None:
+    from hostctl.errors import RuntimeFailure
+    from hostctl.paths import Scope, for_scope
+    from hostctl.pod.holder import release, setup
+
+    with pytest.raises(RuntimeFailure) as caught:
+        setup("shop", Scope.USER, for_scope(Scope.USER))
+    assert caught.value.where == "pod shop" and "rootless pods" in str(caught.value)
+    release("shop", Scope.USER, for_scope(Scope.USER))  # nothing to do, no error
+
+
+def test_validate_reads_pods_in_both_forms(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "pods").mkdir()
+    good = _write(tmp_path / "pods", "shop.yaml", "ports: ['8080:80']\n")
+    bad = _write(tmp_path / "pods", "bad.yaml", "ports: ['8080:80']\nnetwork: host\n")
+    member = _write(tmp_path, "web.yaml", "image: docker.io/library/a:1\npod: shop\n"
+                    "hostname: x\n")
+    hostctl = str(Path(sys.executable).parent / "hostctl")
+    done = subprocess.run([hostctl, "validate", str(good), str(bad), str(member)],
+                          capture_output=True, text=True)
+    assert f"{good}: ok" in done.stdout and "Traceback" not in done.stderr
+    assert f"{bad}:1:ports: ports are published on a pod with network host" in done.stderr
+    assert f"{member}:3:hostname: a member of pod shop cannot set hostname" in done.stderr
