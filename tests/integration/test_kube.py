@@ -70,7 +70,6 @@ apiVersion: v1
 kind: Pod
 metadata: {{name: shop}}
 spec:
-  terminationGracePeriodSeconds: 3
   containers:
   - name: front
     image: {netguest.IMAGE}
@@ -168,7 +167,8 @@ def test_a_kube_file_is_a_unit_over_its_pods(host: Any) -> None:
         host.run(["systemctl", "stop", "shop.service"])
         inactive = host.run(["systemctl", "is-active", "shop-pod.service",
                              "shop-front.service", "shop-probe.service"], check=False)
-        assert inactive.stdout.split() == ["inactive"] * 3, host.journal("shop-front.service")
+        assert inactive.stdout.split() == ["inactive"] * 3, \
+            host.journal("shop-front.service") + host.journal("shop-probe.service")
         assert containers(host) == []
     finally:
         host.run(["systemctl", "stop", "shop.service"], check=False)
