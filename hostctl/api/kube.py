@@ -15,7 +15,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hostctl.errors import HostctlError
-from hostctl.kube.install import Record, data_dir, declarations, install, read_record, uninstall
+from hostctl.kube.install import (
+    Record,
+    check_install,
+    data_dir,
+    declarations,
+    install,
+    read_record,
+    uninstall,
+)
 from hostctl.kube.plan import Plan
 from hostctl.paths import Scope, for_scope
 
@@ -46,7 +54,7 @@ def play(files: Sequence[Path], scope: Scope, *, replace: bool = False, start: b
     """Install FILES' declarations; with START, reload systemd and start the pods."""
     plan = plan_for(files, scope, configmaps)
     paths = for_scope(scope)
-    old = read_record(paths, plan.app)
+    old = check_install(plan, paths, replace=replace)  # before anything is stopped
     if old is not None and replace:
         _stop(old, act)
         _forget(old, act)

@@ -105,19 +105,28 @@ def _dump(settings: dict[str, Any]) -> str:
     return yaml.safe_dump(settings, sort_keys=False, default_flow_style=False, width=1000)
 
 
-def install(plan: Plan, paths: Paths, sources: list[Path], *, replace: bool) -> Record:
-    """Write PLAN's declarations, data files and record; refuse to overwrite a file
-    another app (or the user) owns, and this app's own files unless REPLACE."""
-    files = declarations(plan, paths, " ".join(str(s) for s in sources))
+def check_install(plan: Plan, paths: Paths, *, replace: bool) -> Record | None:
+    """Refuse to overwrite a file another app (or the user) owns, and this app's own
+    files unless REPLACE; the app's record as it is (None: not played)."""
     old = read_record(paths, plan.app)
     if old is not None and not replace:
-        raise HostctlError(f"{plan.app} is already played", where=str(record_path(paths, plan.app)),
+        raise HostctlError(f"{plan.app} is already played",
+                           where=str(record_path(paths, plan.app)),
                            hint="give --replace, or run `hostctl kube down` first")
     owned = set(old.files) if old else set()
-    for path in files:
+    for path in declarations(plan, paths, ""):
         if path.exists() and str(path) not in owned:
-            raise DeclarationError(f"{path.name} exists and is not {plan.app}'s", where=str(path),
+            raise DeclarationError(f"{path.name} exists and is not {plan.app}'s",
+                                   where=str(path),
                                    hint="rename the pod or container in the YAML, or remove it")
+    return old
+
+
+def install(plan: Plan, paths: Paths, sources: list[Path], *, replace: bool) -> Record:
+    """Write PLAN's declarations, data files and record (after check_install), removing
+    the files of the app's last play it no longer has."""
+    files = declarations(plan, paths, " ".join(str(s) for s in sources))
+    old = check_install(plan, paths, replace=replace)
     if old is not None:
         for stale in set(old.files) - {str(p) for p in files}:
             Path(stale).unlink(missing_ok=True)

@@ -706,3 +706,24 @@ def test_host_paths_or_create_are_made(tmp_path: Path) -> None:
     bad = POD.replace("spec:\n", "spec:\n  volumes: [{name: d, hostPath: {path: /x, type: "
                       "Pipe}}]\n", 1)
     assert "spec.volumes[0].hostPath.type: 'Pipe' is not a hostPath type" in refusal(bad)
+
+
+def test_a_refused_replace_stops_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    from hostctl.api import kube
+    from hostctl.paths import Scope
+
+    for name in ("STATE", "RUN", "CONFIG"):
+        monkeypatch.setenv(f"HOSTCTL_{name}_DIR", str(tmp_path / name.lower()))
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(POD)
+    kube.play([manifest], Scope.SYSTEM)
+    jobs: list[tuple[str, str]] = []
+    manifest.write_text(POD.replace("- name: httpd", "- name: side\n    image: x/y:1\n"
+                                    "  - name: httpd", 1))  # a second container
+    side = tmp_path / "config" / "containers" / "web-side.yaml"
+    side.write_text("image: mine\n")
+    with pytest.raises(DeclarationError, match=r"web-side\.yaml exists and is not app's"):
+        kube.play([manifest], Scope.SYSTEM, replace=True,
+                  act=lambda method, unit: jobs.append((method, unit)) or "done")
+    assert jobs == [] and side.read_text() == "image: mine\n"
