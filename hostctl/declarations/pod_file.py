@@ -14,7 +14,8 @@ Public names (stable; hostctl.kube builds on them):
   `pods_dir(paths.config)`: /etc/hostctl/pods, or ~/.config/hostctl/pods for a user.
 - A container joins pod NAME with `pod: NAME` (quadlet `Pod=NAME.pod`), a setting of the
   container settings table; `start_with_pod` (StartWithPod=) says whether the pod's unit
-  starts it.
+  starts it; `pod_where(container)` is the FILE:LINE:KEY of that setting.
+- The pod's runtime (namespaces, record, members joining) is hostctl.pod.
 
 The .pod file's [Pod] keys are the `quadlet` column of POD_SETTINGS; [Unit], [Service]
 and [Install] pass through like `unit:`, `service:` and `install:`; [Quadlet]

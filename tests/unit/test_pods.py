@@ -267,3 +267,16 @@ def test_validate_reads_pods_in_both_forms(tmp_path: Path) -> None:
     assert f"{good}: ok" in done.stdout and "Traceback" not in done.stderr
     assert f"{bad}:1:ports: ports are published on a pod with network host" in done.stderr
     assert f"{member}:3:hostname: a member of pod shop cannot set hostname" in done.stderr
+
+
+def test_the_user_generator_says_rootless_pods_are_not_supported(tmp_path: Path) -> None:
+    from hostctl.paths import Scope
+    from hostctl.units.generator import generate
+
+    _write(tmp_path, "shop.pod", "[Pod]\n")
+    reported: list[str] = []
+    units = generate(Scope.USER, None, dirs=[tmp_path], report=reported.append)
+    assert "shop-pod.service" in units
+    assert reported == [f"{tmp_path / 'shop.pod'}: rootless pods are not supported (hint: "
+                        "declare the pod and its members for root; the pod's unit fails to "
+                        "start)"]
