@@ -20,8 +20,9 @@ from pathlib import Path
 from hostctl.errors import HostctlError
 from hostctl.paths import Scope, for_scope
 
-KINDS = (".container", ".pod", ".network", ".volume", ".image", ".build", ".yaml", ".yml")
-REFUSED = (".kube", ".artifact")
+KINDS = (".container", ".pod", ".network", ".volume", ".image", ".build", ".kube", ".yaml",
+         ".yml")
+REFUSED = (".artifact",)
 APPS = ".quadlet-apps"
 
 
@@ -73,6 +74,10 @@ def _validate(path: Path, name: str) -> None:
         from hostctl.declarations.image_file import load_image
 
         load_image(path)
+    elif suffix == ".kube":
+        from hostctl.declarations.kube_file import load_kube
+
+        load_kube(path)
     elif suffix == ".build":
         from hostctl.declarations.build_file import load_build
 

@@ -14,6 +14,7 @@ from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs
     containers,
     doctor,
     images,
+    kube,
     network,
     pod,
     quadlet,

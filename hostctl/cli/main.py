@@ -15,7 +15,8 @@ import sys
 from hostctl.errors import HostctlError
 
 UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release",
-              "volume-setup", "volume-release", "image-pull", "pod-setup", "pod-release")
+              "volume-setup", "volume-release", "image-pull", "pod-setup", "pod-release",
+              "kube-setup", "kube-release")
 NETWORK_VERBS = ("network-hold", "network-release")
 
 
@@ -97,6 +98,16 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
 
         scope = Scope.USER if user else default_scope()
         (volumes.setup if verb == "volume-setup" else volumes.release)(name, scope)
+        return 0
+    if verb in ("kube-setup", "kube-release"):  # a quadlet .kube file's unit
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl.kube import quadlet
+        from hostctl.paths import Scope, default_scope
+
+        scope = Scope.USER if user else default_scope()
+        (quadlet.setup if verb == "kube-setup" else quadlet.release)(name, scope)
         return 0
     if verb == "health-timer":  # lean: no site-packages, no declaration (hostctl.health)
         from hostctl.health.check import timer_main

@@ -34,7 +34,7 @@ def render() -> str:
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _pods() + _networks() + _volumes() + _images() + _builds())
+            + _pods() + _networks() + _volumes() + _images() + _builds() + _kube())
 
 
 QUADLET = """
@@ -191,6 +191,48 @@ def _images() -> str:
     lines += ["", "`AllTags=`, `Creds=`, `CertDir=`, `TLSVerify=`, `DecryptionKey=`, `ImageTag=`,",
               "`PodmanArgs=`, `GlobalArgs=`, `ContainersConfModule=` and other sections are",
               "refused (credentials: `hostctl login` or `AuthFile=`)."]
+    return "\n".join(lines) + "\n"
+
+
+def _kube() -> str:
+    """The .kube files' keys (hostctl.declarations.kube_file.KEY_TABLE) and the
+    Kubernetes fields (hostctl.kube.reference.FIELDS)."""
+    from hostctl.declarations.kube_file import KEY_TABLE
+    from hostctl.kube.reference import FIELDS
+
+    lines = [
+        "",
+        "# Kubernetes YAML and .kube files",
+        "",
+        "`hostctl kube play FILE` (docs/cli.md) and a quadlet `NAME.kube` read Kubernetes YAML",
+        "(several documents a file) of the kinds Pod, Deployment, ConfigMap, Secret and",
+        "PersistentVolumeClaim, and translate it into pods and their member containers. Any",
+        "other kind or field is refused naming FILE:LINE, the document (counted from 1) and",
+        "the field's path, e.g. `app.yaml:14: document 2: spec.template.spec.containers[0]."
+        "lifecycle: not supported`.",
+        "",
+        "| Kubernetes | hostctl |",
+        "|---|---|",
+    ]
+    lines += [f"| {field} | {meaning} |" for field, meaning in FIELDS]
+    lines += [
+        "",
+        "A `NAME.kube` among the container declarations makes the generator write `NAME.service`",
+        "(oneshot, RemainAfterExit=yes): it writes the app's member and pod declarations and",
+        "ConfigMap/Secret files under the run directory (`hostctl kube-setup NAME`) and Wants=",
+        "every pod's unit; each pod starts its members, and every pod is PartOf= it, so",
+        "stopping it stops them all; at its stop it removes the app's emptyDir volumes. The",
+        "members and pods are units of their own, rendered from the same translation. The",
+        "`[Kube]` keys ([Unit], [Service] and [Install] pass through; [Quadlet]",
+        "DefaultDependencies= as elsewhere):",
+        "",
+        "| quadlet key | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    lines += ["", "`PodmanArgs=`, `GlobalArgs=`, `ContainersConfModule=`, `LogDriver=`, `LogOpt=`,",
+              "`UserNS=` and the `Remap*=` keys are refused naming the key, as are [Service]",
+              "`ExecStart=`-like directives and a `Type=` other than oneshot."]
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostctl.declarations.kube_file import kube_pods_dir
 from hostctl.declarations.model import Container
 from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pods_dir
 from hostctl.errors import DeclarationError, RuntimeFailure
@@ -68,6 +69,9 @@ def find_pod(name: str, scope: Scope, paths: Paths) -> Pod:
     from hostctl.declarations.dirs import declaration_dirs
 
     found = pod_files(declaration_dirs(scope), pods_dir(paths.config))
+    from_kube = kube_pods_dir(paths.run) / f"{name}.yaml"  # a .kube file's pod
+    if name not in found and from_kube.is_file():
+        found[name] = from_kube
     if name not in found:
         raise DeclarationError(f"pod {name!r} is not declared", where=f"pod {name}",
                                hint=f"add {pods_dir(paths.config)}/{name}.yaml or a {name}.pod "

@@ -31,11 +31,13 @@ from hostctl.declarations.volume_file import (
     volumes_dir,
 )
 from hostctl.errors import DeclarationError, HostctlError
+from hostctl.kube.generate import KubeApps, kube_apps
+from hostctl.kube.install import KUBE_HEADER
 from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
 from hostctl.network.defs import network_files, user_file
 from hostctl.network.holder import forwards_of
 from hostctl.network.holder import unit_name as network_unit_name
-from hostctl.paths import Scope, for_scope
+from hostctl.paths import Paths, Scope, for_scope
 from hostctl.units.render import (
     HEALTH_SUFFIX,
     NETWORK_WAIT_UNIT,
@@ -43,6 +45,7 @@ from hostctl.units.render import (
     render_failed_unit,
     render_health_units,
     render_image_unit,
+    render_kube_unit,
     render_network_wait,
     render_pod_unit,
     render_unit,
@@ -117,13 +120,19 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             image, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
     pods, pod_members = _load_pods(scope, searched, broken, report)
     members: dict[str, list[Container]] = {}  # user network -> its declared members
-    for name, path in scan.found.items():
+    kube = kube_apps(searched, paths, scan.found, pods, report)
+    pods.update(kube.pods)
+    units += _kube_units(kube, hostctl_bin, scope)
+    entries: list[tuple[str, Path, Container | None]] = [
+        (n, p, None) for n, p in scan.found.items() if not _kube_copy(p, kube, paths)]
+    entries += [(n, c.source, c) for n, c in kube.containers.items()]
+    for name, path, translated in entries:
         prefix, instance, templated = template_parts(name)
         template = templated and not instance
         try:
             if name in scan.broken:
                 raise scan.broken[name]
-            container = load_file(
+            container = translated or load_file(
                 path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
             _check_references(container, scan.found, {**volumes, **images}, broken)
             pod = _pod_of(container, pods, broken)
@@ -195,6 +204,45 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
+
+
+def _kube_copy(path: Path, kube: KubeApps, paths: Paths) -> bool:
+    """Whether PATH is a member declaration `kube-setup` wrote (its .kube file's own
+    translation is rendered instead; a failed app's copies are left out too)."""
+    if path in kube.own_files:
+        return True
+    if path.parent != paths.run / "containers":
+        return False
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.readline().startswith(KUBE_HEADER)
+    except OSError:
+        return False
+
+
+def _kube_units(kube: KubeApps, hostctl_bin: Program, scope: Scope) -> list[Generated]:
+    """Each .kube file's unit (one that fails with the reason for a file that cannot be
+    played)."""
+    units = []
+    for decl, pods in kube.kube_units:
+        text = render_kube_unit(decl, pods, hostctl_bin=hostctl_bin, scope=scope)
+        links = []
+        for directive, values in decl.install:
+            try:
+                check_directive("Install", directive)
+            except Invalid as err:
+                raise DeclarationError(err.message, where=str(decl.source),
+                                       hint=err.hint) from None
+            suffix = INSTALL_DIRECTIVES[directive]
+            links += [f"{word}.{suffix}/{decl.unit_name}" if suffix else word
+                      for value in values for word in value.split()]
+        if decl.service_name:
+            links.append(f"{decl.name}.service")
+        units.append(Generated(decl.unit_name, text, tuple(dict.fromkeys(links))))
+    for name, path, problem in kube.failed:
+        units.append(Generated(f"{name}.service", render_failed_unit(
+            name, path, str(problem), hostctl_bin=hostctl_bin, scope=scope)))
+    return units
 
 
 def _load_pods(scope: Scope, searched: list[Path], broken: dict[str, HostctlError],

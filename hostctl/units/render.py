@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from hostctl.declarations.image_file import ImageDecl
+from hostctl.declarations.kube_file import KubeDecl
 from hostctl.declarations.model import Container, Directives, VolumeKind
 from hostctl.declarations.pod_file import Pod
 from hostctl.declarations.values import format_duration
@@ -350,4 +351,27 @@ def render_network_wait(*, python: str) -> str:
             [python, "-m", "hostctl.systemd.netwait", str(NETWORK_WAIT_TIMEOUT)]
         ),
         timeout=NETWORK_WAIT_TIMEOUT,
+    )
+
+
+def render_kube_unit(kube: KubeDecl, pods: tuple[str, ...], *, hostctl_bin: Program,
+                     scope: Scope) -> str:
+    """The oneshot unit of quadlet .kube file KUBE: `kube-setup` prepares its app, and its
+    Wants= start the PODS' units (hostctl.kube.quadlet)."""
+    return _templates().get_template("kube.service.j2").render(
+        name=escape_value("name", kube.name),
+        source=_source(kube.source),
+        yaml=[_source(path) for path in kube.yaml],
+        user=scope is Scope.USER,
+        default_dependencies=kube.default_dependencies,
+        network_wait=NETWORK_WAIT_UNIT,
+        pods=pods,
+        unit_lines=_directive_lines(kube.unit),
+        service_lines=_directive_lines(kube.service),
+        install_lines=_directive_lines(kube.install),
+        identifier=escape_value("name", kube.unit_name.removesuffix(".service")),
+        working_directory=escape_value("WorkingDirectory", kube.working_directory)
+        if kube.working_directory else None,
+        exec_start=_command(hostctl_bin, "kube-setup", kube.name, scope),
+        exec_stop=_command(hostctl_bin, "kube-release", kube.name, scope),
     )

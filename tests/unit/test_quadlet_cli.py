@@ -69,6 +69,7 @@ def test_a_quadlets_file_and_a_refusal_that_writes_nothing(
     assert "p.pod:2:IP" in hostctl(env, "install", "--no-reload-systemd", str(pod)).stderr
     kube = tmp_path / "p.kube"
     kube.write_text("[Kube]\n")
-    assert "not supported" in hostctl(env, "install", "--no-reload-systemd", str(kube)).stderr
+    assert "p.kube: no Yaml= in [Kube]" in hostctl(env, "install", "--no-reload-systemd",
+                                                 str(kube)).stderr
     assert hostctl(env, "rm", "--no-reload-systemd", "one").returncode == 0
     assert not (target / "one.container").exists() and not (target / "data.volume").exists()
