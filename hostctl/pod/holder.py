@@ -1,7 +1,7 @@
 """A pod's namespaces, made by `hostctl pod-setup` and removed by `hostctl pod-release`.
 
-See hostctl.pod for the layout. Everything here is rootful: bind mounts of nsfs files
-and of a tmpfs need CAP_SYS_ADMIN in the host's mount namespace.
+See hostctl.pod for the layout. The bind mounts of nsfs files and of a tmpfs need
+CAP_SYS_ADMIN in the host's mount namespace: a user's pod is hostctl.pod.rootless's.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class PodRecord:
     volumes: tuple[str, ...]  # SRC:DST[:OPTIONS] mounted in every member
     exit_policy: str
     unit: str
+    holder: str = ""  # a user's pod: its holder's PID:START (hostctl.pod.rootless)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__ | {"volumes": list(self.volumes)})
@@ -147,12 +148,12 @@ def setup(name: str, scope: Scope, paths: Paths) -> PodRecord:
     from hostctl import network
     from hostctl.network import netns
 
-    if scope is Scope.USER:
-        raise RuntimeFailure("rootless pods are not supported", where=f"pod {name}",
-                             hint="declare the pod and its members for root "
-                             "(/etc/hostctl/pods, /etc/hostctl/containers)")
     pod = find_pod(name, scope, paths)
     release(name, scope, paths)
+    if scope is Scope.USER:
+        from hostctl.pod import rootless
+
+        return rootless.setup(pod, paths)
     folder = pod_dir(paths, name)
     folder.mkdir(parents=True)
     libc = _libc()
@@ -176,13 +177,17 @@ def setup(name: str, scope: Scope, paths: Paths) -> PodRecord:
             resolv_conf=plan.resolv_conf, hostname=hostname,
             volumes=tuple(_volume_text(v) for v in pod.volumes),
             exit_policy=str(pod.exit_policy), unit=pod.unit_name)
-        partial = folder / f".{RECORD}.tmp"
-        partial.write_text(record.to_json())
-        partial.replace(folder / RECORD)
+        write_record(folder, record)
     except BaseException:
         release(name, scope, paths)
         raise
     return record
+
+
+def write_record(folder: Path, record: PodRecord) -> None:
+    partial = folder / f".{RECORD}.tmp"
+    partial.write_text(record.to_json())
+    partial.replace(folder / RECORD)
 
 
 def _volume_text(volume: object) -> str:
@@ -198,6 +203,9 @@ def release(name: str, scope: Scope, paths: Paths) -> None:
     from hostctl import network
 
     if scope is Scope.USER:
+        from hostctl.pod import rootless
+
+        rootless.release(name, paths)
         return
     folder = pod_dir(paths, name)
     network.detach(identity(name), paths)

@@ -179,9 +179,6 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             )
             units.append(Generated(f"{name}.service", failed.replace(TEMPLATE_INSTANCE, "%i")))
     for pod in pods.values():
-        if scope is Scope.USER:  # its unit is written all the same: it fails saying so
-            report(f"{pod.source}: rootless pods are not supported (hint: declare the pod "
-                   "and its members for root; the pod's unit fails to start)")
         links = install_links(pod)
         if pod.service_name:
             links = (*links, f"{pod.name}-pod.service")
