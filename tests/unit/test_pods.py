@@ -293,9 +293,12 @@ def test_a_users_pod_unit_hands_its_holder_to_systemd(tmp_path: Path) -> None:
     from hostctl.units.generator import generate
 
     _write(tmp_path, "shop.pod", "[Pod]\n")
+    lan = _write(tmp_path, "lan.pod", "[Pod]\nNetwork=appnet.network\n")
     reported: list[str] = []
     units = generate(Scope.USER, None, dirs=[tmp_path], report=reported.append)
-    assert reported == []
+    assert reported == [f"{lan}:2:Network: a user's pod cannot join the declared network "
+                        "appnet (hint: leave the pod on the default network (pasta), or use "
+                        "none or host)"]
     service = units["shop-pod.service"].split("[Service]")[1]
     assert "Type=notify\nNotifyAccess=all\n" in service
     assert "pod-setup --user shop" in service and "ExecStopPost=" in service
