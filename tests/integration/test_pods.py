@@ -183,11 +183,22 @@ def test_a_pod_of_three_shares_its_namespaces_and_port(host: Any) -> None:
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
+def records(host: Any) -> str:
+    """The members' start records, by inode (a full start writes a new one)."""
+    out: str = host.sh("cd /run/hostctl/launch && stat -c '%n %i' "
+                       + " ".join(f"{name}.record" for name in MEMBERS)).stdout
+    return out
+
+
 def test_the_last_member_stopping_stops_the_pod(host: Any) -> None:
+    before = records(host)  # written by the members' first (full) starts
     host.run(["systemctl", "start", "shop-pod"])
     try:
         for name in MEMBERS:
             assert wait_for(host, f"{name}.service", "active") == "active"
+        # the pod started anew, its members took their recorded (quick) starts
+        assert records(host) == before
+        assert "got hello-web hello-db" in says(host, "client.service", "got ")
         host.run(["systemctl", "stop", "web", "db"])
         assert state(host, "shop-pod.service") == "active"  # client still runs
         host.run(["systemctl", "stop", "client"])
