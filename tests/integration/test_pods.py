@@ -55,6 +55,9 @@ command:
     echo got $w $d; {LOOP}
 """
 MEMBERS = ("web", "db", "client")
+LAN_POD = "[Pod]\nNetwork=host\nHostName=lan\nShmSize=4M\n"
+LAN_MEMBER = (f"[Container]\nImage={netguest.IMAGE}\nPod=lan.pod\nStopTimeout=2\n"
+              "Exec=sh -c \"trap 'exit 0' TERM; " + SHOW + "; " + LOOP + "\"\n")
 USER = "alice"
 USER_DECLS = f"/home/{USER}/.config/hostctl/containers"
 USER_POD = "[Pod]\nPublishPort=8090:80\nHostName=team\n[Install]\nWantedBy=default.target\n"
@@ -76,6 +79,8 @@ def host() -> Iterator[Any]:
         guest.write_file(f"{DECLS}/web.container", WEB)
         guest.write_file(f"{DECLS}/db.container", DB)
         guest.write_file(f"{DECLS}/client.yaml", CLIENT)
+        guest.write_file(f"{DECLS}/lan.pod", LAN_POD)
+        guest.write_file(f"{DECLS}/lan-app.container", LAN_MEMBER)
         guest.run(["systemctl", "daemon-reload"])
         guest.uid = guest.lingering_user(USER)
         as_user(guest, "mkdir", "-p", USER_DECLS)
@@ -208,6 +213,35 @@ def test_the_last_member_stopping_stops_the_pod(host: Any) -> None:
         assert state(host, "shop-pod.service") == "active"
     finally:
         host.run(["systemctl", "stop", "shop-pod"], check=False)
+
+
+def test_a_host_network_pod_starts_again_from_its_record(host: Any) -> None:
+    """The second start of a pod on the host's network takes the recorded setup
+    (hostctl.pod.quick) and its member the recorded start: the same namespaces' kind,
+    host name and /dev/shm as the full ones made."""
+    setup = "stat -c %i /run/hostctl/launch/lan.pod-setup /run/hostctl/launch/lan-app.record"
+    runs = []
+    for _ in range(2):
+        started = host.run(["systemctl", "start", "lan-pod"], check=False)
+        assert started.returncode == 0, host.journal("lan-pod.service")
+        try:
+            assert wait_for(host, "lan-app.service", "active") == "active", \
+                host.journal("lan-app.service")
+            pid = host.run(["systemctl", "show", "-P", "MainPID", "lan-app.service"]).stdout
+            seen = host.run(["nsenter", "-t", pid.strip(), "-a", "sh", "-c",
+                             "hostname; grep ' /dev/shm ' /proc/mounts; readlink "
+                             "/proc/self/ns/net; readlink /proc/self/ns/uts"]).stdout
+            runs.append((seen, host.sh(setup).stdout))
+        finally:
+            host.run(["systemctl", "stop", "lan-pod"], check=False)
+        assert state(host, "lan-app.service") in ("inactive", "failed")
+    (first, records_first), (second, records_second) = runs
+    own = host.sh("readlink /proc/self/ns/net; readlink /proc/self/ns/uts").stdout.split()
+    assert first.startswith("lan\n") and "size=4096k" in first, first
+    assert own[0] in first and own[1] not in first, first  # the host's network, own UTS
+    assert second.split("\n")[:2] == first.split("\n")[:2] and own[0] in second, second
+    assert records_second == records_first  # neither written again: both taken as they were
+    assert host.run(["ls", "/run/hostctl/pods"]).stdout.strip() == ""
 
 
 def user_pod_answers(host: Any) -> None:
