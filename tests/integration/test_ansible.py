@@ -144,8 +144,8 @@ def test_install_role_prepares_plain_hosts(fleet: Fleet) -> None:
         done = host.run([f"{VENV}/bin/python", "-c", "import hostctl; print(hostctl.__file__)"])
         assert done.stdout.startswith(f"{VENV}/lib/")
         for kind in ("system", "user"):
-            link = host.run(["readlink", f"/etc/systemd/{kind}-generators/hostctl-generator"])
-            assert link.stdout.strip() == f"{VENV}/bin/hostctl-generator"
+            program = host.run(["head", "-1", f"/etc/systemd/{kind}-generators/hostctl-generator"])
+            assert program.stdout.strip() == f"#!{VENV}/bin/python -sSE"
         assert host.run(["test", "-e", "/var/lib/systemd/linger/alice"], check=False)\
             .returncode == 0
     again = install(fleet)

@@ -4,6 +4,7 @@ context; an unusable cache never stops the generator."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -288,7 +289,7 @@ def lean_run(tmp_path: Path, out: Path) -> tuple[list[tuple[str, int]], set[str]
                           text=True, env=os.environ, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     opened, modules = done.stdout.splitlines()
-    files = [(path, flags) for path, flags in eval(opened)  # noqa: S307 - our own repr()
+    files = [(path, flags) for path, flags in ast.literal_eval(opened)
              if not path.endswith((".py", ".pyc"))]  # imports of hostctl's own modules
     return files, set(modules.split())
 
