@@ -238,11 +238,34 @@ def listed(fleet: Fleet, *, check: bool = False, **extra: str) -> PlayRun:
                           extra_vars={"image": fleet.image, **extra}).check()  # type: ignore[attr-defined]
 
 
+def journal_cursors(fleet: Fleet) -> dict[str, str]:
+    """Where each host's journal ends now."""
+    return {name: host.sh("journalctl -n0 --show-cursor -o cat | sed -n 's/^-- cursor: //p'")
+            .stdout.strip() for name, host in fleet.hosts.items()}
+
+
+def manager_lines(fleet: Fleet, cursors: dict[str, str]) -> dict[str, list[str]]:
+    """What systemd (PID 1) logged on each host since CURSORS."""
+    return {name: host.run(["journalctl", "_PID=1", f"--after-cursor={cursors[name]}",
+                            "-o", "cat"]).stdout.splitlines()
+            for name, host in fleet.hosts.items()}
+
+
 def test_one_task_with_a_list_of_containers(fleet: Fleet) -> None:
     try:
+        cursors = journal_cursors(fleet)
         assert set(listed(fleet).changed.values()) == {1}
         for unit in LISTED_UNITS:
             assert set(active(fleet, unit).values()) == {"active"}
+        # A first deploy: one daemon-reload per host for both declarations and their
+        # enable drop-ins, and both start jobs queued before either container is up.
+        for name, lines in manager_lines(fleet, cursors).items():
+            assert sum(line.startswith("Reloading") and "finished" not in line
+                       and "requested" not in line for line in lines) == 1, (name, lines)
+            starting = [i for i, line in enumerate(lines) if line.startswith("Starting list")]
+            started = [i for i, line in enumerate(lines) if line.startswith("Started list")]
+            assert len(starting) == len(started) == 2, (name, lines)
+            assert max(starting) < min(started), (name, lines)
         assert "hi from list1" in fleet.hosts["fleet1"].journal("list1.service")
         pids = {unit: main_pids(fleet, unit) for unit in LISTED_UNITS}
         assert set(listed(fleet).changed.values()) == {0}

@@ -258,13 +258,14 @@ def one(module):
 
 
 def several(module):
-    """Each element of `containers` in turn; the first failure fails the task, with the
-    results of the containers before it."""
+    """The elements of `containers`, batched per scope and owner (module_utils.deploy:
+    one daemon-reload, each image pulled once, the jobs queued together); the first
+    failure fails the task, with the results of the containers before it."""
     from ansible_collections.hostctl.hostctl.plugins.module_utils.batch import (
         BatchError,
         element_params,
     )
-    from ansible_collections.hostctl.hostctl.plugins.module_utils.container import ensure
+    from ansible_collections.hostctl.hostctl.plugins.module_utils.deploy import ensure_many
 
     try:
         tasks = element_params(module.params, module.params['containers'], container_spec(),
@@ -274,16 +275,24 @@ def several(module):
     for params in tasks:
         if owner_problem(params):
             module.fail_json(msg='%s: %s' % (params['name'], owner_problem(params)))
-    results, diffs = [], []
-    for params in tasks:
+    groups = {}  # (scope, owner) -> indexes of its elements, in order
+    for index, params in enumerate(tasks):
+        groups.setdefault((params['scope'], params.get('owner')), []).append(index)
+    done = {}  # index -> result
+    for (_, owner), indexes in groups.items():
+        group = [tasks[index] for index in indexes]
         try:
-            result = as_owner(params['owner'], ensure, params, scope_of(params),
-                              module.check_mode)
+            results, failure = as_owner(owner, ensure_many, group, scope_of(group[0]),
+                                        module.check_mode)
         except (HostctlError, OwnerError) as error:
-            failure = error_result(error)
-            failure['msg'] = '%s: %s' % (params['name'], failure['msg'])
-            module.fail_json(changed=any(r['changed'] for r in results), containers=results,
-                             **failure)
+            _fail(module, tasks, done, group[0]['name'], error)
+        done.update(zip(indexes, results))
+        if failure is not None:
+            name, message, where, hint = failure
+            _fail(module, tasks, done, name, HostctlError(message, where=where, hint=hint))
+    results, diffs = [], []
+    for index, params in enumerate(tasks):
+        result = done[index]
         for warning in result.pop('warnings'):
             module.warn('%s: %s' % (params['name'], warning))
         diffs.append(result.pop('diff'))
@@ -293,6 +302,20 @@ def several(module):
     if module._diff:
         outcome['diff'] = diffs
     module.exit_json(**outcome)
+
+
+def _fail(module, tasks, done, name, error):
+    """Fail the task for container NAME's ERROR, with the results DONE (by index)."""
+    failure = error_result(error) if isinstance(error, HostctlError) else dict(msg=str(error))
+    failure['msg'] = '%s: %s' % (name, failure['msg'])
+    results = []
+    for index in sorted(done):
+        result = dict(done[index], name=tasks[index]['name'])
+        result.pop('warnings', None)
+        result.pop('diff', None)
+        results.append(result)
+    module.fail_json(changed=any(r['changed'] for r in results), containers=results,
+                     **failure)
 
 
 if __name__ == '__main__':
