@@ -47,11 +47,15 @@ options:
         options for one container (O(name), O(state), O(image) and the other declaration
         keys, O(enabled), O(scope), ...); an option given to the task itself applies to
         every element that does not set it.
-      - Every element is checked first, then the containers are brought to their states
-        one after the other; each is decided, changed and restarted exactly as a task of
-        its own would be. The result lists them under RV(containers).
+      - Every element is checked first; each container is decided, changed and restarted
+        exactly as a task of its own would be, and the result lists them under
+        RV(containers). The work is batched per O(scope) and O(owner), in this order:
+        every declaration and enable drop-in is written, systemd is reloaded once, each
+        image that a start needs and the store lacks is pulled once (several images at
+        once; for O(scope=system)), and the start, stop and restart jobs are queued
+        together and waited for together, so the containers start in parallel.
       - One task for many containers spares Ansible's per-task round trip to the host for
-        each of them.
+        each of them, and a first deploy the reloads, pulls and waits of each.
     type: list
     elements: dict
   state:
