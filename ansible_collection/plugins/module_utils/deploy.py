@@ -70,16 +70,26 @@ def _before(tasks, results, name):
 def _ensure_present(tasks, scope, check, failures):
     """Declare all, reload once, refresh images once each, pull once, run jobs together."""
     from hostctl.api.containers import reload_units
+    from hostctl.errors import HostctlError
 
-    declared = [(params,) + declare(params, scope, check, reload=False) for params in tasks]
-    reloaded = any(wrote(step) for _, step, _, _ in declared)
-    if reloaded and not check:
+    declared = []
+    for params in tasks:  # a declaration that does not validate stops here, as one by one
+        try:
+            declared.append((params,) + declare(params, scope, check, reload=False))
+        except HostctlError as error:
+            failures[params['name']] = error
+            break
+    if any(wrote(step) for _, step, _, _ in declared) and not check:
         for note in reload_units(scope):
             declared[0][1].warnings.append(note)
     refreshed = {}
     plans = []
     for params, step, applied, declaration in declared:
-        image_changed = _ensure_image(step, declaration, refreshed)
+        try:
+            image_changed = _ensure_image(step, declaration, refreshed)
+        except HostctlError as error:  # pull: always and the registry failed
+            failures[step.name] = error
+            continue
         plans.append((params, step, applied, declaration, image_changed))
     states = _states(scope, [step.unit for _, step, applied, _, _ in plans
                              if needs_state(applied)])
