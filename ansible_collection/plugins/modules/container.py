@@ -49,7 +49,7 @@ options:
         every element that does not set it.
       - Every element is checked first; each container is decided, changed and restarted
         exactly as a task of its own would be, and the result lists them under
-        RV(containers). The work is batched per O(scope) and O(owner), in this order:
+        RV(containers). The work is batched per O(scope) and O(owner), in this order;
         every declaration and enable drop-in is written, systemd is reloaded once, each
         image that a start needs and the store lacks is pulled once (several images at
         once; for O(scope=system)), and the start, stop and restart jobs are queued
