@@ -79,7 +79,7 @@ def _ensure_present(tasks, scope, check, failures):
         except HostctlError as error:
             failures[params['name']] = error
             break
-    if any(wrote(step) for _, step, _, _ in declared) and not check:
+    if any(wrote(entry[1]) for entry in declared) and not check:
         for note in reload_units(scope):
             declared[0][1].warnings.append(note)
     refreshed = {}
@@ -91,8 +91,7 @@ def _ensure_present(tasks, scope, check, failures):
             failures[step.name] = error
             continue
         plans.append((params, step, applied, declaration, image_changed))
-    states = _states(scope, [step.unit for _, step, applied, _, _ in plans
-                             if needs_state(applied)])
+    states = _states(scope, [plan[1].unit for plan in plans if needs_state(plan[2])])
     jobs = []
     for params, step, applied, declaration, image_changed in plans:
         method = running_method(params, step, applied, image_changed,
@@ -102,10 +101,10 @@ def _ensure_present(tasks, scope, check, failures):
     if not check:
         _pull_missing(scope, [j for j in jobs if j[0] in STARTING], failures)
         _run_jobs(scope, [j for j in jobs if j[1].name not in failures], failures)
-    after = None if check else _states(scope, [step.unit for _, step, _, _, _ in plans
-                                               if step.changed])
+    after = None if check else _states(scope, [plan[1].unit for plan in plans
+                                               if plan[1].changed])
     results = {}
-    for params, step, applied, declaration, _ in plans:
+    for params, step, applied, declaration, _changed in plans:
         if step.name not in failures:
             results[step.name] = _result(step, applied, declaration['image'], after)
     return results
@@ -117,7 +116,7 @@ def _states(scope, units):
 
     if not units:
         return {}
-    return dict((unit, active) for unit, (active, _) in Systemd(scope).states(units).items())
+    return dict((unit, state[0]) for unit, state in Systemd(scope).states(units).items())
 
 
 def _pull_missing(scope, jobs, failures):
@@ -133,7 +132,7 @@ def _pull_missing(scope, jobs, failures):
     if scope is not Scope.SYSTEM:
         return
     wanted = {}
-    for _, step, declaration in jobs:
+    for _method, step, declaration in jobs:
         if declaration.get('pull') not in (None, 'missing'):
             continue  # always/newer: refreshed already; never: the store's or nothing
         key = (declaration['image'], declaration.get('platform'))
@@ -164,8 +163,9 @@ def _run_jobs(scope, jobs, failures):
     if not jobs:
         return
     systemd = Systemd(scope)
-    outcome = systemd.run_jobs([(method, step.unit) for method, step, _ in jobs])
-    for _, step, _ in jobs:
+    outcome = systemd.run_jobs([(job[0], job[1].unit) for job in jobs])
+    for job in jobs:
+        step = job[1]
         if outcome.get(step.unit) != 'done':
             failures[step.name] = job_failure(systemd, step.unit, outcome.get(step.unit),
                                               scope)

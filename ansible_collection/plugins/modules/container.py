@@ -283,7 +283,7 @@ def several(module):
     for index, params in enumerate(tasks):
         groups.setdefault((params['scope'], params.get('owner')), []).append(index)
     done = {}  # index -> result
-    for (_, owner), indexes in groups.items():
+    for (_scope, owner), indexes in groups.items():
         group = [tasks[index] for index in indexes]
         try:
             results, failure = as_owner(owner, ensure_many, group, scope_of(group[0]),
