@@ -1,0 +1,2 @@
+"""Compose projects: compose files read into the canonical model (project.py is the
+public face) and turned into hostctl declarations and units."""
