@@ -11,7 +11,7 @@ from typing import Any
 
 from hostctl.compose import shapes
 from hostctl.compose.interpolate import Lookup, read_env_file
-from hostctl.compose.tree import Loc, Map, Seq, child
+from hostctl.compose.tree import Dropped, Loc, Map, Seq, child
 from hostctl.errors import DeclarationError
 
 SECTIONS = ("networks", "volumes", "secrets", "configs")
@@ -208,6 +208,20 @@ def _at(service: Map, key: str, path: str) -> str:
     from hostctl.compose.tree import at
 
     return at(service.loc(key), child(path, key))
+
+
+def drop_ignored(value: Any, path: str, out: list[tuple[str, str]]) -> None:
+    """Remove the Dropped keys of VALUE, listing (key path, reason) in OUT."""
+    if isinstance(value, Map):
+        for key in list(value):
+            here = child(path, key)
+            if isinstance(value[key], Dropped):
+                out.append((here, value.pop(key).reason))
+            else:
+                drop_ignored(value[key], here, out)
+    elif isinstance(value, Seq):
+        for index, item in enumerate(value):
+            drop_ignored(item, child(path, index), out)
 
 
 def to_plain(value: Any) -> Any:

@@ -162,8 +162,7 @@ def load_project(
     dotenv = _dotenv(root, [Path(f).absolute() for f in env_files], process)
     lookup = chained(process, dotenv)
     files = files or _find_files(root, lookup("COMPOSE_FILE"), lookup)
-    ignored: list[tuple[str, str]] = []
-    reader = Files(lambda text: substitute(text, lookup), ignored)
+    reader = Files(lambda text: substitute(text, lookup))
     top: Map | None = None
     for file in files:
         loaded = reader.load(file, root)
@@ -177,29 +176,17 @@ def load_project(
     finalize.apply_profiles(top, active)
     finalize.complete(top, project, root, lookup)
     top.pop("include", None)
+    index: dict[tuple[str | int, ...], str] = {}
+    finalize.locations(top, (), index)
+    ignored: list[tuple[str, str]] = []
+    finalize.drop_ignored(top, "", ignored)
     model = Map(top.at)
     model.put("name", project, top.loc("name"))
     for key in ("services", "networks", "volumes", "secrets", "configs"):
         if key in top:
             model.put(key, top[key], top.loc(key))
-    index: dict[tuple[str | int, ...], str] = {}
-    finalize.locations(model, (), index)
-    unique = tuple(dict.fromkeys(ignored))
-    return ComposeProject(
-        project, root, tuple(files), finalize.to_plain(model), _active_ignored(unique, model), index
-    )
-
-
-def _active_ignored(
-    ignored: tuple[tuple[str, str], ...], model: Map
-) -> tuple[tuple[str, str], ...]:
-    """IGNORED without the keys of services the profiles left out."""
-    services = model.get("services") or {}
-    return tuple(
-        (path, reason)
-        for path, reason in ignored
-        if not path.startswith("services.") or path.split(".")[1] in services
-    )
+    plain = finalize.to_plain(model)
+    return ComposeProject(project, root, tuple(files), plain, tuple(ignored), index)
 
 
 def _split(value: str | None) -> list[str]:

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from hostctl.compose import mounts, shapes
-from hostctl.compose.tree import Map, Override, Reset, child
+from hostctl.compose.tree import Dropped, Map, Override, Reset, child
 
-Ignored = list[tuple[str, str]]
 Check = Callable[[Map, str, str, Path], Any]
 
 
@@ -98,7 +97,7 @@ KEYS = {
 }
 
 
-def normalise(section: str, top: Map, base: Path, ignored: Ignored) -> Map:
+def normalise(section: str, top: Map, base: Path) -> Map:
     """The top-level SECTION of TOP checked, each entry a Map (an empty one when null)."""
     value = top[section]
     if value is None:
@@ -109,11 +108,11 @@ def normalise(section: str, top: Map, base: Path, ignored: Ignored) -> Map:
     for name in value:
         if name.startswith("x-"):
             continue
-        out.put(name, _entry(section, value, name, base, ignored), value.loc(name))
+        out.put(name, _entry(section, value, name, base), value.loc(name))
     return out
 
 
-def _entry(section: str, container: Map, name: str, base: Path, ignored: Ignored) -> Any:
+def _entry(section: str, container: Map, name: str, base: Path) -> Any:
     path = child(section, name)
     value = container[name]
     if isinstance(value, Reset | Override):
@@ -129,7 +128,7 @@ def _entry(section: str, container: Map, name: str, base: Path, ignored: Ignored
         if key.startswith("x-"):
             continue
         if (section, key) in IGNORED:
-            ignored.append((here, IGNORED[(section, key)]))
+            out.put(key, Dropped(IGNORED[(section, key)]), value.loc(key))
             continue
         check = allowed.get(key)
         if check is None:

@@ -9,23 +9,21 @@ Anything else is an error naming FILE:LINE:KEY with a did-you-mean hint.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hostctl.compose import mounts, shapes
 from hostctl.compose.mounts import new
 from hostctl.compose.shapes import fail, wrong
-from hostctl.compose.tree import Map, Override, Reset, Seq, child
+from hostctl.compose.tree import Dropped, Map, Override, Reset, Seq, child
 
 
 @dataclass
 class Scope:
-    """What normalising one file needs: the directory its relative paths resolve against,
-    and where keys with no meaning on one host are reported."""
+    """What normalising one file needs: the directory its relative paths resolve against."""
 
     base: Path
-    ignored: list[tuple[str, str]] = field(default_factory=list)
 
 
 Check = Callable[[Map, str, str, Scope], Any]
@@ -375,7 +373,7 @@ def _tmpfs(container: Map, key: str, path: str, scope: Scope) -> Seq:
 def _deploy(container: Map, key: str, path: str, scope: Scope) -> Map:
     from hostctl.compose.deploy import deploy
 
-    return deploy(container, key, path, scope.ignored)
+    return deploy(container, key, path)
 
 
 _TEXT = _plain(shapes.text)
@@ -522,7 +520,7 @@ def normalise_service(services: Map, name: str, scope: Scope) -> Map:
         if key.startswith("x-"):
             continue
         if key in IGNORED_KEYS:
-            scope.ignored.append((here, IGNORED_KEYS[key]))
+            out.put(key, Dropped(IGNORED_KEYS[key]), value.loc(key))
             continue
         check = SERVICE_KEYS.get(key)
         if check is None:

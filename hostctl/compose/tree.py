@@ -85,6 +85,14 @@ class Seq(list[Any]):
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A key with no meaning on one host: kept through merges so it is reported (with the
+    path it ends up at) and then removed from the model."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Reset:
     """`!reset`: the key is removed from what it is merged over."""
 
