@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from hostctl.compose import shapes
 from hostctl.compose.tree import Dropped, Map, child
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 IGNORED_DEPLOY = {
     "placement": "placement picks among swarm nodes; there is one host",

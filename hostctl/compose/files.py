@@ -8,12 +8,15 @@ directory for a file named by `extends: {file: ...}` or `include`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hostctl.compose import resources, shapes
 from hostctl.compose.merge import merge, strip
 from hostctl.compose.service import Scope, normalise_service
 from hostctl.compose.tree import Dropped, Interpolate, Map, Override, Reset, child, read_file
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs", "include")
 IGNORED_TOP = {"version": "obsolete: the compose spec reads every file the same way"}

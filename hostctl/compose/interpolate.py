@@ -12,14 +12,11 @@ string and a warning.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hostctl.errors import DeclarationError
-
-log = logging.getLogger(__name__)
 
 Lookup = Callable[[str], "str | None"]
 
@@ -124,9 +121,17 @@ def _apply(name: str, operator: str, argument: str, lookup: Lookup) -> str:
 def _value(name: str, lookup: Lookup) -> str:
     value = lookup(name)
     if value is None:
-        log.warning("the %s variable is not set: defaulting to a blank string", name)
+        _warn(name)
         return ""
     return value
+
+
+def _warn(name: str) -> None:
+    import logging  # only when there is something to say: start-up time counts
+
+    logging.getLogger(__name__).warning(
+        "the %s variable is not set: defaulting to a blank string", name
+    )
 
 
 # --- .env files ------------------------------------------------------------------------

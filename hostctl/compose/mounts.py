@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from hostctl.compose import shapes
 from hostctl.compose.shapes import fail, wrong
 from hostctl.compose.tree import Loc, Map, Seq, child
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 _PORT = re.compile(
     r"(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:]*(?=:\d)):)??"

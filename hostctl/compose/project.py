@@ -90,16 +90,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hostctl.compose import finalize
 from hostctl.compose.files import Files
 from hostctl.compose.interpolate import chained, read_env_file, substitute
 from hostctl.compose.merge import merge, strip
-from hostctl.compose.tree import Map
+from hostctl.compose.tree import Loc, Map
 from hostctl.errors import DeclarationError
+
+TYPE_CHECKING = False  # typing and dataclasses are not imported at run time: see ComposeProject
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_FILES = (
@@ -111,27 +113,65 @@ OVERRIDE_FILES = (
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
-@dataclass(frozen=True)
 class ComposeProject:
-    """A loaded compose project: its name, directory, files and canonical model."""
+    """A loaded compose project: its name, directory, files and canonical model.
 
+    Immutable, compared by value: a frozen dataclass written out, because importing
+    dataclasses (inspect, ast, dis...) costs the generator more than loading a project.
+    `source` is the model as read, with the location of every key (for where()).
+    """
+
+    __slots__ = ("directory", "dropped", "files", "ignored", "model", "name", "source")
     name: str
     directory: Path
     files: tuple[Path, ...]
     model: Mapping[str, Any]
-    ignored: tuple[tuple[str, str], ...] = ()
-    locations: Mapping[tuple[str | int, ...], str] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    ignored: tuple[tuple[str, str], ...]
+    source: Map
+    dropped: Mapping[tuple[str | int, ...], Loc]
+
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        files: tuple[Path, ...],
+        model: Mapping[str, Any],
+        ignored: tuple[tuple[str, str], ...] = (),
+        source: Map | None = None,
+        dropped: Mapping[tuple[str | int, ...], Loc] | None = None,
+    ) -> None:
+        values = (name, directory, files, model, ignored, source or Map(), dropped or {})
+        for key, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"ComposeProject is immutable: cannot set {key}")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"ComposeProject is immutable: cannot delete {key}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ComposeProject):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in _FIELDS[:5])
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.directory, self.files))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in _FIELDS[:5])
+        return f"ComposeProject({shown})"
 
     def where(self, *path: str | int) -> str:
         """`FILE:LINE:KEY` of the key PATH (or of its nearest parent known)."""
         key = _dotted(path)
-        for length in range(len(path), 0, -1):
-            found = self.locations.get(tuple(path[:length]))
-            if found is not None:
-                return f"{found}:{key}"
+        found = self.dropped.get(path) or finalize.find(self.source, path)
+        if found is not None:
+            return f"{found[0]}:{found[1]}:{key}"
         return f"{self.files[0]}:{key}" if self.files else key
+
+
+_FIELDS = ("name", "directory", "files", "model", "ignored", "source", "dropped")
 
 
 def _dotted(path: Sequence[str | int]) -> str:
@@ -176,17 +216,14 @@ def load_project(
     finalize.apply_profiles(top, active)
     finalize.complete(top, project, root, lookup)
     top.pop("include", None)
-    index: dict[tuple[str | int, ...], str] = {}
-    finalize.locations(top, (), index)
-    ignored: list[tuple[str, str]] = []
-    finalize.drop_ignored(top, "", ignored)
+    ignored, dropped = finalize.drop_ignored(top)
     model = Map(top.at)
     model.put("name", project, top.loc("name"))
     for key in ("services", "networks", "volumes", "secrets", "configs"):
         if key in top:
             model.put(key, top[key], top.loc(key))
     plain = finalize.to_plain(model)
-    return ComposeProject(project, root, tuple(files), plain, tuple(ignored), index)
+    return ComposeProject(project, root, tuple(files), plain, tuple(ignored), model, dropped)
 
 
 def _split(value: str | None) -> list[str]:

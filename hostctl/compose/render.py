@@ -6,9 +6,12 @@ another type quoted ("8080")."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import yaml
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 ORDER = ("name", "services", "networks", "volumes", "secrets", "configs")
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from hostctl.compose import mounts, shapes
 from hostctl.compose.tree import Dropped, Map, Override, Reset, child
 
-Check = Callable[[Map, str, str, Path], Any]
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
+
+if TYPE_CHECKING:
+    Check = Callable[[Map, str, str, Path], Any]
 
 
 def _p(check: Callable[[Any, str, str], Any]) -> Check:

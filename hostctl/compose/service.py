@@ -9,24 +9,29 @@ Anything else is an error naming FILE:LINE:KEY with a did-you-mean hint.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hostctl.compose import mounts, shapes
 from hostctl.compose.mounts import new
 from hostctl.compose.shapes import fail, wrong
 from hostctl.compose.tree import Dropped, Map, Override, Reset, Seq, child
 
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
+
 class Scope:
     """What normalising one file needs: the directory its relative paths resolve against."""
 
-    base: Path
+    __slots__ = ("base",)
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
 
 
-Check = Callable[[Map, str, str, Scope], Any]
+if TYPE_CHECKING:
+    Check = Callable[[Map, str, str, Scope], Any]
 
 
 def _plain(check: Callable[[Any, str, str], Any]) -> Check:
