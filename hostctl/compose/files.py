@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from hostctl.compose import resources, shapes
+from hostctl.compose.checks import Scope
 from hostctl.compose.merge import merge, strip
-from hostctl.compose.service import Scope, normalise_service
+from hostctl.compose.service import normalise_service
 from hostctl.compose.tree import Dropped, Interpolate, Map, Override, Reset, child, read_file
 
 TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
