@@ -11,12 +11,15 @@ from pathlib import Path
 
 from hostctl.compose import resources, shapes
 from hostctl.compose.checks import Scope
+from hostctl.compose.include import include
+from hostctl.compose.interpolate import Lookup, substitute
 from hostctl.compose.merge import merge, strip
 from hostctl.compose.service import normalise_service
-from hostctl.compose.tree import Dropped, Interpolate, Map, Override, Reset, child, read_file
+from hostctl.compose.tree import Dropped, Map, Override, Reset, child, read_file
 
 TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs", "include")
@@ -26,9 +29,16 @@ IGNORED_TOP = {"version": "obsolete: the compose spec reads every file the same 
 class Files:
     """Reads compose files once each (extends may name the same file many times)."""
 
-    def __init__(self, interpolate: Interpolate) -> None:
-        self.interpolate = interpolate
+    def __init__(
+        self, lookup: Lookup, process: Mapping[str, str], chain: tuple[Path, ...] = ()
+    ) -> None:
+        self.lookup = lookup
+        self.process = process  # the process environment, for included projects
+        self.chain = chain  # the files including this project (include loops)
         self._cache: dict[tuple[Path, Path], Map] = {}
+
+    def interpolate(self, text: str) -> str:
+        return substitute(text, self.lookup)
 
     def load(self, path: Path, base: Path) -> Map:
         """PATH's top level, normalised, extends resolved (a cached result is reused)."""
@@ -36,6 +46,8 @@ class Files:
         if key not in self._cache:
             top = normalise_top(read_file(path, self.interpolate), Scope(base))
             self._cache[key] = top
+            if "include" in top:
+                include(top, base, self, Files)
             services = top.get("services")
             if isinstance(services, Map):
                 for name in list(services):

@@ -94,7 +94,7 @@ from pathlib import Path
 
 from hostctl.compose import finalize
 from hostctl.compose.files import Files
-from hostctl.compose.interpolate import chained, read_env_file, substitute
+from hostctl.compose.interpolate import chained, read_env_file
 from hostctl.compose.merge import merge, strip
 from hostctl.compose.tree import Loc, Map
 from hostctl.errors import DeclarationError
@@ -202,7 +202,7 @@ def load_project(
     dotenv = _dotenv(root, [Path(f).absolute() for f in env_files], process)
     lookup = chained(process, dotenv)
     files = files or _find_files(root, lookup("COMPOSE_FILE"), lookup)
-    reader = Files(lambda text: substitute(text, lookup))
+    reader = Files(lookup, process, tuple(files))
     top: Map | None = None
     for file in files:
         loaded = reader.load(file, root)

@@ -193,3 +193,34 @@ def test_extends_file_cycle_across_files(tmp_path: Path) -> None:
     with pytest.raises(DeclarationError) as caught:
         load_project(tmp_path, environ={})
     assert "extends loops: other.yaml:b -> compose.yaml:a -> other.yaml:b" in str(caught.value)
+
+
+INCLUDE = STACK.parent / "include"
+
+
+def test_include_brings_a_project_with_its_own_directory_and_env() -> None:
+    project = load_project(INCLUDE, environ={})
+    services = project.model["services"]
+    assert services["app"]["image"] == "demo/app:3"
+    assert services["db"]["image"] == "postgres:16"  # from shared/.env, not the project's
+    assert services["db"]["volumes"][0]["source"] == str(INCLUDE / "shared" / "init")
+    assert project.model["volumes"] == {"pgdata": {"name": "include_pgdata"}}
+    assert project.where("services", "db", "image") == (
+        f"{INCLUDE / 'shared' / 'db.yaml'}:3:services.db.image"
+    )
+
+
+def test_include_conflict_and_loop(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "include: [other.yaml]\nservices:\n  db:\n    image: mine\n"
+    )
+    (tmp_path / "other.yaml").write_text("services:\n  db:\n    image: theirs\n")
+    with pytest.raises(DeclarationError) as caught:
+        load_project(tmp_path, environ={})
+    assert caught.value.where == f"{tmp_path / 'compose.yaml'}:3:services.db"
+    assert "also defined by the included file" in caught.value.message
+    (tmp_path / "other.yaml").write_text("include: [compose.yaml]\n")
+    with pytest.raises(DeclarationError) as caught:
+        load_project(tmp_path, environ={})
+    assert caught.value.where == f"{tmp_path / 'other.yaml'}:1:include[0]"
+    assert "include loops back to" in caught.value.message
