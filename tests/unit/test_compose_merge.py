@@ -25,12 +25,14 @@ def test_stack_with_override_anchors_extends() -> None:
     assert api["logging"] == {"driver": "json-file", "options": {"max-size": "10m"}}
     assert "labels" not in api  # `labels: !reset {}` in the override
     # maps merge per key: LANG from the override, TZ from the anchor
-    assert api["environment"] == {"API_MODE": "production", "TZ": "Europe/Paris",
-                                  "LANG": "en_US.UTF-8"}  # fmt: skip
+    assert api["environment"] == {
+        "API_MODE": "production",
+        "TZ": "Europe/Paris",
+        "LANG": "en_US.UTF-8",
+    }
     assert api["command"] == ["api", "--reload"]
     # ports appended, the repeated 8000:8000 once
-    assert [(p["published"], p["target"]) for p in api["ports"]] == [("8000", 8000),
-                                                                     ("9000", 9000)]  # fmt: skip
+    assert [(p["published"], p["target"]) for p in api["ports"]] == [("8000", 8000), ("9000", 9000)]
     assert api["networks"] == {"front": None, "back": None}
     worker = services["worker"]
     assert worker["image"] == "demo/worker:1.0"  # from common/workers.yaml
@@ -43,9 +45,11 @@ def test_stack_with_override_anchors_extends() -> None:
     assert worker["environment"] == {"CONCURRENCY": "8", "QUEUE": "default"}
     assert worker["deploy"] == {"replicas": 2}
     assert project.ignored == (
-        ("services.worker.deploy.update_config",
-         "rolling updates across swarm nodes; units restart in place"),
-    )  # fmt: skip
+        (
+            "services.worker.deploy.update_config",
+            "rolling updates across swarm nodes; units restart in place",
+        ),
+    )
     assert project.where("services", "worker", "deploy", "update_config") == (
         f"{STACK / 'common' / 'workers.yaml'}:9:services.worker.deploy.update_config"
     )
@@ -71,9 +75,7 @@ def test_api_mode_replacement_empty_when_mode_unset() -> None:
         (["*"], {}, ["api", "debug", "worker", "worker-low"]),
     ],
 )
-def test_profiles(profiles: list[str] | None, environ: dict[str, str], expected: list[str]) -> (
-    None
-):
+def test_profiles(profiles: list[str] | None, environ: dict[str, str], expected: list[str]) -> None:
     project = load_project(STACK, profiles=profiles, environ=environ)
     assert sorted(project.model["services"]) == expected
 
@@ -115,7 +117,10 @@ services:
 
 
 def test_override_rules(tmp_path: Path) -> None:
-    web = _project(tmp_path, BASE, """
+    web = _project(
+        tmp_path,
+        BASE,
+        """
 services:
   web:
     command: c
@@ -129,12 +134,15 @@ services:
       db: {condition: service_healthy}
     healthcheck:
       test: ["CMD", "b"]
-""")["web"]  # fmt: skip
+""",
+    )["web"]
     assert web["command"] == ["c"]
     assert web["entrypoint"] == ["/bin/sh"]
     assert [p["target"] for p in web["ports"]] == [80, 443, 8080]
     assert [(v["source"], v["target"]) for v in web["volumes"]] == [
-        (str(tmp_path / "b"), "/data"), ("/etc/x", "/etc/x")]  # fmt: skip
+        (str(tmp_path / "b"), "/data"),
+        ("/etc/x", "/etc/x"),
+    ]
     assert web["environment"] == {"A": "1", "B": "3", "C": "4"}
     assert web["labels"] == {"one": "1", "two": "2"}
     assert web["dns"] == ["1.1.1.1", "8.8.8.8"]
@@ -144,7 +152,10 @@ services:
 
 
 def test_reset_and_override_tags(tmp_path: Path) -> None:
-    services = _project(tmp_path, BASE, """
+    services = _project(
+        tmp_path,
+        BASE,
+        """
 services:
   web:
     ports: !override ["9090:90"]
@@ -153,7 +164,8 @@ services:
     healthcheck: !reset null
     depends_on: !reset
   db: !reset
-""")  # fmt: skip
+""",
+    )
     web = services["web"]
     assert [p["target"] for p in web["ports"]] == [90]
     assert web["environment"] == {"Z": "26"}

@@ -34,9 +34,13 @@ def podman_services(
     monkeypatch.chdir(files[0].parent)  # it changes directory itself; put it back after
     peer = podman_compose.PodmanCompose()
     peer.global_args = argparse.Namespace(
-        file=[str(f) for f in files], project_name=None, no_ansi=True, no_cleanup=False,
-        dry_run=True, command="config",
-    )  # fmt: skip
+        file=[str(f) for f in files],
+        project_name=None,
+        no_ansi=True,
+        no_cleanup=False,
+        dry_run=True,
+        command="config",
+    )
     peer._parse_compose_file()
     monkeypatch.undo()
     return dict(peer.services)
@@ -106,8 +110,14 @@ def test_stack_differences_are_podman_compose_gaps(monkeypatch: pytest.MonkeyPat
     assert ours["api"]["environment"]["API_MODE"] == "production"
     # extends merges into the parent's own lists: worker-low's command is appended to
     # worker's (the spec replaces command, and a parent is not changed by its children)
-    assert theirs["worker"]["command"] == ["worker", "--queue", "default", "worker", "--queue",
-                                           "low"]  # fmt: skip
+    assert theirs["worker"]["command"] == [
+        "worker",
+        "--queue",
+        "default",
+        "worker",
+        "--queue",
+        "low",
+    ]
     assert ours["worker"]["command"] == ["worker", "--queue", "default"]
     theirs["worker"]["command"] = ours["worker"]["command"]
     # the rest agrees: anchors, merge keys, extends from another file
@@ -134,8 +144,7 @@ def test_override_ports_deduplicated_unlike_podman_compose(
     theirs = podman_services(monkeypatch, files, {})["web"]
     # the spec merges ports as a set; podman-compose 1.0.3 appends, publishing 8080 twice
     assert theirs["ports"] == ["8080:80", "8080:80", "8443:443"]
-    assert [(p["published"], p["target"]) for p in ours["ports"]] == [("8080", 80),
-                                                                      ("8443", 443)]  # fmt: skip
+    assert [(p["published"], p["target"]) for p in ours["ports"]] == [("8080", 80), ("8443", 443)]
     # the spec replaces command; podman-compose 1.0.3 appends the lists
     assert theirs["command"] == ["a", "b"]
     assert ours["command"] == ["b"]

@@ -101,3 +101,99 @@ def test_project_name_from_directory_is_normalised(
     project = load_project(root, environ={})
     assert project.name == expected
     assert project.model["networks"]["default"]["name"] == f"{expected}_default"
+
+
+FULL = DATA / "full"
+
+
+def test_long_and_short_forms_become_canonical() -> None:
+    project = load_project(FULL, environ={"FROM_SHELL": "sh"})
+    app = project.model["services"]["app"]
+    assert app["build"] == {
+        "context": str(FULL / "app"),
+        "args": {"VERSION": "1.2", "PROXY": None},
+        "target": "runtime",
+        "dockerfile": "Dockerfile",
+    }
+    assert app["command"] == ["serve", "--verbose"]
+    assert app["environment"] == {"MODE": "production", "EMPTY": "", "FROM_SHELL": "sh"}
+    assert app["ports"] == [
+        {"mode": "host", "target": 80, "published": "8080", "protocol": "tcp"},
+        {"mode": "ingress", "host_ip": "::1", "target": 53, "published": "5353", "protocol": "udp"},
+        {"mode": "ingress", "target": 3000, "protocol": "tcp"},
+    ]
+    assert app["expose"] == ["9000", "9001"]
+    assert app["volumes"] == [
+        {"type": "volume", "source": "appdata", "target": "/srv/data", "volume": {"nocopy": True}},
+        {"type": "bind", "source": str(FULL / "config"), "target": "/etc/app", "read_only": True},
+        {"type": "tmpfs", "target": "/scratch", "tmpfs": {"size": 64 << 20}},
+        {"type": "volume", "target": "/var/cache/app"},
+    ]
+    assert app["tmpfs"] == ["/run"]
+    assert app["dns"] == ["9.9.9.9"]
+    assert app["extra_hosts"] == ["db.local:10.0.0.5", "gw:10.0.0.1"]
+    assert app["sysctls"] == {"net.core.somaxconn": "1024"}
+    assert app["ulimits"] == {"nproc": 65535, "nofile": {"soft": 20000, "hard": 40000}}
+    assert app["devices"] == [
+        {"source": "/dev/fuse", "target": "/dev/fuse", "permissions": "rwm"},
+        {"source": "/dev/sda", "target": "/dev/xvda", "permissions": "r"},
+    ]
+    assert app["labels"] == {"com.example.owner": "ops", "com.example.team": "web"}
+    assert app["networks"] == {
+        "front": {"aliases": ["www", "app.front"]},
+        "back": {"ipv4_address": "172.28.0.10"},
+    }
+    assert app["secrets"] == [
+        {"source": "db_password", "target": "/run/secrets/db_password"},
+        {"source": "api_key", "target": "/run/secrets/api.key", "uid": "1000", "mode": 0o400},
+    ]
+    assert app["configs"] == [{"source": "app_config", "target": "/app_config"}]
+    assert app["deploy"] == {
+        "replicas": 3,
+        "resources": {
+            "limits": {"cpus": "0.5", "memory": 256 << 20, "pids": 100},
+            "reservations": {"memory": 64 << 20},
+        },
+        "restart_policy": {"condition": "on-failure", "delay": "5s", "max_attempts": 3},
+    }
+    assert (app["mem_limit"], app["shm_size"]) == (1 << 30, 128 << 20)
+    assert app["healthcheck"] == {
+        "test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+        "interval": "1m0s",
+        "timeout": "1.5s",
+        "start_period": "2m30s",
+        "start_interval": "500ms",
+        "retries": 5,
+    }
+    assert app["stop_grace_period"] == "45s"
+    assert app["user"] == "1000:1000"
+    job = project.model["services"]["job"]
+    assert job["restart"] == "no" and "networks" not in job
+    assert project.model["services"]["migrate"]["depends_on"] == {
+        "job": {"condition": "service_completed_successfully", "required": False, "restart": False}
+    }
+    assert project.model["networks"]["outside"] == {"external": True, "name": "corp-net"}
+    assert project.model["volumes"]["shared"] == {"external": True, "name": "shared"}
+    assert project.model["secrets"] == {
+        "db_password": {
+            "file": str(FULL / "secrets" / "db_password.txt"),
+            "name": "full_db_password",
+        },
+        "api_key": {"environment": "API_KEY", "name": "full_api_key"},
+    }
+    assert project.model["configs"]["app_config"]["content"] == "listen 80\n"
+    assert [path for path, _ in project.ignored] == [
+        "services.app.deploy.placement",
+        "services.app.deploy.update_config",
+        "networks.front.attachable",
+    ]
+    assert project.where("services", "app", "deploy", "placement") == (
+        f"{FULL / 'compose.yaml'}:99:services.app.deploy.placement"
+    )
+
+
+def test_project_is_immutable() -> None:
+    project = load_project(WEBAPP, environ={})
+    with pytest.raises(AttributeError):
+        project.name = "other"
+    assert project == load_project(WEBAPP, environ={})
