@@ -84,8 +84,8 @@ CONFIG_KEYS: dict[str, Check] = {
     "content": _p(shapes.text),
     "template_driver": _p(shapes.text),
 }
-SECRET_KEYS: dict[str, Check] = {
-    **CONFIG_KEYS,
+SECRET_KEYS: dict[str, Check] = {  # no `content`: a secret's value is not written inline
+    **{key: check for key, check in CONFIG_KEYS.items() if key != "content"},
     "driver": _p(shapes.text),
     "driver_opts": _p(shapes.plain_map),
 }
@@ -139,14 +139,15 @@ def _entry(section: str, container: Map, name: str, base: Path) -> Any:
             raise shapes.unknown_key(value, key, here, allowed)
         out.put(key, check(value, key, here, base), value.loc(key))
     if section in ("secrets", "configs"):
-        sources = [key for key in ("file", "environment", "content", "external") if key in out]
+        kinds = [k for k in ("file", "environment", "content", "external") if k in allowed]
+        sources = [key for key in kinds if key in out]
         if len(sources) != 1:
             raise shapes.fail(
                 container,
                 name,
                 path,
-                f"a {section[:-1]} needs exactly one of file, environment, "
-                f"content, external (got {', '.join(sources) or 'none'})",
+                f"a {section[:-1]} needs exactly one of {', '.join(kinds)} "
+                f"(got {', '.join(sources) or 'none'})",
                 "e.g. `file: ./db_password.txt`",
             )
     return out
