@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from hostctl.compose import shapes
+from hostctl.compose import consistency, shapes
 from hostctl.compose.interpolate import Lookup, read_env_file
 from hostctl.compose.tree import Dropped, Loc, Map, Seq, child
 from hostctl.errors import DeclarationError
@@ -70,6 +70,7 @@ def complete(top: Map, project: str, directory: Path, lookup: Lookup) -> None:
         _network_refs(top, service, path, services.loc(name))
         _volume_refs(top, service, path)
         _file_refs(top, service, path)
+    consistency.check(services)
     for section in SECTIONS:
         for name, entry in top[section].items():
             _name(section, name, entry, project)
