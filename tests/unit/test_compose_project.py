@@ -197,3 +197,16 @@ def test_project_is_immutable() -> None:
     with pytest.raises(AttributeError):
         project.name = "other"
     assert project == load_project(WEBAPP, environ={})
+
+
+@pytest.mark.parametrize(
+    ("directory", "environ"),
+    [(DATA / "stack", {"MODE": "on"}), (FULL, {"FROM_SHELL": "sh"})],
+    ids=["stack", "full"],
+)
+def test_render_config_golden(directory: Path, environ: dict[str, str]) -> None:
+    """The whole `config` text: struct fields in compose-go's order, maps sorted, sizes
+    as quoted byte counts, durations as Go writes them (reviewed by hand once)."""
+    text = render_config(load_project(directory, environ=environ))
+    expected = (directory / "config.expected.yaml").read_text()
+    assert text == expected.replace("@DIR@", str(directory))
