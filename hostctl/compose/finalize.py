@@ -93,8 +93,9 @@ def _environment(service: Map, path: str, lookup: Lookup) -> None:
                     hint="create it, or mark it `required: false`",
                 )
             continue
-        for key, value in read_env_file(file, lookup).items():
-            merged.put(key, value, (str(file), 0))
+        lines: dict[str, int] = {}
+        for key, value in read_env_file(file, lookup, lines).items():
+            merged.put(key, value, (str(file), lines[key]))
     own = service.get("environment") or Map(service.at)
     for key, value in own.items():
         merged.put(key, lookup(key) if value is None else value, own.loc(key))

@@ -65,6 +65,10 @@ def test_where_names_the_line_of_each_key() -> None:
     assert project.where("services", "db", "healthcheck", "test") == (
         f"{compose}:40:services.db.healthcheck.test"
     )
+    # a variable from an env_file points at the env file's line
+    assert project.where("services", "web", "environment", "WORKERS") == (
+        f"{WEBAPP / 'web.env'}:2:services.web.environment.WORKERS"
+    )
     # a default filled in by the loader points at its nearest written parent
     assert project.where("services", "cache", "networks", "default").startswith(f"{compose}:52:")
 
