@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 
 class Scope:
-    """What normalising one file needs: the directory its relative paths resolve against."""
+    """What normalising one file needs: the directory its relative paths resolve against,
+    and the home directory `~` stands for."""
 
-    __slots__ = ("base",)
+    __slots__ = ("base", "home")
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, home: str | None = None) -> None:
         self.base = base
+        self.home = home
 
 
 if TYPE_CHECKING:
@@ -299,7 +301,9 @@ def env_file(container: Map, key: str, path: str, scope: Scope) -> Seq:
                 )
             entry = new(
                 loc,
-                path=mounts.absolute(shapes.text(item, "path", child(here, "path")), scope.base),
+                path=mounts.absolute(
+                    shapes.text(item, "path", child(here, "path")), scope.base, scope.home
+                ),
             )
             entry.put(
                 "required",
@@ -312,7 +316,7 @@ def env_file(container: Map, key: str, path: str, scope: Scope) -> Seq:
                 entry.put("format", shapes.text(item, "format", child(here, "format")), loc)
         else:
             text = shapes.text(holder, slot, here)
-            entry = new(loc, path=mounts.absolute(text, scope.base), required=True)
+            entry = new(loc, path=mounts.absolute(text, scope.base, scope.home), required=True)
         out.add(entry, loc)
     return out
 
@@ -320,7 +324,7 @@ def env_file(container: Map, key: str, path: str, scope: Scope) -> Seq:
 def label_file(container: Map, key: str, path: str, scope: Scope) -> Seq:
     files = seq(container, key, path, single=True)
     for index, name in enumerate(files):
-        files[index] = mounts.absolute(name, scope.base)
+        files[index] = mounts.absolute(name, scope.base, scope.home)
     return files
 
 
@@ -337,12 +341,12 @@ def extends(container: Map, key: str, path: str, scope: Scope) -> Map:
     if "service" not in out:
         raise fail(container, key, path, "extends needs a service", "e.g. `service: base`")
     if "file" in out:
-        out.put("file", mounts.absolute(out["file"], scope.base), value.loc("file"))
+        out.put("file", mounts.absolute(out["file"], scope.base, scope.home), value.loc("file"))
     return out
 
 
 def volumes(container: Map, key: str, path: str, scope: Scope) -> Seq:
-    return mounts.volumes(container, key, path, scope.base)
+    return mounts.volumes(container, key, path, scope.base, scope.home)
 
 
 def tmpfs(container: Map, key: str, path: str, scope: Scope) -> Seq:

@@ -44,7 +44,9 @@ class Files:
         """PATH's top level, normalised, extends resolved (a cached result is reused)."""
         key = (path, base)
         if key not in self._cache:
-            top = normalise_top(read_file(path, self.interpolate), Scope(base))
+            top = normalise_top(
+                read_file(path, self.interpolate), Scope(base, self.process.get("HOME"))
+            )
             self._cache[key] = top
             if "include" in top:
                 include(top, base, self, Files)
@@ -119,7 +121,7 @@ def _section(top: Map, key: str, scope: Scope) -> Any:
     if key == "include":
         return top[key]
     if key != "services":
-        return resources.normalise(key, top, scope.base)
+        return resources.normalise(key, top, scope)
     services = top[key]
     if services is None:
         return Map(top.loc(key))

@@ -60,7 +60,7 @@ def _load(entries: Seq, index: int, base: Path, files: Files, make: Callable[...
             entries, index, here, "an include needs a path", "e.g. `path: ../shared/compose.yaml`"
         )
     paths = [
-        Path(mounts.absolute(p, base))
+        Path(mounts.absolute(p, base, files.process.get("HOME")))
         for p in shapes.string_list(entry, "path", child(here, "path"), single=True)
     ]
     for path in paths:
@@ -83,7 +83,9 @@ def _load(entries: Seq, index: int, base: Path, files: Files, make: Callable[...
     directory = (
         Path(
             mounts.absolute(
-                shapes.text(entry, "project_directory", child(here, "project_directory")), base
+                shapes.text(entry, "project_directory", child(here, "project_directory")),
+                base,
+                files.process.get("HOME"),
             )
         )
         if "project_directory" in entry
@@ -91,7 +93,7 @@ def _load(entries: Seq, index: int, base: Path, files: Files, make: Callable[...
     )
     env_files = (
         [
-            Path(mounts.absolute(p, base))
+            Path(mounts.absolute(p, base, files.process.get("HOME")))
             for p in shapes.string_list(entry, "env_file", child(here, "env_file"), single=True)
         ]
         if "env_file" in entry

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from hostctl.compose import mounts, shapes
+from hostctl.compose.checks import Scope
 from hostctl.compose.tree import Dropped, Map, Override, Reset, child
 
 TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
@@ -13,18 +13,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 if TYPE_CHECKING:
-    Check = Callable[[Map, str, str, Path], Any]
+    Check = Callable[[Map, str, str, Scope], Any]
 
 
 def _p(check: Callable[[Any, str, str], Any]) -> Check:
-    return lambda container, key, path, _base: check(container, key, path)
+    return lambda container, key, path, _scope: check(container, key, path)
 
 
-def _labels(container: Map, key: str, path: str, base: Path) -> Map:
+def _labels(container: Map, key: str, path: str, scope: Scope) -> Map:
     return shapes.key_values(container, key, path, allow_none=False)
 
 
-def _external(container: Map, key: str, path: str, base: Path) -> Any:
+def _external(container: Map, key: str, path: str, scope: Scope) -> Any:
     value = container[key]
     if isinstance(value, Map):  # the legacy `external: {name: X}`
         for name in value:
@@ -34,11 +34,11 @@ def _external(container: Map, key: str, path: str, base: Path) -> Any:
     return shapes.boolean(container, key, path)
 
 
-def _file(container: Map, key: str, path: str, base: Path) -> str:
-    return mounts.absolute(shapes.text(container, key, path), base)
+def _file(container: Map, key: str, path: str, scope: Scope) -> str:
+    return mounts.absolute(shapes.text(container, key, path), scope.base, scope.home)
 
 
-def _ipam(container: Map, key: str, path: str, base: Path) -> Map:
+def _ipam(container: Map, key: str, path: str, scope: Scope) -> Map:
     value = shapes.mapping(container, key, path)
     allowed = ("driver", "config", "options")
     for name in value:
@@ -101,7 +101,7 @@ KEYS = {
 }
 
 
-def normalise(section: str, top: Map, base: Path) -> Map:
+def normalise(section: str, top: Map, scope: Scope) -> Map:
     """The top-level SECTION of TOP checked, each entry a Map (an empty one when null)."""
     value = top[section]
     if value is None:
@@ -112,11 +112,11 @@ def normalise(section: str, top: Map, base: Path) -> Map:
     for name in value:
         if name.startswith("x-"):
             continue
-        out.put(name, _entry(section, value, name, base), value.loc(name))
+        out.put(name, _entry(section, value, name, scope), value.loc(name))
     return out
 
 
-def _entry(section: str, container: Map, name: str, base: Path) -> Any:
+def _entry(section: str, container: Map, name: str, scope: Scope) -> Any:
     path = child(section, name)
     value = container[name]
     if isinstance(value, Reset | Override):
@@ -137,7 +137,7 @@ def _entry(section: str, container: Map, name: str, base: Path) -> Any:
         check = allowed.get(key)
         if check is None:
             raise shapes.unknown_key(value, key, here, allowed)
-        out.put(key, check(value, key, here, base), value.loc(key))
+        out.put(key, check(value, key, here, scope), value.loc(key))
     if section in ("secrets", "configs"):
         kinds = [k for k in ("file", "environment", "content", "external") if k in allowed]
         sources = [key for key in kinds if key in out]

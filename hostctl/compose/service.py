@@ -58,7 +58,7 @@ def _build(container: Map, key: str, path: str, scope: Scope) -> Map:
         out.put(name, check(value, name, here, scope), value.loc(name))
     context = out.get("context")
     if context is not None and "://" not in context and not context.startswith("git@"):
-        out.put("context", mounts.absolute(context, scope.base), value.loc("context"))
+        out.put("context", mounts.absolute(context, scope.base, scope.home), value.loc("context"))
     return out
 
 
