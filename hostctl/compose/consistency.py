@@ -75,3 +75,46 @@ def _cycles(services: Map) -> None:
 
     for name in services:
         visit(name, ())
+
+
+NAMESPACES = ("network_mode", "ipc", "pid", "uts", "cgroup")
+
+
+def implicit_dependencies(services: Map) -> None:
+    """The dependencies docker compose adds: a `service:NAME` namespace (network_mode,
+    ipc, pid, uts, cgroup) and `links` (restart: true), `volumes_from` (restart: false),
+    each as service_started and required, unless depends_on already names that service."""
+    for service in services.values():
+        if not isinstance(service, Map):
+            continue
+        wanted: list[tuple[str, bool, str]] = []
+        for key in NAMESPACES:
+            value = service.get(key)
+            if isinstance(value, str) and value.startswith("service:"):
+                wanted.append((value.removeprefix("service:"), True, key))
+        for link in service.get("links") or []:
+            wanted.append((link.split(":")[0], True, "links"))
+        for source in service.get("volumes_from") or []:
+            if not source.startswith("container:"):
+                wanted.append((source.split(":")[0], False, "volumes_from"))
+        _add_dependencies(service, wanted)
+
+
+def _add_dependencies(service: Map, wanted: list[tuple[str, bool, str]]) -> None:
+    if not wanted:
+        return
+    dependencies = service.get("depends_on")
+    if not isinstance(dependencies, Map):
+        dependencies = Map(service.at)
+        service.put("depends_on", dependencies, service.loc(wanted[0][2]))
+    for name, restart, key in wanted:
+        if name not in dependencies:
+            loc = service.loc(key)
+            dependency = Map(loc)
+            for option, value in (
+                ("condition", "service_started"),
+                ("required", True),
+                ("restart", restart),
+            ):
+                dependency.put(option, value, loc)
+            dependencies.put(name, dependency, loc)

@@ -5,6 +5,7 @@ named volumes, secrets, configs)."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -164,6 +165,7 @@ def _network_refs(top: Map, service: Map, path: str, loc: Loc) -> None:
 
 def _volume_refs(top: Map, service: Map, path: str) -> None:
     for index, mount in enumerate(service.get("volumes") or []):
+        mount["target"] = posixpath.normpath(mount["target"])  # as compose cleans it
         source = mount.get("source") if mount["type"] == "volume" else None
         if source and source not in top["volumes"]:
             raise shapes.fail(

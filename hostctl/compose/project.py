@@ -92,7 +92,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from hostctl.compose import finalize
+from hostctl.compose import consistency, finalize
 from hostctl.compose.files import Files
 from hostctl.compose.interpolate import chained, read_env_file
 from hostctl.compose.merge import merge, strip
@@ -213,6 +213,7 @@ def load_project(
     active = list(profiles) if profiles is not None else _split(lookup("COMPOSE_PROFILES"))
     if not isinstance(top.get("services"), Map):
         top.put("services", Map(top.at), top.at)
+    consistency.implicit_dependencies(top["services"])
     finalize.apply_profiles(top, active)
     finalize.complete(top, project, root, lookup)
     top.pop("include", None)

@@ -69,7 +69,7 @@ def test_bad_ports(tmp_path: Path, spec: str) -> None:
          {"type": "bind", "source": "@/cache", "target": "/tmp/cache",
           "bind": {"create_host_path": True}}),
         ("~/configs:/etc/configs/:ro",
-         {"type": "bind", "source": "/home/u/configs", "target": "/etc/configs/",
+         {"type": "bind", "source": "/home/u/configs", "target": "/etc/configs",
           "read_only": True, "bind": {"create_host_path": True}}),
         (".:/code:z",
          {"type": "bind", "source": "@", "target": "/code",

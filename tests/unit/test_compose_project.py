@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hostctl.compose.project import load_project, render_config
+from hostctl.errors import DeclarationError
 
 DATA = Path(__file__).parent.parent / "data" / "compose"
 WEBAPP = DATA / "webapp"
@@ -214,3 +215,29 @@ def test_render_config_golden(directory: Path, environ: dict[str, str]) -> None:
     text = render_config(load_project(directory, environ=environ))
     expected = (directory / "config.expected.yaml").read_text()
     assert text == expected.replace("@DIR@", str(directory))
+
+
+def test_implicit_dependencies(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  vpn:\n    image: vpn\n"
+        "  app:\n    image: app\n    network_mode: service:vpn\n"
+        "    volumes_from: [data:ro]\n    depends_on: {vpn: {condition: service_healthy}}\n"
+        "  data:\n    image: data\n"
+        "  old:\n    image: old\n    links: [app:application]\n"
+        "  orphan:\n    image: x\n    pid: service:nowhere\n    profiles: [p]\n"
+    )
+    services = load_project(tmp_path, environ={}).model["services"]
+    assert services["app"]["depends_on"] == {
+        "vpn": {"condition": "service_healthy", "required": True, "restart": False},
+        "data": {"condition": "service_started", "required": True, "restart": False},
+    }
+    assert services["old"]["depends_on"] == {
+        "app": {"condition": "service_started", "required": True, "restart": True}
+    }
+    with pytest.raises(DeclarationError) as caught:
+        load_project(tmp_path, environ={}, profiles=["p"])
+    assert (
+        caught.value.where == f"{tmp_path / 'compose.yaml'}:16:services.orphan.depends_on.nowhere"
+    )
+    assert "'nowhere', which is not defined" in caught.value.message
