@@ -49,7 +49,10 @@ SERVICE (keys present only when given, except where a default is stated):
   depends_on: {SERVICE: {condition: "service_started"|"service_healthy"|
           "service_completed_successfully", required: bool, restart: bool}} (always all
           three keys). A required dependency on a service disabled by profiles is an error;
-          one with required: false is dropped.
+          one with required: false is dropped. docker compose's implicit dependencies are
+          added (service_started, required): `service:NAME` in network_mode, ipc, pid,
+          uts or cgroup and `links` (restart: true), `volumes_from` (restart: false).
+          Dependency loops are errors.
   healthcheck: {test?: [str] (a string becomes ["CMD-SHELL", s]), interval?, timeout?,
           start_period?, start_interval?: duration, retries?: int, disable?: bool}
   deploy: {mode?: "replicated", replicas?: int, resources?: {limits?|reservations?:
@@ -80,9 +83,12 @@ reason: services.S.deploy.{placement, update_config, rollback_config, endpoint_m
 labels}, deploy.mode global, services.S.{credential_spec, isolation, develop},
 networks.N.attachable, top-level version.
 
-where(*path) names the source of a key path as `FILE:LINE:KEY` (FILE:LINE of the file
-the value was written in, through merges, extends and anchors; the nearest known parent
-when the key itself was filled in as a default).
+where(*path) names the source of a key path as `FILE:LINE:KEY`, e.g.
+`/srv/app/compose.override.yaml:12:services.web.ports[0]` (no space: the form of every
+hostctl diagnostic): the file and line the value was written at, through overrides,
+extends, include, anchors and env files; the nearest written parent for a value the
+loader filled in (a default network, an env_file default); the first file otherwise.
+Ignored keys keep their location too (where("services", "web", "deploy", "placement")).
 """
 
 from __future__ import annotations
