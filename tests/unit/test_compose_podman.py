@@ -50,9 +50,18 @@ def _command(value: Any) -> list[str] | None:
     return shlex.split(value) if isinstance(value, str) else value
 
 
-def _port(spec: str) -> tuple[str, int]:
+def _port(spec: Any) -> tuple[str, int]:
+    if isinstance(spec, dict):
+        return str(spec.get("published", "")), int(spec["target"])
     published, _, target = str(spec).rpartition(":")
-    return published, int(target)
+    return published.rpartition(":")[2], int(target.partition("/")[0])
+
+
+def _target(spec: Any) -> str:
+    if isinstance(spec, dict):
+        return str(spec["target"])
+    parts = str(spec).split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 def _test(value: Any) -> list[str]:
@@ -62,9 +71,10 @@ def _test(value: Any) -> list[str]:
 def comparable_peer(service: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"image": service.get("image")}
     out["command"] = _command(service.get("command"))
-    out["environment"] = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+    environment = service.get("environment") or {}
+    out["environment"] = {k: v if v is None else str(v) for k, v in environment.items()}
     out["ports"] = sorted(_port(p) for p in service.get("ports") or [])
-    out["volume_targets"] = sorted(v.split(":")[1] for v in service.get("volumes") or [])
+    out["volume_targets"] = sorted(_target(v) for v in service.get("volumes") or [])
     out["depends_on"] = sorted(service.get("depends_on") or [])
     health = service.get("healthcheck")
     out["health_test"] = _test(health["test"]) if health else None
