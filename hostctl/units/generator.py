@@ -114,6 +114,7 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
         names = [os.fspath(d) for d in dirs]
         # volume declarations (YAML form) decide volume units and containers' Requires=
         names.append(os.fspath(for_scope(Scope(scope)).config / "volumes"))
+        names.append(os.fspath(for_scope(Scope(scope)).config / "compose"))  # projects
         if scope == "user":  # which networks exist decides the network units
             from hostctl.network.defs import networks_dir
 
