@@ -1,6 +1,3 @@
-"""Compose projects: a docker-compose project run as systemd units.
-
-The loader (project.py and the modules behind it) turns compose files into the resolved
-canonical model; translate.py turns that model into container declarations, networks and
-volumes; units.py is the generator's part, installed.py where projects live.
-"""
+"""Compose projects: compose files read into the canonical model (project.py is the
+public face) and turned into hostctl declarations and units (translate.py: the model as
+declarations; units.py: the generator's part; installed.py: where projects live)."""

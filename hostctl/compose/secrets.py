@@ -16,7 +16,7 @@ from hostctl.declarations.model import SECRETS_DIR, Secret
 from hostctl.declarations.values import parse_secret
 
 if TYPE_CHECKING:
-    from hostctl.compose.service import ServiceReader
+    from hostctl.compose.servicekeys import ServiceReader
 
 _PREFIX = {"secrets": "secret", "configs": "config"}
 

@@ -1,627 +1,543 @@
-"""One compose service's keys as container settings (hostctl.declarations.settings).
+"""The keys of a compose service: each key's check and canonical form, in one table.
 
-Each compose key has a handler here, or is listed as ignored (no meaning on one host,
-with the reason) or handled by the translation itself (dependencies, networks, replicas).
-Any other key is an error naming the compose file, line and key. Values are checked
-with the declaration readers' own parsers (hostctl.declarations.values).
+`SERVICE_KEYS` maps every key the compose spec allows in a service to the function that
+checks it and returns its canonical form; `IGNORED_KEYS` are the keys that have no
+meaning on one host (they are dropped from the model and reported with their path).
+Anything else is an error naming FILE:LINE:KEY with a did-you-mean hint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from hostctl.compose.source import Project
-from hostctl.declarations import values
-from hostctl.declarations.checks import (
-    Invalid,
-    check_abspath,
-    check_choice,
-    check_env_name,
-    split_argv,
-    suggest,
+from hostctl.compose import mounts, shapes
+from hostctl.compose.mounts import new
+from hostctl.compose.shapes import fail, wrong
+from hostctl.compose.tree import Map, Override, Reset, Seq, child
+
+
+@dataclass
+class Scope:
+    """What normalising one file needs: the directory its relative paths resolve against,
+    and where keys with no meaning on one host are reported."""
+
+    base: Path
+    ignored: list[tuple[str, str]] = field(default_factory=list)
+
+
+Check = Callable[[Map, str, str, Scope], Any]
+
+
+def _plain(check: Callable[[Any, str, str], Any]) -> Check:
+    return lambda container, key, path, _scope: check(container, key, path)
+
+
+def _listed(single: bool = False) -> Check:
+    return lambda container, key, path, _scope: _seq(container, key, path, single)
+
+
+def _seq(container: Map, key: str, path: str, single: bool) -> Seq:
+    value = container[key]
+    items = shapes.string_list(container, key, path, single)
+    out = Seq(value.at if isinstance(value, Seq) else container.loc(key))
+    for index, item in enumerate(items):
+        out.add(item, value.loc(index) if isinstance(value, Seq) else container.loc(key))
+    return out
+
+
+def _env(allow_none: bool) -> Check:
+    return lambda container, key, path, _scope: shapes.key_values(
+        container, key, path, allow_none=allow_none
+    )
+
+
+def _choice(*allowed: str) -> Check:
+    return lambda container, key, path, _scope: shapes.choice(container, key, path, allowed)
+
+
+def _any(container: Map, key: str, path: str, scope: Scope) -> Any:
+    return container[key]
+
+
+def _restart(container: Map, key: str, path: str, scope: Scope) -> str:
+    value = shapes.text(container, key, path)
+    policy, _, count = value.partition(":")
+    if policy not in ("no", "always", "on-failure", "unless-stopped") or (
+        count and (policy != "on-failure" or not count.isdigit())
+    ):
+        raise fail(
+            container,
+            key,
+            path,
+            f"{value!r} is not a restart policy",
+            "allowed: no, always, on-failure[:MAX], unless-stopped",
+        )
+    return value
+
+
+def _build(container: Map, key: str, path: str, scope: Scope) -> Map:
+    value = container[key]
+    if isinstance(value, str):
+        value = new(container.loc(key), context=value)
+    if not isinstance(value, Map):
+        raise wrong(container, key, path, "a context path or a mapping")
+    out = Map(value.at)
+    for name in value:
+        here = child(path, name)
+        if name.startswith("x-"):
+            continue
+        check = BUILD_KEYS.get(name)
+        if check is None:
+            raise shapes.unknown_key(value, name, here, BUILD_KEYS)
+        out.put(name, check(value, name, here, scope), value.loc(name))
+    context = out.get("context")
+    if context is not None and "://" not in context and not context.startswith("git@"):
+        out.put("context", mounts.absolute(context, scope.base), value.loc("context"))
+    return out
+
+
+def _depends_on(container: Map, key: str, path: str, scope: Scope) -> Map:
+    value = container[key]
+    out = Map(value.at if isinstance(value, Map | Seq) else container.loc(key))
+    if isinstance(value, Seq):
+        for index in range(len(value)):
+            name = shapes.text(value, index, child(path, index))
+            loc = value.loc(index)
+            out.put(name, new(loc, condition="service_started", required=True, restart=False), loc)
+        return out
+    if not isinstance(value, Map):
+        raise wrong(container, key, path, "a list of services or a mapping")
+    for name in value:
+        here = child(path, name)
+        item = value[name] if value[name] is not None else Map(value.loc(name))
+        if not isinstance(item, Map):
+            raise wrong(value, name, here, "a mapping with condition, required, restart")
+        for option in item:
+            if option not in ("condition", "required", "restart"):
+                raise shapes.unknown_key(
+                    item, option, child(here, option), ("condition", "required", "restart")
+                )
+        dependency = new(
+            item.at,
+            condition=shapes.choice(item, "condition", child(here, "condition"), CONDITIONS)
+            if "condition" in item
+            else "service_started",
+        )
+        for option, default in (("required", True), ("restart", False)):
+            flag = shapes.boolean(item, option, child(here, option)) if option in item else default
+            dependency.put(option, flag, item.loc(option))
+        out.put(name, dependency, value.loc(name))
+    return out
+
+
+CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
+
+
+def _healthcheck(container: Map, key: str, path: str, scope: Scope) -> Map:
+    value = shapes.mapping(container, key, path)
+    out = Map(value.at)
+    for name in value:
+        here = child(path, name)
+        if name.startswith("x-"):
+            continue
+        if name == "test":
+            test = value[name]
+            if isinstance(test, str):
+                converted: Any = Seq(value.loc(name))
+                converted.add("CMD-SHELL", value.loc(name))
+                converted.add(test, value.loc(name))
+            else:
+                converted = _seq(value, name, here, False)
+                if converted and converted[0] not in ("NONE", "CMD", "CMD-SHELL"):
+                    raise fail(
+                        value,
+                        name,
+                        here,
+                        f"a test list starts with CMD, CMD-SHELL or NONE, not {converted[0]!r}",
+                        'e.g. ["CMD", "curl", "-f", "http://localhost"]',
+                    )
+        elif name in ("interval", "timeout", "start_period", "start_interval"):
+            converted = shapes.duration(value, name, here)
+        elif name == "retries":
+            converted = shapes.integer(value, name, here)
+        elif name == "disable":
+            converted = shapes.boolean(value, name, here)
+        else:
+            raise shapes.unknown_key(value, name, here, HEALTH_KEYS)
+        out.put(name, converted, value.loc(name))
+    return out
+
+
+HEALTH_KEYS = (
+    "test",
+    "interval",
+    "timeout",
+    "start_period",
+    "start_interval",
+    "retries",
+    "disable",
 )
-from hostctl.declarations.model import Build, Tmpfs, Volume, VolumeKind
-from hostctl.declarations.settings import Pull, Restart
-from hostctl.errors import DeclarationError
 
-Settings = dict[str, Any]
 
-# Keys with no meaning for a service on one host: reported, not refused.
-IGNORED: Mapping[str, str] = {
-    "expose": "every port is reachable from the service's network",
-    "profiles": "the active profiles were applied when the project was loaded",
-    "extends": "merged when the project was loaded",
-    "env_file": "merged into `environment` when the project was loaded",
-    "logging": "the container's output goes to its unit's journal",
-    "stdin_open": "a service has no terminal attached",
-    "tty": "a service has no terminal attached",
-    "attach": "output goes to the unit's journal (`hostctl compose logs`)",
-    "mac_address": "the bridge gives addresses itself",
-    "links": "services reach each other by service name on their network",
-    "develop": "compose watch is a development tool",
+def _networks(container: Map, key: str, path: str, scope: Scope) -> Map:
+    value = container[key]
+    if isinstance(value, Seq):
+        out = Map(value.at)
+        for index in range(len(value)):
+            out.put(shapes.text(value, index, child(path, index)), None, value.loc(index))
+        return out
+    if not isinstance(value, Map):
+        raise wrong(container, key, path, "a list of networks or a mapping")
+    out = Map(value.at)
+    for name in value:
+        here = child(path, name)
+        item = value[name]
+        if item is None:
+            out.put(name, None, value.loc(name))
+            continue
+        if not isinstance(item, Map):
+            raise wrong(value, name, here, "a mapping (aliases, ipv4_address...) or nothing")
+        attachment = Map(item.at)
+        for option in item:
+            check = NETWORK_ATTACH_KEYS.get(option)
+            if check is None:
+                raise shapes.unknown_key(item, option, child(here, option), NETWORK_ATTACH_KEYS)
+            attachment.put(
+                option, check(item, option, child(here, option), scope), item.loc(option)
+            )
+        out.put(name, attachment, value.loc(name))
+    return out
+
+
+NETWORK_ATTACH_KEYS: dict[str, Check] = {
+    "aliases": _listed(),
+    "ipv4_address": _plain(shapes.text),
+    "ipv6_address": _plain(shapes.text),
+    "link_local_ips": _listed(),
+    "mac_address": _plain(shapes.text),
+    "priority": _plain(shapes.integer),
+    "gw_priority": _plain(shapes.integer),
+    "driver_opts": _plain(shapes.plain_map),
+    "interface_name": _plain(shapes.text),
 }
-# Keys the translation handles itself (hostctl.compose.translate).
-HANDLED = ("depends_on", "networks", "network_mode", "deploy", "scale", "container_name")
-# deploy: keys with no meaning on one host.
-DEPLOY_IGNORED: Mapping[str, str] = {
-    "mode": "one host runs the replicas it is given",
-    "placement": "there is one host",
-    "update_config": "services are replaced by restarting their units",
-    "rollback_config": "services are replaced by restarting their units",
-    "endpoint_mode": "services are found by name on their network",
-    "labels": "swarm service labels have no container to go to",
-}
-_RESTART = {"no": Restart.NO, "always": Restart.ALWAYS, "on-failure": Restart.ON_FAILURE,
-            "unless-stopped": Restart.ALWAYS}
-_POLICY_CONDITIONS = {"none": Restart.NO, "on-failure": Restart.ON_FAILURE,
-                      "any": Restart.ALWAYS}
-_PULL = {"always": Pull.ALWAYS, "never": Pull.NEVER, "missing": Pull.MISSING,
-         "if_not_present": Pull.MISSING}
 
 
-class ServiceReader:
-    """Reads service NAME of PROJECT into container settings, remembering where each
-    setting came from (origins) and what was ignored."""
-
-    def __init__(self, project: Project, name: str) -> None:
-        self.project = project
-        self.name = name
-        self.settings: Settings = {}
-        self.origins: dict[str, str] = {}
-        self.ignored: list[tuple[str, str]] = []
-        self.unit: list[tuple[str, str]] = []  # [Unit] directives
-        self.service: list[tuple[str, str]] = []  # [Service] directives
-
-    def where(self, *path: str | int) -> str:
-        return self.project.where("services", self.name, *path)
-
-    def error(self, message: str, *path: str | int, hint: str | None = None
-              ) -> DeclarationError:
-        return DeclarationError(message, where=self.where(*path), hint=hint)
-
-    def parsed(self, parse: Callable[[str], Any], text: object, *path: str | int) -> Any:
-        """PARSE(str(TEXT)), its Invalid as an error at PATH."""
-        try:
-            return parse(_text(text))
-        except Invalid as err:
-            raise self.error(err.message, *path, hint=err.hint) from None
-
-    def set(self, setting: str, value: Any, *path: str | int) -> None:
-        self.settings[setting] = value
-        self.origins.setdefault(setting, self.where(*path))
-
-    def ignore(self, reason: str, *path: str | int) -> None:
-        dotted = ".".join(["services", self.name, *(str(p) for p in path)])
-        self.ignored.append((dotted, reason))
-
-    def read(self, service: Mapping[str, Any]) -> None:
-        """Every key of SERVICE but those the translation handles."""
-        for key, value in service.items():
-            if key in HANDLED:
-                continue
-            if key in IGNORED:
-                if key not in ("profiles", "extends", "env_file"):
-                    self.ignore(IGNORED[key], key)
-                continue
-            handler = _HANDLERS.get(key)
-            if handler is None:
-                raise self.error(
-                    f"compose key {key!r} is not supported by hostctl", key,
-                    hint=suggest(key, [*_HANDLERS, *IGNORED, *HANDLED])
-                    + "remove it, or run this service another way")
-            if value is not None:
-                handler(self, value)
+def _ulimits(container: Map, key: str, path: str, scope: Scope) -> Map:
+    value = shapes.mapping(container, key, path)
+    out = Map(value.at)
+    for name in value:
+        here = child(path, name)
+        item = value[name]
+        if isinstance(item, Map):
+            limits = Map(item.at)
+            for bound in item:
+                if bound not in ("soft", "hard"):
+                    raise shapes.unknown_key(item, bound, child(here, bound), ("soft", "hard"))
+                limits.put(bound, shapes.integer(item, bound, child(here, bound)), item.loc(bound))
+            if set(limits) != {"soft", "hard"}:
+                raise fail(
+                    value,
+                    name,
+                    here,
+                    "a ulimit mapping needs soft and hard",
+                    "e.g. `nofile: {soft: 1024, hard: 4096}`",
+                )
+            out.put(name, limits, value.loc(name))
+        else:
+            out.put(name, shapes.integer(value, name, here), value.loc(name))
+    return out
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _extra_hosts(container: Map, key: str, path: str, scope: Scope) -> Seq:
+    """`extra_hosts` as a list of `HOST:IP` (mapping values may be one IP or a list)."""
+    value = container[key]
+    out = Seq(value.at if isinstance(value, Map | Seq) else container.loc(key))
+    if isinstance(value, Map):
+        for host in value:
+            addresses = value[host] if isinstance(value[host], Seq) else [value[host]]
+            for address in addresses:
+                out.add(f"{host}:{address}", value.loc(host))
+        return out
+    if not isinstance(value, Seq):
+        raise wrong(container, key, path, "a list of HOST:IP or a mapping")
+    for index in range(len(value)):
+        entry = shapes.text(value, index, child(path, index))
+        host, equals, address = entry.partition("=")
+        if not equals:
+            host, colon, address = entry.partition(":")
+            if not colon:
+                raise fail(
+                    value,
+                    index,
+                    child(path, index),
+                    f"{entry!r} is not HOST:IP",
+                    "e.g. somehost:162.242.195.82",
+                )
+        out.add(f"{host}:{address}", value.loc(index))
+    return out
 
 
-def _words(reader: ServiceReader, value: object, key: str) -> tuple[str, ...]:
+def _logging(container: Map, key: str, path: str, scope: Scope) -> Map:
+    value = shapes.mapping(container, key, path)
+    out = Map(value.at)
+    for name in value:
+        here = child(path, name)
+        if name == "driver":
+            out.put(name, shapes.text(value, name, here), value.loc(name))
+        elif name == "options":
+            out.put(
+                name,
+                shapes.plain_map(value, name, here)
+                if value[name] is not None
+                else Map(value.loc(name)),
+                value.loc(name),
+            )
+        else:
+            raise shapes.unknown_key(value, name, here, ("driver", "options"))
+    return out
+
+
+def _env_file(container: Map, key: str, path: str, scope: Scope) -> Seq:
+    """`env_file`: each as {path (absolute), required, format?}."""
+    value = container[key]
+    items = value if isinstance(value, Seq) else [value]
+    out = Seq(value.at if isinstance(value, Seq) else container.loc(key))
+    for index, item in enumerate(items):
+        here = child(path, index) if isinstance(value, Seq) else path
+        holder, slot = (value, index) if isinstance(value, Seq) else (container, key)
+        loc = value.loc(index) if isinstance(value, Seq) else container.loc(key)
+        if isinstance(item, Map):
+            for name in item:
+                if name not in ("path", "required", "format"):
+                    raise shapes.unknown_key(
+                        item, name, child(here, name), ("path", "required", "format")
+                    )
+            if "path" not in item:
+                raise fail(
+                    holder, slot, here, "an env_file entry needs a path", "e.g. `path: ./web.env`"
+                )
+            entry = new(
+                loc,
+                path=mounts.absolute(shapes.text(item, "path", child(here, "path")), scope.base),
+            )
+            entry.put(
+                "required",
+                shapes.boolean(item, "required", child(here, "required"))
+                if "required" in item
+                else True,
+                item.loc("required"),
+            )
+            if "format" in item:
+                entry.put("format", shapes.text(item, "format", child(here, "format")), loc)
+        else:
+            text = shapes.text(holder, slot, here)
+            entry = new(loc, path=mounts.absolute(text, scope.base), required=True)
+        out.add(entry, loc)
+    return out
+
+
+def _label_file(container: Map, key: str, path: str, scope: Scope) -> Seq:
+    files = _seq(container, key, path, single=True)
+    for index, name in enumerate(files):
+        files[index] = mounts.absolute(name, scope.base)
+    return files
+
+
+def _extends(container: Map, key: str, path: str, scope: Scope) -> Map:
+    value = container[key]
     if isinstance(value, str):
-        return reader.parsed(split_argv, value, key)  # type: ignore[no-any-return]
-    if not isinstance(value, list):
-        raise reader.error("expected a list of strings", key)
-    return tuple(_text(word) for word in value)
+        return new(container.loc(key), service=value)
+    value = shapes.mapping(container, key, path)
+    out = Map(value.at)
+    for name in value:
+        if name not in ("service", "file"):
+            raise shapes.unknown_key(value, name, child(path, name), ("service", "file"))
+        out.put(name, shapes.text(value, name, child(path, name)), value.loc(name))
+    if "service" not in out:
+        raise fail(container, key, path, "extends needs a service", "e.g. `service: base`")
+    if "file" in out:
+        out.put("file", mounts.absolute(out["file"], scope.base), value.loc("file"))
+    return out
 
 
-def _strings(reader: ServiceReader, value: object, key: str) -> list[str]:
-    if isinstance(value, (str, int, float)):
-        return [_text(value)]
-    if not isinstance(value, list):
-        raise reader.error("expected a list", key)
-    return [_text(item) for item in value]
+def _volumes(container: Map, key: str, path: str, scope: Scope) -> Seq:
+    return mounts.volumes(container, key, path, scope.base)
 
 
-def _pairs(reader: ServiceReader, value: object, key: str, sep: str = "="
-           ) -> list[tuple[str, str | None]]:
-    """A map, or a list of NAME=VALUE (NAME alone: no value)."""
-    if isinstance(value, Mapping):
-        return [(str(k), None if v is None else _text(v)) for k, v in value.items()]
-    if isinstance(value, list):
-        result: list[tuple[str, str | None]] = []
-        for item in value:
-            name, found, text = _text(item).partition(sep)
-            result.append((name, text if found else None))
-        return result
-    raise reader.error("expected a map or a list of NAME=VALUE", key)
+def _tmpfs(container: Map, key: str, path: str, scope: Scope) -> Seq:
+    return _seq(container, key, path, single=True)
 
 
-def _image(reader: ServiceReader, value: object) -> None:
-    reader.set("image", _text(value), "image")
+# The keys under deploy are in deploy.py; imported late to keep the table in one place.
+def _deploy(container: Map, key: str, path: str, scope: Scope) -> Map:
+    from hostctl.compose.deploy import deploy
 
+    return deploy(container, key, path, scope.ignored)
 
-def _build(reader: ServiceReader, value: object) -> None:
-    if isinstance(value, str):
-        value = {"context": value}
-    if not isinstance(value, Mapping):
-        raise reader.error("expected a map or a context path", "build")
-    known = ("context", "dockerfile", "args", "target")
-    for key in value:
-        if key not in known:
-            raise reader.error(f"build key {key!r} is not supported by hostctl",
-                               "build", key, hint=f"hostctl build takes {', '.join(known)}")
-    args = tuple((k, v or "") for k, v in _pairs(reader, value.get("args") or {}, "build"))
-    context = _text(value.get("context") or reader.project.directory)
-    if not context.startswith("/"):
-        context = str(reader.project.directory / context)
-    dockerfile = value.get("dockerfile")
-    target = value.get("target")
-    reader.set("build", Build(context, None if dockerfile is None else _text(dockerfile),
-                              args, None if target is None else _text(target)), "build")
 
+_TEXT = _plain(shapes.text)
+_INT = _plain(shapes.integer)
+_BOOL = _plain(shapes.boolean)
+_BYTES = _plain(shapes.byte_size)
+_DURATION = _plain(shapes.duration)
 
-def _command(reader: ServiceReader, value: object) -> None:
-    reader.set("command", _words(reader, value, "command"), "command")
-
-
-def _entrypoint(reader: ServiceReader, value: object) -> None:
-    reader.set("entrypoint", _words(reader, value, "entrypoint"), "entrypoint")
-
-
-def _environment(reader: ServiceReader, value: object) -> None:
-    env = []
-    for name, text in _pairs(reader, value, "environment"):
-        reader.parsed(check_env_name, name, "environment", name)
-        if text is not None:  # a name without a value, unset where the project was loaded
-            env.append((name, text))
-    reader.set("env", tuple(env), "environment")
-
-
-def _ports(reader: ServiceReader, value: object) -> None:
-    if not isinstance(value, list):
-        raise reader.error("expected a list", "ports")
-    ports = []
-    for index, port in enumerate(value):
-        if not isinstance(port, Mapping):
-            port = {"target": port}
-        published = _text(port.get("published") or "")
-        if not published:
-            raise reader.error(
-                f"port {port.get('target')} has no published host port", "ports", index,
-                hint="hostctl publishes fixed host ports: write HOST:CONTAINER")
-        address = _text(port.get("host_ip") or "")
-        address = f"[{address}]" if ":" in address else address
-        target = _text(port.get("target"))
-        if "-" in published and "-" not in target:
-            raise reader.error(f"host port range {published} for one container port",
-                               "ports", index, hint="publish one host port")
-        text = f"{address}:{published}:{target}" if address else f"{published}:{target}"
-        protocol = _text(port.get("protocol") or "tcp")
-        ports += reader.parsed(values.parse_port, f"{text}/{protocol}", "ports", index)
-    reader.set("ports", tuple(ports), "ports")
-
-
-def _volumes(reader: ServiceReader, value: object) -> None:
-    if not isinstance(value, list):
-        raise reader.error("expected a list", "volumes")
-    mounts: list[Volume] = []
-    tmpfs: list[Tmpfs] = list(reader.settings.get("tmpfs", ()))
-    for index, mount in enumerate(value):
-        if not isinstance(mount, Mapping):
-            raise reader.error("expected the long syntax (the loader gives it)",
-                               "volumes", index)
-        kind = mount.get("type")
-        if kind == "tmpfs":
-            tmpfs.append(_tmpfs_mount(reader, mount, index))
-        elif kind in ("bind", "volume"):
-            mounts.append(_mount(reader, mount, index))
-        else:
-            raise reader.error(f"volume type {kind!r} is not supported by hostctl",
-                               "volumes", index, "type", hint="bind, volume or tmpfs")
-    reader.set("volumes", tuple(mounts), "volumes")
-    if tmpfs:
-        reader.set("tmpfs", tuple(tmpfs), "volumes")
-
-
-def _mount(reader: ServiceReader, mount: Mapping[str, Any], index: int) -> Volume:
-    target = reader.parsed(check_abspath, mount.get("target"), "volumes", index)
-    options: list[str] = []
-    for key in mount:
-        if key not in ("type", "source", "target", "read_only", "bind", "volume",
-                       "consistency"):
-            raise reader.error(f"volume key {key!r} is not supported by hostctl",
-                               "volumes", index, key)
-    bind = mount.get("bind") or {}
-    if bind.get("propagation"):
-        options.append(reader.parsed(lambda t: check_choice(t, values.VOLUME_OPTIONS),
-                                     bind["propagation"], "volumes", index, "bind"))
-    if bind.get("selinux"):
-        options.append(_text(bind["selinux"]))
-    if (mount.get("volume") or {}).get("nocopy"):
-        options.append("nocopy")
-    if (mount.get("volume") or {}).get("subpath"):
-        raise reader.error("volume subpath is not supported by hostctl",
-                           "volumes", index, "volume", "subpath")
-    if mount["type"] == "bind":
-        source = reader.parsed(check_abspath, mount.get("source"), "volumes", index)
-        kind = VolumeKind.BIND
-    else:
-        source = volume_name(reader, mount.get("source"), target)
-        kind = VolumeKind.VOLUME
-    return Volume(source, target, kind, bool(mount.get("read_only")), tuple(options))
-
-
-def volume_name(reader: ServiceReader, source: object, target: str) -> str:
-    """The hostctl volume a compose volume SOURCE names: the top-level volume's name; an
-    anonymous volume (no source) is a named one of its own, kept per service and path."""
-    if not source:
-        import hashlib
-
-        digest = hashlib.sha256(target.encode()).hexdigest()[:12]
-        return f"{reader.project.name}_{reader.name}_{digest}"
-    declared = (reader.project.model.get("volumes") or {}).get(source)
-    if declared is None:
-        raise reader.error(f"volume {source!r} is not declared in the top-level volumes",
-                           "volumes", hint=f"add volumes: {{{source}: {{}}}}")
-    return _text((declared or {}).get("name") or f"{reader.project.name}_{source}")
-
-
-def _tmpfs_mount(reader: ServiceReader, mount: Mapping[str, Any], index: int) -> Tmpfs:
-    options = []
-    spec = mount.get("tmpfs") or {}
-    if spec.get("size"):
-        options.append(f"size={_text(spec['size'])}")
-    if spec.get("mode"):
-        mode = spec["mode"]
-        options.append(f"mode={mode:o}" if isinstance(mode, int) else f"mode={mode}")
-    if mount.get("read_only"):
-        options.append("ro")
-    text = ":".join([_text(mount.get("target")), ",".join(options)]) if options else \
-        _text(mount.get("target"))
-    return reader.parsed(values.parse_tmpfs, text, "volumes", index)  # type: ignore[no-any-return]
-
-
-def _tmpfs(reader: ServiceReader, value: object) -> None:
-    found = list(reader.settings.get("tmpfs", ()))
-    found += [reader.parsed(values.parse_tmpfs, text, "tmpfs")
-              for text in _strings(reader, value, "tmpfs")]
-    reader.set("tmpfs", tuple(found), "tmpfs")
-
-
-def _restart(reader: ServiceReader, value: object) -> None:
-    policy, _, count = _text(value).partition(":")
-    if policy not in _RESTART:
-        raise reader.error(f"restart policy {policy!r} is unknown", "restart",
-                           hint="no, always, on-failure[:N] or unless-stopped")
-    reader.set("restart", _RESTART[policy], "restart")
-    if count:
-        attempts = reader.parsed(lambda t: values.parse_int(t, 1, "count"), count, "restart")
-        reader.unit.append(("StartLimitBurst", str(attempts)))
-
-
-def _healthcheck(reader: ServiceReader, value: object) -> None:
-    if not isinstance(value, Mapping):
-        raise reader.error("expected a map", "healthcheck")
-    if value.get("disable"):
-        reader.set("health_cmd", ("NONE",), "healthcheck", "disable")
-        return
-    test = value.get("test")
-    if test is not None:
-        reader.set("health_cmd", _health_test(reader, test), "healthcheck", "test")
-    for key, setting in (("interval", "health_interval"), ("timeout", "health_timeout"),
-                         ("start_period", "health_start_period")):
-        if value.get(key) is not None:
-            seconds = reader.parsed(values.parse_duration, value[key], "healthcheck", key)
-            reader.set(setting, seconds, "healthcheck", key)
-    if value.get("retries") is not None:
-        reader.set("health_retries", reader.parsed(
-            lambda t: values.parse_int(t, 1, "count"), value["retries"], "healthcheck",
-            "retries"), "healthcheck", "retries")
-    if value.get("start_interval") is not None:
-        reader.ignore("checks run every `interval` in the start period too",
-                      "healthcheck", "start_interval")
-    for key in value:
-        if key not in ("test", "interval", "timeout", "start_period", "start_interval",
-                       "retries", "disable"):
-            raise reader.error(f"healthcheck key {key!r} is unknown", "healthcheck", key)
-
-
-def _health_test(reader: ServiceReader, test: object) -> tuple[str, ...]:
-    if isinstance(test, str):
-        return ("CMD-SHELL", test)
-    words = list(_words(reader, test, "healthcheck"))
-    if not words:
-        raise reader.error("the health check test is empty", "healthcheck", "test")
-    kind = words[0].upper()
-    if kind == "NONE":
-        return ("NONE",)
-    if kind == "CMD-SHELL" and len(words) == 2:
-        return ("CMD-SHELL", words[1])
-    if kind == "CMD" and len(words) > 1:
-        return ("CMD", *words[1:])
-    raise reader.error(f"health check test starting {words[0]!r}", "healthcheck", "test",
-                       hint='["CMD", ARG...], ["CMD-SHELL", "TEXT"] or ["NONE"]')
-
-
-def _user(reader: ServiceReader, value: object) -> None:
-    from hostctl.declarations.checks import check_user
-
-    reader.set("user", reader.parsed(check_user, value, "user"), "user")
-
-
-def _working_dir(reader: ServiceReader, value: object) -> None:
-    reader.set("workdir", reader.parsed(check_abspath, value, "working_dir"),
-               "working_dir")
-
-
-def _caps(key: str) -> Callable[[ServiceReader, object], None]:
-    def handler(reader: ServiceReader, value: object) -> None:
-        caps = tuple(reader.parsed(values.parse_capability, cap, key)
-                     for cap in _strings(reader, value, key))
-        reader.set(key, caps, key)
-    return handler
-
-
-def _devices(reader: ServiceReader, value: object) -> None:
-    found = []
-    for index, device in enumerate(value if isinstance(value, list) else [value]):
-        if isinstance(device, Mapping):
-            parts = [_text(device.get("source")), _text(device.get("target")
-                                                        or device.get("source"))]
-            if device.get("permissions"):
-                parts.append(_text(device["permissions"]))
-            device = ":".join(parts)
-        found.append(reader.parsed(values.parse_device, device, "devices", index))
-    reader.set("devices", tuple(found), "devices")
-
-
-def _ulimits(reader: ServiceReader, value: object) -> None:
-    if not isinstance(value, Mapping):
-        raise reader.error("expected a map", "ulimits")
-    found = []
-    for name, limit in value.items():
-        if isinstance(limit, Mapping):
-            text = f"{name}={_text(limit.get('soft'))}:{_text(limit.get('hard'))}"
-        else:
-            text = f"{name}={_text(limit)}"
-        found.append(reader.parsed(values.parse_ulimit, text, "ulimits", name))
-    reader.set("ulimits", tuple(found), "ulimits")
-
-
-def _sysctls(reader: ServiceReader, value: object) -> None:
-    found = []
-    for name, text in _pairs(reader, value, "sysctls"):
-        reader.parsed(values.parse_sysctl_name, name, "sysctls", name)
-        found.append((name, text or ""))
-    reader.set("sysctls", tuple(found), "sysctls")
-
-
-def _extra_hosts(reader: ServiceReader, value: object) -> None:
-    found = []
-    if isinstance(value, Mapping):
-        items = [(str(k), _text(v)) for k, v in value.items()]
-    else:
-        items = []
-        for entry in _strings(reader, value, "extra_hosts"):
-            sep = "=" if "=" in entry else ":"
-            host, _, address = entry.partition(sep)
-            items.append((host, address.strip("[]")))
-    for host, address in items:
-        try:
-            found.append(values.parse_host_pair(host, address))
-        except Invalid as err:
-            raise reader.error(err.message, "extra_hosts", hint=err.hint) from None
-    reader.set("add_hosts", tuple(found), "extra_hosts")
-
-
-def _list_of(setting: str, key: str, parse: Callable[[str], Any]
-             ) -> Callable[[ServiceReader, object], None]:
-    def handler(reader: ServiceReader, value: object) -> None:
-        reader.set(setting, tuple(reader.parsed(parse, item, key)
-                                  for item in _strings(reader, value, key)), key)
-    return handler
-
-
-def _scalar(setting: str, key: str, parse: Callable[[str], Any]
-            ) -> Callable[[ServiceReader, object], None]:
-    def handler(reader: ServiceReader, value: object) -> None:
-        reader.set(setting, reader.parsed(parse, value, key), key)
-    return handler
-
-
-def _stop_grace_period(reader: ServiceReader, value: object) -> None:
-    seconds = reader.parsed(values.parse_duration, value, "stop_grace_period")
-    reader.set("stop_timeout", max(1, round(seconds)), "stop_grace_period")
-
-
-def _labels(key: str, setting: str) -> Callable[[ServiceReader, object], None]:
-    def handler(reader: ServiceReader, value: object) -> None:
-        found = tuple((reader.parsed(values.parse_label_name, name, key), text or "")
-                      for name, text in _pairs(reader, value, key))
-        reader.set(setting, found, key)
-    return handler
-
-
-def _mem_reservation(reader: ServiceReader, value: object) -> None:
-    size = reader.parsed(values.parse_size, value, "mem_reservation")
-    reader.service.append(("MemoryLow", str(size)))
-
-
-def _cpu_shares(reader: ServiceReader, value: object) -> None:
-    shares = reader.parsed(lambda t: values.parse_int(t, 2, "share"), value, "cpu_shares")
-    # docker's shares (default 1024) on systemd's weights (default 100)
-    reader.service.append(("CPUWeight", str(max(1, min(10000, shares * 100 // 1024)))))
-
-
-def _cpuset(reader: ServiceReader, value: object) -> None:
-    text = _text(value)
-    if not text.replace(",", "").replace("-", "").isdigit():
-        raise reader.error(f"{text!r} is not a CPU list", "cpuset", hint="e.g. 0-2,4")
-    reader.service.append(("AllowedCPUs", text))
-
-
-def _oom_score_adj(reader: ServiceReader, value: object) -> None:
-    score = reader.parsed(lambda t: values.parse_int(t, -1000, "score"), value,
-                          "oom_score_adj")
-    if score > 1000:
-        raise reader.error(f"{score} is above 1000", "oom_score_adj", hint="-1000 to 1000")
-    reader.service.append(("OOMScoreAdjust", str(score)))
-
-
-def _security_opt(reader: ServiceReader, value: object) -> None:
-    for option in _strings(reader, value, "security_opt"):
-        if option.replace("=", ":") in ("no-new-privileges:true", "no-new-privileges"):
-            reader.set("no_new_privileges", True, "security_opt")
-        elif option.replace("=", ":") != "no-new-privileges:false":
-            raise reader.error(f"security option {option!r} is not supported by hostctl",
-                               "security_opt", hint="only no-new-privileges is")
-
-
-def _pull_policy(reader: ServiceReader, value: object) -> None:
-    policy = _PULL.get(_text(value))
-    if policy is None:
-        raise reader.error(f"pull_policy {_text(value)!r} is not supported by hostctl",
-                           "pull_policy", hint="always, never, missing or if_not_present")
-    reader.set("pull", policy, "pull_policy")
-
-
-def _runtime(reader: ServiceReader, value: object) -> None:
-    from hostctl.declarations.settings import Runtime
-
-    text = _text(value)
-    if text not in tuple(Runtime):
-        raise reader.error(f"runtime {text!r} is not supported by hostctl", "runtime",
-                           hint=", ".join(Runtime))
-    reader.set("runtime", Runtime(text), "runtime")
-
-
-def _group_add(reader: ServiceReader, value: object) -> None:
-    reader.set("groups", tuple(reader.parsed(values.parse_group, group, "group_add")
-                               for group in _strings(reader, value, "group_add")),
-               "group_add")
-
-
-def _secrets_of(kind: str) -> Callable[[ServiceReader, object], None]:
-    def handler(reader: ServiceReader, value: object) -> None:
-        from hostctl.compose.secrets import service_secrets
-
-        found = (*reader.settings.get("secrets", ()),
-                 *service_secrets(reader, kind, value))
-        reader.set("secrets", found, kind)
-    return handler
-
-
-def restart_policy(reader: ServiceReader, policy: Mapping[str, Any]) -> None:
-    """deploy.restart_policy: condition, delay, max_attempts, window."""
-    path = ("deploy", "restart_policy")
-    for key, value in policy.items():
-        if key == "condition":
-            if value not in _POLICY_CONDITIONS:
-                raise reader.error(f"condition {value!r} is unknown", *path, key,
-                                   hint="none, on-failure or any")
-            reader.set("restart", _POLICY_CONDITIONS[value], *path, key)
-        elif key == "delay":
-            seconds = reader.parsed(values.parse_duration, value, *path, key)
-            reader.set("restart_sec", round(seconds), *path, key)
-        elif key == "max_attempts":
-            count = reader.parsed(lambda t: values.parse_int(t, 1, "count"), value, *path, key)
-            reader.unit.append(("StartLimitBurst", str(count)))
-        elif key == "window":
-            seconds = reader.parsed(values.parse_duration, value, *path, key)
-            reader.unit.append(("StartLimitIntervalSec", f"{max(1, round(seconds))}s"))
-        else:
-            raise reader.error(f"restart_policy key {key!r} is unknown", *path, key)
-
-
-def resources(reader: ServiceReader, given: Mapping[str, Any]) -> None:
-    """deploy.resources: limits (cpus, memory, pids) and reservations (cpus, memory)."""
-    path = ("deploy", "resources")
-    for part, spec in given.items():
-        if part not in ("limits", "reservations") or not isinstance(spec, Mapping):
-            raise reader.error(f"resources key {part!r} is not supported by hostctl",
-                               *path, part, hint="limits and reservations")
-        for key, value in spec.items():
-            _resource(reader, part, key, value)
-
-
-def _resource(reader: ServiceReader, part: str, key: str, value: object) -> None:
-    path = ("deploy", "resources", part, key)
-    if part == "limits" and key == "cpus":
-        reader.set("cpus", reader.parsed(values.parse_cpus, value, *path), *path)
-    elif part == "limits" and key == "memory":
-        reader.set("memory", reader.parsed(values.parse_size, value, *path), *path)
-    elif part == "limits" and key == "pids":
-        reader.set("pids_limit", reader.parsed(
-            lambda t: values.parse_int(t, 1, "count"), value, *path), *path)
-    elif part == "reservations" and key == "memory":
-        reader.service.append(("MemoryLow", str(reader.parsed(values.parse_size, value,
-                                                               *path))))
-    elif part == "reservations" and key == "cpus":
-        cpus = reader.parsed(values.parse_cpus, value, *path)
-        # a share of the CPU time in proportion: one reserved CPU is systemd's default 100
-        reader.service.append(("CPUWeight", str(max(1, min(10000, round(cpus * 100))))))
-    else:
-        raise reader.error(f"{part} key {key!r} is not supported by hostctl", *path,
-                           hint="limits: cpus, memory, pids; reservations: cpus, memory")
-
-
-_HANDLERS: dict[str, Callable[[ServiceReader, Any], None]] = {
-    "image": _image,
+SERVICE_KEYS: dict[str, Check] = {
+    "annotations": _env(False),
+    "attach": _BOOL,
+    "blkio_config": _plain(shapes.mapping),
     "build": _build,
-    "command": _command,
-    "entrypoint": _entrypoint,
-    "environment": _environment,
-    "ports": _ports,
-    "volumes": _volumes,
-    "tmpfs": _tmpfs,
-    "restart": _restart,
-    "healthcheck": _healthcheck,
-    "user": _user,
-    "working_dir": _working_dir,
-    "cap_add": _caps("cap_add"),
-    "cap_drop": _caps("cap_drop"),
-    "devices": _devices,
-    "ulimits": _ulimits,
-    "sysctls": _sysctls,
+    "cap_add": _listed(),
+    "cap_drop": _listed(),
+    "cgroup": _choice("host", "private"),
+    "cgroup_parent": _TEXT,
+    "command": _plain(shapes.command),
+    "configs": _plain(mounts.file_mounts),
+    "container_name": _TEXT,
+    "cpu_count": _INT,
+    "cpu_percent": _INT,
+    "cpu_period": _INT,
+    "cpu_quota": _INT,
+    "cpu_rt_period": _DURATION,
+    "cpu_rt_runtime": _DURATION,
+    "cpu_shares": _INT,
+    "cpus": _plain(shapes.number),
+    "cpuset": _TEXT,
+    "depends_on": _depends_on,
+    "deploy": _deploy,
+    "device_cgroup_rules": _listed(),
+    "devices": _plain(mounts.devices),
+    "dns": _listed(True),
+    "dns_opt": _listed(),
+    "dns_search": _listed(True),
+    "domainname": _TEXT,
+    "entrypoint": _plain(shapes.command),
+    "env_file": _env_file,
+    "environment": _env(True),
+    "expose": _plain(mounts.expose),
+    "extends": _extends,
+    "external_links": _listed(),
     "extra_hosts": _extra_hosts,
-    "dns": _list_of("dns", "dns", values.parse_address),
-    "dns_search": _list_of("dns_search", "dns_search", values.parse_domain),
-    "dns_opt": _list_of("dns_options", "dns_opt", values.parse_dns_option),
-    "stop_signal": _scalar("stop_signal", "stop_signal", values.parse_signal),
-    "stop_grace_period": _stop_grace_period,
-    "init": _scalar("init", "init", values.parse_bool),
-    "read_only": _scalar("read_only", "read_only", values.parse_bool),
-    "labels": _labels("labels", "labels"),
-    "annotations": _labels("annotations", "annotations"),
-    "hostname": _scalar("hostname", "hostname", values.parse_hostname),
-    "shm_size": _scalar("shm_size", "shm_size", values.parse_size),
-    "mem_limit": _scalar("memory", "mem_limit", values.parse_size),
-    "mem_reservation": _mem_reservation,
-    "cpus": _scalar("cpus", "cpus", values.parse_cpus),
-    "cpu_shares": _cpu_shares,
-    "cpuset": _cpuset,
-    "oom_score_adj": _oom_score_adj,
-    "pids_limit": _scalar("pids_limit", "pids_limit",
-                          lambda t: values.parse_int(t, 1, "count")),
-    "group_add": _group_add,
-    "platform": _scalar("platform", "platform", values.parse_platform),
-    "pull_policy": _pull_policy,
-    "runtime": _runtime,
-    "security_opt": _security_opt,
-    "secrets": _secrets_of("secrets"),
-    "configs": _secrets_of("configs"),
+    "gpus": _any,
+    "group_add": _listed(),
+    "healthcheck": _healthcheck,
+    "hostname": _TEXT,
+    "image": _TEXT,
+    "init": _BOOL,
+    "ipc": _TEXT,
+    "label_file": _label_file,
+    "labels": _env(False),
+    "links": _listed(),
+    "logging": _logging,
+    "mac_address": _TEXT,
+    "mem_limit": _BYTES,
+    "mem_reservation": _BYTES,
+    "mem_swappiness": _INT,
+    "memswap_limit": _BYTES,
+    "network_mode": _TEXT,
+    "networks": _networks,
+    "oom_kill_disable": _BOOL,
+    "oom_score_adj": _INT,
+    "pid": _TEXT,
+    "pids_limit": _INT,
+    "platform": _TEXT,
+    "ports": _plain(mounts.ports),
+    "post_start": _any,
+    "pre_stop": _any,
+    "privileged": _BOOL,
+    "profiles": _listed(),
+    "pull_policy": _choice(
+        "always", "never", "missing", "build", "if_not_present", "daily", "weekly"
+    ),
+    "read_only": _BOOL,
+    "restart": _restart,
+    "runtime": _TEXT,
+    "scale": _INT,
+    "secrets": _plain(mounts.file_mounts),
+    "security_opt": _listed(),
+    "shm_size": _BYTES,
+    "stdin_open": _BOOL,
+    "stop_grace_period": _DURATION,
+    "stop_signal": _TEXT,
+    "storage_opt": _plain(shapes.plain_map),
+    "sysctls": _env(False),
+    "tmpfs": _tmpfs,
+    "tty": _BOOL,
+    "ulimits": _ulimits,
+    "user": _TEXT,
+    "userns_mode": _TEXT,
+    "uts": _TEXT,
+    "volumes": _volumes,
+    "volumes_from": _listed(),
+    "working_dir": _TEXT,
 }
+
+IGNORED_KEYS = {
+    "credential_spec": "Windows containers only",
+    "isolation": "Windows containers only",
+    "develop": "`compose watch` is a development-time tool",
+}
+
+BUILD_KEYS: dict[str, Check] = {
+    "context": _TEXT,
+    "dockerfile": _TEXT,
+    "dockerfile_inline": _TEXT,
+    "args": _env(True),
+    "ssh": _any,
+    "cache_from": _listed(),
+    "cache_to": _listed(),
+    "additional_contexts": _env(False),
+    "entitlements": _listed(),
+    "extra_hosts": _extra_hosts,
+    "isolation": _TEXT,
+    "labels": _env(False),
+    "network": _TEXT,
+    "no_cache": _BOOL,
+    "platforms": _listed(),
+    "privileged": _BOOL,
+    "pull": _BOOL,
+    "secrets": _plain(mounts.file_mounts),
+    "shm_size": _BYTES,
+    "tags": _listed(),
+    "target": _TEXT,
+    "ulimits": _ulimits,
+}
+
+
+def normalise_service(services: Map, name: str, scope: Scope) -> Map:
+    """The service NAME of SERVICES with every key checked and in canonical form; `x-`
+    keys dropped, ignored keys reported. `!reset`/`!override` markers are kept for the
+    merge (their values normalised)."""
+    path = child("services", name)
+    value = services[name]
+    if value is None:
+        value = Map(services.loc(name))
+    if not isinstance(value, Map):
+        raise wrong(services, name, path, "a mapping of service settings")
+    out = Map(value.at)
+    for key in value:
+        here = child(path, key)
+        if key.startswith("x-"):
+            continue
+        if key in IGNORED_KEYS:
+            scope.ignored.append((here, IGNORED_KEYS[key]))
+            continue
+        check = SERVICE_KEYS.get(key)
+        if check is None:
+            raise shapes.unknown_key(value, key, here, SERVICE_KEYS)
+        out.put(key, marked(value, key, here, scope, check), value.loc(key))
+    return out
+
+
+def marked(container: Map, key: str, path: str, scope: Scope, check: Check) -> Any:
+    """CHECK applied to the value at KEY, through a `!reset` or `!override` marker."""
+    value = container[key]
+    if isinstance(value, Reset):
+        return value
+    if isinstance(value, Override):
+        holder = Map(container.at)
+        holder.put(key, value.value, container.loc(key))
+        return Override(check(holder, key, path, scope))
+    return check(container, key, path, scope)

@@ -1,0 +1,122 @@
+"""One compose file read, checked and normalised, with its services' `extends` resolved.
+
+Relative paths resolve against the file's base directory: the project directory for the
+files given with -f (override files included, as the spec says), the file's own
+directory for a file named by `extends: {file: ...}` or `include`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hostctl.compose import resources, shapes
+from hostctl.compose.merge import merge, strip
+from hostctl.compose.service import Scope, normalise_service
+from hostctl.compose.tree import Interpolate, Map, at, child, read_file
+
+TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs", "include")
+IGNORED_TOP = {"version": "obsolete: the compose spec reads every file the same way"}
+
+
+class Files:
+    """Reads compose files once each (extends may name the same file many times)."""
+
+    def __init__(self, interpolate: Interpolate, ignored: list[tuple[str, str]]) -> None:
+        self.interpolate = interpolate
+        self.ignored = ignored
+        self._cache: dict[tuple[Path, Path], Map] = {}
+
+    def load(self, path: Path, base: Path) -> Map:
+        """PATH's top level, normalised, extends resolved (a cached result is reused)."""
+        key = (path, base)
+        if key not in self._cache:
+            top = normalise_top(read_file(path, self.interpolate), Scope(base, self.ignored))
+            self._cache[key] = top
+            services = top.get("services")
+            if isinstance(services, Map):
+                for name in list(services):
+                    self.extended(services, name, path, ())
+        return self._cache[key]
+
+    def extended(
+        self, services: Map, name: str, path: Path, chain: tuple[tuple[Path, str], ...]
+    ) -> Map:
+        """The service NAME with its `extends` chain merged in (and the result stored)."""
+        service: Map = services[name]
+        reference = service.get("extends")
+        if not isinstance(reference, Map):
+            return service
+        here = child(child("services", name), "extends")
+        link = (path, name)
+        if link in chain:
+            cycle = " -> ".join(f"{p.name}:{s}" for p, s in (*chain, link))
+            raise shapes.fail(
+                service,
+                "extends",
+                here,
+                f"extends loops: {cycle}",
+                "a service cannot extend itself through others",
+            )
+        other_path = Path(reference["file"]) if "file" in reference else path
+        if "file" in reference:
+            other = self.load(other_path, other_path.parent).get("services")
+        else:
+            other = services
+        wanted = reference["service"]
+        if not isinstance(other, Map) or wanted not in other:
+            where = f" in {other_path}" if "file" in reference else ""
+            raise shapes.fail(
+                service,
+                "extends",
+                here,
+                f"cannot extend {wanted!r}: no such service{where}",
+                "name a service defined in that file",
+            )
+        base = self.extended(other, wanted, other_path, (*chain, link))
+        own = service.copy_shallow()
+        del own["extends"]
+        parent = strip(base).copy_shallow()
+        parent.pop("extends", None)
+        merged: Map = merge(parent, own, ("services", name))
+        services.put(name, merged, services.loc(name))
+        return merged
+
+
+def normalise_top(top: Map, scope: Scope) -> Map:
+    """The top level of one file: keys checked, sections and services normalised."""
+    out = Map(top.at)
+    for key in top:
+        if key.startswith("x-"):
+            continue
+        if key in IGNORED_TOP:
+            scope.ignored.append((key, IGNORED_TOP[key]))
+            continue
+        if key not in TOP_KEYS:
+            raise shapes.unknown_key(top, key, key, TOP_KEYS)
+        out.put(key, _section(top, key, scope), top.loc(key))
+    return out
+
+
+def _section(top: Map, key: str, scope: Scope) -> Any:
+    if key == "name":
+        return shapes.text(top, key, key)
+    if key == "include":
+        return top[key]
+    if key != "services":
+        return resources.normalise(key, top, scope.base, scope.ignored)
+    services = top[key]
+    if services is None:
+        return Map(top.loc(key))
+    if not isinstance(services, Map):
+        raise shapes.wrong(top, key, key, "a mapping of services")
+    out = Map(services.at)
+    for name in services:
+        if name.startswith("x-"):
+            continue
+        out.put(name, normalise_service(services, name, scope), services.loc(name))
+    return out
+
+
+def where(container: Map, key: str, path: str) -> str:
+    return at(container.loc(key), path)
