@@ -20,7 +20,7 @@ from hostctl.paths import Scope, for_scope
 if TYPE_CHECKING:
     from hostctl.compose.install import Plan
     from hostctl.compose.installed import Installed
-    from hostctl.compose.source import Project
+    from hostctl.compose.project import ComposeProject
     from hostctl.compose.translate import Translation
 
 
@@ -62,7 +62,7 @@ class ServiceRow:
     image: str = ""
 
 
-def load_source(source: Source) -> Project:
+def load_source(source: Source) -> ComposeProject:
     """The project SOURCE names, loaded from where the user keeps it."""
     import os
 
@@ -71,11 +71,10 @@ def load_source(source: Source) -> Project:
     directory = source.directory
     if directory is None and source.files:
         directory = source.files[0].absolute().parent
-    project: Project = load_project(
+    return load_project(
         directory or Path.cwd(), files=list(source.files), name=source.name,
         env_files=list(source.env_files), profiles=source.profiles,
         environ=dict(os.environ))
-    return project
 
 
 def config(source: Source) -> str:
@@ -207,8 +206,8 @@ def down(name: str, scope: Scope, *, volumes: bool = False, check: bool = False
     for unit in found.containers if found else ():
         systemd.run_job("StopUnit", unit.unit)
         systemd.reset_failed(unit.unit)
-    systemd.run_job("StopUnit", f"{name}.service")  # a broken project's failing unit
-    systemd.reset_failed(f"{name}.service")
+    if found is None:  # a broken project: its failing unit
+        systemd.reset_failed(f"{name}.service")
     install.remove(path)
     systemd.reload()
     if found is not None:

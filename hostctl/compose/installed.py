@@ -28,7 +28,7 @@ from hostctl.errors import DeclarationError
 from hostctl.paths import Paths, Scope, for_scope
 
 if TYPE_CHECKING:
-    from hostctl.compose.source import Project
+    from hostctl.compose.project import ComposeProject
     from hostctl.compose.translate import Translation
     from hostctl.declarations.model import Container
 
@@ -91,7 +91,7 @@ def read(name: str, paths: Paths) -> Installed:
                      bool(data.get("enabled", True)))
 
 
-def load(installed: Installed) -> Project:
+def load(installed: Installed) -> ComposeProject:
     """The installed project loaded (hostctl.compose.project)."""
     from hostctl.compose.project import load_project
 
