@@ -323,3 +323,24 @@ def log_command(name: str, scope: Scope, services: Sequence[str] = (), *,
     if lines is not None:
         argv += ["-n", str(lines)]
     return argv
+
+
+def unit_states(name: str, scope: Scope) -> dict[str, str]:
+    """Installed project NAME's units and their ActiveState ({} when not installed)."""
+    from hostctl.compose import installed
+    from hostctl.systemd.dbus import Systemd
+
+    if not (installed.projects_dir(for_scope(scope)) / name).is_dir():
+        return {}
+    found = installed.translation(name, scope)
+    states = Systemd(scope).states([unit.unit for unit in found.containers])
+    return {unit.unit: states.get(unit.unit, ("inactive",))[0] for unit in found.containers}
+
+
+def stop(name: str, scope: Scope) -> bool:
+    """Stop project NAME's units; whether any was running."""
+    running = [unit for unit, state in unit_states(name, scope).items()
+               if state not in ("inactive", "failed")]
+    if running:
+        control(name, scope, "StopUnit")
+    return bool(running)
