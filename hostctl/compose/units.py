@@ -46,9 +46,9 @@ def project_units(scope: Scope, hostctl_bin: Program, report: Report,
         made = _project(found, scope, hostctl_bin, report, taken)
         links = (f"{boot_target(scope)}.wants/{found.target}",) if project.enabled else ()
         units += made
+        written = {unit.unit_name for unit in made}
         units.append(Generated(found.target, target_text(
-            found, [unit.unit_name for unit in made if unit.unit_name.endswith(".service")]),
-            links))
+            found, [unit.unit for unit in found.containers if unit.unit in written]), links))
     return units
 
 
