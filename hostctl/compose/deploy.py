@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from hostctl.compose import shapes
-from hostctl.compose.tree import Map, child
+from hostctl.compose.tree import Dropped, Map, child
 
-Ignored = list[tuple[str, str]]
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 IGNORED_DEPLOY = {
     "placement": "placement picks among swarm nodes; there is one host",
@@ -22,7 +23,7 @@ RESOURCE_KEYS = ("cpus", "memory", "pids", "devices", "generic_resources")
 RESTART_KEYS = ("condition", "delay", "max_attempts", "window")
 
 
-def deploy(container: Map, key: str, path: str, ignored: Ignored) -> Map:
+def deploy(container: Map, key: str, path: str) -> Map:
     value = shapes.mapping(container, key, path)
     out = Map(value.at)
     for name in value:
@@ -30,14 +31,15 @@ def deploy(container: Map, key: str, path: str, ignored: Ignored) -> Map:
         if name.startswith("x-"):
             continue
         if name in IGNORED_DEPLOY:
-            ignored.append((here, IGNORED_DEPLOY[name]))
+            out.put(name, Dropped(IGNORED_DEPLOY[name]), value.loc(name))
             continue
         if name == "mode":
             mode = shapes.choice(
                 value, name, here, ("replicated", "global", "replicated-job", "global-job")
             )
             if mode.startswith("global"):
-                ignored.append((here, "global runs one task per swarm node: one host, one task"))
+                reason = "global runs one task per swarm node: one host, one task"
+                out.put(name, Dropped(reason), value.loc(name))
                 continue
             out.put(name, mode, value.loc(name))
         elif name == "replicas":

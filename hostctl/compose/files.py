@@ -8,12 +8,19 @@ directory for a file named by `extends: {file: ...}` or `include`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from hostctl.compose import resources, shapes
+from hostctl.compose.checks import Scope
+from hostctl.compose.include import include
+from hostctl.compose.interpolate import Lookup, substitute
 from hostctl.compose.merge import merge, strip
-from hostctl.compose.service import Scope, normalise_service
-from hostctl.compose.tree import Interpolate, Map, at, child, read_file
+from hostctl.compose.service import normalise_service
+from hostctl.compose.tree import Dropped, Map, Override, Reset, child, read_file
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 TOP_KEYS = ("name", "services", "networks", "volumes", "secrets", "configs", "include")
 IGNORED_TOP = {"version": "obsolete: the compose spec reads every file the same way"}
@@ -22,17 +29,27 @@ IGNORED_TOP = {"version": "obsolete: the compose spec reads every file the same 
 class Files:
     """Reads compose files once each (extends may name the same file many times)."""
 
-    def __init__(self, interpolate: Interpolate, ignored: list[tuple[str, str]]) -> None:
-        self.interpolate = interpolate
-        self.ignored = ignored
+    def __init__(
+        self, lookup: Lookup, process: Mapping[str, str], chain: tuple[Path, ...] = ()
+    ) -> None:
+        self.lookup = lookup
+        self.process = process  # the process environment, for included projects
+        self.chain = chain  # the files including this project (include loops)
         self._cache: dict[tuple[Path, Path], Map] = {}
+
+    def interpolate(self, text: str) -> str:
+        return substitute(text, self.lookup)
 
     def load(self, path: Path, base: Path) -> Map:
         """PATH's top level, normalised, extends resolved (a cached result is reused)."""
         key = (path, base)
         if key not in self._cache:
-            top = normalise_top(read_file(path, self.interpolate), Scope(base, self.ignored))
+            top = normalise_top(
+                read_file(path, self.interpolate), Scope(base, self.process.get("HOME"))
+            )
             self._cache[key] = top
+            if "include" in top:
+                include(top, base, self, Files)
             services = top.get("services")
             if isinstance(services, Map):
                 for name in list(services):
@@ -43,10 +60,10 @@ class Files:
         self, services: Map, name: str, path: Path, chain: tuple[tuple[Path, str], ...]
     ) -> Map:
         """The service NAME with its `extends` chain merged in (and the result stored)."""
-        service: Map = services[name]
-        reference = service.get("extends")
+        service = services[name]
+        reference = service.get("extends") if isinstance(service, Map) else None
         if not isinstance(reference, Map):
-            return service
+            return service  # type: ignore[no-any-return]
         here = child(child("services", name), "extends")
         link = (path, name)
         if link in chain:
@@ -90,7 +107,7 @@ def normalise_top(top: Map, scope: Scope) -> Map:
         if key.startswith("x-"):
             continue
         if key in IGNORED_TOP:
-            scope.ignored.append((key, IGNORED_TOP[key]))
+            out.put(key, Dropped(IGNORED_TOP[key]), top.loc(key))
             continue
         if key not in TOP_KEYS:
             raise shapes.unknown_key(top, key, key, TOP_KEYS)
@@ -104,7 +121,7 @@ def _section(top: Map, key: str, scope: Scope) -> Any:
     if key == "include":
         return top[key]
     if key != "services":
-        return resources.normalise(key, top, scope.base, scope.ignored)
+        return resources.normalise(key, top, scope)
     services = top[key]
     if services is None:
         return Map(top.loc(key))
@@ -114,9 +131,13 @@ def _section(top: Map, key: str, scope: Scope) -> Any:
     for name in services:
         if name.startswith("x-"):
             continue
-        out.put(name, normalise_service(services, name, scope), services.loc(name))
+        value = services[name]
+        if isinstance(value, Reset):  # an override file removing a service
+            out.put(name, value, services.loc(name))
+        elif isinstance(value, Override):
+            holder = Map(services.at)
+            holder.put(name, value.value, services.loc(name))
+            out.put(name, Override(normalise_service(holder, name, scope)), services.loc(name))
+        else:
+            out.put(name, normalise_service(services, name, scope), services.loc(name))
     return out
-
-
-def where(container: Map, key: str, path: str) -> str:
-    return at(container.loc(key), path)

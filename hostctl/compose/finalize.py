@@ -5,14 +5,18 @@ named volumes, secrets, configs)."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from hostctl.compose import shapes
+from hostctl.compose import consistency, shapes
 from hostctl.compose.interpolate import Lookup, read_env_file
-from hostctl.compose.tree import Loc, Map, Seq, child
+from hostctl.compose.tree import Dropped, Loc, Map, Seq, child
 from hostctl.errors import DeclarationError
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 SECTIONS = ("networks", "volumes", "secrets", "configs")
 
@@ -67,6 +71,7 @@ def complete(top: Map, project: str, directory: Path, lookup: Lookup) -> None:
         _network_refs(top, service, path, services.loc(name))
         _volume_refs(top, service, path)
         _file_refs(top, service, path)
+    consistency.check(services)
     for section in SECTIONS:
         for name, entry in top[section].items():
             _name(section, name, entry, project)
@@ -89,8 +94,9 @@ def _environment(service: Map, path: str, lookup: Lookup) -> None:
                     hint="create it, or mark it `required: false`",
                 )
             continue
-        for key, value in read_env_file(file, lookup).items():
-            merged.put(key, value, (str(file), 0))
+        lines: dict[str, int] = {}
+        for key, value in read_env_file(file, lookup, lines).items():
+            merged.put(key, value, (str(file), lines[key]))
     own = service.get("environment") or Map(service.at)
     for key, value in own.items():
         merged.put(key, lookup(key) if value is None else value, own.loc(key))
@@ -159,6 +165,7 @@ def _network_refs(top: Map, service: Map, path: str, loc: Loc) -> None:
 
 def _volume_refs(top: Map, service: Map, path: str) -> None:
     for index, mount in enumerate(service.get("volumes") or []):
+        mount["target"] = posixpath.normpath(mount["target"])  # as compose cleans it
         source = mount.get("source") if mount["type"] == "volume" else None
         if source and source not in top["volumes"]:
             raise shapes.fail(
@@ -210,6 +217,41 @@ def _at(service: Map, key: str, path: str) -> str:
     return at(service.loc(key), child(path, key))
 
 
+def drop_ignored(top: Map) -> tuple[list[tuple[str, str]], dict[tuple[str | int, ...], Loc]]:
+    """Remove the Dropped keys from where they can be (the top level, services and their
+    deploy, top-level entries): their (key path, reason) and their locations."""
+    places: list[tuple[tuple[str, ...], Map]] = [((), top)]
+    for section in ("services", *SECTIONS):
+        for name, entry in (top.get(section) or {}).items():
+            places.append(((section, name), entry))
+            deploy = entry.get("deploy") if section == "services" else None
+            if isinstance(deploy, Map):
+                places.append(((section, name, "deploy"), deploy))
+    ignored: list[tuple[str, str]] = []
+    locs: dict[tuple[str | int, ...], Loc] = {}
+    for path, container in places:
+        for key in [k for k, v in container.items() if isinstance(v, Dropped)]:
+            ignored.append((".".join((*path, key)), container[key].reason))
+            locs[(*path, key)] = container.loc(key)
+            del container[key]
+    return ignored, locs
+
+
+def find(tree: Map, path: tuple[str | int, ...]) -> Loc | None:
+    """The location of PATH in TREE, or of its nearest parent that has one."""
+    best: Loc | None = None
+    node: Any = tree
+    for part in path:
+        found = isinstance(node, Map) and isinstance(part, str) and part in node
+        found = found or (isinstance(node, Seq) and isinstance(part, int) and 0 <= part < len(node))
+        if not found:
+            break
+        loc, node = node.loc(part), node[part]
+        if loc[1]:
+            best = loc
+    return best
+
+
 def to_plain(value: Any) -> Any:
     """VALUE as plain dicts and lists."""
     if isinstance(value, dict):
@@ -217,21 +259,3 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, list):
         return [to_plain(item) for item in value]
     return value
-
-
-def locations(
-    value: Any, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], str]
-) -> None:
-    """Every key path of VALUE mapped to its `FILE:LINE`."""
-    if isinstance(value, Map):
-        for key, item in value.items():
-            loc = value.loc(key)
-            if loc[1]:
-                out[(*path, key)] = f"{loc[0]}:{loc[1]}"
-            locations(item, (*path, key), out)
-    elif isinstance(value, Seq):
-        for index, item in enumerate(value):
-            loc = value.loc(index)
-            if loc[1]:
-                out[(*path, index)] = f"{loc[0]}:{loc[1]}"
-            locations(item, (*path, index), out)

@@ -12,14 +12,11 @@ string and a warning.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hostctl.errors import DeclarationError
-
-log = logging.getLogger(__name__)
 
 Lookup = Callable[[str], "str | None"]
 
@@ -124,9 +121,17 @@ def _apply(name: str, operator: str, argument: str, lookup: Lookup) -> str:
 def _value(name: str, lookup: Lookup) -> str:
     value = lookup(name)
     if value is None:
-        log.warning("the %s variable is not set: defaulting to a blank string", name)
+        _warn(name)
         return ""
     return value
+
+
+def _warn(name: str) -> None:
+    import logging  # only when there is something to say: start-up time counts
+
+    logging.getLogger(__name__).warning(
+        "the %s variable is not set: defaulting to a blank string", name
+    )
 
 
 # --- .env files ------------------------------------------------------------------------
@@ -147,7 +152,9 @@ _ESCAPES = {
 }
 
 
-def read_env_file(path: Path, lookup: Lookup) -> dict[str, str]:
+def read_env_file(
+    path: Path, lookup: Lookup, lines: dict[str, int] | None = None
+) -> dict[str, str]:
     """The variables of the env file PATH, in order. Values are interpolated (single
     quotes excepted) from LOOKUP first, then the file's earlier variables, as docker
     compose does. Errors name PATH:LINE."""
@@ -159,21 +166,25 @@ def read_env_file(path: Path, lookup: Lookup) -> dict[str, str]:
         raise DeclarationError(
             f"env file is not UTF-8 (byte {err.start})", where=str(path), hint="save it as UTF-8"
         ) from None
-    return parse_env(text, str(path), lookup)
+    return parse_env(text, str(path), lookup, lines)
 
 
-def parse_env(text: str, source: str, lookup: Lookup) -> dict[str, str]:
-    """The variables of env-file TEXT (SOURCE names it in errors)."""
+def parse_env(
+    text: str, source: str, lookup: Lookup, lines: dict[str, int] | None = None
+) -> dict[str, str]:
+    """The variables of env-file TEXT (SOURCE names it in errors); LINES, when given,
+    gets the line each variable was set on."""
+    numbers = {} if lines is None else lines
     out: dict[str, str] = {}
 
     def inner(name: str) -> str | None:
         found = lookup(name)
         return found if found is not None else out.get(name)
 
-    lines = text.replace("\r\n", "\n").split("\n")
+    rows = text.replace("\r\n", "\n").split("\n")
     index = 0
-    while index < len(lines):
-        line_no, line = index + 1, lines[index].strip()
+    while index < len(rows):
+        line_no, line = index + 1, rows[index].strip()
         index += 1
         if not line or line.startswith("#"):
             continue
@@ -190,11 +201,12 @@ def parse_env(text: str, source: str, lookup: Lookup) -> dict[str, str]:
             inherited = lookup(key)
             if inherited is not None:
                 out[key] = inherited
+                numbers[key] = line_no
             continue
         rest = rest.lstrip()
         try:
             if rest[:1] in ("'", '"'):
-                value, index = _quoted(rest, lines, index, source, line_no)
+                value, index = _quoted(rest, rows, index, source, line_no)
                 if rest[0] == '"':
                     value = substitute(_unescape(value), inner)
             else:
@@ -204,6 +216,7 @@ def parse_env(text: str, source: str, lookup: Lookup) -> dict[str, str]:
                 err.message, where=f"{source}:{line_no}:{key}", hint=err.hint
             ) from None
         out[key] = value
+        numbers[key] = line_no
     return out
 
 

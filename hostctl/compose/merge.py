@@ -13,11 +13,15 @@ location of the file it came from.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
 
 from hostctl.compose.tree import Map, Override, Reset, Seq
 
-Identity = Callable[[Any], Hashable]
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
+
+if TYPE_CHECKING:
+    Identity = Callable[[Any], Hashable]
 
 
 def _value(item: Any) -> Hashable:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from hostctl.compose import shapes
 from hostctl.compose.shapes import fail, wrong
 from hostctl.compose.tree import Loc, Map, Seq, child
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 _PORT = re.compile(
     r"(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:]*(?=:\d)):)??"
@@ -157,13 +160,17 @@ def is_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or source in (".", "..")
 
 
-def absolute(source: str, base: Path) -> str:
-    """SOURCE resolved like compose does: `~` to the home directory, relative to BASE."""
-    expanded = os.path.expanduser(source)
+def absolute(source: str, base: Path, home: str | None = None) -> str:
+    """SOURCE resolved like compose does: `~` to HOME (the project environment's, else
+    the user's), then relative to BASE."""
+    if home and (source == "~" or source.startswith("~/")):
+        expanded = home + source[1:]
+    else:
+        expanded = os.path.expanduser(source)
     return os.path.normpath(os.path.join(base, expanded))
 
 
-def volumes(container: Map, key: str, path: str, base: Path) -> Seq:
+def volumes(container: Map, key: str, path: str, base: Path, home: str | None = None) -> Seq:
     """`volumes`: each item as {type, source?, target, read_only?, bind?, volume?, tmpfs?}."""
     value = container[key]
     if not isinstance(value, Seq):
@@ -172,14 +179,14 @@ def volumes(container: Map, key: str, path: str, base: Path) -> Seq:
     for index, item in enumerate(value):
         here = child(path, index)
         if isinstance(item, Map):
-            mount = _long_volume(value, index, here, base)
+            mount = _long_volume(value, index, here, base, home)
         else:
-            mount = _short_volume(value, index, here, base)
+            mount = _short_volume(value, index, here, base, home)
         out.add(mount, value.loc(index))
     return out
 
 
-def _short_volume(container: Seq, index: int, path: str, base: Path) -> Map:
+def _short_volume(container: Seq, index: int, path: str, base: Path, home: str | None) -> Map:
     spec = shapes.text(container, index, path)
     loc = container.loc(index)
     parts = spec.split(":")
@@ -199,7 +206,7 @@ def _short_volume(container: Seq, index: int, path: str, base: Path) -> Map:
     mount = new(
         loc,
         type="bind" if bind else "volume",
-        source=absolute(source, base) if bind else source,
+        source=absolute(source, base, home) if bind else source,
         target=target,
     )
     for option in options:
@@ -241,7 +248,7 @@ def _short_volume(container: Seq, index: int, path: str, base: Path) -> Map:
     return mount
 
 
-def _long_volume(container: Seq, index: int, path: str, base: Path) -> Map:
+def _long_volume(container: Seq, index: int, path: str, base: Path, home: str | None) -> Map:
     item: Map = container[index]
     for key in item:
         if key not in _VOLUME_KEYS:
@@ -255,7 +262,9 @@ def _long_volume(container: Seq, index: int, path: str, base: Path) -> Map:
     out.locs["type"] = item.loc("type")
     if item.get("source") not in (None, ""):
         source = shapes.text(item, "source", child(path, "source"))
-        out.put("source", absolute(source, base) if kind == "bind" else source, item.loc("source"))
+        out.put(
+            "source", absolute(source, base, home) if kind == "bind" else source, item.loc("source")
+        )
     elif kind == "bind":
         raise fail(container, index, path, "a bind mount needs a source", "e.g. `source: ./data`")
     out.put("target", shapes.text(item, "target", child(path, "target")), item.loc("target"))

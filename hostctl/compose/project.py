@@ -49,7 +49,10 @@ SERVICE (keys present only when given, except where a default is stated):
   depends_on: {SERVICE: {condition: "service_started"|"service_healthy"|
           "service_completed_successfully", required: bool, restart: bool}} (always all
           three keys). A required dependency on a service disabled by profiles is an error;
-          one with required: false is dropped.
+          one with required: false is dropped. docker compose's implicit dependencies are
+          added (service_started, required): `service:NAME` in network_mode, ipc, pid,
+          uts or cgroup and `links` (restart: true), `volumes_from` (restart: false).
+          Dependency loops are errors.
   healthcheck: {test?: [str] (a string becomes ["CMD-SHELL", s]), interval?, timeout?,
           start_period?, start_interval?: duration, retries?: int, disable?: bool}
   deploy: {mode?: "replicated", replicas?: int, resources?: {limits?|reservations?:
@@ -80,9 +83,12 @@ reason: services.S.deploy.{placement, update_config, rollback_config, endpoint_m
 labels}, deploy.mode global, services.S.{credential_spec, isolation, develop},
 networks.N.attachable, top-level version.
 
-where(*path) names the source of a key path as `FILE:LINE:KEY` (FILE:LINE of the file
-the value was written in, through merges, extends and anchors; the nearest known parent
-when the key itself was filled in as a default).
+where(*path) names the source of a key path as `FILE:LINE:KEY`, e.g.
+`/srv/app/compose.override.yaml:12:services.web.ports[0]` (no space: the form of every
+hostctl diagnostic): the file and line the value was written at, through overrides,
+extends, include, anchors and env files; the nearest written parent for a value the
+loader filled in (a default network, an env_file default); the first file otherwise.
+Ignored keys keep their location too (where("services", "web", "deploy", "placement")).
 """
 
 from __future__ import annotations
@@ -90,16 +96,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from hostctl.compose import finalize
+from hostctl.compose import consistency, finalize
 from hostctl.compose.files import Files
-from hostctl.compose.interpolate import chained, read_env_file, substitute
+from hostctl.compose.interpolate import chained, read_env_file
 from hostctl.compose.merge import merge, strip
-from hostctl.compose.tree import Map
+from hostctl.compose.tree import Loc, Map
 from hostctl.errors import DeclarationError
+
+TYPE_CHECKING = False  # typing and dataclasses are not imported at run time: see ComposeProject
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_FILES = (
@@ -111,27 +119,65 @@ OVERRIDE_FILES = (
 _PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
-@dataclass(frozen=True)
 class ComposeProject:
-    """A loaded compose project: its name, directory, files and canonical model."""
+    """A loaded compose project: its name, directory, files and canonical model.
 
+    Immutable, compared by value: a frozen dataclass written out, because importing
+    dataclasses (inspect, ast, dis...) costs the generator more than loading a project.
+    `source` is the model as read, with the location of every key (for where()).
+    """
+
+    __slots__ = ("directory", "dropped", "files", "ignored", "model", "name", "source")
     name: str
     directory: Path
     files: tuple[Path, ...]
     model: Mapping[str, Any]
-    ignored: tuple[tuple[str, str], ...] = ()
-    locations: Mapping[tuple[str | int, ...], str] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    ignored: tuple[tuple[str, str], ...]
+    source: Map
+    dropped: Mapping[tuple[str | int, ...], Loc]
+
+    def __init__(
+        self,
+        name: str,
+        directory: Path,
+        files: tuple[Path, ...],
+        model: Mapping[str, Any],
+        ignored: tuple[tuple[str, str], ...] = (),
+        source: Map | None = None,
+        dropped: Mapping[tuple[str | int, ...], Loc] | None = None,
+    ) -> None:
+        values = (name, directory, files, model, ignored, source or Map(), dropped or {})
+        for key, value in zip(_FIELDS, values, strict=True):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"ComposeProject is immutable: cannot set {key}")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"ComposeProject is immutable: cannot delete {key}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ComposeProject):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in _FIELDS[:5])
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.directory, self.files))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in _FIELDS[:5])
+        return f"ComposeProject({shown})"
 
     def where(self, *path: str | int) -> str:
         """`FILE:LINE:KEY` of the key PATH (or of its nearest parent known)."""
         key = _dotted(path)
-        for length in range(len(path), 0, -1):
-            found = self.locations.get(tuple(path[:length]))
-            if found is not None:
-                return f"{found}:{key}"
+        found = self.dropped.get(path) or finalize.find(self.source, path)
+        if found is not None:
+            return f"{found[0]}:{found[1]}:{key}"
         return f"{self.files[0]}:{key}" if self.files else key
+
+
+_FIELDS = ("name", "directory", "files", "model", "ignored", "source", "dropped")
 
 
 def _dotted(path: Sequence[str | int]) -> str:
@@ -162,8 +208,7 @@ def load_project(
     dotenv = _dotenv(root, [Path(f).absolute() for f in env_files], process)
     lookup = chained(process, dotenv)
     files = files or _find_files(root, lookup("COMPOSE_FILE"), lookup)
-    ignored: list[tuple[str, str]] = []
-    reader = Files(lambda text: substitute(text, lookup), ignored)
+    reader = Files(lookup, process, tuple(files))
     top: Map | None = None
     for file in files:
         loaded = reader.load(file, root)
@@ -174,32 +219,18 @@ def load_project(
     active = list(profiles) if profiles is not None else _split(lookup("COMPOSE_PROFILES"))
     if not isinstance(top.get("services"), Map):
         top.put("services", Map(top.at), top.at)
+    consistency.implicit_dependencies(top["services"])
     finalize.apply_profiles(top, active)
     finalize.complete(top, project, root, lookup)
     top.pop("include", None)
+    ignored, dropped = finalize.drop_ignored(top)
     model = Map(top.at)
     model.put("name", project, top.loc("name"))
     for key in ("services", "networks", "volumes", "secrets", "configs"):
         if key in top:
             model.put(key, top[key], top.loc(key))
-    index: dict[tuple[str | int, ...], str] = {}
-    finalize.locations(model, (), index)
-    unique = tuple(dict.fromkeys(ignored))
-    return ComposeProject(
-        project, root, tuple(files), finalize.to_plain(model), _active_ignored(unique, model), index
-    )
-
-
-def _active_ignored(
-    ignored: tuple[tuple[str, str], ...], model: Map
-) -> tuple[tuple[str, str], ...]:
-    """IGNORED without the keys of services the profiles left out."""
-    services = model.get("services") or {}
-    return tuple(
-        (path, reason)
-        for path, reason in ignored
-        if not path.startswith("services.") or path.split(".")[1] in services
-    )
+    plain = finalize.to_plain(model)
+    return ComposeProject(project, root, tuple(files), plain, tuple(ignored), model, dropped)
 
 
 def _split(value: str | None) -> list[str]:

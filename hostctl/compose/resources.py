@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from hostctl.compose import mounts, shapes
-from hostctl.compose.tree import Map, Override, Reset, child
+from hostctl.compose.checks import Scope
+from hostctl.compose.tree import Dropped, Map, Override, Reset, child
 
-Ignored = list[tuple[str, str]]
-Check = Callable[[Map, str, str, Path], Any]
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
+
+if TYPE_CHECKING:
+    Check = Callable[[Map, str, str, Scope], Any]
 
 
 def _p(check: Callable[[Any, str, str], Any]) -> Check:
-    return lambda container, key, path, _base: check(container, key, path)
+    return lambda container, key, path, _scope: check(container, key, path)
 
 
-def _labels(container: Map, key: str, path: str, base: Path) -> Map:
+def _labels(container: Map, key: str, path: str, scope: Scope) -> Map:
     return shapes.key_values(container, key, path, allow_none=False)
 
 
-def _external(container: Map, key: str, path: str, base: Path) -> Any:
+def _external(container: Map, key: str, path: str, scope: Scope) -> Any:
     value = container[key]
     if isinstance(value, Map):  # the legacy `external: {name: X}`
         for name in value:
@@ -31,11 +34,11 @@ def _external(container: Map, key: str, path: str, base: Path) -> Any:
     return shapes.boolean(container, key, path)
 
 
-def _file(container: Map, key: str, path: str, base: Path) -> str:
-    return mounts.absolute(shapes.text(container, key, path), base)
+def _file(container: Map, key: str, path: str, scope: Scope) -> str:
+    return mounts.absolute(shapes.text(container, key, path), scope.base, scope.home)
 
 
-def _ipam(container: Map, key: str, path: str, base: Path) -> Map:
+def _ipam(container: Map, key: str, path: str, scope: Scope) -> Map:
     value = shapes.mapping(container, key, path)
     allowed = ("driver", "config", "options")
     for name in value:
@@ -81,8 +84,8 @@ CONFIG_KEYS: dict[str, Check] = {
     "content": _p(shapes.text),
     "template_driver": _p(shapes.text),
 }
-SECRET_KEYS: dict[str, Check] = {
-    **CONFIG_KEYS,
+SECRET_KEYS: dict[str, Check] = {  # no `content`: a secret's value is not written inline
+    **{key: check for key, check in CONFIG_KEYS.items() if key != "content"},
     "driver": _p(shapes.text),
     "driver_opts": _p(shapes.plain_map),
 }
@@ -98,7 +101,7 @@ KEYS = {
 }
 
 
-def normalise(section: str, top: Map, base: Path, ignored: Ignored) -> Map:
+def normalise(section: str, top: Map, scope: Scope) -> Map:
     """The top-level SECTION of TOP checked, each entry a Map (an empty one when null)."""
     value = top[section]
     if value is None:
@@ -109,11 +112,11 @@ def normalise(section: str, top: Map, base: Path, ignored: Ignored) -> Map:
     for name in value:
         if name.startswith("x-"):
             continue
-        out.put(name, _entry(section, value, name, base, ignored), value.loc(name))
+        out.put(name, _entry(section, value, name, scope), value.loc(name))
     return out
 
 
-def _entry(section: str, container: Map, name: str, base: Path, ignored: Ignored) -> Any:
+def _entry(section: str, container: Map, name: str, scope: Scope) -> Any:
     path = child(section, name)
     value = container[name]
     if isinstance(value, Reset | Override):
@@ -129,21 +132,22 @@ def _entry(section: str, container: Map, name: str, base: Path, ignored: Ignored
         if key.startswith("x-"):
             continue
         if (section, key) in IGNORED:
-            ignored.append((here, IGNORED[(section, key)]))
+            out.put(key, Dropped(IGNORED[(section, key)]), value.loc(key))
             continue
         check = allowed.get(key)
         if check is None:
             raise shapes.unknown_key(value, key, here, allowed)
-        out.put(key, check(value, key, here, base), value.loc(key))
+        out.put(key, check(value, key, here, scope), value.loc(key))
     if section in ("secrets", "configs"):
-        sources = [key for key in ("file", "environment", "content", "external") if key in out]
+        kinds = [k for k in ("file", "environment", "content", "external") if k in allowed]
+        sources = [key for key in kinds if key in out]
         if len(sources) != 1:
             raise shapes.fail(
                 container,
                 name,
                 path,
-                f"a {section[:-1]} needs exactly one of file, environment, "
-                f"content, external (got {', '.join(sources) or 'none'})",
+                f"a {section[:-1]} needs exactly one of {', '.join(kinds)} "
+                f"(got {', '.join(sources) or 'none'})",
                 "e.g. `file: ./db_password.txt`",
             )
     return out

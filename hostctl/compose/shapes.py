@@ -7,14 +7,15 @@ naming FILE:LINE:KEY and what is allowed.
 
 from __future__ import annotations
 
-import difflib
 import re
-import shlex
 from collections.abc import Iterable
-from typing import Any
 
 from hostctl.compose.tree import Map, Seq, at, child, loc_of
 from hostctl.errors import DeclarationError
+
+TYPE_CHECKING = False  # typing is not imported at run time: the generator loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT_NS = {
@@ -55,6 +56,8 @@ def wrong(
 
 
 def unknown_key(container: Map, key: str, path: str, allowed: Iterable[str]) -> DeclarationError:
+    import difflib  # errors only: start-up time counts
+
     names = sorted(allowed)
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
     hint = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(names)
@@ -235,6 +238,8 @@ def command(container: Any, key: str | int, path: str) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        import shlex
+
         try:
             return shlex.split(value)
         except ValueError as err:

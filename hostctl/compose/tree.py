@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -46,7 +44,17 @@ _SPECIAL_FLOAT = {
 }
 
 
-class Map(dict[str, Any]):
+TYPE_CHECKING = False  # typing and dataclasses are not imported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
+    _Dict = dict[str, Any]
+    _List = list[Any]
+else:
+    _Dict, _List = dict, list
+
+
+class Map(_Dict):
     """A mapping with the location of the mapping (`at`) and of each key (`locs`)."""
 
     def __init__(self, at: Loc = NOWHERE) -> None:
@@ -68,7 +76,7 @@ class Map(dict[str, Any]):
         return out
 
 
-class Seq(list[Any]):
+class Seq(_List):
     """A sequence with the location of the sequence (`at`) and of each item (`locs`)."""
 
     def __init__(self, at: Loc = NOWHERE) -> None:
@@ -84,16 +92,29 @@ class Seq(list[Any]):
         return self.locs[index] if 0 <= index < len(self.locs) else self.at
 
 
-@dataclass(frozen=True)
+class Dropped:
+    """A key with no meaning on one host: kept through merges so it is reported (with the
+    path it ends up at) and then removed from the model."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
 class Reset:
     """`!reset`: the key is removed from what it is merged over."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class Override:
     """`!override VALUE`: VALUE replaces what it is merged over instead of merging."""
 
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def loc_of(container: Any, key: str | int) -> Loc:
