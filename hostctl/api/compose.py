@@ -92,7 +92,11 @@ def plan_install(source: Source, scope: Scope, enabled: bool = True) -> Plan:
     from hostctl.compose.translate import translate
 
     project = load_source(source)
-    translate(project)
+    found = translate(project)
+    if scope is Scope.USER:
+        from hostctl.compose.installed import check_rootless
+
+        check_rootless(found)
     env_files = list(source.env_files)
     if not env_files and (project.directory / ".env").is_file():
         env_files = [project.directory / ".env"]

@@ -110,7 +110,25 @@ def translation(name: str, scope: Scope) -> Translation:
     """Installed project NAME of SCOPE, loaded and translated."""
     from hostctl.compose.translate import translate
 
-    return translate(load(read(name, for_scope(scope))))
+    found = translate(load(read(name, for_scope(scope))))
+    if scope is Scope.USER:
+        check_rootless(found)
+    return found
+
+
+def check_rootless(found: Translation) -> None:
+    """A user's project: its services cannot be on the project's own networks yet (a
+    user network is a holder unit of a declared network file, hostctl.network.holder)."""
+    owned = {network.name for network in found.networks if not network.external}
+    for unit in found.containers:
+        if unit.container.network in owned:
+            raise DeclarationError(
+                f"service {unit.service} is on the project network "
+                f"{unit.container.network}, which a user's project cannot have yet",
+                where=unit.container.where("network"),
+                hint="network_mode: bridge (pasta, names do not resolve) or host, an "
+                "external network declared in ~/.config/hostctl/networks, or run the "
+                "project as root")
 
 
 def find_container(name: str, scope: Scope) -> Container | None:

@@ -166,3 +166,17 @@ def test_a_failing_check_keeps_the_installed_project(etc: Path, tmp_path: Path) 
         install.write(plan, verify)
     assert "x.io/a:1" in (folder / "compose.yaml").read_text()
     assert sorted(p.name for p in (etc / "compose").iterdir()) == ["keep"]
+
+
+def test_a_users_project_on_its_own_network_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    folder = tmp_path / "config/hostctl/compose/mine"
+    folder.mkdir(parents=True)
+    (folder / "compose.yaml").write_text("services:\n  a:\n    image: x.io/a:1\n")
+    with pytest.raises(DeclarationError, match="a user's project cannot") as raised:
+        installed.translation("mine", Scope.USER)
+    assert str(raised.value).startswith(f"{folder}/compose.yaml:2:services.a.networks")
+    (folder / "compose.yaml").write_text(
+        "services:\n  a:\n    image: x.io/a:1\n    network_mode: bridge\n")
+    assert installed.translation("mine", Scope.USER).containers[0].container.network == "bridge"
