@@ -82,8 +82,7 @@ WAITER = "/usr/local/lib/bench-first-lines.py"
 WAITER_CODE = """\
 import json, subprocess, sys, time
 argv, matches = sys.argv[1:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]
-cursor = subprocess.run(["journalctl", "-n0", "--show-cursor", "-q"], capture_output=True,
-                        text=True).stdout.strip().split("cursor: ")[-1]
+began = time.time()
 start = time.monotonic()
 subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 seen = set()
@@ -91,12 +90,13 @@ query = []
 for match in matches:
     query += [match, "+"]
 while True:
-    out = subprocess.run(["journalctl", "--after-cursor", cursor, "-o", "json", *query[:-1]],
+    out = subprocess.run(["journalctl", f"--since=@{int(began)}", "-o", "json", *query[:-1]],
                          capture_output=True, text=True).stdout
     for line in out.splitlines():
         entry = json.loads(line)
         text = entry.get("MESSAGE")
-        if isinstance(text, str) and not text.startswith("hostctl:"):
+        fresh = int(entry["__REALTIME_TIMESTAMP"]) >= began * 1e6
+        if fresh and isinstance(text, str) and not text.startswith("hostctl:"):
             for match in matches:
                 field, _, value = match.partition("=")
                 if entry.get(field) == value:
@@ -117,8 +117,8 @@ PODMAN_CONF = {
 }
 HOSTCTL_UP = ["sh", "-c", f"cd {SRC} && exec {HOSTCTL} compose up -d"]
 PODMAN_UP = ["sh", "-c", f"cd {SRC} && exec podman-compose -p pc up -d"]
-HOSTCTL_LINES = ["SYSLOG_IDENTIFIER=shop-web-1", "SYSLOG_IDENTIFIER=shop-db-1",
-                 "SYSLOG_IDENTIFIER=shop-cache-1"]
+HOSTCTL_LINES = ["_SYSTEMD_UNIT=shop-web.service", "_SYSTEMD_UNIT=shop-db.service",
+                 "_SYSTEMD_UNIT=shop-cache.service"]
 PODMAN_LINES = ["CONTAINER_NAME=pc_web_1", "CONTAINER_NAME=pc_db_1", "CONTAINER_NAME=pc_cache_1"]
 
 

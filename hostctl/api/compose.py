@@ -306,7 +306,8 @@ def _port(port: Any) -> str:
 
 
 def log_command(name: str, scope: Scope, services: Sequence[str] = (), *,
-                follow: bool = False, lines: int | None = None) -> list[str]:
+                follow: bool = False, lines: int | None = None,
+                since: float | None = None) -> list[str]:
     """The journalctl command showing the project's (or SERVICES') output, each line
     named by its container (PROJECT-SERVICE-N)."""
     from hostctl.compose import installed
@@ -326,6 +327,8 @@ def log_command(name: str, scope: Scope, services: Sequence[str] = (), *,
         argv.append("--follow")
     if lines is not None:
         argv += ["-n", str(lines)]
+    if since is not None:  # journalctl takes @EPOCH seconds
+        argv.append(f"--since=@{int(since)}")
     return argv
 
 

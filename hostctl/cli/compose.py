@@ -61,9 +61,12 @@ def compose_up(
     profile: ProfileOpt = None, user: UserOpt = False,
 ) -> None:
     """Install the project where the generator reads it, reload systemd and start it."""
+    import time
+
     from hostctl.api.compose import log_command, up
 
     scope = scope_of(user)
+    began = time.time()
     result = up(_source(project, file, env_file, profile), scope)
     for line in result.ignored:
         say(f"ignored: {line}")
@@ -72,7 +75,7 @@ def compose_up(
     for failure in result.failed:
         say(f"failed: {failure}")
     if not detach:
-        argv = log_command(result.project, scope, follow=True, lines=0 if result.failed else None)
+        argv = log_command(result.project, scope, follow=True, since=began - 1)
         sys.stdout.flush()
         os.execvp(argv[0], argv)
     if result.failed:
