@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hostctl.compose.servicekeys import DEPLOY_IGNORED, ServiceReader, resources, restart_policy
+from hostctl.compose.servicekeys import DEPLOY_IGNORED, ServiceReader
+from hostctl.compose.servicelimits import resources, restart_policy
 from hostctl.compose.source import Project
 from hostctl.declarations.model import Container, Directives
 from hostctl.declarations.settings import Restart
