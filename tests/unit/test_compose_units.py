@@ -180,3 +180,12 @@ def test_a_users_project_on_its_own_network_is_refused(
     (folder / "compose.yaml").write_text(
         "services:\n  a:\n    image: x.io/a:1\n    network_mode: bridge\n")
     assert installed.translation("mine", Scope.USER).containers[0].container.network == "bridge"
+
+
+def test_compose_containers_never_take_the_recorded_quick_start(etc: Path) -> None:
+    from hostctl.launcher.recording import eligible
+
+    project(etc, "host", "services: {a: {image: x.io/a:1, network_mode: host}}\n")
+    container = load_declaration("host-a-1", Scope.SYSTEM)
+    assert container.network == "host"
+    assert not eligible(container, Scope.SYSTEM, {"linux": {"cgroupsPath": "/x"}})
