@@ -77,6 +77,14 @@ class Files:
             )
         other_path = Path(reference["file"]) if "file" in reference else path
         if "file" in reference:
+            if not other_path.is_file():
+                raise shapes.fail(
+                    service,
+                    "extends",
+                    here,
+                    f"extended file {other_path} not found",
+                    "a relative `file:` is relative to the extending file's project directory",
+                )
             other = self.load(other_path, other_path.parent).get("services")
         else:
             other = services

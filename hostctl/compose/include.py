@@ -63,6 +63,10 @@ def _load(entries: Seq, index: int, base: Path, files: Files, make: Callable[...
         Path(mounts.absolute(p, base, files.process.get("HOME")))
         for p in shapes.string_list(entry, "path", child(here, "path"), single=True)
     ]
+    if not paths:
+        raise shapes.fail(
+            entries, index, here, "an include needs a path", "e.g. `path: ../shared/compose.yaml`"
+        )
     for path in paths:
         if path in files.chain:
             raise shapes.fail(

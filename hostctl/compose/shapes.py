@@ -269,6 +269,8 @@ def key_values(container: Any, key: str | int, path: str, *, allow_none: bool) -
     if isinstance(value, Map):
         for name in value:
             item = value[name]
+            if not name:
+                raise fail(value, name, child(path, name), "an empty name", "write KEY: VALUE")
             if item is None:
                 out.put(name, None if allow_none else "", value.loc(name))
             else:
