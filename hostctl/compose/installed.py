@@ -106,13 +106,36 @@ def load(installed: Installed) -> ComposeProject:
         profiles=installed.profiles, environ={})
 
 
+# (scope, name) -> (stamp of the project's directory, its translation): a launcher reads
+# its project twice (its declaration, then the networks), the CLI's `up` three times.
+_translated: dict[tuple[Scope, str], tuple[object, Translation]] = {}
+
+
+def _stamp(path: Path) -> object:
+    """What a project's translation depends on in its directory: each file's identity."""
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+        stats = [(e.name, e.stat()) for e in entries]
+    except OSError as err:
+        return ("unlisted", err.errno)
+    return (os.stat(path).st_ino, tuple(
+        (name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for name, st in stats))
+
+
 def translation(name: str, scope: Scope) -> Translation:
-    """Installed project NAME of SCOPE, loaded and translated."""
+    """Installed project NAME of SCOPE, loaded and translated (again only when a file of
+    its directory changed since this process last did)."""
     from hostctl.compose.translate import translate
 
-    found = translate(load(read(name, for_scope(scope))))
+    paths = for_scope(scope)
+    stamp = _stamp(projects_dir(paths) / name)
+    known = _translated.get((scope, name))
+    if known is not None and known[0] == stamp:
+        return known[1]
+    found = translate(load(read(name, paths)))
     if scope is Scope.USER:
         check_rootless(found)
+    _translated[(scope, name)] = (stamp, found)
     return found
 
 
