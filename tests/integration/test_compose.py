@@ -167,54 +167,71 @@ def test_down_removes_units_networks_containers_but_keeps_volumes(host: Any) -> 
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - hostctl.hostctl.compose_project:
+PROJECT_TASK = """\
+    - name: {title}
+      hostctl.hostctl.compose_project:
         project: tiny
-        state: "{{ state | default('started') }}"
+        state: {state}
+        remove_volumes: true
         definition:
           services:
             one:
               image: @IMAGE@
-              command: ["sh", "-c", "echo {{ word | default('first') }}; exec sleep 600"]
+              command: ["sh", "-c", "echo {word}; exec sleep 600"]
               stop_signal: SIGKILL
               volumes: ["keep:/keep"]
           volumes:
-            keep: {}
-        remove_volumes: true
-      register: result
-    - copy: {content: "{{ result | to_json }}", dest: /tmp/result.json}
+            keep: {{}}
+      register: {name}
+{extra}"""
+PID = """\
+    - command: systemctl show -P MainPID tiny-one.service
+      register: {name}
+      changed_when: false
       check_mode: false
-""".replace("@IMAGE@", netguest.IMAGE)
+"""
+PLAY = "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + "".join([
+    PROJECT_TASK.format(title="deploy", state="started", word="first", name="deployed",
+                        extra=""),
+    PROJECT_TASK.format(title="again", state="started", word="first", name="again",
+                        extra=""),
+    PID.format(name="pid_before"),
+    PROJECT_TASK.format(title="check a change", state="started", word="second",
+                        name="checked", extra="      check_mode: true\n      diff: true\n"),
+    PID.format(name="pid_after"),
+    "    - command: test -d /var/lib/hostctl/volumes/tiny_keep/_data\n"
+    "      changed_when: false\n",
+    PROJECT_TASK.format(title="remove", state="absent", word="first", name="removed",
+                        extra=""),
+    "    - copy:\n"
+    "        content: \"{{ {'deployed': deployed, 'again': again, 'checked': checked,"
+    " 'removed': removed, 'pids': [pid_before.stdout, pid_after.stdout]} | to_json }}\"\n"
+    "        dest: /tmp/result.json\n",
+]).replace("@IMAGE@", netguest.IMAGE)
 
 
-def play(host: Any, *args: str) -> dict[str, Any]:
-    """Run PLAY in the guest with the checkout's collection; the module's result."""
+def play(host: Any) -> dict[str, Any]:
+    """Run PLAY in the guest with the checkout's collection; the tasks' results."""
     venv = HOSTCTL.rsplit("/", 1)[0]
     tree = "/tmp/collections/ansible_collections/hostctl"
     host.sh(f"mkdir -p {tree} && ln -sfn {netguest.CHECKOUT}/ansible_collection {tree}/hostctl")
     host.write_file("/tmp/play.yml", PLAY)
     done = host.run(
         [f"{venv}/ansible-playbook", "-i", "localhost,", "-c", "local", "/tmp/play.yml",
-         "-e", f"ansible_python_interpreter={venv}/python", *args],
-        env={"ANSIBLE_COLLECTIONS_PATH": "/tmp/collections"}, check=False, timeout=120)
+         "-e", f"ansible_python_interpreter={venv}/python"],
+        env={"ANSIBLE_COLLECTIONS_PATH": "/tmp/collections"}, check=False, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     return dict(json.loads(host.read_file("/tmp/result.json")))
 
 
 def test_ansible_module_is_idempotent_with_check_mode_and_diff(host: Any) -> None:
-    first = play(host)
-    assert first["changed"] and prop(host, "tiny-one.service", "ActiveState") == "active"
-    assert play(host)["changed"] is False
-    pid = prop(host, "tiny-one.service", "MainPID")
-    checked = play(host, "--check", "--diff", "-e", "word=second")
+    results = play(host)
+    assert results["deployed"]["changed"] and results["again"]["changed"] is False
+    checked = results["checked"]
     assert checked["changed"] and "second" in checked["diff"]["prepared"]
-    assert prop(host, "tiny-one.service", "MainPID") == pid  # check mode changed nothing
-    assert host.run(["test", "-d", "/var/lib/hostctl/volumes/tiny_keep/_data"],
-                    check=False).returncode == 0
-    assert play(host, "-e", "state=absent")["changed"]
+    before, after = results["pids"]
+    assert before == after and int(before) > 0  # check mode restarted nothing
+    assert results["removed"]["changed"]
     assert prop(host, "tiny-one.service", "LoadState") == "not-found"
     assert host.run(["test", "-e", "/var/lib/hostctl/volumes/tiny_keep"],
                     check=False).returncode != 0  # remove_volumes: down -v
