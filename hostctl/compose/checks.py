@@ -313,7 +313,8 @@ def env_file(container: Map, key: str, path: str, scope: Scope) -> Seq:
                 item.loc("required"),
             )
             if "format" in item:
-                entry.put("format", shapes.text(item, "format", child(here, "format")), loc)
+                fmt = shapes.choice(item, "format", child(here, "format"), ("raw",))
+                entry.put("format", fmt, item.loc("format"))
         else:
             text = shapes.text(holder, slot, here)
             entry = new(loc, path=mounts.absolute(text, scope.base, scope.home), required=True)

@@ -95,7 +95,8 @@ def _environment(service: Map, path: str, lookup: Lookup) -> None:
                 )
             continue
         lines: dict[str, int] = {}
-        for key, value in read_env_file(file, lookup, lines).items():
+        raw = entry.get("format") == "raw"
+        for key, value in read_env_file(file, lookup, lines, raw=raw).items():
             merged.put(key, value, (str(file), lines[key]))
     own = service.get("environment") or Map(service.at)
     for key, value in own.items():

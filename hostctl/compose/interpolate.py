@@ -153,7 +153,7 @@ _ESCAPES = {
 
 
 def read_env_file(
-    path: Path, lookup: Lookup, lines: dict[str, int] | None = None
+    path: Path, lookup: Lookup, lines: dict[str, int] | None = None, *, raw: bool = False
 ) -> dict[str, str]:
     """The variables of the env file PATH, in order. Values are interpolated (single
     quotes excepted) from LOOKUP first, then the file's earlier variables, as docker
@@ -166,7 +166,23 @@ def read_env_file(
         raise DeclarationError(
             f"env file is not UTF-8 (byte {err.start})", where=str(path), hint="save it as UTF-8"
         ) from None
+    if raw:
+        return parse_raw_env(text, lines)
     return parse_env(text, str(path), lookup, lines)
+
+
+def parse_raw_env(text: str, lines: dict[str, int] | None = None) -> dict[str, str]:
+    """An env file in `format: raw`: each `KEY=VALUE` line taken as written (no quotes,
+    escapes, comments after values or interpolation); blank and `#` lines skipped."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        out[key.strip()] = value
+        if lines is not None:
+            lines[key.strip()] = number
+    return out
 
 
 def parse_env(

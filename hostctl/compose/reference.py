@@ -57,7 +57,8 @@ the project directory, with `compose.override.yaml` (or `.yml`, or the
 - **Normalisation** (the model `hostctl compose config` prints, as `docker compose
   config` does): short syntax becomes long syntax (ports with ranges expanded,
   volumes, depends_on, devices, secrets, configs), environment lists become mappings
-  and `env_file` entries (`required: false` ones may be missing) are read under
+  and `env_file` entries (`required: false` ones may be missing, `format: raw` ones are
+  taken as written) are read under
   `environment`, `label_file` under `labels`, string commands are split as a shell
   would, durations are written as Go writes them (`1m30s`), sizes become bytes, relative
   paths become absolute, every service without `networks` or `network_mode` is on the

@@ -147,6 +147,7 @@ class Reader:
     def __init__(self, path: Path, interpolate: Interpolate | None) -> None:
         self.file = str(path)
         self.interpolate = interpolate
+        self._open: set[int] = set()  # the collections being read: an alias into one loops
 
     def loc(self, node: Node) -> Loc:
         return (self.file, node.start_mark.line + 1)
@@ -155,24 +156,32 @@ class Reader:
         if node.tag == "!reset":
             return Reset()
         if node.tag == "!override":
-            node.tag = _TAG + (
-                "map"
-                if isinstance(node, MappingNode)
-                else "seq"
-                if isinstance(node, SequenceNode)
-                else "str"
-            )
-            return Override(self.value(node, path))
+            return Override(self.untagged(node, path))
+        return self.untagged(node, path)
+
+    def untagged(self, node: Node, path: str) -> Any:
         if isinstance(node, MappingNode):
             return self.mapping(node, path)
         if isinstance(node, SequenceNode):
+            self._enter(node, path)
             out = Seq(self.loc(node))
             for index, item in enumerate(node.value):
                 out.add(self.value(item, child(path, index)), self.loc(item))
+            self._open.discard(id(node))
             return out
-        return self.scalar(node, path)
+        return self.scalar(node, path, plain_tags=node.tag == "!override")
+
+    def _enter(self, node: Node, path: str) -> None:
+        if id(node) in self._open:
+            raise DeclarationError(
+                "an alias refers to a mapping or list it is inside of",
+                where=at(self.loc(node), path),
+                hint="an anchor cannot contain an alias to itself",
+            )
+        self._open.add(id(node))
 
     def mapping(self, node: MappingNode, path: str) -> Map:
+        self._enter(node, path)
         out = Map(self.loc(node))
         merged: list[Map] = []
         for key_node, value_node in node.value:
@@ -191,6 +200,7 @@ class Reader:
             for key, value in source.items():
                 if key not in out:
                     out.put(key, value, source.loc(key))
+        self._open.discard(id(node))
         return out
 
     def _merge_sources(self, node: Node, path: str) -> Iterable[Map]:
@@ -213,9 +223,10 @@ class Reader:
             )
         return str(node.value)
 
-    def scalar(self, node: Node, path: str) -> Any:
+    def scalar(self, node: Node, path: str, plain_tags: bool = False) -> Any:
+        """A scalar's value; PLAIN_TAGS: its tag (`!override`) was dealt with."""
         text = str(node.value)
-        if node.tag.startswith("!") and node.tag not in ("!",):
+        if node.tag.startswith("!") and node.tag != "!" and not plain_tags:
             raise DeclarationError(
                 f"unknown tag {node.tag}",
                 where=at(self.loc(node), path),

@@ -236,3 +236,18 @@ def test_include_conflict_and_loop(tmp_path: Path) -> None:
         load_project(tmp_path, environ={})
     assert caught.value.where == f"{tmp_path / 'other.yaml'}:1:include[0]"
     assert "include loops back to" in caught.value.message
+
+
+def test_env_files_optional_and_raw(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  a:\n    image: x\n    env_file:\n"
+        "      - path: missing.env\n        required: false\n"
+        "      - path: raw.env\n        format: raw\n"
+        "      - path: parsed.env\n"
+    )
+    (tmp_path / "raw.env").write_text('QUOTED="kept" # and this\nDOLLAR=$HOME\n')
+    (tmp_path / "parsed.env").write_text('PARSED="unquoted" # comment\n')
+    environment = load_project(tmp_path, environ={"HOME": "/h"}).model["services"]["a"][
+        "environment"
+    ]
+    assert environment == {"QUOTED": '"kept" # and this', "DOLLAR": "$HOME", "PARSED": "unquoted"}

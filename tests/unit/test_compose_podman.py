@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,9 @@ import pytest
 
 from hostctl.compose.project import load_project
 
-podman_compose = pytest.importorskip("podman_compose", reason="apt install podman-compose")
+with warnings.catch_warnings():  # Debian's podman_compose.py has an invalid "\." escape
+    warnings.simplefilter("ignore", DeprecationWarning)
+    podman_compose = pytest.importorskip("podman_compose", reason="apt install podman-compose")
 
 DATA = Path(__file__).parent.parent / "data" / "compose"
 
@@ -50,9 +53,18 @@ def _command(value: Any) -> list[str] | None:
     return shlex.split(value) if isinstance(value, str) else value
 
 
-def _port(spec: str) -> tuple[str, int]:
+def _port(spec: Any) -> tuple[str, int]:
+    if isinstance(spec, dict):
+        return str(spec.get("published", "")), int(spec["target"])
     published, _, target = str(spec).rpartition(":")
-    return published, int(target)
+    return published.rpartition(":")[2], int(target.partition("/")[0])
+
+
+def _target(spec: Any) -> str:
+    if isinstance(spec, dict):
+        return str(spec["target"])
+    parts = str(spec).split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
 
 
 def _test(value: Any) -> list[str]:
@@ -62,9 +74,10 @@ def _test(value: Any) -> list[str]:
 def comparable_peer(service: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"image": service.get("image")}
     out["command"] = _command(service.get("command"))
-    out["environment"] = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+    environment = service.get("environment") or {}
+    out["environment"] = {k: v if v is None else str(v) for k, v in environment.items()}
     out["ports"] = sorted(_port(p) for p in service.get("ports") or [])
-    out["volume_targets"] = sorted(v.split(":")[1] for v in service.get("volumes") or [])
+    out["volume_targets"] = sorted(_target(v) for v in service.get("volumes") or [])
     out["depends_on"] = sorted(service.get("depends_on") or [])
     health = service.get("healthcheck")
     out["health_test"] = _test(health["test"]) if health else None
