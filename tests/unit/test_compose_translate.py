@@ -176,3 +176,35 @@ def test_missing_dependency_and_optional_one() -> None:
     model["services"]["a"]["depends_on"]["gone"]["required"] = True
     with pytest.raises(DeclarationError, match="not in the project"):
         translate(FakeProject(model))
+
+
+AWESOME = Path(__file__).parent.parent / "data" / "compose" / "awesome"
+# docker/awesome-compose projects hostctl refuses, and the key it names: a service on two
+# networks (a hostctl container joins one), a static address, a wasm runtime.
+REFUSED = {
+    "nextcloud-redis-mariadb": "services.nc.networks",
+    "nginx-flask-mysql": "services.backend.networks",
+    "pihole-cloudflared-DoH": "services.cloudflared.networks.dns-net.ipv4_address",
+    "react-express-mongodb": "services.backend.networks",
+    "react-express-mysql": "services.backend.networks",
+    "react-java-mysql": "services.backend.networks",
+    "react-rust-postgres": "services.backend.networks",
+    "wasmedge-kafka-mysql": "services.etl.runtime",
+    "wasmedge-mysql-nginx": "services.backend.runtime",
+}
+
+
+@pytest.mark.parametrize("root", sorted(p.parent for p in AWESOME.glob("*/compose.y*ml")),
+                         ids=lambda p: p.name)
+def test_real_projects_translate_or_name_the_key(root: Path) -> None:
+    from hostctl.compose.project import load_project
+
+    project = load_project(root, environ={})
+    if root.name not in REFUSED:
+        result = translate(project)
+        assert {unit.service for unit in result.containers} == set(project.model["services"])
+        return
+    with pytest.raises(DeclarationError) as raised:
+        translate(project)
+    assert str(raised.value.where).endswith(f":{REFUSED[root.name]}")
+    assert str(raised.value.where).startswith(str(root / "compose.y"))
