@@ -252,6 +252,31 @@ def list_containers(scope: Scope, *, adhoc: bool = False,
         state = systemd.unit(f"{name}.service")
         if stopped or state.active_state != "inactive":
             rows.append(_status_row(name, path, searched, state, scope))
+    known = {row.name for row in rows}
+    rows += [row for row in _compose_rows(scope, systemd)
+             if row.name not in known and (stopped or row.active_state != "inactive")]
+    return rows
+
+
+def _compose_rows(scope: Scope, systemd: Any) -> list[ContainerStatus]:
+    """The containers of the installed compose projects (a broken project: none)."""
+    from hostctl.compose import installed
+
+    rows = []
+    for project in installed.project_names(for_scope(scope)):
+        try:
+            found = installed.translation(project, scope)
+        except HostctlError:
+            continue  # its failing unit says why
+        for unit in found.containers:
+            container, state = unit.container, systemd.unit(unit.unit)
+            running = state.active_state in ("active", "reloading", "deactivating")
+            rows.append(ContainerStatus(
+                container.name, state.name, str(container.source), container.image,
+                state.active_state, state.sub_state, state.main_pid, state.restarts,
+                state.active_since, None, dict(container.labels),
+                image_digest(container.name, container.image, scope, running),
+                _health_status(container.name, scope) if running else None))
     return rows
 
 

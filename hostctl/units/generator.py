@@ -118,6 +118,7 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
         from hostctl.declarations.kube_file import input_dirs
 
         names += [d for d in input_dirs(dirs) if d not in names]  # .kube files' YAML
+        names.append(os.fspath(for_scope(Scope(scope)).config / "compose"))  # projects
         if scope == "user":  # which networks exist decides the network units
             from hostctl.network.defs import networks_dir
 
