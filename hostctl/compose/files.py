@@ -36,6 +36,7 @@ class Files:
         self.process = process  # the process environment, for included projects
         self.chain = chain  # the files including this project (include loops)
         self._cache: dict[tuple[Path, Path], Map] = {}
+        self.markers = False  # some file holds `!reset`/`!override`: strip after merging
 
     def interpolate(self, text: str) -> str:
         return substitute(text, self.lookup)
@@ -44,9 +45,9 @@ class Files:
         """PATH's top level, normalised, extends resolved (a cached result is reused)."""
         key = (path, base)
         if key not in self._cache:
-            top = normalise_top(
-                read_file(path, self.interpolate), Scope(base, self.process.get("HOME"))
-            )
+            read, markers = read_file(path, self.interpolate)
+            self.markers = self.markers or markers
+            top = normalise_top(read, Scope(base, self.process.get("HOME")))
             self._cache[key] = top
             if "include" in top:
                 include(top, base, self, Files)
@@ -101,7 +102,7 @@ class Files:
         base = self.extended(other, wanted, other_path, (*chain, link))
         own = service.copy_shallow()
         del own["extends"]
-        parent = strip(base).copy_shallow()
+        parent = (strip(base) if self.markers else base).copy_shallow()
         parent.pop("extends", None)
         merged: Map = merge(parent, own, ("services", name))
         services.put(name, merged, services.loc(name))

@@ -109,6 +109,7 @@ def _load(entries: Seq, index: int, base: Path, files: Files, make: Callable[...
     for path in paths:
         loaded = reader.load(path, directory)
         model = loaded if model is None else merge(model, loaded)
+    files.markers = files.markers or reader.markers  # its `!reset`s are stripped with ours
     assert model is not None
     return model
 

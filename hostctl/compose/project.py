@@ -214,7 +214,8 @@ def load_project(
         loaded = reader.load(file, root)
         top = loaded if top is None else merge(top, loaded)
     assert top is not None
-    top = strip(top)
+    if reader.markers:
+        top = strip(top)
     project = _project_name(name, lookup("COMPOSE_PROJECT_NAME"), top, root)
     active = list(profiles) if profiles is not None else _split(lookup("COMPOSE_PROFILES"))
     if not isinstance(top.get("services"), Map):

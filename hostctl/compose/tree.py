@@ -26,6 +26,21 @@ try:
 except ImportError:  # PyYAML built without libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
+_PLAIN = "!plain"  # a plain scalar: its type is decided here, by YAML 1.2's rules
+
+
+class _Composer(_Loader):
+    """Tags nodes without PyYAML's YAML 1.1 resolver (a regex match per scalar): plain
+    scalars are resolved by resolve_plain, quoted ones are strings."""
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            if implicit[0]:
+                return "tag:yaml.org,2002:merge" if value == "<<" else _PLAIN
+            return "tag:yaml.org,2002:str"
+        return "tag:yaml.org,2002:map" if kind is MappingNode else "tag:yaml.org,2002:seq"
+
+
 Loc = tuple[str, int]
 NOWHERE: Loc = ("", 0)
 _TAG = "tag:yaml.org,2002:"
@@ -57,6 +72,8 @@ else:
 class Map(_Dict):
     """A mapping with the location of the mapping (`at`) and of each key (`locs`)."""
 
+    __slots__ = ("at", "locs")
+
     def __init__(self, at: Loc = NOWHERE) -> None:
         super().__init__()
         self.at = at
@@ -78,6 +95,8 @@ class Map(_Dict):
 
 class Seq(_List):
     """A sequence with the location of the sequence (`at`) and of each item (`locs`)."""
+
+    __slots__ = ("at", "locs")
 
     def __init__(self, at: Loc = NOWHERE) -> None:
         super().__init__()
@@ -148,14 +167,17 @@ class Reader:
         self.file = str(path)
         self.interpolate = interpolate
         self._open: set[int] = set()  # the collections being read: an alias into one loops
+        self.markers = False  # a `!reset` or `!override` was read
 
     def loc(self, node: Node) -> Loc:
         return (self.file, node.start_mark.line + 1)
 
     def value(self, node: Node, path: str) -> Any:
         if node.tag == "!reset":
+            self.markers = True
             return Reset()
         if node.tag == "!override":
+            self.markers = True
             return Override(self.untagged(node, path))
         return self.untagged(node, path)
 
@@ -215,7 +237,7 @@ class Reader:
             yield self.mapping(item, path)
 
     def key(self, node: Node, path: str) -> str:
-        if not isinstance(node, ScalarNode) or node.tag == _TAG + "null":
+        if not isinstance(node, ScalarNode) or (node.tag == _PLAIN and _NULL.fullmatch(node.value)):
             raise DeclarationError(
                 "a key must be a string",
                 where=at(self.loc(node), path or "?"),
@@ -226,16 +248,16 @@ class Reader:
     def scalar(self, node: Node, path: str, plain_tags: bool = False) -> Any:
         """A scalar's value; PLAIN_TAGS: its tag (`!override`) was dealt with."""
         text = str(node.value)
-        if node.tag.startswith("!") and node.tag != "!" and not plain_tags:
+        if node.tag == _PLAIN:
+            resolved = resolve_plain(text)
+            if not isinstance(resolved, str):
+                return resolved
+        elif node.tag.startswith("!") and node.tag != "!" and not plain_tags:
             raise DeclarationError(
                 f"unknown tag {node.tag}",
                 where=at(self.loc(node), path),
                 hint="compose files know `!reset` and `!override`",
             )
-        if isinstance(node, ScalarNode) and not node.style and node.tag != _TAG + "str":
-            resolved = resolve_plain(text)
-            if not isinstance(resolved, str):
-                return resolved
         if self.interpolate is None:
             return text
         try:
@@ -272,7 +294,7 @@ def compose_file(path: Path) -> Node | None:
     except OSError as err:
         raise DeclarationError(f"cannot read: {err.strerror}", where=str(path)) from None
     try:
-        return yaml.compose(text, Loader=_Loader)
+        return yaml.compose(text, Loader=_Composer)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -285,15 +307,17 @@ def compose_file(path: Path) -> Node | None:
         raise DeclarationError(f"not valid YAML: {err}", where=str(path)) from None
 
 
-def read_file(path: Path, interpolate: Interpolate | None) -> Map:
-    """PATH read into a Map, string values interpolated with INTERPOLATE."""
+def read_file(path: Path, interpolate: Interpolate | None) -> tuple[Map, bool]:
+    """PATH read into a Map, string values interpolated with INTERPOLATE, and whether it
+    holds `!reset`/`!override` markers (without, there is nothing to strip after merges)."""
     node = compose_file(path)
     if node is None:
-        return Map((str(path), 1))
+        return Map((str(path), 1)), False
     if not isinstance(node, MappingNode):
         raise DeclarationError(
             "a compose file is a mapping",
             where=f"{path}:{node.start_mark.line + 1}",
             hint="start with `services:`",
         )
-    return Reader(path, interpolate).mapping(node, "")
+    reader = Reader(path, interpolate)
+    return reader.mapping(node, ""), reader.markers

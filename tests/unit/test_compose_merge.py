@@ -251,3 +251,13 @@ def test_env_files_optional_and_raw(tmp_path: Path) -> None:
         "environment"
     ]
     assert environment == {"QUOTED": '"kept" # and this', "DOLLAR": "$HOME", "PARSED": "unquoted"}
+
+
+def test_markers_in_an_included_file_do_not_leak(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("include: [inc.yaml]\nservices:\n  a:\n    image: x\n")
+    (tmp_path / "inc.yaml").write_text(
+        'services:\n  b:\n    image: y\n    labels: !reset {}\n    ports: !override ["1:1"]\n'
+    )
+    b = load_project(tmp_path, environ={}).model["services"]["b"]
+    assert "labels" not in b
+    assert b["ports"] == [{"mode": "ingress", "target": 1, "published": "1", "protocol": "tcp"}]
