@@ -60,6 +60,7 @@ class ContainerStatus:
     labels: dict[str, str] = field(default_factory=dict)
     digest: str | None = None  # the running container's image, else the stored image's
     health: str | None = None  # starting | healthy | unhealthy; None: no check or not running
+    pod: str | None = None  # the pod the container is a member of
 
 
 def declaration_path(name: str, scope: Scope) -> Path:
@@ -262,6 +263,31 @@ def list_containers(scope: Scope, *, adhoc: bool = False,
         state = systemd.unit(f"{name}.service")
         if stopped or state.active_state != "inactive":
             rows.append(_status_row(name, path, searched, state, scope))
+    known = {row.name for row in rows}
+    rows += [row for row in _compose_rows(scope, systemd)
+             if row.name not in known and (stopped or row.active_state != "inactive")]
+    return rows
+
+
+def _compose_rows(scope: Scope, systemd: Any) -> list[ContainerStatus]:
+    """The containers of the installed compose projects (a broken project: none)."""
+    from hostctl.compose import installed
+
+    rows = []
+    for project in installed.project_names(for_scope(scope)):
+        try:
+            found = installed.translation(project, scope)
+        except HostctlError:
+            continue  # its failing unit says why
+        for unit in found.containers:
+            container, state = unit.container, systemd.unit(unit.unit)
+            running = state.active_state in ("active", "reloading", "deactivating")
+            rows.append(ContainerStatus(
+                container.name, state.name, str(container.source), container.image,
+                state.active_state, state.sub_state, state.main_pid, state.restarts,
+                state.active_since, None, dict(container.labels),
+                image_digest(container.name, container.image, scope, running),
+                _health_status(container.name, scope) if running else None))
     return rows
 
 
@@ -270,10 +296,10 @@ def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
     from hostctl.declarations.checks import TEMPLATE_INSTANCE
     from hostctl.declarations.search import load_file
 
-    image, error, labels = "", None, {}
+    image, error, labels, pod = "", None, {}, None
     try:
         container = load_file(path, name, dirs)
-        image, labels = container.image, dict(container.labels)
+        image, labels, pod = container.image, dict(container.labels), container.pod
     except HostctlError as err:
         error = str(err).replace(TEMPLATE_INSTANCE, "%i")
     running = state.active_state in ("active", "reloading", "deactivating")
@@ -281,7 +307,7 @@ def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
         name, state.name, str(path), image, state.active_state, state.sub_state,
         state.main_pid, state.restarts, state.active_since, error, labels,
         image_digest(name, image, scope, running),
-        _health_status(name, scope) if running else None,
+        _health_status(name, scope) if running else None, pod,
     )
 
 

@@ -108,12 +108,17 @@ def input_trees(scope: Scope, dirs: list[Path]) -> list[gencache.Tree]:
     their drop-in and users/UID dirs, and every other directory or file a kind of
     declaration is read from. A new kind with a directory of its own adds it here, deep
     enough to reach each file it reads (a compose project's dir, its compose file)."""
+    from hostctl.declarations.kube_file import input_dirs
     from hostctl.paths import Scope, for_scope
 
     config = for_scope(scope).config
-    trees = [(os.fspath(d), 2) for d in dirs]
+    names = [os.fspath(d) for d in dirs]
     # volume declarations (YAML form) decide volume units and containers' Requires=
-    trees.append((os.fspath(config / "volumes"), 2))
+    names.append(os.fspath(config / "volumes"))
+    names.append(os.fspath(config / "pods"))  # pods' YAML form
+    names += [d for d in input_dirs(dirs) if d not in names]  # .kube files' YAML
+    names.append(os.fspath(config / "compose"))  # projects: compose/PROJECT/ and its files
+    trees = [(name, 2) for name in names]
     if scope is Scope.USER:  # which networks exist decides the network units
         from hostctl.network.defs import networks_dir
 
