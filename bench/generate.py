@@ -45,7 +45,8 @@ from hostctl.units.genentry import script  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 CONSOLE_SCRIPT = VENV_BIN / "hostctl-generator"
 QUADLET_IN_DEB = "usr/libexec/podman/quadlet"
-TRIXIE = "deb http://deb.debian.org/debian trixie main\n"
+TRIXIE_SUITE = "trixie"  # Debian 13, whose podman 5.4.2 ships quadlet
+APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 DEFAULT_CACHE = Path.home() / ".cache/hostctl-bench/podman-trixie"
 
 YAML = """\
@@ -78,6 +79,20 @@ WantedBy=multi-user.target
 """
 
 
+def debian_mirror() -> str:
+    """The Debian archive this machine's apt already uses (deb822 or one-line form)."""
+    for source in APT_SOURCES:
+        if not source.exists():
+            continue
+        for line in source.read_text().splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"] and len(words) > 1 and "security" not in words[1]:
+                return words[1]
+            if words[:1] == ["deb"] and len(words) > 2 and "security" not in words[1]:
+                return words[1]
+    raise SystemExit("no Debian archive in " + ", ".join(map(str, APT_SOURCES)))
+
+
 def fetch_quadlet(cache: Path) -> Path:
     """quadlet from trixie's podman .deb, downloaded with apt options of its own."""
     binary = cache / "root" / QUADLET_IN_DEB
@@ -86,7 +101,7 @@ def fetch_quadlet(cache: Path) -> Path:
     apt = cache / "apt"
     for sub in ("lists/partial", "cache/archives/partial"):
         (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text(TRIXIE)
+    (apt / "sources.list").write_text(f"deb {debian_mirror()} {TRIXIE_SUITE} main\n")
     (apt / "status").touch()
     options = [
         f"-oDir::Etc::sourcelist={apt / 'sources.list'}", "-oDir::Etc::sourceparts=-",
