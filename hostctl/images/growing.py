@@ -1,0 +1,142 @@
+"""A layer blob read while it downloads: what lets a pull apply a layer as it streams.
+
+The downloader writes the blob into the store's temp file (Store.ingest) and says how far
+it got; the applier reads the same file through a descriptor of its own (pread, so the
+bytes come from the page cache and memory stays bounded), waiting for bytes that have not
+arrived yet. The reader reaches its end only once the download is complete, its digest
+verified and the blob committed under its final name: a snapshot applied from a growing
+blob is therefore never committed before the blob it came from (see pull.apply_snapshot).
+
+A download that fails (digest mismatch, connection lost for good, disk full) makes the
+reader raise that same error; a download restarted from byte 0 (a server that ignores
+Range) only rewinds the writer: the reader waits until the new bytes pass where it was
+(they are the same blob, and the layer's DiffID, checked by the applier on the bytes it
+actually read, would catch anything else).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from hostctl.errors import ImageError
+
+
+class GrowingBlob:
+    """One layer blob: the download side calls attach/grew/reset/stored/failed; the apply
+    side reads through reader() and calls settle() to learn how the download ended."""
+
+    def __init__(self, digest: str, where: str) -> None:
+        self.digest = digest
+        self._where = where
+        self._cond = threading.Condition()
+        self._fd = -1
+        self._size = 0  # bytes of the blob on disk so far
+        self._complete = False
+        self._error: ImageError | None = None
+        self._abandoned = False
+
+    # -- the download's side ---------------------------------------------------------
+
+    def attach(self, fd: int) -> None:
+        """The temp file the download writes (the descriptor is duplicated, so it stays
+        readable after the download closes and renames it)."""
+        with self._cond:
+            self._fd = os.dup(fd)
+            self._size = 0
+
+    def grew(self, size: int) -> None:
+        with self._cond:
+            self._size = size
+            self._cond.notify_all()
+
+    def reset(self) -> None:
+        with self._cond:
+            self._size = 0
+
+    def stored(self, path: Path) -> None:
+        """The blob is in the store under PATH, verified (by this download or another)."""
+        with self._cond:
+            if self._fd < 0:
+                self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            self._size = os.fstat(self._fd).st_size
+            self._complete = True
+            self._cond.notify_all()
+
+    def failed(self, error: ImageError) -> None:
+        with self._cond:
+            self._error = error
+            self._cond.notify_all()
+
+    # -- the applier's side ----------------------------------------------------------
+
+    def reader(self) -> GrowingReader:
+        return GrowingReader(self)
+
+    def settle(self) -> None:
+        """Wait until the download has ended; raise its error if it failed."""
+        with self._cond:
+            while not (self._complete or self._error):
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+
+    def close(self) -> None:
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def _read(self, position: int, size: int) -> bytes:
+        while True:
+            with self._cond:
+                while True:
+                    if self._abandoned:
+                        raise ImageError(f"blob {self.digest}: reading abandoned",
+                                         where=self._where)
+                    if self._error is not None:
+                        raise self._error
+                    if position < self._size or self._complete:
+                        break
+                    self._cond.wait()
+                available = self._size - position
+                if available <= 0:
+                    return b""  # complete
+                data = os.pread(self._fd, min(size, available), position)
+            if data:
+                return data
+            # The writer rewound (a restarted download) between our look and the read.
+
+    def _abandon(self) -> None:
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
+
+
+class GrowingReader:
+    """A file-like read() over a GrowingBlob from its first byte."""
+
+    def __init__(self, blob: GrowingBlob) -> None:
+        self._blob = blob
+        self._position = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        if size is None or size < 0:
+            size = 1024 * 1024
+        data = self._blob._read(self._position, size)
+        self._position += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def abandon(self) -> None:
+        """Wake and fail a read blocked in another thread (the decompressor's), so that
+        an apply that failed can close its decompressor without waiting for the download."""
+        self._blob._abandon()
