@@ -18,9 +18,17 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Protocol
 
 from hostctl.errors import ImageError
+
+
+class SourceFailed(ImageError):
+    """The download a reader follows failed (its error, for the reader's caller): not a
+    failure of whatever the reader feeds, so not one to retry there."""
 
 
 class GrowingBlob:
@@ -54,6 +62,12 @@ class GrowingBlob:
     def reset(self) -> None:
         with self._cond:
             self._size = 0
+
+    def complete(self) -> None:
+        """The attached file holds the whole blob, verified."""
+        with self._cond:
+            self._complete = True
+            self._cond.notify_all()
 
     def stored(self, path: Path) -> None:
         """The blob is in the store under PATH, verified (by this download or another)."""
@@ -115,6 +129,10 @@ class GrowingBlob:
             self._abandoned = True
             self._cond.notify_all()
 
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
+
 
 class GrowingReader:
     """A file-like read() over a GrowingBlob from its first byte."""
@@ -140,3 +158,128 @@ class GrowingReader:
         """Wake and fail a read blocked in another thread (the decompressor's), so that
         an apply that failed can close its decompressor without waiting for the download."""
         self._blob._abandon()
+
+
+class _Fetch(Protocol):
+    def __call__(self, sink: _Sink, /) -> None: ...
+
+
+class _Sink:
+    """What a download writes into: the temp file, flushed for the reader as it grows."""
+
+    def __init__(self, handle: BinaryHandle, blob: GrowingBlob) -> None:
+        self._handle = handle
+        self._blob = blob
+        self._written = 0
+
+    def write(self, data: bytes, /) -> object:
+        if self._blob.abandoned:
+            raise ImageError(f"blob {self._blob.digest}: nobody reads it any more")
+        self._handle.write(data)
+        self._handle.flush()
+        self._written += len(data)
+        self._blob.grew(self._written)
+        return None
+
+    def reset(self) -> None:
+        self._blob.reset()
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._written = 0
+
+
+class BinaryHandle(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def truncate(self, size: int | None = None, /) -> int: ...
+
+    def fileno(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class GrowingFile:
+    """A blob being downloaded (FETCH(sink) on a thread of its own, into an unlinked
+    temp file) read like a file while it arrives: read(N) returns N bytes unless the blob
+    ends first, and the blob's last bytes are handed out only once the download has
+    verified its digest (a failed download raises SourceFailed instead). seek() lets an
+    upload resume from where its registry says it is.
+    """
+
+    def __init__(self, digest: str, size: int, fetch: Callable[[_Sink], None], *,
+                 where: str, directory: str = "/var/tmp") -> None:
+        import tempfile
+
+        self._size = size
+        self._position = 0
+        self._blob = GrowingBlob(digest, where)
+        self._where = where
+        handle = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (the thread closes it)
+        self._blob.attach(handle.fileno())
+        self._thread = threading.Thread(target=self._download, args=(handle, fetch),
+                                        name="hostctl-stream", daemon=True)
+        self._thread.start()
+
+    def _download(self, handle: BinaryHandle, fetch: Callable[[_Sink], None]) -> None:
+        try:
+            fetch(_Sink(handle, self._blob))
+            self._blob.complete()
+        except ImageError as exc:
+            self._blob.failed(exc)
+        except BaseException as exc:
+            self._blob.failed(ImageError(f"blob {self._blob.digest}: download failed: {exc}",
+                                         where=self._where))
+        finally:
+            handle.close()
+
+    def read(self, size: int = -1, /) -> bytes:
+        wanted = self._size + 1 - self._position if size is None or size < 0 else size
+        parts: list[bytes] = []
+        while wanted > 0:
+            if self._position + wanted >= self._size:
+                self._settled()  # the last bytes: only from a verified blob
+            try:
+                data = self._blob._read(self._position, wanted)
+            except ImageError as exc:
+                raise SourceFailed(exc.message, where=exc.where, hint=exc.hint) from None
+            if not data:
+                break
+            parts.append(data)
+            self._position += len(data)
+            wanted -= len(data)
+        return b"".join(parts)
+
+    def _settled(self) -> None:
+        try:
+            self._blob.settle()
+        except ImageError as exc:
+            raise SourceFailed(exc.message, where=exc.where, hint=exc.hint) from None
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        if whence != 0 or offset < 0:
+            raise ValueError("a growing blob seeks only to an absolute position")
+        self._position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._position
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._blob.close()
+
+    def __enter__(self) -> GrowingFile:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
