@@ -9,9 +9,10 @@ compressor matters), stores it in a hostctl store (pulled from an OCI layout) an
   second push         the same push again, every blob already there
 Each command's wall time is taken with a monotonic clock around it (the second push
 takes tens of milliseconds: /usr/bin/time's 10 ms steps are too coarse), its peak RSS
-and CPU seconds from /usr/bin/time. The second push runs SECOND times per turn. With --repeat N the peers take
-turns N times and each keeps its best time. With --baseline CHECKOUT the hostctl of
-another checkout (CHECKOUT/.venv/bin/hostctl) takes turns too: what a change bought.
+and CPU seconds from /usr/bin/time. The second push runs SECOND times per turn. With
+--repeat N the peers take turns N times and each keeps its best time. With --baseline
+CHECKOUT the hostctl of another checkout (CHECKOUT/.venv/bin/hostctl) takes turns too:
+what a change bought.
 Usage: .venv/bin/python bench/push.py [--repeat 3] [--layer-mb 66] [--second 5]
        [--baseline /work/main]
 """
