@@ -3,9 +3,10 @@
 The downloader writes the blob into the store's temp file (Store.ingest) and says how far
 it got; the applier reads the same file through a descriptor of its own (pread, so the
 bytes come from the page cache and memory stays bounded), waiting for bytes that have not
-arrived yet. The reader reaches its end only once the download is complete, its digest
-verified and the blob committed under its final name: a snapshot applied from a growing
-blob is therefore never committed before the blob it came from (see pull.apply_snapshot).
+arrived yet. The reader reaches its end only once the download is complete and its
+digest verified; settle() returns once the blob is also committed under its final name,
+and a snapshot applied from a growing blob is committed only after that (see
+pull.apply_snapshot): never before the blob it came from.
 
 A download that fails (digest mismatch, connection lost for good, disk full) makes the
 reader raise that same error; a download restarted from byte 0 (a server that ignores
@@ -41,7 +42,8 @@ class GrowingBlob:
         self._cond = threading.Condition()
         self._fd = -1
         self._size = 0  # bytes of the blob on disk so far
-        self._complete = False
+        self._complete = False  # every byte is there, verified: readers reach the end
+        self._durable = False  # and the blob is committed in the store (or wherever)
         self._error: ImageError | None = None
         self._abandoned = False
 
@@ -63,10 +65,12 @@ class GrowingBlob:
         with self._cond:
             self._size = 0
 
-    def complete(self) -> None:
-        """The attached file holds the whole blob, verified."""
+    def complete(self, *, durable: bool = True) -> None:
+        """The attached file holds the whole blob, verified; DURABLE: and it is committed
+        where it goes (else stored() follows)."""
         with self._cond:
             self._complete = True
+            self._durable = durable
             self._cond.notify_all()
 
     def stored(self, path: Path) -> None:
@@ -75,7 +79,7 @@ class GrowingBlob:
             if self._fd < 0:
                 self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             self._size = os.fstat(self._fd).st_size
-            self._complete = True
+            self._complete = self._durable = True
             self._cond.notify_all()
 
     def failed(self, error: ImageError) -> None:
@@ -89,9 +93,10 @@ class GrowingBlob:
         return GrowingReader(self)
 
     def settle(self) -> None:
-        """Wait until the download has ended; raise its error if it failed."""
+        """Wait until the download has ended and its blob is committed; raise its error
+        if it failed."""
         with self._cond:
-            while not (self._complete or self._error):
+            while not (self._durable or self._error):
                 self._cond.wait()
             if self._error is not None:
                 raise self._error

@@ -171,6 +171,7 @@ class Downloads:
                     blob.attach(writer.fileno())
                     sink = _Sink(writer, self._progress, digest, self._abort, blob)
                     self._source.fetch_blob(self._ref, layer, sink)
+                    blob.complete(durable=False)  # verified: the applier may finish
             except OSError as exc:
                 raise ImageError(f"blob {digest}: cannot store it: {exc.strerror or exc}",
                                  where=str(store.blobs),

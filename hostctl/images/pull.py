@@ -380,12 +380,14 @@ def apply_snapshot(
                 blob = store.blob_path(digest) if streamed is None else streamed.reader()
                 apply_layer(blob, temp, diff_id=diff_id, lowers=tuple(reversed(below)),
                             rootless=rootless, where=where, log=log)
-                if streamed is not None:
-                    streamed.settle()  # the reader ended: the blob is verified and stored
                 snaprecord.write(temp, store.record_path(chain),
                                  snaprecord.Header(digest, diff_id, rootless))
+                if streamed is not None:
+                    streamed.settle()  # the blob, verified, is committed in the store
         except ImageError:
             if streamed is not None:
+                if not store.has_snapshot(chain):  # the record written for it, if any
+                    store.record_path(chain).unlink(missing_ok=True)
                 streamed.settle()
             raise
 
