@@ -50,8 +50,8 @@ class GrowingBlob:
     # -- the download's side ---------------------------------------------------------
 
     def attach(self, fd: int) -> None:
-        """The temp file the download writes (the descriptor is duplicated, so it stays
-        readable after the download closes and renames it)."""
+        """The temp file the download writes, FD open for reading too (it is duplicated,
+        so it stays readable after the download closes and renames the file)."""
         with self._cond:
             self._fd = os.dup(fd)
             self._size = 0
