@@ -124,7 +124,10 @@ class GrowingBlob:
                 available = self._size - position
                 if available <= 0:
                     return b""  # complete
-                data = os.pread(self._fd, min(size, available), position)
+                fd = self._fd
+            # Outside the lock: a read that waits for the disk does not hold up the writer
+            # (the descriptor is closed only once every reader is done).
+            data = os.pread(fd, min(size, available), position)
             if data:
                 return data
             # The writer rewound (a restarted download) between our look and the read.
