@@ -11,6 +11,7 @@ import sys
 
 from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs)
     build,
+    compose,
     containers,
     doctor,
     images,

@@ -2,8 +2,9 @@
 
 `launch` and `cleanup` are what every unit runs at each start and stop, `health-timer`
 what a container's NAME-healthcheck.service runs for each check: they are dispatched
-here without importing typer (35 ms) so a start and a check stay lean, and so is
-`auto-update` in its common forms (hostctl.cli.quick_update). Every other verb goes
+here without importing typer (35 ms) so a start and a check stay lean, and so are
+`auto-update` in its common forms (hostctl.cli.quick_update) and `push` / `image copy`
+in theirs (hostctl.cli.quick_ship). Every other verb goes
 through the typer application in hostctl.cli.app.
 """
 
@@ -153,6 +154,12 @@ def main() -> None:
         from hostctl.cli import quick_update
 
         status = quick_update.main(argv[1:])
+        if status is not None:
+            sys.exit(status)
+    if argv[:1] == ["push"] or argv[:2] == ["image", "copy"]:  # the same, for transfers
+        from hostctl.cli import quick_ship
+
+        status = quick_ship.main(argv)
         if status is not None:
             sys.exit(status)
     from hostctl.cli.app import run_app

@@ -135,12 +135,16 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
 def install(
     reload: Annotated[bool, typer.Option(help="Run systemctl daemon-reload after.")] = True,
 ) -> None:
-    """Link hostctl-generator into systemd's system- and user-generators directories."""
+    """Write hostctl-generator into systemd's system- and user-generators directories."""
+    import sys
+
     from hostctl.api.setup import install_generators
+    from hostctl.units.genentry import package_parent
 
     result = install_generators()
-    for link in result.links:
-        typer.echo(f"{link} -> {link.readlink()}")
+    for program in result.links:
+        typer.echo(f"{program}: {sys.executable} -sSE, hostctl from {package_parent()}"
+                   f"{'' if result.changed else ' (unchanged)'}")
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if reload and Path("/run/systemd/system").is_dir():
@@ -149,7 +153,7 @@ def install(
 
 @app.command()
 def uninstall() -> None:
-    """Remove the generator links (declarations and images stay)."""
+    """Remove the generator programs (declarations and images stay)."""
     from hostctl.api.setup import uninstall_generators
 
     for link in uninstall_generators().links:

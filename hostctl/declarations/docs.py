@@ -33,8 +33,11 @@ def render() -> str:
         cells = [f"`{s.key}`", s.doc_type, str(default), s.quadlet or "", s.maps_to]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
+    from hostctl.compose.reference import compose_reference
+
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _pods() + _networks() + _volumes() + _images() + _builds() + _kube())
+            + _pods() + _networks() + _volumes() + _images() + _builds() + _kube()
+            + compose_reference())
 
 
 QUADLET = """

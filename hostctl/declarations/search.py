@@ -129,6 +129,12 @@ def load_declaration(name: str, scope: Scope, dirs: list[Path] | None = None) ->
         template = template_file(f"{prefix}@", searched)
         if template is not None:
             return load_file(template, name, searched)
+    if dirs is None:  # a container of an installed compose project
+        from hostctl.compose.installed import find_container
+
+        found = find_container(name, scope)
+        if found is not None:
+            return found
     raise DeclarationError(
         f"no declaration named {name!r}",
         hint=f"looked for {name}.yaml and {name}.yml in "

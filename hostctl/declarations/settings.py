@@ -403,6 +403,13 @@ SETTINGS: tuple[Setting, ...] = (
         maps_to="OCI linux.namespaces (network)", quadlet="Network", example="host",
     ),
     Setting(
+        key="network_aliases", kind=Kind.DOMAINS, default=(),
+        help="More names the container is known by on its named network: the other "
+        "members' /etc/hosts list them with its address (a compose service's name).",
+        maps_to="/etc/hosts of the network's other members", quadlet="NetworkAlias",
+        example="[db, database]",
+    ),
+    Setting(
         key="ports", kind=Kind.PORTS, default=(),
         help="[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like "
         "8000-8009:80-89 allowed.",

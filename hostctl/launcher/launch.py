@@ -220,6 +220,8 @@ def launch(name: str, scope: Scope) -> int:
         image = _image(container, store, paths)
         state.bundle.mkdir(parents=True, exist_ok=True)
         state.record_runtime(runtime.binary)
+        if container.service_name:  # the unit is not NAME.service: health checks ask
+            (state.bundle / "unit").write_text(container.unit_name)
         try:
             mount_rootfs(list(image.snapshots), _layer_base(image, paths), state.scratch,
                          state.rootfs, rootless=scope is Scope.USER)

@@ -36,7 +36,8 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     always` or `newer` (the registry is asked at each start), quadlet files that name
     other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
     among the record's inputs, so a change to them must reach the next start; Pod=NAME.pod
-    is fine: what of the pod matters to a member is in the pod's record).
+    is fine: what of the pod matters to a member is in the pod's record), and a
+    compose project's containers (their files are not among the inputs either).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
@@ -46,6 +47,7 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and not container.secrets
             and not container.oneshot
             and all(kind == "pod" for kind, _, _ in container.unit_refs)
+            and not container.origins  # translated from a compose project
             and not any("U" in volume.options for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 

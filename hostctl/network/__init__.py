@@ -255,7 +255,8 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
         members = names.Members(state_dir(paths) / "members", attachment.network)
         with members.locked():
             members.add(names.Member(container.name, tuple(attachment.addresses()),
-                                     _hosts_file(paths, container.name)))
+                                     _hosts_file(paths, container.name),
+                                     container.network_aliases))
             names.refresh_all(members)
 
 

@@ -159,7 +159,8 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     members = names.Members(state_dir(paths) / "members", network.name)
     with members.locked():
         members.add(names.Member(container.name, tuple(attached.addresses()),
-                                 _hosts_file(paths, container.name)))
+                                 _hosts_file(paths, container.name),
+                                 container.network_aliases))
         names.refresh_all(members)
 
 

@@ -200,6 +200,9 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
         forwards = forwards_of([port for c in containers for port in c.ports])
         units.append(Generated(network_unit_name(network), render_user_network(
             network, source, forwards, hostctl_bin=hostctl_bin)))
+    from hostctl.compose.units import project_units
+
+    units += project_units(scope, hostctl_bin, report, {unit.unit_name for unit in units})
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)

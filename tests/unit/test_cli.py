@@ -193,3 +193,27 @@ def test_validate_yaml_networks_and_volumes_by_their_directory(tmp_path: Path) -
     assert done.returncode == 2
     assert f"{tmp_path / 'networks/lab.yaml'}: ok" in done.stdout
     assert f"{tmp_path / 'volumes/cache.yaml'}:2:label: unknown key 'label'" in done.stderr
+
+
+def test_push_and_copy_parse_their_common_forms_without_typer_and_leave_the_rest_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from hostctl.cli.quick_ship import parse
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal: no progress bars
+    assert parse(["app:1", "docker://r/app:1", "--format=json", "--all", "--user",
+                  "--platform", "linux/arm64", "--compress", "zstd"], (1, 2)) == {
+        "args": ["app:1", "docker://r/app:1"], "fmt": "json", "all_platforms": True,
+        "user": True, "platform": "linux/arm64", "compress": "zstd"}
+    assert parse(["app:1"], (1, 2)) == {
+        "args": ["app:1"], "fmt": "table", "all_platforms": False, "user": False,
+        "platform": None, "compress": None}
+    # typer's to parse: help, signing and policy options, unknown options, a wrong count
+    # of arguments, a format it refuses (it says why)
+    for argv, count in ((["--help"], (1, 2)), (["a", "--sign-by-sigstore-key", "k"], (1, 2)),
+                        (["a", "b", "--signature-policy", "p"], (2, 2)), (["a"], (2, 2)),
+                        (["a", "b", "c"], (1, 2)), (["a", "--format", "xml"], (1, 2)),
+                        (["a", "--platform"], (1, 2)), (["a", "--", "b"], (1, 2))):
+        assert parse(argv, count) is None, argv

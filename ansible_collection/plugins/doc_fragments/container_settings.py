@@ -463,6 +463,15 @@ options:
     - 'Example: C(host).'
     - 'Quadlet key: C(Network).'
     type: str
+  network_aliases:
+    description:
+    - 'More names the container is known by on its named network: the other members'' /etc/hosts
+      list them with its address (a compose service''s name).'
+    - 'Becomes: /etc/hosts of the network''s other members.'
+    - 'Example: C([db, database]).'
+    - 'Quadlet key: C(NetworkAlias).'
+    type: list
+    elements: str
   ports:
     description:
     - '[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like 8000-8009:80-89
