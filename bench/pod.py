@@ -9,7 +9,9 @@ and UTS namespaces by bind mounts. podman: the units quadlet 4.x generates for t
 files (the pod unit runs `podman pod create --infra-conmon-pidfile ... --exit-policy
 stop` then `podman pod start`, each member `podman run --pod ... --sdnotify=conmon -d`),
 always with --runtime runc (for the infra container too: a global option of `pod
-create`). Median of N runs each, taken in turns.
+create`). Median of N runs each, taken in turns, after one warm start each: hostctl's
+timed starts are the recorded ones (the pod's setup record, hostctl.pod.quick, and its
+members' start records), as every start but the first after a boot is.
 
     sudo .venv/bin/python bench/pod.py [--runs 10] [--no-podman]
 

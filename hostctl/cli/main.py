@@ -78,6 +78,11 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
         pull_ahead.pull(name, Scope.USER if user else default_scope())
         return 0
     if verb in ("pod-setup", "pod-release"):  # a pod's unit (hostctl.pod)
+        if verb == "pod-setup" and not user:
+            from hostctl.pod.quick import setup_recorded
+
+            if setup_recorded(name):  # as the last full setup made it
+                return 0
         from hostctl.launcher import enable_site
 
         enable_site()

@@ -95,8 +95,13 @@ class Pod:
     locations: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     def where(self, key: str) -> str:
-        """FILE:LINE:KEY for a setting of this pod (FILE:KEY without a line)."""
-        line = dict(self.locations).get(key)
+        """FILE:LINE:KEY for a setting of this pod (FILE:KEY without a line); KEY is the
+        setting's name, found under its quadlet key in a .pod file's locations."""
+        lines = dict(self.locations)
+        if key not in lines:
+            key = next((q for q, s in POD_BY_QUADLET.items() if s.key == key and q in lines),
+                       key)
+        line = lines.get(key)
         return f"{self.source}:{line}:{key}" if line else f"{self.source}:{key}"
 
     @property

@@ -27,7 +27,7 @@ POD_SETTINGS: tuple[Setting, ...] = (
         key="network", kind=Kind.NETWORK, default="bridge",
         help="The pod's network, joined once by the pod and shared by its members: host, "
         "none, bridge (hostctl's default network; rootless: pasta) or a declared network's "
-        "name (quadlet: NAME or NAME.network).",
+        "name (quadlet: NAME or NAME.network; a user's pod: bridge, none or host).",
         maps_to="the pod's network namespace", quadlet="Network", example="backend",
     ),
     Setting(
@@ -72,7 +72,8 @@ POD_SETTINGS: tuple[Setting, ...] = (
     Setting(
         key="shm_size", kind=Kind.SIZE,
         help="Size of the /dev/shm the members share with their IPC namespace (default "
-        "64M).",
+        "64M; a user's pod shares a directory of the user's runtime tmpfs instead, "
+        "whose own size limit applies).",
         maps_to="the pod's /dev/shm tmpfs (size=)", quadlet="ShmSize", example="256M",
     ),
     Setting(

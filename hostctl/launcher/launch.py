@@ -148,12 +148,14 @@ def _build_if_missing(container: Container, store: Store, paths: Paths) -> str:
 
 
 def _enter_user_namespace(scope: Scope, container: Container | None = None,
-                          cached: str | None = None) -> tuple[IdMap, IdMap] | None:
+                          cached: str | None = None, pod: str | None = None
+                          ) -> tuple[IdMap, IdMap] | None:
     """Rootless: become root of our own user + mount namespace; the id maps used.
 
     A member of a user network (CONTAINER's, or CACHED: the one its last start joined)
     joins the user namespace of the network's holder instead, which has the same maps
-    (hostctl.network.usernet)."""
+    (hostctl.network.usernet); a pod's member (CONTAINER's pod, or POD: the pod its
+    last start joined) that of the pod's holder (hostctl.pod.rootless)."""
     if scope is not Scope.USER:
         return None
     from hostctl.runtime.userns import enter, id_maps, join
@@ -163,10 +165,17 @@ def _enter_user_namespace(scope: Scope, container: Container | None = None,
         from hostctl.network.usernet import detach_other
 
         detach_other(container.name, for_scope(scope), container.network)
+    if container is not None and container.pod is not None:  # the pod's holder's
+        from hostctl.pod import member, rootless
+
+        rootless.join(member.running_pod(container, for_scope(scope)))
+        return maps
     if container is not None and container.network not in ("host", "none", "bridge"):
         from hostctl.network.usernet import running_holder
 
         join(running_holder(container, for_scope(scope)).pid, container.network)
+        return maps
+    if pod is not None and _joined_pod(pod, for_scope(scope)):
         return maps
     if cached is not None:
         from hostctl.network.holder import running
@@ -177,6 +186,17 @@ def _enter_user_namespace(scope: Scope, container: Container | None = None,
             return maps
     enter(*maps)
     return maps
+
+
+def _joined_pod(pod: str, paths: Paths) -> bool:
+    """Join the user namespace of POD's holder if it still runs; whether it did."""
+    from hostctl.pod import holder, rootless
+
+    record = holder.read_record(paths, pod)
+    if record is None or rootless.holder_pid(record) is None:
+        return False
+    rootless.join(record)
+    return True
 
 
 def launch(name: str, scope: Scope) -> int:
@@ -273,13 +293,14 @@ def cleanup(name: str, scope: Scope) -> None:
     paths = for_scope(scope)
     state = ContainerState(name, paths)
     cached = None
+    pods = [marker.parent.parent.name for marker in (paths.run / "pods").glob(f"*/members/{name}")]
     if scope is Scope.USER:
         from hostctl.network.usernet import cached_network
 
         cached = cached_network(name, paths)
-    _enter_user_namespace(scope, cached=cached)
+    _enter_user_namespace(scope, cached=cached, pod=pods[0] if pods else None)
     remove(state)
-    for marker in (paths.run / "pods").glob(f"*/members/{name}"):
+    for pod in pods:
         from hostctl.pod.member import left
 
-        left(name, marker.parent.parent.name, scope, paths)
+        left(name, pod, scope, paths)

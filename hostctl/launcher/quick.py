@@ -63,6 +63,10 @@ def launch_recorded(name: str) -> int | None:
             raise RuntimeFailure("cannot find this unit's cgroup in /proc/self/cgroup",
                                  hint="hostctl needs the unified cgroup hierarchy (v2)")
         _write_bundle(record, cgroups.container_cgroup(unit))
+        if record["pod"] is not None:  # a running member's marker (hostctl.pod.member)
+            os.makedirs(os.path.dirname(record["pod"]["marker"]), exist_ok=True)
+            os.close(os.open(record["pod"]["marker"], os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
+                             0o644))
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
                  reference=record["reference"], ready_by_container=record["notify"],
                  ready_when_healthy=record["notify_healthy"])
@@ -95,6 +99,14 @@ def cleanup_recorded(name: str) -> bool:
     except KeyError:
         return False
     tear_down(Runc(runc_root, runtime), name, bundle, scratch, runtime_file)
+    if record.get("pod") is not None:  # a pod's member: as the full cleanup does
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl.paths import Scope, for_scope
+        from hostctl.pod.member import left
+
+        left(name, record["pod"]["name"], Scope.SYSTEM, for_scope(Scope.SYSTEM))
     return True
 
 

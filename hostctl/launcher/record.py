@@ -16,7 +16,10 @@ Signatures:
   sources, the runtime binary, device nodes): mode, device, inode, rdev;
 - the environment the launcher ran with, minus what systemd sets anew for each start;
 - the store's image index among the content signatures: a pull or an untag anywhere
-  in the store means a full start (and a new record).
+  in the store means a full start (and a new record);
+- a pod's member: the text of its pod's record (hostctl.pod.holder.PodRecord), the same
+  at each start of an unchanged pod (its namespaces, /dev/shm and hosts file are made
+  anew at the same paths), so the pod's start does not invalidate its members' records.
 
 Records live in the run directory (a tmpfs): the first start after a boot is a full one.
 They are written with marshal, and config.json is kept as finished JSON text with a
@@ -33,7 +36,7 @@ TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 2  # 2: the health check (healthcheck.json text, notify: healthy)
+FORMAT = 3  # 2: the health check (healthcheck.json text, notify: healthy); 3: "pod"
 # In the recorded config.json text, replaced by each start's own cgroup (a JSON string).
 CGROUP_PLACEHOLDER = "@hostctl-cgroups-path@"
 # Set by systemd for each start (or stop) of a unit: not inputs of the container's config.
@@ -102,9 +105,20 @@ def is_current(record: dict[str, Any], version: str) -> bool:
             return False
         if any(os.path.lexists(p) for p in record["absent"]):
             return False  # leftovers of a start that did not stop cleanly
+        pod = record.get("pod")
+        if pod is not None and _text(pod["record"]) != pod["text"]:
+            return False  # a pod's member: its pod is not running, or is not the same
     except (KeyError, TypeError, ValueError):
         return False
     return True
+
+
+def _text(path: str) -> str | None:
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def json_string(text: str) -> str:

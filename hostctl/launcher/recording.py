@@ -28,34 +28,53 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     """Whether the next start of CONTAINER may reuse this one (with CONFIG).
 
     Only for starts by systemd (the config has the unit's cgroup). Not for: user scope
-    (the user namespace is made anew each start), networks that are
-    wired at each start (bridge and named networks, pasta), secrets (copied from the
+    (the user namespace is made anew each start), networks that are wired at each start
+    (bridge and named networks, pasta; a pod's member wires nothing, its pod's unit
+    does, and the pod's record is an input of the member's), secrets (copied from the
     unit's credentials at each start), volumes with the `U` option (chowned at each
     start), short image names (resolved through registries.conf at each start), `pull:
     always` or `newer` (the registry is asked at each start), quadlet files that name
     other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
-    among the record's inputs, so a change to them must reach the next start), and a
+    among the record's inputs, so a change to them must reach the next start; Pod=NAME.pod
+    is fine: what of the pod matters to a member is in the pod's record), and a
     compose project's containers (their files are not among the inputs either).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
             and bool(config.get("linux", {}).get("cgroupsPath"))
-            and container.network in ("host", "none")
-            and container.pod is None
+            and (container.network in ("host", "none") or container.pod is not None)
             and str(container.pull) in ("missing", "never")
             and not container.secrets
             and not container.oneshot
-            and not container.unit_refs
+            and all(kind == "pod" for kind, _, _ in container.unit_refs)
             and not container.origins  # translated from a compose project
             and not any("U" in volume.options for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 
 
-def _bind_sources(config: dict[str, Any], bundle: str) -> list[str]:
-    """Host paths the config bind-mounts, other than the bundle's own files."""
+def _bind_sources(config: dict[str, Any], bundle: str, pods: tuple[str, ...] = ()
+                  ) -> list[str]:
+    """Host paths the config bind-mounts, other than the bundle's own files and the
+    pod's /dev/shm and hosts file (PODS: made anew at each start of the pod, at the
+    same paths: the pod's record stands for them)."""
     return [str(m["source"]) for m in config.get("mounts", [])
             if any(o in ("bind", "rbind") for o in m.get("options", ()))
-            and not str(m["source"]).startswith(bundle + "/")]
+            and not str(m["source"]).startswith(bundle + "/")
+            and str(m["source"]) not in pods]
+
+
+def _pod_input(container: Container, paths: Paths) -> dict[str, str] | None:
+    """A member's pod as an input of its record: the pod's record (pod.json), whose
+    text must be the same at the next start (same namespaces, files and volumes at the
+    same paths), and the marker a running member leaves (hostctl.pod.member)."""
+    if container.pod is None:
+        return None
+    from hostctl.pod.holder import RECORD, pod_dir
+
+    folder = pod_dir(paths, container.pod)
+    return {"name": container.pod, "record": str(folder / RECORD),
+            "text": (folder / RECORD).read_text(),
+            "marker": str(folder / "members" / container.name)}
 
 
 def _own_code() -> list[str]:
@@ -80,8 +99,15 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
     content += _own_code()
+    pod = _pod_input(container, paths)
+    pods: tuple[str, ...] = ()
+    if pod is not None:
+        from hostctl.pod.holder import PodRecord
+
+        shared = PodRecord.from_json(pod["text"])
+        pods = (shared.shm, shared.hosts)
     present = [runtime.path, *(str(s) for s in image.snapshots),
-               *_bind_sources(config, bundle), *(d.host_path for d in container.devices)]
+               *_bind_sources(config, bundle, pods), *(d.host_path for d in container.devices)]
     config_text = json.dumps({**config, "linux": {**config.get("linux", {}),
                                                    "cgroupsPath": records.CGROUP_PLACEHOLDER}})
     record = {
@@ -105,7 +131,10 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "notify_healthy": container.ready_when_healthy and health is not None,
         "health": list(health) if health is not None else None,
         "health_timer": start_timer,
-        "files": {name: (state.bundle / name).read_text() for name in ETC_FILES},
+        # a pod's member mounts the pod's hosts file: it has none in its bundle
+        "files": {name: (state.bundle / name).read_text() for name in ETC_FILES
+                  if (state.bundle / name).exists()},
         "config": config_text,
+        "pod": pod,
     }
     records.write(records.record_path(container.name), record)

@@ -13,6 +13,6 @@ under RUN/pods/NAME/ (RUN: /run/hostctl):
 - the pod's /etc/hosts (kept up to date with its network's names) and resolv.conf;
 - pod.json: what members need (hostctl.pod.member reads it).
 Release undoes all of it (lazy unmounts); it is idempotent and also runs before a
-setup, for what a crash left. Rootless pods are not supported: their namespaces would
-need a holder process in the user's user namespace (see docs/declarations.md).
+setup, for what a crash left. A user's pod (hostctl.pod.rootless) keeps its namespaces
+with a holder process in a user namespace of its own, which its members join.
 """

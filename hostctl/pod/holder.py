@@ -1,30 +1,26 @@
 """A pod's namespaces, made by `hostctl pod-setup` and removed by `hostctl pod-release`.
 
-See hostctl.pod for the layout. Everything here is rootful: bind mounts of nsfs files
-and of a tmpfs need CAP_SYS_ADMIN in the host's mount namespace.
+See hostctl.pod for the layout. The bind mounts of nsfs files and of a tmpfs need
+CAP_SYS_ADMIN in the host's mount namespace: a user's pod is hostctl.pod.rootless's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.declarations.kube_file import kube_pods_dir
 from hostctl.declarations.model import Container
 from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pods_dir
-from hostctl.errors import DeclarationError, RuntimeFailure
+from hostctl.errors import DeclarationError
 from hostctl.paths import Paths, Scope
+from hostctl.pod import pins
 
-_CLONE_NEWIPC, _CLONE_NEWUTS = 0x08000000, 0x04000000
-_MS_BIND = 4096
 _MNT_DETACH = 2
-SHM_DEFAULT = 64 << 20  # podman's /dev/shm size
 RECORD = "pod.json"
 
 
@@ -44,6 +40,7 @@ class PodRecord:
     volumes: tuple[str, ...]  # SRC:DST[:OPTIONS] mounted in every member
     exit_policy: str
     unit: str
+    holder: str = ""  # a user's pod: its holder's PID:START (hostctl.pod.rootless)
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__ | {"volumes": list(self.volumes)})
@@ -86,52 +83,6 @@ def read_record(paths: Paths, name: str) -> PodRecord | None:
         return None
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _pin(libc: ctypes.CDLL, hostname: str, targets: dict[str, Path], failure: list[str]) -> None:
-    """In a thread of its own: new IPC and UTS namespaces, the host name set, each pinned
-    by a bind mount of its nsfs file on its target."""
-    if libc.unshare(_CLONE_NEWIPC | _CLONE_NEWUTS) != 0:
-        failure.append(f"unshare: {os.strerror(ctypes.get_errno())}")
-        return
-    name = hostname.encode()
-    if libc.sethostname(name, len(name)) != 0:
-        failure.append(f"sethostname: {os.strerror(ctypes.get_errno())}")
-        return
-    task = f"/proc/self/task/{threading.get_native_id()}/ns"
-    for kind, target in targets.items():
-        if libc.mount(f"{task}/{kind}".encode(), bytes(target), b"none", _MS_BIND, None) != 0:
-            failure.append(f"mount {kind}: {os.strerror(ctypes.get_errno())}")
-            return
-
-
-def _namespaces(libc: ctypes.CDLL, folder: Path, hostname: str) -> None:
-    targets = {kind: folder / kind for kind in ("ipc", "uts")}
-    for target in targets.values():
-        os.close(os.open(target, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
-    failure: list[str] = []
-    worker = threading.Thread(target=_pin, args=(libc, hostname, targets, failure), daemon=True)
-    worker.start()
-    worker.join()
-    if failure:
-        raise RuntimeFailure(f"cannot make the pod's namespaces: {failure[0]}",
-                             where=f"pod {folder.name}",
-                             hint="a pod's namespaces need root (CAP_SYS_ADMIN)")
-
-
-def _shm(libc: ctypes.CDLL, folder: Path, size: int | None) -> Path:
-    target = folder / "shm"
-    target.mkdir(mode=0o755)
-    options = f"mode=1777,size={size or SHM_DEFAULT}".encode()
-    if libc.mount(b"shm", bytes(target), b"tmpfs", 2 | 4 | 8, options) != 0:  # nosuid,nodev,noexec
-        raise RuntimeFailure(f"cannot mount the pod's /dev/shm: "
-                             f"{os.strerror(ctypes.get_errno())}", where=f"pod {folder.name}",
-                             hint="a pod's /dev/shm needs root (CAP_SYS_ADMIN)")
-    return target
-
-
 def _network_stand_in(pod: Pod) -> Container:
     """The pod's network as the network module knows it: a container named NAME-pod."""
     return Container(name=identity(pod.name), source=pod.source, image="localhost/pod",
@@ -147,19 +98,19 @@ def setup(name: str, scope: Scope, paths: Paths) -> PodRecord:
     from hostctl import network
     from hostctl.network import netns
 
-    if scope is Scope.USER:
-        raise RuntimeFailure("rootless pods are not supported", where=f"pod {name}",
-                             hint="declare the pod and its members for root "
-                             "(/etc/hostctl/pods, /etc/hostctl/containers)")
     pod = find_pod(name, scope, paths)
     release(name, scope, paths)
+    if scope is Scope.USER:
+        from hostctl.pod import rootless
+
+        return rootless.setup(pod, paths)
     folder = pod_dir(paths, name)
     folder.mkdir(parents=True)
-    libc = _libc()
+    libc = pins.libc()
     try:
         hostname = pod.members_hostname
-        _namespaces(libc, folder, hostname)
-        shm = _shm(libc, folder, pod.shm_size)
+        pins.namespaces(libc, str(folder), hostname)
+        shm = pins.shm(libc, str(folder), pod.shm_size)
         stand_in = _network_stand_in(pod)
         plan = network.plan(stand_in, paths)
         namespace = plan.namespace
@@ -176,13 +127,47 @@ def setup(name: str, scope: Scope, paths: Paths) -> PodRecord:
             resolv_conf=plan.resolv_conf, hostname=hostname,
             volumes=tuple(_volume_text(v) for v in pod.volumes),
             exit_policy=str(pod.exit_policy), unit=pod.unit_name)
-        partial = folder / f".{RECORD}.tmp"
-        partial.write_text(record.to_json())
-        partial.replace(folder / RECORD)
+        write_record(folder, record)
+        _save_setup(pod, paths, record, hosts.read_text())
     except BaseException:
         release(name, scope, paths)
         raise
     return record
+
+
+def _save_setup(pod: Pod, paths: Paths, record: PodRecord, hosts: str) -> None:
+    """Record this setup for the next one (hostctl.pod.quick): for a pod on the host's
+    network, whose setup reads nothing but its declaration and the host's resolv.conf."""
+    from hostctl import __version__
+    from hostctl.declarations.dirs import declaration_dirs
+    from hostctl.launcher import record as records
+    from hostctl.launcher.recording import _own_code
+    from hostctl.network import resolv
+    from hostctl.pod.quick import record_path
+
+    path = record_path(pod.name)
+    if pod.network != "host" or paths.scope is not Scope.SYSTEM:
+        records.discard(path)
+        return
+    # every file that could be (or shadow) the pod's declaration (find_pod's order)
+    content = [str(d / f"{pod.name}.pod") for d in declaration_dirs(Scope.SYSTEM)]
+    content += [str(pods_dir(paths.config) / f"{pod.name}.{suffix}") for suffix in ("yaml", "yml")]
+    content += [str(kube_pods_dir(paths.run) / f"{pod.name}.yaml"), str(pod.source),
+                str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM), *_own_code()]
+    folder = pod_dir(paths, pod.name)
+    records.write(path, {
+        "format": records.FORMAT, "hostctl": __version__, "env": records.start_environment(),
+        "content": [[p, records.content_signature(p)] for p in content],
+        "present": [], "absent": [str(folder)],
+        "folder": str(folder), "hostname": record.hostname, "shm_size": pod.shm_size,
+        "hosts_file": record.hosts, "hosts": hosts, "pod_json": record.to_json(),
+    })
+
+
+def write_record(folder: Path, record: PodRecord) -> None:
+    partial = folder / f".{RECORD}.tmp"
+    partial.write_text(record.to_json())
+    partial.replace(folder / RECORD)
 
 
 def _volume_text(volume: object) -> str:
@@ -198,10 +183,13 @@ def release(name: str, scope: Scope, paths: Paths) -> None:
     from hostctl import network
 
     if scope is Scope.USER:
+        from hostctl.pod import rootless
+
+        rootless.release(name, paths)
         return
     folder = pod_dir(paths, name)
     network.detach(identity(name), paths)
-    libc = _libc()
+    libc = pins.libc()
     for kind in ("ipc", "uts", "shm"):
         target = folder / kind
         if os.path.lexists(target):

@@ -147,24 +147,26 @@ def _private_mounts(libc: ctypes.CDLL) -> None:
         raise RuntimeFailure(f"cannot make mounts private: {os.strerror(ctypes.get_errno())}")
 
 
-def join(pid: int, network: str) -> None:
+def join(pid: int, network: str, *, owner: str | None = None, hint: str | None = None
+         ) -> None:
     """Move this (single-threaded) process into the user namespace of process PID (the
-    holder of user network NETWORK, whose maps are the ones enter() would make) and a
-    new mount namespace: root there, as after enter(). The user owns that namespace, so
-    it has every capability in it."""
+    holder of user network NETWORK, or of OWNER, such as "pod NAME", with HINT for
+    when it is gone; the maps are the ones enter() would make) and a new mount
+    namespace: root there, as after enter(). The user owns that namespace, so it has
+    every capability in it."""
     libc = _libc()
+    owner = owner or f"network {network}"
     try:
         fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as err:
-        raise RuntimeFailure(f"cannot open the user namespace of network {network}: "
-                             f"{err.strerror}",
-                             hint=f"restart it: systemctl --user restart "
+        raise RuntimeFailure(f"cannot open the user namespace of {owner}: {err.strerror}",
+                             hint=hint or f"restart it: systemctl --user restart "
                                   f"hostctl-network-{network}.service") from None
     try:
         if libc.setns(fd, CLONE_NEWUSER) != 0:
-            raise RuntimeFailure(f"cannot join the user namespace of network {network}: "
+            raise RuntimeFailure(f"cannot join the user namespace of {owner}: "
                                  f"{os.strerror(ctypes.get_errno())}",
-                                 hint="the network's holder must belong to this user")
+                                 hint=f"the {owner.split()[0]}'s holder must belong to this user")
     finally:
         os.close(fd)
     if libc.unshare(CLONE_NEWNS) != 0:

@@ -180,8 +180,7 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             units.append(Generated(f"{name}.service", failed.replace(TEMPLATE_INSTANCE, "%i")))
     for pod in pods.values():
         if scope is Scope.USER:  # its unit is written all the same: it fails saying so
-            report(f"{pod.source}: rootless pods are not supported (hint: declare the pod "
-                   "and its members for root; the pod's unit fails to start)")
+            _report_user_pod_network(pod, report)
         links = install_links(pod)
         if pod.service_name:
             links = (*links, f"{pod.name}-pod.service")
@@ -384,3 +383,13 @@ def _drop_clashing_aliases(units: list[Generated], report: Report) -> list[Gener
                 links.append(link)
         result.append(Generated(unit.unit_name, unit.text, tuple(links)))
     return result
+
+
+def _report_user_pod_network(pod: Pod, report: Callable[[str], None]) -> None:
+    """A user's pod on a network it cannot use (hostctl.pod.rootless.check_network)."""
+    from hostctl.pod.rootless import check_network
+
+    try:
+        check_network(pod)
+    except HostctlError as err:
+        report(str(err))

@@ -3,7 +3,9 @@ one pod (a .pod file, two .container members and a YAML one) reaching each other
 localhost, sharing one network, IPC and UTS namespace and /dev/shm; the pod's published
 port answering from the host; `systemctl stop` of the pod stopping its members and
 leaving nothing behind; exit_policy stop ending the pod with its last member; `hostctl
-pod ls|inspect` and `ps`; and the enabled pod back after a reboot (last)."""
+pod ls|inspect` and `ps`; a lingering user's rootless pod of two (its namespaces held by
+a holder process, pasta publishing its port); and the enabled pods back after a reboot
+(last)."""
 
 from __future__ import annotations
 
@@ -53,6 +55,19 @@ command:
     echo got $w $d; {LOOP}
 """
 MEMBERS = ("web", "db", "client")
+LAN_POD = "[Pod]\nNetwork=host\nHostName=lan\nShmSize=4M\n"
+LAN_MEMBER = (f"[Container]\nImage={netguest.IMAGE}\nPod=lan.pod\nStopTimeout=2\n"
+              "Exec=sh -c \"trap 'exit 0' TERM; " + SHOW + "; " + LOOP + "\"\n")
+USER = "alice"
+USER_DECLS = f"/home/{USER}/.config/hostctl/containers"
+USER_POD = "[Pod]\nPublishPort=8090:80\nHostName=team\n[Install]\nWantedBy=default.target\n"
+USER_WEB = (f"[Container]\nImage={netguest.IMAGE}\nPod=team.pod\nStopTimeout=2\n"
+            f"Exec=sh -c \"{_httpd('hello-team', 80)}\"\n")
+USER_CLIENT = (f"[Container]\nImage={netguest.IMAGE}\nPod=team.pod\nStopTimeout=2\n"
+               "Exec=sh -c \"trap 'exit 0' TERM; " + SHOW + "; "
+               "until [ -n \\\"$w\\\" ]; do sleep 0.2; w=$(" + GET.format(port=80)
+               + "); done; echo got $w; " + LOOP + "\"\n")
+USER_MEMBERS = ("team-web", "team-client")
 
 
 @pytest.fixture(scope="module")
@@ -64,30 +79,49 @@ def host() -> Iterator[Any]:
         guest.write_file(f"{DECLS}/web.container", WEB)
         guest.write_file(f"{DECLS}/db.container", DB)
         guest.write_file(f"{DECLS}/client.yaml", CLIENT)
+        guest.write_file(f"{DECLS}/lan.pod", LAN_POD)
+        guest.write_file(f"{DECLS}/lan-app.container", LAN_MEMBER)
         guest.run(["systemctl", "daemon-reload"])
+        guest.uid = guest.lingering_user(USER)
+        as_user(guest, "mkdir", "-p", USER_DECLS)
+        for name, text in (("team.pod", USER_POD), ("team-web.container", USER_WEB),
+                           ("team-client.container", USER_CLIENT)):
+            as_user(guest, "sh", "-c", f"cat > {USER_DECLS}/{name}", input=text)
+        as_user(guest, "systemctl", "--user", "daemon-reload")
         yield guest
     finally:
         guest.close()
 
 
-def state(host: Any, unit: str) -> str:
-    out: str = host.run(["systemctl", "show", "-P", "ActiveState", unit]).stdout
+def as_user(host: Any, *argv: str, check: bool = True, input: str | None = None) -> Any:
+    env = f"XDG_RUNTIME_DIR=/run/user/{host.uid}"
+    return host.run(["runuser", "-u", USER, "--", "env", env, *argv], check=check,
+                    input=input)
+
+
+def state(host: Any, unit: str, user: bool = False) -> str:
+    argv = ["systemctl", *(["--user"] if user else []), "show", "-P", "ActiveState", unit]
+    out: str = (as_user(host, *argv) if user else host.run(argv)).stdout
     return out.strip()
 
 
-def wait_for(host: Any, unit: str, wanted: str, seconds: float = 60) -> str:
+def wait_for(host: Any, unit: str, wanted: str, seconds: float = 60, user: bool = False
+             ) -> str:
     """UNIT's state once it is WANTED (or as it is after SECONDS)."""
     deadline = time.monotonic() + seconds
-    while (found := state(host, unit)) != wanted and time.monotonic() < deadline:
+    while (found := state(host, unit, user)) != wanted and time.monotonic() < deadline:
         time.sleep(0.2)
     return found
 
 
-def says(host: Any, unit: str, text: str) -> str:
+def says(host: Any, unit: str, text: str, user: bool = False) -> str:
     """UNIT's journal once it holds TEXT (or as it is after 20 s)."""
     deadline = time.monotonic() + 20
+    # a user unit's output: by its identifier (the guest's journal has no user units' fields)
+    selector = [f"SYSLOG_IDENTIFIER={unit.removesuffix('.service')}"] if user else ["-u", unit]
     while True:
-        out: str = host.run(["journalctl", "-b", "--no-pager", "-o", "cat", "-u", unit]).stdout
+        out: str = host.run(["journalctl", "-b", "--no-pager", "-o", "cat",
+                             *selector]).stdout
         if text in out or time.monotonic() > deadline:
             return out
         time.sleep(0.2)
@@ -102,8 +136,8 @@ def fetch(host: Any, url: str) -> str:
         time.sleep(0.1)
 
 
-def namespaces(host: Any, unit: str) -> str:
-    line = next(line for line in says(host, unit, "ns net:").splitlines()
+def namespaces(host: Any, unit: str, user: bool = False) -> str:
+    line = next(line for line in says(host, unit, "ns net:", user).splitlines()
                 if line.startswith("ns "))
     return line
 
@@ -154,11 +188,22 @@ def test_a_pod_of_three_shares_its_namespaces_and_port(host: Any) -> None:
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
+def records(host: Any) -> str:
+    """The members' start records, by inode (a full start writes a new one)."""
+    out: str = host.sh("cd /run/hostctl/launch && stat -c '%n %i' "
+                       + " ".join(f"{name}.record" for name in MEMBERS)).stdout
+    return out
+
+
 def test_the_last_member_stopping_stops_the_pod(host: Any) -> None:
+    before = records(host)  # written by the members' first (full) starts
     host.run(["systemctl", "start", "shop-pod"])
     try:
         for name in MEMBERS:
             assert wait_for(host, f"{name}.service", "active") == "active"
+        # the pod started anew, its members took their recorded (quick) starts
+        assert records(host) == before
+        assert "got hello-web hello-db" in says(host, "client.service", "got ")
         host.run(["systemctl", "stop", "web", "db"])
         assert state(host, "shop-pod.service") == "active"  # client still runs
         host.run(["systemctl", "stop", "client"])
@@ -170,7 +215,74 @@ def test_the_last_member_stopping_stops_the_pod(host: Any) -> None:
         host.run(["systemctl", "stop", "shop-pod"], check=False)
 
 
-def test_the_enabled_pod_is_back_after_a_reboot(host: Any) -> None:
+def test_a_host_network_pod_starts_again_from_its_record(host: Any) -> None:
+    """The second start of a pod on the host's network takes the recorded setup
+    (hostctl.pod.quick) and its member the recorded start: the same namespaces' kind,
+    host name and /dev/shm as the full ones made."""
+    setup = "stat -c %i /run/hostctl/launch/lan.pod-setup /run/hostctl/launch/lan-app.record"
+    runs = []
+    for _ in range(2):
+        started = host.run(["systemctl", "start", "lan-pod"], check=False)
+        assert started.returncode == 0, host.journal("lan-pod.service")
+        try:
+            assert wait_for(host, "lan-app.service", "active") == "active", \
+                host.journal("lan-app.service")
+            pid = host.run(["systemctl", "show", "-P", "MainPID", "lan-app.service"]).stdout
+            seen = host.run(["nsenter", "-t", pid.strip(), "-a", "sh", "-c",
+                             "hostname; grep ' /dev/shm ' /proc/mounts; readlink "
+                             "/proc/self/ns/net; readlink /proc/self/ns/uts"]).stdout
+            runs.append((seen, host.sh(setup).stdout))
+        finally:
+            host.run(["systemctl", "stop", "lan-pod"], check=False)
+        assert state(host, "lan-app.service") in ("inactive", "failed")
+    (first, records_first), (second, records_second) = runs
+    own = host.sh("readlink /proc/self/ns/net; readlink /proc/self/ns/uts").stdout.split()
+    assert first.startswith("lan\n") and "size=4096k" in first, first
+    assert own[0] in first and own[1] not in first, first  # the host's network, own UTS
+    assert second.split("\n")[:2] == first.split("\n")[:2] and own[0] in second, second
+    assert records_second == records_first  # neither written again: both taken as they were
+    assert host.run(["ls", "/run/hostctl/pods"]).stdout.strip() == ""
+
+
+def user_pod_answers(host: Any) -> None:
+    """The user's pod is up: its members share namespaces (not the host's), the client
+    reached the web member on localhost, the published port answers from the host."""
+    for name in USER_MEMBERS:
+        assert wait_for(host, f"{name}.service", "active", user=True) == "active", \
+            host.sh("journalctl -b --no-pager -n 60").stdout
+    assert "got hello-team" in says(host, "team-client.service", "got ", True), \
+        host.sh("journalctl -b --no-pager -n 60").stdout
+    seen = {namespaces(host, f"{name}.service", True) for name in USER_MEMBERS}
+    assert len(seen) == 1, seen
+    line = seen.pop()
+    assert line.endswith("host team") and host.run(
+        ["readlink", "/proc/self/ns/net"]).stdout.strip() not in line, line
+    assert fetch(host, "http://127.0.0.1:8090/") == "hello-team\n"
+    assert fetch(host, "http://192.0.2.2:8090/") == "hello-team\n"
+
+
+def test_a_users_pod_of_two_shares_its_namespaces_and_port(host: Any) -> None:
+    started = as_user(host, "systemctl", "--user", "start", "team-pod", check=False)
+    assert started.returncode == 0, host.sh("journalctl -b --no-pager -n 60").stdout
+    try:
+        user_pod_answers(host)
+        holder = as_user(host, "systemctl", "--user", "show", "-P", "MainPID",
+                         "team-pod").stdout.strip()
+        assert host.read_file(f"/proc/{holder}/comm").strip() == "sleep"  # the holder
+        listed = as_user(host, HOSTCTL, "pod", "ls").stdout
+        assert "team" in listed and "2/2" in listed, listed
+    finally:
+        as_user(host, "systemctl", "--user", "stop", "team-pod", check=False)
+    for name in USER_MEMBERS:
+        assert state(host, f"{name}.service", True) in ("inactive", "failed")
+    assert state(host, "team-pod.service", True) == "inactive"
+    assert host.run(["curl", "-sS", "--max-time", "1", "http://127.0.0.1:8090/"],
+                    check=False).returncode != 0
+    assert host.run(["ls", f"/run/user/{host.uid}/hostctl/pods"],
+                    check=False).stdout.strip() == ""
+
+
+def test_the_enabled_pods_are_back_after_a_reboot(host: Any) -> None:
     host.reboot()
     host.sh(netguest.UPLINK)
     for name in MEMBERS:
@@ -178,3 +290,4 @@ def test_the_enabled_pod_is_back_after_a_reboot(host: Any) -> None:
             host.journal(f"{name}.service")
     assert "got hello-web hello-db" in says(host, "client.service", "got ")
     assert fetch(host, "http://127.0.0.1:8080/") == "hello-web\n"
+    user_pod_answers(host)

@@ -59,6 +59,19 @@ def test_leftovers_of_an_unclean_stop_are_seen(tmp_path: Path) -> None:
     assert not records.is_current(record, "1.0")
 
 
+def test_a_members_record_holds_while_its_pod_is_the_same(tmp_path: Path) -> None:
+    pod = tmp_path / "pod.json"
+    pod.write_text('{"name": "shop"}')
+    record = _record(tmp_path) | {"pod": {"name": "shop", "record": str(pod),
+                                          "text": '{"name": "shop"}', "marker": ""}}
+    pod.unlink()
+    assert not records.is_current(record, "1.0")  # the pod is not running
+    pod.write_text('{"name": "shop"}')  # started again, the same: a new file, same text
+    assert records.is_current(record, "1.0")
+    pod.write_text('{"name": "shop", "hostname": "x"}')  # changed
+    assert not records.is_current(record, "1.0")
+
+
 def test_another_environment_or_version_is_seen(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     record = _record(tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -241,15 +242,33 @@ def test_a_member_joins_the_pods_namespaces_in_its_config() -> None:
     assert (shm["type"], shm["source"]) == ("bind", "/run/hostctl/pods/p/shm")
 
 
-def test_a_users_pod_is_refused_when_it_starts(tmp_path: Path) -> None:
+def test_a_users_pod_on_a_declared_network_is_refused_when_it_starts(tmp_path: Path) -> None:
+    from hostctl.declarations.pod_file import load_pod
     from hostctl.errors import RuntimeFailure
-    from hostctl.paths import Scope, for_scope
-    from hostctl.pod.holder import release, setup
+    from hostctl.pod.rootless import check_network
 
+    path = _write(tmp_path, "shop.pod", "[Pod]\nNetwork=appnet.network\n")
     with pytest.raises(RuntimeFailure) as caught:
-        setup("shop", Scope.USER, for_scope(Scope.USER))
-    assert caught.value.where == "pod shop" and "rootless pods" in str(caught.value)
-    release("shop", Scope.USER, for_scope(Scope.USER))  # nothing to do, no error
+        check_network(load_pod(path, user=True))
+    assert caught.value.where == f"{path}:2:Network"
+    assert "cannot join the declared network appnet" in str(caught.value)
+    host = _write(tmp_path, "lan.pod", "[Pod]\nNetwork=none\n")
+    check_network(load_pod(host, user=True))  # none, host and the default are fine
+
+
+def test_a_users_pod_record_names_its_holder() -> None:
+    from hostctl.pod.holder import PodRecord
+    from hostctl.pod.rootless import holder_pid
+
+    fields = dict(name="p", network="bridge", netns="/proc/1/ns/net", ipc="/proc/1/ns/ipc",
+                  uts="/proc/1/ns/uts", shm="/s", hosts="/h", resolv_conf="", hostname="p",
+                  volumes=(), exit_policy="continue", unit="p-pod.service")
+    own = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    record = PodRecord(**fields, holder=f"{os.getpid()}:{own}")
+    assert PodRecord.from_json(record.to_json()) == record
+    assert holder_pid(record) == os.getpid()
+    assert holder_pid(PodRecord(**fields, holder=f"{os.getpid()}:1")) is None  # PID reused
+    assert holder_pid(PodRecord(**fields)) is None  # a rootful pod's: no holder
 
 
 def test_validate_reads_pods_in_both_forms(tmp_path: Path) -> None:
@@ -269,14 +288,18 @@ def test_validate_reads_pods_in_both_forms(tmp_path: Path) -> None:
     assert f"{member}:3:hostname: a member of pod shop cannot set hostname" in done.stderr
 
 
-def test_the_user_generator_says_rootless_pods_are_not_supported(tmp_path: Path) -> None:
+def test_a_users_pod_unit_hands_its_holder_to_systemd(tmp_path: Path) -> None:
     from hostctl.paths import Scope
     from hostctl.units.generator import generate
 
     _write(tmp_path, "shop.pod", "[Pod]\n")
+    lan = _write(tmp_path, "lan.pod", "[Pod]\nNetwork=appnet.network\n")
     reported: list[str] = []
     units = generate(Scope.USER, None, dirs=[tmp_path], report=reported.append)
-    assert "shop-pod.service" in units
-    assert reported == [f"{tmp_path / 'shop.pod'}: rootless pods are not supported (hint: "
-                        "declare the pod and its members for root; the pod's unit fails to "
-                        "start)"]
+    assert reported == [f"{lan}:2:Network: a user's pod cannot join the declared network "
+                        "appnet (hint: leave the pod on the default network (pasta), or use "
+                        "none or host)"]
+    service = units["shop-pod.service"].split("[Service]")[1]
+    assert "Type=notify\nNotifyAccess=all\n" in service
+    assert "pod-setup --user shop" in service and "ExecStopPost=" in service
+    assert "RemainAfterExit" not in service
