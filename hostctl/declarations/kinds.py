@@ -49,6 +49,10 @@ class Kind(StrEnum):
     NOTIFY = "notify"  # true, false or healthy
     SERVICE_NAME = "service_name"  # a unit name ending in .service (or its stem)
     BUILD = "build"  # {context, file, args, target}: how to build the image
+    IPV4 = "ipv4"  # one IPv4 address
+    IPV6 = "ipv6"  # one IPv6 address
+    PROC_PATHS = "proc_paths"  # absolute paths in the container (a list, or one a:b:c)
+    SECCOMP = "seccomp"  # unconfined, or an absolute host path of a JSON profile
 
 
 # How each kind is spelled in the docs and in an Ansible argument_spec.
@@ -92,6 +96,10 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.HEALTH_CMD: "str (run by /bin/sh -c) | list[str] (exec form) | none",
     Kind.NOTIFY: "bool | healthy",
     Kind.BUILD: "map (context, file, args, target)",
+    Kind.IPV4: "str (IPv4 address)",
+    Kind.IPV6: "str (IPv6 address)",
+    Kind.PROC_PATHS: "list[str] (absolute paths in the container)",
+    Kind.SECCOMP: "str (unconfined or an absolute host path)",
 }
 KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.IMAGE: "str",
@@ -133,6 +141,10 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.HEALTH_CMD: "raw",
     Kind.NOTIFY: "raw",
     Kind.BUILD: "dict",
+    Kind.IPV4: "str",
+    Kind.IPV6: "str",
+    Kind.PROC_PATHS: "list",
+    Kind.SECCOMP: "str",
 }
 
 
@@ -172,6 +184,16 @@ class HealthOnFailure(StrEnum):
     KILL = "kill"  # SIGKILL to the container's init: the unit fails, `restart:` applies
     STOP = "stop"  # stop the unit
     RESTART = "restart"  # restart the unit (systemd's start limits apply)
+
+
+class LogDriver(StrEnum):
+    """Where the container's output goes (podman's --log-driver). journald and
+    passthrough are the same here: the container's stdout and stderr are the unit's, which
+    systemd writes to the journal under the unit's name."""
+
+    JOURNALD = "journald"
+    PASSTHROUGH = "passthrough"
+    NONE = "none"  # dropped: the container's stdout and stderr are /dev/null
 
 
 class AutoUpdate(StrEnum):

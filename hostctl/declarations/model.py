@@ -16,6 +16,7 @@ from hostctl.declarations.settings import (
     DEFAULTS,
     AutoUpdate,
     HealthOnFailure,
+    LogDriver,
     Pull,
     Restart,
     Runtime,
@@ -154,7 +155,10 @@ class Container:
 
     Types of the settings (see settings.SETTINGS for help and defaults):
     image str; command/entrypoint tuple[str, ...] | None; env Pairs; env_files
-    tuple[str, ...] of absolute host paths; workdir str | None; user "user[:group]" |
+    tuple[str, ...] of absolute host paths; env_host, http_proxy bool; mask/unmask
+    tuple[str, ...] (absolute container paths; unmask may hold "ALL"); seccomp_profile
+    str | None ("unconfined" or an absolute host path); ip/ip6 str | None; log_driver
+    LogDriver; workdir str | None; user "user[:group]" |
     None; group str | None (name or gid); groups tuple[str, ...] (names or gids);
     hostname str | None; volumes tuple[Volume, ...]; tmpfs tuple[Tmpfs, ...];
     shm_size int | None (bytes); read_only bool; cap_add/cap_drop tuple[str, ...]
@@ -189,6 +193,8 @@ class Container:
     entrypoint: tuple[str, ...] | None = DEFAULTS["entrypoint"]
     env: Pairs = DEFAULTS["env"]
     env_files: tuple[str, ...] = DEFAULTS["env_files"]
+    env_host: bool = DEFAULTS["env_host"]
+    http_proxy: bool = DEFAULTS["http_proxy"]
     workdir: str | None = DEFAULTS["workdir"]
     user: str | None = DEFAULTS["user"]
     group: str | None = DEFAULTS["group"]
@@ -198,6 +204,9 @@ class Container:
     tmpfs: tuple[Tmpfs, ...] = DEFAULTS["tmpfs"]
     shm_size: int | None = DEFAULTS["shm_size"]
     read_only: bool = DEFAULTS["read_only"]
+    mask: tuple[str, ...] = DEFAULTS["mask"]
+    unmask: tuple[str, ...] = DEFAULTS["unmask"]
+    seccomp_profile: str | None = DEFAULTS["seccomp_profile"]
     cap_add: tuple[str, ...] = DEFAULTS["cap_add"]
     cap_drop: tuple[str, ...] = DEFAULTS["cap_drop"]
     no_new_privileges: bool = DEFAULTS["no_new_privileges"]
@@ -232,11 +241,14 @@ class Container:
     annotations: Pairs = DEFAULTS["annotations"]
     secrets: tuple[Secret, ...] = DEFAULTS["secrets"]
     network: str = DEFAULTS["network"]
+    ip: str | None = DEFAULTS["ip"]
+    ip6: str | None = DEFAULTS["ip6"]
     ports: tuple[Port, ...] = DEFAULTS["ports"]
     dns: tuple[str, ...] = DEFAULTS["dns"]
     dns_search: tuple[str, ...] = DEFAULTS["dns_search"]
     dns_options: tuple[str, ...] = DEFAULTS["dns_options"]
     add_hosts: Pairs = DEFAULTS["add_hosts"]
+    log_driver: LogDriver = DEFAULTS["log_driver"]
     runtime: Runtime = DEFAULTS["runtime"]
     unit: Directives = DEFAULTS["unit"]
     service: Directives = DEFAULTS["service"]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hostctl.declarations import checks, values
+from hostctl.declarations import checks, quadlet_keys, values, values_runtime
 from hostctl.declarations.checks import Invalid
 from hostctl.declarations.model import Container, Tmpfs, Volume, VolumeKind
 from hostctl.declarations.settings import SETTINGS, Kind, Setting
@@ -66,7 +66,7 @@ _PAIR_KINDS = {
 _ITEM_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.ABSPATHS: values.parse_host_path,
     Kind.CAPS: values.parse_capability,
-    Kind.GROUPS: values.parse_group,
+    Kind.GROUPS: values_runtime.parse_supplementary_group,
     Kind.VOLUMES: values.parse_volume,
     Kind.TMPFS: values.parse_tmpfs,
     Kind.DEVICES: values.parse_device,
@@ -94,6 +94,9 @@ _SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.NETWORK: values.parse_network,
     Kind.DURATION: values.parse_duration,
     Kind.NOTIFY: values.parse_notify,
+    Kind.IPV4: values_runtime.parse_ipv4,
+    Kind.IPV6: values_runtime.parse_ipv6,
+    Kind.SECCOMP: values_runtime.parse_seccomp,
 }
 
 
@@ -215,6 +218,11 @@ class _Reader:
             self._extra(entry.key, value, path)
             return
         setting = BY_QUADLET.get(entry.key)
+        if setting is None and entry.key in quadlet_keys.SAME_AS_DEFAULT:
+            quadlet_keys.check_default(entry.key, unquote(value), self.name)
+            return
+        if setting is None and entry.key in quadlet_keys.REFUSED:
+            raise quadlet_keys.refusal(entry.key, unquote(value))
         if setting is None:
             raise Invalid(
                 f"unsupported key {entry.key!r}",
@@ -268,6 +276,13 @@ class _Reader:
                 item = _ITEM_PARSERS[kind](word)
                 self._add(key, *(item if isinstance(item, tuple) and kind is Kind.PORTS
                                  else (item,)))
+        elif kind is Kind.PROC_PATHS:  # podman's a:b:c, several lines add up
+            self._add(key, *values_runtime.parse_proc_paths(unquote(value)))
+        elif kind is Kind.SECCOMP and unquote(value) != values_runtime.UNCONFINED:
+            profile = unquote(value)
+            if not profile.startswith("/"):  # relative to the file, as quadlet does
+                profile = os.path.join(os.path.dirname(os.path.abspath(path)), profile)
+            self.found[key] = values_runtime.parse_seccomp(os.path.normpath(profile))
         elif kind is Kind.HEALTH_CMD:  # podman takes the value as one argument
             self.found[key] = values.parse_health_cmd(value)
         elif kind is Kind.CHOICE and setting.choices is not None:

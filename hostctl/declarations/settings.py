@@ -19,6 +19,7 @@ from hostctl.declarations.kinds import (
     AutoUpdate,
     HealthOnFailure,
     Kind,
+    LogDriver,
     Pull,
     Restart,
     Runtime,
@@ -35,6 +36,7 @@ __all__ = [
     "AutoUpdate",
     "HealthOnFailure",
     "Kind",
+    "LogDriver",
     "Pull",
     "Restart",
     "Runtime",
@@ -127,6 +129,20 @@ SETTINGS: tuple[Setting, ...] = (
         example="[/etc/app/app.env]",
     ),
     Setting(
+        key="env_host", kind=Kind.BOOL, default=False,
+        help="Pass the launcher's whole environment (the unit's: Environment= in "
+        "`service:`, systemd's manager environment) to the container, over the image's "
+        "and under `env_files` and `env`.",
+        maps_to="OCI process.env", quadlet="EnvironmentHost", example="true",
+    ),
+    Setting(
+        key="http_proxy", kind=Kind.BOOL, default=True,
+        help="Pass the launcher's http_proxy, https_proxy, ftp_proxy and no_proxy "
+        "variables (either case) to the container, over the image's and under "
+        "`env_files` and `env`; false passes none.",
+        maps_to="OCI process.env", quadlet="HttpProxy", example="false",
+    ),
+    Setting(
         key="workdir", kind=Kind.ABSPATH,
         help="Working directory of the container's process (default: the image's).",
         maps_to="OCI process.cwd", quadlet="WorkingDir", example="/srv/app",
@@ -177,6 +193,27 @@ SETTINGS: tuple[Setting, ...] = (
         key="read_only", kind=Kind.BOOL, default=False,
         help="Mount the root file system read-only.",
         maps_to="OCI root.readonly", quadlet="ReadOnly", example="true",
+    ),
+    Setting(
+        key="mask", kind=Kind.PROC_PATHS, default=(),
+        help="Paths in the container hidden from it (over podman's default /proc and /sys "
+        "ones): an empty file or directory is mounted on them.",
+        maps_to="OCI linux.maskedPaths", quadlet="Mask",
+        example="[/proc/sys/dev, /sys/firmware]",
+    ),
+    Setting(
+        key="unmask", kind=Kind.PROC_PATHS, default=(),
+        help="Default masked or read-only /proc and /sys paths given back to the "
+        "container; ALL gives back every one.",
+        maps_to="OCI linux.maskedPaths and linux.readonlyPaths", quadlet="Unmask",
+        example="[/proc/sys]",
+    ),
+    Setting(
+        key="seccomp_profile", kind=Kind.SECCOMP,
+        help="The seccomp filter: unconfined (none), or a JSON profile file in podman's "
+        "(docker's) format, read at each start, instead of the default profile.",
+        maps_to="OCI linux.seccomp", quadlet="SeccompProfile",
+        example="/etc/hostctl/seccomp/app.json",
     ),
     Setting(
         key="cap_add", kind=Kind.CAPS, default=(),
@@ -388,6 +425,19 @@ SETTINGS: tuple[Setting, ...] = (
         maps_to="OCI linux.namespaces (network)", quadlet="Network", example="host",
     ),
     Setting(
+        key="ip", kind=Kind.IPV4,
+        help="A static IPv4 address on the container's network (bridge or a declared "
+        "network; inside its subnet and IP range, and free).",
+        maps_to="the network's address assignment (host-local IPAM)", quadlet="IP",
+        example="10.90.5.20",
+    ),
+    Setting(
+        key="ip6", kind=Kind.IPV6,
+        help="A static IPv6 address on the container's network (one with an IPv6 subnet).",
+        maps_to="the network's address assignment (host-local IPAM)", quadlet="IP6",
+        example="fd00:90:5::20",
+    ),
+    Setting(
         key="ports", kind=Kind.PORTS, default=(),
         help="[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like "
         "8000-8009:80-89 allowed.",
@@ -415,6 +465,14 @@ SETTINGS: tuple[Setting, ...] = (
         key="add_hosts", kind=Kind.HOSTS, default=(),
         help="NAME:IP lines added to the container's /etc/hosts (IP may be host-gateway).",
         maps_to="/etc/hosts", quadlet="AddHost", example='["db.local:192.0.2.10"]',
+    ),
+    Setting(
+        key="log_driver", kind=Kind.CHOICE, choices=LogDriver, default=LogDriver.JOURNALD,
+        help="Where the container's output goes: journald and passthrough (the unit's "
+        "stdout and stderr, in the journal under the unit's name; `hostctl logs`), none "
+        "(dropped).",
+        maps_to="the container's stdout and stderr (none: /dev/null)",
+        quadlet="LogDriver", example="none",
     ),
     Setting(
         key="runtime", kind=Kind.CHOICE, choices=Runtime, default=Runtime.RUNC,

@@ -574,6 +574,9 @@ def check_combination(settings: Mapping[str, Any]) -> None:
         if key in settings and not settings[key]:
             raise Conflict(key, "a zero duration", "give a duration of at least 1ms, e.g. 30s")
     _check_health(settings)
+    from hostctl.declarations import values_runtime
+
+    values_runtime.check_combination(settings)
     published: set[tuple[str | None, int, str]] = set()
     for port in settings.get("ports", ()):
         ident = (port.host_ip, port.host_port, str(port.protocol))

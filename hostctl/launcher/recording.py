@@ -32,7 +32,9 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     wired at each start (bridge and named networks, pasta), secrets (copied from the
     unit's credentials at each start), volumes with the `U` option (chowned at each
     start), short image names (resolved through registries.conf at each start), `pull:
-    always` or `newer` (the registry is asked at each start), quadlet files that name
+    always` or `newer` (the registry is asked at each start), `env_host` (the container
+    gets the variables systemd sets anew for each start), `log_driver: none` (the full
+    start hands the container /dev/null), quadlet files that name
     other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
     among the record's inputs, so a change to them must reach the next start).
     """
@@ -44,6 +46,8 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and not container.secrets
             and not container.oneshot
             and not container.unit_refs
+            and not container.env_host
+            and str(container.log_driver) != "none"
             and not any("U" in volume.options for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 
@@ -74,6 +78,8 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     bundle = str(state.bundle)
     content = [str(p) for p in declaration_inputs(container.name, Scope.SYSTEM)]
     content += [str(p) for p in container.env_files]
+    if container.seccomp_profile and container.seccomp_profile.startswith("/"):
+        content.append(container.seccomp_profile)  # read at each full start
     content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
     content += _own_code()

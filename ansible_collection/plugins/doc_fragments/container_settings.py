@@ -91,6 +91,25 @@ options:
     - 'Quadlet key: C(EnvironmentFile).'
     type: list
     elements: str
+  env_host:
+    description:
+    - 'Pass the launcher''s whole environment (the unit''s: Environment= in `service:`, systemd''s
+      manager environment) to the container, over the image''s and under `env_files` and `env`.'
+    - 'Becomes: OCI process.env.'
+    - 'hostctl''s default when left out: V(false).'
+    - 'Example: C(true).'
+    - 'Quadlet key: C(EnvironmentHost).'
+    type: bool
+  http_proxy:
+    description:
+    - Pass the launcher's http_proxy, https_proxy, ftp_proxy and no_proxy variables (either
+      case) to the container, over the image's and under `env_files` and `env`; false passes
+      none.
+    - 'Becomes: OCI process.env.'
+    - 'hostctl''s default when left out: V(true).'
+    - 'Example: C(false).'
+    - 'Quadlet key: C(HttpProxy).'
+    type: bool
   workdir:
     description:
     - 'Working directory of the container''s process (default: the image''s).'
@@ -162,6 +181,32 @@ options:
     - 'Example: C(true).'
     - 'Quadlet key: C(ReadOnly).'
     type: bool
+  mask:
+    description:
+    - 'Paths in the container hidden from it (over podman''s default /proc and /sys ones):
+      an empty file or directory is mounted on them.'
+    - 'Becomes: OCI linux.maskedPaths.'
+    - 'Example: C([/proc/sys/dev, /sys/firmware]).'
+    - 'Quadlet key: C(Mask).'
+    type: list
+    elements: str
+  unmask:
+    description:
+    - Default masked or read-only /proc and /sys paths given back to the container; ALL gives
+      back every one.
+    - 'Becomes: OCI linux.maskedPaths and linux.readonlyPaths.'
+    - 'Example: C([/proc/sys]).'
+    - 'Quadlet key: C(Unmask).'
+    type: list
+    elements: str
+  seccomp_profile:
+    description:
+    - 'The seccomp filter: unconfined (none), or a JSON profile file in podman''s (docker''s)
+      format, read at each start, instead of the default profile.'
+    - 'Becomes: OCI linux.seccomp.'
+    - 'Example: C(/etc/hostctl/seccomp/app.json).'
+    - 'Quadlet key: C(SeccompProfile).'
+    type: str
   cap_add:
     description:
     - Capabilities added to the default set (net_admin, CAP_NET_ADMIN or ALL).
@@ -444,6 +489,21 @@ options:
     - 'Example: C(host).'
     - 'Quadlet key: C(Network).'
     type: str
+  ip:
+    description:
+    - A static IPv4 address on the container's network (bridge or a declared network; inside
+      its subnet and IP range, and free).
+    - 'Becomes: the network''s address assignment (host-local IPAM).'
+    - 'Example: C(10.90.5.20).'
+    - 'Quadlet key: C(IP).'
+    type: str
+  ip6:
+    description:
+    - A static IPv6 address on the container's network (one with an IPv6 subnet).
+    - 'Becomes: the network''s address assignment (host-local IPAM).'
+    - 'Example: C(fd00:90:5::20).'
+    - 'Quadlet key: C(IP6).'
+    type: str
   ports:
     description:
     - '[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like 8000-8009:80-89
@@ -484,6 +544,19 @@ options:
     - 'Example: C(["db.local:192.0.2.10"]).'
     - 'Quadlet key: C(AddHost).'
     type: raw
+  log_driver:
+    description:
+    - 'Where the container''s output goes: journald and passthrough (the unit''s stdout and
+      stderr, in the journal under the unit''s name; `hostctl logs`), none (dropped).'
+    - 'Becomes: the container''s stdout and stderr (none: /dev/null).'
+    - 'hostctl''s default when left out: V(journald).'
+    - 'Example: C(none).'
+    - 'Quadlet key: C(LogDriver).'
+    type: str
+    choices:
+    - journald
+    - passthrough
+    - none
   runtime:
     description:
     - The OCI runtime that runs the container.
