@@ -36,6 +36,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from hostctl.declarations.resource_keys import NETWORK_KEYS
 from hostctl.declarations.yaml_nodes import BOOL, NULL, Context, pairs, scalar_text, type_error
 from hostctl.errors import DeclarationError, RuntimeFailure
 from hostctl.paths import Paths, Scope
@@ -46,8 +47,7 @@ DEFAULT_BRIDGE = "hostctl0"
 AUTO_SUBNETS = "10.90.{}.0/24"
 RESERVED = ("host", "none")
 USER_RESERVED = "online"  # hostctl-network-NAME.service: not the wait unit's name
-KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge", "ip_range", "dns",
-        "disable_dns", "mtu")
+KEYS = tuple(k.key for k in NETWORK_KEYS)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
