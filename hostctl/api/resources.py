@@ -5,7 +5,8 @@ directory (/etc/hostctl or ~/.config/hostctl); their keys are
 hostctl.declarations.resource_keys'. Writing or deleting one reloads systemd (the
 generator makes a user network's holder unit and a volume's NAME-volume.service from
 them); containers on a network, or using a volume, get a changed one at their next
-start. Removing a volume's declaration keeps its data.
+start. Removing a declaration stops that unit first (a user network's members stop with
+its holder); a volume's data is kept.
 """
 
 from __future__ import annotations
@@ -87,12 +88,40 @@ def remove(kind: Resource, name: str, *, scope: Scope = Scope.SYSTEM,
     if not path.exists():
         return ApplyResult(name, scope, path, False)
     before = path.read_text(encoding="utf-8")
-    actions = (f"delete {path}", "daemon-reload")
+    unit = _unit(kind, name, scope)
+    actions = (*([f"stop {unit}"] if unit else []), f"delete {path}", "daemon-reload")
     if not check:
+        if unit:
+            _stop(scope, unit)
         path.unlink()
         _reload(scope)
     return ApplyResult(name, scope, path, True, actions, before, None,
                        _diff(before, None, path))
+
+
+def _unit(kind: Resource, name: str, scope: Scope) -> str | None:
+    """The unit the generator makes from the declaration (stopped when it goes): a
+    volume's NAME-volume.service, a user network's holder; a rootful network has none."""
+    if kind is Resource.VOLUME:
+        from hostctl.declarations.volume_file import UNIT_SUFFIX
+
+        return f"{name}{UNIT_SUFFIX}"
+    if scope is Scope.USER:
+        from hostctl.network.holder import unit_name
+
+        return unit_name(name)
+    return None
+
+
+def _stop(scope: Scope, unit: str) -> None:
+    """Stop UNIT unless it is inactive (or unknown: never generated, or never loaded)."""
+    from hostctl.systemd.dbus import Systemd
+
+    systemd = Systemd(scope)
+    if systemd.unit(unit).active_state == "inactive":
+        return
+    systemd.run_job("StopUnit", unit)
+    systemd.reset_failed(unit)
 
 
 def _reload(scope: Scope) -> None:

@@ -29,6 +29,14 @@ def reloads(monkeypatch: pytest.MonkeyPatch) -> list[Scope]:
     return calls
 
 
+@pytest.fixture(autouse=True)
+def stops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The units remove() stops first."""
+    calls: list[str] = []
+    monkeypatch.setattr(resources, "_stop", lambda scope, unit: calls.append(unit))
+    return calls
+
+
 def test_a_network_is_written_once_and_then_left_alone(config: Path,
                                                        reloads: list[Scope]) -> None:
     wanted = {"subnet": "10.90.7.0/24", "dns": ["192.0.2.53"], "mtu": 1400}
@@ -48,10 +56,11 @@ def test_a_network_is_written_once_and_then_left_alone(config: Path,
     assert not again.changed and again.actions == () and reloads == [Scope.SYSTEM]
     changed = apply(Resource.NETWORK, "backend", {**wanted, "internal": True})
     assert changed.changed and "+internal: true" in changed.diff
+    assert remove(Resource.NETWORK, "backend").actions == (f"delete {path}", "daemon-reload")
 
 
-def test_a_volume_round_trips_and_absent_keeps_nothing_but_data(config: Path,
-                                                                reloads: list[Scope]) -> None:
+def test_a_volume_round_trips_and_absent_keeps_nothing_but_data(
+        config: Path, reloads: list[Scope], stops: list[str]) -> None:
     done = apply(Resource.VOLUME, "cache", {"uid": 1000, "gid": 1000, "copy": False})
     path = config / "volumes" / "cache.yaml"
     from hostctl.declarations.volume_file import load_volume
@@ -60,8 +69,10 @@ def test_a_volume_round_trips_and_absent_keeps_nothing_but_data(config: Path,
     assert (volume.uid, volume.gid, volume.copy, done.changed) == (1000, 1000, False, True)
     assert apply(Resource.VOLUME, "cache", {}).after == ""  # every key left out
     gone = remove(Resource.VOLUME, "cache", check=True)
-    assert gone.changed and path.exists()
+    assert gone.changed and path.exists() and stops == []
+    assert gone.actions == ("stop cache-volume.service", f"delete {path}", "daemon-reload")
     assert remove(Resource.VOLUME, "cache").changed and not path.exists()
+    assert stops == ["cache-volume.service"]
     assert not remove(Resource.VOLUME, "cache").changed
     assert len(reloads) == 3
 
