@@ -38,13 +38,16 @@ class VolumeKind(StrEnum):
 
     BIND = "bind"  # an absolute host path, bind-mounted
     VOLUME = "volume"  # a named volume, kept under the state directory
+    ANONYMOUS = "anonymous"  # "DST" alone: a fresh volume for each run, gone at its end
 
 
 @dataclass(frozen=True)
 class Volume:
     """`volumes:` entry "SRC:DST[:OPTIONS]" (quadlet Volume= / Mount=type=bind|volume).
 
-    source: absolute host path (kind bind) or a volume name (kind volume).
+    source: absolute host path (kind bind), a volume name (kind volume) or "" (kind
+    anonymous: podman's anonymous volume of a --rm container, made empty, or with the
+    image's content there, at each start and removed at the stop).
     destination: absolute path in the container.
     read_only: from the "ro" option ("rw" is the default and is not kept in options).
     options: the other options as written, in order: z, Z, U, nocopy, nosuid, nodev,

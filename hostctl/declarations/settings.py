@@ -173,7 +173,9 @@ SETTINGS: tuple[Setting, ...] = (
         key="volumes", kind=Kind.VOLUMES, default=(),
         help="SRC:DST[:OPTIONS]: an absolute SRC is a bind mount of a host path (the unit "
         "waits for its file system), otherwise a named volume; options ro, rw, z, Z, U, "
-        "nocopy, nosuid, nodev, noexec and propagation modes.",
+        "nocopy, nosuid, nodev, noexec and propagation modes. DST alone is an anonymous "
+        "volume: made at each start (with the image's content there) and removed at the "
+        "stop, as podman's of a --rm container.",
         maps_to="OCI mounts; unit [Unit] RequiresMountsFor= for bind sources",
         quadlet="Volume", example='["/srv/app:/data", "cache:/var/cache:ro"]',
     ),

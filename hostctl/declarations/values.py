@@ -301,12 +301,15 @@ def _split_options(text: str) -> tuple[str, ...]:
 
 
 def parse_volume(text: str) -> Volume:
-    """SRC:DST[:OPTIONS]."""
+    """SRC:DST[:OPTIONS], or DST alone (an anonymous volume)."""
     parts = check_string(text).split(":")
+    if len(parts) == 1 and parts[0].startswith("/"):
+        return Volume("", check_abspath(parts[0]), VolumeKind.ANONYMOUS)
     if len(parts) not in (2, 3) or not all(parts[:2]):
         raise Invalid(
             f"{text!r} is not SRC:DST[:OPTIONS]",
-            "e.g. /srv/data:/data (bind mount) or data:/data:ro (named volume)",
+            "e.g. /srv/data:/data (bind mount), data:/data:ro (named volume) or /data "
+            "(an anonymous volume, new at each start)",
         )
     source, destination = parts[0], parts[1]
     options = _split_options(parts[2]) if len(parts) == 3 else ()

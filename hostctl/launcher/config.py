@@ -92,7 +92,7 @@ def _mounts(container: Container, state: ContainerState, paths: Paths, identity:
     where = container.where
     owner = (identity.uid, identity.gid)
     mounts = volumes.volume_mounts(container.volumes, paths.state / "volumes", state.rootfs,
-                                   where, owner)
+                                   where, owner, state.scratch / "anonymous")
     mounts += volumes.tmpfs_mounts(container.tmpfs)
     if container.read_only:
         taken = {m["destination"] for m in mounts}

@@ -28,15 +28,15 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     """Whether the next start of CONTAINER may reuse this one (with CONFIG).
 
     Only for starts by systemd (the config has the unit's cgroup). Not for: user scope
-    (the user namespace is made anew each start), networks that are
-    wired at each start (bridge and named networks, pasta), secrets (copied from the
-    unit's credentials at each start), volumes with the `U` option (chowned at each
-    start), short image names (resolved through registries.conf at each start), `pull:
-    always` or `newer` (the registry is asked at each start), `env_host` (the container
-    gets the variables systemd sets anew for each start), `log_driver: none` (the full
-    start hands the container /dev/null), quadlet files that name
-    other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
-    among the record's inputs, so a change to them must reach the next start).
+    (the user namespace is made anew each start), networks that are wired at each start
+    (bridge and named networks, pasta), secrets (copied from the unit's credentials at
+    each start), volumes with the `U` option (chowned at each start), anonymous volumes
+    (made anew at each start), short image names (resolved through registries.conf at
+    each start), `pull: always` or `newer` (the registry is asked at each start),
+    `env_host` (the container gets the variables systemd sets anew for each start),
+    `log_driver: none` (the full start hands the container /dev/null), quadlet files that
+    name other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are
+    not among the record's inputs, so a change to them must reach the next start).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
@@ -48,7 +48,8 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and not container.unit_refs
             and not container.env_host
             and str(container.log_driver) != "none"
-            and not any("U" in volume.options for volume in container.volumes)
+            and not any("U" in volume.options or volume.kind == "anonymous"
+                        for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 
 

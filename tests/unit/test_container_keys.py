@@ -43,7 +43,7 @@ def config_of(container: Container, tmp_path: Path, *, image_env: tuple[str, ...
     """config.json as the launcher writes it for CONTAINER (no network, root user)."""
     paths = Paths(Scope.SYSTEM, tmp_path / "state", tmp_path / "run", tmp_path / "etc")
     state = ContainerState(container.name, paths)
-    state.rootfs.mkdir(parents=True)
+    state.rootfs.mkdir(parents=True, exist_ok=True)
     image = Image("docker.io/library/busybox:1.36", "sha256:" + "a" * 64, "sha256:" + "b" * 64,
                   {"config": {"Cmd": ["sh"], "Env": list(image_env)}}, (), ())
     net = NetworkPlan("new", (), "nameserver 192.0.2.53\n", "none")
@@ -202,6 +202,24 @@ def test_static_addresses_outside_the_network_are_refused(text: str, key: str,
     with pytest.raises(RuntimeFailure) as caught:
         cni.requested_ips(yaml("network: back\n" + text), net)
     assert words in str(caught.value) and caught.value.where == f"{SOURCE}:3:{key}"
+
+
+def test_an_anonymous_volume_is_new_for_each_run_with_the_images_content(
+        tmp_path: Path) -> None:
+    """volumes: [DST] (quadlet Volume=DST): made under this run's scratch directory, which
+    every start and stop removes, with what the image has at DST."""
+    c = yaml('volumes: ["/cache", "/empty"]\n')
+    assert [v.kind for v in c.volumes] == ["anonymous", "anonymous"]
+    state = ContainerState(c.name, Paths(Scope.SYSTEM, tmp_path / "state", tmp_path / "run",
+                                         tmp_path / "etc"))
+    (state.rootfs / "cache").mkdir(parents=True)
+    (state.rootfs / "cache" / "seed").write_text("from the image\n")
+    mounts = {m["destination"]: m for m in config_of(c, tmp_path)["mounts"]}
+    cache, empty = Path(mounts["/cache"]["source"]), Path(mounts["/empty"]["source"])
+    assert cache.is_relative_to(state.scratch) and empty.is_relative_to(state.scratch)
+    assert (cache / "seed").read_text() == "from the image\n"
+    assert list(empty.iterdir()) == [] and cache != empty
+    assert "rbind" in mounts["/cache"]["options"]
 
 
 def test_log_driver_none_hands_the_container_dev_null_but_keeps_the_launchers_messages(

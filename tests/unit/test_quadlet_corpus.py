@@ -28,7 +28,7 @@ VALID = {
     "dns-options", "basepodman", "network", "health-cmd-shell-quotes", "template@instance",
     "network.quadlet.servicename",  # the network that service-name.network declares
     "mount.servicename",  # the volume that service-name.volume declares
-    "env-host", "httpproxy-false", "ip", "logdriver", "mask", "unmask", "seccomp",
+    "env-host", "httpproxy-false", "ip", "logdriver", "mask", "unmask", "seccomp", "volume",
 }  # fmt: skip
 NETWORKS = sorted(CORPUS.glob("*.network"))
 VALID_NETWORKS = {"basic", "disable-dns", "gateway", "internal", "options"}
@@ -54,8 +54,8 @@ def test_the_corpus_is_there() -> None:
 
 
 def test_how_many_files_map_fully() -> None:
-    """The count of .container files hostctl reads with podman's meaning (36 of 64:
-    the rest use Pod=, image or artifact mounts, anonymous volumes, random host ports,
+    """The count of .container files hostctl reads with podman's meaning (37 of 64:
+    the rest use Pod=, image or artifact mounts, random host ports,
     other containers' networks, SELinux labels, user namespace mappings, GroupAdd=
     keep-groups (which older hostctl took for a group's name), or are files podman
     itself refuses)."""
@@ -66,7 +66,7 @@ def test_how_many_files_map_fully() -> None:
             read += 1
         except DeclarationError:
             pass
-    assert read == len(VALID) == 36
+    assert read == len(VALID) == 37
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -121,6 +121,9 @@ def test_meanings_carry_over() -> None:
     assert load_quadlet(CORPUS / "unmask.container").unmask == (
         "/proc/sys/foo", "/proc/sys/bar", "ALL")
     assert load_quadlet(CORPUS / "seccomp.container").seccomp_profile == "unconfined"
+    volume = load_quadlet(CORPUS / "volume.container").volumes
+    assert Volume("", "/container/empty", VolumeKind.ANONYMOUS) in volume
+    assert Volume("basic", "/container/quadlet", VolumeKind.VOLUME) in volume
     # podman passes HealthCmd= as one --health-cmd argument: a shell command line
     assert load_quadlet(CORPUS / "health-cmd-shell-quotes.container").health_cmd == (
         "CMD-SHELL", "/bin/sh -c \"echo 'hello world!'\"")

@@ -151,7 +151,9 @@ options:
     description:
     - 'SRC:DST[:OPTIONS]: an absolute SRC is a bind mount of a host path (the unit waits for
       its file system), otherwise a named volume; options ro, rw, z, Z, U, nocopy, nosuid,
-      nodev, noexec and propagation modes.'
+      nodev, noexec and propagation modes. DST alone is an anonymous volume: made at each
+      start (with the image''s content there) and removed at the stop, as podman''s of a --rm
+      container.'
     - 'Becomes: OCI mounts; unit [Unit] RequiresMountsFor= for bind sources.'
     - 'Example: C(["/srv/app:/data", "cache:/var/cache:ro"]).'
     - 'Quadlet key: C(Volume).'
