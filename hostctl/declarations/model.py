@@ -233,6 +233,7 @@ class Container:
     stop_signal: str = DEFAULTS["stop_signal"]
     stop_timeout: int = DEFAULTS["stop_timeout"]
     reload_signal: str | None = DEFAULTS["reload_signal"]
+    reload_cmd: tuple[str, ...] | None = DEFAULTS["reload_cmd"]
     restart: Restart = DEFAULTS["restart"]
     restart_sec: int | None = DEFAULTS["restart_sec"]
     service_name: str | None = DEFAULTS["service_name"]

@@ -62,7 +62,6 @@ REFUSED: Mapping[str, str] = {
     "ExposeHostPort": "podman only records it (nothing is published without -P): "
     "publish with PublishPort=",
     "NetworkAlias": "a member of a named network is known to the others by its name only",
-    "ReloadCmd": "use ReloadSignal= (a command run by `systemctl reload` is not supported)",
     "Retry": "the launcher pulls once per start: pull ahead with NAME.image (Retry=, "
     "RetryDelay=) and Image=NAME.image",
     "RetryDelay": "the launcher pulls once per start: pull ahead with NAME.image (Retry=, "

@@ -256,7 +256,8 @@ class _Reader:
     def _setting(self, setting: Setting, value: str, path: Path) -> None:
         kind, key = setting.kind, setting.key
         if kind is Kind.ARGV:
-            words = split_words(value) if key == "command" else ([value] if value else [])
+            words = (split_words(value) if key in ("command", "reload_cmd")
+                     else ([value] if value else []))
             self.found[key] = tuple(checks.check_string(w) for w in words)
         elif kind in _PAIR_KINDS:
             pairs = dict(self.found.get(key, ()))

@@ -356,6 +356,13 @@ SETTINGS: tuple[Setting, ...] = (
         quadlet="ReloadSignal", example="SIGHUP",
     ),
     Setting(
+        key="reload_cmd", kind=Kind.ARGV,
+        help="A command run in the container (as `hostctl exec`) by `systemctl reload`; "
+        "instead of reload_signal.",
+        maps_to="unit [Service] ExecReload=hostctl exec NAME COMMAND...",
+        quadlet="ReloadCmd", example='["nginx", "-s", "reload"]',
+    ),
+    Setting(
         key="restart", kind=Kind.CHOICE, default=Restart.NO, choices=Restart,
         help="When systemd restarts the container after it exits.",
         maps_to="unit [Service] Restart=", example="on-failure",

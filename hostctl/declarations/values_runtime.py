@@ -75,5 +75,10 @@ def check_combination(settings: Mapping[str, Any]) -> None:
         if settings.get(key) and network in ("host", "none"):
             raise Conflict(key, f"a static address with network: {network}",
                            "put the container on bridge or a declared network, or drop it")
+    if settings.get("reload_cmd") is not None and settings.get("reload_signal"):
+        raise Conflict("reload_cmd", "a reload command and a reload signal",
+                       "keep one: `systemctl reload` runs one ExecReload=")
+    if settings.get("reload_cmd") == ():
+        raise Conflict("reload_cmd", "an empty reload command", "give the command to run")
     if UNMASK_ALL in settings.get("mask", ()):
         raise Conflict("mask", "ALL can only be unmasked", "name the paths to mask")

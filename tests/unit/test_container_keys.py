@@ -238,3 +238,17 @@ def test_log_driver_none_hands_the_container_dev_null_but_keeps_the_launchers_me
                           check=True, cwd=Path(__file__).parents[2],
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     assert done.stdout == "" and done.stderr == "hostctl: launcher message\n"
+
+
+def test_reload_cmd_runs_the_command_in_the_container_on_reload() -> None:
+    from hostctl.units.render import render_unit
+
+    c = yaml('reload_cmd: ["nginx", "-s", "reload"]\n')
+    system = render_unit(c, hostctl_bin="/usr/bin/hostctl", scope=Scope.SYSTEM)
+    assert "ExecReload=/usr/bin/hostctl exec app nginx -s reload\n" in system
+    user = render_unit(c, hostctl_bin="/usr/bin/hostctl", scope=Scope.USER)
+    assert "ExecReload=/usr/bin/hostctl exec --user app nginx -s reload\n" in user
+    assert "ExecReload" not in render_unit(yaml(""), hostctl_bin="/usr/bin/hostctl",
+                                           scope=Scope.SYSTEM)
+    with pytest.raises(DeclarationError, match="a reload command and a reload signal"):
+        yaml('reload_cmd: [x]\nreload_signal: HUP\n')

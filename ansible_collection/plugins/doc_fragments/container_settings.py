@@ -399,6 +399,14 @@ options:
     - 'Example: C(SIGHUP).'
     - 'Quadlet key: C(ReloadSignal).'
     type: str
+  reload_cmd:
+    description:
+    - A command run in the container (as `hostctl exec`) by `systemctl reload`; instead of
+      reload_signal.
+    - 'Becomes: unit [Service] ExecReload=hostctl exec NAME COMMAND....'
+    - 'Example: C(["nginx", "-s", "reload"]).'
+    - 'Quadlet key: C(ReloadCmd).'
+    type: raw
   restart:
     description:
     - When systemd restarts the container after it exits.
