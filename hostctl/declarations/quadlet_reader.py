@@ -24,9 +24,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hostctl.declarations import checks, quadlet_keys, values, values_runtime
+from hostctl.declarations import (
+    checks,
+    quadlet_keys,
+    quadlet_values,
+    values,
+    values_runtime,
+)
 from hostctl.declarations.checks import Invalid
-from hostctl.declarations.model import Container, Tmpfs, Volume, VolumeKind
+from hostctl.declarations.model import Container, Tmpfs
 from hostctl.declarations.settings import SETTINGS, Kind, Setting
 from hostctl.declarations.unitfile import (
     Entry,
@@ -211,7 +217,7 @@ class _Reader:
             )
         value = _expand(entry.value, self.specifiers)
         if entry.key in ("Volume", "Mount"):
-            value, volume = _volume_ref(value, entry.key == "Mount")
+            value, volume = quadlet_values.volume_ref(value, entry.key == "Mount")
             if volume is not None:
                 self.refs.append(("volume", volume, f"{path}:{entry.line}:{entry.key}"))
         if entry.key in EXTRA_KEYS:
@@ -233,7 +239,7 @@ class _Reader:
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
             return
         if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
-            value = _network_ref(unquote(value))
+            value = quadlet_values.network_ref(unquote(value))
         if setting.kind is Kind.IMAGE and unquote(value).endswith(".image"):
             self._image_ref(unquote(value), f"{path}:{entry.line}:{entry.key}")
             self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
@@ -268,11 +274,12 @@ class _Reader:
                 pairs[_PAIR_KINDS[kind](name)] = values.single_line(item, "value")
             self.found[key] = tuple(pairs.items())
         elif kind is Kind.SECRETS:
-            self._add(key, _secret(value))
+            self._add(key, quadlet_values.secret(value))
         elif kind in _ITEM_PARSERS:
             if kind is Kind.ABSPATHS and not value.startswith("/"):
                 value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
-            words = split_words(value) if kind in _SPLIT_KINDS else [_host_path(value, path)]
+            words = (split_words(value) if kind in _SPLIT_KINDS
+                     else [quadlet_values.host_path(value, path)])
             for word in words:
                 item = _ITEM_PARSERS[kind](word)
                 self._add(key, *(item if isinstance(item, tuple) and kind is Kind.PORTS
@@ -297,7 +304,7 @@ class _Reader:
 
     def _extra(self, key: str, value: str, path: Path) -> None:
         if key == "Mount":
-            mount = _mount(value, path)
+            mount = quadlet_values.mount(value, path)
             self._add("tmpfs" if isinstance(mount, Tmpfs) else "volumes", mount)
             return
         if key == "VolatileTmp":
@@ -441,46 +448,6 @@ def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
     return "".join(out)
 
 
-def _volume_ref(value: str, mount: bool) -> tuple[str, str | None]:
-    """Volume=NAME.volume:DST[:OPTS] or Mount=...,source=NAME.volume,...: the volume
-    NAME (declared by NAME.volume, hostctl.declarations.volume_file) in its place."""
-    if mount:
-        parts = value.split(",")
-        for index, part in enumerate(parts):
-            key, equals, source = part.partition("=")
-            if equals and key in ("source", "src") and source.endswith(".volume"):
-                name = _volume_name(source)
-                parts[index] = f"{key}={name}"
-                return ",".join(parts), name
-        return value, None
-    source, colon, rest = value.partition(":")
-    if colon and source.endswith(".volume"):
-        name = _volume_name(source)
-        return f"{name}:{rest}", name
-    return value, None
-
-
-def _volume_name(source: str) -> str:
-    name = source.removesuffix(".volume")
-    if "@" in name:
-        raise Invalid(f"{source!r} is a template volume", "hostctl has no volume templates")
-    checks.check_name(name)
-    return name
-
-
-def _network_ref(value: str) -> str:
-    """Network=NAME.network: the network NAME.network declares (hostctl.network.quadlet),
-    which hostctl calls NAME."""
-    name = value.removesuffix(".network")
-    if ":" in name:
-        raise Invalid(f"network options in {value!r} are not supported",
-                      "give NAME.network alone")
-    if "@" in name:
-        raise Invalid(f"{value!r} is a template network", "hostctl has no network templates")
-    values.parse_network(name)
-    return name
-
-
 def _translate_units(value: str) -> tuple[str, list[tuple[str, str]]]:
     """The unit names of a dependency directive, NAME.container written as NAME.service,
     NAME.volume as NAME-volume.service and NAME.image as NAME-image.service (the units
@@ -515,76 +482,3 @@ def _translate_units(value: str) -> tuple[str, list[tuple[str, str]]]:
         else:
             words.append(word)
     return " ".join(words), names
-
-
-def _host_path(value: str, path: Path) -> str:
-    """VALUE with a leading ./ or ../ host path (or a relative EnvironmentFile) resolved
-    against PATH's directory, as quadlet does."""
-    if value.startswith(("./", "../")):
-        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
-    return value
-
-
-def _secret(value: str) -> Any:
-    """Secret=NAME[,type=mount|env][,target=PATH|VARIABLE] (podman's meaning: a type=env
-    secret is the variable TARGET, by default NAME)."""
-    name, *options = unquote(value).split(",")
-    target, kind = None, "mount"
-    for option in options:
-        key, _, setting = option.partition("=")
-        if key == "type":
-            kind = checks.check_choice(setting, ["mount", "env"])
-            continue
-        if key == "target":
-            target = setting
-            continue
-        raise Invalid(
-            f"secret option {option!r} is not supported",
-            "NAME[,type=mount|env][,target=PATH or VARIABLE]",
-        )
-    if kind == "env":
-        return values.parse_secret(name, None, None, target or name)
-    return values.parse_secret(name, None, target)
-
-
-def _mount(value: str, path: Path) -> Volume | Tmpfs:
-    """Mount=type=bind|volume|tmpfs,source=...,destination=...[,ro][,...]."""
-    fields: dict[str, str] = {}
-    flags: list[str] = []
-    for part in value.split(","):
-        key, equals, item = part.partition("=")
-        if key in ("src", "source"):
-            key = "source"
-        elif key in ("dst", "destination", "target"):
-            key = "destination"
-        if key in ("ro", "readonly"):
-            if not equals or values.parse_bool(item):
-                flags.append("ro")
-        elif key in ("type", "source", "destination", "tmpfs-size", "tmpfs-mode"):
-            fields[key] = item
-        elif key == "bind-propagation":
-            flags.append(checks.check_choice(item, values.VOLUME_OPTIONS[-8:]))
-        else:
-            raise Invalid(
-                f"mount option {part!r} is not supported",
-                "type, source, destination, ro, bind-propagation, tmpfs-size, tmpfs-mode",
-            )
-    kind = checks.check_choice(fields.get("type", ""), ["bind", "volume", "tmpfs"])
-    if "destination" not in fields:
-        raise Invalid("the mount has no destination", "add destination=PATH")
-    if kind == "tmpfs":
-        options = [*flags]
-        if "tmpfs-size" in fields:
-            options.append(f"size={fields['tmpfs-size']}")
-        if "tmpfs-mode" in fields:
-            options.append(f"mode={fields['tmpfs-mode']}")
-        return values.parse_tmpfs(f"{fields['destination']}:{','.join(options)}")
-    source = _host_path(fields.get("source", ""), path)
-    volume = values.parse_volume(f"{source}:{fields['destination']}:{','.join(flags)}")
-    expected = VolumeKind.BIND if kind == "bind" else VolumeKind.VOLUME
-    if volume.kind is not expected:
-        raise Invalid(
-            f"source {source!r} does not fit type={kind}",
-            "bind: an absolute path; volume: a name",
-        )
-    return volume

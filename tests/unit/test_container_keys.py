@@ -210,6 +210,8 @@ def test_an_anonymous_volume_is_new_for_each_run_with_the_images_content(
     every start and stop removes, with what the image has at DST."""
     c = yaml('volumes: ["/cache", "/empty"]\n')
     assert [v.kind for v in c.volumes] == ["anonymous", "anonymous"]
+    mounted = quadlet("Mount=type=volume,destination=/cache\nVolume=/empty\n")
+    assert mounted.volumes == c.volumes
     state = ContainerState(c.name, Paths(Scope.SYSTEM, tmp_path / "state", tmp_path / "run",
                                          tmp_path / "etc"))
     (state.rootfs / "cache").mkdir(parents=True)
