@@ -254,3 +254,13 @@ def test_reload_cmd_runs_the_command_in_the_container_on_reload() -> None:
                                            scope=Scope.SYSTEM)
     with pytest.raises(DeclarationError, match="a reload command and a reload signal"):
         yaml('reload_cmd: [x]\nreload_signal: HUP\n')
+
+
+def test_a_static_address_on_a_users_pasta_bridge_is_refused_at_its_key(
+        tmp_path: Path) -> None:
+    from hostctl import network
+
+    paths = Paths(Scope.USER, tmp_path / "state", tmp_path / "run", tmp_path / "etc")
+    with pytest.raises(RuntimeFailure) as caught:
+        network.plan(yaml("ip: 10.0.2.100\n"), paths)
+    assert "pasta" in caught.value.message and caught.value.where == f"{SOURCE}:2:ip"
