@@ -16,7 +16,7 @@ class ResourceKey:
     """One key of a network or volume declaration."""
 
     key: str  # as written in YAML and in Ansible
-    ansible_type: str  # str, bool, int or list (of str)
+    ansible_type: str  # str, bool, int, list (of str) or dict (of str)
     help: str
     quadlet: str  # the quadlet [Network] / [Volume] key with the same meaning
     example: str
@@ -41,6 +41,8 @@ NETWORK_KEYS: tuple[ResourceKey, ...] = (
                 "other members.", "DisableDNS", "true"),
     ResourceKey("mtu", "int", "The bridge's and the members' MTU.", "Options=mtu=",
                 "1400"),
+    ResourceKey("labels", "dict", "Labels recorded with the network (shown by `hostctl "
+                "network inspect`).", "Label", "{team: web}"),
 )
 
 VOLUME_KEYS: tuple[ResourceKey, ...] = (

@@ -65,4 +65,10 @@ options:
     - 'Example: C(1400).'
     - 'Quadlet key: C(Options=mtu=).'
     type: int
+  labels:
+    description:
+    - Labels recorded with the network (shown by `hostctl network inspect`).
+    - 'Example: C({team: web}).'
+    - 'Quadlet key: C(Label).'
+    type: dict
 '''

@@ -16,6 +16,7 @@ KEYS = (
     'dns',
     'disable_dns',
     'mtu',
+    'labels',
 )
 
 ARGUMENT_SPEC = {
@@ -28,4 +29,5 @@ ARGUMENT_SPEC = {
     'dns': {'type': 'list', 'elements': 'str'},
     'disable_dns': {'type': 'bool'},
     'mtu': {'type': 'int'},
+    'labels': {'type': 'dict'},
 }
