@@ -60,6 +60,7 @@ class ContainerStatus:
     labels: dict[str, str] = field(default_factory=dict)
     digest: str | None = None  # the running container's image, else the stored image's
     health: str | None = None  # starting | healthy | unhealthy; None: no check or not running
+    pod: str | None = None  # the pod the container is a member of
 
 
 def declaration_path(name: str, scope: Scope) -> Path:
@@ -259,10 +260,10 @@ def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
     from hostctl.declarations.checks import TEMPLATE_INSTANCE
     from hostctl.declarations.search import load_file
 
-    image, error, labels = "", None, {}
+    image, error, labels, pod = "", None, {}, None
     try:
         container = load_file(path, name, dirs)
-        image, labels = container.image, dict(container.labels)
+        image, labels, pod = container.image, dict(container.labels), container.pod
     except HostctlError as err:
         error = str(err).replace(TEMPLATE_INSTANCE, "%i")
     running = state.active_state in ("active", "reloading", "deactivating")
@@ -270,7 +271,7 @@ def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
         name, state.name, str(path), image, state.active_state, state.sub_state,
         state.main_pid, state.restarts, state.active_since, error, labels,
         image_digest(name, image, scope, running),
-        _health_status(name, scope) if running else None,
+        _health_status(name, scope) if running else None, pod,
     )
 
 

@@ -15,7 +15,8 @@ import sys
 from hostctl.errors import HostctlError
 
 UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release",
-              "volume-setup", "volume-release", "image-pull")
+              "volume-setup", "volume-release", "image-pull", "pod-setup", "pod-release",
+              "kube-setup", "kube-release")
 NETWORK_VERBS = ("network-hold", "network-release")
 
 
@@ -75,6 +76,19 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
 
         pull_ahead.pull(name, Scope.USER if user else default_scope())
         return 0
+    if verb in ("pod-setup", "pod-release"):  # a pod's unit (hostctl.pod)
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl.paths import Scope, default_scope, for_scope
+        from hostctl.pod import holder
+
+        scope = Scope.USER if user else default_scope()
+        if verb == "pod-setup":
+            holder.setup(name, scope, for_scope(scope))
+        else:
+            holder.release(name, scope, for_scope(scope))
+        return 0
     if verb in ("volume-setup", "volume-release"):  # a quadlet volume's unit
         from hostctl.launcher import enable_site
 
@@ -84,6 +98,16 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
 
         scope = Scope.USER if user else default_scope()
         (volumes.setup if verb == "volume-setup" else volumes.release)(name, scope)
+        return 0
+    if verb in ("kube-setup", "kube-release"):  # a quadlet .kube file's unit
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl.kube import quadlet
+        from hostctl.paths import Scope, default_scope
+
+        scope = Scope.USER if user else default_scope()
+        (quadlet.setup if verb == "kube-setup" else quadlet.release)(name, scope)
         return 0
     if verb == "health-timer":  # lean: no site-packages, no declaration (hostctl.health)
         from hostctl.health.check import timer_main

@@ -49,6 +49,7 @@ class Kind(StrEnum):
     NOTIFY = "notify"  # true, false or healthy
     SERVICE_NAME = "service_name"  # a unit name ending in .service (or its stem)
     BUILD = "build"  # {context, file, args, target}: how to build the image
+    POD = "pod"  # the name of a declared pod (quadlet: NAME.pod)
     IPV4 = "ipv4"  # one IPv4 address
     IPV6 = "ipv6"  # one IPv6 address
     PROC_PATHS = "proc_paths"  # absolute paths in the container (a list, or one a:b:c)
@@ -96,6 +97,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.HEALTH_CMD: "str (run by /bin/sh -c) | list[str] (exec form) | none",
     Kind.NOTIFY: "bool | healthy",
     Kind.BUILD: "map (context, file, args, target)",
+    Kind.POD: "str (pod name)",
     Kind.IPV4: "str (IPv4 address)",
     Kind.IPV6: "str (IPv6 address)",
     Kind.PROC_PATHS: "list[str] (absolute paths in the container)",
@@ -141,6 +143,7 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.HEALTH_CMD: "raw",
     Kind.NOTIFY: "raw",
     Kind.BUILD: "dict",
+    Kind.POD: "str",
     Kind.IPV4: "str",
     Kind.IPV6: "str",
     Kind.PROC_PATHS: "list",
@@ -201,3 +204,10 @@ class AutoUpdate(StrEnum):
 
     REGISTRY = "registry"  # the registry's digest for the reference differs
     LOCAL = "local"  # the store's image for the reference differs
+
+
+class ExitPolicy(StrEnum):
+    """What a pod's unit does when its last member stops (podman's --exit-policy)."""
+
+    STOP = "stop"  # the pod's unit stops too (quadlet's default)
+    CONTINUE = "continue"  # the pod's unit stays active, holding its namespaces

@@ -182,7 +182,8 @@ class Container:
     tuple[str, ...] (IP addresses); dns_search tuple[str, ...] (domains); dns_options
     tuple[str, ...] (resolv.conf options); add_hosts Pairs (name, IP address or
     "host-gateway"); runtime Runtime; platform str | None ("os/arch[/variant]"); pull
-    Pull; build Build | None; unit/service/install Directives.
+    Pull; build Build | None; pod str | None (a pod's name); start_with_pod bool;
+    unit/service/install Directives.
     """
 
     name: str
@@ -244,6 +245,8 @@ class Container:
     labels: Pairs = DEFAULTS["labels"]
     annotations: Pairs = DEFAULTS["annotations"]
     secrets: tuple[Secret, ...] = DEFAULTS["secrets"]
+    pod: str | None = DEFAULTS["pod"]
+    start_with_pod: bool = DEFAULTS["start_with_pod"]
     network: str = DEFAULTS["network"]
     ip: str | None = DEFAULTS["ip"]
     ip6: str | None = DEFAULTS["ip6"]

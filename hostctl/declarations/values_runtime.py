@@ -72,6 +72,9 @@ def check_combination(settings: Mapping[str, Any]) -> None:
     """Raise values.Conflict when these settings contradict the others."""
     network = settings.get("network", "bridge")
     for key in ("ip", "ip6"):
+        if settings.get(key) and settings.get("pod"):
+            raise Conflict(key, f"a member of pod {settings['pod']} has the pod's address",
+                           "the pod's network namespace is shared by its members: drop it")
         if settings.get(key) and network in ("host", "none"):
             raise Conflict(key, f"a static address with network: {network}",
                            "put the container on bridge or a declared network, or drop it")

@@ -281,6 +281,7 @@ READERS: dict[Kind, Reader] = {
     Kind.HEALTH_CMD: _read_health_cmd,
     Kind.NOTIFY: _read_notify,
     Kind.BUILD: _read_build,
+    Kind.POD: _scalar(values.parse_pod),
     Kind.IPV4: _scalar(values_runtime.parse_ipv4),
     Kind.IPV6: _scalar(values_runtime.parse_ipv6),
     Kind.PROC_PATHS: _list(values_runtime.parse_proc_path),

@@ -185,6 +185,10 @@ def launch(name: str, scope: Scope) -> int:
 
     container = load_declaration(name, scope)
     paths = for_scope(scope)
+    if container.pod is not None:
+        from hostctl.pod.member import with_pod_volumes
+
+        container = with_pod_volumes(container, paths)
     state = ContainerState(name, paths)
     unit_cgroup = cgroups.unit_cgroup()
     maps = _enter_user_namespace(scope, container)
@@ -275,3 +279,7 @@ def cleanup(name: str, scope: Scope) -> None:
         cached = cached_network(name, paths)
     _enter_user_namespace(scope, cached=cached)
     remove(state)
+    for marker in (paths.run / "pods").glob(f"*/members/{name}"):
+        from hostctl.pod.member import left
+
+        left(name, marker.parent.parent.name, scope, paths)

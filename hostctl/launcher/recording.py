@@ -42,6 +42,7 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     return (scope is Scope.SYSTEM
             and bool(config.get("linux", {}).get("cgroupsPath"))
             and container.network in ("host", "none")
+            and container.pod is None
             and str(container.pull) in ("missing", "never")
             and not container.secrets
             and not container.oneshot

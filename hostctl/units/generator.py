@@ -114,6 +114,10 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
         names = [os.fspath(d) for d in dirs]
         # volume declarations (YAML form) decide volume units and containers' Requires=
         names.append(os.fspath(for_scope(Scope(scope)).config / "volumes"))
+        names.append(os.fspath(for_scope(Scope(scope)).config / "pods"))  # pods' YAML form
+        from hostctl.declarations.kube_file import input_dirs
+
+        names += [d for d in input_dirs(dirs) if d not in names]  # .kube files' YAML
         if scope == "user":  # which networks exist decides the network units
             from hostctl.network.defs import networks_dir
 

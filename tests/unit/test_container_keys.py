@@ -68,6 +68,7 @@ def test_both_forms_read_the_new_keys(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "key", "words"), [
     ("network: host\nip: 10.0.0.2\n", "ip", "a static address with network: host"),
+    ("pod: web\nip6: fd00::2\n", "ip6", "a member of pod web has the pod's address"),
     ("mask: [ALL]\n", "mask", "ALL can only be unmasked"),
     ("mask: [relative]\n", "mask[0]", "not an absolute path"),
     ("seccomp_profile: default\n", "seccomp_profile", "not a seccomp profile"),

@@ -489,6 +489,25 @@ options:
     - 'Quadlet key: C(Secret).'
     type: list
     elements: raw
+  pod:
+    description:
+    - 'The pod the container is a member of (/etc/hostctl/pods/NAME.yaml or a NAME.pod file):
+      it shares the pod''s network, IPC and UTS namespaces and /dev/shm, so it cannot set
+      network, ports, hostname, dns*, add_hosts or shm_size itself; its unit is BindsTo= and
+      After= the pod''s unit.'
+    - 'Becomes: OCI linux.namespaces (the pod''s); unit [Unit] BindsTo=/After= NAME-pod.service.'
+    - 'Example: C(web).'
+    - 'Quadlet key: C(Pod).'
+    type: str
+  start_with_pod:
+    description:
+    - 'With `pod`: starting the pod''s unit starts this container too (the pod''s unit Wants=
+      it); false leaves it to be started on its own.'
+    - 'Becomes: the pod unit''s [Unit] Wants=/Before=.'
+    - 'hostctl''s default when left out: V(true).'
+    - 'Example: C(false).'
+    - 'Quadlet key: C(StartWithPod).'
+    type: bool
   network:
     description:
     - 'host (the host''s network), none (loopback only), bridge (hostctl''s default network;
