@@ -239,6 +239,10 @@ class _Reader:
         if not value and setting.key != "entrypoint":
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
             return
+        if setting.key == "log_driver" and unquote(value) == "k8s-file":
+            raise Invalid("LogDriver=k8s-file is not supported",
+                          "the container's output is in the journal (`hostctl logs NAME`, "
+                          "journalctl -u NAME): use journald, passthrough or none")
         if setting.kind is Kind.POD:
             value = _pod_ref(unquote(value))
             self.refs.append(("pod", value, f"{path}:{entry.line}:{entry.key}"))
