@@ -219,6 +219,7 @@ def test_a_static_address_answers_and_a_taken_one_is_refused(host: Any) -> None:
         assert "10.93.0.77" in host.journal("twin.service")
     finally:
         stop(host, "twin", "client", "fixed")
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
 def address_of(host: Any, network: str, container: str) -> str:
