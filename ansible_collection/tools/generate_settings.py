@@ -1,9 +1,11 @@
-"""Write the container module's settings options from hostctl's settings table.
+"""Write the modules' settings options from hostctl's settings tables.
 
-The declaration keys are described once, in hostctl.declarations.settings.SETTINGS. The
-`hostctl.hostctl.container` module takes them as options, and ansible-test needs both a
-static argument spec and static DOCUMENTATION, so this script renders the two files
-below from the table; tests/unit/test_ansible_settings.py fails when they are stale.
+The declaration keys are described once, in hostctl.declarations.settings.SETTINGS (a
+container's) and hostctl.declarations.resource_keys (a network's and a volume's). The
+`hostctl.hostctl.container`, `network` and `volume` modules take them as options, and
+ansible-test needs both a static argument spec and static DOCUMENTATION, so this script
+renders those files from the tables; tests/unit/test_ansible_settings.py fails when
+they are stale.
 
     .venv/bin/python ansible_collection/tools/generate_settings.py          # write
     .venv/bin/python ansible_collection/tools/generate_settings.py --check  # exit 1 if stale
@@ -18,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from hostctl.declarations.resource_keys import NETWORK_KEYS, VOLUME_KEYS, ResourceKey
 from hostctl.declarations.settings import KIND_ANSIBLE_TYPE, SETTINGS, Setting
 
 COLLECTION = Path(__file__).resolve().parents[1]
@@ -112,8 +115,64 @@ def render_doc() -> str:
     )
 
 
+# Options of the network and volume modules that are not declaration keys.
+RESOURCE_MODULE_OPTIONS = frozenset({"name", "state", "scope", "owner"})
+RESOURCES = {"network": NETWORK_KEYS, "volume": VOLUME_KEYS}
+
+
+def resource_spec(keys: tuple[ResourceKey, ...]) -> dict[str, dict[str, Any]]:
+    """The Ansible argument spec of a network's or volume's keys (no defaults)."""
+    spec: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        if key.key in RESOURCE_MODULE_OPTIONS:
+            raise SystemExit(f"key {key.key!r} clashes with a module option")
+        entry: dict[str, Any] = {"type": key.ansible_type}
+        if key.ansible_type == "list":
+            entry["elements"] = "str"
+        spec[key.key] = entry
+    return spec
+
+
+def _resource_doc(kind: str, keys: tuple[ResourceKey, ...]) -> str:
+    spec = resource_spec(keys)
+    options = {}
+    for key in keys:
+        lines = [key.help, f"Example: C({key.example}).", f"Quadlet key: C({key.quadlet})."]
+        options[key.key] = {"description": lines, **spec[key.key]}
+    text = yaml.safe_dump({"options": options}, sort_keys=False, width=88)
+    return (
+        f"{GENERATED}\n"
+        f'"""Documentation of the {kind} declaration keys (options of '
+        f'hostctl.hostctl.{kind})."""'
+        "\n\nfrom __future__ import absolute_import, division, print_function\n\n"
+        "__metaclass__ = type\n\n\n"
+        "class ModuleDocFragment(object):\n"
+        f"    DOCUMENTATION = r'''\n{text}'''\n"
+    )
+
+
+def _resource_spec_file(kind: str, keys: tuple[ResourceKey, ...]) -> str:
+    spec = "".join(f"    {key!r}: {entry!r},\n" for key, entry in resource_spec(keys).items())
+    names = "".join(f"    {key.key!r},\n" for key in keys)
+    return (
+        f"{GENERATED}\n"
+        f'"""The {kind} declaration keys as options of hostctl.hostctl.{kind}."""\n\n'
+        "from __future__ import absolute_import, division, print_function\n\n"
+        "__metaclass__ = type\n\n"
+        "# Declaration keys in the table's order (the order they are written in).\n"
+        f"KEYS = (\n{names})\n\n"
+        f"ARGUMENT_SPEC = {{\n{spec}}}\n"
+    )
+
+
 def outputs() -> dict[Path, str]:
-    return {SPEC_FILE: render_spec(), DOC_FILE: render_doc()}
+    files = {SPEC_FILE: render_spec(), DOC_FILE: render_doc()}
+    for kind, keys in RESOURCES.items():
+        files[COLLECTION / f"plugins/module_utils/{kind}_settings.py"] = (
+            _resource_spec_file(kind, keys))
+        files[COLLECTION / f"plugins/doc_fragments/{kind}_settings.py"] = (
+            _resource_doc(kind, keys))
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:

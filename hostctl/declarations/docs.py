@@ -36,8 +36,8 @@ def render() -> str:
     from hostctl.compose.reference import compose_reference
 
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _pods() + _networks() + _volumes() + _images() + _builds() + _kube()
-            + compose_reference())
+            + _container_keys() + _pods() + _networks() + _volumes() + _images() + _builds()
+            + _kube() + compose_reference())
 
 
 QUADLET = """
@@ -95,6 +95,26 @@ def _pods() -> str:
     lines += [f"\n## pod `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```"
               for s in POD_SETTINGS]
     return "\n".join(lines) + "\n"
+
+
+def _container_keys() -> str:
+    """The [Container] keys without a setting, from hostctl.declarations.quadlet_keys."""
+    from hostctl.declarations.quadlet_keys import PODMAN_OPTIONS, REFUSED, SAME_AS_DEFAULT
+
+    lines = ["", "[Container] keys of podman's manual without a setting are accepted with "
+             "the one value that says what hostctl does anyway:", "",
+             "| quadlet key | accepted value | why |", "|---|---|---|"]
+    lines += [f"| `{key}=` | {value or 'the file name'} | {why} |"
+              for key, (value, why) in SAME_AS_DEFAULT.items()]
+    lines += ["", "and these are refused, naming FILE:LINE:KEY:", "",
+              "| quadlet key | why |", "|---|---|"]
+    lines += [f"| `{key}=` | {why} |" for key, why in REFUSED.items()]
+    lines += ["", "A refused `PodmanArgs=` names the key of each option it holds that "
+              f"has one ({len(PODMAN_OPTIONS)} options are known, from podman's "
+              "manual), e.g. `--ip: IP=`. `GroupAdd=keep-groups` is refused too (a "
+              "crun-only podman feature).",
+              ""]
+    return "\n".join(lines)
 
 
 def _networks() -> str:

@@ -50,6 +50,10 @@ class Kind(StrEnum):
     SERVICE_NAME = "service_name"  # a unit name ending in .service (or its stem)
     BUILD = "build"  # {context, file, args, target}: how to build the image
     POD = "pod"  # the name of a declared pod (quadlet: NAME.pod)
+    IPV4 = "ipv4"  # one IPv4 address
+    IPV6 = "ipv6"  # one IPv6 address
+    PROC_PATHS = "proc_paths"  # absolute paths in the container (a list, or one a:b:c)
+    SECCOMP = "seccomp"  # unconfined, or an absolute host path of a JSON profile
 
 
 # How each kind is spelled in the docs and in an Ansible argument_spec.
@@ -94,6 +98,10 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.NOTIFY: "bool | healthy",
     Kind.BUILD: "map (context, file, args, target)",
     Kind.POD: "str (pod name)",
+    Kind.IPV4: "str (IPv4 address)",
+    Kind.IPV6: "str (IPv6 address)",
+    Kind.PROC_PATHS: "list[str] (absolute paths in the container)",
+    Kind.SECCOMP: "str (unconfined or an absolute host path)",
 }
 KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.IMAGE: "str",
@@ -136,6 +144,10 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.NOTIFY: "raw",
     Kind.BUILD: "dict",
     Kind.POD: "str",
+    Kind.IPV4: "str",
+    Kind.IPV6: "str",
+    Kind.PROC_PATHS: "list",
+    Kind.SECCOMP: "str",
 }
 
 
@@ -175,6 +187,16 @@ class HealthOnFailure(StrEnum):
     KILL = "kill"  # SIGKILL to the container's init: the unit fails, `restart:` applies
     STOP = "stop"  # stop the unit
     RESTART = "restart"  # restart the unit (systemd's start limits apply)
+
+
+class LogDriver(StrEnum):
+    """Where the container's output goes (podman's --log-driver). journald and
+    passthrough are the same here: the container's stdout and stderr are the unit's, which
+    systemd writes to the journal under the unit's name."""
+
+    JOURNALD = "journald"
+    PASSTHROUGH = "passthrough"
+    NONE = "none"  # dropped: the container's stdout and stderr are /dev/null
 
 
 class AutoUpdate(StrEnum):

@@ -16,6 +16,7 @@ from hostctl.declarations.settings import (
     DEFAULTS,
     AutoUpdate,
     HealthOnFailure,
+    LogDriver,
     Pull,
     Restart,
     Runtime,
@@ -37,13 +38,16 @@ class VolumeKind(StrEnum):
 
     BIND = "bind"  # an absolute host path, bind-mounted
     VOLUME = "volume"  # a named volume, kept under the state directory
+    ANONYMOUS = "anonymous"  # "DST" alone: a fresh volume for each run, gone at its end
 
 
 @dataclass(frozen=True)
 class Volume:
     """`volumes:` entry "SRC:DST[:OPTIONS]" (quadlet Volume= / Mount=type=bind|volume).
 
-    source: absolute host path (kind bind) or a volume name (kind volume).
+    source: absolute host path (kind bind), a volume name (kind volume) or "" (kind
+    anonymous: podman's anonymous volume of a --rm container, made empty, or with the
+    image's content there, at each start and removed at the stop).
     destination: absolute path in the container.
     read_only: from the "ro" option ("rw" is the default and is not kept in options).
     options: the other options as written, in order: z, Z, U, nocopy, nosuid, nodev,
@@ -154,7 +158,10 @@ class Container:
 
     Types of the settings (see settings.SETTINGS for help and defaults):
     image str; command/entrypoint tuple[str, ...] | None; env Pairs; env_files
-    tuple[str, ...] of absolute host paths; workdir str | None; user "user[:group]" |
+    tuple[str, ...] of absolute host paths; env_host, http_proxy bool; mask/unmask
+    tuple[str, ...] (absolute container paths; unmask may hold "ALL"); seccomp_profile
+    str | None ("unconfined" or an absolute host path); ip/ip6 str | None; log_driver
+    LogDriver; workdir str | None; user "user[:group]" |
     None; group str | None (name or gid); groups tuple[str, ...] (names or gids);
     hostname str | None; volumes tuple[Volume, ...]; tmpfs tuple[Tmpfs, ...];
     shm_size int | None (bytes); read_only bool; cap_add/cap_drop tuple[str, ...]
@@ -191,6 +198,8 @@ class Container:
     entrypoint: tuple[str, ...] | None = DEFAULTS["entrypoint"]
     env: Pairs = DEFAULTS["env"]
     env_files: tuple[str, ...] = DEFAULTS["env_files"]
+    env_host: bool = DEFAULTS["env_host"]
+    http_proxy: bool = DEFAULTS["http_proxy"]
     workdir: str | None = DEFAULTS["workdir"]
     user: str | None = DEFAULTS["user"]
     group: str | None = DEFAULTS["group"]
@@ -200,6 +209,9 @@ class Container:
     tmpfs: tuple[Tmpfs, ...] = DEFAULTS["tmpfs"]
     shm_size: int | None = DEFAULTS["shm_size"]
     read_only: bool = DEFAULTS["read_only"]
+    mask: tuple[str, ...] = DEFAULTS["mask"]
+    unmask: tuple[str, ...] = DEFAULTS["unmask"]
+    seccomp_profile: str | None = DEFAULTS["seccomp_profile"]
     cap_add: tuple[str, ...] = DEFAULTS["cap_add"]
     cap_drop: tuple[str, ...] = DEFAULTS["cap_drop"]
     no_new_privileges: bool = DEFAULTS["no_new_privileges"]
@@ -223,6 +235,7 @@ class Container:
     stop_signal: str = DEFAULTS["stop_signal"]
     stop_timeout: int = DEFAULTS["stop_timeout"]
     reload_signal: str | None = DEFAULTS["reload_signal"]
+    reload_cmd: tuple[str, ...] | None = DEFAULTS["reload_cmd"]
     restart: Restart = DEFAULTS["restart"]
     restart_sec: int | None = DEFAULTS["restart_sec"]
     service_name: str | None = DEFAULTS["service_name"]
@@ -237,11 +250,14 @@ class Container:
     start_with_pod: bool = DEFAULTS["start_with_pod"]
     network: str = DEFAULTS["network"]
     network_aliases: tuple[str, ...] = DEFAULTS["network_aliases"]
+    ip: str | None = DEFAULTS["ip"]
+    ip6: str | None = DEFAULTS["ip6"]
     ports: tuple[Port, ...] = DEFAULTS["ports"]
     dns: tuple[str, ...] = DEFAULTS["dns"]
     dns_search: tuple[str, ...] = DEFAULTS["dns_search"]
     dns_options: tuple[str, ...] = DEFAULTS["dns_options"]
     add_hosts: Pairs = DEFAULTS["add_hosts"]
+    log_driver: LogDriver = DEFAULTS["log_driver"]
     runtime: Runtime = DEFAULTS["runtime"]
     unit: Directives = DEFAULTS["unit"]
     service: Directives = DEFAULTS["service"]

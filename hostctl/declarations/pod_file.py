@@ -179,6 +179,10 @@ def check_pod(found: Mapping[str, Any]) -> None:
         raise values.Conflict("ports", "ports are published on a pod with network host",
                               "with the host's network the members' ports are the host's; "
                               "drop ports (PublishPort=)")
+    if any(str(volume.kind) == "anonymous" for volume in found.get("volumes", ())):
+        # podman's is one volume of the pod's infra container; each member would get its own
+        raise values.Conflict("volumes", "a pod cannot have an anonymous volume",
+                              "give it a name (NAME:/path): the members then share it")
     values.check_combination({key: found[key] for key in ("ports", "volumes", "service")
                               if key in found})
 
@@ -233,12 +237,9 @@ class _QuadletPod:
         self.problems: list[DeclarationError] = []
 
     def entry(self, section: str, key: str, value: str, where: str) -> None:
-        from hostctl.declarations.quadlet_reader import (
-            _expand,
-            _network_ref,
-            _volume_ref,
-            set_value,
-        )
+        from hostctl.declarations.quadlet_reader import _expand, set_value
+        from hostctl.declarations.quadlet_values import network_ref as _network_ref
+        from hostctl.declarations.quadlet_values import volume_ref as _volume_ref
 
         if section in _PASS_THROUGH:
             self._directive(section, key, value, where)

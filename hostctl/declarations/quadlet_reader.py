@@ -24,9 +24,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hostctl.declarations import checks, values
+from hostctl.declarations import (
+    checks,
+    quadlet_keys,
+    quadlet_values,
+    values,
+    values_runtime,
+)
 from hostctl.declarations.checks import Invalid
-from hostctl.declarations.model import Container, Tmpfs, Volume, VolumeKind
+from hostctl.declarations.model import Container, Tmpfs
 from hostctl.declarations.settings import SETTINGS, Kind, Setting
 from hostctl.declarations.unitfile import (
     Entry,
@@ -66,7 +72,7 @@ _PAIR_KINDS = {
 _ITEM_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.ABSPATHS: values.parse_host_path,
     Kind.CAPS: values.parse_capability,
-    Kind.GROUPS: values.parse_group,
+    Kind.GROUPS: values_runtime.parse_supplementary_group,
     Kind.VOLUMES: values.parse_volume,
     Kind.TMPFS: values.parse_tmpfs,
     Kind.DEVICES: values.parse_device,
@@ -95,6 +101,9 @@ _SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.DURATION: values.parse_duration,
     Kind.NOTIFY: values.parse_notify,
     Kind.POD: values.parse_pod,
+    Kind.IPV4: values_runtime.parse_ipv4,
+    Kind.IPV6: values_runtime.parse_ipv6,
+    Kind.SECCOMP: values_runtime.parse_seccomp,
 }
 
 
@@ -209,13 +218,18 @@ class _Reader:
             )
         value = _expand(entry.value, self.specifiers)
         if entry.key in ("Volume", "Mount"):
-            value, volume = _volume_ref(value, entry.key == "Mount")
+            value, volume = quadlet_values.volume_ref(value, entry.key == "Mount")
             if volume is not None:
                 self.refs.append(("volume", volume, f"{path}:{entry.line}:{entry.key}"))
         if entry.key in EXTRA_KEYS:
             self._extra(entry.key, value, path)
             return
         setting = BY_QUADLET.get(entry.key)
+        if setting is None and entry.key in quadlet_keys.SAME_AS_DEFAULT:
+            quadlet_keys.check_default(entry.key, unquote(value), self.name)
+            return
+        if setting is None and entry.key in quadlet_keys.REFUSED:
+            raise quadlet_keys.refusal(entry.key, unquote(value))
         if setting is None:
             raise Invalid(
                 f"unsupported key {entry.key!r}",
@@ -225,11 +239,15 @@ class _Reader:
         if not value and setting.key != "entrypoint":
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
             return
+        if setting.key == "log_driver" and unquote(value) == "k8s-file":
+            raise Invalid("LogDriver=k8s-file is not supported",
+                          "the container's output is in the journal (`hostctl logs NAME`, "
+                          "journalctl -u NAME): use journald, passthrough or none")
         if setting.kind is Kind.POD:
             value = _pod_ref(unquote(value))
             self.refs.append(("pod", value, f"{path}:{entry.line}:{entry.key}"))
         if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
-            value = _network_ref(unquote(value))
+            value = quadlet_values.network_ref(unquote(value))
         if setting.kind is Kind.IMAGE and unquote(value).endswith(".image"):
             self._image_ref(unquote(value), f"{path}:{entry.line}:{entry.key}")
             self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
@@ -257,7 +275,7 @@ class _Reader:
 
     def _extra(self, key: str, value: str, path: Path) -> None:
         if key == "Mount":
-            mount = _mount(value, path)
+            mount = quadlet_values.mount(value, path)
             self._add("tmpfs" if isinstance(mount, Tmpfs) else "volumes", mount)
             return
         if key == "VolatileTmp":
@@ -371,7 +389,8 @@ def set_value(found: dict[str, Any], setting: Setting, value: str, path: Path) -
     kind adds to what is there); shared with the .pod reader."""
     kind, key = setting.kind, setting.key
     if kind is Kind.ARGV:
-        words = split_words(value) if key == "command" else ([value] if value else [])
+        words = (split_words(value) if key in ("command", "reload_cmd")
+                 else ([value] if value else []))
         found[key] = tuple(checks.check_string(w) for w in words)
     elif kind in _PAIR_KINDS:
         pairs = dict(found.get(key, ()))
@@ -382,15 +401,23 @@ def set_value(found: dict[str, Any], setting: Setting, value: str, path: Path) -
             pairs[_PAIR_KINDS[kind](name)] = values.single_line(item, "value")
         found[key] = tuple(pairs.items())
     elif kind is Kind.SECRETS:
-        _add(found, key, _secret(value))
+        _add(found, key, quadlet_values.secret(value))
     elif kind in _ITEM_PARSERS:
         if kind is Kind.ABSPATHS and not value.startswith("/"):
             value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
-        words = split_words(value) if kind in _SPLIT_KINDS else [_host_path(value, path)]
+        words = (split_words(value) if kind in _SPLIT_KINDS
+                 else [quadlet_values.host_path(value, path)])
         for word in words:
             item = _ITEM_PARSERS[kind](word)
             _add(found, key, *(item if isinstance(item, tuple) and kind is Kind.PORTS
                                else (item,)))
+    elif kind is Kind.PROC_PATHS:  # podman's a:b:c, several lines add up
+        _add(found, key, *values_runtime.parse_proc_paths(unquote(value)))
+    elif kind is Kind.SECCOMP and unquote(value) != values_runtime.UNCONFINED:
+        profile = unquote(value)
+        if not profile.startswith("/"):  # relative to the file, as quadlet does
+            profile = os.path.join(os.path.dirname(os.path.abspath(path)), profile)
+        found[key] = values_runtime.parse_seccomp(os.path.normpath(profile))
     elif kind is Kind.HEALTH_CMD:  # podman takes the value as one argument
         found[key] = values.parse_health_cmd(value)
     elif kind is Kind.CHOICE and setting.choices is not None:
@@ -437,46 +464,6 @@ def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
             out.append(text[index])
             index += 1
     return "".join(out)
-
-
-def _volume_ref(value: str, mount: bool) -> tuple[str, str | None]:
-    """Volume=NAME.volume:DST[:OPTS] or Mount=...,source=NAME.volume,...: the volume
-    NAME (declared by NAME.volume, hostctl.declarations.volume_file) in its place."""
-    if mount:
-        parts = value.split(",")
-        for index, part in enumerate(parts):
-            key, equals, source = part.partition("=")
-            if equals and key in ("source", "src") and source.endswith(".volume"):
-                name = _volume_name(source)
-                parts[index] = f"{key}={name}"
-                return ",".join(parts), name
-        return value, None
-    source, colon, rest = value.partition(":")
-    if colon and source.endswith(".volume"):
-        name = _volume_name(source)
-        return f"{name}:{rest}", name
-    return value, None
-
-
-def _volume_name(source: str) -> str:
-    name = source.removesuffix(".volume")
-    if "@" in name:
-        raise Invalid(f"{source!r} is a template volume", "hostctl has no volume templates")
-    checks.check_name(name)
-    return name
-
-
-def _network_ref(value: str) -> str:
-    """Network=NAME.network: the network NAME.network declares (hostctl.network.quadlet),
-    which hostctl calls NAME."""
-    name = value.removesuffix(".network")
-    if ":" in name:
-        raise Invalid(f"network options in {value!r} are not supported",
-                      "give NAME.network alone")
-    if "@" in name:
-        raise Invalid(f"{value!r} is a template network", "hostctl has no network templates")
-    values.parse_network(name)
-    return name
 
 
 def _pod_ref(value: str) -> str:
@@ -527,76 +514,3 @@ def _translate_units(value: str) -> tuple[str, list[tuple[str, str]]]:
         else:
             words.append(word)
     return " ".join(words), names
-
-
-def _host_path(value: str, path: Path) -> str:
-    """VALUE with a leading ./ or ../ host path (or a relative EnvironmentFile) resolved
-    against PATH's directory, as quadlet does."""
-    if value.startswith(("./", "../")):
-        return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
-    return value
-
-
-def _secret(value: str) -> Any:
-    """Secret=NAME[,type=mount|env][,target=PATH|VARIABLE] (podman's meaning: a type=env
-    secret is the variable TARGET, by default NAME)."""
-    name, *options = unquote(value).split(",")
-    target, kind = None, "mount"
-    for option in options:
-        key, _, setting = option.partition("=")
-        if key == "type":
-            kind = checks.check_choice(setting, ["mount", "env"])
-            continue
-        if key == "target":
-            target = setting
-            continue
-        raise Invalid(
-            f"secret option {option!r} is not supported",
-            "NAME[,type=mount|env][,target=PATH or VARIABLE]",
-        )
-    if kind == "env":
-        return values.parse_secret(name, None, None, target or name)
-    return values.parse_secret(name, None, target)
-
-
-def _mount(value: str, path: Path) -> Volume | Tmpfs:
-    """Mount=type=bind|volume|tmpfs,source=...,destination=...[,ro][,...]."""
-    fields: dict[str, str] = {}
-    flags: list[str] = []
-    for part in value.split(","):
-        key, equals, item = part.partition("=")
-        if key in ("src", "source"):
-            key = "source"
-        elif key in ("dst", "destination", "target"):
-            key = "destination"
-        if key in ("ro", "readonly"):
-            if not equals or values.parse_bool(item):
-                flags.append("ro")
-        elif key in ("type", "source", "destination", "tmpfs-size", "tmpfs-mode"):
-            fields[key] = item
-        elif key == "bind-propagation":
-            flags.append(checks.check_choice(item, values.VOLUME_OPTIONS[-8:]))
-        else:
-            raise Invalid(
-                f"mount option {part!r} is not supported",
-                "type, source, destination, ro, bind-propagation, tmpfs-size, tmpfs-mode",
-            )
-    kind = checks.check_choice(fields.get("type", ""), ["bind", "volume", "tmpfs"])
-    if "destination" not in fields:
-        raise Invalid("the mount has no destination", "add destination=PATH")
-    if kind == "tmpfs":
-        options = [*flags]
-        if "tmpfs-size" in fields:
-            options.append(f"size={fields['tmpfs-size']}")
-        if "tmpfs-mode" in fields:
-            options.append(f"mode={fields['tmpfs-mode']}")
-        return values.parse_tmpfs(f"{fields['destination']}:{','.join(options)}")
-    source = _host_path(fields.get("source", ""), path)
-    volume = values.parse_volume(f"{source}:{fields['destination']}:{','.join(flags)}")
-    expected = VolumeKind.BIND if kind == "bind" else VolumeKind.VOLUME
-    if volume.kind is not expected:
-        raise Invalid(
-            f"source {source!r} does not fit type={kind}",
-            "bind: an absolute path; volume: a name",
-        )
-    return volume

@@ -19,6 +19,7 @@ from hostctl.declarations.kinds import (
     AutoUpdate,
     HealthOnFailure,
     Kind,
+    LogDriver,
     Pull,
     Restart,
     Runtime,
@@ -35,6 +36,7 @@ __all__ = [
     "AutoUpdate",
     "HealthOnFailure",
     "Kind",
+    "LogDriver",
     "Pull",
     "Restart",
     "Runtime",
@@ -127,6 +129,20 @@ SETTINGS: tuple[Setting, ...] = (
         example="[/etc/app/app.env]",
     ),
     Setting(
+        key="env_host", kind=Kind.BOOL, default=False,
+        help="Pass the launcher's whole environment (the unit's: Environment= in "
+        "`service:`, systemd's manager environment) to the container, over the image's "
+        "and under `env_files` and `env`.",
+        maps_to="OCI process.env", quadlet="EnvironmentHost", example="true",
+    ),
+    Setting(
+        key="http_proxy", kind=Kind.BOOL, default=True,
+        help="Pass the launcher's http_proxy, https_proxy, ftp_proxy and no_proxy "
+        "variables (either case) to the container, over the image's and under "
+        "`env_files` and `env`; false passes none.",
+        maps_to="OCI process.env", quadlet="HttpProxy", example="false",
+    ),
+    Setting(
         key="workdir", kind=Kind.ABSPATH,
         help="Working directory of the container's process (default: the image's).",
         maps_to="OCI process.cwd", quadlet="WorkingDir", example="/srv/app",
@@ -157,7 +173,9 @@ SETTINGS: tuple[Setting, ...] = (
         key="volumes", kind=Kind.VOLUMES, default=(),
         help="SRC:DST[:OPTIONS]: an absolute SRC is a bind mount of a host path (the unit "
         "waits for its file system), otherwise a named volume; options ro, rw, z, Z, U, "
-        "nocopy, nosuid, nodev, noexec and propagation modes.",
+        "nocopy, nosuid, nodev, noexec and propagation modes. DST alone is an anonymous "
+        "volume: made at each start (with the image's content there) and removed at the "
+        "stop, as podman's of a --rm container.",
         maps_to="OCI mounts; unit [Unit] RequiresMountsFor= for bind sources",
         quadlet="Volume", example='["/srv/app:/data", "cache:/var/cache:ro"]',
     ),
@@ -177,6 +195,27 @@ SETTINGS: tuple[Setting, ...] = (
         key="read_only", kind=Kind.BOOL, default=False,
         help="Mount the root file system read-only.",
         maps_to="OCI root.readonly", quadlet="ReadOnly", example="true",
+    ),
+    Setting(
+        key="mask", kind=Kind.PROC_PATHS, default=(),
+        help="Paths in the container hidden from it (over podman's default /proc and /sys "
+        "ones): an empty file or directory is mounted on them.",
+        maps_to="OCI linux.maskedPaths", quadlet="Mask",
+        example="[/proc/sys/dev, /sys/firmware]",
+    ),
+    Setting(
+        key="unmask", kind=Kind.PROC_PATHS, default=(),
+        help="Default masked or read-only /proc and /sys paths given back to the "
+        "container; ALL gives back every one.",
+        maps_to="OCI linux.maskedPaths and linux.readonlyPaths", quadlet="Unmask",
+        example="[/proc/sys]",
+    ),
+    Setting(
+        key="seccomp_profile", kind=Kind.SECCOMP,
+        help="The seccomp filter: unconfined (none), or a JSON profile file in podman's "
+        "(docker's) format, read at each start, instead of the default profile.",
+        maps_to="OCI linux.seccomp", quadlet="SeccompProfile",
+        example="/etc/hostctl/seccomp/app.json",
     ),
     Setting(
         key="cap_add", kind=Kind.CAPS, default=(),
@@ -317,6 +356,13 @@ SETTINGS: tuple[Setting, ...] = (
         quadlet="ReloadSignal", example="SIGHUP",
     ),
     Setting(
+        key="reload_cmd", kind=Kind.ARGV,
+        help="A command run in the container (as `hostctl exec`) by `systemctl reload`; "
+        "instead of reload_signal.",
+        maps_to="unit [Service] ExecReload=hostctl exec NAME COMMAND...",
+        quadlet="ReloadCmd", example='["nginx", "-s", "reload"]',
+    ),
+    Setting(
         key="restart", kind=Kind.CHOICE, default=Restart.NO, choices=Restart,
         help="When systemd restarts the container after it exits.",
         maps_to="unit [Service] Restart=", example="on-failure",
@@ -410,6 +456,19 @@ SETTINGS: tuple[Setting, ...] = (
         example="[db, database]",
     ),
     Setting(
+        key="ip", kind=Kind.IPV4,
+        help="A static IPv4 address on the container's network (bridge or a declared "
+        "network; inside its subnet and IP range, and free).",
+        maps_to="the network's address assignment (host-local IPAM)", quadlet="IP",
+        example="10.90.5.20",
+    ),
+    Setting(
+        key="ip6", kind=Kind.IPV6,
+        help="A static IPv6 address on the container's network (one with an IPv6 subnet).",
+        maps_to="the network's address assignment (host-local IPAM)", quadlet="IP6",
+        example="fd00:90:5::20",
+    ),
+    Setting(
         key="ports", kind=Kind.PORTS, default=(),
         help="[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like "
         "8000-8009:80-89 allowed.",
@@ -437,6 +496,14 @@ SETTINGS: tuple[Setting, ...] = (
         key="add_hosts", kind=Kind.HOSTS, default=(),
         help="NAME:IP lines added to the container's /etc/hosts (IP may be host-gateway).",
         maps_to="/etc/hosts", quadlet="AddHost", example='["db.local:192.0.2.10"]',
+    ),
+    Setting(
+        key="log_driver", kind=Kind.CHOICE, choices=LogDriver, default=LogDriver.JOURNALD,
+        help="Where the container's output goes: journald and passthrough (the unit's "
+        "stdout and stderr, in the journal under the unit's name; `hostctl logs`), none "
+        "(dropped).",
+        maps_to="the container's stdout and stderr (none: /dev/null)",
+        quadlet="LogDriver", example="none",
     ),
     Setting(
         key="runtime", kind=Kind.CHOICE, choices=Runtime, default=Runtime.RUNC,

@@ -309,12 +309,15 @@ def _split_options(text: str) -> tuple[str, ...]:
 
 
 def parse_volume(text: str) -> Volume:
-    """SRC:DST[:OPTIONS]."""
+    """SRC:DST[:OPTIONS], or DST alone (an anonymous volume)."""
     parts = check_string(text).split(":")
+    if len(parts) == 1 and parts[0].startswith("/"):
+        return Volume("", check_abspath(parts[0]), VolumeKind.ANONYMOUS)
     if len(parts) not in (2, 3) or not all(parts[:2]):
         raise Invalid(
             f"{text!r} is not SRC:DST[:OPTIONS]",
-            "e.g. /srv/data:/data (bind mount) or data:/data:ro (named volume)",
+            "e.g. /srv/data:/data (bind mount), data:/data:ro (named volume) or /data "
+            "(an anonymous volume, new at each start)",
         )
     source, destination = parts[0], parts[1]
     options = _split_options(parts[2]) if len(parts) == 3 else ()
@@ -583,6 +586,9 @@ def check_combination(settings: Mapping[str, Any]) -> None:
             raise Conflict(key, "a zero duration", "give a duration of at least 1ms, e.g. 30s")
     _check_health(settings)
     _check_pod_member(settings)
+    from hostctl.declarations import values_runtime
+
+    values_runtime.check_combination(settings)
     published: set[tuple[str | None, int, str]] = set()
     for port in settings.get("ports", ()):
         ident = (port.host_ip, port.host_port, str(port.protocol))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.declarations.checks import Invalid, check_name, suggest
+from hostctl.declarations.resource_keys import VOLUME_KEYS
 from hostctl.declarations.unitfile import SyntaxProblem, parse_unit_text, unquote
 from hostctl.declarations.values import parse_bool
 from hostctl.errors import DeclarationError
@@ -45,8 +46,7 @@ KEY_TABLE: dict[str, str] = {
     "(podman: systemd-NAME)",
 }
 # YAML key -> the [Volume] key it stands for.
-YAML_KEYS = {"copy": "Copy", "device": "Device", "type": "Type", "options": "Options",
-             "user": "User", "group": "Group", "uid": "UID", "gid": "GID"}
+YAML_KEYS = {k.key: k.quadlet for k in VOLUME_KEYS}
 _NOT_HERE = {
     "Image": "hostctl has no image-backed volumes",
     "Label": "hostctl keeps no labels on volumes",
@@ -143,17 +143,17 @@ def _yaml_entries(path: Path, text: str) -> list[tuple[str, str, str, int]]:
 
 def load_volume(path: Path, *, user: bool = False) -> VolumeDecl:
     """Read and validate the .volume file PATH (a user's with USER)."""
-    name = path.name.removesuffix(SUFFIX).removesuffix(".yaml").removesuffix(".yml")
-    try:
-        check_name(name)
-        if "@" in name:
-            raise Invalid(f"{name!r} is a template volume", "hostctl has no volume templates")
-    except Invalid as err:
-        raise DeclarationError(err.message, where=str(path), hint=err.hint) from None
+    _check_file_name(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DeclarationError(f"cannot read: {err}", where=str(path)) from None
+    return parse_volume(text, path, user=user)
+
+
+def parse_volume(text: str, path: Path, *, user: bool = False) -> VolumeDecl:
+    """Validate the volume declaration TEXT as if it were PATH (.volume or YAML)."""
+    name = _check_file_name(path)
     if path.name.endswith((".yaml", ".yml")):
         name = path.name.rsplit(".", 1)[0]
         rows = [(key, YAML_KEYS[key], value, line)
@@ -179,6 +179,18 @@ def load_volume(path: Path, *, user: bool = False) -> VolumeDecl:
         return _decl(name, path, values, where)
     except _Late as err:
         raise DeclarationError(err.message, where=where[err.key], hint=err.hint) from None
+
+
+def _check_file_name(path: Path) -> str:
+    """The volume's name, from PATH, if it can name one."""
+    name = path.name.removesuffix(SUFFIX).removesuffix(".yaml").removesuffix(".yml")
+    try:
+        check_name(name)
+        if "@" in name:
+            raise Invalid(f"{name!r} is a template volume", "hostctl has no volume templates")
+    except Invalid as err:
+        raise DeclarationError(err.message, where=str(path), hint=err.hint) from None
+    return name
 
 
 class _Late(Invalid):

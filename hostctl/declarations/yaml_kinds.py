@@ -11,7 +11,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from hostctl.declarations import checks, values
+from hostctl.declarations import checks, values, values_runtime
 from hostctl.declarations.checks import Invalid
 from hostctl.declarations.model import Build, Pairs, Secret
 from hostctl.declarations.settings import Kind, Setting
@@ -252,7 +252,7 @@ def _read_notify(node: Node, context: Context, setting: Setting) -> bool | str:
 READERS: dict[Kind, Reader] = {
     Kind.ABSPATHS: _list(values.parse_host_path),
     Kind.GROUP: _scalar(values.parse_group),
-    Kind.GROUPS: _list(values.parse_group),
+    Kind.GROUPS: _list(values_runtime.parse_supplementary_group),
     Kind.HOSTNAME: _scalar(values.parse_hostname),
     Kind.SERVICE_NAME: _scalar(values.parse_service_name),
     Kind.DELAY: _read_int(0, "seconds"),
@@ -282,4 +282,8 @@ READERS: dict[Kind, Reader] = {
     Kind.NOTIFY: _read_notify,
     Kind.BUILD: _read_build,
     Kind.POD: _scalar(values.parse_pod),
+    Kind.IPV4: _scalar(values_runtime.parse_ipv4),
+    Kind.IPV6: _scalar(values_runtime.parse_ipv6),
+    Kind.PROC_PATHS: _list(values_runtime.parse_proc_path),
+    Kind.SECCOMP: _scalar(values_runtime.parse_seccomp),
 }

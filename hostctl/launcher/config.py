@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hostctl.declarations.values_runtime import UNCONFINED
 from hostctl.errors import HostctlError, RuntimeFailure
 from hostctl.runtime import cgroups, security, volumes
 from hostctl.runtime.spec import DEFAULT_CAPABILITIES, Extras, Process, build_config, merge_process
@@ -45,8 +47,25 @@ def read_env_file(path: str, where: str) -> list[tuple[str, str]]:
     return pairs
 
 
+# The variables podman's --http-proxy passes on (containers/common's ProxyEnv).
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy",
+                   "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY")
+# The launcher's own variables that env_host does not hand on: systemd's to the unit.
+_LAUNCHER_ONLY = ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+
+
+def host_env(container: Container, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """What the container takes from the launcher's ENVIRON (podman's order: the host's
+    whole environment with env_host, else its proxy variables with http_proxy)."""
+    if container.env_host:
+        return [(k, v) for k, v in environ.items() if k not in _LAUNCHER_ONLY]
+    if container.http_proxy:
+        return [(k, environ[k]) for k in PROXY_VARIABLES if k in environ]
+    return []
+
+
 def _process(container: Container, image: Image, init: str | None) -> Process:
-    env = list(container.env)
+    env = host_env(container, os.environ) + list(container.env)
     for path in container.env_files:
         env += read_env_file(path, container.where("env_files"))
     env += volumes.secret_env(container.secrets, container.where)
@@ -74,7 +93,7 @@ def _mounts(container: Container, state: ContainerState, paths: Paths, identity:
     where = container.where
     owner = (identity.uid, identity.gid)
     mounts = volumes.volume_mounts(container.volumes, paths.state / "volumes", state.rootfs,
-                                   where, owner)
+                                   where, owner, state.scratch / "anonymous")
     mounts += volumes.tmpfs_mounts(container.tmpfs)
     if container.read_only:
         taken = {m["destination"] for m in mounts}
@@ -92,6 +111,12 @@ def _extras(container: Container, state: ContainerState, paths: Paths, identity:
     caps = security.capability_sets(DEFAULT_CAPABILITIES, container.cap_add,
                                     container.cap_drop, root=identity.uid == 0)
     nodes, rules = security.device_entries(container.devices, container.where)
+    seccomp_profile = None
+    if container.seccomp_profile not in (None, UNCONFINED):
+        from hostctl.runtime import seccomp_file
+
+        seccomp_profile = seccomp_file.load(str(container.seccomp_profile), caps.bounding,
+                                            container.where("seccomp_profile"))
     return Extras(
         read_only=container.read_only,
         capabilities=caps,
@@ -103,6 +128,10 @@ def _extras(container: Container, state: ContainerState, paths: Paths, identity:
         sysctls=security.sysctls(container.sysctls, own_network=own_network,
                                  where=container.where),
         shm_size=container.shm_size,
+        seccomp=container.seccomp_profile != UNCONFINED,
+        seccomp_profile=seccomp_profile,
+        masked=container.mask,
+        unmasked=container.unmask,
         # Rootless: runc runs as root of the launcher's own user namespace (which maps
         # the user and its sub-ids); the container shares that namespace.
         rootless=user_maps is not None,

@@ -20,6 +20,21 @@ def say(message: str) -> None:
     print(f"hostctl: {message}", file=sys.stderr, flush=True)
 
 
+def drop_container_output() -> None:
+    """`log_driver: none`: runc hands this process's stdout and stderr to the container,
+    so both become /dev/null; this process's own messages (say()) still reach the
+    journal through a copy of stderr that runc does not inherit."""
+    kept = os.dup(2)  # not inheritable
+    # stays open for the rest of this process, as stderr itself would
+    sys.stderr = open(kept, "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+    finally:
+        os.close(devnull)
+
+
 def _create(runtime: Runc, name: str, bundle: str, pid_file: str, *, ready_by_container: bool
             ) -> int:
     """runc create, again if systemd removed the container's new cgroup under it: after a

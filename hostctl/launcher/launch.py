@@ -19,7 +19,7 @@ from hostctl.images.store import Store
 from hostctl.launcher import record as records
 from hostctl.launcher import recording
 from hostctl.launcher.config import container_config
-from hostctl.launcher.handoff import hand_off, say
+from hostctl.launcher.handoff import drop_container_output, hand_off, say
 from hostctl.launcher.notify import extend_timeout
 from hostctl.launcher.state import ContainerState, remove
 from hostctl.paths import Paths, Scope, for_scope
@@ -238,6 +238,8 @@ def launch(name: str, scope: Scope) -> int:
             recording.save(container, image, state, paths, runtime, config,
                            str(_layer_base(image, paths)), check,
                            start_timer=_starts_timer(container, check))
+        if str(container.log_driver) == "none":
+            drop_container_output()
         hand_off(runtime, name, str(state.bundle), reference=image.reference,
                  ready_by_container=container.ready_by_container,
                  ready_when_healthy=container.ready_when_healthy and check is not None,

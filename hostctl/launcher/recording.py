@@ -32,12 +32,15 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     (bridge and named networks, pasta; a pod's member wires nothing, its pod's unit
     does, and the pod's record is an input of the member's), secrets (copied from the
     unit's credentials at each start), volumes with the `U` option (chowned at each
-    start), short image names (resolved through registries.conf at each start), `pull:
-    always` or `newer` (the registry is asked at each start), quadlet files that name
-    other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
-    among the record's inputs, so a change to them must reach the next start; Pod=NAME.pod
-    is fine: what of the pod matters to a member is in the pod's record), and a
-    compose project's containers (their files are not among the inputs either).
+    start), anonymous volumes (made anew at each start), short image names (resolved
+    through registries.conf at each start), `pull: always` or `newer` (the registry is
+    asked at each start), `env_host` (the container gets the variables systemd sets anew
+    for each start), `log_driver: none` (the full start hands the container /dev/null),
+    quadlet files that name other files (Image=NAME.image or NAME.build,
+    Volume=NAME.volume: those files are not among the record's inputs, so a change to
+    them must reach the next start; Pod=NAME.pod is fine: what of the pod matters to a
+    member is in the pod's record), and a compose project's containers (their files are
+    not among the inputs either).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
@@ -48,7 +51,10 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and not container.oneshot
             and all(kind == "pod" for kind, _, _ in container.unit_refs)
             and not container.origins  # translated from a compose project
-            and not any("U" in volume.options for volume in container.volumes)
+            and not container.env_host
+            and str(container.log_driver) != "none"
+            and not any("U" in volume.options or volume.kind == "anonymous"
+                        for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 
 
@@ -96,6 +102,8 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     bundle = str(state.bundle)
     content = [str(p) for p in declaration_inputs(container.name, Scope.SYSTEM)]
     content += [str(p) for p in container.env_files]
+    if container.seccomp_profile and container.seccomp_profile.startswith("/"):
+        content.append(container.seccomp_profile)  # read at each full start
     content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
     content += _own_code()

@@ -112,6 +112,14 @@ def _no_ports(container: Container, why: str) -> None:
 
 
 def _plan_rootless(container: Container, mode: str) -> NetworkPlan:
+    if container.ip or container.ip6:
+        from hostctl.errors import RuntimeFailure
+
+        key = "ip" if container.ip else "ip6"
+        raise RuntimeFailure("a user's bridge network (pasta) has no static addresses",
+                             where=container.where(key),
+                             hint="declare a network (networks/NAME.yaml) and put the "
+                             "container on it, or drop the address")
     ports.check_unbound(container.ports, container.where("ports"))
     extra = resolv.extra_hosts(container.add_hosts, resolv.default_gateway(),
                                container.where("add_hosts"))
@@ -192,7 +200,8 @@ def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
         ports.check_unbound(container.ports, container.where("ports"))
         path = netns.create(container.name)
         attachment = cni.Attachment(container.name, network.name, str(path),
-                                    cni.conflist(network, state_dir(paths) / "ipam"),
+                                    cni.conflist(network, state_dir(paths) / "ipam",
+                                                 cni.requested_ips(container, network)),
                                     ports=container.ports)
         _write_cache(cache, attachment)
     _wiring[container.name] = _Wiring(attachment, network, paths)

@@ -17,6 +17,7 @@ there too, for the same reason.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hostctl import proc
-from hostctl.declarations.model import Port
+from hostctl.declarations.model import Container, Port
 from hostctl.errors import RuntimeFailure, ToolMissing
 from hostctl.network import ports as published
 from hostctl.network.defs import Network
@@ -35,8 +36,9 @@ IFNAME = "eth0"
 _ENV_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def conflist(network: Network, ipam_dir: Path) -> dict[str, Any]:
-    """The plugin chain for one container on NETWORK."""
+def conflist(network: Network, ipam_dir: Path, ips: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The plugin chain for one container on NETWORK; IPS: the static addresses it asks
+    host-local for (requested_ips)."""
     first: dict[str, str] = {"subnet": str(network.subnet), "gateway": str(network.gateway)}
     if network.ip_range is not None:
         first["rangeStart"], first["rangeEnd"] = map(str, network.ip_range)
@@ -59,7 +61,30 @@ def conflist(network: Network, ipam_dir: Path) -> dict[str, Any]:
     }]
     if network.mtu is not None:
         plugins[0]["mtu"] = network.mtu
+    if ips:  # host-local leases these (and fails when one is taken or out of range)
+        plugins[0]["args"] = {"cni": {"ips": list(ips)}}
     return {"cniVersion": CNI_VERSION, "name": network.name, "plugins": plugins}
+
+
+def requested_ips(container: Container, network: Network) -> tuple[str, ...]:
+    """The container's `ip` and `ip6` on NETWORK, checked against its subnets."""
+    ips = []
+    for key, address, subnet in (("ip", container.ip, network.subnet),
+                                 ("ip6", container.ip6, network.ipv6_subnet)):
+        if address is None:
+            continue
+        if subnet is None:
+            raise RuntimeFailure(f"network {network.name} has no IPv6 subnet",
+                                 where=container.where(key),
+                                 hint="give the network an IPv6 subnet, or drop `ip6`")
+        gateway = network.gateway if key == "ip" else network.ipv6_gateway
+        if ipaddress.ip_address(address) not in subnet or address == str(gateway):
+            raise RuntimeFailure(
+                f"{address} is not a free address of network {network.name} ({subnet})",
+                where=container.where(key),
+                hint=f"give an address in {subnet} other than its gateway {gateway}")
+        ips.append(address)
+    return tuple(ips)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ A network is declared in /etc/hostctl/networks/NAME.yaml:
     dns: [192.0.2.53]           # optional: members' name servers (their own dns: wins)
     disable_dns: false          # true: members' /etc/hosts does not list the others
     mtu: 1500                   # optional: the bridge's and the containers' MTU
+    labels: {team: web}         # optional: shown by `hostctl network inspect`
 
 Errors name FILE:LINE:KEY like the container declarations do. `bridge.yaml` there
 replaces the built-in default network's settings. A podman quadlet `NAME.network` file
@@ -36,6 +37,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from hostctl.declarations.resource_keys import NETWORK_KEYS
 from hostctl.declarations.yaml_nodes import BOOL, NULL, Context, pairs, scalar_text, type_error
 from hostctl.errors import DeclarationError, RuntimeFailure
 from hostctl.paths import Paths, Scope
@@ -46,8 +48,7 @@ DEFAULT_BRIDGE = "hostctl0"
 AUTO_SUBNETS = "10.90.{}.0/24"
 RESERVED = ("host", "none")
 USER_RESERVED = "online"  # hostctl-network-NAME.service: not the wait unit's name
-KEYS = ("subnet", "gateway", "internal", "ipv6_subnet", "bridge", "ip_range", "dns",
-        "disable_dns", "mtu")
+KEYS = tuple(k.key for k in NETWORK_KEYS)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
 
@@ -70,6 +71,7 @@ class Network:
     names: bool = True  # members' /etc/hosts lists the other members (DisableDNS=false)
     dns: tuple[str, ...] = ()  # name servers for members without their own
     mtu: int | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # (name, value), as declared
 
     @property
     def ipv6_gateway(self) -> ipaddress.IPv6Address | None:
@@ -225,6 +227,8 @@ def _quadlet_keys(found: dict[str, tuple[Node, Node]], context: Context,
         more["dns"] = tuple(servers)
     if "disable_dns" in found:
         more["names"] = not _bool(found["disable_dns"][1], context, "disable_dns")
+    if "labels" in found:
+        more["labels"] = _labels(found["labels"][1], context)
     if "mtu" in found:
         node = found["mtu"][1]
         text = scalar_text(node, context, "mtu")
@@ -232,6 +236,22 @@ def _quadlet_keys(found: dict[str, tuple[Node, Node]], context: Context,
             raise context.error(node, "mtu", f"{text!r} is not an MTU", "68 to 65535")
         more["mtu"] = int(text)
     return more
+
+
+def _labels(node: Node, context: Context) -> tuple[tuple[str, str], ...]:
+    from hostctl.declarations.checks import Invalid
+    from hostctl.declarations.values import parse_label_name, single_line
+
+    if not isinstance(node, MappingNode):
+        raise type_error(node, context, "labels", "a mapping of NAME: VALUE")
+    labels = []
+    for name, key_node, value_node in pairs(node, context, "labels"):
+        try:
+            labels.append((parse_label_name(name), single_line(
+                scalar_text(value_node, context, f"labels.{name}"), "value")))
+        except Invalid as err:
+            raise context.invalid(key_node, f"labels.{name}", err) from None
+    return tuple(labels)
 
 
 def load(path: Path, *, user: bool = False) -> Network:
@@ -259,7 +279,7 @@ def parse_quadlet(text: str, source: Path, name: str, *, user: bool = False) -> 
                                hint="1 to 15 letters, digits, _ . -")
     return Network(name, subnet, read.gateway or next(subnet.hosts()), bridge, read.internal,
                    read.ipv6_subnet, source, ip_range=read.ip_range, names=read.names,
-                   dns=read.dns, mtu=read.mtu)
+                   dns=read.dns, mtu=read.mtu, labels=tuple(read.labels.items()))
 
 
 def network_files(paths: Paths) -> dict[str, Path]:

@@ -41,10 +41,11 @@ KEY_TABLE: dict[str, tuple[str, str]] = {
                             "holder unit; a rootful network has no unit"),
     "NetworkName": ("", "only the file's own name: hostctl names a network after its file "
                     "(podman: systemd-NAME)"),
+    "Label": ("labels", "NAME=VALUE labels recorded with the network (`hostctl network "
+              "inspect`)"),
 }
 KEYS = tuple(KEY_TABLE)
 _NOT_HERE = {
-    "Label": "hostctl keeps no labels on networks",
     "ServiceName": "hostctl generates no unit for a network (a user network's unit is "
     "hostctl-network-NAME.service)",
     "PodmanArgs": "hostctl does not run podman",
@@ -67,6 +68,7 @@ class Read:
         self.dns: tuple[str, ...] = ()
         self.bridge: str | None = None
         self.mtu: int | None = None
+        self.labels: dict[str, str] = {}
         self.where: dict[str, str] = {}
 
 
@@ -155,6 +157,14 @@ def _entry(found: Read, key: str, value: str, name: str, user: bool,
                 found.dns += (str(ipaddress.ip_address(word)),)
             except ValueError:
                 raise Invalid(f"{word!r} is not an IP address", "e.g. DNS=192.0.2.53") from None
+    elif key == "Label":
+        from hostctl.declarations.values import parse_label_name
+
+        for word in split_words(value):
+            label, equals, text = word.partition("=")
+            if not equals:
+                raise Invalid(f"{word!r} has no '='", "write NAME=VALUE")
+            found.labels[parse_label_name(label)] = text
     elif key == "InterfaceName":
         found.bridge = value
     elif key == "Driver" and value != "bridge":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hostctl.errors import HostctlError
 from hostctl.network import cni, defs, netns, ports
@@ -28,6 +28,7 @@ class NetworkInfo:
     ipv6_subnet: str | None
     source: str | None
     containers: tuple[Attached, ...]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _attachments(paths: Paths) -> list[cni.Attachment]:
@@ -51,7 +52,8 @@ def _info(network: defs.Network, attachments: list[cni.Attachment],
     return NetworkInfo(network.name, str(network.subnet), str(network.gateway),
                        network.bridge, network.internal,
                        str(network.ipv6_subnet) if network.ipv6_subnet else None,
-                       str(network.source) if network.source else None, attached)
+                       str(network.source) if network.source else None, attached,
+                       dict(network.labels))
 
 
 def list_networks(paths: Paths) -> list[NetworkInfo]:

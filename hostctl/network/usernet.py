@@ -119,7 +119,8 @@ def plan(container: Container, paths: Paths) -> NetworkPlan:
         taken = {name: _unbound(held) for name, held in _published(paths, container.name).items()}
         ports.check_free(mine, taken, where)
         _write_cache(cache, cni.Attachment(
-            container.name, network.name, "", cni.conflist(network, holder.ipam_dir(paths)),
+            container.name, network.name, "", cni.conflist(network, holder.ipam_dir(paths),
+                                                       cni.requested_ips(container, network)),
             ports=mine, holder=running.identity))
     hosts = resolv.extra_hosts(container.add_hosts, resolv.default_gateway(),
                                container.where("add_hosts"))

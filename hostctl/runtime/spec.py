@@ -114,6 +114,11 @@ class Extras:
     uid_mappings: tuple[tuple[int, int, int], ...] = ()
     gid_mappings: tuple[tuple[int, int, int], ...] = ()
     seccomp: bool = True
+    # A profile read from the declaration's seccomp_profile file (OCI form), instead of
+    # the default one; seccomp False (unconfined) wins.
+    seccomp_profile: Mapping[str, Any] | None = None
+    masked: tuple[str, ...] = ()  # mask: added to podman's masked paths
+    unmasked: tuple[str, ...] = ()  # unmask: taken from the masked and read-only ones
     # The launcher runs in its own user namespace (rootless): /sys is bind-mounted, as
     # only the owner of the host's network namespace may mount sysfs.
     rootless: bool = False
@@ -210,12 +215,21 @@ def _capabilities(identity: Identity, extras: Extras) -> CapabilitySets:
     return CapabilitySets(DEFAULT_CAPABILITIES, held, ())
 
 
+def _unmasked(paths: list[str], unmask: Sequence[str]) -> list[str]:
+    """PATHS without those UNMASK names (podman: a path, or ALL for every default)."""
+    if "ALL" in unmask:
+        return [p for p in paths if p not in (*MASKED_PATHS, *READONLY_PATHS)]
+    return [p for p in paths if p not in unmask]
+
+
 def _linux(network_namespace: str | None, cgroups_path: str | None, caps: CapabilitySets,
            extras: Extras) -> dict[str, Any]:
     linux: dict[str, Any] = {
         "namespaces": _namespaces(network_namespace, bool(extras.uid_mappings), extras.joined),
-        "maskedPaths": list(MASKED_PATHS),
-        "readonlyPaths": list(READONLY_PATHS),
+        "maskedPaths": _unmasked(
+            [*MASKED_PATHS, *(p for p in extras.masked if p not in MASKED_PATHS)],
+            extras.unmasked),
+        "readonlyPaths": _unmasked(list(READONLY_PATHS), extras.unmasked),
         "resources": {"devices": [{"allow": False, "access": "rwm"},
                                   *extras.device_rules]},
     }
@@ -226,7 +240,9 @@ def _linux(network_namespace: str | None, cgroups_path: str | None, caps: Capabi
     if extras.uid_mappings:
         linux["uidMappings"] = _mapping(extras.uid_mappings)
         linux["gidMappings"] = _mapping(extras.gid_mappings)
-    if extras.seccomp:
+    if extras.seccomp and extras.seccomp_profile is not None:
+        linux["seccomp"] = dict(extras.seccomp_profile)
+    elif extras.seccomp:
         from hostctl.runtime.seccomp import profile
 
         linux["seccomp"] = profile(caps.bounding)

@@ -6,6 +6,7 @@ mounts, in the order the declaration gives them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -46,14 +47,22 @@ def bind_options(read_only: bool, written: Iterable[str]) -> list[str]:
 
 
 def volume_mounts(volumes: Iterable[Volume], volume_root: Path, rootfs: Path, where: Where,
-                  owner: tuple[int, int] | None) -> list[dict[str, Any]]:
-    """Bind mounts and named volumes. A named volume is created on first use (see
-    _named_volume); `U` chowns the source to OWNER (the container user's uid/gid as seen
-    from here)."""
+                  owner: tuple[int, int] | None, anonymous_root: Path | None = None
+                  ) -> list[dict[str, Any]]:
+    """Bind mounts, named and anonymous volumes. A named volume is created on first use
+    (see _named_volume), an anonymous one likewise under ANONYMOUS_ROOT (this run's, gone
+    with it); `U` chowns the source to OWNER (the container user's uid/gid as seen from
+    here)."""
     mounts = []
-    for vol in volumes:
+    for index, vol in enumerate(volumes):
         if vol.kind == "volume":
             source = _named_volume(vol, volume_root, rootfs, owner)
+        elif vol.kind == "anonymous":
+            if anonymous_root is None:
+                raise RuntimeFailure(f"no place for the anonymous volume {vol.destination}",
+                                     where=where("volumes"))
+            named = dataclasses.replace(vol, source=str(index))
+            source = _named_volume(named, anonymous_root, rootfs, owner)
         else:
             source = Path(vol.source)
             if not source.exists():

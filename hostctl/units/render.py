@@ -105,7 +105,7 @@ def render_unit(
         binds_to=[escape_value("unit name", unit) for unit in binds_to],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
         health_timer=health_timer_name(container) if health_spec.timer_wanted(container) else "",
-        resources=_resources(container),
+        resources=_resources(container, hostctl_bin, scope),
         unit=_directive_lines(container.unit),
         service=_directive_lines(tuple(d for d in container.service if d[0] != "Type")),
         install=_directive_lines(container.install),
@@ -209,11 +209,16 @@ def _mount_path(path: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _resources(container: Container) -> list[str]:
+def _resources(container: Container, hostctl_bin: Program, scope: Scope) -> list[str]:
     """[Service] directives from the settings that map onto the unit."""
     lines = [f"KillSignal={container.stop_signal}"]
     if container.reload_signal:
         lines.append(f"ExecReload={KILL} -s {container.reload_signal} $MAINPID")
+    if container.reload_cmd:
+        prefix = [hostctl_bin] if isinstance(hostctl_bin, str) else list(hostctl_bin)
+        user = ["--user"] if scope is Scope.USER else []
+        lines.append("ExecReload=" + exec_line(
+            [*prefix, "exec", *user, container.name, *container.reload_cmd]))
     if container.restart_sec is not None:
         lines.append(f"RestartSec={int(container.restart_sec)}")
     if container.memory is not None:

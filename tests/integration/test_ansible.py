@@ -487,3 +487,79 @@ def test_user_container_runs_after_a_reboot(fleet: Fleet) -> None:
     host.reboot()
     assert user_unit_active(host, "notes.service", 60) == "active", \
         host.journal("notes.service", user=True)
+
+
+NETWORK_AND_VOLUME = """\
+- hosts: fleet1
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+    state: present
+  tasks:
+    - hostctl.hostctl.network:
+        name: qnet
+        subnet: 10.90.77.0/24
+        internal: true
+        mtu: "{{ mtu | default(omit) }}"
+        state: "{{ state }}"
+        scope: user
+        owner: alice
+    - hostctl.hostctl.volume:
+        name: qdata
+        copy: false
+        state: "{{ state }}"
+        scope: user
+        owner: alice
+    - hostctl.hostctl.container:
+        name: member
+        image: "{{ image }}"
+        network: qnet
+        ip: 10.90.77.50
+        volumes: ["qdata:/data"]
+        command: ["sh", "-c", "ip -4 -o addr show eth0 > /data/addr; trap 'exit 0' TERM;
+                   sleep 1d & wait"]
+        stop_timeout: 2
+        state: "{{ 'started' if state == 'present' else 'absent' }}"
+        scope: user
+        owner: alice
+""".replace("@VENV@", VENV)
+
+
+def test_network_and_volume_modules_declare_what_a_container_uses(fleet: Fleet) -> None:
+    """alice's internal network and volume, declared by their modules; her container on
+    them (at a static address) writes its address into the volume."""
+    host = fleet.hosts["fleet1"]
+    image = fleet.image  # type: ignore[attr-defined]
+    home = "/home/alice/.config/hostctl"
+    addr = "/home/alice/.local/share/hostctl/volumes/qdata/_data/addr"
+    # A user network's pasta opens /dev/net/tun, which udev leaves 0666 on a real host
+    # (nspawn makes it 0600). The network is internal: pasta forwards no port.
+    host.run(["chmod", "0666", "/dev/net/tun"])
+    try:
+        run = fleet.playbook(NETWORK_AND_VOLUME, extra_vars={"image": image}).check()
+        assert run.changed == {"fleet1": 3}, run.stdout
+        assert user_unit_active(host, "member.service", 10) == "active"
+        deadline = time.monotonic() + 10
+        while host.run(["test", "-s", addr], check=False).returncode != 0:
+            assert time.monotonic() < deadline, host.journal("member.service", user=True)
+            time.sleep(0.2)
+        assert "inet 10.90.77.50/24" in host.run(["cat", addr]).stdout
+        assert "internal: true" in host.run(["cat", f"{home}/networks/qnet.yaml"]).stdout
+        # Run again in check mode with the network's MTU changed: only the network task
+        # would change (the volume and the container are as declared); nothing is written.
+        before = host.run(["cat", f"{home}/networks/qnet.yaml"]).stdout
+        checked = fleet.playbook(NETWORK_AND_VOLUME, check=True, diff=True,
+                                 extra_vars={"image": image, "mtu": 1400}).check()
+        assert checked.changed == {"fleet1": 1} and "+mtu: 1400" in checked.stdout, \
+            checked.stdout
+        for task in ("volume", "container"):
+            part = checked.stdout.split(f"TASK [hostctl.hostctl.{task}]")[1]
+            assert "ok: [fleet1]" in part.split("TASK [")[0].split("PLAY RECAP")[0], part
+        assert host.run(["cat", f"{home}/networks/qnet.yaml"]).stdout == before
+    finally:
+        gone = fleet.playbook(NETWORK_AND_VOLUME,
+                              extra_vars={"image": image, "state": "absent"}).check()
+    assert gone.changed == {"fleet1": 3}, gone.stdout
+    left = host.sh(f"ls {home}/networks {home}/volumes {home}/containers 2>/dev/null; true")
+    assert "qnet" not in left.stdout and "qdata" not in left.stdout, left.stdout
+    assert host.run(["test", "-e", addr], check=False).returncode == 0  # the data stays

@@ -203,6 +203,25 @@ def test_containers_on_a_named_network_reach_each_other_by_name(host: Any) -> No
         stop(host, "app", "db")
 
 
+def test_a_static_address_answers_and_a_taken_one_is_refused(host: Any) -> None:
+    """ip/ip6 (quadlet IP=/IP6=): the container answers at the address it declared, on
+    both families; a second container asking for the same address does not start."""
+    declare(host, "fixed", web("fixed-answers", "network: six", "ip: 10.93.0.77",
+                               "ip6: fd00:93::77"))
+    declare(host, "client", SLEEPER + "network: six\n")
+    declare(host, "twin", SLEEPER + "network: six\nip: 10.93.0.77\n")
+    start(host, "fixed", "client")
+    try:
+        assert address_of(host, "six", "fixed") == "10.93.0.77"
+        assert get(host, "client", "10.93.0.77", 80).stdout == "fixed-answers\n"
+        assert get(host, "client", "fd00:93::77", 80).stdout == "fixed-answers\n"
+        assert host.run(["systemctl", "start", "twin"], check=False).returncode != 0
+        assert "10.93.0.77" in host.journal("twin.service")
+    finally:
+        stop(host, "twin", "client", "fixed")
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
 def address_of(host: Any, network: str, container: str) -> str:
     info = json.loads(host.run([HOSTCTL, "network", "inspect", network]).stdout)
     return next(c["addresses"][0] for c in info["containers"] if c["container"] == container)

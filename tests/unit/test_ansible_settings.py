@@ -79,3 +79,24 @@ def test_a_setting_named_like_a_module_option_is_refused(generator: ModuleType) 
     clash = Setting(key="state", kind=Kind.BOOL, help="x", maps_to="y")
     with pytest.raises(SystemExit, match="state"):
         generator.argument_spec((*SETTINGS, clash))
+
+
+@pytest.mark.parametrize("kind", ["network", "volume"])
+def test_network_and_volume_options_are_their_declaration_keys(generator: ModuleType,
+                                                               kind: str) -> None:
+    """The network and volume modules take exactly the keys their YAML files accept."""
+    from hostctl.declarations.resource_keys import NETWORK_KEYS, VOLUME_KEYS
+    from hostctl.declarations.volume_file import YAML_KEYS
+    from hostctl.network.defs import KEYS
+
+    table = NETWORK_KEYS if kind == "network" else VOLUME_KEYS
+    accepted = KEYS if kind == "network" else tuple(YAML_KEYS)
+    utils = _load(COLLECTION / f"plugins/module_utils/{kind}_settings.py", f"{kind}_settings")
+    assert utils.KEYS == accepted == tuple(k.key for k in table)
+    assert generator.resource_spec(table) == utils.ARGUMENT_SPEC
+    fragment = _load(COLLECTION / f"plugins/doc_fragments/{kind}_settings.py", f"{kind}_doc")
+    options = yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"]
+    assert list(options) == list(accepted)
+    for key in table:
+        assert options[key.key]["type"] == key.ansible_type
+        assert options[key.key]["description"][0] == key.help

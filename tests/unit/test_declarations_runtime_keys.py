@@ -124,7 +124,7 @@ def test_single_strings_count_as_lists_of_one() -> None:
 
 
 BAD = [
-    ("volumes: ['/a']", "volumes[0]", "SRC:DST"),
+    ("volumes: ['a']", "volumes[0]", "SRC:DST"),
     ("volumes: ['/a:rel']", "volumes[0]", "not an absolute path"),
     ("volumes: ['/a:/b:rx']", "volumes[0]", "'rx' is not allowed"),
     ("volumes: ['a b:/b']", "volumes[0]", "neither an absolute host path"),

@@ -80,3 +80,23 @@ def test_a_user_network_may_go_with_its_unit_but_has_no_ipv6() -> None:
     assert network.name == "lab"
     with pytest.raises(DeclarationError, match="IPv4 only"):
         defs.parse_quadlet("[Network]\nIPv6=true\n", Path("/x/lab.network"), "lab", user=True)
+
+
+def test_labels_are_kept_and_shown_by_inspect(tmp_path: Path) -> None:
+    """Label= (YAML labels:) is recorded with the network; `hostctl network inspect`
+    shows it."""
+    from hostctl.network.status import inspect_network
+    from hostctl.paths import Paths
+
+    quadlet = defs.parse_quadlet('[Network]\nLabel=team=web "note=a b"\nLabel=tier=1\n',
+                                 Path("/etc/containers/systemd/web.network"), "web")
+    assert quadlet.labels == (("team", "web"), ("note", "a b"), ("tier", "1"))
+    paths = Paths(Scope.SYSTEM, tmp_path / "state", tmp_path / "run", tmp_path / "etc")
+    (tmp_path / "etc" / "networks").mkdir(parents=True)
+    (tmp_path / "etc" / "networks" / "web.yaml").write_text("labels: {team: web, tier: 1}\n")
+    assert inspect_network("web", paths, check=False).labels == {"team": "web", "tier": "1"}
+    with pytest.raises(DeclarationError) as caught:
+        defs.parse("labels: [a]\n", Path("/etc/hostctl/networks/web.yaml"), "web")
+    assert caught.value.where == "/etc/hostctl/networks/web.yaml:1:labels"
+    with pytest.raises(DeclarationError, match="has no '='"):
+        defs.parse_quadlet("[Network]\nLabel=team\n", Path("/x/web.network"), "web")

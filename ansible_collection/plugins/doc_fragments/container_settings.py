@@ -91,6 +91,25 @@ options:
     - 'Quadlet key: C(EnvironmentFile).'
     type: list
     elements: str
+  env_host:
+    description:
+    - 'Pass the launcher''s whole environment (the unit''s: Environment= in `service:`, systemd''s
+      manager environment) to the container, over the image''s and under `env_files` and `env`.'
+    - 'Becomes: OCI process.env.'
+    - 'hostctl''s default when left out: V(false).'
+    - 'Example: C(true).'
+    - 'Quadlet key: C(EnvironmentHost).'
+    type: bool
+  http_proxy:
+    description:
+    - Pass the launcher's http_proxy, https_proxy, ftp_proxy and no_proxy variables (either
+      case) to the container, over the image's and under `env_files` and `env`; false passes
+      none.
+    - 'Becomes: OCI process.env.'
+    - 'hostctl''s default when left out: V(true).'
+    - 'Example: C(false).'
+    - 'Quadlet key: C(HttpProxy).'
+    type: bool
   workdir:
     description:
     - 'Working directory of the container''s process (default: the image''s).'
@@ -132,7 +151,9 @@ options:
     description:
     - 'SRC:DST[:OPTIONS]: an absolute SRC is a bind mount of a host path (the unit waits for
       its file system), otherwise a named volume; options ro, rw, z, Z, U, nocopy, nosuid,
-      nodev, noexec and propagation modes.'
+      nodev, noexec and propagation modes. DST alone is an anonymous volume: made at each
+      start (with the image''s content there) and removed at the stop, as podman''s of a --rm
+      container.'
     - 'Becomes: OCI mounts; unit [Unit] RequiresMountsFor= for bind sources.'
     - 'Example: C(["/srv/app:/data", "cache:/var/cache:ro"]).'
     - 'Quadlet key: C(Volume).'
@@ -162,6 +183,32 @@ options:
     - 'Example: C(true).'
     - 'Quadlet key: C(ReadOnly).'
     type: bool
+  mask:
+    description:
+    - 'Paths in the container hidden from it (over podman''s default /proc and /sys ones):
+      an empty file or directory is mounted on them.'
+    - 'Becomes: OCI linux.maskedPaths.'
+    - 'Example: C([/proc/sys/dev, /sys/firmware]).'
+    - 'Quadlet key: C(Mask).'
+    type: list
+    elements: str
+  unmask:
+    description:
+    - Default masked or read-only /proc and /sys paths given back to the container; ALL gives
+      back every one.
+    - 'Becomes: OCI linux.maskedPaths and linux.readonlyPaths.'
+    - 'Example: C([/proc/sys]).'
+    - 'Quadlet key: C(Unmask).'
+    type: list
+    elements: str
+  seccomp_profile:
+    description:
+    - 'The seccomp filter: unconfined (none), or a JSON profile file in podman''s (docker''s)
+      format, read at each start, instead of the default profile.'
+    - 'Becomes: OCI linux.seccomp.'
+    - 'Example: C(/etc/hostctl/seccomp/app.json).'
+    - 'Quadlet key: C(SeccompProfile).'
+    type: str
   cap_add:
     description:
     - Capabilities added to the default set (net_admin, CAP_NET_ADMIN or ALL).
@@ -352,6 +399,14 @@ options:
     - 'Example: C(SIGHUP).'
     - 'Quadlet key: C(ReloadSignal).'
     type: str
+  reload_cmd:
+    description:
+    - A command run in the container (as `hostctl exec`) by `systemctl reload`; instead of
+      reload_signal.
+    - 'Becomes: unit [Service] ExecReload=hostctl exec NAME COMMAND....'
+    - 'Example: C(["nginx", "-s", "reload"]).'
+    - 'Quadlet key: C(ReloadCmd).'
+    type: raw
   restart:
     description:
     - When systemd restarts the container after it exits.
@@ -472,6 +527,21 @@ options:
     - 'Quadlet key: C(NetworkAlias).'
     type: list
     elements: str
+  ip:
+    description:
+    - A static IPv4 address on the container's network (bridge or a declared network; inside
+      its subnet and IP range, and free).
+    - 'Becomes: the network''s address assignment (host-local IPAM).'
+    - 'Example: C(10.90.5.20).'
+    - 'Quadlet key: C(IP).'
+    type: str
+  ip6:
+    description:
+    - A static IPv6 address on the container's network (one with an IPv6 subnet).
+    - 'Becomes: the network''s address assignment (host-local IPAM).'
+    - 'Example: C(fd00:90:5::20).'
+    - 'Quadlet key: C(IP6).'
+    type: str
   ports:
     description:
     - '[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like 8000-8009:80-89
@@ -512,6 +582,19 @@ options:
     - 'Example: C(["db.local:192.0.2.10"]).'
     - 'Quadlet key: C(AddHost).'
     type: raw
+  log_driver:
+    description:
+    - 'Where the container''s output goes: journald and passthrough (the unit''s stdout and
+      stderr, in the journal under the unit''s name; `hostctl logs`), none (dropped).'
+    - 'Becomes: the container''s stdout and stderr (none: /dev/null).'
+    - 'hostctl''s default when left out: V(journald).'
+    - 'Example: C(none).'
+    - 'Quadlet key: C(LogDriver).'
+    type: str
+    choices:
+    - journald
+    - passthrough
+    - none
   runtime:
     description:
     - The OCI runtime that runs the container.
