@@ -16,8 +16,9 @@ import time
 
 from hostctl import __version__
 from hostctl.errors import RuntimeFailure
+from hostctl.launcher import quicknet
 from hostctl.launcher import record as records
-from hostctl.launcher.handoff import hand_off
+from hostctl.launcher.handoff import hand_off, say
 from hostctl.launcher.teardown import tear_down
 from hostctl.runtime import cgroups
 from hostctl.runtime.rootfs import mount_rootfs
@@ -44,8 +45,10 @@ def launch_recorded(name: str) -> int | None:
     if lock is None:
         unit_cgroup()
         return None
+    net = record.get("net")
     try:
-        current = records.is_current(record, __version__)
+        current = records.is_current(record, __version__) and (net is None
+                                                                or quicknet.usable(net))
         if current:
             _prepare(record)
     except BaseException:
@@ -57,16 +60,28 @@ def launch_recorded(name: str) -> int | None:
     if not current:
         unit_cgroup()
         return None
+    wiring = None
     try:
+        if net is not None:  # wired in a thread while runc create runs
+            wiring = quicknet.connect(name, net)
         unit = unit_cgroup()
         if unit is None:
             raise RuntimeFailure("cannot find this unit's cgroup in /proc/self/cgroup",
                                  hint="hostctl needs the unified cgroup hierarchy (v2)")
         _write_bundle(record, cgroups.container_cgroup(unit))
+        if wiring is not None:
+            wiring.bundle_written()
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
                  reference=record["reference"], ready_by_container=record["notify"],
-                 ready_when_healthy=record["notify_healthy"])
+                 ready_when_healthy=record["notify_healthy"],
+                 attach=wiring.wait if wiring is not None else None)
+    except quicknet.Doubt as doubt:
+        say(f"the recorded start does not apply ({doubt}): starting in full")
+        _remove(name)
+        return None
     except BaseException:
+        if wiring is not None:  # its plugin and rules finish before the cleanup undoes them
+            wiring.settle()
         _remove(name)
         raise
     if record["health_timer"]:
@@ -80,10 +95,12 @@ def cleanup_recorded(name: str) -> bool:
     """The unit's ExecStopPost for a system container whose last start was made from (or
     wrote) its record: False when there is no record, and the full cleanup must run.
 
-    A full start drops the record before anything else and writes one only for host or
-    none networking, so with a record there is no network state to undo: this removes
-    the runc container, the rootfs mount, the writable layer and the bundle, as
-    hostctl.launcher.state.remove does, without the network code.
+    A full start drops the record before anything else and writes one once its network
+    is wired, so a record says what there is to undo: this removes the runc container,
+    the rootfs mount, the writable layer and the bundle, as
+    hostctl.launcher.state.remove does, and what the network's replay took
+    (hostctl.launcher.quicknet.release), without the network code; whatever that cannot
+    release as recorded, the full cleanup's network half does.
     """
     record = records.load(records.record_path(name))
     if record is None:
@@ -95,6 +112,15 @@ def cleanup_recorded(name: str) -> bool:
     except KeyError:
         return False
     tear_down(Runc(runc_root, runtime), name, bundle, scratch, runtime_file)
+    net = record.get("net")
+    if net is not None and not quicknet.release(name, net):
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl import network
+        from hostctl.paths import Scope, for_scope
+
+        network.detach(name, for_scope(Scope.SYSTEM))
     return True
 
 

@@ -16,7 +16,11 @@ Signatures:
   sources, the runtime binary, device nodes): mode, device, inode, rdev;
 - the environment the launcher ran with, minus what systemd sets anew for each start;
 - the store's image index among the content signatures: a pull or an untag anywhere
-  in the store means a full start (and a new record).
+  in the store means a full start (and a new record);
+- listed: the names in a directory with a given suffix (a network file added to a
+  declaration directory, whose own mtime changes with every bundle made in it);
+- network: what hostctl.network.replay needs (the bridge, the plugins, the restore
+  tools, the network files), and the address the last start had, asked for again.
 
 Records live in the run directory (a tmpfs): the first start after a boot is a full one.
 They are written with marshal, and config.json is kept as finished JSON text with a
@@ -33,7 +37,7 @@ TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 2  # 2: the health check (healthcheck.json text, notify: healthy)
+FORMAT = 3  # 2: the health check (healthcheck.json text, notify: healthy); 3: networks
 # In the recorded config.json text, replaced by each start's own cgroup (a JSON string).
 CGROUP_PLACEHOLDER = "@hostctl-cgroups-path@"
 # Set by systemd for each start (or stop) of a unit: not inputs of the container's config.
@@ -74,6 +78,16 @@ def presence_signature(path: str) -> Signature:
     return [st.st_mode, st.st_dev, st.st_ino, st.st_rdev]
 
 
+def listing(directory: str, suffix: str) -> list[str]:
+    """The names in DIRECTORY ending with SUFFIX, sorted; [] when it cannot be read. (For
+    a directory that changes for other reasons too, as the run directory's containers/,
+    which holds both transient declarations and the bundles.)"""
+    try:
+        return sorted(n for n in os.listdir(directory) if n.endswith(suffix))
+    except OSError:
+        return []
+
+
 def start_environment() -> dict[str, str]:
     """The launcher's environment, minus what systemd sets anew for each start."""
     return {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
@@ -102,6 +116,8 @@ def is_current(record: dict[str, Any], version: str) -> bool:
             return False
         if any(os.path.lexists(p) for p in record["absent"]):
             return False  # leftovers of a start that did not stop cleanly
+        if any(listing(d, suffix) != names for d, suffix, names in record["listed"]):
+            return False
     except (KeyError, TypeError, ValueError):
         return False
     return True

@@ -28,8 +28,7 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     """Whether the next start of CONTAINER may reuse this one (with CONFIG).
 
     Only for starts by systemd (the config has the unit's cgroup). Not for: user scope
-    (the user namespace is made anew each start), networks that are
-    wired at each start (bridge and named networks, pasta), secrets (copied from the
+    (the user namespace and pasta are made anew each start), secrets (copied from the
     unit's credentials at each start), volumes with the `U` option (chowned at each
     start), short image names (resolved through registries.conf at each start), `pull:
     always` or `newer` (the registry is asked at each start), quadlet files that name
@@ -39,7 +38,6 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
             and bool(config.get("linux", {}).get("cgroupsPath"))
-            and container.network in ("host", "none")
             and str(container.pull) in ("missing", "never")
             and not container.secrets
             and not container.oneshot
@@ -66,19 +64,32 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
          runtime: Runc, config: dict[str, Any], layer_base: str,
          health: tuple[str, dict[str, Any], dict[str, Any]] | None, *,
          start_timer: bool) -> None:
-    """Record this start of CONTAINER for the next one (called before runc create);
-    HEALTH is its check (hostctl.launcher.launch.Health; None: no check), START_TIMER
-    whether the start has to start the check's timer."""
+    """Record this start of CONTAINER for the next one (called between runc create and
+    start, once the network is attached); HEALTH is its check
+    (hostctl.launcher.launch.Health; None: no check), START_TIMER whether the start has
+    to start the check's timer. Nothing is recorded for a network that cannot be
+    replayed (hostctl.network.for_record)."""
+    from hostctl import network
     from hostctl.declarations.search import declaration_inputs
+
+    wired = network.for_record(container, paths)
+    if wired is None:
+        return
+    net, net_content, net_present, listed = wired
 
     bundle = str(state.bundle)
     content = [str(p) for p in declaration_inputs(container.name, Scope.SYSTEM)]
     content += [str(p) for p in container.env_files]
     content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
-    content += _own_code()
+    content += _own_code() + net_content
     present = [runtime.path, *(str(s) for s in image.snapshots),
-               *_bind_sources(config, bundle), *(d.host_path for d in container.devices)]
+               *_bind_sources(config, bundle), *(d.host_path for d in container.devices),
+               *net_present]
+    absent = [bundle, str(state.scratch), str(paths.runc_root / runtime_id(container.name)),
+              str(state.runtime_file)]
+    if net is not None:  # what the last stop removed, or the full start must clean up
+        absent += [net["netns"], net["cache"], net["claims_file"]]
     config_text = json.dumps({**config, "linux": {**config.get("linux", {}),
                                                    "cgroupsPath": records.CGROUP_PLACEHOLDER}})
     record = {
@@ -87,8 +98,8 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "env": records.start_environment(),
         "content": [[p, records.content_signature(p)] for p in content],
         "present": [[p, records.presence_signature(p)] for p in present],
-        "absent": [bundle, str(state.scratch), str(paths.runc_root / runtime_id(container.name)),
-                   str(state.runtime_file)],
+        "absent": absent,
+        "listed": [list(entry) for entry in listed],
         "store": str(paths.store),
         "reference": image.reference,
         "lowerdirs": [str(s) for s in image.snapshots],
@@ -104,5 +115,6 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "health_timer": start_timer,
         "files": {name: (state.bundle / name).read_text() for name in ETC_FILES},
         "config": config_text,
+        "net": net,
     }
     records.write(records.record_path(container.name), record)
