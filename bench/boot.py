@@ -43,7 +43,7 @@ def _declare_hostctl(host: TestHost, ref: str, count: int) -> list[str]:
     names = [f"boot-h{i:02d}" for i in range(count)]
     host.run(["mkdir", "-p", PARKED])
     for name in names:
-        decl = {"image": ref, "command": CMD, "stop_timeout": 1,
+        decl = {"image": ref, "command": CMD, "stop_timeout": 5,
                 "install": {"WantedBy": "multi-user.target"}}
         host.write_file(f"{PARKED}/{name}.yaml", json.dumps(decl))
     return names

@@ -27,7 +27,9 @@ from hostctl.runtime.runc import Runc
 TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, TypeVar
+
+    Result = TypeVar("Result")
 
 
 def launch_recorded(name: str) -> int | None:
@@ -111,9 +113,13 @@ def cleanup_recorded(name: str) -> bool:
         runtime_file = str(record["runtime_file"])
     except KeyError:
         return False
-    tear_down(Runc(runc_root, runtime), name, bundle, scratch, runtime_file)
     net = record.get("net")
-    if net is not None and not quicknet.release(name, net):
+    # The container's processes are gone: its network is released (rules, plugin DEL)
+    # while runc's state, the mount and the layer are removed, as systemd gives the
+    # whole cleanup TimeoutStopSec= (stop_timeout) only.
+    released = _in_background(lambda: quicknet.release(name, net)) if net is not None else None
+    tear_down(Runc(runc_root, runtime), name, bundle, scratch, runtime_file)
+    if released is not None and not released():
         from hostctl.launcher import enable_site
 
         enable_site()
@@ -124,7 +130,7 @@ def cleanup_recorded(name: str) -> bool:
     return True
 
 
-def _in_background(func: Callable[[], str | None]) -> Callable[[], str | None]:
+def _in_background(func: Callable[[], Result]) -> Callable[[], Result]:
     """Run FUNC in a thread of its own; the returned function waits for its result."""
     done = _thread.allocate_lock()
     done.acquire()
@@ -140,13 +146,13 @@ def _in_background(func: Callable[[], str | None]) -> Callable[[], str | None]:
 
     _thread.start_new_thread(run, ())
 
-    def wait() -> str | None:
+    def wait() -> Result:
         done.acquire()  # until run() has finished
         done.release()  # so that a second wait() returns at once
         result = outcome[0]
         if isinstance(result, BaseException):
             raise result
-        return result if isinstance(result, str) else None
+        return result  # type: ignore[return-value]  # what func returned
 
     return wait
 

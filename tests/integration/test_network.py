@@ -25,6 +25,7 @@ def web(text: str, *extra: str) -> str:
 
 
 HOST6 = "fd00:2::2"
+RECORDS = "/run/hostctl/launch"
 SLEEPER = f'image: {netguest.IMAGE}\ncommand: ["sleep", "600"]\nstop_timeout: 1\n'
 
 
@@ -203,6 +204,13 @@ def test_containers_on_a_named_network_reach_each_other_by_name(host: Any) -> No
         stop(host, "app", "db")
 
 
+def record_id(host: Any, name: str) -> str:
+    """The start record's inode and mtime: a full start writes a new one, a recorded start
+    (hostctl.launcher.quicknet) leaves it as it was."""
+    done = host.run(["stat", "-c", "%i %Y", f"{RECORDS}/{name}.record"], check=False)
+    return str(done.stdout).strip()
+
+
 def address_of(host: Any, network: str, container: str) -> str:
     info = json.loads(host.run([HOSTCTL, "network", "inspect", network]).stdout)
     return next(c["addresses"][0] for c in info["containers"] if c["container"] == container)
@@ -295,6 +303,7 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
     declare(host, "boot-app", SLEEPER + "network: backend\n"
             "install:\n  WantedBy: multi-user.target\n")
     start(host, "boot-web", "boot-app")
+    before = record_id(host, "boot-web")
     host.reboot()
     host.sh(netguest.UPLINK)
     try:
@@ -305,6 +314,7 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
                 time.sleep(0.2)
         assert fetch(host, "http://127.0.0.1:8060/") == "after-boot\n"
         assert by_name(host, "boot-app", "boot-web") == "after-boot\n"
+        assert record_id(host, "boot-web") not in ("", before)  # a full start recorded anew
         counts = netguest.leftovers(host)
         assert (counts.namespaces, counts.veths, counts.leases) == (2, 2, 2)
     finally:
@@ -345,16 +355,6 @@ def test_a_host_port_bound_by_another_process_is_refused_naming_it(host: Any) ->
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
-RECORDS = "/run/hostctl/launch"
-
-
-def record_id(host: Any, name: str) -> str:
-    """The start record's inode and mtime: a full start writes a new one, a recorded start
-    (hostctl.launcher.quicknet) leaves it as it was."""
-    done = host.run(["stat", "-c", "%i %Y", f"{RECORDS}/{name}.record"], check=False)
-    return str(done.stdout).strip()
-
-
 def attached(host: Any, name: str) -> list[str]:
     """What container NAME holds on the host: its namespace, attachment, claims."""
     found = host.sh(f"ls /run/netns/hostctl-{name} /run/hostctl/network/cni/{name}.* "
@@ -388,6 +388,16 @@ def test_recorded_bridged_and_named_network_starts(host: Any) -> None:
         assert sorted(hostctl_rules(host, "rweb")) == sorted(rules)
         assert by_name(host, "rapp", "rdb") == "rec-db\n"
         assert "\trapp\n" in in_container(host, "rdb", "cat", "/etc/hosts").stdout
+        # The address taken meanwhile: found after runc create, undone, a full start.
+        stop(host, "rweb")
+        lease = f"/run/hostctl/network/ipam/bridge/{address}"
+        host.write_file(lease, "squatter\neth0")
+        start(host, "rweb")
+        assert record_id(host, "rweb") != first["rweb"]
+        assert "the recorded start does not apply" in host.journal("rweb.service")
+        assert fetch(host, "http://127.0.0.1:8075/") == "rec-web\n"
+        assert address_of(host, "bridge", "rweb") != address
+        host.run(["rm", lease])
         # A changed network file: a full start (a new record), on the changed network.
         stop(host, "rapp")
         host.write_file(f"{NETS}/backend.yaml", "subnet: 10.91.0.0/24\nmtu: 1400\n")
@@ -398,9 +408,10 @@ def test_recorded_bridged_and_named_network_starts(host: Any) -> None:
                                        "eth0"]).stdout
         # The bridge gone (as after a reboot, which also empties /run): a full start.
         stop(host, "rweb")
+        second = record_id(host, "rweb")
         host.run(["ip", "link", "delete", "hostctl0"])
         start(host, "rweb")
-        assert record_id(host, "rweb") != first["rweb"]
+        assert record_id(host, "rweb") != second
         assert fetch(host, "http://127.0.0.1:8075/") == "rec-web\n"
     finally:
         stop(host, "rweb", "rdb", "rapp")

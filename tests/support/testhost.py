@@ -67,6 +67,7 @@ DEFAULT_MASKS = (
     "podman-auto-update.service",
     "podman-restart.service",
     "podman.socket",
+    "podman.service",  # enabled for default.target: fails when the host has podman storage
 )
 # Units the machine may have enabled that every guest would start on the shared network
 # (sshd on port 22 in each): hidden in the guest by an overlay whiteout on the enablement
