@@ -192,7 +192,7 @@ def launch(name: str, scope: Scope) -> int:
     _drop_record(name, scope)
     runtime = runtime_for(str(container.runtime), paths.runc_root)
     store = Store(paths.store)
-    with store.writing():  # no prune between finding the image and mounting it
+    with store.shared():  # no prune between finding the image and mounting it
         image = _image(container, store, paths)
         state.bundle.mkdir(parents=True, exist_ok=True)
         state.record_runtime(runtime.binary)
