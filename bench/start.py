@@ -300,7 +300,7 @@ def resident(host: TestHost, ref: str, podman: bool) -> None:
     many = [_hostctl_unit(host, ref, f"bench-m{i}").name for i in range(MANY)]
     host.run(["systemctl", "daemon-reload"])
     host.run(["systemctl", "start", *many])
-    count, rss = _foreign_rss_kb(host, many, {"sleep"})
+    count, rss = _foreign_rss_kb(host, many, {"sh", "sleep"})
     print(f"with {MANY} hostctl containers: {count} non-container processes, {rss} kB RSS")
     host.run(["systemctl", "stop", *many])
     if podman:
