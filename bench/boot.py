@@ -41,7 +41,7 @@ UNITS = "/etc/systemd/system"
 
 def _declare_hostctl(host: TestHost, ref: str, count: int) -> list[str]:
     names = [f"boot-h{i:02d}" for i in range(count)]
-    host.run(["mkdir", "-p", PARKED])
+    host.run(["mkdir", "-p", PARKED, DECLS])
     for name in names:
         decl = {"image": ref, "command": CMD, "stop_timeout": 5,
                 "install": {"WantedBy": "multi-user.target"}}
@@ -79,10 +79,14 @@ def _boot_time(host: TestHost, units: list[str], timeout: float = 300) -> tuple[
     deadline = time.monotonic() + timeout
     firsts: dict[str, int] = {}
     while len(firsts) < len(units):
+        # By unit, the message compared here: conmon's journald entries do not match
+        # MESSAGE= exactly.
         journal = host.run(["journalctl", "-b", "--no-pager", "-o", "json",
-                            f"MESSAGE={LINE}"]).stdout
+                            *(f"_SYSTEMD_UNIT={u}.service" for u in units)]).stdout
         for line in journal.splitlines():
             entry = json.loads(line)
+            if not isinstance(entry.get("MESSAGE"), str) or entry["MESSAGE"].strip() != LINE:
+                continue
             unit = str(entry.get("_SYSTEMD_UNIT", "")).removesuffix(".service")
             stamp = int(entry["__MONOTONIC_TIMESTAMP"])
             if unit in units and (unit not in firsts or stamp < firsts[unit]):
