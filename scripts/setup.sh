@@ -12,6 +12,8 @@ PACKAGES=(
     openssh-server openssh-client
     buildah
     pigz  # bench/pull.py compresses its layers with it
+    podman-compose  # tests/unit/test_compose_podman.py compares `config` output with it
+    isal curl  # bench/pull.py: the floor (curl | igzip -d | tar, every layer at once)
     # scripts/build-packages.sh (tests/integration/test_package.py builds the .deb), and
     # python3-jinja2 that the package depends on.
     debhelper dh-python pybuild-plugin-pyproject python3-all python3-jinja2

@@ -60,6 +60,7 @@ class ContainerStatus:
     labels: dict[str, str] = field(default_factory=dict)
     digest: str | None = None  # the running container's image, else the stored image's
     health: str | None = None  # starting | healthy | unhealthy; None: no check or not running
+    pod: str | None = None  # the pod the container is a member of
 
 
 def declaration_path(name: str, scope: Scope) -> Path:
@@ -102,9 +103,12 @@ def apply(
     scope: Scope = Scope.SYSTEM,
     check: bool = False,
     start: bool = True,
+    reload: bool = True,
 ) -> ApplyResult:
     """Install or update declaration NAME (a mapping of settings or YAML text); when the
-    text changed, reload systemd and (START) restart the unit. CHECK changes nothing."""
+    text changed, reload systemd and (START) restart the unit. CHECK changes nothing.
+    RELOAD=False (several declarations at once, which the caller reloads for once) only
+    writes: no reload, no start, and no unit_state in the result."""
     path = declaration_path(name, scope)
     after = _text_of(declaration)
     validate(name, after, path)
@@ -119,7 +123,7 @@ def apply(
     if check:
         return ApplyResult(name, scope, path, True, tuple(actions), before, after, diff)
     _write(path, after)
-    state = _reload_and_start(scope, name, start)
+    state = _reload_and_start(scope, name, start) if reload else None
     return ApplyResult(name, scope, path, True, tuple(actions), before, after, diff, state)
 
 
@@ -188,16 +192,24 @@ def _state(scope: Scope, name: str) -> str | None:
 def control(name: str, method: str, scope: Scope, systemd: Any = None) -> str:
     """Run StartUnit/StopUnit/RestartUnit on NAME.service and wait; on a failed job raise
     SystemdFailure with the unit's result and its last journal lines."""
-    from hostctl.systemd.dbus import Systemd, SystemdFailure, journal_tail
+    from hostctl.systemd.dbus import Systemd
 
     systemd = systemd or Systemd(scope)
     unit = f"{name}.service"
     result: str = systemd.run_job(method, unit)
     if result == "done":
         return result
+    raise job_failure(systemd, unit, result, scope)
+
+
+def job_failure(systemd: Any, unit: str, result: str | None, scope: Scope) -> HostctlError:
+    """The SystemdFailure for UNIT's job that ended RESULT: the unit's state and result
+    and its last journal lines."""
+    from hostctl.systemd.dbus import SystemdFailure, journal_tail
+
     state = systemd.unit(unit)
     journal = journal_tail(unit, scope)
-    raise SystemdFailure(
+    return SystemdFailure(
         f"{unit}: job {result}; unit {state.active_state} ({state.result})"
         + (f"\n{journal}" if journal else ""),
         hint=f"journalctl {'--user-unit' if scope is Scope.USER else '-u'} {unit}",
@@ -251,6 +263,31 @@ def list_containers(scope: Scope, *, adhoc: bool = False,
         state = systemd.unit(f"{name}.service")
         if stopped or state.active_state != "inactive":
             rows.append(_status_row(name, path, searched, state, scope))
+    known = {row.name for row in rows}
+    rows += [row for row in _compose_rows(scope, systemd)
+             if row.name not in known and (stopped or row.active_state != "inactive")]
+    return rows
+
+
+def _compose_rows(scope: Scope, systemd: Any) -> list[ContainerStatus]:
+    """The containers of the installed compose projects (a broken project: none)."""
+    from hostctl.compose import installed
+
+    rows = []
+    for project in installed.project_names(for_scope(scope)):
+        try:
+            found = installed.translation(project, scope)
+        except HostctlError:
+            continue  # its failing unit says why
+        for unit in found.containers:
+            container, state = unit.container, systemd.unit(unit.unit)
+            running = state.active_state in ("active", "reloading", "deactivating")
+            rows.append(ContainerStatus(
+                container.name, state.name, str(container.source), container.image,
+                state.active_state, state.sub_state, state.main_pid, state.restarts,
+                state.active_since, None, dict(container.labels),
+                image_digest(container.name, container.image, scope, running),
+                _health_status(container.name, scope) if running else None))
     return rows
 
 
@@ -259,10 +296,10 @@ def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
     from hostctl.declarations.checks import TEMPLATE_INSTANCE
     from hostctl.declarations.search import load_file
 
-    image, error, labels = "", None, {}
+    image, error, labels, pod = "", None, {}, None
     try:
         container = load_file(path, name, dirs)
-        image, labels = container.image, dict(container.labels)
+        image, labels, pod = container.image, dict(container.labels), container.pod
     except HostctlError as err:
         error = str(err).replace(TEMPLATE_INSTANCE, "%i")
     running = state.active_state in ("active", "reloading", "deactivating")
@@ -270,7 +307,7 @@ def _status_row(name: str, path: Path, dirs: list[Path], state: UnitState,
         name, state.name, str(path), image, state.active_state, state.sub_state,
         state.main_pid, state.restarts, state.active_since, error, labels,
         image_digest(name, image, scope, running),
-        _health_status(name, scope) if running else None,
+        _health_status(name, scope) if running else None, pod,
     )
 
 
@@ -361,11 +398,12 @@ def _dropin_for(name: str, scope: Scope, quadlet: bool) -> Path:
 
 
 def set_enabled(name: str, enabled: bool, scope: Scope, *, linger: bool = False,
-                check: bool = False) -> ApplyResult:
+                check: bool = False, reload: bool = True) -> ApplyResult:
     """Start NAME at boot (WantedBy= multi-user.target, or default.target for a user) by
     a drop-in next to its declaration, or remove that drop-in; then daemon-reload, which
     is skipped when the drop-in was already so. For a user, LINGER turns lingering on
-    (else a note says how, when it is off). CHECK changes nothing and says what would."""
+    (else a note says how, when it is off). CHECK changes nothing and says what would.
+    RELOAD=False leaves the daemon-reload (still listed in the actions) to the caller."""
     from hostctl.declarations.search import declaration_dirs, scan_declarations
 
     dirs = declaration_dirs(scope)
@@ -398,7 +436,7 @@ def set_enabled(name: str, enabled: bool, scope: Scope, *, linger: bool = False,
         notes += _linger(linger, actions)
     if actions:  # the drop-in changed, or lingering went on (the manager starts now)
         actions.append("daemon-reload")
-        notes += _reload(scope)
+        notes += _reload(scope) if reload else []
     return ApplyResult(name, scope, dropin, changed, tuple(actions), before, after, diff,
                        notes=tuple(notes))
 
@@ -423,6 +461,11 @@ def _linger(turn_on: bool, actions: list[str]) -> list[str]:
             actions.insert(0, f"loginctl enable-linger {user_name()}")
         return []
     return [] if is_lingering() else [linger_hint()]
+
+
+def reload_units(scope: Scope) -> list[str]:
+    """One daemon-reload for declarations written with reload=False (see _reload)."""
+    return _reload(scope)
 
 
 def _reload(scope: Scope) -> list[str]:

@@ -20,8 +20,9 @@ from pathlib import Path
 from hostctl.errors import HostctlError
 from hostctl.paths import Scope, for_scope
 
-KINDS = (".container", ".network", ".volume", ".image", ".build", ".yaml", ".yml")
-REFUSED = (".pod", ".kube", ".artifact")
+KINDS = (".container", ".pod", ".network", ".volume", ".image", ".build", ".kube", ".yaml",
+         ".yml")
+REFUSED = (".artifact",)
 APPS = ".quadlet-apps"
 
 
@@ -44,6 +45,7 @@ def target_dir(scope: Scope) -> Path:
 def _unit_of(file: str) -> str:
     stem, _, suffix = file.rpartition(".")
     return {"volume": f"{stem}-volume.service", "image": f"{stem}-image.service",
+            "pod": f"{stem}-pod.service",
             "network": "", "build": ""}.get(suffix, f"{stem}.service")
 
 
@@ -64,10 +66,18 @@ def _validate(path: Path, name: str) -> None:
         from hostctl.declarations.volume_file import load_volume
 
         load_volume(path)
+    elif suffix == ".pod":
+        from hostctl.declarations.pod_file import parse_pod_quadlet
+
+        parse_pod_quadlet(path.read_text(encoding="utf-8"), path.parent / name)
     elif suffix == ".image":
         from hostctl.declarations.image_file import load_image
 
         load_image(path)
+    elif suffix == ".kube":
+        from hostctl.declarations.kube_file import load_kube
+
+        load_kube(path)
     elif suffix == ".build":
         from hostctl.declarations.build_file import load_build
 

@@ -1,15 +1,19 @@
-"""Hooking hostctl into systemd: the generator links and unit generation."""
+"""Hooking hostctl into systemd: the generator programs and unit generation.
+
+`hostctl install` writes hostctl-generator into /etc/systemd/system-generators/ and
+user-generators/: a script that starts hostctl.units.generator without the site module
+(hostctl.units.genentry), for this interpreter and this hostctl. An older installation's
+symlink to the `hostctl-generator` console script is replaced by it.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostctl.errors import HostctlError
 from hostctl.paths import Scope
 
 GENERATOR_DIRS = {
@@ -17,20 +21,6 @@ GENERATOR_DIRS = {
     Scope.USER: Path("/etc/systemd/user-generators"),
 }
 LINK_NAME = "hostctl-generator"
-
-
-def generator_program() -> Path:
-    """The installed hostctl-generator script (next to this interpreter, or on PATH)."""
-    beside = Path(sys.argv[0]).resolve().parent / "hostctl-generator"
-    if beside.exists():
-        return beside
-    venv = Path(sys.executable).parent / "hostctl-generator"
-    if venv.exists():
-        return venv
-    found = shutil.which("hostctl-generator")
-    if found is None:
-        raise HostctlError("hostctl-generator not found", hint="reinstall hostctl")
-    return Path(found).resolve()
 
 
 def closed_to_others(program: Path) -> tuple[Path, int] | None:
@@ -68,31 +58,51 @@ class InstallResult:
     warnings: tuple[str, ...] = ()
 
 
+def _is_current(path: Path, text: str) -> bool:
+    if path.is_symlink() or not path.is_file():
+        return False
+    return (stat.S_IMODE(path.stat().st_mode) == 0o755
+            and path.read_text(encoding="utf-8", errors="replace") == text)
+
+
+def _write_program(path: Path, text: str) -> None:
+    """PATH replaced atomically by the executable script TEXT."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        temp.chmod(0o755)
+        os.replace(temp, path)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
 def install_generators(root: Path = Path("/")) -> InstallResult:
-    """Link the generator into system-generators/ and user-generators/ (idempotent)."""
-    program = generator_program()
-    links, changed = [], False
+    """Write the generator script into system-generators/ and user-generators/
+    (idempotent: an unchanged script is left alone)."""
+    from hostctl.units.genentry import package_parent, script
+
+    text = script()
+    programs, changed = [], False
     for directory in GENERATOR_DIRS.values():
         target_dir = root / directory.relative_to("/")
         target_dir.mkdir(parents=True, exist_ok=True)
-        link = target_dir / LINK_NAME
-        if link.is_symlink() and os.readlink(link) == str(program):
-            links.append(link)
-            continue
-        if link.exists() or link.is_symlink():
-            link.unlink()
-        link.symlink_to(program)
-        links.append(link)
-        changed = True
-    warning = unreachable_hint(program)
-    return InstallResult(tuple(links), changed, (warning,) if warning else ())
+        program = target_dir / LINK_NAME
+        programs.append(program)
+        if not _is_current(program, text):
+            _write_program(program, text)
+            changed = True
+    # what the script runs: this interpreter, and hostctl where it is imported from
+    hints = (unreachable_hint(Path(sys.executable)), unreachable_hint(Path(package_parent())))
+    warnings = tuple(dict.fromkeys(hint for hint in hints if hint))
+    return InstallResult(tuple(programs), changed, warnings)
 
 
 def uninstall_generators(root: Path = Path("/")) -> InstallResult:
     removed = []
     for directory in GENERATOR_DIRS.values():
-        link = root / directory.relative_to("/") / LINK_NAME
-        if link.is_symlink():
-            link.unlink()
-            removed.append(link)
+        program = root / directory.relative_to("/") / LINK_NAME
+        if program.is_symlink() or program.is_file():
+            program.unlink()
+            removed.append(program)
     return InstallResult(tuple(removed), bool(removed))

@@ -11,10 +11,13 @@ import sys
 
 from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs)
     build,
+    compose,
     containers,
     doctor,
     images,
+    kube,
     network,
+    pod,
     quadlet,
     run,
     setup,

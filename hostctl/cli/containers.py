@@ -180,13 +180,14 @@ def ps(
         typer.echo(json.dumps([jsonable(row) for row in rows], indent=2))
         return
     typer.echo(f"{'NAME':20} {'STATE':18} {'HEALTH':9} {'UPTIME':7} {'RESTARTS':8} "
-               f"{'DIGEST':19} IMAGE")
+               f"{'DIGEST':19} {'POD':12} IMAGE")
     for row in rows:
         state = f"{row.active_state}/{row.sub_state}"
         image = row.image or f"(broken: {row.error})"
         digest = row.digest[:19] if row.digest else "-"  # sha256: and 12 hex digits
         typer.echo(f"{row.name:20} {state:18} {row.health or '-':9} "
-                   f"{_uptime(row.active_since):7} {row.restarts:<8} {digest:19} {image}")
+                   f"{_uptime(row.active_since):7} {row.restarts:<8} {digest:19} "
+                   f"{row.pod or '-':12} {image}")
 
 
 @app.command()

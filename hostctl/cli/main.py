@@ -2,8 +2,9 @@
 
 `launch` and `cleanup` are what every unit runs at each start and stop, `health-timer`
 what a container's NAME-healthcheck.service runs for each check: they are dispatched
-here without importing typer (35 ms) so a start and a check stay lean, and so is
-`auto-update` in its common forms (hostctl.cli.quick_update). Every other verb goes
+here without importing typer (35 ms) so a start and a check stay lean, and so are
+`auto-update` in its common forms (hostctl.cli.quick_update) and `push` / `image copy`
+in theirs (hostctl.cli.quick_ship). Every other verb goes
 through the typer application in hostctl.cli.app.
 """
 
@@ -15,7 +16,8 @@ import sys
 from hostctl.errors import HostctlError
 
 UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release",
-              "volume-setup", "volume-release", "image-pull")
+              "volume-setup", "volume-release", "image-pull", "pod-setup", "pod-release",
+              "kube-setup", "kube-release")
 NETWORK_VERBS = ("network-hold", "network-release")
 
 
@@ -75,6 +77,19 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
 
         pull_ahead.pull(name, Scope.USER if user else default_scope())
         return 0
+    if verb in ("pod-setup", "pod-release"):  # a pod's unit (hostctl.pod)
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl.paths import Scope, default_scope, for_scope
+        from hostctl.pod import holder
+
+        scope = Scope.USER if user else default_scope()
+        if verb == "pod-setup":
+            holder.setup(name, scope, for_scope(scope))
+        else:
+            holder.release(name, scope, for_scope(scope))
+        return 0
     if verb in ("volume-setup", "volume-release"):  # a quadlet volume's unit
         from hostctl.launcher import enable_site
 
@@ -84,6 +99,16 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
 
         scope = Scope.USER if user else default_scope()
         (volumes.setup if verb == "volume-setup" else volumes.release)(name, scope)
+        return 0
+    if verb in ("kube-setup", "kube-release"):  # a quadlet .kube file's unit
+        from hostctl.launcher import enable_site
+
+        enable_site()
+        from hostctl.kube import quadlet
+        from hostctl.paths import Scope, default_scope
+
+        scope = Scope.USER if user else default_scope()
+        (quadlet.setup if verb == "kube-setup" else quadlet.release)(name, scope)
         return 0
     if verb == "health-timer":  # lean: no site-packages, no declaration (hostctl.health)
         from hostctl.health.check import timer_main
@@ -124,6 +149,12 @@ def main() -> None:
         from hostctl.cli import quick_update
 
         status = quick_update.main(argv[1:])
+        if status is not None:
+            sys.exit(status)
+    if argv[:1] == ["push"] or argv[:2] == ["image", "copy"]:  # the same, for transfers
+        from hostctl.cli import quick_ship
+
+        status = quick_ship.main(argv)
         if status is not None:
             sys.exit(status)
     from hostctl.cli.app import run_app

@@ -53,9 +53,10 @@ def generate(
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files.")]) -> None:
-    """Check declaration files (YAML, quadlet .container, .network, .volume, .image and
-    .build, with their drop-ins; YAML in a networks/ or volumes/ directory as a network
-    or volume); print each error with file:line:key."""
+    """Check declaration files (YAML, quadlet .container, .pod, .network, .volume, .image,
+    .build and .kube (with its Kubernetes YAML), with their drop-ins; YAML in a pods/,
+    networks/ or volumes/ directory as a pod, network or volume); print each error with
+    file:line:key."""
     from hostctl.declarations.checks import TEMPLATE_INSTANCE, short_image_warning, template_parts
     from hostctl.declarations.search import (
         SUFFIXES,
@@ -83,6 +84,12 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
                 typer.echo(f"{path}: ok")
                 continue
             yaml_in = path.parent.name if path.name.endswith((".yaml", ".yml")) else ""
+            if path.name.endswith(".pod") or yaml_in == "pods":
+                from hostctl.declarations.pod_file import load_pod
+
+                load_pod(path)
+                typer.echo(f"{path}: ok")
+                continue
             if path.name.endswith(".volume") or yaml_in == "volumes":
                 from hostctl.declarations.volume_file import load_volume
 
@@ -95,13 +102,19 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
                 load_network(path)
                 typer.echo(f"{path}: ok")
                 continue
+            if path.name.endswith(".kube"):
+                from hostctl.kube.quadlet import check_file
+
+                check_file(path, scope_of(False))
+                typer.echo(f"{path}: ok")
+                continue
             if path.name.endswith(UNSUPPORTED):
                 raise unsupported_type(path)
             if not path.name.endswith(SUFFIXES):
                 raise HostctlError(
                     "not a declaration file", where=str(path),
-                    hint="declarations are NAME.yaml, NAME.yml, NAME.container, "
-                    "NAME.network, NAME.volume, NAME.image or NAME.build")
+                    hint="declarations are NAME.yaml, NAME.yml, NAME.container, NAME.pod, "
+                    "NAME.network, NAME.volume, NAME.image, NAME.build or NAME.kube")
             prefix, instance, templated = template_parts(name)
             if templated and not instance:  # a template: checked as one of its instances
                 name = f"{prefix}@{TEMPLATE_INSTANCE}"
@@ -122,12 +135,16 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Declaration files
 def install(
     reload: Annotated[bool, typer.Option(help="Run systemctl daemon-reload after.")] = True,
 ) -> None:
-    """Link hostctl-generator into systemd's system- and user-generators directories."""
+    """Write hostctl-generator into systemd's system- and user-generators directories."""
+    import sys
+
     from hostctl.api.setup import install_generators
+    from hostctl.units.genentry import package_parent
 
     result = install_generators()
-    for link in result.links:
-        typer.echo(f"{link} -> {link.readlink()}")
+    for program in result.links:
+        typer.echo(f"{program}: {sys.executable} -sSE, hostctl from {package_parent()}"
+                   f"{'' if result.changed else ' (unchanged)'}")
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if reload and Path("/run/systemd/system").is_dir():
@@ -136,7 +153,7 @@ def install(
 
 @app.command()
 def uninstall() -> None:
-    """Remove the generator links (declarations and images stay)."""
+    """Remove the generator programs (declarations and images stay)."""
     from hostctl.api.setup import uninstall_generators
 
     for link in uninstall_generators().links:

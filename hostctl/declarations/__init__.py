@@ -16,4 +16,7 @@ Glossary
 - Container: the validated declaration (model.Container), the single input of unit
   rendering and of the launcher.
 - where: the FILE:LINE:KEY a DeclarationError points at.
+- pod: containers sharing network, IPC and UTS namespaces, declared by NAME.pod or
+  pods/NAME.yaml (pod_file.Pod, settings in pod_settings.POD_SETTINGS); its members
+  name it with the container setting `pod`.
 """

@@ -33,8 +33,11 @@ def render() -> str:
         cells = [f"`{s.key}`", s.doc_type, str(default), s.quadlet or "", s.maps_to]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     details = [f"\n## `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```" for s in SETTINGS]
+    from hostctl.compose.reference import compose_reference
+
     return (HEADER + "\n".join(rows) + "\n" + "\n".join(details) + "\n" + QUADLET
-            + _networks() + _volumes() + _images() + _builds())
+            + _pods() + _networks() + _volumes() + _images() + _builds() + _kube()
+            + compose_reference())
 
 
 QUADLET = """
@@ -58,6 +61,40 @@ truncations at each `-` (`web-.container.d`, and `web-@.container.d` for a templ
 the type-wide `container.d` (YAML: the same names with `.yaml.d`); a drop-in file name
 found in a more specific or higher-priority place shadows the others.
 """
+
+
+def _pods() -> str:
+    """The pods' settings, from hostctl.declarations.pod_settings.POD_SETTINGS."""
+    from hostctl.declarations.pod_settings import POD_SETTINGS, REFUSED
+
+    lines = [
+        "",
+        "# Pod declarations",
+        "",
+        "A pod is `NAME.yaml` in `/etc/hostctl/pods` (a user's: `~/.config/hostctl/pods`), or",
+        "a quadlet `NAME.pod` among the container declarations (which wins). Its members",
+        "(containers with `pod: NAME`, quadlet `Pod=NAME.pod`) share its network, IPC and UTS",
+        "namespaces, its /dev/shm and its published ports; a member cannot set `network`,",
+        "`ports`, `hostname`, `dns*` or `add_hosts`. The generator writes the pod's unit",
+        "`NAME-pod.service` (`service_name` renames it), which makes the namespaces (held by",
+        "bind mounts, no process) and Wants= its members with `start_with_pod` (the",
+        "default); each member BindsTo= and comes After= it, so `systemctl start NAME-pod`",
+        "starts the pod and `systemctl stop NAME-pod` stops every member.",
+        "The `[Pod]` keys are the quadlet column; `[Unit]`, `[Service]`, `[Install]` pass",
+        "through and `[Quadlet] DefaultDependencies=` is `default_dependencies`.",
+        "",
+        "| key | type | default | quadlet key | maps to |",
+        "|---|---|---|---|---|",
+    ]
+    for s in POD_SETTINGS:
+        default = "" if s.default in (None, ()) else s.default
+        cells = [f"`{s.key}`", s.doc_type, str(default), s.quadlet or "", s.maps_to]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "Refused `[Pod]` keys:", ""]
+    lines += [f"- `{key}=`: {why}" for key, why in REFUSED.items()]
+    lines += [f"\n## pod `{s.key}`\n{s.help}\n\n```yaml\n{s.key}: {s.example}\n```"
+              for s in POD_SETTINGS]
+    return "\n".join(lines) + "\n"
 
 
 def _networks() -> str:
@@ -157,6 +194,48 @@ def _images() -> str:
     lines += ["", "`AllTags=`, `Creds=`, `CertDir=`, `TLSVerify=`, `DecryptionKey=`, `ImageTag=`,",
               "`PodmanArgs=`, `GlobalArgs=`, `ContainersConfModule=` and other sections are",
               "refused (credentials: `hostctl login` or `AuthFile=`)."]
+    return "\n".join(lines) + "\n"
+
+
+def _kube() -> str:
+    """The .kube files' keys (hostctl.declarations.kube_file.KEY_TABLE) and the
+    Kubernetes fields (hostctl.kube.reference.FIELDS)."""
+    from hostctl.declarations.kube_file import KEY_TABLE
+    from hostctl.kube.reference import FIELDS
+
+    lines = [
+        "",
+        "# Kubernetes YAML and .kube files",
+        "",
+        "`hostctl kube play FILE` (docs/cli.md) and a quadlet `NAME.kube` read Kubernetes YAML",
+        "(several documents a file) of the kinds Pod, Deployment, ConfigMap, Secret and",
+        "PersistentVolumeClaim, and translate it into pods and their member containers. Any",
+        "other kind or field is refused naming FILE:LINE, the document (counted from 1) and",
+        "the field's path, e.g. `app.yaml:14: document 2: spec.template.spec.containers[0]."
+        "lifecycle: not supported`.",
+        "",
+        "| Kubernetes | hostctl |",
+        "|---|---|",
+    ]
+    lines += [f"| {field} | {meaning} |" for field, meaning in FIELDS]
+    lines += [
+        "",
+        "A `NAME.kube` among the container declarations makes the generator write `NAME.service`",
+        "(oneshot, RemainAfterExit=yes): it writes the app's member and pod declarations and",
+        "ConfigMap/Secret files under the run directory (`hostctl kube-setup NAME`) and Wants=",
+        "every pod's unit; each pod starts its members, and every pod is PartOf= it, so",
+        "stopping it stops them all; at its stop it removes the app's emptyDir volumes. The",
+        "members and pods are units of their own, rendered from the same translation. The",
+        "`[Kube]` keys ([Unit], [Service] and [Install] pass through; [Quadlet]",
+        "DefaultDependencies= as elsewhere):",
+        "",
+        "| quadlet key | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{key}=` | {meaning} |" for key, meaning in KEY_TABLE.items()]
+    lines += ["", "`PodmanArgs=`, `GlobalArgs=`, `ContainersConfModule=`, `LogDriver=`, `LogOpt=`,",
+              "`UserNS=` and the `Remap*=` keys are refused naming the key, as are [Service]",
+              "`ExecStart=`-like directives and a `Type=` other than oneshot."]
     return "\n".join(lines) + "\n"
 
 

@@ -49,6 +49,7 @@ class Kind(StrEnum):
     NOTIFY = "notify"  # true, false or healthy
     SERVICE_NAME = "service_name"  # a unit name ending in .service (or its stem)
     BUILD = "build"  # {context, file, args, target}: how to build the image
+    POD = "pod"  # the name of a declared pod (quadlet: NAME.pod)
 
 
 # How each kind is spelled in the docs and in an Ansible argument_spec.
@@ -92,6 +93,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.HEALTH_CMD: "str (run by /bin/sh -c) | list[str] (exec form) | none",
     Kind.NOTIFY: "bool | healthy",
     Kind.BUILD: "map (context, file, args, target)",
+    Kind.POD: "str (pod name)",
 }
 KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.IMAGE: "str",
@@ -133,6 +135,7 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.HEALTH_CMD: "raw",
     Kind.NOTIFY: "raw",
     Kind.BUILD: "dict",
+    Kind.POD: "str",
 }
 
 
@@ -179,3 +182,10 @@ class AutoUpdate(StrEnum):
 
     REGISTRY = "registry"  # the registry's digest for the reference differs
     LOCAL = "local"  # the store's image for the reference differs
+
+
+class ExitPolicy(StrEnum):
+    """What a pod's unit does when its last member stops (podman's --exit-policy)."""
+
+    STOP = "stop"  # the pod's unit stops too (quadlet's default)
+    CONTINUE = "continue"  # the pod's unit stays active, holding its namespaces

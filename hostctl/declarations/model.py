@@ -171,11 +171,13 @@ class Container:
     ("SIGTERM"); stop_timeout int (s); reload_signal str | None; restart Restart;
     restart_sec int | None (s); memory int | None (bytes); cpus float | None; pids_limit
     int | None; labels/annotations Pairs; secrets tuple[Secret, ...]; network str
-    ("host", "none", "bridge" or a network name); ports tuple[Port, ...]; dns
+    ("host", "none", "bridge" or a network name); network_aliases tuple[str, ...]
+    (host names); ports tuple[Port, ...]; dns
     tuple[str, ...] (IP addresses); dns_search tuple[str, ...] (domains); dns_options
     tuple[str, ...] (resolv.conf options); add_hosts Pairs (name, IP address or
     "host-gateway"); runtime Runtime; platform str | None ("os/arch[/variant]"); pull
-    Pull; build Build | None; unit/service/install Directives.
+    Pull; build Build | None; pod str | None (a pod's name); start_with_pod bool;
+    unit/service/install Directives.
     """
 
     name: str
@@ -231,7 +233,10 @@ class Container:
     labels: Pairs = DEFAULTS["labels"]
     annotations: Pairs = DEFAULTS["annotations"]
     secrets: tuple[Secret, ...] = DEFAULTS["secrets"]
+    pod: str | None = DEFAULTS["pod"]
+    start_with_pod: bool = DEFAULTS["start_with_pod"]
     network: str = DEFAULTS["network"]
+    network_aliases: tuple[str, ...] = DEFAULTS["network_aliases"]
     ports: tuple[Port, ...] = DEFAULTS["ports"]
     dns: tuple[str, ...] = DEFAULTS["dns"]
     dns_search: tuple[str, ...] = DEFAULTS["dns_search"]
@@ -253,9 +258,15 @@ class Container:
     # setting key -> 1-based line in `source`, for errors found after loading (the
     # launcher's "user not found" can then point at FILE:LINE:user).
     locations: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    # setting key -> where it came from, written out ("FILE:LINE: services.web.user"), for
+    # a declaration translated from another format (a compose file): where() says that.
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def where(self, key: str) -> str:
         """FILE:LINE:KEY for a setting of this declaration (FILE:KEY without a line)."""
+        origin = dict(self.origins).get(key)
+        if origin is not None:
+            return origin
         line = dict(self.locations).get(key)
         return f"{self.source}:{line}:{key}" if line else f"{self.source}:{key}"
 

@@ -94,6 +94,7 @@ _SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.NETWORK: values.parse_network,
     Kind.DURATION: values.parse_duration,
     Kind.NOTIFY: values.parse_notify,
+    Kind.POD: values.parse_pod,
 }
 
 
@@ -224,6 +225,9 @@ class _Reader:
         if not value and setting.key != "entrypoint":
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
             return
+        if setting.kind is Kind.POD:
+            value = _pod_ref(unquote(value))
+            self.refs.append(("pod", value, f"{path}:{entry.line}:{entry.key}"))
         if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
             value = _network_ref(unquote(value))
         if setting.kind is Kind.IMAGE and unquote(value).endswith(".image"):
@@ -239,42 +243,14 @@ class _Reader:
         if setting.kind in (Kind.IMAGE, Kind.NETWORK) and unquote(value).endswith(_UNIT_REFS):
             raise Invalid(
                 f"{unquote(value)!r} refers to a quadlet unit",
-                "hostctl has no .pod or .kube units; give an image reference, NAME.image "
-                "or NAME.build, a network name or NAME.network",
+                "give an image reference, NAME.image or NAME.build, a network name or "
+                "NAME.network (a pod's member: Pod=NAME.pod, and no Network=)",
             )
         self._setting(setting, value, path)
         self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
 
     def _setting(self, setting: Setting, value: str, path: Path) -> None:
-        kind, key = setting.kind, setting.key
-        if kind is Kind.ARGV:
-            words = split_words(value) if key == "command" else ([value] if value else [])
-            self.found[key] = tuple(checks.check_string(w) for w in words)
-        elif kind in _PAIR_KINDS:
-            pairs = dict(self.found.get(key, ()))
-            for word in split_words(value):
-                name, equals, item = word.partition("=")
-                if not equals:
-                    raise Invalid(f"{word!r} has no '='", "write NAME=VALUE")
-                pairs[_PAIR_KINDS[kind](name)] = values.single_line(item, "value")
-            self.found[key] = tuple(pairs.items())
-        elif kind is Kind.SECRETS:
-            self._add(key, _secret(value))
-        elif kind in _ITEM_PARSERS:
-            if kind is Kind.ABSPATHS and not value.startswith("/"):
-                value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
-            words = split_words(value) if kind in _SPLIT_KINDS else [_host_path(value, path)]
-            for word in words:
-                item = _ITEM_PARSERS[kind](word)
-                self._add(key, *(item if isinstance(item, tuple) and kind is Kind.PORTS
-                                 else (item,)))
-        elif kind is Kind.HEALTH_CMD:  # podman takes the value as one argument
-            self.found[key] = values.parse_health_cmd(value)
-        elif kind is Kind.CHOICE and setting.choices is not None:
-            allowed = [str(choice) for choice in setting.choices]
-            self.found[key] = setting.choices(checks.check_choice(unquote(value), allowed))
-        else:
-            self.found[key] = _SCALAR_PARSERS[kind](unquote(value))
+        set_value(self.found, setting, value, path)
 
     def _add(self, key: str, *items: Any) -> None:
         self.found[key] = (*self.found.get(key, ()), *items)
@@ -390,6 +366,44 @@ class _Reader:
         )
 
 
+def set_value(found: dict[str, Any], setting: Setting, value: str, path: Path) -> None:
+    """Read VALUE, written in the quadlet file PATH, into FOUND[setting.key] (a list
+    kind adds to what is there); shared with the .pod reader."""
+    kind, key = setting.kind, setting.key
+    if kind is Kind.ARGV:
+        words = split_words(value) if key == "command" else ([value] if value else [])
+        found[key] = tuple(checks.check_string(w) for w in words)
+    elif kind in _PAIR_KINDS:
+        pairs = dict(found.get(key, ()))
+        for word in split_words(value):
+            name, equals, item = word.partition("=")
+            if not equals:
+                raise Invalid(f"{word!r} has no '='", "write NAME=VALUE")
+            pairs[_PAIR_KINDS[kind](name)] = values.single_line(item, "value")
+        found[key] = tuple(pairs.items())
+    elif kind is Kind.SECRETS:
+        _add(found, key, _secret(value))
+    elif kind in _ITEM_PARSERS:
+        if kind is Kind.ABSPATHS and not value.startswith("/"):
+            value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
+        words = split_words(value) if kind in _SPLIT_KINDS else [_host_path(value, path)]
+        for word in words:
+            item = _ITEM_PARSERS[kind](word)
+            _add(found, key, *(item if isinstance(item, tuple) and kind is Kind.PORTS
+                               else (item,)))
+    elif kind is Kind.HEALTH_CMD:  # podman takes the value as one argument
+        found[key] = values.parse_health_cmd(value)
+    elif kind is Kind.CHOICE and setting.choices is not None:
+        allowed = [str(choice) for choice in setting.choices]
+        found[key] = setting.choices(checks.check_choice(unquote(value), allowed))
+    else:
+        found[key] = _SCALAR_PARSERS[kind](unquote(value))
+
+
+def _add(found: dict[str, Any], key: str, *items: Any) -> None:
+    found[key] = (*found.get(key, ()), *items)
+
+
 def _expand(text: str, specifiers: dict[str, str] | None = None) -> str:
     """TEXT with %h, %t, %u, %U, %% and the unit's SPECIFIERS (%i, %I, %p, %P) expanded;
     other specifiers are refused."""
@@ -465,17 +479,31 @@ def _network_ref(value: str) -> str:
     return name
 
 
+def _pod_ref(value: str) -> str:
+    """Pod=NAME.pod: the pod NAME.pod (or pods/NAME.yaml) declares
+    (hostctl.declarations.pod_file)."""
+    if not value.endswith(".pod"):
+        raise Invalid(f"pod {value} is not Quadlet based",
+                      f"write Pod={value}.pod and declare {value}.pod beside the container "
+                      "(or pods/NAME.yaml)")
+    name = value.removesuffix(".pod")
+    if "@" in name:
+        raise Invalid(f"{value!r} is a template pod", "hostctl has no pod templates")
+    return values.parse_pod(name)
+
+
 def _translate_units(value: str) -> tuple[str, list[tuple[str, str]]]:
     """The unit names of a dependency directive, NAME.container written as NAME.service,
-    NAME.volume as NAME-volume.service and NAME.image as NAME-image.service (the units
-    generated for them), and those (kind, NAME); other quadlet types are refused."""
+    NAME.volume as NAME-volume.service, NAME.image as NAME-image.service and NAME.pod as
+    NAME-pod.service (the units generated for them), and those (kind, NAME); other
+    quadlet types are refused."""
     words, names = [], []
     for word in split_words(value):
         stem, dot, suffix = word.rpartition(".")
         if dot and f".{suffix}" == SUFFIX:
             words.append(f"{stem}.service")
             names.append(("container", stem))
-        elif dot and suffix in ("volume", "image") and "@" not in stem:
+        elif dot and suffix in ("volume", "image", "pod") and "@" not in stem:
             words.append(f"{stem}-{suffix}.service")
             names.append((suffix, stem))
         elif dot and suffix == "build":

@@ -38,10 +38,11 @@ from hostctl.paths import Scope
 
 SUFFIXES = (".yaml", ".yml", ".container")
 # Quadlet unit types hostctl does not read (yet): reported, never silently skipped.
-# (.network, .volume and .build files are read from here too: hostctl.network.defs,
-# hostctl.declarations.volume_file and, for a container's Image=NAME.build,
+# (.network, .volume, .pod, .kube and .build files are read from here too:
+# hostctl.network.defs, hostctl.declarations.volume_file, hostctl.declarations.pod_file,
+# hostctl.declarations.kube_file and, for a container's Image=NAME.build,
 # hostctl.declarations.build_file.)
-UNSUPPORTED = (".pod", ".kube", ".artifact")
+UNSUPPORTED = (".artifact",)
 
 
 def unsupported_type(path: Path) -> DeclarationError:
@@ -50,8 +51,8 @@ def unsupported_type(path: Path) -> DeclarationError:
     return DeclarationError(
         f"quadlet {kind} files are not supported by hostctl",
         where=str(path),
-        hint="hostctl reads .container, .network, .volume, .image and .build files (and "
-        "its own YAML); "
+        hint="hostctl reads .container, .pod, .network, .volume, .image, .build and .kube "
+        "files (and its own YAML); "
         f"declare what the {kind} file does another way, or remove it",
     )
 # A declaration file's suffix -> (drop-in directory suffixes, drop-in file suffixes).
@@ -128,6 +129,12 @@ def load_declaration(name: str, scope: Scope, dirs: list[Path] | None = None) ->
         template = template_file(f"{prefix}@", searched)
         if template is not None:
             return load_file(template, name, searched)
+    if dirs is None:  # a container of an installed compose project
+        from hostctl.compose.installed import find_container
+
+        found = find_container(name, scope)
+        if found is not None:
+            return found
     raise DeclarationError(
         f"no declaration named {name!r}",
         hint=f"looked for {name}.yaml and {name}.yml in "

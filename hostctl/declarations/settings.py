@@ -380,12 +380,34 @@ SETTINGS: tuple[Setting, ...] = (
         example='[{name: db-password, source: /etc/app/db-password}]',
     ),
     Setting(
+        key="pod", kind=Kind.POD,
+        help="The pod the container is a member of (/etc/hostctl/pods/NAME.yaml or a "
+        "NAME.pod file): it shares the pod's network, IPC and UTS namespaces and /dev/shm, "
+        "so it cannot set network, ports, hostname, dns*, add_hosts or shm_size itself; "
+        "its unit is BindsTo= and After= the pod's unit.",
+        maps_to="OCI linux.namespaces (the pod's); unit [Unit] BindsTo=/After= NAME-pod.service",
+        quadlet="Pod", example="web",
+    ),
+    Setting(
+        key="start_with_pod", kind=Kind.BOOL, default=True,
+        help="With `pod`: starting the pod's unit starts this container too (the pod's unit "
+        "Wants= it); false leaves it to be started on its own.",
+        maps_to="the pod unit's [Unit] Wants=/Before=", quadlet="StartWithPod", example="false",
+    ),
+    Setting(
         key="network", kind=Kind.NETWORK, default="bridge",
         help="host (the host's network), none (loopback only), bridge (hostctl's default "
         "network; rootless: pasta) or the name of a network declared in "
         "/etc/hostctl/networks/NAME.yaml (a user's rootless containers: "
         "~/.config/hostctl/networks/NAME.yaml, see networking.md).",
         maps_to="OCI linux.namespaces (network)", quadlet="Network", example="host",
+    ),
+    Setting(
+        key="network_aliases", kind=Kind.DOMAINS, default=(),
+        help="More names the container is known by on its named network: the other "
+        "members' /etc/hosts list them with its address (a compose service's name).",
+        maps_to="/etc/hosts of the network's other members", quadlet="NetworkAlias",
+        example="[db, database]",
     ),
     Setting(
         key="ports", kind=Kind.PORTS, default=(),

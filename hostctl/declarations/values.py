@@ -277,6 +277,14 @@ def parse_network(text: str) -> str:
     )
 
 
+def parse_pod(text: str) -> str:
+    """The name of a declared pod (its file stem: NAME.yaml or NAME.pod)."""
+    if _NETWORK_NAME.fullmatch(text) and not text.startswith("."):
+        return text
+    raise Invalid(f"{text!r} is not a pod name",
+                  "the pod's file name without .pod or .yaml (letters, digits, _ . -)")
+
+
 def parse_capability(text: str) -> str:
     """CAP_X (or ALL) from "net_admin", "CAP_NET_ADMIN" or "all"."""
     word = text.strip().upper()
@@ -574,12 +582,29 @@ def check_combination(settings: Mapping[str, Any]) -> None:
         if key in settings and not settings[key]:
             raise Conflict(key, "a zero duration", "give a duration of at least 1ms, e.g. 30s")
     _check_health(settings)
+    _check_pod_member(settings)
     published: set[tuple[str | None, int, str]] = set()
     for port in settings.get("ports", ()):
         ident = (port.host_ip, port.host_port, str(port.protocol))
         if ident in published:
             raise Conflict("ports", f"host port {port.host_port} is published twice", "keep one")
         published.add(ident)
+
+
+# A pod member's settings that belong to the pod (its namespaces are the pod's).
+POD_OWNED = ("network", "ports", "hostname", "dns", "dns_search", "dns_options", "add_hosts",
+             "shm_size")
+
+
+def _check_pod_member(settings: Mapping[str, Any]) -> None:
+    pod = settings.get("pod")
+    if not pod:
+        return
+    for key in POD_OWNED:
+        if key in settings:
+            raise Conflict(key, f"a member of pod {pod} cannot set {key}",
+                           f"the pod's network, ports and names are shared: set {key} on "
+                           f"the pod {pod} instead")
 
 
 def _check_health(settings: Mapping[str, Any]) -> None:

@@ -281,4 +281,5 @@ READERS: dict[Kind, Reader] = {
     Kind.HEALTH_CMD: _read_health_cmd,
     Kind.NOTIFY: _read_notify,
     Kind.BUILD: _read_build,
+    Kind.POD: _scalar(values.parse_pod),
 }

@@ -118,7 +118,7 @@ def _stem(path: Path) -> str:
     return path.name.removesuffix(".yaml").removesuffix(".yml")
 
 
-def _compose(text: str, source: Path) -> MappingNode:
+def _compose(text: str, source: Path, *, empty_ok: bool = False) -> MappingNode:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -134,6 +134,8 @@ def _compose(text: str, source: Path) -> MappingNode:
     finally:
         loader.dispose()
     if node is None or (isinstance(node, ScalarNode) and node.tag == NULL):
+        if empty_ok:
+            return MappingNode("tag:yaml.org,2002:map", [])
         raise DeclarationError(
             "the declaration is empty", where=str(source), hint="at least `image:` is required"
         )
@@ -146,20 +148,34 @@ def _compose(text: str, source: Path) -> MappingNode:
     return node
 
 
-def _settings(top: MappingNode, context: Context) -> tuple[dict[str, Any], tuple[Any, ...]]:
+def read_table(text: str, source: Path, table: Sequence[Setting],
+               combination: Callable[[dict[str, Any]], None]
+               ) -> tuple[dict[str, Any], tuple[tuple[str, int], ...]]:
+    """The settings of TABLE in the YAML TEXT (from SOURCE) and their lines, checked one by
+    one and then together by COMBINATION (which raises values.Conflict); for the other
+    kinds of declaration (pods) that have a settings table of their own."""
+    top = _compose(text, source, empty_ok=True)
+    return _settings(top, Context(source), table, combination)
+
+
+def _settings(top: MappingNode, context: Context, table: Sequence[Setting] = SETTINGS,
+              combination: Callable[[dict[str, Any]], None] = values.check_combination,
+              ) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    by_key = BY_KEY if table is SETTINGS else {s.key: s for s in table}
+    allowed = _ALLOWED if table is SETTINGS else ", ".join(by_key)
     found: dict[str, Any] = {}
     lines: dict[str, Node] = {}
     problems: list[DeclarationError] = []  # every key's first problem, in file order
     try:
         for key, key_node, value_node in pairs(top, context, ""):
-            setting = BY_KEY.get(key)
+            setting = by_key.get(key)
             lines[key] = key_node
             if setting is None:
                 problems.append(context.error(
                     key_node,
                     key,
                     f"unknown key {key!r}",
-                    f"{checks.suggest(key, BY_KEY)}allowed keys: {_ALLOWED}",
+                    f"{checks.suggest(key, by_key)}allowed keys: {allowed}",
                 ))
                 continue
             try:
@@ -168,7 +184,7 @@ def _settings(top: MappingNode, context: Context) -> tuple[dict[str, Any], tuple
                 problems.append(err)
     except DeclarationError as err:  # a key that is not a string or is repeated
         problems.append(err)
-    for setting in SETTINGS:
+    for setting in table:
         if setting.required and setting.key not in found and setting.key not in lines:
             problems.append(context.error(
                 top,
@@ -178,7 +194,7 @@ def _settings(top: MappingNode, context: Context) -> tuple[dict[str, Any], tuple
             ))
     raise_all(problems)
     try:
-        values.check_combination(found)
+        combination(found)
     except values.Conflict as err:
         raise context.invalid(lines[err.key], err.key, err) from None
     locations = tuple((key, node.start_mark.line + 1) for key, node in lines.items())

@@ -64,7 +64,16 @@ class Container:
     def running(self) -> bool:
         """Whether the init in the pid file still runs, and is this container's: a PID
         the kernel gave to another process since must not be checked, let alone killed."""
-        return self.pid is not None and _alive(self.pid, f"{self.name}.service")
+        return self.pid is not None and _alive(self.pid, self.unit())
+
+    def unit(self) -> str:
+        """The container's unit: NAME.service, or the one the launcher recorded (a
+        `service_name:`, a compose service's PROJECT-SERVICE.service)."""
+        try:
+            with open(os.path.join(self.bundle, "unit")) as handle:
+                return handle.read().strip()
+        except OSError:
+            return f"{self.name}.service"
 
     def require_running(self) -> None:
         if not self.running():

@@ -16,13 +16,14 @@ read-only directories can still be filled and their mtimes survive.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import tarfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, BinaryIO, Protocol, cast
 
 from hostctl.errors import ImageError
 from hostctl.images.resolve import Resolver, is_whiteout, lstat_or_none
@@ -50,7 +51,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 
 def apply_layer(
-    blob: Path,
+    blob: Path | Streamed,
     dest: Path,
     *,
     diff_id: str,
@@ -60,13 +61,21 @@ def apply_layer(
     where: str = "layer",
     log: Callable[[str], None] | None = None,
 ) -> None:
-    """Apply the layer in BLOB into the empty directory DEST and check its DiffID.
+    """Apply the layer in BLOB (a stored blob file, or a blob as it downloads: see
+    growing.py) into the empty directory DEST and check its DiffID.
 
     LOWERS are the snapshots this layer sits on, top first (used to resolve parents).
     Raises ImageError for any refused entry, bad data, or a DiffID mismatch; DEST is then
     left half-filled for the caller to delete.
     """
-    with blob.open("rb") as raw, decompressed(raw) as stream:
+    with contextlib.ExitStack() as stack:
+        raw: BinaryIO | Streamed = (stack.enter_context(blob.open("rb"))
+                                    if isinstance(blob, Path) else blob)
+        stream = stack.enter_context(decompressed(raw))
+        if not isinstance(blob, Path):
+            # Runs first on the way out: a decompressor thread blocked on bytes that have
+            # not arrived is woken, so closing the decompressor does not wait for them.
+            stack.callback(blob.abandon)
         reader = HashingReader(stream, max_size, where=where)
         applier = _Applier(dest, lowers, rootless=rootless, where=where, log=log)
         try:
@@ -87,6 +96,14 @@ def apply_layer(
             f"uncompressed content hashes to {reader.digest()}, not the DiffID {diff_id}",
             where=where, hint="the layer is corrupt or truncated, or the image config is wrong",
         )
+
+
+class Streamed(Protocol):
+    """A blob read as it downloads (growing.GrowingReader)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def abandon(self) -> None: ...
 
 
 class _Applier:

@@ -30,6 +30,7 @@ from hostctl.images.reference import Reference, is_short_name, parse_reference
 from hostctl.images.store import Store
 
 if TYPE_CHECKING:
+    from hostctl.images.growing import GrowingBlob
     from hostctl.images.progress import Progress, Source
     from hostctl.images.regconf import RegistriesConf
     from hostctl.images.trust import TrustConfig
@@ -305,7 +306,7 @@ def _pull_from(
 
     with Downloads(store, source, source_ref, wanted_layers, progress, where) as downloads:
         image = _prepare(store, name, resolved, rootless=rootless, log=log,
-                         before_apply=downloads.wait)
+                         streamed=downloads.stream)
     store.record(name, resolved.top, resolved.manifest_digest)
     return image
 
@@ -323,11 +324,12 @@ def _fetch_manifest(
 
 def _prepare(
     store: Store, where: str, resolved: _Resolved, *, rootless: bool, log: Log,
-    before_apply: Callable[[str], None] = lambda _digest: None,
+    streamed: Callable[[str], GrowingBlob | None] = lambda _digest: None,
 ) -> Image:
-    """Apply whatever layers are not applied yet (from stored blobs) and describe the image.
+    """Apply whatever layers are not applied yet and describe the image.
 
-    BEFORE_APPLY(layer digest) waits until that layer's blob is downloaded.
+    STREAMED(layer digest) is that layer's blob as this pull downloads it, applied as the
+    bytes arrive; None for a blob the store holds.
     """
     manifest = resolved.manifest
     config_data = store.read_blob(manifest.config.digest, MAX_DOCUMENT)
@@ -337,9 +339,9 @@ def _prepare(
         chain_ids(diff_ids(config)), diff_ids(config), manifest.layers, strict=True
     ):
         if not store.has_snapshot(chain):
-            before_apply(layer.digest)
             apply_snapshot(store, chain, diff_id, layer.digest, snapshots, rootless=rootless,
-                           where=f"{where}: layer {layer.digest}", log=log)
+                           where=f"{where}: layer {layer.digest}", log=log,
+                           streamed=streamed(layer.digest))
         snapshots.append(store.snapshot_path(chain))
     return Image(
         reference=where,
@@ -353,25 +355,41 @@ def _prepare(
 
 def apply_snapshot(
     store: Store, chain: str, diff_id: str, digest: str, below: list[Path], *,
-    rootless: bool, where: str, log: Log,
+    rootless: bool, where: str, log: Log, streamed: GrowingBlob | None = None,
 ) -> None:
-    """Apply the stored layer blob DIGEST over the snapshots BELOW (bottom first) into the
-    snapshot CHAIN, recording what it holds; nothing if another process made it first."""
+    """Apply the layer blob DIGEST over the snapshots BELOW (bottom first) into the
+    snapshot CHAIN, recording what it holds; nothing if another process made it first.
+
+    The blob is the stored one, or STREAMED as it downloads: its bytes are applied as
+    they arrive, and the snapshot is committed only after the download has verified the
+    blob's digest and stored it. When the apply fails, the download's own error (a digest
+    mismatch, a connection lost) is the one raised, if it has one.
+    """
     with store.lock("snapshot-" + chain.removeprefix("sha256:")):
         if store.has_snapshot(chain):
             return
-        if not store.has_blob(digest):
+        if streamed is None and not store.has_blob(digest):
             raise ImageError(f"layer {digest} is neither applied nor stored", where=where,
                              hint="pull the image again")
         log(f"applying layer {digest}")
         from hostctl.images import snaprecord
         from hostctl.images.layers import apply_layer  # tarfile: only when applying
 
-        with store.new_snapshot(chain) as temp:
-            apply_layer(store.blob_path(digest), temp, diff_id=diff_id,
-                        lowers=tuple(reversed(below)), rootless=rootless, where=where, log=log)
-            snaprecord.write(temp, store.record_path(chain),
-                             snaprecord.Header(digest, diff_id, rootless))
+        try:
+            with store.new_snapshot(chain) as temp:
+                blob = store.blob_path(digest) if streamed is None else streamed.reader()
+                apply_layer(blob, temp, diff_id=diff_id, lowers=tuple(reversed(below)),
+                            rootless=rootless, where=where, log=log)
+                snaprecord.write(temp, store.record_path(chain),
+                                 snaprecord.Header(digest, diff_id, rootless))
+                if streamed is not None:
+                    streamed.settle()  # the blob, verified, is committed in the store
+        except ImageError:
+            if streamed is not None:
+                if not store.has_snapshot(chain):  # the record written for it, if any
+                    store.record_path(chain).unlink(missing_ok=True)
+                streamed.settle()
+            raise
 
 
 def _image_manifest(doc: Manifest | Index, where: str) -> Manifest:

@@ -54,6 +54,12 @@ class BlobWriter:
         self._handle.seek(0)
         self._handle.truncate()
 
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
+
 
 class NewBlob:
     """The temp file of Store.ingest_new(): write to `handle`, then set `digest`."""

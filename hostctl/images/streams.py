@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from hostctl.errors import ImageError
 
@@ -25,10 +25,14 @@ class Readable(Protocol):
 
 
 @contextlib.contextmanager
-def decompressed(raw: BinaryIO) -> Iterator[Readable]:
-    """The uncompressed bytes of RAW (a seekable blob file), whatever its compression."""
-    magic = raw.read(4)
-    raw.seek(0)
+def decompressed(raw: BinaryIO | Readable) -> Iterator[Readable]:
+    """The uncompressed bytes of RAW (a blob file, or a blob as it downloads: see
+    growing.py), whatever its compression."""
+    magic = _read_exactly(raw, 4)
+    if getattr(raw, "seekable", lambda: False)():
+        raw.seek(0)  # type: ignore[union-attr]
+    else:
+        raw = _Prefixed(magic, raw)
     if magic[:2] == GZIP_MAGIC:
         with _gunzip(raw) as stream:
             yield stream
@@ -36,14 +40,49 @@ def decompressed(raw: BinaryIO) -> Iterator[Readable]:
         import zstandard
 
         with zstandard.ZstdDecompressor().stream_reader(
-            raw, read_across_frames=True, closefd=False
+            cast(BinaryIO, raw), read_across_frames=True, closefd=False
         ) as stream:
             yield stream
     else:
         yield raw
 
 
-def _gunzip(raw: BinaryIO) -> contextlib.AbstractContextManager[Readable]:
+def _read_exactly(raw: BinaryIO | Readable, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        more = raw.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+class _Prefixed:
+    """PREFIX (bytes already read to sniff the compression), then the rest of INNER."""
+
+    def __init__(self, prefix: bytes, inner: Readable) -> None:
+        self._prefix = prefix
+        self._inner = inner
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._prefix:
+            if size is None or size < 0 or size >= len(self._prefix):
+                data, self._prefix = self._prefix, b""
+            else:
+                data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return data
+        return self._inner.read(size)
+
+    def readinto(self, buffer: bytearray | memoryview, /) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[:len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+
+def _gunzip(raw: BinaryIO | Readable) -> contextlib.AbstractContextManager[Readable]:
     try:
         from isal import igzip_threaded
 
@@ -56,7 +95,7 @@ def _gunzip(raw: BinaryIO) -> contextlib.AbstractContextManager[Readable]:
         except ImportError:
             import gzip
 
-            reader = gzip.GzipFile(fileobj=raw, mode="rb")
+            reader = gzip.GzipFile(fileobj=cast(BinaryIO, raw), mode="rb")
     return contextlib.closing(reader)  # type: ignore[type-var]
 
 

@@ -18,12 +18,11 @@ import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from hostctl.errors import ImageError
 from hostctl.images.manifest import MAX_DOCUMENT, Descriptor, sha256_digest
 from hostctl.images.reference import Reference, parse_reference, validate_digest
-from hostctl.images.store import BlobWriter
 
 if TYPE_CHECKING:
     from hostctl.images.registry import RegistryClient
@@ -129,19 +128,15 @@ class RegistryReader:
         return self.client.get_manifest(self.ref, digest)[0]
 
     def open_blob(self, desc: Descriptor) -> IO[bytes]:
-        """The blob, downloaded and verified into an unlinked temp file in /var/tmp (a
-        copy to a registry runs several blobs at once, so downloads and uploads overlap;
-        streaming each blob through measured slower than this with docker-registry)."""
-        import tempfile
+        """The blob as it downloads (into an unlinked temp file in /var/tmp, verified as it
+        arrives): a copy to a registry uploads it while it downloads, and its last bytes
+        go out only once its digest is verified (growing.GrowingFile)."""
+        from hostctl.images.growing import GrowingFile
 
-        handle = tempfile.TemporaryFile(dir="/var/tmp")  # noqa: SIM115 (the caller closes it)
-        try:
-            self.client.fetch_blob(self.ref, desc, BlobWriter(handle))
-            handle.seek(0)
-        except BaseException:
-            handle.close()
-            raise
-        return handle
+        def fetch(sink: Any) -> None:
+            self.client.fetch_blob(self.ref, desc, sink)
+
+        return cast(IO[bytes], GrowingFile(desc.digest, desc.size, fetch, where=str(self.ref)))
 
     def mount_sources(self, registry: str) -> tuple[str, ...]:
         return (self.ref.repository,) if registry == self.ref.registry else ()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, cast
 
 from hostctl.errors import ImageError
+from hostctl.images.growing import SourceFailed
 from hostctl.images.manifest import ACCEPT, Descriptor, sha256_digest
 from hostctl.images.reference import Reference, validate_digest
 
@@ -131,6 +132,8 @@ class Pusher:
                 raise ImageError(f"blob {desc.digest}: {exc.message}", where=str(self.ref),
                                  hint="the source is damaged; the tag was not written") \
                     from None
+            except SourceFailed:
+                raise  # the download feeding this upload failed: its own error
             except ImageError as exc:
                 failures += 1
                 if failures >= self._attempts:

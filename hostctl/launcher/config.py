@@ -3,6 +3,7 @@ inside the container (the unit-side keys are rendered into the unit file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,9 @@ def etc_files(state: ContainerState, hostname: str, net: NetworkPlan) -> dict[st
     }
     mounts = {}
     for dest, content in files.items():
+        if dest == "/etc/hosts" and net.hosts_file:  # a pod's member: the pod's, shared
+            mounts[dest] = net.hosts_file
+            continue
         host = state.bundle / Path(dest).name
         host.write_text(content)
         mounts[dest] = str(host)
@@ -131,7 +135,7 @@ def container_config(container: Container, image: Image, state: ContainerState,
     """The complete config.json for this start."""
     init = volumes.init_binary() if container.init else None
     identity = _identity(container, image, state.rootfs)
-    hostname = container.hostname or container.name
+    hostname = net.hostname or container.hostname or container.name
     annotations = {
         **dict(container.annotations),
         "io.hostctl.name": container.name,
@@ -147,6 +151,8 @@ def container_config(container: Container, image: Image, state: ContainerState,
         network_namespace=net.namespace,
         cgroups_path=cgroups.container_cgroup(unit_cgroup) if unit_cgroup else None,
         annotations=annotations,
-        extras=_extras(container, state, paths, identity, init, net.namespace is not None,
-                       user_maps),
+        extras=dataclasses.replace(
+            _extras(container, state, paths, identity, init, net.namespace is not None,
+                    user_maps),
+            joined=net.pod_namespaces, shm_source=net.shm),
     )

@@ -185,6 +185,10 @@ def launch(name: str, scope: Scope) -> int:
 
     container = load_declaration(name, scope)
     paths = for_scope(scope)
+    if container.pod is not None:
+        from hostctl.pod.member import with_pod_volumes
+
+        container = with_pod_volumes(container, paths)
     state = ContainerState(name, paths)
     unit_cgroup = cgroups.unit_cgroup()
     maps = _enter_user_namespace(scope, container)
@@ -196,6 +200,8 @@ def launch(name: str, scope: Scope) -> int:
         image = _image(container, store, paths)
         state.bundle.mkdir(parents=True, exist_ok=True)
         state.record_runtime(runtime.binary)
+        if container.service_name:  # the unit is not NAME.service: health checks ask
+            (state.bundle / "unit").write_text(container.unit_name)
         try:
             mount_rootfs(list(image.snapshots), _layer_base(image, paths), state.scratch,
                          state.rootfs, rootless=scope is Scope.USER)
@@ -277,3 +283,7 @@ def cleanup(name: str, scope: Scope) -> None:
         cached = cached_network(name, paths)
     _enter_user_namespace(scope, cached=cached)
     remove(state)
+    for marker in (paths.run / "pods").glob(f"*/members/{name}"):
+        from hostctl.pod.member import left
+
+        left(name, marker.parent.parent.name, scope, paths)

@@ -213,7 +213,7 @@ def _join_names(net: dict[str, Any]) -> None:
     container = os.path.basename(net["cache"])[:-5]
     with members.locked():
         members.add(peers.Member(container, tuple(a.split("/")[0] for a in net["addresses"]),
-                                 Path(net["hosts"])))
+                                 Path(net["hosts"]), tuple(net["aliases"])))
         peers.refresh_all(members)
 
 

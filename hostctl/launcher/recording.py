@@ -33,15 +33,18 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     start), short image names (resolved through registries.conf at each start), `pull:
     always` or `newer` (the registry is asked at each start), quadlet files that name
     other files (Image=NAME.image or NAME.build, Volume=NAME.volume: those files are not
-    among the record's inputs, so a change to them must reach the next start).
+    among the record's inputs, so a change to them must reach the next start), and a
+    compose project's containers (their files are not among the inputs either).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
             and bool(config.get("linux", {}).get("cgroupsPath"))
+            and container.pod is None
             and str(container.pull) in ("missing", "never")
             and not container.secrets
             and not container.oneshot
             and not container.unit_refs
+            and not container.origins  # translated from a compose project
             and not any("U" in volume.options for volume in container.volumes)
             and (image_text.startswith(("oci:", "oci-archive:")) or not is_short_name(image_text)))
 

@@ -47,6 +47,12 @@ class NetworkPlan:
     hosts: tuple[tuple[str, str], ...]  # (address, names) lines for /etc/hosts
     resolv_conf: str  # the container's whole /etc/resolv.conf
     network: str = HOST  # the network joined (host, none, or a network's name)
+    # A pod member (hostctl.pod.member): (type, path) of the pod's IPC and UTS
+    # namespaces, its /dev/shm directory, its hosts file and its host name.
+    pod_namespaces: tuple[tuple[str, str], ...] = ()
+    shm: str | None = None
+    hosts_file: str | None = None
+    hostname: str | None = None
 
 
 def state_dir(paths: Paths) -> Path:
@@ -75,6 +81,10 @@ def _resolv(container: Container, own_netns: bool, network_dns: tuple[str, ...] 
 
 def plan(container: Container, paths: Paths) -> NetworkPlan:
     """Decide (and, rootful, build) the container's network before config.json."""
+    if container.pod is not None:
+        from hostctl.pod import member
+
+        return member.plan(container, paths)
     mode = container.network
     where = container.where("network")
     if mode == HOST:
@@ -231,7 +241,7 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     user network (hostctl.network.usernet). Rootful: wait for
     the wiring plan() started (its failure is raised here), then record the container's
     addresses for its network's names and bring every member's hosts file up to date."""
-    if container.network in (HOST, NONE):
+    if container.network in (HOST, NONE) or container.pod is not None:
         return
     if paths.scope is Scope.USER:
         if container.network != defs.DEFAULT:
@@ -250,7 +260,8 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
         members = peers.Members(state_dir(paths) / "members", attachment.network)
         with members.locked():
             members.add(peers.Member(container.name, tuple(attachment.addresses()),
-                                     _hosts_file(paths, container.name)))
+                                     _hosts_file(paths, container.name),
+                                     container.network_aliases))
             peers.refresh_all(members)
 
 
@@ -295,7 +306,8 @@ def for_record(container: Container, paths: Paths
     attachment, network = found
     part = replay.for_record(attachment, network, paths,
                              _attachment_file(paths, container.name),
-                             _hosts_file(paths, container.name))
+                             _hosts_file(paths, container.name),
+                             container.network_aliases)
     if part is None:
         return None
     return (part, *replay.inputs(network, paths))

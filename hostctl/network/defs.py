@@ -294,7 +294,16 @@ def declared(paths: Paths) -> dict[str, Network]:
         found[network.name] = network
     if not user:  # a user's networks have namespaces of their own each
         _check_clashes(list(found.values()))
+        found.update(_compose_networks(paths, found)[0])
     return found
+
+
+def _compose_networks(paths: Paths, taken: dict[str, Network]
+                      ) -> tuple[dict[str, Network], dict[str, DeclarationError]]:
+    """The networks installed compose projects own (hostctl.compose.networks)."""
+    from hostctl.compose.networks import project_networks
+
+    return project_networks(paths, taken)
 
 
 def _check_clashes(networks: list[Network]) -> None:
@@ -334,6 +343,10 @@ def find_user(name: str, paths: Paths, where: str | None = None) -> Network:
 def find(name: str, paths: Paths, where: str | None = None) -> Network:
     """The network a container names; an error naming the container's key otherwise."""
     networks = declared(paths)
+    if name not in networks and paths.scope is Scope.SYSTEM:
+        problem = _compose_networks(paths, networks)[1].get(name)
+        if problem is not None:
+            raise problem
     if name not in networks:
         folder = networks_dir(paths)
         raise RuntimeFailure(

@@ -90,13 +90,16 @@ def _plugin_env(attachment: cni.Attachment) -> dict[str, str]:
 
 
 def for_record(attachment: cni.Attachment, network: defs.Network, paths: Paths,
-               cache: Path, hosts: Path) -> dict[str, Any] | None:
+               cache: Path, hosts: Path, aliases: tuple[str, ...] = ()
+               ) -> dict[str, Any] | None:
     """The recorded start's network part for ATTACHMENT (ADD done, rules in place) on
     NETWORK, cached at CACHE; None when it cannot be replayed (a chain of more than the
     bridge plugin, from an older hostctl)."""
     plugins = attachment.config["plugins"]
     if len(plugins) != 1 or plugins[0]["type"] != "bridge" or attachment.result is None:
         return None
+    if network.name != defs.DEFAULT and network.name not in defs.network_files(paths):
+        return None  # a compose project's network: its files are not among the inputs
     addresses = [str(ip["address"]) for ip in attachment.result.get("ips", [])]
     stdin = {**plugins[0], "cniVersion": attachment.config["cniVersion"],
              "name": attachment.config["name"]}
@@ -130,6 +133,7 @@ def for_record(attachment: cni.Attachment, network: defs.Network, paths: Paths,
                     and network.names else None),
         "network": network.name,
         "hosts": str(hosts),
+        "aliases": list(aliases),
     }
 
 

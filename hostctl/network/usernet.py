@@ -160,7 +160,8 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     members = peers.Members(state_dir(paths) / "members", network.name)
     with members.locked():
         members.add(peers.Member(container.name, tuple(attached.addresses()),
-                                 _hosts_file(paths, container.name)))
+                                 _hosts_file(paths, container.name),
+                                 container.network_aliases))
         peers.refresh_all(members)
 
 

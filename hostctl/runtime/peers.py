@@ -24,6 +24,7 @@ class Member:
     container: str
     addresses: tuple[str, ...]
     hosts: Path  # the member's hosts file on the host
+    aliases: tuple[str, ...] = ()  # more names of it (`network_aliases`: a compose service)
 
 
 class Members:
@@ -47,11 +48,13 @@ class Members:
                 data = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue
-            members.append(Member(path.stem, tuple(data["addresses"]), Path(data["hosts"])))
+            members.append(Member(path.stem, tuple(data["addresses"]), Path(data["hosts"]),
+                                  tuple(data.get("aliases", ()))))
         return members
 
     def add(self, member: Member) -> None:
-        record = {"addresses": list(member.addresses), "hosts": str(member.hosts)}
+        record = {"addresses": list(member.addresses), "hosts": str(member.hosts),
+                  "aliases": list(member.aliases)}
         (self.folder / f"{member.container}.json").write_text(json.dumps(record))
 
     def discard(self, container: str) -> None:
@@ -63,7 +66,8 @@ def peer_lines(network: str, members: list[Member], own: str) -> tuple[tuple[str
     lines = [(f"{MARKER}{network}", "")]
     for member in members:
         if member.container != own:
-            lines += [(address, member.container) for address in member.addresses]
+            known = " ".join((member.container, *member.aliases))
+            lines += [(address, known) for address in member.addresses]
     return tuple(lines)
 
 

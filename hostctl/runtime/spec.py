@@ -117,9 +117,23 @@ class Extras:
     # The launcher runs in its own user namespace (rootless): /sys is bind-mounted, as
     # only the owner of the host's network namespace may mount sysfs.
     rootless: bool = False
+    # A pod's member: (type, path) of the pod's namespaces it joins (ipc, uts), and the
+    # pod's /dev/shm directory, bind-mounted instead of a tmpfs of its own.
+    joined: tuple[tuple[str, str], ...] = ()
+    shm_source: str | None = None
 
 
-def _base_mounts(shm_size: int | None, rootless: bool) -> list[dict[str, Any]]:
+def _shm_mount(shm_size: int | None, source: str | None) -> dict[str, Any]:
+    if source is not None:
+        return {"destination": "/dev/shm", "type": "bind", "source": source,
+                "options": ["rbind", "nosuid", "noexec", "nodev"]}
+    shm = f"size={shm_size}" if shm_size else "size=65536k"
+    return {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", shm]}
+
+
+def _base_mounts(shm_size: int | None, rootless: bool, shm_source: str | None = None
+                 ) -> list[dict[str, Any]]:
     sysfs: dict[str, Any] = {
         "destination": "/sys",
         "type": "sysfs",
@@ -130,7 +144,6 @@ def _base_mounts(shm_size: int | None, rootless: bool) -> list[dict[str, Any]]:
         # sysfs can only be mounted by the owner of the network namespace (the host's).
         sysfs = {"destination": "/sys", "type": "bind", "source": "/sys",
                  "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
-    shm = f"size={shm_size}" if shm_size else "size=65536k"
     return [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {
@@ -145,12 +158,7 @@ def _base_mounts(shm_size: int | None, rootless: bool) -> list[dict[str, Any]]:
             "source": "devpts",
             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
         },
-        {
-            "destination": "/dev/shm",
-            "type": "tmpfs",
-            "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", shm],
-        },
+        _shm_mount(shm_size, shm_source),
         {
             "destination": "/dev/mqueue",
             "type": "mqueue",
@@ -174,9 +182,12 @@ def _file_mounts(files: Mapping[str, str]) -> list[dict[str, Any]]:
     ]
 
 
-def _namespaces(network_namespace: str | None, user: bool) -> list[dict[str, str]]:
+def _namespaces(network_namespace: str | None, user: bool,
+                joined: tuple[tuple[str, str], ...] = ()) -> list[dict[str, str]]:
+    paths = dict(joined)
     namespaces: list[dict[str, str]] = [
-        {"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")
+        {"type": t, "path": paths[t]} if t in paths else {"type": t}
+        for t in ("pid", "ipc", "uts", "mount", "cgroup")
     ]
     if network_namespace == "new":
         namespaces.append({"type": "network"})
@@ -202,7 +213,7 @@ def _capabilities(identity: Identity, extras: Extras) -> CapabilitySets:
 def _linux(network_namespace: str | None, cgroups_path: str | None, caps: CapabilitySets,
            extras: Extras) -> dict[str, Any]:
     linux: dict[str, Any] = {
-        "namespaces": _namespaces(network_namespace, bool(extras.uid_mappings)),
+        "namespaces": _namespaces(network_namespace, bool(extras.uid_mappings), extras.joined),
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
         "resources": {"devices": [{"allow": False, "access": "rwm"},
@@ -266,7 +277,8 @@ def build_config(
         "process": user_process,
         "root": {"path": rootfs, "readonly": extras.read_only},
         "hostname": hostname,
-        "mounts": _base_mounts(extras.shm_size, rootless) + _file_mounts(files)
+        "mounts": _base_mounts(extras.shm_size, rootless, extras.shm_source)
+        + _file_mounts(files)
         + list(extras.mounts),
         "annotations": dict(annotations),
         "linux": _linux(network_namespace, cgroups_path, caps, extras),

@@ -73,30 +73,41 @@ class Systemd:
     def run_job(self, method: str, unit: str, timeout: float = JOB_TIMEOUT) -> str:
         """Call StartUnit/StopUnit/RestartUnit/TryRestartUnit for UNIT and wait for the job;
         the job's result ("done", "failed", "timeout", ...)."""
+        return self.run_jobs([(method, unit)], timeout)[unit]
+
+    def run_jobs(self, jobs: Sequence[tuple[str, str]], timeout: float = JOB_TIMEOUT
+                 ) -> dict[str, str]:
+        """Queue every (METHOD, UNIT) of JOBS at once (systemd runs them in parallel, as
+        `systemctl start --no-block a b c` would) and wait for all of them: each unit's
+        job result ("done", "failed", "timeout", ...). A unit systemd refuses a job for
+        (not found, ...) fails the call before any wait, naming it."""
         from gi.repository import GLib  # type: ignore[import-untyped]
 
         loop = GLib.MainLoop()
         results: dict[str, str] = {}
-        waiting: list[str] = []
+        queued: dict[str, str] = {}  # job path -> unit
 
         def removed(_id: int, path: str, _unit: str, result: str) -> None:
             results[path] = result
-            if waiting and path == waiting[0]:
+            if queued and all(job in results for job in queued):
                 loop.quit()
 
         subscription = self.manager.JobRemoved.connect(removed)
+        asked = "Subscribe"
         try:
-            _subscribe(self.manager)
-            job = getattr(self.manager, method)(unit, "replace")
-            waiting.append(job)
-            if job not in results:
+            try:
+                _subscribe(self.manager)
+                for method, unit in jobs:
+                    asked = f"{method} {unit}"
+                    queued[getattr(self.manager, method)(unit, "replace")] = unit
+            except Exception as err:  # GLib.Error from systemd: unit not found, ...
+                raise HostctlError(f"{asked}: {_dbus_message(err)}") from None
+            if not all(job in results for job in queued):
                 GLib.timeout_add_seconds(int(timeout), loop.quit)
                 loop.run()
-        except Exception as err:  # GLib.Error from systemd: unit not found, ...
-            raise HostctlError(f"{method} {unit}: {_dbus_message(err)}") from None
         finally:
             subscription.disconnect()
-        return results.get(job, "timeout")
+        return {unit: results.get(job, "timeout") for job, unit in queued.items()}
 
     def states(self, units: Sequence[str]) -> dict[str, tuple[str, str]]:
         """UNITS' (ActiveState, SubState), loaded on demand like unit(), in one

@@ -21,6 +21,7 @@ from hostctl.declarations.checks import (
 )
 from hostctl.declarations.image_file import ImageDecl, image_files, load_image
 from hostctl.declarations.model import Container, VolumeKind
+from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pod_where, pods_dir
 from hostctl.declarations.search import load_file, scan_declarations
 from hostctl.declarations.settings import INSTALL_DIRECTIVES
 from hostctl.declarations.volume_file import (
@@ -30,11 +31,13 @@ from hostctl.declarations.volume_file import (
     volumes_dir,
 )
 from hostctl.errors import DeclarationError, HostctlError
+from hostctl.kube.generate import KubeApps, kube_apps
+from hostctl.kube.install import KUBE_HEADER
 from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
 from hostctl.network.defs import network_files, user_file
 from hostctl.network.holder import forwards_of
 from hostctl.network.holder import unit_name as network_unit_name
-from hostctl.paths import Scope, for_scope
+from hostctl.paths import Paths, Scope, for_scope
 from hostctl.units.render import (
     HEALTH_SUFFIX,
     NETWORK_WAIT_UNIT,
@@ -42,7 +45,9 @@ from hostctl.units.render import (
     render_failed_unit,
     render_health_units,
     render_image_unit,
+    render_kube_unit,
     render_network_wait,
+    render_pod_unit,
     render_unit,
     render_user_network,
     render_volume_unit,
@@ -63,7 +68,7 @@ class Generated:
         return (self.unit_name, self.text, self.links)
 
 
-def install_links(container: Container) -> tuple[str, ...]:
+def install_links(container: Container | Pod) -> tuple[str, ...]:
     """The links [Install] asks for, relative to the output directory."""
     links = []
     for directive, values in container.install:
@@ -113,16 +118,24 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
         images[image_name] = image
         units.append(Generated(image.unit_name, render_image_unit(
             image, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
+    pods, pod_members = _load_pods(scope, searched, broken, report)
     members: dict[str, list[Container]] = {}  # user network -> its declared members
-    for name, path in scan.found.items():
+    kube = kube_apps(searched, paths, scan.found, pods, report)
+    pods.update(kube.pods)
+    units += _kube_units(kube, hostctl_bin, scope)
+    entries: list[tuple[str, Path, Container | None]] = [
+        (n, p, None) for n, p in scan.found.items() if not _kube_copy(p, kube, paths)]
+    entries += [(n, c.source, c) for n, c in kube.containers.items()]
+    for name, path, translated in entries:
         prefix, instance, templated = template_parts(name)
         template = templated and not instance
         try:
             if name in scan.broken:
                 raise scan.broken[name]
-            container = load_file(
+            container = translated or load_file(
                 path, f"{prefix}@{TEMPLATE_INSTANCE}" if template else name, searched)
             _check_references(container, scan.found, {**volumes, **images}, broken)
+            pod = _pod_of(container, pods, broken)
             network = user_network(scope, container)
             if network is not None:
                 members.setdefault(network, []).append(container)
@@ -132,9 +145,16 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                        if v.kind is VolumeKind.VOLUME and v.source in volumes]
             if network:
                 needed.append(network_unit_name(network))
+            if pod is not None:
+                needed += [volumes[v.source].unit_name for v in pod.volumes
+                           if v.kind is VolumeKind.VOLUME and v.source in volumes]
+                if container.start_with_pod and not template:
+                    pod_members.setdefault(pod.name, []).append(
+                        container.service_name or f"{name}.service")
             text = render_unit(
                 container, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
                 requires=tuple(dict.fromkeys(needed)),
+                binds_to=(pod.unit_name,) if pod is not None else (),
             )
             health = render_health_units(container, hostctl_bin=hostctl_bin, scope=scope)
             if health:
@@ -158,6 +178,19 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
                 hostctl_bin=hostctl_bin, scope=scope,
             )
             units.append(Generated(f"{name}.service", failed.replace(TEMPLATE_INSTANCE, "%i")))
+    for pod in pods.values():
+        if scope is Scope.USER:  # its unit is written all the same: it fails saying so
+            report(f"{pod.source}: rootless pods are not supported (hint: declare the pod "
+                   "and its members for root; the pod's unit fails to start)")
+        links = install_links(pod)
+        if pod.service_name:
+            links = (*links, f"{pod.name}-pod.service")
+        units.append(Generated(pod.unit_name, render_pod_unit(
+            pod, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir,
+            members=tuple(pod_members.get(pod.name, ())),
+            requires=tuple(dict.fromkeys(volumes[v.source].unit_name for v in pod.volumes
+                                         if v.kind is VolumeKind.VOLUME
+                                         and v.source in volumes))), links))
     if scope is Scope.USER:  # every declared network: `hostctl run --network` may use one
         for network_name in network_files(paths):
             if user_file(network_name, paths) is not None:
@@ -168,9 +201,82 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
         forwards = forwards_of([port for c in containers for port in c.ports])
         units.append(Generated(network_unit_name(network), render_user_network(
             network, source, forwards, hostctl_bin=hostctl_bin)))
+    from hostctl.compose.units import project_units
+
+    units += project_units(scope, hostctl_bin, report, {unit.unit_name for unit in units})
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
+
+
+def _kube_copy(path: Path, kube: KubeApps, paths: Paths) -> bool:
+    """Whether PATH is a member declaration `kube-setup` wrote (its .kube file's own
+    translation is rendered instead; a failed app's copies are left out too)."""
+    if path in kube.own_files:
+        return True
+    if path.parent != paths.run / "containers":
+        return False
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.readline().startswith(KUBE_HEADER)
+    except OSError:
+        return False
+
+
+def _kube_units(kube: KubeApps, hostctl_bin: Program, scope: Scope) -> list[Generated]:
+    """Each .kube file's unit (one that fails with the reason for a file that cannot be
+    played)."""
+    units = []
+    for decl, pods in kube.kube_units:
+        text = render_kube_unit(decl, pods, hostctl_bin=hostctl_bin, scope=scope)
+        links = []
+        for directive, values in decl.install:
+            try:
+                check_directive("Install", directive)
+            except Invalid as err:
+                raise DeclarationError(err.message, where=str(decl.source),
+                                       hint=err.hint) from None
+            suffix = INSTALL_DIRECTIVES[directive]
+            links += [f"{word}.{suffix}/{decl.unit_name}" if suffix else word
+                      for value in values for word in value.split()]
+        if decl.service_name:
+            links.append(f"{decl.name}.service")
+        units.append(Generated(decl.unit_name, text, tuple(dict.fromkeys(links))))
+    for name, path, problem in kube.failed:
+        units.append(Generated(f"{name}.service", render_failed_unit(
+            name, path, str(problem), hostctl_bin=hostctl_bin, scope=scope)))
+    return units
+
+
+def _load_pods(scope: Scope, searched: list[Path], broken: dict[str, HostctlError],
+               report: Report) -> tuple[dict[str, Pod], dict[str, list[str]]]:
+    """SCOPE's declared pods by name (a broken one reported, and put in BROKEN), and an
+    empty name -> member units table for the members found later."""
+    pods: dict[str, Pod] = {}
+    for pod_name, pod_path in pod_files(searched, pods_dir(for_scope(scope).config)).items():
+        try:
+            pods[pod_name] = load_pod(pod_path, user=scope is Scope.USER)
+        except HostctlError as err:
+            report(f"{err} (file ignored)")
+            broken[f"{pod_name}.pod"] = err
+    return pods, {}
+
+
+def _pod_of(container: Container, pods: dict[str, Pod], broken: dict[str, HostctlError]
+            ) -> Pod | None:
+    """The declared pod CONTAINER is a member of (None: no pod)."""
+    if container.pod is None:
+        return None
+    where = pod_where(container)
+    if f"{container.pod}.pod" in broken:
+        raise DeclarationError(f"pod {container.pod} cannot be used: "
+                               f"{broken[f'{container.pod}.pod']}", where=where,
+                               hint=f"fix the pod {container.pod} first")
+    if container.pod not in pods:
+        raise DeclarationError(f"pod {container.pod} is not declared", where=where,
+                               hint=f"add {container.pod}.pod beside the container "
+                               f"declarations, or pods/{container.pod}.yaml")
+    return pods[container.pod]
 
 
 def _template_units(container: Container, text: str, links: tuple[str, ...],
@@ -213,6 +319,8 @@ def _check_references(container: Container, found: dict[str, Path],
                     hint=f"add {name}.volume beside the container declarations, or name "
                     f"the volume {name} without .volume (made on first use)")
             continue
+        if kind == "pod":
+            continue  # checked with the pod itself (_pod_of)
         if kind == "image":
             if not isinstance(others.get(name), ImageDecl):
                 raise DeclarationError(

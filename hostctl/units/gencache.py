@@ -15,32 +15,38 @@ The stamp (fingerprint) covers, so that any change produces a fresh render:
 - the context: scope, uid, the interpreter, the hostctl program the units run, the
   search path, and the environment variables that change paths (HOME, XDG_*, HOSTCTL_*).
 
+What is an input is the slow path's to say: save() stores the list of (path, depth)
+trees it stamped, and lookup() stamps the same trees again, so a kind of declaration
+with a directory of its own (pods, .kube files, compose projects) is covered by adding
+its directory to that list (hostctl.units.generator.input_trees). A hit reads the cache
+file and stat data, nothing else: no declaration, no /etc/passwd (its stat is an input).
+
 Where it lives: /var/cache/hostctl/generator (system) or $XDG_CACHE_HOME/hostctl/generator
 (user), or $HOSTCTL_GENERATOR_CACHE ("off" disables it). Generators run early, maybe with
 / or /var read-only or not mounted yet: every failure to read or write the cache is
 silent and only means a full render. A cache file is trusted only when it belongs to the
 generator's own user and is writable by nobody else.
 
-This module imports nothing beyond the standard library's cheapest modules: it is on the
-generator's fast path.
+This module imports nothing beyond builtin modules (not even typing or collections): it
+is on the generator's fast path, which runs under `python -sSE` (hostctl.units.genentry).
 """
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from hostctl.units.render import Program
 
 import hostctl
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows it)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hostctl.units.render import Program
+
 ENV_CACHE = "HOSTCTL_GENERATOR_CACHE"
-FORMAT = 1  # bump when the stored layout changes
+FORMAT = 2  # bump when the stored layout changes
 SYSTEM_DIR = "/var/cache/hostctl/generator"
 _ENV_PREFIXES = ("HOSTCTL_", "XDG_")
 _ENV_NAMES = ("HOME", "USER", "LOGNAME", "SYSTEMD_SCOPE")
@@ -48,6 +54,7 @@ _SKIP_DIRS = ("__pycache__",)
 
 Unit = tuple[str, str, tuple[str, ...]]  # file name, text, [Install] links
 Stored = tuple[list[Unit], list[str]]  # units, messages reported while rendering
+Tree = tuple[str, int]  # a path stamped with its entries DEPTH levels down (-1: itself)
 
 
 def cache_file(scope: str) -> str | None:
@@ -75,9 +82,19 @@ def _symlink_stamp(path: str, st: os.stat_result) -> tuple[object, ...]:
     return (_stat_fields(st), os.readlink(path), target)
 
 
+def path_stamp(path: str) -> tuple[object, ...]:
+    """PATH's own stat fields (a file that is an input, such as /etc/passwd)."""
+    try:
+        return _stat_fields(os.stat(path))
+    except OSError as err:
+        return ("missing", err.errno)
+
+
 def tree_stamp(directory: str, depth: int) -> tuple[object, ...]:
     """Every entry of DIRECTORY (and of sub-directories, DEPTH levels down), stamped:
-    one stat per entry (scandir's file type saves the rest)."""
+    one stat per entry (scandir's file type saves the rest). DEPTH -1: the path itself."""
+    if depth < 0:
+        return path_stamp(directory)
     try:
         with os.scandir(directory) as listing:
             entries = sorted(listing, key=lambda entry: entry.name)
@@ -100,8 +117,9 @@ def tree_stamp(directory: str, depth: int) -> tuple[object, ...]:
     return tuple(stamps)
 
 
-def _package_dir(name: str) -> str | None:
-    """Where top-level package NAME is on sys.path, without importing it."""
+def package_dir(name: str) -> str | None:
+    """Where top-level package NAME is on sys.path, without importing it (the render's
+    libraries, yaml and jinja2, are inputs: found once the site module has run)."""
     for base in sys.path:
         candidate = os.path.join(base or ".", name)
         if os.path.isfile(os.path.join(candidate, "__init__.py")):
@@ -110,33 +128,32 @@ def _package_dir(name: str) -> str | None:
 
 
 def _templates_dir() -> str | None:
-    from importlib.util import find_spec
-
-    spec = find_spec("hostctl.unit_templates")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    return locations[0] if locations else None
+    return os.path.join(os.path.dirname(os.path.abspath(hostctl.__file__)), "unit_templates")
 
 
 def code_stamp() -> tuple[object, ...]:
-    """hostctl's version, its files and templates, and the libraries rendering uses."""
+    """hostctl's version, its files and templates (the libraries rendering uses are
+    inputs of the render: see library_trees)."""
     package = os.path.dirname(os.path.abspath(hostctl.__file__))
-    libraries = [_package_dir(name) for name in ("yaml", "jinja2")]
     return (
         hostctl.__version__,
         sys.version,
         sys.executable,
         tree_stamp(package, 3),
         tree_stamp(_templates_dir() or "", 0),
-        tuple(tree_stamp(lib, 0) if lib else None for lib in libraries),
     )
+
+
+def library_trees() -> list[Tree]:
+    """The top-level files of the libraries a render imports (after site has run)."""
+    return [(lib, 0) for lib in map(package_dir, ("yaml", "jinja2")) if lib]
 
 
 def context_stamp(scope: str, hostctl_bin: Program) -> tuple[object, ...]:
     """Everything besides the declaration files that the output depends on. The search
     path itself is a function of this (scope, environment, uid, hostctl's code), which
-    is what lets a cache hit skip computing it."""
-    import pwd
-
+    is what lets a cache hit skip computing it. The account's name and home (quadlet's
+    %u and %h) come from the environment and /etc/passwd, whose stat is an input."""
     env = tuple(
         sorted(
             (key, value)
@@ -144,18 +161,20 @@ def context_stamp(scope: str, hostctl_bin: Program) -> tuple[object, ...]:
             if key.startswith(_ENV_PREFIXES) or key in _ENV_NAMES
         )
     )
-    try:
-        entry = pwd.getpwuid(os.getuid())
-        account: tuple[str, ...] = (entry.pw_name, entry.pw_dir)  # quadlet's %u and %h
-    except KeyError:
-        account = ()
     ids = (os.getuid(), os.geteuid(), os.getgid())
-    return (scope, ids, account, env, hostctl_bin, code_stamp())
+    return (scope, ids, env, hostctl_bin, code_stamp())
 
 
-def inputs_stamp(dirs: Sequence[str]) -> tuple[object, ...]:
-    """Every entry of the declaration directories DIRS and of their drop-in dirs."""
-    return tuple((directory, tree_stamp(directory, 2)) for directory in dirs)
+def inputs_stamp(trees: Sequence[Tree]) -> tuple[object, ...]:
+    """Every entry of the input TREES (declaration directories with their drop-in dirs,
+    files that are inputs at depth -1), stamped."""
+    return tuple((path, tree_stamp(path, depth)) for path, depth in trees)
+
+
+def _valid_trees(trees: object) -> bool:
+    return isinstance(trees, list) and all(
+        isinstance(tree, tuple) and len(tree) == 2 and isinstance(tree[0], str)
+        and isinstance(tree[1], int) for tree in trees)
 
 
 def _trusted(fd: int) -> bool:
@@ -175,8 +194,8 @@ def _read(path: str) -> object:
 
 
 def lookup(path: str | None, context: object) -> Stored | None:
-    """The stored units when PATH holds a render made under the same CONTEXT from
-    declaration directories that are entry for entry unchanged, else None."""
+    """The stored units when PATH holds a render made under the same CONTEXT from input
+    trees that are entry for entry unchanged, else None."""
     if path is None:
         return None
     try:
@@ -185,10 +204,8 @@ def lookup(path: str | None, context: object) -> Stored | None:
         return None
     if not (isinstance(data, tuple) and len(data) == 6 and data[0] == FORMAT):
         return None
-    _, stored_context, dirs, inputs, units, messages = data
-    if stored_context != context or not isinstance(dirs, list):
-        return None
-    if not all(isinstance(d, str) for d in dirs) or inputs_stamp(dirs) != inputs:
+    _, stored_context, trees, inputs, units, messages = data
+    if stored_context != context or not _valid_trees(trees) or inputs_stamp(trees) != inputs:
         return None
     if not (isinstance(units, list) and isinstance(messages, list)):
         return None
@@ -198,20 +215,22 @@ def lookup(path: str | None, context: object) -> Stored | None:
 def save(
     path: str | None,
     context: object,
-    dirs: list[str],
+    trees: list[Tree],
     inputs: object,
     rendered: Stored,
 ) -> None:
-    """Store RENDERED (units, messages) at PATH under CONTEXT and the INPUTS stamp of DIRS
-    (taken before rendering); silently nothing when it cannot."""
+    """Store RENDERED (units, messages) at PATH under CONTEXT and the INPUTS stamp of
+    TREES (taken before rendering); silently nothing when it cannot."""
     if path is None:
         return
+    import contextlib  # a render's path: contextlib is not worth its import on a hit
+
     directory = os.path.dirname(path)
     temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        payload: Any = (FORMAT, context, dirs, inputs, rendered[0], rendered[1])
-        data = marshal.dumps(payload)
+        payload: tuple[object, ...] = (FORMAT, context, trees, inputs, *rendered)
+        data = marshal.dumps(payload)  # type: ignore[arg-type]  # builtins only, by design
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as file:
             file.write(data)

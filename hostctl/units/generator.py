@@ -9,31 +9,36 @@ enabled. A broken declaration still gets a unit, one whose start fails with the 
 and its error is logged; the other declarations are unaffected. It always exits 0 once
 it could write, so one bad file never stops systemd from loading the rest.
 
-Start-up matters (it runs on every daemon-reload). When nothing changed since the last
-run, the units come from the render cache (hostctl.units.gencache) and neither yaml nor
-jinja2 is imported; otherwise hostctl.units.build loads and renders the declarations.
-Nothing of the CLI (typer, rich, pydbus) is ever imported here.
+Start-up matters (it runs on every daemon-reload). systemd runs the script `hostctl
+install` writes (hostctl.units.genentry: `python -sSE`, no site module). When nothing
+changed since the last run, the units come from the render cache (hostctl.units.gencache):
+only stat data and the cache file are read, and nothing is imported beyond builtin
+modules (not typing, not collections). Otherwise the site module runs and
+hostctl.units.build loads and renders the declarations. Nothing of the CLI (typer, rich,
+pydbus) is ever imported here.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from hostctl.errors import HostctlError
 from hostctl.units import gencache
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows it)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from pathlib import Path
 
     from hostctl.paths import Scope
     from hostctl.units.render import Program
 
+    Report = Callable[[str], None]
+
 PROGRAM = "hostctl-generator"
 KMSG: str | os.PathLike[str] = "/dev/kmsg"
-Report = Callable[[str], None]
+PASSWD = "/etc/passwd"  # the account's name and home (%u, %h): its stat is an input
 Unit = gencache.Unit  # (file name, text, links relative to the output dir)
 
 
@@ -97,6 +102,30 @@ def scope_name() -> str:
     return "system" if os.geteuid() == 0 else "user"
 
 
+def input_trees(scope: Scope, dirs: list[Path]) -> list[gencache.Tree]:
+    """Everything a render of SCOPE reads, as (path, depth) trees whose stat data the
+    cache check compares (gencache.tree_stamp): the declaration directories DIRS with
+    their drop-in and users/UID dirs, and every other directory or file a kind of
+    declaration is read from. A new kind with a directory of its own adds it here, deep
+    enough to reach each file it reads (a compose project's dir, its compose file)."""
+    from hostctl.declarations.kube_file import input_dirs
+    from hostctl.paths import Scope, for_scope
+
+    config = for_scope(scope).config
+    names = [os.fspath(d) for d in dirs]
+    # volume declarations (YAML form) decide volume units and containers' Requires=
+    names.append(os.fspath(config / "volumes"))
+    names.append(os.fspath(config / "pods"))  # pods' YAML form
+    names += [d for d in input_dirs(dirs) if d not in names]  # .kube files' YAML
+    names.append(os.fspath(config / "compose"))  # projects: compose/PROJECT/ and its files
+    trees = [(name, 2) for name in names]
+    if scope is Scope.USER:  # which networks exist decides the network units
+        from hostctl.network.defs import networks_dir
+
+        trees.append((os.fspath(networks_dir(for_scope(Scope.USER))), 2))
+    return [*trees, (PASSWD, -1), *gencache.library_trees()]
+
+
 def cached_units(scope: str, report: Report) -> list[Unit]:
     """SCOPE's units from the render cache when no input changed, else rendered and stored.
     The messages of a render are stored with it and reported again on every run."""
@@ -107,21 +136,18 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
     if stored is not None:
         units, messages = stored
     else:
+        from hostctl.launcher import enable_site
+
+        enable_site()  # started without site (genentry): the render needs site-packages
         from hostctl.declarations.dirs import declaration_dirs
-        from hostctl.paths import Scope, for_scope
+        from hostctl.paths import Scope
 
         dirs = declaration_dirs(Scope(scope))
-        names = [os.fspath(d) for d in dirs]
-        # volume declarations (YAML form) decide volume units and containers' Requires=
-        names.append(os.fspath(for_scope(Scope(scope)).config / "volumes"))
-        if scope == "user":  # which networks exist decides the network units
-            from hostctl.network.defs import networks_dir
-
-            names.append(os.fspath(networks_dir(for_scope(Scope.USER))))
-        inputs = gencache.inputs_stamp(names)  # before reading: a change meanwhile misses
+        trees = input_trees(Scope(scope), dirs)
+        inputs = gencache.inputs_stamp(trees)  # before reading: a change meanwhile misses
         messages = []
         units = render(Scope(scope), dirs, hostctl_bin, messages.append)
-        gencache.save(cache, context, names, inputs, (units, messages))
+        gencache.save(cache, context, trees, inputs, (units, messages))
     for message in messages:
         report(message)
     return units

@@ -16,7 +16,9 @@ from pathlib import Path
 import jinja2
 
 from hostctl.declarations.image_file import ImageDecl
+from hostctl.declarations.kube_file import KubeDecl
 from hostctl.declarations.model import Container, Directives, VolumeKind
+from hostctl.declarations.pod_file import Pod
 from hostctl.declarations.values import format_duration
 from hostctl.declarations.volume_file import VolumeDecl
 from hostctl.errors import HostctlError
@@ -79,12 +81,13 @@ def _source(source: Path) -> str:
 
 def render_unit(
     container: Container, *, hostctl_bin: Program, scope: Scope, state_dir: Path | None = None,
-    requires: tuple[str, ...] = (),
+    requires: tuple[str, ...] = (), binds_to: tuple[str, ...] = (),
 ) -> str:
     """The text of CONTAINER's NAME.service for SCOPE, running HOSTCTL_BIN launch NAME.
 
     STATE_DIR (default: the scope's) is the image store the unit needs mounted; REQUIRES
-    are units it needs started before it (a user network's)."""
+    are units it needs started before it (a user network's); BINDS_TO are units it is
+    bound to and started after (its pod's)."""
     template = _templates().get_template("container.service.j2")
     state = state_dir if state_dir is not None else for_scope(scope).state
     return template.render(
@@ -99,6 +102,7 @@ def render_unit(
         network_wait=NETWORK_WAIT_UNIT,
         default_dependencies=container.default_dependencies,
         requires=[escape_value("unit name", unit) for unit in requires],
+        binds_to=[escape_value("unit name", unit) for unit in binds_to],
         mounts_for=[_mount_path(path) for path in _bind_sources(container)],
         health_timer=health_timer_name(container) if health_spec.timer_wanted(container) else "",
         resources=_resources(container),
@@ -268,6 +272,30 @@ def render_volume_unit(volume: VolumeDecl, *, hostctl_bin: Program, scope: Scope
     )
 
 
+def render_pod_unit(pod: Pod, *, hostctl_bin: Program, scope: Scope, members: tuple[str, ...],
+                    requires: tuple[str, ...] = (), state_dir: Path | None = None) -> str:
+    """POD's oneshot unit (NAME-pod.service), running `hostctl pod-setup NAME`
+    (hostctl.pod.holder) and Wants= its MEMBERS' units (those with start_with_pod)."""
+    state = state_dir if state_dir is not None else for_scope(scope).state
+    return _templates().get_template("pod.service.j2").render(
+        description=escape_value("description", f"hostctl pod {pod.display_name}"),
+        source=_source(pod.source),
+        user=scope is Scope.USER,
+        default_dependencies=pod.default_dependencies,
+        network_wait=NETWORK_WAIT_UNIT,
+        state_dir=_mount_path(str(state)),
+        requires=[escape_value("unit name", unit) for unit in requires],
+        members=[escape_value("unit name", unit) for unit in members],
+        identifier=escape_value("name", pod.unit_name.removesuffix(".service")),
+        exec_start=_command(hostctl_bin, "pod-setup", pod.name, scope),
+        exec_stop=_command(hostctl_bin, "pod-release", pod.name, scope),
+        stop_timeout=int(pod.stop_timeout),
+        unit=_directive_lines(pod.unit),
+        service=_directive_lines(pod.service),
+        install=_directive_lines(pod.install),
+    )
+
+
 def render_image_unit(image: ImageDecl, *, hostctl_bin: Program, scope: Scope,
                       state_dir: Path | None = None) -> str:
     """The oneshot NAME-image.service that pulls quadlet image IMAGE
@@ -323,4 +351,27 @@ def render_network_wait(*, python: str) -> str:
             [python, "-m", "hostctl.systemd.netwait", str(NETWORK_WAIT_TIMEOUT)]
         ),
         timeout=NETWORK_WAIT_TIMEOUT,
+    )
+
+
+def render_kube_unit(kube: KubeDecl, pods: tuple[str, ...], *, hostctl_bin: Program,
+                     scope: Scope) -> str:
+    """The oneshot unit of quadlet .kube file KUBE: `kube-setup` prepares its app, and its
+    Wants= start the PODS' units (hostctl.kube.quadlet)."""
+    return _templates().get_template("kube.service.j2").render(
+        name=escape_value("name", kube.name),
+        source=_source(kube.source),
+        yaml=[_source(path) for path in kube.yaml],
+        user=scope is Scope.USER,
+        default_dependencies=kube.default_dependencies,
+        network_wait=NETWORK_WAIT_UNIT,
+        pods=pods,
+        unit_lines=_directive_lines(kube.unit),
+        service_lines=_directive_lines(kube.service),
+        install_lines=_directive_lines(kube.install),
+        identifier=escape_value("name", kube.unit_name.removesuffix(".service")),
+        working_directory=escape_value("WorkingDirectory", kube.working_directory)
+        if kube.working_directory else None,
+        exec_start=_command(hostctl_bin, "kube-setup", kube.name, scope),
+        exec_stop=_command(hostctl_bin, "kube-release", kube.name, scope),
     )

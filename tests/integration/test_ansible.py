@@ -144,8 +144,8 @@ def test_install_role_prepares_plain_hosts(fleet: Fleet) -> None:
         done = host.run([f"{VENV}/bin/python", "-c", "import hostctl; print(hostctl.__file__)"])
         assert done.stdout.startswith(f"{VENV}/lib/")
         for kind in ("system", "user"):
-            link = host.run(["readlink", f"/etc/systemd/{kind}-generators/hostctl-generator"])
-            assert link.stdout.strip() == f"{VENV}/bin/hostctl-generator"
+            program = host.run(["head", "-1", f"/etc/systemd/{kind}-generators/hostctl-generator"])
+            assert program.stdout.strip() == f"#!{VENV}/bin/python -sSE"
         assert host.run(["test", "-e", "/var/lib/systemd/linger/alice"], check=False)\
             .returncode == 0
     again = install(fleet)
@@ -238,11 +238,52 @@ def listed(fleet: Fleet, *, check: bool = False, **extra: str) -> PlayRun:
                           extra_vars={"image": fleet.image, **extra}).check()  # type: ignore[attr-defined]
 
 
+# A generator of the test's own: systemd runs every generator at each daemon-reload, so
+# the lines it appends count the reloads (systemd 252 does not log them at info level).
+RELOAD_COUNTER = "#!/bin/sh\necho reload >> /run/reload-count\n"
+
+
+def reload_counter(fleet: Fleet) -> None:
+    for host in fleet.hosts.values():
+        host.write_file("/etc/systemd/system-generators/zz-reload-count", RELOAD_COUNTER,
+                        mode=0o755)
+        host.run(["rm", "-f", "/run/reload-count"])
+
+
+def reloads(fleet: Fleet) -> dict[str, int]:
+    """daemon-reloads on each host since reload_counter()."""
+    return {name: len(host.run(["sh", "-c", "cat /run/reload-count 2>/dev/null || true"])
+                      .stdout.split()) for name, host in fleet.hosts.items()}
+
+
+def journal_cursors(fleet: Fleet) -> dict[str, str]:
+    """Where each host's journal ends now."""
+    return {name: host.sh("journalctl -n0 --show-cursor -o cat | sed -n 's/^-- cursor: //p'")
+            .stdout.strip() for name, host in fleet.hosts.items()}
+
+
+def manager_lines(fleet: Fleet, cursors: dict[str, str]) -> dict[str, list[str]]:
+    """What systemd (PID 1) logged on each host since CURSORS."""
+    return {name: host.run(["journalctl", "_PID=1", f"--after-cursor={cursors[name]}",
+                            "-o", "cat"]).stdout.splitlines()
+            for name, host in fleet.hosts.items()}
+
+
 def test_one_task_with_a_list_of_containers(fleet: Fleet) -> None:
     try:
+        cursors = journal_cursors(fleet)
+        reload_counter(fleet)
         assert set(listed(fleet).changed.values()) == {1}
         for unit in LISTED_UNITS:
             assert set(active(fleet, unit).values()) == {"active"}
+        # A first deploy: one daemon-reload per host for both declarations and their
+        # enable drop-ins, and both start jobs queued before either container is up.
+        assert set(reloads(fleet).values()) == {1}
+        for name, lines in manager_lines(fleet, cursors).items():
+            starting = [i for i, line in enumerate(lines) if line.startswith("Starting list")]
+            started = [i for i, line in enumerate(lines) if line.startswith("Started list")]
+            assert len(starting) == len(started) == 2, (name, lines)
+            assert max(starting) < min(started), (name, lines)
         assert "hi from list1" in fleet.hosts["fleet1"].journal("list1.service")
         pids = {unit: main_pids(fleet, unit) for unit in LISTED_UNITS}
         assert set(listed(fleet).changed.values()) == {0}
@@ -251,6 +292,7 @@ def test_one_task_with_a_list_of_containers(fleet: Fleet) -> None:
         assert set(run.changed.values()) == {1}
         assert "-  GREETING: hi" in run.stdout and "+  GREETING: yo" in run.stdout, run.stdout
         assert {unit: main_pids(fleet, unit) for unit in LISTED_UNITS} == pids
+        assert set(reloads(fleet).values()) == {1}  # no-op and check runs reload nothing
         # The change restarts only the container whose declaration changed.
         assert set(listed(fleet, greeting="yo").changed.values()) == {1}
         assert all(main_pids(fleet, "list1.service")[n] != pids["list1.service"][n]
@@ -258,6 +300,8 @@ def test_one_task_with_a_list_of_containers(fleet: Fleet) -> None:
         assert main_pids(fleet, "list2.service") == pids["list2.service"]
     finally:
         gone = listed(fleet, state="absent")
+        for host in fleet.hosts.values():
+            host.run(["rm", "-f", "/etc/systemd/system-generators/zz-reload-count"])
     assert set(gone.changed.values()) == {1}
     for unit in LISTED_UNITS:
         assert set(active(fleet, unit).values()) == {"inactive"}

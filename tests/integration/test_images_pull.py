@@ -30,9 +30,10 @@ import urllib3
 
 from hostctl.errors import ImageError
 from hostctl.images.manage import list_images
-from hostctl.images.manifest import OCI_INDEX, OCI_MANIFEST, host_platform
+from hostctl.images.manifest import OCI_INDEX, OCI_MANIFEST, chain_ids, host_platform
 from hostctl.images.pull import pull
 from hostctl.images.store import Store
+from tests.support.faultproxy import FaultProxy
 
 pytestmark = [
     pytest.mark.integration,
@@ -293,6 +294,40 @@ def test_corrupt_blob_is_refused_and_nothing_partial_stays(
     assert store_leftovers(store) == []
     assert list(store.snapshots.iterdir()) == []
     assert store.lookup(ref) is None
+
+
+def test_a_layer_applied_as_it_streams_is_dropped_on_a_bad_digest_and_resumed_after_a_cut(
+    registry: Registry, store: Store
+) -> None:
+    data = [os.urandom(100_000) for _ in range(40)]
+    tars = [busybox_layers("demo/stream:1")[0],
+            layer_tar([entry("data", tarfile.DIRTYPE, mode=0o755),
+                       *(entry(f"data/{i}", data=d) for i, d in enumerate(data))])]
+    doc = push_image(registry, "demo/stream", "1", tars=tars)
+    big = doc["layers"][1]["digest"]
+    top_chain = chain_ids([sha(t) for t in tars])[1]
+    with FaultProxy(registry.address) as proxy:
+        ref = f"{proxy.host}/demo/stream:1"
+        proxy.fault(f"/blobs/{big}", "wrong-late")
+        logs: list[str] = []
+        with pytest.raises(ImageError, match=f"blob {big}: digest mismatch"):
+            pull(store, ref, log=logs.append)
+        # The layer was being applied while it downloaded; nothing of it stays.
+        assert f"applying layer {big}" in logs and not any(
+            line.startswith(f"fetched layer {big}") for line in logs)
+        assert not store.has_blob(big) and not store.has_snapshot(top_chain)
+        assert store_leftovers(store) == [] and store.lookup(ref) is None
+
+        # Cut mid-layer and resumed with Range; then cut again, and a server that ignores
+        # Range sends it all again: the applier follows both, and the pull succeeds.
+        proxy.fault(f"/blobs/{big}", "cut", times=2)
+        proxy.fault(f"/blobs/{big}", "norange")
+        image = pull(store, ref)
+        assert [kind for path, kind in proxy.seen if big in path] == [
+            "wrong-late", "cut", "cut", "norange"]
+    assert [(image.snapshots[1] / f"data/{i}").read_bytes() for i in range(40)] == data
+    assert store.has_blob(big) and store_leftovers(store) == []
+    assert store.lookup(ref) is not None
 
 
 def test_registry_down_is_a_clear_error(store: Store) -> None:

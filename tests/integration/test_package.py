@@ -63,6 +63,9 @@ def test_the_package_runs_a_declared_container_and_purge_keeps_the_data(
     assert host.run(["sh", "-c", "command -v hostctl"]).stdout.strip() == "/usr/bin/hostctl"
     assert host.run(["test", "-x", "/usr/lib/systemd/system-generators/hostctl-generator"],
                     check=False).returncode == 0
+    # what systemd runs is the generator started without site (hostctl.units.genentry)
+    shebang = host.run(["head", "-1", "/usr/lib/systemd/system-generators/hostctl-generator"])
+    assert shebang.stdout.strip() == "#!/usr/bin/python3 -sSE"
     shown = host.run(["python3", "-c", "import hostctl; print(hostctl.__file__)"]).stdout
     assert shown.startswith("/usr/lib/python3/dist-packages/hostctl/"), shown
     for path in ("/usr/share/man/man1/hostctl.1.gz",

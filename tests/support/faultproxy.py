@@ -2,8 +2,11 @@
 
 proxy.fault("/blobs/", "cut", times=1) makes the next blob GET send its headers and half
 its body, then close the connection. Kinds: "500" and "503" (error status), "429" (with
-Retry-After: 1), "cut" (connection closed mid-body), "wrong" (a body byte flipped),
-"stall" (half the body, then silence until proxy.released is set: a transfer in flight).
+Retry-After: 1), "cut" (connection closed mid-body), "wrong" (the body's first byte
+flipped), "wrong-late" (a byte three quarters into the body flipped: found only once a
+reader has used most of it), "norange" (the Range header dropped: the whole body again,
+as from a server that cannot resume), "stall" (half the body, then silence until
+proxy.released is set: a transfer in flight).
 Range requests are forwarded, so resumption can be tested. `seen` records (path, fault).
 """
 
@@ -77,8 +80,9 @@ class FaultProxy:
                     self.end_headers()
                     return
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() in ("accept", "authorization", "range")}
+                forwarded = ("accept", "authorization") if kind == "norange" else \
+                    ("accept", "authorization", "range")
+                headers = {k: v for k, v in self.headers.items() if k.lower() in forwarded}
                 conn.request("GET", self.path, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
@@ -103,6 +107,9 @@ class FaultProxy:
                     return
                 if kind == "wrong" and body:
                     body = bytes([body[0] ^ 0xFF]) + body[1:]
+                if kind == "wrong-late" and body:
+                    at = len(body) * 3 // 4
+                    body = body[:at] + bytes([body[at] ^ 0xFF]) + body[at + 1:]
                 self.wfile.write(body)
 
         return Handler

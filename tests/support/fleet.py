@@ -51,6 +51,7 @@ FLEET_MASKS = (
     "podman-auto-update.timer",
     "podman-restart.service",
     "podman.socket",
+    "podman.service",  # Debian's package enables it in default.target: fails over overlayfs
 )
 
 # "fleet1 : ok=3 changed=1 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0"

@@ -67,7 +67,8 @@ DEFAULT_MASKS = (
     "podman-auto-update.service",
     "podman-restart.service",
     "podman.socket",
-    "podman.service",  # enabled for default.target: fails when the host has podman storage
+    "podman.service",  # enabled by the package; fails in a guest once the machine's
+    # /var/lib/containers holds overlay storage (overlay over the guest's overlayfs)
 )
 # Units the machine may have enabled that every guest would start on the shared network
 # (sshd on port 22 in each): hidden in the guest by an overlay whiteout on the enablement

@@ -145,6 +145,8 @@ def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None
         "bad.network": "[Network]\nDriver=macvlan\n",
         "data.volume": "[Volume]\n",
         "app.pod": "[Pod]\n",
+        "bad.pod": "[Pod]\nIP=10.0.0.2\n",
+        "app.kube": "[Kube]\n",
         "notes.txt": "hello\n",
     }
     for name, text in files.items():
@@ -156,7 +158,9 @@ def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None
     assert f"{tmp_path / 'lab.network'}: ok" in done.stdout
     assert f"{tmp_path / 'bad.network'}:2:Driver: driver 'macvlan'" in done.stderr
     assert f"{tmp_path / 'data.volume'}: ok" in done.stdout
-    assert f"{tmp_path / 'app.pod'}: quadlet .pod files are not supported" in done.stderr
+    assert f"{tmp_path / 'app.pod'}: ok" in done.stdout
+    assert f"{tmp_path / 'bad.pod'}:2:IP: unsupported key 'IP'" in done.stderr
+    assert f"{tmp_path / 'app.kube'}: no Yaml= in [Kube]" in done.stderr
     assert f"{tmp_path / 'notes.txt'}: not a declaration file" in done.stderr
 
 
@@ -164,15 +168,19 @@ def test_the_generator_reports_files_of_unsupported_types(tmp_path: Path) -> Non
     from hostctl.paths import Scope
     from hostctl.units.generator import generate
 
+    (tmp_path / "app.artifact").write_text("[Artifact]\n")
     (tmp_path / "app.kube").write_text("[Kube]\n")
     reported: list[str] = []
-    assert generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append) == {}
+    units = generate(Scope.SYSTEM, None, dirs=[tmp_path], report=reported.append)
     assert reported == [
-        f"{tmp_path / 'app.kube'}: quadlet .kube files are not supported by hostctl "
-        "(hint: hostctl reads .container, .network, .volume, .image and .build files (and "
-        "its own YAML); declare what the .kube file does another way, or remove it) (file "
-        "ignored)"
+        f"{tmp_path / 'app.artifact'}: quadlet .artifact files are not supported by hostctl "
+        "(hint: hostctl reads .container, .pod, .network, .volume, .image, .build and .kube "
+        "files (and its own YAML); declare what the .artifact file does another way, or "
+        "remove it) (file ignored)",
+        f"{tmp_path / 'app.kube'}: no Yaml= in [Kube] (hint: add Yaml=FILE.yaml (the "
+        "Kubernetes YAML to play))",
     ]
+    assert "no Yaml= in [Kube]" in units["app.service"]  # a unit that fails saying why
 
 
 def test_validate_yaml_networks_and_volumes_by_their_directory(tmp_path: Path) -> None:
@@ -185,3 +193,27 @@ def test_validate_yaml_networks_and_volumes_by_their_directory(tmp_path: Path) -
     assert done.returncode == 2
     assert f"{tmp_path / 'networks/lab.yaml'}: ok" in done.stdout
     assert f"{tmp_path / 'volumes/cache.yaml'}:2:label: unknown key 'label'" in done.stderr
+
+
+def test_push_and_copy_parse_their_common_forms_without_typer_and_leave_the_rest_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from hostctl.cli.quick_ship import parse
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # not a terminal: no progress bars
+    assert parse(["app:1", "docker://r/app:1", "--format=json", "--all", "--user",
+                  "--platform", "linux/arm64", "--compress", "zstd"], (1, 2)) == {
+        "args": ["app:1", "docker://r/app:1"], "fmt": "json", "all_platforms": True,
+        "user": True, "platform": "linux/arm64", "compress": "zstd"}
+    assert parse(["app:1"], (1, 2)) == {
+        "args": ["app:1"], "fmt": "table", "all_platforms": False, "user": False,
+        "platform": None, "compress": None}
+    # typer's to parse: help, signing and policy options, unknown options, a wrong count
+    # of arguments, a format it refuses (it says why)
+    for argv, count in ((["--help"], (1, 2)), (["a", "--sign-by-sigstore-key", "k"], (1, 2)),
+                        (["a", "b", "--signature-policy", "p"], (2, 2)), (["a"], (2, 2)),
+                        (["a", "b", "c"], (1, 2)), (["a", "--format", "xml"], (1, 2)),
+                        (["a", "--platform"], (1, 2)), (["a", "--", "b"], (1, 2))):
+        assert parse(argv, count) is None, argv

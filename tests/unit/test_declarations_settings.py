@@ -15,7 +15,7 @@ from hostctl.declarations.settings import (
     Restart,
 )
 
-_MODEL_ONLY = {"name", "source", "locations", "default_instance", "unit_refs"}
+_MODEL_ONLY = {"name", "source", "locations", "origins", "default_instance", "unit_refs"}
 
 
 def test_every_setting_is_a_model_field_and_back() -> None:

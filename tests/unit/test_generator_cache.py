@@ -4,6 +4,7 @@ context; an unusable cache never stops the generator."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -262,3 +263,52 @@ def test_scope_name_agrees_with_default_scope(
     else:
         monkeypatch.setenv("SYSTEMD_SCOPE", told)
     assert generator.scope_name() == default_scope().value
+
+
+AUDITED = """\
+import sys
+opened = []
+sys.addaudithook(lambda event, args: opened.append(args) if event == "open" else None)
+try:
+    exec(compile({script!r}, "hostctl-generator", "exec"))
+except SystemExit as done:
+    assert not done.code, done.code
+print(repr([(str(path), flags) for path, _, flags in opened if not isinstance(path, int)]))
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def lean_run(tmp_path: Path, out: Path) -> tuple[list[tuple[str, int]], set[str]]:
+    """The generator as systemd runs it (genentry's script, python -sSE) into OUT: the
+    files other than modules it opened (path, flags) and the modules it imported."""
+    from hostctl.units.genentry import script
+
+    body = script().split("\n", 1)[1]  # the shebang's -sSE is given on the command line
+    code = AUDITED.format(script=body)
+    done = subprocess.run([sys.executable, "-sS", "-c", code, str(out)], capture_output=True,
+                          text=True, env=os.environ, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    opened, modules = done.stdout.splitlines()
+    files = [(path, flags) for path, flags in ast.literal_eval(opened)
+             if not path.endswith((".py", ".pyc"))]  # imports of hostctl's own modules
+    return files, set(modules.split())
+
+
+def test_a_cache_hit_reads_nothing_but_stat_data_and_the_cache(env: Path, tmp_path: Path) -> None:
+    (env / "web.yaml.d").mkdir()
+    (env / "web.yaml.d" / "10-stop.yaml").write_text("stop_timeout: 40\n")
+    cold, cold_modules = lean_run(tmp_path, tmp_path / "out1")
+    assert str(env / "web.yaml") in {path for path, _ in cold}  # a render reads them
+    assert "yaml" in cold_modules
+    cache = tmp_path / "cache" / "system.cache"
+    stored = cache.stat()
+    warm, modules = lean_run(tmp_path, tmp_path / "out2")
+    paths = {path for path, _ in warm}
+    assert not {p for p in paths if p.startswith(str(env))}, warm  # no declaration, no drop-in
+    assert {p for p in paths if not p.startswith(str(tmp_path / "out2"))} == {str(cache)}, warm
+    written = {path for path, flags in warm if flags is not None and flags & os.O_ACCMODE}
+    assert written and all(p.startswith(str(tmp_path / "out2")) for p in written), warm
+    assert (cache.stat().st_ino, cache.stat().st_mtime_ns) == (stored.st_ino, stored.st_mtime_ns)
+    assert "TimeoutStopSec=40" in (tmp_path / "out2" / "web.service").read_text()
+    # builtin and frozen modules only: no yaml, jinja2, typing, collections, re
+    assert not modules & {"yaml", "jinja2", "typing", "collections", "re", "contextlib"}, modules

@@ -28,6 +28,7 @@ VALID = {
     "dns-options", "basepodman", "network", "health-cmd-shell-quotes", "template@instance",
     "network.quadlet.servicename",  # the network that service-name.network declares
     "mount.servicename",  # the volume that service-name.volume declares
+    "startwithpod@foo", "startwithpod_yes",  # members of startwithpod.pod
 }  # fmt: skip
 NETWORKS = sorted(CORPUS.glob("*.network"))
 VALID_NETWORKS = {"basic", "disable-dns", "gateway", "internal", "options"}

@@ -434,6 +434,25 @@ options:
     - 'Quadlet key: C(Secret).'
     type: list
     elements: raw
+  pod:
+    description:
+    - 'The pod the container is a member of (/etc/hostctl/pods/NAME.yaml or a NAME.pod file):
+      it shares the pod''s network, IPC and UTS namespaces and /dev/shm, so it cannot set
+      network, ports, hostname, dns*, add_hosts or shm_size itself; its unit is BindsTo= and
+      After= the pod''s unit.'
+    - 'Becomes: OCI linux.namespaces (the pod''s); unit [Unit] BindsTo=/After= NAME-pod.service.'
+    - 'Example: C(web).'
+    - 'Quadlet key: C(Pod).'
+    type: str
+  start_with_pod:
+    description:
+    - 'With `pod`: starting the pod''s unit starts this container too (the pod''s unit Wants=
+      it); false leaves it to be started on its own.'
+    - 'Becomes: the pod unit''s [Unit] Wants=/Before=.'
+    - 'hostctl''s default when left out: V(true).'
+    - 'Example: C(false).'
+    - 'Quadlet key: C(StartWithPod).'
+    type: bool
   network:
     description:
     - 'host (the host''s network), none (loopback only), bridge (hostctl''s default network;
@@ -444,6 +463,15 @@ options:
     - 'Example: C(host).'
     - 'Quadlet key: C(Network).'
     type: str
+  network_aliases:
+    description:
+    - 'More names the container is known by on its named network: the other members'' /etc/hosts
+      list them with its address (a compose service''s name).'
+    - 'Becomes: /etc/hosts of the network''s other members.'
+    - 'Example: C([db, database]).'
+    - 'Quadlet key: C(NetworkAlias).'
+    type: list
+    elements: str
   ports:
     description:
     - '[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host; ranges like 8000-8009:80-89

@@ -50,15 +50,16 @@ def unit_state(scope, unit):
     return active_state(unit, scope)
 
 
-def _ensure_enabled(step, enabled, declaration, declared):
+def _ensure_enabled(step, enabled, declaration, declared, reload=True):
     """Enable or disable at boot; DECLARED: the declaration is already on disk (in check
-    mode a new one is not, so the drop-in that would be written is only looked for)."""
+    mode a new one is not, so the drop-in that would be written is only looked for).
+    RELOAD=False: the caller reloads systemd once for several containers."""
     from hostctl.api.containers import enable_dropin, set_enabled
 
     if enabled is None or (enabled and declaration.get('install')):
         return
     if declared:
-        result = set_enabled(step.name, enabled, step.scope, check=step.check)
+        result = set_enabled(step.name, enabled, step.scope, check=step.check, reload=reload)
         changed = result.changed
     else:
         changed = enable_dropin(step.name, step.scope).exists() != enabled
@@ -66,13 +67,26 @@ def _ensure_enabled(step, enabled, declaration, declared):
         step.did('%s %s' % ('enable' if enabled else 'disable', step.unit))
 
 
-def _ensure_image(step, declaration):
-    """Under pull always/newer, a newer image in the registry is a change (and a restart)."""
+def image_key(declaration):
+    """What decides an image refresh's outcome: the same for containers sharing an image."""
+    return (declaration['image'], declaration.get('pull'), declaration.get('platform'))
+
+
+def _ensure_image(step, declaration, refreshed=None):
+    """Under pull always/newer, a newer image in the registry is a change (and a restart).
+    REFRESHED: outcomes by image_key already had (several containers, one image: one pull)."""
     policy = declaration.get('pull')
     if policy not in REFRESHING_POLICIES:
         return False
-    changed, before, after, warning = images.refresh(
-        declaration['image'], step.scope, policy, step.check, declaration.get('platform'))
+    key = image_key(declaration)
+    if refreshed is None or key not in refreshed:
+        outcome = images.refresh(declaration['image'], step.scope, policy, step.check,
+                                 declaration.get('platform'))
+        if refreshed is not None:
+            refreshed[key] = outcome
+    else:
+        outcome = refreshed[key]
+    changed, before, after, warning = outcome
     if warning:
         step.warnings.append(warning)
     if changed:
@@ -97,42 +111,66 @@ def unit_method(state, active, restart):
     return None
 
 
-def _ensure_running(step, state, active, restart):
-    from hostctl.api.containers import control
-
-    method = unit_method(state, active, restart)
-    if method is None:
-        return
-    step.did('%s %s' % (method[:-len('Unit')].lower(), step.unit))
-    if not step.check:
-        control(step.name, method, step.scope)
-
-
-def ensure_present(params, scope, check):
-    """Declare, enable, refresh and run container NAME as PARAMS say."""
+def declare(params, scope, check, reload=True):
+    """Write NAME's declaration and enable drop-in as PARAMS say (RELOAD=False: without
+    the daemon-reload, which the caller does once); (step, applied, declaration)."""
     from hostctl.api.containers import apply
 
     name, state = params['name'], params['state']
     step = Step(name, scope, check)
     declaration = declaration_of(params)
-    applied = apply(name, declaration, scope=scope, check=check, start=False)
+    applied = apply(name, declaration, scope=scope, check=check, start=False, reload=reload)
     if applied.changed:
         step.did(*applied.actions)
     enabled = params['enabled']
     if enabled is None and state in ('started', 'restarted'):
         enabled = True
     _ensure_enabled(step, enabled, declaration,
-                    declared=not check or applied.before is not None)
-    image_changed = _ensure_image(step, declaration)
-    active = applied.unit_state if applied.unit_state is not None else (
-        unit_state(scope, step.unit) if applied.before is not None else 'inactive')
+                    declared=not check or applied.before is not None, reload=reload)
+    return step, applied, declaration
+
+
+def needs_state(applied):
+    """Whether the unit's ActiveState must still be asked for (apply() did not say)."""
+    return applied.unit_state is None and applied.before is not None
+
+
+def running_method(params, step, applied, image_changed, active):
+    """The job NAME's unit needs (see unit_method), recorded in STEP's actions. ACTIVE:
+    its ActiveState, when needs_state(APPLIED); else what apply() said or 'inactive'."""
+    if not needs_state(applied):
+        active = applied.unit_state if applied.unit_state is not None else 'inactive'
     restart = params['force_restart'] or image_changed or (
         applied.changed and applied.before is not None)
-    _ensure_running(step, state, active, restart)
+    method = unit_method(params['state'], active, restart)
+    if method is not None:
+        step.did('%s %s' % (method[:-len('Unit')].lower(), step.unit))
+    return method
+
+
+def wrote(step):
+    """Whether STEP wrote a declaration or drop-in (its actions ask for a daemon-reload)."""
+    return 'daemon-reload' in step.actions
+
+
+def ensure_present(params, scope, check):
+    """Declare, enable, refresh and run container NAME as PARAMS say: the declaration and
+    its enable drop-in written first, then one daemon-reload for both."""
+    from hostctl.api.containers import control, reload_units
+
+    step, applied, declaration = declare(params, scope, check, reload=False)
+    if wrote(step) and not check:
+        step.warnings.extend(reload_units(scope))
+    image_changed = _ensure_image(step, declaration)
+    active = unit_state(scope, step.unit) if needs_state(applied) else None
+    method = running_method(params, step, applied, image_changed, active)
+    if method is not None and not check:
+        control(step.name, method, scope)
     return _result(step, applied, declaration['image'])
 
 
-def _result(step, applied, image):
+def _result(step, applied, image, states=None):
+    """The module's result for one container; STATES: ActiveStates already asked for."""
     result = dict(
         changed=step.changed, actions=step.actions, warnings=step.warnings,
         unit=step.unit, path=str(applied.path), declaration=applied.after,
@@ -144,7 +182,12 @@ def _result(step, applied, image):
         result['image_digest'] = None
         return result
     unchanged = not step.changed and applied.unit_state is not None
-    result['unit_state'] = applied.unit_state if unchanged else unit_state(step.scope, step.unit)
+    if unchanged:
+        result['unit_state'] = applied.unit_state
+    elif states is not None:
+        result['unit_state'] = states.get(step.unit, 'inactive')
+    else:
+        result['unit_state'] = unit_state(step.scope, step.unit)
     result['image_digest'] = images.stored_digest(image, step.scope)
     return result
 

@@ -47,11 +47,15 @@ options:
         options for one container (O(name), O(state), O(image) and the other declaration
         keys, O(enabled), O(scope), ...); an option given to the task itself applies to
         every element that does not set it.
-      - Every element is checked first, then the containers are brought to their states
-        one after the other; each is decided, changed and restarted exactly as a task of
-        its own would be. The result lists them under RV(containers).
+      - Every element is checked first; each container is decided, changed and restarted
+        exactly as a task of its own would be, and the result lists them under
+        RV(containers). The work is batched per O(scope) and O(owner), in this order;
+        every declaration and enable drop-in is written, systemd is reloaded once, each
+        image that a start needs and the store lacks is pulled once (several images at
+        once; for O(scope=system)), and the start, stop and restart jobs are queued
+        together and waited for together, so the containers start in parallel.
       - One task for many containers spares Ansible's per-task round trip to the host for
-        each of them.
+        each of them, and a first deploy the reloads, pulls and waits of each.
     type: list
     elements: dict
   state:
@@ -258,13 +262,14 @@ def one(module):
 
 
 def several(module):
-    """Each element of `containers` in turn; the first failure fails the task, with the
-    results of the containers before it."""
+    """The elements of `containers`, batched per scope and owner (module_utils.deploy:
+    one daemon-reload, each image pulled once, the jobs queued together); the first
+    failure fails the task, with the results of the containers before it."""
     from ansible_collections.hostctl.hostctl.plugins.module_utils.batch import (
         BatchError,
         element_params,
     )
-    from ansible_collections.hostctl.hostctl.plugins.module_utils.container import ensure
+    from ansible_collections.hostctl.hostctl.plugins.module_utils.deploy import ensure_many
 
     try:
         tasks = element_params(module.params, module.params['containers'], container_spec(),
@@ -274,16 +279,24 @@ def several(module):
     for params in tasks:
         if owner_problem(params):
             module.fail_json(msg='%s: %s' % (params['name'], owner_problem(params)))
-    results, diffs = [], []
-    for params in tasks:
+    groups = {}  # (scope, owner) -> indexes of its elements, in order
+    for index, params in enumerate(tasks):
+        groups.setdefault((params['scope'], params.get('owner')), []).append(index)
+    done = {}  # index -> result
+    for (_scope, owner), indexes in groups.items():
+        group = [tasks[index] for index in indexes]
         try:
-            result = as_owner(params['owner'], ensure, params, scope_of(params),
-                              module.check_mode)
+            results, failure = as_owner(owner, ensure_many, group, scope_of(group[0]),
+                                        module.check_mode)
         except (HostctlError, OwnerError) as error:
-            failure = error_result(error)
-            failure['msg'] = '%s: %s' % (params['name'], failure['msg'])
-            module.fail_json(changed=any(r['changed'] for r in results), containers=results,
-                             **failure)
+            _fail(module, tasks, done, group[0]['name'], error)
+        done.update(zip(indexes, results))
+        if failure is not None:
+            name, message, where, hint = failure
+            _fail(module, tasks, done, name, HostctlError(message, where=where, hint=hint))
+    results, diffs = [], []
+    for index, params in enumerate(tasks):
+        result = done[index]
         for warning in result.pop('warnings'):
             module.warn('%s: %s' % (params['name'], warning))
         diffs.append(result.pop('diff'))
@@ -293,6 +306,20 @@ def several(module):
     if module._diff:
         outcome['diff'] = diffs
     module.exit_json(**outcome)
+
+
+def _fail(module, tasks, done, name, error):
+    """Fail the task for container NAME's ERROR, with the results DONE (by index)."""
+    failure = error_result(error) if isinstance(error, HostctlError) else dict(msg=str(error))
+    failure['msg'] = '%s: %s' % (name, failure['msg'])
+    results = []
+    for index in sorted(done):
+        result = dict(done[index], name=tasks[index]['name'])
+        result.pop('warnings', None)
+        result.pop('diff', None)
+        results.append(result)
+    module.fail_json(changed=any(r['changed'] for r in results), containers=results,
+                     **failure)
 
 
 if __name__ == '__main__':

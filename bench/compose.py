@@ -1,0 +1,243 @@
+"""Compose projects: generating their units, and a whole project up vs podman-compose.
+
+Part 1, generating units for a 10-service compose project (target: at most 50 ms):
+  in-process    loading, translating and rendering the project (hostctl.compose.units)
+  generator     the hostctl-generator process with its render cache off, writing every
+                unit into an empty directory (interpreter start included)
+  cached        the same process when nothing changed since its last run
+  python floor  the virtualenv's interpreter starting and exiting: on a loaded machine
+                every process number is a multiple of it
+Part 2, web + db + cache up (target: at most 0.5x podman-compose's time), in one systemd
+test host with its own network, from the same compose file: db has a health check that
+web waits for (service_healthy); each run starts from nothing running (images stored)
+and ends when every service's first line is in the journal:
+  hostctl       `hostctl compose up -d` (install, daemon-reload, start PROJECT.target)
+  podman        `podman-compose up -d` (Debian's 1.0.3; podman 4.3.1 with runc, the
+                journald log driver, containers in a directory of the machine)
+Runs are taken in turns; each number is the median of --runs runs. Needs root.
+Usage: .venv/bin/python bench/compose.py [--runs 5] [--parts 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support import netguest  # noqa: E402
+from tests.support.testhost import TestHost  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+HOSTCTL = str(VENV_BIN / "hostctl")
+GENERATOR = str(VENV_BIN / "hostctl-generator")
+SERVICE = """\
+  app{i}:
+    image: registry.example.com/team/app{i}:1.4
+    command: ["/app", "--port", "80{i:02d}"]
+    environment: {{MODE: production, INDEX: "{i}"}}
+    ports: ["{port}:80"]
+    volumes: ["data{i}:/data", "./conf:/conf:ro"]
+    healthcheck: {{test: ["CMD", "true"], interval: 10s}}
+    deploy: {{resources: {{limits: {{memory: 512M, cpus: "0.5"}}}}}}
+    restart: unless-stopped
+"""
+SRC = "/srv/shop"
+COMPOSE = f"""\
+services:
+  web:
+    image: {netguest.IMAGE}
+    command: ["sh", "-c", "echo web starting; mkdir -p /www; exec httpd -f -p 80 -h /www"]
+    ports: ["8080:80"]
+    stop_signal: SIGKILL
+    depends_on:
+      db: {{condition: service_healthy}}
+      cache: {{condition: service_started}}
+  db:
+    image: {netguest.IMAGE}
+    command: ["sh", "-c", "echo db starting; touch /tmp/ready; exec sleep 600"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "test", "-e", "/tmp/ready"]
+      interval: 1s
+    volumes: [data:/data]
+  cache:
+    image: {netguest.IMAGE}
+    command: ["sh", "-c", "echo cache starting; exec sleep 600"]
+    stop_signal: SIGKILL
+volumes:
+  data: {{}}
+"""
+# Runs ARGV in the guest and waits until each journal match (FIELD=VALUE) has a line that
+# is not hostctl's own launcher talking; prints the seconds from the start to then.
+WAITER = "/usr/local/lib/bench-first-lines.py"
+WAITER_CODE = """\
+import json, subprocess, sys, time
+argv, matches = sys.argv[1:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]
+began = time.time()
+start = time.monotonic()
+subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+seen = set()
+query = []
+for match in matches:
+    query += [match, "+"]
+while True:
+    out = subprocess.run(["journalctl", f"--since=@{int(began)}", "-o", "json", *query[:-1]],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        entry = json.loads(line)
+        text = entry.get("MESSAGE")
+        fresh = int(entry["__REALTIME_TIMESTAMP"]) >= began * 1e6
+        if fresh and isinstance(text, str) and not text.startswith("hostctl:"):
+            for match in matches:
+                field, _, value = match.partition("=")
+                if entry.get(field) == value:
+                    seen.add(match)
+    if len(seen) == len(matches):
+        break
+    if time.monotonic() - start > 120:
+        sys.exit("timeout: only " + ", ".join(sorted(seen)))
+    time.sleep(0.02)
+print(time.monotonic() - start)
+"""
+PODMAN_CONF = {
+    "/etc/containers/containers.conf":
+        '[containers]\npids_limit = 0\nlog_driver = "journald"\n[engine]\nruntime = "runc"\n',
+    "/etc/containers/registries.conf.d/bench.conf":
+        f'[[registry]]\nlocation = "{netguest.REGISTRY}"\ninsecure = true\n',
+    WAITER: WAITER_CODE,
+}
+HOSTCTL_UP = ["sh", "-c", f"cd {SRC} && exec {HOSTCTL} compose up -d"]
+PODMAN_UP = ["sh", "-c", f"cd {SRC} && exec podman-compose -p pc up -d"]
+HOSTCTL_LINES = ["_SYSTEMD_UNIT=shop-web.service", "_SYSTEMD_UNIT=shop-db.service",
+                 "_SYSTEMD_UNIT=shop-cache.service"]
+PODMAN_LINES = ["CONTAINER_NAME=pc_web_1", "CONTAINER_NAME=pc_db_1", "CONTAINER_NAME=pc_cache_1"]
+
+
+def median_ms(samples: list[float]) -> str:
+    return f"{statistics.median(samples) * 1000:.1f} ms"
+
+
+def ten_services(root: Path) -> None:
+    folder = root / "etc/compose/ten"
+    folder.mkdir(parents=True)
+    (folder / "compose.yaml").write_text(
+        "services:\n" + "".join(SERVICE.format(i=i, port=8000 + i) for i in range(10))
+        + "volumes:\n" + "".join(f"  data{i}: {{}}\n" for i in range(10)))
+
+
+def generation(runs: int) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bench-compose-"))
+    env = {**os.environ, "HOSTCTL_CONFIG_DIR": str(root / "etc"),
+           "HOSTCTL_DECLARATION_PATH": str(root / "decls"), "SYSTEMD_SCOPE": "system",
+           "HOSTCTL_STATE_DIR": str(root / "state"), "HOSTCTL_RUN_DIR": str(root / "run")}
+    try:
+        ten_services(root)
+        os.environ.update(env)
+        from hostctl.compose.units import project_units
+        from hostctl.paths import Scope
+
+        project_units(Scope.SYSTEM, ("python",), lambda _: None, set())  # imports, warm
+        inproc, cold, cached, floor = [], [], [], []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            floor.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            units = project_units(Scope.SYSTEM, ("python",), lambda _: None, set())
+            inproc.append(time.perf_counter() - start)
+            cold.append(_generator(root, {**env, "HOSTCTL_GENERATOR_CACHE": "off"}))
+            cached_env = {**env, "HOSTCTL_GENERATOR_CACHE": str(root / "cache")}
+            _generator(root, cached_env)
+            cached.append(_generator(root, cached_env))
+        print(f"part 1: units of a 10-service compose project ({len(units)} units), "
+              f"median of {runs}")
+        print(f"  in-process (load, translate, render): {median_ms(inproc)}")
+        print(f"  hostctl-generator, no cache:          {median_ms(cold)}")
+        print(f"  hostctl-generator, cached:            {median_ms(cached)}")
+        print(f"  python floor (start and exit):        {median_ms(floor)}")
+        verdict = "meets" if statistics.median(cold) <= 0.05 else "misses"
+        print(f"  -> the generator process {verdict} the 50 ms target")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _generator(root: Path, env: dict[str, str]) -> float:
+    out = root / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run([GENERATOR, str(out)], env=env, check=True, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def first_lines(host: TestHost, up: list[str], lines: list[str], down: list[str]) -> float:
+    done = host.run(["/usr/bin/python3", "-I", WAITER, *up, "--", *lines], timeout=180)
+    host.run(down, timeout=180)
+    return float(done.stdout.strip())
+
+
+def whole_project(runs: int) -> None:
+    containers = Path(tempfile.mkdtemp(prefix="bench-containers-", dir="/var/tmp"))
+    host = TestHost(nspawn_args=["--private-network", f"--bind={containers}:/var/lib/containers"],
+                    files=PODMAN_CONF, masks=["podman.service"])
+    try:
+        host.start()
+        host.sh(netguest.UPLINK)
+        netguest.serve_image(host)
+        host.run([HOSTCTL, "install"])
+        host.write_file(f"{SRC}/compose.yaml", COMPOSE)
+        host.run(["podman", "pull", netguest.IMAGE], timeout=120)
+        host.run([HOSTCTL, "pull", netguest.IMAGE], timeout=120)
+        kinds = {
+            "hostctl compose up -d": (HOSTCTL_UP, HOSTCTL_LINES,
+                                      ["sh", "-c", f"cd {SRC} && {HOSTCTL} compose down"]),
+            "podman-compose up -d": (PODMAN_UP, PODMAN_LINES,
+                                     ["sh", "-c", f"cd {SRC} && podman-compose -p pc down -t 1"]),
+        }
+        for up, lines, down in kinds.values():  # warm-up, untimed
+            first_lines(host, up, lines, down)
+        samples: dict[str, list[float]] = {label: [] for label in kinds}
+        labels = list(kinds)
+        for round_ in range(runs):
+            for label in labels[round_ % 2:] + labels[:round_ % 2]:
+                samples[label].append(first_lines(host, *kinds[label]))
+        print(f"part 2: web + db + cache up until every service's first line, median of {runs}")
+        for label, found in samples.items():
+            print(f"  {label:<24} {median_ms(found)}  (runs: "
+                  + ", ".join(f"{s:.2f}" for s in found) + " s)")
+        ratio = statistics.median(samples["hostctl compose up -d"]) / statistics.median(
+            samples["podman-compose up -d"])
+        verdict = "meets" if ratio <= 0.5 else "misses"
+        print(f"  hostctl / podman-compose: {ratio:.2f}x -> {verdict} the 0.5x target")
+    finally:
+        host.close()
+        shutil.rmtree(containers, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--parts", default="1,2")
+    args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",")}
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    if "1" in parts:
+        generation(max(args.runs, 7))
+    if "2" in parts:
+        if shutil.which("podman-compose") is None:
+            sys.exit("podman-compose not found: apt-get install -y podman-compose")
+        whole_project(args.runs)
+    print(f"(load average {' '.join(load)} at the start, "
+          f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the end)")
+
+
+if __name__ == "__main__":
+    main()
