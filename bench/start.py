@@ -1,14 +1,22 @@
 """Start latency and resident overhead: hostctl vs bare `runc run` vs podman 4.3.1.
 
 From `systemctl start` to the container's first line in the journal, measured inside
-a systemd test host: the guest's clock just before `systemctl start`, and the line's
-__REALTIME_TIMESTAMP (no polling loop in the measurement). Median of N runs each, taken in
-turns (so a drift of the load weighs on all alike), in
-the same run for all three, all on the host's network and with runc. Then 20
-containers of each kind: the resident memory that is not the containers' own
-processes (hostctl: none; podman: its conmon processes).
+a systemd test host with a network namespace of its own: the guest's clock just before
+`systemctl start`, and the line's __REALTIME_TIMESTAMP (no polling loop in the
+measurement). Median of N runs each, taken in turns (so a drift of the load weighs on
+all alike), in the same run for every kind, all with runc:
 
-    sudo .venv/bin/python bench/start.py [--runs 20] [--no-podman]
+- host: `network: host` (podman --network=host); the floor is `runc run` of `runc
+  spec`'s config (host network, no seccomp);
+- bridge: the default network with one published port (podman's default CNI network);
+- named: a declared network (podman network create) with one published port;
+- rootless bridge: a lingering user's container on its default network (pasta), no
+  podman peer unless slirp4netns is installed (podman 4.3.1 has no pasta networking).
+
+Then 20 containers on the host network: the resident memory that is not the containers'
+own processes (hostctl: none; podman: its conmon processes).
+
+    sudo .venv/bin/python bench/start.py [--runs 9] [--no-podman] [--kinds host,bridge]
 
 podman (Debian's 4.3.1) is a bench-only package: `apt-get install podman`.
 """
@@ -21,28 +29,51 @@ import shutil
 import statistics
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.imagebuild import busybox_image, push  # noqa: E402
-from tests.support.registry import Registry  # noqa: E402
+from tests.support import netguest  # noqa: E402
 from tests.support.testhost import TestHost  # noqa: E402
 
 HOSTCTL = str(Path(sys.executable).parent / "hostctl")
 LINE = "bench-first-line"
-CMD = ["sh", "-c", f"echo {LINE}; exec sleep 600"]
+# Ends on SIGTERM (a shell as PID 1 would ignore it): a stop takes no stop timeout, and
+# the cleanup gets all of TimeoutStopSec= even on a loaded machine.
+CMD = ["sh", "-c", f'trap "exit 0" TERM; echo {LINE}; sleep 600 & wait']
 MANY = 20
+USER = "benchuser"
+KINDS = ("host", "bridge", "named", "rootless")
+PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083}
+NETWORK = "benchnet"
 
 
-def _start_latency_ms(host: TestHost, unit: str) -> float:
-    host.run(["systemctl", "stop", unit], check=False)
-    host.run(["systemctl", "reset-failed", unit], check=False)
-    out = host.sh(f"t=$(date +%s%6N); systemctl start {unit}; echo $t").stdout
+@dataclass(frozen=True)
+class Unit:
+    """A unit to start: a system unit, or a user unit of USER (uid)."""
+
+    name: str
+    uid: str = ""
+
+    def systemctl(self) -> str:
+        if not self.uid:
+            return "systemctl"
+        return (f"runuser -u {USER} -- env XDG_RUNTIME_DIR=/run/user/{self.uid} "
+                "systemctl --user")
+
+    def journal_match(self) -> list[str]:
+        return [f"_SYSTEMD_USER_UNIT={self.name}"] if self.uid else ["-u", self.name]
+
+
+def _start_latency_ms(host: TestHost, unit: Unit) -> float:
+    host.sh(f"{unit.systemctl()} stop {unit.name}; {unit.systemctl()} reset-failed "
+            f"{unit.name}", check=False)
+    out = host.sh(f"t=$(date +%s%6N); {unit.systemctl()} start {unit.name}; echo $t").stdout
     started = int(out.split()[-1])
     for _ in range(200):
-        journal = host.run(["journalctl", "--no-pager", "-o", "json", "-u", unit,
+        journal = host.run(["journalctl", "--no-pager", "-o", "json", *unit.journal_match(),
                             f"--since=@{started // 1_000_000 - 1}"]).stdout
         entries = [json.loads(line) for line in journal.splitlines()]
         stamps = [int(e["__REALTIME_TIMESTAMP"]) for e in entries
@@ -51,52 +82,88 @@ def _start_latency_ms(host: TestHost, unit: str) -> float:
         if stamps:
             return (min(stamps) - started) / 1000
         host.run(["sleep", "0.05"])
-    tail = host.run(["journalctl", "--no-pager", "-n", "15", "-u", unit]).stdout
-    raise RuntimeError(f"{unit}: no {LINE!r} in the journal:\n{tail}")
+    tail = host.run(["journalctl", "--no-pager", "-n", "15", *unit.journal_match()]).stdout
+    raise RuntimeError(f"{unit.name}: no {LINE!r} in the journal:\n{tail}")
 
 
-def _hostctl_unit(host: TestHost, ref: str, name: str) -> str:
-    decl = {"image": ref, "command": CMD, "stop_timeout": 1, "network": "host"}
-    host.write_file(f"/etc/hostctl/containers/{name}.yaml", json.dumps(decl))
-    return f"{name}.service"
+def _hostctl_decl(ref: str, kind: str) -> str:
+    decl: dict[str, object] = {"image": ref, "command": CMD, "stop_timeout": 5}
+    if kind == "host":
+        decl["network"] = "host"
+    else:
+        decl["ports"] = [f"{PORTS[kind]}:80"]
+    if kind == "named":
+        decl["network"] = NETWORK
+    return json.dumps(decl)
 
 
-def _runc_unit(host: TestHost, rootfs: str) -> str:
+def _hostctl_unit(host: TestHost, ref: str, name: str, kind: str = "host",
+                  uid: str = "") -> Unit:
+    if uid:
+        folder = f"/home/{USER}/.config/hostctl/containers"
+        host.run(["runuser", "-u", USER, "--", "mkdir", "-p", folder])
+        host.run(["runuser", "-u", USER, "--", "sh", "-c", f"cat > {folder}/{name}.yaml"],
+                 input=_hostctl_decl(ref, kind))
+        return Unit(f"{name}.service", uid)
+    host.write_file(f"/etc/hostctl/containers/{name}.yaml", _hostctl_decl(ref, kind))
+    return Unit(f"{name}.service")
+
+
+def _runc_unit(host: TestHost, rootfs: str) -> Unit:
     bundle = "/var/lib/bench-runc"
     host.sh(f"mkdir -p {bundle} && cd {bundle} && rm -f config.json && runc spec")
     config = json.loads(host.read_file(f"{bundle}/config.json"))
     config["root"] = {"path": rootfs, "readonly": True}
     config["process"].update(terminal=False, args=CMD)
+    config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
+                                     if n["type"] != "network"]
     host.write_file(f"{bundle}/config.json", json.dumps(config))
     host.write_file("/etc/systemd/system/bench-runc.service", f"""\
 [Service]
 ExecStart=/usr/sbin/runc run --bundle {bundle} bench-runc
 ExecStopPost=-/usr/sbin/runc delete --force bench-runc
-TimeoutStopSec=1
+TimeoutStopSec=5
 """)
-    return "bench-runc.service"
+    return Unit("bench-runc.service")
 
 
-def _podman_unit(host: TestHost, ref: str, name: str) -> str:
-    argv = " ".join(["/usr/bin/podman", "run", "--rm", "--replace", "--name", name,
+def podman_argv(ref: str, name: str, network: str, ports: list[str]) -> str:
+    """podman run as quadlet writes it (hostctl's generator reference: quadlet.md)."""
+    return " ".join(["/usr/bin/podman", "run", "--rm", "--replace", "--name", name,
                      "--pids-limit=-1", "--cgroups=split", "--sdnotify=conmon", "-d",
-                     "--log-driver=journald", "--network=host", "--runtime=runc",
-                     "--tls-verify=false", ref, *(f"'{a}'" for a in CMD)])
-    host.write_file(f"/etc/systemd/system/{name}.service", f"""\
+                     "--log-driver=journald", f"--network={network}", "--runtime=runc",
+                     *(f"--publish={p}" for p in ports), "--tls-verify=false", ref,
+                     *(f"'{a}'" for a in CMD)])
+
+
+def podman_unit_text(argv: str, name: str) -> str:
+    return f"""\
+[Unit]
+Wants=network-online.target
+After=network-online.target
 [Service]
 Type=notify
 NotifyAccess=all
 KillMode=mixed
 Delegate=yes
+SyslogIdentifier=%N
+Environment=PODMAN_SYSTEMD_UNIT=%n
 ExecStart={argv}
 ExecStop=/usr/bin/podman rm -f -i --time 1 {name}
 ExecStopPost=-/usr/bin/podman rm -f -i --time 1 {name}
 TimeoutStopSec=5
-""")
-    return f"{name}.service"
+"""
 
 
-def _interleaved(host: TestHost, units: dict[str, str], runs: int) -> dict[str, list[float]]:
+def _podman_unit(host: TestHost, ref: str, name: str, kind: str = "host") -> Unit:
+    network = {"host": "host", "bridge": "bridge", "named": NETWORK}[kind]
+    ports = [f"{PORTS[kind] + 100}:80"] if kind != "host" else []
+    host.write_file(f"/etc/systemd/system/{name}.service",
+                    podman_unit_text(podman_argv(ref, name, network, ports), name))
+    return Unit(f"{name}.service")
+
+
+def _interleaved(host: TestHost, units: dict[str, Unit], runs: int) -> dict[str, list[float]]:
     """RUNS start latencies of each unit, taken in turns (the order rotating each round),
     so that a drift of the machine's load weighs on all of them alike. A start that
     fails (podman now and then: status 219/CGROUP) is tried again, and said."""
@@ -117,7 +184,7 @@ def _interleaved(host: TestHost, units: dict[str, str], runs: int) -> dict[str, 
                     print(f"{label}: a start failed, trying again: "
                           f"{str(err).splitlines()[0]}")
     for unit in units.values():
-        host.run(["systemctl", "stop", unit], check=False)
+        host.sh(f"{unit.systemctl()} stop {unit.name}", check=False)
     return times
 
 
@@ -144,58 +211,100 @@ def _conmon_rss_kb(host: TestHost) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--no-podman", action="store_true")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help=f"a comma-separated subset of {','.join(KINDS)}")
     args = parser.parse_args()
     podman = not args.no_podman and shutil.which("podman") is not None
+    kinds = [k for k in args.kinds.split(",") if k]
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        parser.error(f"unknown kinds: {', '.join(sorted(unknown))}")
     containers = Path(tempfile.mkdtemp(prefix="bench-containers-", dir="/var/tmp"))
     try:
-        with Registry() as registry:
-            push(registry.host, "bench/busybox", "1", busybox_image())
-            ref = f"{registry.host}/bench/busybox:1"
-            files = {"/etc/containers/containers.conf": "[containers]\npids_limit = 0\n"}
-            with TestHost(nspawn_args=[f"--bind={containers}:/var/lib/containers"],
-                          files=files) as host:
-                report(host, ref, args.runs, podman)
+        files = {"/etc/containers/containers.conf": "[containers]\npids_limit = 0\n"}
+        with TestHost(nspawn_args=["--private-network",
+                                   f"--bind={containers}:/var/lib/containers"],
+                      files=files) as host:
+            host.sh(netguest.UPLINK)
+            netguest.serve_image(host)  # the guest's own registry (its own loopback)
+            report(host, netguest.IMAGE, args.runs, podman, kinds)
     finally:
         shutil.rmtree(containers, ignore_errors=True)
 
 
-def report(host: TestHost, ref: str, runs: int, podman: bool) -> None:
+def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str, Unit]:
+    """The units to time, by label; every hostctl unit started once (image pulled)."""
     host.run([HOSTCTL, "install"])
-    hostctl_unit = _hostctl_unit(host, ref, "bench-hostctl")
+    host.write_file(f"/etc/hostctl/networks/{NETWORK}.yaml", "subnet: 10.95.0.0/24\n")
+    units: dict[str, Unit] = {}
+    for kind in (k for k in kinds if k != "rootless"):
+        units[f"hostctl {kind}"] = _hostctl_unit(host, ref, f"bench-hostctl-{kind}", kind)
     host.run(["systemctl", "daemon-reload"])
-    host.run(["systemctl", "start", hostctl_unit])
-    snapshot = host.sh("ls -d /var/lib/hostctl/storage/snapshots/*/ | head -1").stdout.strip()
-    runc_unit = _runc_unit(host, snapshot or "/var/lib/hostctl/storage")
-    units = {"hostctl": hostctl_unit, "runc (floor)": runc_unit}
+    for unit in units.values():
+        host.run(["systemctl", "start", unit.name])
+    if "rootless" in kinds:
+        uid = host.lingering_user(USER)
+        unit = _hostctl_unit(host, ref, "bench-hostctl-rootless", "rootless", uid)
+        host.sh(f"{unit.systemctl()} daemon-reload")
+        units["hostctl rootless"] = unit
+        print("podman rootless: no peer (podman 4.3.1 needs slirp4netns, not installed, "
+              "and has no pasta networking)")
+    snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
+                       "[ -e $d/bin/sh ] && echo $d && break; done").stdout.strip()
+    if "host" in kinds:
+        units["runc floor"] = _runc_unit(host, snapshot or "/var/lib/hostctl/storage")
     if podman:
         host.run(["podman", "pull", "--tls-verify=false", ref])
-        units["podman 4.3.1"] = _podman_unit(host, ref, "bench-podman")
+        if "named" in kinds:
+            host.run(["podman", "network", "create", "--subnet", "10.96.0.0/24", NETWORK])
+        for kind in (k for k in kinds if k != "rootless"):
+            units[f"podman {kind}"] = _podman_unit(host, ref, f"bench-podman-{kind}", kind)
     host.run(["systemctl", "daemon-reload"])
-    record = "/run/hostctl/launch/bench-hostctl.record"
-    before = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
+    return units
+
+
+def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) -> None:
+    units = _units(host, ref, podman, kinds)
+    records = {label: f"/run/hostctl/launch/{unit.name.removesuffix('.service')}.record"
+               for label, unit in units.items() if label.startswith("hostctl") and not unit.uid}
+    before = {label: host.run(["stat", "-c", "%i", path], check=False).stdout.strip()
+              for label, path in records.items()}
+    print(f"load average before: {host.read_file('/proc/loadavg').strip()}")
     times = _interleaved(host, units, runs)
-    after = host.run(["stat", "-c", "%i", record], check=False).stdout.strip()
-    reused = "every start recorded" if before and before == after else "full starts too"
-    print(f"hostctl: {reused} (record inode {before} -> {after})")
+    print(f"load average after: {host.read_file('/proc/loadavg').strip()}")
+    for label, path in records.items():
+        after = host.run(["stat", "-c", "%i", path], check=False).stdout.strip()
+        reused = "every start recorded" if before[label] and before[label] == after \
+            else "full starts too"
+        print(f"{label}: {reused} (record inode {before[label] or '-'} -> {after or '-'})")
     medians = {label: statistics.median(values) for label, values in times.items()}
     print(f"start to first journal line, median of {runs}:")
     for label, value in medians.items():
         quartiles = statistics.quantiles(times[label], n=4)
-        print(f"  {label:<14} {value:8.1f} ms   (quartiles {quartiles[0]:.1f} .. "
+        print(f"  {label:<18} {value:8.1f} ms   (quartiles {quartiles[0]:.1f} .. "
               f"{quartiles[2]:.1f}, taken in turns)")
-    print(f"  hostctl / floor  {medians['hostctl'] / medians['runc (floor)']:.2f}x")
-    if podman:
-        print(f"  hostctl / podman {medians['hostctl'] / medians['podman 4.3.1']:.2f}x")
-    many = [_hostctl_unit(host, ref, f"bench-m{i}") for i in range(MANY)]
+    if "hostctl host" in medians and "runc floor" in medians:
+        print(f"  hostctl host / floor     {medians['hostctl host'] / medians['runc floor']:.2f}x")
+    for kind in kinds:
+        if f"podman {kind}" in medians:
+            ratio = medians[f"hostctl {kind}"] / medians[f"podman {kind}"]
+            print(f"  hostctl / podman, {kind:<8} {ratio:.2f}x")
+    if "host" in kinds:
+        resident(host, ref, podman)
+
+
+def resident(host: TestHost, ref: str, podman: bool) -> None:
+    """The resident memory next to MANY containers on the host network."""
+    many = [_hostctl_unit(host, ref, f"bench-m{i}").name for i in range(MANY)]
     host.run(["systemctl", "daemon-reload"])
     host.run(["systemctl", "start", *many])
-    count, rss = _foreign_rss_kb(host, many, {"sleep"})
+    count, rss = _foreign_rss_kb(host, many, {"sh", "sleep"})
     print(f"with {MANY} hostctl containers: {count} non-container processes, {rss} kB RSS")
     host.run(["systemctl", "stop", *many])
     if podman:
-        pods = [_podman_unit(host, ref, f"bench-p{i}") for i in range(MANY)]
+        pods = [_podman_unit(host, ref, f"bench-p{i}").name for i in range(MANY)]
         host.run(["systemctl", "daemon-reload"])
         host.run(["systemctl", "start", *pods], timeout=300)
         count, rss = _conmon_rss_kb(host)

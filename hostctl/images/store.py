@@ -195,6 +195,21 @@ class Store:
             os.close(fd)
 
     @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """The gc lock shared, as writing() holds it, without its try for the exclusive
+        lock to clean up: what a container's start holds from finding its image to
+        mounting it. (Fifty starts at boot would otherwise queue behind whichever found the
+        lock free and scans the store for temp files. Those a killed pull left are
+        removed by the next pull outside a start, `hostctl pull`, auto-update's, or prune.)"""
+        self.ensure()
+        fd = os.open(self.locks / "gc.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """No pull writes while this is held (garbage collection, repair)."""
         self.ensure()

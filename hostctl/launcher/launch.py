@@ -216,7 +216,7 @@ def launch(name: str, scope: Scope) -> int:
     _drop_record(name, scope)
     runtime = runtime_for(str(container.runtime), paths.runc_root)
     store = Store(paths.store)
-    with store.writing():  # no prune between finding the image and mounting it
+    with store.shared():  # no prune between finding the image and mounting it
         image = _image(container, store, paths)
         state.bundle.mkdir(parents=True, exist_ok=True)
         state.record_runtime(runtime.binary)
@@ -234,17 +234,21 @@ def launch(name: str, scope: Scope) -> int:
                                   unit_cgroup=unit_cgroup, user_maps=maps)
         (state.bundle / "config.json").write_text(json.dumps(config))
         check = _health_check(container, image, state, config)
-        if recording.eligible(container, scope, config):
-            recording.save(container, image, state, paths, runtime, config,
-                           str(_layer_base(image, paths)), check,
-                           start_timer=_starts_timer(container, check))
+        recordable = recording.eligible(container, scope, config)
+
+        def attach(pid: int) -> None:
+            network.attach(container, pid, paths)
+            if recordable:  # once the network is wired: the record holds its outcome
+                recording.save(container, image, state, paths, runtime, config,
+                               str(_layer_base(image, paths)), check,
+                               start_timer=_starts_timer(container, check))
+
         if str(container.log_driver) == "none":
             drop_container_output()
         hand_off(runtime, name, str(state.bundle), reference=image.reference,
                  ready_by_container=container.ready_by_container,
                  ready_when_healthy=container.ready_when_healthy and check is not None,
-                 user=scope is Scope.USER, oneshot=container.oneshot,
-                 attach=lambda pid: network.attach(container, pid, paths))
+                 user=scope is Scope.USER, oneshot=container.oneshot, attach=attach)
     except BaseException:
         remove(state)
         _drop_record(name, scope)

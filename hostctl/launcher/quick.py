@@ -16,8 +16,9 @@ import time
 
 from hostctl import __version__
 from hostctl.errors import RuntimeFailure
+from hostctl.launcher import quicknet
 from hostctl.launcher import record as records
-from hostctl.launcher.handoff import hand_off
+from hostctl.launcher.handoff import hand_off, say
 from hostctl.launcher.teardown import tear_down
 from hostctl.runtime import cgroups
 from hostctl.runtime.rootfs import mount_rootfs
@@ -26,7 +27,9 @@ from hostctl.runtime.runc import Runc
 TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, TypeVar
+
+    Result = TypeVar("Result")
 
 
 def launch_recorded(name: str) -> int | None:
@@ -44,8 +47,10 @@ def launch_recorded(name: str) -> int | None:
     if lock is None:
         unit_cgroup()
         return None
+    net = record.get("net")
     try:
-        current = records.is_current(record, __version__)
+        current = records.is_current(record, __version__) and (net is None
+                                                                or quicknet.usable(net))
         if current:
             _prepare(record)
     except BaseException:
@@ -57,7 +62,10 @@ def launch_recorded(name: str) -> int | None:
     if not current:
         unit_cgroup()
         return None
+    wiring = None
     try:
+        if net is not None:  # wired in a thread while runc create runs
+            wiring = quicknet.connect(name, net)
         unit = unit_cgroup()
         if unit is None:
             raise RuntimeFailure("cannot find this unit's cgroup in /proc/self/cgroup",
@@ -67,10 +75,19 @@ def launch_recorded(name: str) -> int | None:
             os.makedirs(os.path.dirname(record["pod"]["marker"]), exist_ok=True)
             os.close(os.open(record["pod"]["marker"], os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
                              0o644))
+        if wiring is not None:
+            wiring.bundle_written()
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
                  reference=record["reference"], ready_by_container=record["notify"],
-                 ready_when_healthy=record["notify_healthy"])
+                 ready_when_healthy=record["notify_healthy"],
+                 attach=wiring.wait if wiring is not None else None)
+    except quicknet.Doubt as doubt:
+        say(f"the recorded start does not apply ({doubt}): starting in full")
+        _remove(name)
+        return None
     except BaseException:
+        if wiring is not None:  # its plugin and rules finish before the cleanup undoes them
+            wiring.settle()
         _remove(name)
         raise
     if record["health_timer"]:
@@ -84,10 +101,12 @@ def cleanup_recorded(name: str) -> bool:
     """The unit's ExecStopPost for a system container whose last start was made from (or
     wrote) its record: False when there is no record, and the full cleanup must run.
 
-    A full start drops the record before anything else and writes one only for host or
-    none networking, so with a record there is no network state to undo: this removes
-    the runc container, the rootfs mount, the writable layer and the bundle, as
-    hostctl.launcher.state.remove does, without the network code.
+    A full start drops the record before anything else and writes one once its network
+    is wired, so a record says what there is to undo: this removes the runc container,
+    the rootfs mount, the writable layer and the bundle, as
+    hostctl.launcher.state.remove does, and what the network's replay took
+    (hostctl.launcher.quicknet.release), without the network code; whatever that cannot
+    release as recorded, the full cleanup's network half does.
     """
     record = records.load(records.record_path(name))
     if record is None:
@@ -98,11 +117,24 @@ def cleanup_recorded(name: str) -> bool:
         runtime_file = str(record["runtime_file"])
     except KeyError:
         return False
+    net = record.get("net")
+    # The container's processes are gone: its network is released (rules, plugin DEL)
+    # while runc's state, the mount and the layer are removed, as systemd gives the
+    # whole cleanup TimeoutStopSec= (stop_timeout) only.
+    released = _in_background(lambda: quicknet.release(name, net)) if net is not None else None
     tear_down(Runc(runc_root, runtime), name, bundle, scratch, runtime_file)
-    if record.get("pod") is not None:  # a pod's member: as the full cleanup does
+    if released is not None and not released():
         from hostctl.launcher import enable_site
 
         enable_site()
+        from hostctl import network
+        from hostctl.paths import Scope, for_scope
+
+        network.detach(name, for_scope(Scope.SYSTEM))
+    if record.get("pod") is not None:  # a pod's member: as the full cleanup does
+        from hostctl.launcher import enable_site
+
+        enable_site()  # idempotent: the network's release may have loaded it
         from hostctl.paths import Scope, for_scope
         from hostctl.pod.member import left
 
@@ -110,7 +142,7 @@ def cleanup_recorded(name: str) -> bool:
     return True
 
 
-def _in_background(func: Callable[[], str | None]) -> Callable[[], str | None]:
+def _in_background(func: Callable[[], Result]) -> Callable[[], Result]:
     """Run FUNC in a thread of its own; the returned function waits for its result."""
     done = _thread.allocate_lock()
     done.acquire()
@@ -126,13 +158,13 @@ def _in_background(func: Callable[[], str | None]) -> Callable[[], str | None]:
 
     _thread.start_new_thread(run, ())
 
-    def wait() -> str | None:
+    def wait() -> Result:
         done.acquire()  # until run() has finished
         done.release()  # so that a second wait() returns at once
         result = outcome[0]
         if isinstance(result, BaseException):
             raise result
-        return result if isinstance(result, str) else None
+        return result  # type: ignore[return-value]  # what func returned
 
     return wait
 

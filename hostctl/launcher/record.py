@@ -20,6 +20,10 @@ Signatures:
 - a pod's member: the text of its pod's record (hostctl.pod.holder.PodRecord), the same
   at each start of an unchanged pod (its namespaces, /dev/shm and hosts file are made
   anew at the same paths), so the pod's start does not invalidate its members' records.
+- listed: the names in a directory with a given suffix (a network file added to a
+  declaration directory, whose own mtime changes with every bundle made in it);
+- network: what hostctl.network.replay needs (the bridge, the plugins, the restore
+  tools, the network files), and the address the last start had, asked for again.
 
 Records live in the run directory (a tmpfs): the first start after a boot is a full one.
 They are written with marshal, and config.json is kept as finished JSON text with a
@@ -36,7 +40,8 @@ TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 3  # 2: the health check (healthcheck.json text, notify: healthy); 3: "pod"
+FORMAT = 4  # 2: the health check (healthcheck.json text, notify: healthy); 3: "pod";
+# 4: networks (hostctl.network.replay)
 # In the recorded config.json text, replaced by each start's own cgroup (a JSON string).
 CGROUP_PLACEHOLDER = "@hostctl-cgroups-path@"
 # Set by systemd for each start (or stop) of a unit: not inputs of the container's config.
@@ -77,6 +82,16 @@ def presence_signature(path: str) -> Signature:
     return [st.st_mode, st.st_dev, st.st_ino, st.st_rdev]
 
 
+def listing(directory: str, suffix: str) -> list[str]:
+    """The names in DIRECTORY ending with SUFFIX, sorted; [] when it cannot be read. (For
+    a directory that changes for other reasons too, as the run directory's containers/,
+    which holds both transient declarations and the bundles.)"""
+    try:
+        return sorted(n for n in os.listdir(directory) if n.endswith(suffix))
+    except OSError:
+        return []
+
+
 def start_environment() -> dict[str, str]:
     """The launcher's environment, minus what systemd sets anew for each start."""
     return {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
@@ -108,6 +123,8 @@ def is_current(record: dict[str, Any], version: str) -> bool:
         pod = record.get("pod")
         if pod is not None and _text(pod["record"]) != pod["text"]:
             return False  # a pod's member: its pod is not running, or is not the same
+        if any(listing(d, suffix) != names for d, suffix, names in record["listed"]):
+            return False
     except (KeyError, TypeError, ValueError):
         return False
     return True

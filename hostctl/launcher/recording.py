@@ -28,10 +28,9 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     """Whether the next start of CONTAINER may reuse this one (with CONFIG).
 
     Only for starts by systemd (the config has the unit's cgroup). Not for: user scope
-    (the user namespace is made anew each start), networks that are wired at each start
-    (bridge and named networks, pasta; a pod's member wires nothing, its pod's unit
-    does, and the pod's record is an input of the member's), secrets (copied from the
-    unit's credentials at each start), volumes with the `U` option (chowned at each
+    (the user namespace and pasta are made anew each start; a pod's member wires nothing,
+    its pod's unit does, and the pod's record is an input of the member's), secrets
+    (copied from the unit's credentials at each start), volumes with the `U` option (chowned at each
     start), anonymous volumes (made anew at each start), short image names (resolved
     through registries.conf at each start), `pull: always` or `newer` (the registry is
     asked at each start), `env_host` (the container gets the variables systemd sets anew
@@ -45,7 +44,6 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
             and bool(config.get("linux", {}).get("cgroupsPath"))
-            and (container.network in ("host", "none") or container.pod is not None)
             and str(container.pull) in ("missing", "never")
             and not container.secrets
             and not container.oneshot
@@ -94,10 +92,18 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
          runtime: Runc, config: dict[str, Any], layer_base: str,
          health: tuple[str, dict[str, Any], dict[str, Any]] | None, *,
          start_timer: bool) -> None:
-    """Record this start of CONTAINER for the next one (called before runc create);
-    HEALTH is its check (hostctl.launcher.launch.Health; None: no check), START_TIMER
-    whether the start has to start the check's timer."""
+    """Record this start of CONTAINER for the next one (called between runc create and
+    start, once the network is attached); HEALTH is its check
+    (hostctl.launcher.launch.Health; None: no check), START_TIMER whether the start has
+    to start the check's timer. Nothing is recorded for a network that cannot be
+    replayed (hostctl.network.for_record)."""
+    from hostctl import network
     from hostctl.declarations.search import declaration_inputs
+
+    wired = network.for_record(container, paths)
+    if wired is None:
+        return
+    net, net_content, net_present, listed = wired
 
     bundle = str(state.bundle)
     content = [str(p) for p in declaration_inputs(container.name, Scope.SYSTEM)]
@@ -106,7 +112,7 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         content.append(container.seccomp_profile)  # read at each full start
     content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
-    content += _own_code()
+    content += _own_code() + net_content
     pod = _pod_input(container, paths)
     pods: tuple[str, ...] = ()
     if pod is not None:
@@ -115,7 +121,12 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         shared = PodRecord.from_json(pod["text"])
         pods = (shared.shm, shared.hosts)
     present = [runtime.path, *(str(s) for s in image.snapshots),
-               *_bind_sources(config, bundle, pods), *(d.host_path for d in container.devices)]
+               *_bind_sources(config, bundle, pods), *(d.host_path for d in container.devices),
+               *net_present]
+    absent = [bundle, str(state.scratch), str(paths.runc_root / runtime_id(container.name)),
+              str(state.runtime_file)]
+    if net is not None:  # what the last stop removed, or the full start must clean up
+        absent += [net["netns"], net["cache"], net["claims_file"]]
     config_text = json.dumps({**config, "linux": {**config.get("linux", {}),
                                                    "cgroupsPath": records.CGROUP_PLACEHOLDER}})
     record = {
@@ -124,8 +135,8 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "env": records.start_environment(),
         "content": [[p, records.content_signature(p)] for p in content],
         "present": [[p, records.presence_signature(p)] for p in present],
-        "absent": [bundle, str(state.scratch), str(paths.runc_root / runtime_id(container.name)),
-                   str(state.runtime_file)],
+        "absent": absent,
+        "listed": [list(entry) for entry in listed],
         "store": str(paths.store),
         "reference": image.reference,
         "lowerdirs": [str(s) for s in image.snapshots],
@@ -144,5 +155,6 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
                   if (state.bundle / name).exists()},
         "config": config_text,
         "pod": pod,
+        "net": net,
     }
     records.write(records.record_path(container.name), record)

@@ -25,10 +25,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from hostctl.network import cni, defs, names, netns, pasta, ports, resolv, rules
+from hostctl.network import cni, defs, pasta, ports, replay, resolv, rules
 from hostctl.paths import Paths, Scope
+from hostctl.runtime import netns, peers
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container, Port
@@ -135,9 +136,9 @@ def _plan_bridge(container: Container, paths: Paths, network: defs.Network) -> N
                                container.where("add_hosts"))
     path = _connect(container, paths, network)
     if network.name != defs.DEFAULT and network.names:  # names on named networks only
-        members = names.Members(state_dir(paths) / "members", network.name)
+        members = peers.Members(state_dir(paths) / "members", network.name)
         with members.locked():
-            hosts += names.peer_lines(network.name, members.all(), container.name)
+            hosts += peers.peer_lines(network.name, members.all(), container.name)
     return NetworkPlan(str(path), hosts, _resolv(container, True, network.dns), network.name)
 
 
@@ -187,6 +188,8 @@ class _Wiring:
 
 
 _wiring: dict[str, _Wiring] = {}  # container name -> its wiring, between plan and attach
+# container name -> its attachment and network, once attach() has waited for the wiring
+_attached: dict[str, tuple[cni.Attachment, defs.Network]] = {}
 
 
 def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
@@ -204,8 +207,9 @@ def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
                                                  cni.requested_ips(container, network)),
                                     ports=container.ports)
         _write_cache(cache, attachment)
+        replay.write_claims(cache, container.ports)  # what the recorded starts check
     _wiring[container.name] = _Wiring(attachment, network, paths)
-    return str(path)
+    return path
 
 
 def _write_cache(path: Path, attachment: cni.Attachment) -> None:
@@ -260,13 +264,14 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     if wiring is None:
         return
     attachment = wiring.wait()
+    _attached[container.name] = (attachment, wiring.network)
     if attachment.network != defs.DEFAULT and wiring.network.names:
-        members = names.Members(state_dir(paths) / "members", attachment.network)
+        members = peers.Members(state_dir(paths) / "members", attachment.network)
         with members.locked():
-            members.add(names.Member(container.name, tuple(attachment.addresses()),
+            members.add(peers.Member(container.name, tuple(attachment.addresses()),
                                      _hosts_file(paths, container.name),
                                      container.network_aliases))
-            names.refresh_all(members)
+            peers.refresh_all(members)
 
 
 def detach(name: str, paths: Paths) -> None:
@@ -292,12 +297,35 @@ def detach(name: str, paths: Paths) -> None:
             print(f"hostctl: network cleanup of {name}: {failure}", file=sys.stderr)
     netns.remove(name)
     cache.unlink(missing_ok=True)
+    replay.claims_file(cache).unlink(missing_ok=True)
+
+
+def for_record(container: Container, paths: Paths
+               ) -> tuple[dict[str, Any] | None, list[str], list[str],
+                          list[tuple[str, str, list[str]]]] | None:
+    """What a start record (hostctl.launcher.recording) needs of CONTAINER's network, once
+    attach() is done: the replay (None on host and none networks), the paths whose
+    content and whose presence it depends on; None when this network's start cannot be
+    replayed (rootless: pasta and user networks are wired anew at each start)."""
+    if container.network in (HOST, NONE) or container.pod is not None:
+        return None, [], [], []  # a pod's member: its pod's unit wires the network
+    found = _attached.get(container.name)
+    if paths.scope is Scope.USER or found is None:
+        return None
+    attachment, network = found
+    part = replay.for_record(attachment, network, paths,
+                             _attachment_file(paths, container.name),
+                             _hosts_file(paths, container.name),
+                             container.network_aliases)
+    if part is None:
+        return None
+    return (part, *replay.inputs(network, paths))
 
 
 def _leave_names(paths: Paths, network: str, name: str) -> None:
-    members = names.Members(state_dir(paths) / "members", network)
+    members = peers.Members(state_dir(paths) / "members", network)
     if not members.folder.exists():
         return
     with members.locked():
         members.discard(name)
-        names.refresh_all(members)
+        peers.refresh_all(members)

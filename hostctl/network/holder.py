@@ -39,8 +39,9 @@ from pathlib import Path
 from hostctl import proc
 from hostctl.declarations.model import Port, Protocol
 from hostctl.errors import RuntimeFailure
-from hostctl.network import defs, netns, pasta, rules
+from hostctl.network import defs, pasta, rules
 from hostctl.paths import Paths
+from hostctl.runtime import netns
 
 SLEEP = "/bin/sleep"
 

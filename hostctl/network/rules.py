@@ -107,17 +107,23 @@ def _has_chain(family: str, chain: str) -> bool:
     return proc.run([tool, "-w", "-t", "filter", "-S", chain], check=False).returncode == 0
 
 
-def _make_chain(family: str, lock: Path) -> None:
+def _make_chain(family: str, lock: Path, batch: str) -> subprocess.CompletedProcess[bytes]:
     """Create the missing shared chains and their jumps once, even with launchers racing
-    to."""
+    to, then restore BATCH; its outcome. Under the lock BATCH is tried again first: at
+    boot, the starts that failed together find the chains made by the first of them, one
+    restore each instead of two `iptables -S` more each, all under the lock."""
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        done = _restore(family, batch)
+        if done.returncode == 0:
+            return done
         chains = (CHAIN, INPUT_CHAIN) if family == "4" else (CHAIN,)
         lines = [line for chain in chains if not _has_chain(family, chain)
                  for line in _chain_lines(chain)]
         if lines:
             _restore(family, "\n".join(["*filter", *lines, "COMMIT"]) + "\n")
+    return _restore(family, batch)
 
 
 def add(rules: Sequence[Rule], where: str, lock: Path) -> None:
@@ -129,8 +135,7 @@ def add(rules: Sequence[Rule], where: str, lock: Path) -> None:
             continue
         done = _restore(family, batch)
         if done.returncode != 0:
-            _make_chain(family, lock)
-            done = _restore(family, batch)
+            done = _make_chain(family, lock, batch)
         if done.returncode != 0:
             detail = done.stderr.decode(errors="replace").strip() or "no message"
             raise RuntimeFailure(f"cannot add the container's iptables rules: {detail}",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hostctl.errors import HostctlError
-from hostctl.network import cni, defs, netns, ports
+from hostctl.network import cni, defs, ports
 from hostctl.paths import Paths, Scope
+from hostctl.runtime import netns
 
 
 @dataclass(frozen=True)

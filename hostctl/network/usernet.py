@@ -15,7 +15,7 @@ is root. Then, in a thread that has entered the holder's network namespace:
   there. A cached attachment whose holder is not the running one needs nothing: its
   namespace, rules and leases are gone with the old holder.
 
-Names work as on rootful named networks (hostctl.network.names, under the user's run
+Names work as on rootful named networks (hostctl.runtime.peers, under the user's run
 directory).
 """
 
@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from hostctl import proc
 from hostctl.errors import RuntimeFailure
-from hostctl.network import cni, defs, holder, names, ports, resolv, rules
+from hostctl.network import cni, defs, holder, ports, resolv, rules
 from hostctl.paths import Paths
+from hostctl.runtime import peers
 
 if TYPE_CHECKING:
     from hostctl.declarations.model import Container, Port
@@ -125,9 +126,9 @@ def plan(container: Container, paths: Paths) -> NetworkPlan:
     hosts = resolv.extra_hosts(container.add_hosts, resolv.default_gateway(),
                                container.where("add_hosts"))
     if network.names:
-        members = names.Members(state_dir(paths) / "members", network.name)
+        members = peers.Members(state_dir(paths) / "members", network.name)
         with members.locked():
-            hosts += names.peer_lines(network.name, members.all(), container.name)
+            hosts += peers.peer_lines(network.name, members.all(), container.name)
     return NetworkPlan("new", hosts, _resolv(container, True, network.dns), network.name)
 
 
@@ -157,12 +158,12 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     attached = _in_holder(running.pid, wire)
     if not network.names:
         return
-    members = names.Members(state_dir(paths) / "members", network.name)
+    members = peers.Members(state_dir(paths) / "members", network.name)
     with members.locked():
-        members.add(names.Member(container.name, tuple(attached.addresses()),
+        members.add(peers.Member(container.name, tuple(attached.addresses()),
                                  _hosts_file(paths, container.name),
                                  container.network_aliases))
-        names.refresh_all(members)
+        peers.refresh_all(members)
 
 
 def _host_veths(attachment: cni.Attachment) -> list[str]:

@@ -96,7 +96,7 @@ def setup(name: str, scope: Scope, paths: Paths) -> PodRecord:
     """Make pod NAME's namespaces and write its record (what is left of an earlier run is
     released first)."""
     from hostctl import network
-    from hostctl.network import netns
+    from hostctl.runtime import netns
 
     pod = find_pod(name, scope, paths)
     release(name, scope, paths)

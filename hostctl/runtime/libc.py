@@ -1,5 +1,5 @@
 """The libc calls on the start path, through _ctypes (ctypes' C half): mount(2),
-umount2(2), syscall(2) and setns(2).
+umount2(2), syscall(2), setns(2) and unshare(2).
 
 `import ctypes` costs every container start about 3 ms: its Python half builds all the
 C type classes and imports struct and types. These calls take only strings, pointers
@@ -55,6 +55,7 @@ def syscall(number: int) -> int:
 
 
 _setns = _Function(_ctypes.dlsym(_libc, "setns"))
+_unshare = _Function(_ctypes.dlsym(_libc, "unshare"))
 
 
 _prctl = _Function(_ctypes.dlsym(_libc, "prctl"))
@@ -65,6 +66,11 @@ def set_child_subreaper() -> int:
     """prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants (a container's init once
     runc create has exited) become this process's children, so it can wait for them."""
     return int(_prctl(PR_SET_CHILD_SUBREAPER, _ULong(1), _ULong(0), _ULong(0), _ULong(0)))
+
+
+def unshare(flags: int) -> int:
+    """unshare(2) for the calling thread (a network namespace: that thread's alone)."""
+    return int(_unshare(flags))
 
 
 def setns(fd: int, nstype: int) -> int:

@@ -25,6 +25,7 @@ def web(text: str, *extra: str) -> str:
 
 
 HOST6 = "fd00:2::2"
+RECORDS = "/run/hostctl/launch"
 SLEEPER = f'image: {netguest.IMAGE}\ncommand: ["sleep", "600"]\nstop_timeout: 1\n'
 
 
@@ -222,6 +223,13 @@ def test_a_static_address_answers_and_a_taken_one_is_refused(host: Any) -> None:
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
+def record_id(host: Any, name: str) -> str:
+    """The start record's inode and mtime: a full start writes a new one, a recorded start
+    (hostctl.launcher.quicknet) leaves it as it was."""
+    done = host.run(["stat", "-c", "%i %Y", f"{RECORDS}/{name}.record"], check=False)
+    return str(done.stdout).strip()
+
+
 def address_of(host: Any, network: str, container: str) -> str:
     info = json.loads(host.run([HOSTCTL, "network", "inspect", network]).stdout)
     return next(c["addresses"][0] for c in info["containers"] if c["container"] == container)
@@ -314,6 +322,7 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
     declare(host, "boot-app", SLEEPER + "network: backend\n"
             "install:\n  WantedBy: multi-user.target\n")
     start(host, "boot-web", "boot-app")
+    before = record_id(host, "boot-web")
     host.reboot()
     host.sh(netguest.UPLINK)
     try:
@@ -324,6 +333,7 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
                 time.sleep(0.2)
         assert fetch(host, "http://127.0.0.1:8060/") == "after-boot\n"
         assert by_name(host, "boot-app", "boot-web") == "after-boot\n"
+        assert record_id(host, "boot-web") not in ("", before)  # a full start recorded anew
         counts = netguest.leftovers(host)
         assert (counts.namespaces, counts.veths, counts.leases) == (2, 2, 2)
     finally:
@@ -362,3 +372,68 @@ def test_a_host_port_bound_by_another_process_is_refused_naming_it(host: Any) ->
     finally:
         stop(host, "squatter", "late", "nowhere")
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
+def attached(host: Any, name: str) -> list[str]:
+    """What container NAME holds on the host: its namespace, attachment, claims."""
+    found = host.sh(f"ls /run/netns/hostctl-{name} /run/hostctl/network/cni/{name}.* "
+                    "2>/dev/null || true").stdout
+    return str(found).split()
+
+
+def test_recorded_bridged_and_named_network_starts(host: Any) -> None:
+    """A second start on the default and on a named network replays the first one's
+    network (the same address, port rules, names); the stop after it releases the address
+    and the rules; a changed network file, or the bridge gone, means a full start."""
+    declare(host, "rweb", web("rec-web", 'ports: ["8075:80"]'))
+    declare(host, "rdb", web("rec-db", "network: backend"))
+    declare(host, "rapp", SLEEPER + "network: backend\n")
+    start(host, "rweb", "rdb", "rapp")
+    try:
+        first = {name: record_id(host, name) for name in ("rweb", "rdb", "rapp")}
+        assert all(first.values()), first
+        address, rules = address_of(host, "bridge", "rweb"), hostctl_rules(host, "rweb")
+        stop(host, "rweb", "rapp")  # the recorded cleanup: address, rules, names released
+        assert hostctl_rules(host, "rweb") == [], host.journal("rweb.service")
+        assert attached(host, "rweb") == []
+        assert netguest.leftovers(host).leases == 1  # rdb's
+        assert "\trapp\n" not in in_container(host, "rdb", "cat", "/etc/hosts").stdout
+        start(host, "rweb", "rapp")
+        assert {n: record_id(host, n) for n in ("rweb", "rapp")} == \
+            {"rweb": first["rweb"], "rapp": first["rapp"]}  # recorded starts
+        assert fetch(host, "http://127.0.0.1:8075/") == "rec-web\n"
+        assert fetch(host, "http://192.0.2.2:8075/") == "rec-web\n"
+        assert address_of(host, "bridge", "rweb") == address
+        assert sorted(hostctl_rules(host, "rweb")) == sorted(rules)
+        assert by_name(host, "rapp", "rdb") == "rec-db\n"
+        assert "\trapp\n" in in_container(host, "rdb", "cat", "/etc/hosts").stdout
+        # The address taken meanwhile: found after runc create, undone, a full start.
+        stop(host, "rweb")
+        lease = f"/run/hostctl/network/ipam/bridge/{address}"
+        host.write_file(lease, "squatter\neth0")
+        start(host, "rweb")
+        assert record_id(host, "rweb") != first["rweb"]
+        assert "the recorded start does not apply" in host.journal("rweb.service")
+        assert fetch(host, "http://127.0.0.1:8075/") == "rec-web\n"
+        assert address_of(host, "bridge", "rweb") != address
+        host.run(["rm", lease])
+        # A changed network file: a full start (a new record), on the changed network.
+        stop(host, "rapp")
+        host.write_file(f"{NETS}/backend.yaml", "subnet: 10.91.0.0/24\nmtu: 1400\n")
+        start(host, "rapp")
+        assert record_id(host, "rapp") != first["rapp"]
+        pid = prop(host, "rapp.service", "MainPID")
+        assert "mtu 1400" in host.run(["nsenter", "-t", pid, "-n", "ip", "link", "show",
+                                       "eth0"]).stdout
+        # The bridge gone (as after a reboot, which also empties /run): a full start.
+        stop(host, "rweb")
+        second = record_id(host, "rweb")
+        host.run(["ip", "link", "delete", "hostctl0"])
+        start(host, "rweb")
+        assert record_id(host, "rweb") != second
+        assert fetch(host, "http://127.0.0.1:8075/") == "rec-web\n"
+    finally:
+        stop(host, "rweb", "rdb", "rapp")
+        host.write_file(f"{NETS}/backend.yaml", "subnet: 10.91.0.0/24\n")
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+    assert attached(host, "rweb") == attached(host, "rapp") == []

@@ -25,6 +25,7 @@ def _record(tmp_path: Path) -> dict[str, Any]:
                     [str(tmp_path / "app.yml"), None]],
         "present": [[str(snap), records.presence_signature(str(snap))]],
         "absent": [str(gone)],
+        "listed": [[str(tmp_path), ".network", []]],
     }
 
 
@@ -50,6 +51,14 @@ def test_a_replaced_snapshot_is_seen(tmp_path: Path) -> None:
     record = _record(tmp_path)
     (tmp_path / "snap").rename(tmp_path / "old")
     (tmp_path / "snap").mkdir()
+    assert not records.is_current(record, "1.0")
+
+
+def test_a_network_file_added_to_a_declaration_directory_is_seen(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    (tmp_path / "other-bundle").mkdir()  # the directory changes, but not its .network files
+    assert records.is_current(record, "1.0")
+    (tmp_path / "backend.network").write_text("[Network]\n")
     assert not records.is_current(record, "1.0")
 
 

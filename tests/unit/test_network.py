@@ -11,8 +11,9 @@ import pytest
 
 from hostctl.declarations.model import Port, Protocol
 from hostctl.errors import DeclarationError, RuntimeFailure
-from hostctl.network import cni, defs, names, pasta, ports, resolv, rules
+from hostctl.network import cni, defs, pasta, ports, resolv, rules
 from hostctl.paths import Paths, Scope
+from hostctl.runtime import peers
 
 SRC = Path("/etc/hostctl/networks/backend.yaml")
 
@@ -164,23 +165,23 @@ def test_peer_section_of_a_hosts_file_is_rewritten_in_place(tmp_path: Path) -> N
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1\tlocalhost\n192.0.2.10\tdb.local\n")
     inode = hosts.stat().st_ino
-    members = [names.Member("web", ("10.91.0.2",), hosts),
-               names.Member("app", ("10.91.0.3", "fd00::3"), tmp_path / "gone")]
-    names.rewrite_peers(members[0], "backend", members)
+    members = [peers.Member("web", ("10.91.0.2",), hosts),
+               peers.Member("app", ("10.91.0.3", "fd00::3"), tmp_path / "gone")]
+    peers.rewrite_peers(members[0], "backend", members)
     text = hosts.read_text()
     assert text == ("127.0.0.1\tlocalhost\n192.0.2.10\tdb.local\n"
-                    f"{names.MARKER}backend\t\n10.91.0.3\tapp\nfd00::3\tapp\n")
-    names.rewrite_peers(members[0], "backend", members[:1])  # app left
-    assert hosts.read_text().endswith(f"{names.MARKER}backend\t\n")
+                    f"{peers.MARKER}backend\t\n10.91.0.3\tapp\nfd00::3\tapp\n")
+    peers.rewrite_peers(members[0], "backend", members[:1])  # app left
+    assert hosts.read_text().endswith(f"{peers.MARKER}backend\t\n")
     assert "app" not in hosts.read_text() and hosts.stat().st_ino == inode
-    names.rewrite_peers(members[1], "backend", members)  # a missing file: nothing to do
+    peers.rewrite_peers(members[1], "backend", members)  # a missing file: nothing to do
 
 
 def test_member_records_are_kept_per_network(tmp_path: Path) -> None:
-    group = names.Members(tmp_path, "backend")
+    group = peers.Members(tmp_path, "backend")
     with group.locked():
-        group.add(names.Member("web", ("10.91.0.2",), tmp_path / "h"))
-    assert group.all() == [names.Member("web", ("10.91.0.2",), tmp_path / "h")]
+        group.add(peers.Member("web", ("10.91.0.2",), tmp_path / "h"))
+    assert group.all() == [peers.Member("web", ("10.91.0.2",), tmp_path / "h")]
     group.discard("web")
     assert group.all() == []
 
