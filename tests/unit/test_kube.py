@@ -829,3 +829,22 @@ def test_http_header_refusals() -> None:
     assert "httpGet.httpHeaders[0].value: 1 is not a string" in refusal(_probes("""\
         livenessProbe: {httpGet: {port: 80, httpHeaders: [{name: X, value: 1}]}}
         """))
+
+
+def test_a_users_kube_pod_on_a_declared_network_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostctl.kube.quadlet import check_file
+    from hostctl.paths import Scope
+
+    for name in ("STATE", "RUN", "CONFIG"):
+        monkeypatch.setenv(f"HOSTCTL_{name}_DIR", str(tmp_path / name.lower()))
+    (tmp_path / "web.yaml").write_text(POD)
+    on_network = tmp_path / "web.kube"
+    on_network.write_text("[Kube]\nYaml=web.yaml\nNetwork=backend.network\n")
+    with pytest.raises(DeclarationError) as caught:
+        check_file(on_network, Scope.USER)
+    assert "a user's pod cannot join the declared network backend" in str(caught.value)
+    check_file(on_network, Scope.SYSTEM)  # root's pods can
+    plain = tmp_path / "plain.kube"
+    plain.write_text("[Kube]\nYaml=web.yaml\n")
+    check_file(plain, Scope.USER)  # pasta's network
