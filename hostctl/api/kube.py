@@ -45,7 +45,8 @@ def plan_for(files: Sequence[Path], scope: Scope, configmaps: Sequence[Path] = (
     app = app_name(files[0])
     paths = for_scope(scope)
     plan = translate_files(app, files, data_dir(paths, app), configmaps=configmaps)
-    read_declarations(declarations(plan, paths, str(files[0])), files[0])
+    read_declarations(declarations(plan, paths, str(files[0])), files[0],
+                      user=scope is Scope.USER)
     return plan
 
 

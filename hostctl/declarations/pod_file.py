@@ -63,7 +63,8 @@ RESERVED_SERVICE: Mapping[str, str] = {
 @dataclass(frozen=True)
 class Pod:
     """One declared pod. Types: pod_name str | None; network str ("host", "none",
-    "bridge" or a network name); ports tuple[Port, ...]; hostname str | None; dns
+    "bridge" or a network name); network_aliases tuple[str, ...]; ip, ip6 str | None;
+    ports tuple[Port, ...]; hostname str | None; dns
     tuple[str, ...]; dns_search tuple[str, ...]; dns_options tuple[str, ...]; add_hosts
     Pairs; volumes tuple[Volume, ...] (mounted in every member); shm_size int | None
     (bytes); labels Pairs; exit_policy ExitPolicy; stop_timeout int (s); service_name
@@ -75,6 +76,9 @@ class Pod:
     source: Path
     pod_name: str | None = POD_DEFAULTS["pod_name"]
     network: str = POD_DEFAULTS["network"]
+    network_aliases: tuple[str, ...] = POD_DEFAULTS["network_aliases"]
+    ip: str | None = POD_DEFAULTS["ip"]
+    ip6: str | None = POD_DEFAULTS["ip6"]
     ports: tuple[Port, ...] = POD_DEFAULTS["ports"]
     hostname: str | None = POD_DEFAULTS["hostname"]
     dns: tuple[str, ...] = POD_DEFAULTS["dns"]
@@ -142,9 +146,22 @@ def load_pod(path: Path, *, user: bool = False) -> Pod:
         raise DeclarationError(f"not UTF-8 text (byte {err.start})", where=str(path)) from None
     except OSError as err:
         raise DeclarationError(f"cannot read: {err.strerror}", where=str(path)) from None
-    if path.name.endswith((".yaml", ".yml")):
-        return parse_pod_yaml(text, path)
-    return parse_pod_quadlet(text, path)
+    pod = parse_pod_yaml(text, path) if path.name.endswith((".yaml", ".yml")) \
+        else parse_pod_quadlet(text, path)
+    if user:
+        _check_user_pod(pod)
+    return pod
+
+
+def _check_user_pod(pod: Pod) -> None:
+    """A user's pod has pasta's network (or none, or the host's): no static address and
+    no names of a declared network."""
+    key = next((k for k in ("ip", "ip6", "network_aliases") if getattr(pod, k)), None)
+    if key is not None:
+        raise DeclarationError(f"a user's pod cannot have {key}", where=pod.where(key),
+                               hint="a user's pod is on pasta's network (a user's pod "
+                               "cannot join a declared network): drop it, or make the pod "
+                               "rootful")
 
 
 def _check_name(name: str, source: Path) -> None:
@@ -163,6 +180,11 @@ def check_pod(found: Mapping[str, Any]) -> None:
         raise values.Conflict("ports", "ports are published on a pod with network host",
                               "with the host's network the members' ports are the host's; "
                               "drop ports (PublishPort=)")
+    network = found.get("network", "bridge")
+    for key in ("ip", "ip6", "network_aliases"):
+        if found.get(key) and network in ("host", "none"):
+            raise values.Conflict(key, f"{key} with network {network}",
+                                  "put the pod on bridge or a declared network, or drop it")
     if any(str(volume.kind) == "anonymous" for volume in found.get("volumes", ())):
         # podman's is one volume of the pod's infra container; each member would get its own
         raise values.Conflict("volumes", "a pod cannot have an anonymous volume",

@@ -31,6 +31,28 @@ POD_SETTINGS: tuple[Setting, ...] = (
         maps_to="the pod's network namespace", quadlet="Network", example="backend",
     ),
     Setting(
+        key="network_aliases", kind=Kind.DOMAINS, default=(),
+        help="More names the pod is known by on its declared network (besides the pod's "
+        "name and its members' names, which the network's other members resolve too; "
+        "the default network has no names, as podman's; rootful pods only).",
+        maps_to="/etc/hosts of the network's other members", quadlet="NetworkAlias",
+        example="[shop-api]",
+    ),
+    Setting(
+        key="ip", kind=Kind.IPV4,
+        help="A static IPv4 address of the pod on its network (bridge or a declared "
+        "network; inside its subnet and IP range, and free; rootful pods only).",
+        maps_to="the network's address assignment (host-local IPAM)", quadlet="IP",
+        example="10.90.5.20",
+    ),
+    Setting(
+        key="ip6", kind=Kind.IPV6,
+        help="A static IPv6 address of the pod on its network (one with an IPv6 subnet; "
+        "rootful pods only).",
+        maps_to="the network's address assignment (host-local IPAM)", quadlet="IP6",
+        example="fd00:90:5::20",
+    ),
+    Setting(
         key="ports", kind=Kind.PORTS, default=(),
         help="[IP:]HOST:CONTAINER[/tcp|udp] ports published on the host, once for the pod: "
         "whichever member listens on CONTAINER answers.",
@@ -134,9 +156,6 @@ POD_DEFAULTS: Mapping[str, Any] = {setting.key: setting.default for setting in P
 _USERNS = ("hostctl maps a rootless pod's users as its containers' (the user's subordinate "
            "ids); rootful pods run without a user namespace")
 REFUSED: Mapping[str, str] = {
-    "IP": "hostctl networks lease addresses; there are no static addresses",
-    "IP6": "hostctl networks lease addresses; there are no static addresses",
-    "NetworkAlias": "members are reachable by the pod's name and their own names",
     "UserNS": _USERNS,
     "UIDMap": _USERNS,
     "GIDMap": _USERNS,

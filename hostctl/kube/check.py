@@ -17,10 +17,11 @@ from hostctl.declarations.yaml_reader import parse_yaml
 from hostctl.errors import DeclarationError, DeclarationErrors
 
 
-def read_declarations(files: dict[Path, str], source: Path
+def read_declarations(files: dict[Path, str], source: Path, *, user: bool = False
                       ) -> tuple[dict[str, Container], dict[str, Pod]]:
     """The containers and pods of FILES (path -> text), read as their paths' kinds;
-    SOURCE (the manifest or .kube file) is where they say they come from."""
+    SOURCE (the manifest or .kube file) is where they say they come from. A USER's pods
+    are rootless: on pasta's network (bridge), none or host, never a declared network."""
     containers: dict[str, Container] = {}
     pods: dict[str, Pod] = {}
     for path, text in files.items():
@@ -29,6 +30,12 @@ def read_declarations(files: dict[Path, str], source: Path
             if kind == "pod":
                 pods[path.stem] = dataclasses.replace(parse_pod_yaml(text, source),
                                                       name=path.stem)
+                if user and pods[path.stem].network not in ("bridge", "none", "host"):
+                    raise DeclarationError(
+                        f"a user's pod cannot join the declared network "
+                        f"{pods[path.stem].network}", where=f"{source}:network",
+                        hint="leave out Network= (a user's pods have pasta's network), "
+                        "or play it as root")
             else:
                 containers[path.stem] = parse_yaml(text, source, path.stem)
         except DeclarationError as err:

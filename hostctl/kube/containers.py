@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,14 +34,25 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class PodFields:
+    """What a fieldRef can name of the pod: its name, namespace, labels and annotations."""
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Sources:
     """What a pod's containers can refer to: the app's ConfigMaps and Secrets (name ->
-    key -> value), the pod's volumes, and pod-wide defaults."""
+    key -> value), the pod's volumes, pod-wide defaults and the pod's own fields."""
 
     configmaps: Mapping[str, Mapping[str, str]]
     secrets: Mapping[str, Mapping[str, str]]
     mounts: Mapping[str, Mount]
     defaults: Mapping[str, Any]
+    pod: PodFields
 
 
 def container_settings(spec: Fields, sources: Sources) -> dict[str, Any]:
@@ -113,15 +125,51 @@ def _env(spec: Fields, sources: Sources) -> dict[str, str]:
             env[name] = value
             continue
         source = item.sub("valueFrom")
-        source.only(("configMapKeyRef", "secretKeyRef"))
+        source.only(("configMapKeyRef", "secretKeyRef", "fieldRef"))
         if len(source.value) != 1:
-            raise source.error("", "give one of configMapKeyRef, secretKeyRef")
+            raise source.error("", "give one of configMapKeyRef, secretKeyRef, fieldRef")
         kind = next(iter(source.value))
+        if kind == "fieldRef":
+            env[name] = _field_ref(source.sub(kind), sources.pod)
+            continue
         found = _key_ref(source.sub(kind), sources.configmaps if kind == "configMapKeyRef"
                          else sources.secrets, kind)
         if found is not None:
             env[name] = found
     return env
+
+
+_FIELD_REF_REFUSED = {
+    "status.podIP": "the pod's address is leased when the pod starts, after its members' "
+    "environment is written",
+    "status.podIPs": "the pod's address is leased when the pod starts, after its members' "
+    "environment is written",
+    "status.hostIP": "hostctl does not choose one of the host's addresses",
+    "status.hostIPs": "hostctl does not choose one of the host's addresses",
+    "metadata.uid": "hostctl pods have no uid",
+    "spec.nodeName": "hostctl runs on one host: give the name as a value",
+    "spec.serviceAccountName": "hostctl has no service accounts",
+}
+_SUBSCRIPT = re.compile(r"metadata\.(labels|annotations)\[(['\"])([^'\"]+)\2\]")
+
+
+def _field_ref(ref: Fields, pod: PodFields) -> str:
+    """The value of a fieldRef: the pod's name, namespace, a label or an annotation
+    (a missing one is "", as the kubelet gives)."""
+    ref.only(("fieldPath", "apiVersion"))
+    path = ref.required("fieldPath")
+    if path == "metadata.name":
+        return pod.name
+    if path == "metadata.namespace":
+        return pod.namespace
+    subscript = _SUBSCRIPT.fullmatch(path)
+    if subscript:
+        found = pod.labels if subscript.group(1) == "labels" else pod.annotations
+        return found.get(subscript.group(3), "")
+    reason = _FIELD_REF_REFUSED.get(path, "not a field hostctl knows")
+    raise ref.error("fieldPath", f"{path!r} is not supported: {reason}",
+                    "hostctl gives metadata.name, metadata.namespace, "
+                    "metadata.labels['KEY'] and metadata.annotations['KEY']")
 
 
 def _key_ref(ref: Fields, objects: Mapping[str, Mapping[str, str]], kind: str) -> str | None:

@@ -21,7 +21,7 @@ from hostctl.declarations.search import SUFFIXES
 from hostctl.errors import DeclarationError, HostctlError
 from hostctl.kube.check import read_declarations
 from hostctl.kube.quadlet import kube_declarations, kube_plan
-from hostctl.paths import Paths
+from hostctl.paths import Paths, Scope
 
 Report = Callable[[str], None]
 
@@ -57,7 +57,7 @@ def kube_apps(dirs: list[Path], paths: Paths, found: Mapping[str, Path],
                     raise DeclarationError(
                         f"{file.stem} is declared by {other or 'another .kube file'} too",
                         where=str(path), hint="rename the pod or container in the YAML")
-            containers, pods = read_declarations(files, path)
+            containers, pods = read_declarations(files, path, user=paths.scope is Scope.USER)
         except HostctlError as err:
             report(str(err))
             apps.failed.append((name, path, err))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hostctl.kube.containers import Mount, Sources, container_ports, container_settings
+from hostctl.kube.containers import Mount, PodFields, Sources, container_ports, container_settings
 from hostctl.kube.documents import Fields
 from hostctl.kube.plan import DataFile, Member, PodPlan
 
@@ -53,6 +53,7 @@ class PodMeta:
     annotations: Mapping[str, str]
     shift: int = 0
     network: str | None = None
+    namespace: str = "default"
 
 
 def translate_pod(spec: Fields, meta: PodMeta, objects: Objects) -> PodResult:
@@ -64,7 +65,8 @@ def translate_pod(spec: Fields, meta: PodMeta, objects: Objects) -> PodResult:
                    "sysctls"))
     defaults = {key: security.get(key) for key in ("runAsUser", "runAsGroup",
                                                    "runAsNonRoot", "supplementalGroups")}
-    sources = Sources(objects.configmaps, objects.secrets, volumes.mounts, defaults)
+    fields = PodFields(meta.name, meta.namespace, meta.labels, meta.annotations)
+    sources = Sources(objects.configmaps, objects.secrets, volumes.mounts, defaults, fields)
     shared = _shared(spec, meta)
     pod_settings = _pod_settings(spec, meta)
     if not spec.value.get("containers"):

@@ -7,18 +7,20 @@ phase of the check; readinessProbe makes the unit active only once the check pas
 startup phase when there is no startupProbe. exec runs in the container as it is;
 httpGet and tcpSocket need a tool in the image, since the check runs inside the
 container: httpGet runs `curl`, else `wget`, else (plain HTTP) sends the request with
-`nc`; tcpSocket connects with `nc`. An image without any of them fails its checks
-(busybox has nc).
+`nc` (httpHeaders as -H, --header or request lines); tcpSocket connects with `nc`. An
+image without any of them fails its checks (busybox has nc).
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
 from hostctl.kube.documents import Fields
 
 LIVENESS, READINESS, STARTUP = "livenessProbe", "readinessProbe", "startupProbe"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _PROBE_FIELDS = ("exec", "httpGet", "tcpSocket", "initialDelaySeconds", "periodSeconds",
                  "timeoutSeconds", "failureThreshold", "successThreshold")
 
@@ -51,7 +53,7 @@ def _http(probe: Fields, ports: dict[str, int]) -> str:
     passes, as the kubelet judges it. A wget that cannot run (Debian's static busybox
     wget crashes) falls through to nc."""
     action = probe.sub("httpGet")
-    action.only(("port", "path", "host", "scheme"))
+    action.only(("port", "path", "host", "scheme", "httpHeaders"))
     scheme = (action.text("scheme") or "HTTP").upper()
     if scheme not in ("HTTP", "HTTPS"):
         raise action.error("scheme", f"{scheme!r} is not HTTP or HTTPS")
@@ -64,16 +66,40 @@ def _http(probe: Fields, ports: dict[str, int]) -> str:
         raise action.error("path", "white space in the host or path")
     url = shlex.quote(f"{scheme.lower()}://{host}:{port}{path}")
     timeout = _timeout(probe)
+    headers = _headers(action)
+    curl = "".join(f" -H {shlex.quote(f'{k}: {v}')}" for k, v in headers)
+    wget = "".join(f" --header {shlex.quote(f'{k}: {v}')}" for k, v in headers)
     insecure = (" --no-check-certificate", " -k") if scheme == "HTTPS" else ("", "")
-    text = (f"if command -v curl >/dev/null; then exec curl -fsS -m {timeout}{insecure[1]} "
-            f"-o /dev/null {url}; fi; if command -v wget >/dev/null; then wget -q "
-            f"-T {timeout}{insecure[0]} -O /dev/null {url}; r=$?; [ $r -lt 126 ] && "
+    text = (f"if command -v curl >/dev/null; then exec curl -fsS -m {timeout}{insecure[1]}"
+            f"{curl} -o /dev/null {url}; fi; if command -v wget >/dev/null; then wget -q "
+            f"-T {timeout}{insecure[0]}{wget} -O /dev/null {url}; r=$?; [ $r -lt 126 ] && "
             "exit $r; fi; ")
     if scheme == "HTTPS":
         return text + "exit 1"
-    request = shlex.quote(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n")
-    return text + (f"printf {request} | nc -w {timeout} {shlex.quote(host)} {port} | head -n 1 "
-                   "| grep -q '^HTTP/[0-9.]* [23]'")
+    lines = [f"{k}: {v}" for k, v in headers]
+    if not any(k.lower() == "host" for k, _ in headers):
+        lines.insert(0, f"Host: {host}:{port}")
+    head = "".join(f"{line}\r\n" for line in lines)
+    request = shlex.quote(f"GET {path} HTTP/1.0\r\n{head}\r\n")
+    return text + (f"printf %s {request} | nc -w {timeout} {shlex.quote(host)} {port} "
+                   "| head -n 1 | grep -q '^HTTP/[0-9.]* [23]'")
+
+
+def _headers(action: Fields) -> list[tuple[str, str]]:
+    """httpGet's httpHeaders as (name, value), sent by curl -H, wget --header or in the
+    request through nc."""
+    headers = []
+    for item in action.items("httpHeaders"):
+        item.only(("name", "value"))
+        name, value = item.required("name"), item.get("value", "")
+        if not isinstance(value, str):
+            raise item.error("value", f"{value!r} is not a string", "quote it")
+        if not _TOKEN.fullmatch(name):
+            raise item.error("name", f"{name!r} is not an HTTP header name")
+        if any(c in value for c in "\r\n\0"):
+            raise item.error("value", "a line break in a header value")
+        headers.append((name, value))
+    return headers
 
 
 def _timeout(probe: Fields) -> int:

@@ -63,7 +63,8 @@ def check_file(path: Path, scope: Scope) -> None:
 
     decl = load_kube(path)
     paths = for_scope(scope)
-    read_declarations(kube_declarations(decl, paths, kube_plan(decl, paths)), path)
+    read_declarations(kube_declarations(decl, paths, kube_plan(decl, paths)), path,
+                      user=scope is Scope.USER)
 
 
 def setup(name: str, scope: Scope) -> None:

@@ -23,6 +23,11 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("containers[].env (value, valueFrom configMapKeyRef/secretKeyRef), envFrom "
      "(configMapRef/secretRef, prefix)", "`env`, values resolved from the files' ConfigMaps "
      "and Secrets (`optional: true`: left out when missing)"),
+    ("containers[].env valueFrom fieldRef (metadata.name, metadata.namespace, "
+     "metadata.labels['KEY'], metadata.annotations['KEY'])", "`env`: the pod's name "
+     "(a replica's: NAME-pod-N), the manifest's namespace (default: default), a label or "
+     "annotation (missing: empty); status.podIP and the other fields are refused (the "
+     "address is leased when the pod starts, after the members' environment is written)"),
     ("containers[].ports (containerPort, hostPort, protocol, hostIP)", "the pod's `ports` "
      "(only those with a hostPort; TCP and UDP)"),
     ("containers[].volumeMounts (name, mountPath, readOnly, subPath)", "`volumes`/`tmpfs`; "
@@ -38,9 +43,10 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("containers[].readinessProbe", "`notify: healthy`; its command is the health check when "
      "there is no livenessProbe, else the startup check when there is no startupProbe"),
     ("containers[].startupProbe", "`health_startup_cmd`, interval, timeout, retries"),
-    ("probe exec, httpGet, tcpSocket", "exec as it is; httpGet runs curl, else wget, else a "
-     "request through nc (status 200-399 passes); tcpSocket connects with nc: the image "
-     "needs one of them (busybox has nc)"),
+    ("probe exec, httpGet (path, port, host, scheme, httpHeaders), tcpSocket", "exec as it "
+     "is; httpGet runs curl, else wget, else a request through nc (status 200-399 passes), "
+     "httpHeaders as curl -H, wget --header or the request's lines; tcpSocket connects "
+     "with nc: the image needs one of them (busybox has nc)"),
     ("initContainers", "members run as oneshot units to their end before the others start"),
     ("restartPolicy", "`restart` (Always: always, OnFailure: on-failure, Never: no)"),
     ("terminationGracePeriodSeconds", "`stop_timeout` of each member"),

@@ -129,8 +129,9 @@ def _workload(doc: Doc, objects: Objects, network: str | None) -> list[PodResult
     fields.only(("apiVersion", "kind", "metadata", "spec"), ("status",))
     name = fields.sub("metadata").required("name")
     labels, annotations = _meta(fields, "labels"), _meta(fields, "annotations")
+    namespace = fields.sub("metadata").text("namespace") or "default"
     if doc.kind == "Pod":
-        meta = PodMeta(name, labels, annotations, network=network)
+        meta = PodMeta(name, labels, annotations, network=network, namespace=namespace)
         return [translate_pod(fields.sub("spec"), meta, objects)]
     spec = fields.sub("spec")
     spec.only(("replicas", "selector", "template"),
@@ -146,7 +147,7 @@ def _workload(doc: Doc, objects: Objects, network: str | None) -> list[PodResult
     results = []
     for index in range(replicas):
         pod = f"{name}-pod" if replicas == 1 else f"{name}-pod-{index}"
-        meta = PodMeta(pod, labels, annotations, index, network)
+        meta = PodMeta(pod, labels, annotations, index, network, namespace)
         results.append(translate_pod(template.sub("spec"), meta, objects))
     return results
 

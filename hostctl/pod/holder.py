@@ -16,7 +16,7 @@ from pathlib import Path
 from hostctl.declarations.kube_file import kube_pods_dir
 from hostctl.declarations.model import Container
 from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pods_dir
-from hostctl.errors import DeclarationError
+from hostctl.errors import DeclarationError, HostctlError
 from hostctl.paths import Paths, Scope
 from hostctl.pod import pins
 
@@ -83,13 +83,37 @@ def read_record(paths: Paths, name: str) -> PodRecord | None:
         return None
 
 
-def _network_stand_in(pod: Pod) -> Container:
-    """The pod's network as the network module knows it: a container named NAME-pod."""
+def _network_stand_in(pod: Pod, scope: Scope) -> Container:
+    """The pod's network as the network module knows it: a container named NAME-pod,
+    known on a declared network by the pod's name, its aliases and its members' names
+    (as podman's pods are)."""
+    aliases: tuple[str, ...] = ()
+    if pod.network not in ("host", "none", "bridge"):
+        aliases = tuple(dict.fromkeys((pod.display_name, *pod.network_aliases,
+                                       *_member_names(pod.name, scope))))
     return Container(name=identity(pod.name), source=pod.source, image="localhost/pod",
-                     network=pod.network, ports=pod.ports, dns=pod.dns,
+                     network=pod.network, network_aliases=aliases, ip=pod.ip, ip6=pod.ip6,
+                     ports=pod.ports, dns=pod.dns,
                      dns_search=pod.dns_search, dns_options=pod.dns_options,
                      add_hosts=pod.add_hosts,
                      locations=tuple((key, line) for key, line in pod.locations))
+
+
+def _member_names(name: str, scope: Scope) -> list[str]:
+    """The names of pod NAME's declared members (templates and broken files left out)."""
+    from hostctl.declarations.dirs import declaration_dirs
+    from hostctl.declarations.search import load_file, scan_declarations
+
+    dirs = declaration_dirs(scope)
+    names = []
+    for member, path in scan_declarations(scope, dirs).found.items():
+        try:
+            container = load_file(path, member, dirs)
+        except HostctlError:
+            continue
+        if container.pod == name:
+            names.append(member)
+    return sorted(names)
 
 
 def setup(name: str, scope: Scope, paths: Paths) -> PodRecord:
@@ -111,7 +135,7 @@ def setup(name: str, scope: Scope, paths: Paths) -> PodRecord:
         hostname = pod.members_hostname
         pins.namespaces(libc, str(folder), hostname)
         shm = pins.shm(libc, str(folder), pod.shm_size)
-        stand_in = _network_stand_in(pod)
+        stand_in = _network_stand_in(pod, scope)
         plan = network.plan(stand_in, paths)
         namespace = plan.namespace
         if namespace == "new":  # network none: a namespace with loopback only

@@ -139,7 +139,7 @@ def setup(pod: Pod, paths: Paths) -> PodRecord:
     shm = folder / "shm"
     shm.mkdir()
     shm.chmod(0o1777)
-    stand_in = _network_stand_in(pod)
+    stand_in = _network_stand_in(pod, paths.scope)
     hosts_file = paths.containers / identity(pod.name) / "hosts"
     hosts_file.parent.mkdir(parents=True, exist_ok=True)
     hostname = pod.members_hostname

@@ -4,8 +4,9 @@ localhost, sharing one network, IPC and UTS namespace and /dev/shm; the pod's pu
 port answering from the host; `systemctl stop` of the pod stopping its members and
 leaving nothing behind; exit_policy stop ending the pod with its last member; `hostctl
 pod ls|inspect` and `ps`; a lingering user's rootless pod of two (its namespaces held by
-a holder process, pasta publishing its port); and the enabled pods back after a reboot
-(last)."""
+a holder process, pasta publishing its port); a pod on a declared network at its static
+address, known to the network's other containers by its name, alias and members' names;
+and the enabled pods back after a reboot (last)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ MEMBERS = ("web", "db", "client")
 LAN_POD = "[Pod]\nNetwork=host\nHostName=lan\nShmSize=4M\n"
 LAN_MEMBER = (f"[Container]\nImage={netguest.IMAGE}\nPod=lan.pod\nStopTimeout=2\n"
               "Exec=sh -c \"trap 'exit 0' TERM; " + SHOW + "; " + LOOP + "\"\n")
+NETS = "/etc/hostctl/networks"
+API_POD = "[Pod]\nNetwork=backend.network\nIP=10.94.0.50\nNetworkAlias=gateway\n"
+API_WEB = (f"[Container]\nImage={netguest.IMAGE}\nPod=api.pod\nStopTimeout=2\n"
+           f"Exec=sh -c \"{_httpd('hello-api', 80)}\"\n")
+CALLER = (f"[Container]\nImage={netguest.IMAGE}\nNetwork=backend.network\nStopTimeout=1\n"
+          "Exec=sleep 600\n")
 USER = "alice"
 USER_DECLS = f"/home/{USER}/.config/hostctl/containers"
 USER_POD = "[Pod]\nPublishPort=8090:80\nHostName=team\n[Install]\nWantedBy=default.target\n"
@@ -81,6 +88,10 @@ def host() -> Iterator[Any]:
         guest.write_file(f"{DECLS}/client.yaml", CLIENT)
         guest.write_file(f"{DECLS}/lan.pod", LAN_POD)
         guest.write_file(f"{DECLS}/lan-app.container", LAN_MEMBER)
+        guest.write_file(f"{NETS}/backend.yaml", "subnet: 10.94.0.0/24\n")
+        guest.write_file(f"{DECLS}/api.pod", API_POD)
+        guest.write_file(f"{DECLS}/api-web.container", API_WEB)
+        guest.write_file(f"{DECLS}/caller.container", CALLER)
         guest.run(["systemctl", "daemon-reload"])
         guest.uid = guest.lingering_user(USER)
         as_user(guest, "mkdir", "-p", USER_DECLS)
@@ -242,6 +253,31 @@ def test_a_host_network_pod_starts_again_from_its_record(host: Any) -> None:
     assert second.split("\n")[:2] == first.split("\n")[:2] and own[0] in second, second
     assert records_second == records_first  # neither written again: both taken as they were
     assert host.run(["ls", "/run/hostctl/pods"]).stdout.strip() == ""
+
+
+def test_a_pod_on_a_declared_network_has_its_address_and_names(host: Any) -> None:
+    """IP= and NetworkAlias= of a .pod: the pod answers at its address, and a container
+    on the network finds it by the pod's name, its alias and its member's name."""
+    try:
+        for unit in ("api-pod", "caller"):
+            done = host.run(["systemctl", "start", unit], check=False)
+            assert done.returncode == 0, host.journal(f"{unit}.service")
+        assert wait_for(host, "api-web.service", "active") == "active", \
+            host.journal("api-web.service")
+        assert fetch(host, "http://10.94.0.50/") == "hello-api\n"  # from the host
+        pid = host.run(["systemctl", "show", "-P", "MainPID", "caller.service"]).stdout
+        deadline = time.monotonic() + 5
+        while True:  # the hosts file is brought up to date as members come and go
+            found = host.run(["nsenter", "-t", pid.strip(), "-a", "getent", "hosts", "api",
+                              "gateway", "api-web"], check=False).stdout
+            if found.count("10.94.0.50") == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert found.count("10.94.0.50") == 3, found
+    finally:
+        host.run(["systemctl", "stop", "caller", "api-pod"], check=False)
+    assert state(host, "api-web.service") in ("inactive", "failed")
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
 def user_pod_answers(host: Any) -> None:

@@ -145,7 +145,7 @@ def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None
         "bad.network": "[Network]\nDriver=macvlan\n",
         "data.volume": "[Volume]\n",
         "app.pod": "[Pod]\n",
-        "bad.pod": "[Pod]\nIP=10.0.0.2\n",
+        "bad.pod": "[Pod]\nUserNS=auto\n",
         "app.kube": "[Kube]\n",
         "notes.txt": "hello\n",
     }
@@ -159,7 +159,7 @@ def test_validate_every_kind_of_file_without_a_traceback(tmp_path: Path) -> None
     assert f"{tmp_path / 'bad.network'}:2:Driver: driver 'macvlan'" in done.stderr
     assert f"{tmp_path / 'data.volume'}: ok" in done.stdout
     assert f"{tmp_path / 'app.pod'}: ok" in done.stdout
-    assert f"{tmp_path / 'bad.pod'}:2:IP: unsupported key 'IP'" in done.stderr
+    assert f"{tmp_path / 'bad.pod'}:2:UserNS: unsupported key 'UserNS'" in done.stderr
     assert f"{tmp_path / 'app.kube'}: no Yaml= in [Kube]" in done.stderr
     assert f"{tmp_path / 'notes.txt'}: not a declaration file" in done.stderr
 

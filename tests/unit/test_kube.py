@@ -203,8 +203,11 @@ def test_unsupported_kinds_are_named_with_their_document() -> None:
      "spec.volumes[0].nfs: not supported"),
     ("    ports:", "    volumeMounts: [{name: nope, mountPath: /x}]\n    ports:",
      "spec.containers[0].volumeMounts[0].name: no volume 'nope'"),
-    ("    ports:", "    env: [{name: A, valueFrom: {fieldRef: {fieldPath: x}}}]\n    ports:",
-     "spec.containers[0].env[0].valueFrom.fieldRef: not supported"),
+    ("    ports:", "    env: [{name: A, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n"
+     "    ports:", "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: 'status.podIP' "
+     "is not supported: the pod's address is leased when the pod starts"),
+    ("    ports:", "    env: [{name: A, valueFrom: {resourceFieldRef: {resource: x}}}]\n"
+     "    ports:", "spec.containers[0].env[0].valueFrom.resourceFieldRef: not supported"),
     ("    ports:", "    env: [{name: A, valueFrom: {configMapKeyRef: {name: c, key: k}}}]\n"
      "    ports:", "spec.containers[0].env[0].valueFrom.configMapKeyRef: ConfigMap 'c' is "
      "not in the files"),
@@ -727,3 +730,121 @@ def test_a_refused_replace_stops_nothing(tmp_path: Path, monkeypatch: pytest.Mon
         kube.play([manifest], Scope.SYSTEM, replace=True,
                   act=lambda method, unit: jobs.append((method, unit)) or "done")
     assert jobs == [] and side.read_text() == "image: mine\n"
+
+
+def test_field_refs_give_the_pods_name_namespace_labels_and_annotations() -> None:
+    env = textwrap.indent(textwrap.dedent("""\
+        env:
+        - {name: NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace, apiVersion: v1}}}
+        - {name: APP, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+        - {name: NOTE, valueFrom: {fieldRef: {fieldPath: 'metadata.annotations["note"]'}}}
+        - {name: NONE, valueFrom: {fieldRef: {fieldPath: "metadata.labels['absent']"}}}
+        ports:"""), "    ")
+    pod = member(plan_of(POD.replace("    ports:", env, 1)), "web-httpd")["env"]
+    assert pod == {"NAME": "web", "NS": "default", "APP": "web", "NOTE": "hi", "NONE": ""}
+    in_ns = POD.replace("  name: web\n", "  name: web\n  namespace: shop\n", 1)
+    assert member(plan_of(in_ns.replace("    ports:", env, 1)), "web-httpd")["env"]["NS"] \
+        == "shop"
+    deployment = textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: api, labels: {tier: back}}
+        spec:
+          replicas: 2
+          selector: {matchLabels: {app: api}}
+          template:
+            metadata: {labels: {app: api}}
+            spec:
+              containers:
+              - name: c
+                image: localhost/busybox:latest
+        """) + textwrap.indent(env.replace("    ports:", ""), "    ")
+    plan = plan_of(deployment)
+    replica = member(plan, "api-pod-1-c")["env"]
+    assert (replica["NAME"], replica["APP"]) == ("api-pod-1", "api")
+    assert member(plan, "api-pod-0-c")["env"]["NAME"] == "api-pod-0"
+
+
+def _serve_header_checks() -> tuple[Any, int, list[str]]:
+    """A loopback HTTP server answering 200 only to requests with X-Probe: yes (and
+    404 otherwise), recording the Host header it was sent."""
+    import http.server
+    import threading
+
+    hosts: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hosts.append(self.headers.get("Host", ""))
+            ok = self.headers.get("X-Probe") == "yes it's 100%"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1], hosts
+
+
+@pytest.mark.parametrize("tool", ["curl", "wget", "nc"])
+def test_http_probe_headers_reach_the_server(tool: str, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    found = shutil.which(tool) if tool != "nc" else shutil.which("busybox")
+    if found is None:
+        pytest.skip(f"no {tool} on this host")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sh", "head", "grep", "printf"):
+        (bin_dir / name).symlink_to(shutil.which(name) or "/bin/busybox")
+    (bin_dir / tool).symlink_to(found)
+    server, port, hosts = _serve_header_checks()
+    try:
+        results = []
+        for headers in ("[{name: X-Probe, value: \"yes it's 100%\"}, {name: Host, value: h.test}]",
+                        "[{name: X-Probe, value: \"no\"}]"):
+            command = member(plan_of(_probes(f"""\
+                livenessProbe:
+                  httpGet: {{port: {port}, path: /health, httpHeaders: {headers}}}
+                """)), "web-httpd")["health_cmd"]
+            done = subprocess.run([str(bin_dir / "sh"), "-c", command], timeout=20,
+                                  env={"PATH": str(bin_dir)}, capture_output=True, check=False)
+            results.append(done.returncode)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert results[0] == 0 and results[1] != 0, results
+    assert hosts[0] == "h.test"
+
+
+def test_http_header_refusals() -> None:
+    assert "httpGet.httpHeaders[0].name: 'X Y' is not an HTTP header name" in refusal(_probes("""\
+        livenessProbe: {httpGet: {port: 80, httpHeaders: [{name: X Y, value: z}]}}
+        """))
+    assert "httpGet.httpHeaders[0].value: 1 is not a string" in refusal(_probes("""\
+        livenessProbe: {httpGet: {port: 80, httpHeaders: [{name: X, value: 1}]}}
+        """))
+
+
+def test_a_users_kube_pod_on_a_declared_network_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostctl.kube.quadlet import check_file
+    from hostctl.paths import Scope
+
+    for name in ("STATE", "RUN", "CONFIG"):
+        monkeypatch.setenv(f"HOSTCTL_{name}_DIR", str(tmp_path / name.lower()))
+    (tmp_path / "web.yaml").write_text(POD)
+    on_network = tmp_path / "web.kube"
+    on_network.write_text("[Kube]\nYaml=web.yaml\nNetwork=backend.network\n")
+    with pytest.raises(DeclarationError) as caught:
+        check_file(on_network, Scope.USER)
+    assert "a user's pod cannot join the declared network backend" in str(caught.value)
+    check_file(on_network, Scope.SYSTEM)  # root's pods can
+    plain = tmp_path / "plain.kube"
+    plain.write_text("[Kube]\nYaml=web.yaml\n")
+    check_file(plain, Scope.USER)  # pasta's network

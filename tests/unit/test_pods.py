@@ -21,7 +21,7 @@ if not CORPUS.is_dir():
     CORPUS = Path(__file__).parent / "quadlet-corpus"
 PODS = sorted(CORPUS.glob("*.pod"))
 VALID_PODS = {"basic", "dns-option", "dns", "hostname", "label", "network.quadlet",
-              "service-name", "startwithpod"}
+              "service-name", "startwithpod", "network-alias"}
 
 
 def test_every_pod_setting_is_a_field_and_back() -> None:
@@ -102,7 +102,11 @@ def test_defaults_and_an_empty_yaml(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "where", "message"), [
-    ("[Pod]\nIP=10.0.0.2\n", "2:IP", "unsupported key 'IP'"),
+    ("[Pod]\nNetwork=host\nIP=10.0.0.2\n", "3:IP", "ip with network host"),
+    ("[Pod]\nNetwork=none\nNetworkAlias=a\n", "3:NetworkAlias",
+     "network_aliases with network none"),
+    ("[Pod]\nIP6=10.0.0.2\n", "2:IP6", "10.0.0.2"),
+    ("[Pod]\nUserNS=auto\n", "2:UserNS", "unsupported key 'UserNS'"),
     ("[Pod]\nPublishPorts=80:80\n", "2:PublishPorts", "unsupported key"),
     ("[Pod]\nNetwork=host\nPublishPort=80:80\n", "3:PublishPort", "network host"),
     ("[Pod]\nStopTimeout=soon\n", "2:StopTimeout", "soon"),
@@ -188,6 +192,43 @@ def test_corpus_pod_meanings_carry_over() -> None:
     assert load_pod(CORPUS / "network.quadlet.pod").network == "basic"
     assert dict(load_pod(CORPUS / "label.pod").labels)["org.foo.Arg2"] == "arg 2"
     assert load_pod(CORPUS / "basic.pod").unit_name == "basic-pod.service"
+    assert load_pod(CORPUS / "network-alias.pod").network_aliases == ("name", "othername")
+
+
+def test_a_pods_address_and_names_in_both_forms(tmp_path: Path) -> None:
+    quadlet = _write(tmp_path, "shop.pod", "[Pod]\nNetwork=backend.network\nIP=10.90.5.20\n"
+                     "IP6=fd00:90:5::20\nNetworkAlias=api\nNetworkAlias=store\n")
+    yaml = _write(tmp_path, "shop.yaml", "network: backend\nip: 10.90.5.20\n"
+                  "ip6: fd00:90:5::20\nnetwork_aliases: [api, store]\n")
+    a, b = load_pod(quadlet), load_pod(yaml)
+    assert a == dataclasses.replace(b, source=quadlet)
+    assert (a.ip, a.ip6, a.network_aliases) == ("10.90.5.20", "fd00:90:5::20", ("api", "store"))
+    for path, where in ((quadlet, f"{quadlet}:3:IP"), (yaml, f"{yaml}:2:ip")):
+        with pytest.raises(DeclarationError) as caught:
+            load_pod(path, user=True)
+        assert caught.value.where == where and "a user's pod cannot have ip" in str(caught.value)
+
+
+def test_a_pod_on_a_declared_network_is_known_by_its_members_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostctl.declarations.dirs import ENV_PATH
+    from hostctl.paths import Scope
+    from hostctl.pod import holder
+
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    monkeypatch.setenv(ENV_PATH, str(etc))
+    (etc / "web.yaml").write_text("image: localhost/busybox:latest\npod: shop\n")
+    (etc / "db.yaml").write_text("image: localhost/busybox:latest\npod: shop\n")
+    (etc / "other.yaml").write_text("image: localhost/busybox:latest\n")
+    pod = load_pod(_write(tmp_path, "shop.pod", "[Pod]\nPodName=store\nNetwork=backend\n"
+                          "IP=10.90.5.20\nNetworkAlias=api\n"))
+    stand_in = holder._network_stand_in(pod, Scope.SYSTEM)
+    assert (stand_in.name, stand_in.ip, stand_in.network) == ("shop-pod", "10.90.5.20",
+                                                              "backend")
+    assert stand_in.network_aliases == ("store", "api", "db", "web")
+    bridge = load_pod(_write(tmp_path, "lan.pod", "[Pod]\nIP=10.88.0.9\n"))
+    assert holder._network_stand_in(bridge, Scope.SYSTEM).network_aliases == ()
 
 
 def test_generator_renders_the_pod_unit_and_binds_its_members(tmp_path: Path) -> None:

@@ -65,8 +65,8 @@ def test_a_quadlets_file_and_a_refusal_that_writes_nothing(
     assert "bad.container:3:PodmanArgs" in refused.stderr
     assert not (target / "bad.container").exists()
     pod = tmp_path / "p.pod"
-    pod.write_text("[Pod]\nIP=10.0.0.2\n")
-    assert "p.pod:2:IP" in hostctl(env, "install", "--no-reload-systemd", str(pod)).stderr
+    pod.write_text("[Pod]\nUserNS=auto\n")
+    assert "p.pod:2:UserNS" in hostctl(env, "install", "--no-reload-systemd", str(pod)).stderr
     kube = tmp_path / "p.kube"
     kube.write_text("[Kube]\n")
     assert "p.kube: no Yaml= in [Kube]" in hostctl(env, "install", "--no-reload-systemd",
