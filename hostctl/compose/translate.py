@@ -4,6 +4,9 @@
         one replica: unit P-S.service (P-S-1.service an alias of it)
         more:        units P-S-1.service .. P-S-N.service
     compose network K                          ->  hostctl network `name:` (P_K)
+    a service's networks (by priority, then   ->  `network` (the first: ports, default
+      the file's order)                              route, ipv4_address/ipv6_address as
+                                                     `ip`/`ip6`), `networks` (the others)
     named volume K                             ->  hostctl named volume `name:` (P_K)
     the project                                ->  P.target, which wants every unit
 

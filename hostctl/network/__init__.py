@@ -6,7 +6,9 @@ detach() at stop and before every start (stale state after a crash). detach() is
 idempotent.
 
 Modes (`network:`): host (the host's namespace), none (a namespace with loopback only),
-bridge (the default: the built-in network `bridge`) or a declared network's name.
+bridge (the default: the built-in network `bridge`) or a declared network's name;
+rootful, `networks:` adds more (bridge or declared) networks as eth1, eth2 ..., wired
+after eth0 in the same thread, each with its own attachment cache (NAME+ethN.json).
 Rootful: plan() makes a named namespace per container and starts wiring it (the CNI
 plugins, then hostctl's iptables rules) in a thread, so that this overlaps the rest of
 the launcher's work and `runc create` joining the namespace; attach() waits for it,
