@@ -3,6 +3,7 @@ hosts file's sections per network, and what is refused (rootless, recorded start
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,14 @@ def test_a_start_on_several_networks_is_never_recorded() -> None:
     two = parse_quadlet(f"[Container]\n{IMAGE}Network=front\nNetwork=back\n", UNIT)
     assert eligible(one, Scope.SYSTEM, config)
     assert not eligible(two, Scope.SYSTEM, config)
+
+
+def test_run_with_network_given_twice_declares_both() -> None:
+    from hostctl.cli.run import adhoc_declaration
+
+    body = adhoc_declaration("docker.io/library/busybox:1.36", [], [], [], 5,
+                             ["front", "back", "bridge"])
+    assert (body["network"], body["networks"]) == ("front", ["back", "bridge"])
+    container = parse_yaml(json.dumps(body), Path("/run/hostctl/adhoc/x.yaml"))
+    assert container.networks == ("back", "bridge")
+    assert "networks" not in adhoc_declaration("x.io/a:1", [], [], [], 5, ["front"])
