@@ -44,12 +44,15 @@ def _unit_argv(scope: Scope) -> list[str]:
 
 
 def adhoc_declaration(image: str, command: list[str], env: list[str], volumes: list[str],
-                      stop_timeout: int, network: str | None = None,
+                      stop_timeout: int, networks: list[str] | None = None,
                       ports: list[str] | None = None) -> dict[str, Any]:
-    """The declaration `hostctl run` writes (JSON is YAML)."""
+    """The declaration `hostctl run` writes (JSON is YAML); the first of NETWORKS is its
+    `network`, the others (podman's repeated --network) its `networks`."""
     body: dict[str, Any] = {"image": image, "stop_timeout": stop_timeout}
-    if network:
-        body["network"] = network
+    if networks:
+        body["network"] = networks[0]
+    if networks and networks[1:]:
+        body["networks"] = networks[1:]
     if ports:
         body["ports"] = ports
     if command:
@@ -140,8 +143,9 @@ def run(
     = False,
     stop_timeout: Annotated[int, typer.Option("--stop-timeout", help="Seconds to SIGKILL.")]
     = 10,
-    network: Annotated[str | None, typer.Option(
-        "--network", help="host, none, bridge or a network's name (default bridge).")] = None,
+    network: Annotated[list[str] | None, typer.Option(
+        "--network", help="host, none, bridge or a network's name (default bridge); "
+        "repeat to join more networks (rootful).")] = None,
     publish: Annotated[list[str] | None, typer.Option(
         "-p", "--publish", help="[IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp] (repeat).")] = None,
     user: UserOpt = False,
@@ -155,7 +159,7 @@ def run(
     declaration = _write_declaration(paths, name, body)
     argv = systemd_run_argv(name, declaration, scope, detach=detach, remove=rm,
                             stop_timeout=stop_timeout, hostctl=_hostctl(),
-                            requires=_network_unit(network, paths))
+                            requires=_network_unit(network[0] if network else None, paths))
     done = subprocess.run(argv, check=False)
     if done.returncode != 0 and detach and rm:
         declaration.unlink(missing_ok=True)

@@ -4,6 +4,9 @@
         one replica: unit P-S.service (P-S-1.service an alias of it)
         more:        units P-S-1.service .. P-S-N.service
     compose network K                          ->  hostctl network `name:` (P_K)
+    a service's networks (by priority, then   ->  `network` (the first: ports, default
+      the file's order)                              route, ipv4_address/ipv6_address as
+                                                     `ip`/`ip6`), `networks` (the others)
     named volume K                             ->  hostctl named volume `name:` (P_K)
     the project                                ->  P.target, which wants every unit
 
@@ -252,30 +255,49 @@ def _service_network(reader: ServiceReader, spec: Mapping[str, Any],
     if isinstance(joined, list):
         joined = {key: None for key in joined}
     joined = joined or {DEFAULT_NETWORK: None}
-    if len(joined) > 1:
-        raise reader.error(
-            f"the service joins {len(joined)} networks ({', '.join(joined)})", "networks",
-            hint="a hostctl container is on one network: put the services that talk to "
-            "each other on a shared one")
-    key, options = next(iter(joined.items()))
-    network = networks.get(key)
-    if network is None:
-        raise reader.error(f"network {key!r} is not declared in the top-level networks",
-                           "networks", key)
-    reader.set("network", network.name, "networks")
-    aliases = [reader.name]
-    for option, value in (options or {}).items():
+    # the first network (highest priority, then the file's order) is eth0: its ports, its
+    # default route; the others are `networks`
+    order = sorted(joined, key=lambda key: -int((joined[key] or {}).get("priority") or 0))
+    names, aliases = [], [reader.name]
+    for index, key in enumerate(order):
+        network = networks.get(key)
+        if network is None:
+            raise reader.error(f"network {key!r} is not declared in the top-level networks",
+                               "networks", key)
+        names.append(network.name)
+        aliases += _attachment(reader, key, joined[key] or {}, first=index == 0)
+    reader.set("network", names[0], "networks")
+    if len(names) > 1:
+        reader.set("networks", tuple(names[1:]), "networks")
+    for alias in aliases:
+        if not alias or any(c.isspace() or c == "#" for c in alias):
+            raise reader.error(f"{alias!r} cannot be a host name", "networks")
+    reader.set("network_aliases", tuple(dict.fromkeys(aliases)), "networks")
+
+
+def _attachment(reader: ServiceReader, key: str, options: Mapping[str, Any],
+                first: bool) -> list[str]:
+    """The aliases of the service's attachment to network KEY (on every network of the
+    container: hostctl's aliases are not per network); its static address, on the first."""
+    aliases = []
+    for option, value in options.items():
         if option == "aliases":
             aliases += [str(alias) for alias in value or ()]
         elif option == "priority":
-            reader.ignore("the service is on one network", "networks", key, option)
+            continue  # the order of the networks
+        elif option in ("ipv4_address", "ipv6_address"):
+            if not first:
+                raise reader.error(
+                    "a static address on a service's second network", "networks", key,
+                    option, hint="hostctl gives static addresses on the first network "
+                    "(the highest priority) only; give this one the highest priority")
+            setting = "ip" if option == "ipv4_address" else "ip6"
+            reader.set(setting, value, "networks", key, option)
         else:
             raise reader.error(f"network option {option!r} is not supported by hostctl",
-                               "networks", key, option, hint="aliases")
-    for alias in aliases:
-        if not alias or any(c.isspace() or c == "#" for c in alias):
-            raise reader.error(f"{alias!r} cannot be a host name", "networks", key)
-    reader.set("network_aliases", tuple(dict.fromkeys(aliases)), "networks")
+                               "networks", key, option,
+                               hint="aliases, ipv4_address, ipv6_address, priority")
+    return aliases
 
 
 def _dependencies(project: Project, name: str, depends: Any, plans: dict[str, _Plan]) -> None:

@@ -30,6 +30,7 @@ class Kind(StrEnum):
     TIMEZONE = "timezone"  # "local" or an Area/City zone name
     PLATFORM = "platform"  # os/arch[/variant]
     NETWORK = "network"  # host, none, bridge or a network name
+    NETWORKS = "networks"  # a list of network names (bridge or declared networks)
     CAPS = "caps"  # a list of capabilities, normalised to CAP_X (or ALL)
     VOLUMES = "volumes"  # a list of SRC:DST[:OPTIONS]
     TMPFS = "tmpfs"  # a list of DST[:OPTIONS]
@@ -79,6 +80,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.TIMEZONE: "str (local or Area/City)",
     Kind.PLATFORM: "str (os/arch[/variant])",
     Kind.NETWORK: "str (host | none | bridge | NAME)",
+    Kind.NETWORKS: "list[str] (bridge | NAME)",
     Kind.CAPS: "list[str] (capabilities)",
     Kind.VOLUMES: "list[str] (SRC:DST[:OPTIONS])",
     Kind.TMPFS: "list[str] (DST[:OPTIONS])",
@@ -125,6 +127,7 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.TIMEZONE: "str",
     Kind.PLATFORM: "str",
     Kind.NETWORK: "str",
+    Kind.NETWORKS: "list",
     Kind.CAPS: "list",
     Kind.VOLUMES: "list",
     Kind.TMPFS: "list",

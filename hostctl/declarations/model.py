@@ -178,7 +178,8 @@ class Container:
     ("SIGTERM"); stop_timeout int (s); reload_signal str | None; restart Restart;
     restart_sec int | None (s); memory int | None (bytes); cpus float | None; pids_limit
     int | None; labels/annotations Pairs; secrets tuple[Secret, ...]; network str
-    ("host", "none", "bridge" or a network name); network_aliases tuple[str, ...]
+    ("host", "none", "bridge" or a network name); networks tuple[str, ...] (more
+    networks, eth1...: bridge or network names); network_aliases tuple[str, ...]
     (host names); ports tuple[Port, ...]; dns
     tuple[str, ...] (IP addresses); dns_search tuple[str, ...] (domains); dns_options
     tuple[str, ...] (resolv.conf options); add_hosts Pairs (name, IP address or
@@ -249,6 +250,7 @@ class Container:
     pod: str | None = DEFAULTS["pod"]
     start_with_pod: bool = DEFAULTS["start_with_pod"]
     network: str = DEFAULTS["network"]
+    networks: tuple[str, ...] = DEFAULTS["networks"]
     network_aliases: tuple[str, ...] = DEFAULTS["network_aliases"]
     ip: str | None = DEFAULTS["ip"]
     ip6: str | None = DEFAULTS["ip6"]

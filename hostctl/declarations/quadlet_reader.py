@@ -33,7 +33,7 @@ from hostctl.declarations import (
 )
 from hostctl.declarations.checks import Invalid
 from hostctl.declarations.model import Container, Tmpfs
-from hostctl.declarations.settings import SETTINGS, Kind, Setting
+from hostctl.declarations.settings import BY_KEY, SETTINGS, Kind, Setting
 from hostctl.declarations.unitfile import (
     Entry,
     SyntaxProblem,
@@ -81,6 +81,7 @@ _ITEM_PARSERS: dict[Kind, Callable[[str], Any]] = {
     Kind.ADDRESSES: values.parse_address,
     Kind.DOMAINS: values.parse_domain,
     Kind.DNS_OPTIONS: values.parse_dns_option,
+    Kind.NETWORKS: values.parse_joined_network,
     Kind.HOSTS: values.parse_host_entry,
 }
 _SCALAR_PARSERS: dict[Kind, Callable[[str], Any]] = {
@@ -238,6 +239,8 @@ class _Reader:
             )
         if not value and setting.key != "entrypoint":
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
+            if setting.key == "network":
+                self.found.pop("networks", None)
             return
         if setting.key == "log_driver" and unquote(value) == "k8s-file":
             raise Invalid("LogDriver=k8s-file is not supported",
@@ -264,6 +267,8 @@ class _Reader:
                 "give an image reference, NAME.image or NAME.build, a network name or "
                 "NAME.network (a pod's member: Pod=NAME.pod, and no Network=)",
             )
+        if setting.key == "network" and "network" in self.found:
+            setting = BY_KEY["networks"]  # a second Network=: one more network, as podman's
         self._setting(setting, value, path)
         self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
 

@@ -449,8 +449,18 @@ SETTINGS: tuple[Setting, ...] = (
         maps_to="OCI linux.namespaces (network)", quadlet="Network", example="host",
     ),
     Setting(
+        key="networks", kind=Kind.NETWORKS, default=(),
+        help="More networks the container joins besides `network` (rootful; bridge or "
+        "declared networks): eth1, eth2, ... in this order, `network` being eth0. Ports are "
+        "published and the default route goes through `network`; the container's name and "
+        "`network_aliases` are in every network's members' /etc/hosts. Quadlet: the second "
+        "and later Network= lines.",
+        maps_to="one more interface (CNI bridge plugin) per network in the container's "
+        "namespace", example="[backend]",
+    ),
+    Setting(
         key="network_aliases", kind=Kind.DOMAINS, default=(),
-        help="More names the container is known by on its named network: the other "
+        help="More names the container is known by on its named networks: the other "
         "members' /etc/hosts list them with its address (a compose service's name).",
         maps_to="/etc/hosts of the network's other members", quadlet="NetworkAlias",
         example="[db, database]",
@@ -458,7 +468,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         key="ip", kind=Kind.IPV4,
         help="A static IPv4 address on the container's network (bridge or a declared "
-        "network; inside its subnet and IP range, and free).",
+        "network; inside its subnet and IP range, and free); on `network` only, not on "
+        "`networks`.",
         maps_to="the network's address assignment (host-local IPAM)", quadlet="IP",
         example="10.90.5.20",
     ),

@@ -277,6 +277,14 @@ def parse_network(text: str) -> str:
     )
 
 
+def parse_joined_network(text: str) -> str:
+    """A network a container joins besides its first: bridge or a network's name."""
+    if text in ("host", "none") or not parse_network(text):
+        raise Invalid(f"{text!r} cannot be one of several networks",
+                      "bridge or a declared network's name")
+    return text
+
+
 def parse_pod(text: str) -> str:
     """The name of a declared pod (its file stem: NAME.yaml or NAME.pod)."""
     if _NETWORK_NAME.fullmatch(text) and not text.startswith("."):
@@ -586,6 +594,7 @@ def check_combination(settings: Mapping[str, Any]) -> None:
             raise Conflict(key, "a zero duration", "give a duration of at least 1ms, e.g. 30s")
     _check_health(settings)
     _check_pod_member(settings)
+    _check_networks(settings)
     from hostctl.declarations import values_runtime
 
     values_runtime.check_combination(settings)
@@ -598,8 +607,23 @@ def check_combination(settings: Mapping[str, Any]) -> None:
 
 
 # A pod member's settings that belong to the pod (its namespaces are the pod's).
-POD_OWNED = ("network", "ports", "hostname", "dns", "dns_search", "dns_options", "add_hosts",
-             "shm_size")
+POD_OWNED = ("network", "networks", "ports", "hostname", "dns", "dns_search", "dns_options",
+             "add_hosts", "shm_size")
+
+
+def _check_networks(settings: Mapping[str, Any]) -> None:
+    more = settings.get("networks", ())
+    if not more:
+        return
+    first = settings.get("network", "bridge")
+    if first in NETWORK_MODES and first != "bridge":
+        raise Conflict("networks", f"network: {first} with more networks",
+                       "give `network:` a bridge network, or drop `networks:`")
+    seen = {first}
+    for name in more:
+        if name in seen:
+            raise Conflict("networks", f"network {name} is joined twice", "keep one")
+        seen.add(name)
 
 
 def _check_pod_member(settings: Mapping[str, Any]) -> None:

@@ -264,6 +264,7 @@ READERS: dict[Kind, Reader] = {
     Kind.TIMEZONE: _scalar(values.parse_timezone),
     Kind.PLATFORM: _scalar(values.parse_platform),
     Kind.NETWORK: _scalar(values.parse_network),
+    Kind.NETWORKS: _list(values.parse_joined_network),
     Kind.CAPS: _list(values.parse_capability),
     Kind.VOLUMES: _list(values.parse_volume),
     Kind.TMPFS: _list(values.parse_tmpfs),

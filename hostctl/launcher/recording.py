@@ -38,8 +38,9 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     quadlet files that name other files (Image=NAME.image or NAME.build,
     Volume=NAME.volume: those files are not among the record's inputs, so a change to
     them must reach the next start; Pod=NAME.pod is fine: what of the pod matters to a
-    member is in the pod's record), and a compose project's containers (their files are
-    not among the inputs either).
+    member is in the pod's record), a compose project's containers (their files are
+    not among the inputs either) and containers on several networks (`networks`: the
+    network replay, hostctl.network.replay, wires one network).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
@@ -50,6 +51,7 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and all(kind == "pod" for kind, _, _ in container.unit_refs)
             and not container.origins  # translated from a compose project
             and not container.env_host
+            and not container.networks
             and str(container.log_driver) != "none"
             and not any("U" in volume.options or volume.kind == "anonymous"
                         for volume in container.volumes)

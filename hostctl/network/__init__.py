@@ -6,7 +6,9 @@ detach() at stop and before every start (stale state after a crash). detach() is
 idempotent.
 
 Modes (`network:`): host (the host's namespace), none (a namespace with loopback only),
-bridge (the default: the built-in network `bridge`) or a declared network's name.
+bridge (the default: the built-in network `bridge`) or a declared network's name;
+rootful, `networks:` adds more (bridge or declared) networks as eth1, eth2 ..., wired
+after eth0 in the same thread, each with its own attachment cache (NAME+ethN.json).
 Rootful: plan() makes a named namespace per container and starts wiring it (the CNI
 plugins, then hostctl's iptables rules) in a thread, so that this overlaps the rest of
 the launcher's work and `runc create` joining the namespace; attach() waits for it,
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import glob
 import sys
 import threading
 from collections.abc import Iterator
@@ -60,8 +63,17 @@ def state_dir(paths: Paths) -> Path:
     return paths.run / "network"
 
 
-def _attachment_file(paths: Paths, name: str) -> Path:
-    return state_dir(paths) / "cni" / f"{name}.json"
+def _attachment_file(paths: Paths, name: str, ifname: str = cni.IFNAME) -> Path:
+    """NAME's attachment on its first network (eth0), or on a later one (NAME+eth1...:
+    `+` is in no container name)."""
+    stem = name if ifname == cni.IFNAME else f"{name}+{ifname}"
+    return state_dir(paths) / "cni" / f"{stem}.json"
+
+
+def _attachment_files(paths: Paths, name: str) -> list[Path]:
+    """Every attachment cache of NAME, its later networks' (last first) before eth0's."""
+    more = (state_dir(paths) / "cni").glob(f"{glob.escape(name)}+eth*.json")
+    return [*sorted(more, reverse=True), _attachment_file(paths, name)]
 
 
 def _pasta_pid(paths: Paths, name: str) -> Path:
@@ -95,12 +107,21 @@ def plan(container: Container, paths: Paths) -> NetworkPlan:
         extra = resolv.extra_hosts(container.add_hosts, None, container.where("add_hosts"))
         return NetworkPlan("new", extra, _resolv(container, True), NONE)
     if paths.scope is Scope.USER:
+        if container.networks:
+            from hostctl.errors import RuntimeFailure
+
+            raise RuntimeFailure("a user's container joins one network",
+                                 where=container.where("networks"),
+                                 hint="rootless networks (pasta, a user network's holder) "
+                                 "take one container interface; drop `networks:`")
         if mode != defs.DEFAULT:
             from hostctl.network import usernet
 
             return usernet.plan(container, paths)
         return _plan_rootless(container, mode)
-    return _plan_bridge(container, paths, defs.find(mode, paths, where))
+    more = tuple(defs.find(name, paths, container.where("networks"))
+                 for name in container.networks)
+    return _plan_bridge(container, paths, defs.find(mode, paths, where), more)
 
 
 def _no_ports(container: Container, why: str) -> None:
@@ -127,45 +148,50 @@ def _plan_rootless(container: Container, mode: str) -> NetworkPlan:
     return NetworkPlan("new", extra, _resolv(container, True), mode)
 
 
-def _plan_bridge(container: Container, paths: Paths, network: defs.Network) -> NetworkPlan:
+def _plan_bridge(container: Container, paths: Paths, network: defs.Network,
+                 more: tuple[defs.Network, ...] = ()) -> NetworkPlan:
+    """NETWORK (eth0: ports, default route) and MORE (eth1, ...: their subnets only)."""
     if network.internal:
         _no_ports(container, f"the internal network {network.name}")
     ports.check(container.ports, network.ipv6_subnet is not None, container.where("ports"),
                 network.name)
     hosts = resolv.extra_hosts(container.add_hosts, str(network.gateway),
                                container.where("add_hosts"))
-    path = _connect(container, paths, network)
-    if network.name != defs.DEFAULT and network.names:  # names on named networks only
-        members = peers.Members(state_dir(paths) / "members", network.name)
-        with members.locked():
-            hosts += peers.peer_lines(network.name, members.all(), container.name)
+    path = _connect(container, paths, (network, *more))
+    for joined in (network, *more):
+        if joined.name != defs.DEFAULT and joined.names:  # names on named networks only
+            members = peers.Members(state_dir(paths) / "members", joined.name)
+            with members.locked():
+                hosts += peers.peer_lines(joined.name, members.all(), container.name)
     return NetworkPlan(str(path), hosts, _resolv(container, True, network.dns), network.name)
 
 
 class _Wiring:
-    """ADD through the CNI chain, then hostctl's rules, in a thread of its own; cached
-    before ADD, after ADD and before the rules, so a crash midway is undone by the next
-    detach()."""
+    """ADD through the CNI chain, then hostctl's rules, for each of the container's
+    networks in turn, in a thread of its own; cached before ADD, after ADD and before the
+    rules, so a crash midway is undone by the next detach()."""
 
-    def __init__(self, attachment: cni.Attachment, network: defs.Network, paths: Paths):
-        self.attachment = attachment
+    def __init__(self, attachments: list[cni.Attachment], networks: list[defs.Network],
+                 paths: Paths):
+        self.attachments = attachments
         self.error: BaseException | None = None
-        self.network = network
+        self.networks = networks
         self._paths = paths
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._wire()
+            for index, network in enumerate(self.networks):
+                self.attachments[index] = self._wire(self.attachments[index], network)
         except BaseException as err:  # handed to the launcher by wait()
             self.error = err
 
-    def _wire(self) -> None:
-        net, cache = self.network, _attachment_file(self._paths, self.attachment.container)
+    def _wire(self, attachment: cni.Attachment, net: defs.Network) -> cni.Attachment:
+        cache = _attachment_file(self._paths, attachment.container, attachment.ifname)
         if net.ipv6_subnet is not None:
             netns.ipv6_bridge(net.bridge)
-        done = cni.add(self.attachment)
+        done = cni.add(attachment)
         name, published = done.container, done.ports
         subnets = [str(net.subnet)] + ([str(net.ipv6_subnet)] if net.ipv6_subnet else [])
         wanted = rules.for_container(name, done.addresses(), subnets, net.bridge, net.internal)
@@ -178,13 +204,14 @@ class _Wiring:
         rules.add(wanted, f"container {name}", state_dir(self._paths) / "rules.lock")
         if localnet:  # after the guard is in place
             ports.route_localnet(net.bridge)
-        self.attachment = done
+        return done
 
-    def wait(self) -> cni.Attachment:
+    def wait(self) -> list[cni.Attachment]:
+        """The attachments, first network first, once wired."""
         self._thread.join()
         if self.error is not None:
             raise self.error
-        return self.attachment
+        return self.attachments
 
 
 _wiring: dict[str, _Wiring] = {}  # container name -> its wiring, between plan and attach
@@ -192,8 +219,10 @@ _wiring: dict[str, _Wiring] = {}  # container name -> its wiring, between plan a
 _attached: dict[str, tuple[cni.Attachment, defs.Network]] = {}
 
 
-def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
-    """A namespace for the container, its wiring to NETWORK started; the namespace path."""
+def _connect(container: Container, paths: Paths, networks: tuple[defs.Network, ...]) -> str:
+    """A namespace for the container, its wiring to NETWORKS started (the first with the
+    ports and the static addresses); the namespace path."""
+    network, ipam = networks[0], state_dir(paths) / "ipam"
     cache = _attachment_file(paths, container.name)
     cache.parent.mkdir(parents=True, exist_ok=True)
     with _ports_locked(paths, bool(container.ports)):
@@ -203,12 +232,18 @@ def _connect(container: Container, paths: Paths, network: defs.Network) -> str:
         ports.check_unbound(container.ports, container.where("ports"))
         path = netns.create(container.name)
         attachment = cni.Attachment(container.name, network.name, str(path),
-                                    cni.conflist(network, state_dir(paths) / "ipam",
+                                    cni.conflist(network, ipam,
                                                  cni.requested_ips(container, network)),
                                     ports=container.ports)
         _write_cache(cache, attachment)
         replay.write_claims(cache, container.ports)  # what the recorded starts check
-    _wiring[container.name] = _Wiring(attachment, network, paths)
+    attachments = [attachment]
+    for index, more in enumerate(networks[1:], start=1):
+        attachments.append(cni.Attachment(
+            container.name, more.name, str(path),
+            cni.conflist(more, ipam, default_route=False), ifname=f"eth{index}"))
+        _write_cache(_attachment_file(paths, container.name, f"eth{index}"), attachments[-1])
+    _wiring[container.name] = _Wiring(attachments, list(networks), paths)
     return path
 
 
@@ -263,9 +298,11 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     wiring = _wiring.pop(container.name, None)
     if wiring is None:
         return
-    attachment = wiring.wait()
-    _attached[container.name] = (attachment, wiring.network)
-    if attachment.network != defs.DEFAULT and wiring.network.names:
+    attachments = wiring.wait()
+    _attached[container.name] = (attachments[0], wiring.networks[0])
+    for attachment, network in zip(attachments, wiring.networks, strict=True):
+        if attachment.network == defs.DEFAULT or not network.names:
+            continue
         members = peers.Members(state_dir(paths) / "members", attachment.network)
         with members.locked():
             members.add(peers.Member(container.name, tuple(attachment.addresses()),
@@ -286,16 +323,19 @@ def detach(name: str, paths: Paths) -> None:
     if wiring is not None:  # the start failed between plan() and attach()
         with contextlib.suppress(Exception):  # the start's own error is being reported
             wiring.wait()
-    cache = _attachment_file(paths, name)
-    try:
-        attachment: cni.Attachment | None = cni.Attachment.from_json(cache.read_text())
-    except (OSError, ValueError, KeyError):
-        attachment = None
-    if attachment is not None:
-        _leave_names(paths, attachment.network, name)
-        for failure in rules.delete(attachment.rules) + cni.delete(attachment):
-            print(f"hostctl: network cleanup of {name}: {failure}", file=sys.stderr)
+    for cache in _attachment_files(paths, name):
+        try:
+            attachment: cni.Attachment | None = cni.Attachment.from_json(cache.read_text())
+        except (OSError, ValueError, KeyError):
+            attachment = None
+        if attachment is not None:
+            _leave_names(paths, attachment.network, name)
+            for failure in rules.delete(attachment.rules) + cni.delete(attachment):
+                print(f"hostctl: network cleanup of {name}: {failure}", file=sys.stderr)
+        if cache != _attachment_file(paths, name):
+            cache.unlink(missing_ok=True)
     netns.remove(name)
+    cache = _attachment_file(paths, name)
     cache.unlink(missing_ok=True)
     replay.claims_file(cache).unlink(missing_ok=True)
 
@@ -310,8 +350,8 @@ def for_record(container: Container, paths: Paths
     if container.network in (HOST, NONE) or container.pod is not None:
         return None, [], [], []  # a pod's member: its pod's unit wires the network
     found = _attached.get(container.name)
-    if paths.scope is Scope.USER or found is None:
-        return None
+    if paths.scope is Scope.USER or found is None or container.networks:
+        return None  # several networks: the replay wires one (recording.eligible)
     attachment, network = found
     part = replay.for_record(attachment, network, paths,
                              _attachment_file(paths, container.name),

@@ -36,9 +36,11 @@ IFNAME = "eth0"
 _ENV_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def conflist(network: Network, ipam_dir: Path, ips: tuple[str, ...] = ()) -> dict[str, Any]:
+def conflist(network: Network, ipam_dir: Path, ips: tuple[str, ...] = (),
+             default_route: bool = True) -> dict[str, Any]:
     """The plugin chain for one container on NETWORK; IPS: the static addresses it asks
-    host-local for (requested_ips)."""
+    host-local for (requested_ips). Without DEFAULT_ROUTE (a container's second and
+    later networks) the interface reaches its subnet only: the way out is the first's."""
     first: dict[str, str] = {"subnet": str(network.subnet), "gateway": str(network.gateway)}
     if network.ip_range is not None:
         first["rangeStart"], first["rangeEnd"] = map(str, network.ip_range)
@@ -49,7 +51,7 @@ def conflist(network: Network, ipam_dir: Path, ips: tuple[str, ...] = ()) -> dic
                         "gateway": str(network.ipv6_gateway)}])
         routes.append({"dst": "::/0"})
     ipam: dict[str, Any] = {"type": "host-local", "dataDir": str(ipam_dir), "ranges": ranges}
-    if not network.internal:
+    if not network.internal and default_route:
         ipam["routes"] = routes
     plugins: list[dict[str, Any]] = [{
         "type": "bridge",
@@ -99,6 +101,7 @@ class Attachment:
     rules: tuple[tuple[str, str, str], ...] = ()  # hostctl.network.rules, as added
     ports: tuple[Port, ...] = ()  # published: what other containers cannot take
     holder: str = ""  # a user network: its holder's identity (hostctl.network.holder)
+    ifname: str = IFNAME  # the interface in the container: eth0, eth1 on a second network
 
     def addresses(self) -> list[str]:
         """The container's addresses (without prefix length), IPv4 first."""
@@ -109,14 +112,16 @@ class Attachment:
         return json.dumps({"container": self.container, "network": self.network,
                            "netns": self.netns, "config": self.config, "result": self.result,
                            "rules": self.rules, "ports": published.to_json(self.ports),
-                           **({"holder": self.holder} if self.holder else {})})
+                           **({"holder": self.holder} if self.holder else {}),
+                           **({"ifname": self.ifname} if self.ifname != IFNAME else {})})
 
     @classmethod
     def from_json(cls, text: str) -> Attachment:
         data = json.loads(text)
         return cls(data["container"], data["network"], data["netns"], data["config"],
                    data.get("result"), tuple(tuple(r) for r in data.get("rules", ())),
-                   published.from_json(data.get("ports", ())), str(data.get("holder", "")))
+                   published.from_json(data.get("ports", ())), str(data.get("holder", "")),
+                   str(data.get("ifname", IFNAME)))
 
 
 def _plugin(kind: str) -> Path:
@@ -137,7 +142,7 @@ def _invoke(command: str, attachment: Attachment, plugin: dict[str, Any],
         "CNI_COMMAND": command,
         "CNI_CONTAINERID": attachment.container,
         "CNI_NETNS": attachment.netns,
-        "CNI_IFNAME": IFNAME,
+        "CNI_IFNAME": attachment.ifname,
         "CNI_PATH": str(PLUGIN_DIR),
         "PATH": _ENV_PATH,
     }

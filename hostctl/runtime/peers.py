@@ -4,7 +4,9 @@ The choice (documented in docs/networking.md): no DNS server, because nothing of
 hostctl stays resident. Every container on a named network records its addresses under
 the run directory; whenever one joins or leaves, the peer section at the end of every
 member's hosts file (the bundle's `hosts`, bind-mounted as /etc/hosts) is rewritten in
-place (a bind mount pins the inode, so no rename) under a per-network lock.
+place (a bind mount pins the inode, so no rename) under a per-network lock. A container
+on several networks has one section per network, each from its marker line to the next
+marker (or the end), and each network rewrites its own.
 """
 
 from __future__ import annotations
@@ -75,15 +77,26 @@ def _render(lines: tuple[tuple[str, str], ...]) -> str:
     return "".join(f"{address}\t{names}\n" for address, names in lines)
 
 
+def replace_section(text: str, network: str, section: str) -> str:
+    """TEXT (a hosts file) with NETWORK's peer section replaced by SECTION (added at the
+    end when there is none); the other networks' sections kept."""
+    own = f"{MARKER}{network}\t"
+    start = text.find(own)
+    if start < 0 or (start > 0 and text[start - 1] != "\n"):
+        return text + section
+    end = text.find(MARKER, start + len(own))
+    return text[:start] + section + (text[end:] if end >= 0 else "")
+
+
 def rewrite_peers(member: Member, network: str, members: list[Member]) -> None:
-    """Replace the peer section of MEMBER's hosts file, in place; no file, nothing to do."""
+    """Replace NETWORK's peer section of MEMBER's hosts file, in place; no file, nothing
+    to do."""
     try:
         with open(member.hosts, "r+") as handle:
             text = handle.read()
-            cut = text.find(MARKER)
-            head = text[:cut] if cut >= 0 else text
             handle.seek(0)
-            handle.write(head + _render(peer_lines(network, members, member.container)))
+            handle.write(replace_section(
+                text, network, _render(peer_lines(network, members, member.container))))
             handle.truncate()
     except FileNotFoundError:
         pass

@@ -1,6 +1,7 @@
 """A compose project run as systemd units in a real test host: web + db + cache, db with
 a health check that web waits for (service_healthy), names, a published port, a secret,
-a named volume; reboot; a broken compose file; `down` (and what it keeps)."""
+a named volume, web on two networks (db on `back` only, cache on `default` only);
+reboot; a broken compose file; `down` (and what it keeps)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_e2e import HOSTCTL, prop
-from tests.integration.test_network import fetch, get
+from tests.integration.test_network import fetch, get, in_container
 from tests.support import netguest
 
 pytestmark = pytest.mark.integration
@@ -34,16 +35,20 @@ services:
     depends_on:
       db: {{condition: service_healthy}}
       cache: {{condition: service_started}}
+    networks:
+      default:
+      back: {{aliases: [api]}}
   db:
     <<: *base
     command: ["sh", "-c", "echo db starting; cat /run/secrets/pw; date >> /data/boots;
-      sleep 2; touch /tmp/ready; echo db ready; exec sleep 600"]
+      sleep 2; touch /tmp/ready; echo db ready; exec httpd -f -p 5432 -h /data"]
     healthcheck:
       test: ["CMD", "test", "-e", "/tmp/ready"]
       interval: 500ms
       retries: 20
     volumes: [data:/data]
     secrets: [pw]
+    networks: [back]
     deploy:
       resources:
         limits: {{memory: 256M}}
@@ -53,6 +58,8 @@ services:
     <<: *base
     command: ["sh", "-c", "mkdir -p /www; echo cache > /www/index.html;
       exec httpd -f -p 6379 -h /www"]
+networks:
+  back: {{}}
 volumes:
   data: {{}}
 secrets:
@@ -130,6 +137,15 @@ def test_services_reach_each_other_by_name_and_ports_answer(host: Any) -> None:
     cache = fetch(host, "http://192.0.2.2:8080/cache").split()
     assert cache[1:] == ["shop-cache-1", "cache"]
     assert get(host, "shop-web-1", cache[0], 6379).stdout == "cache\n"
+    # web is on default and back; db on back only, cache on default only
+    db = fetch(host, "http://192.0.2.2:8080/db").split()[0]
+    probe = f"nc -w 1 {db} 5432 </dev/null && echo open"
+    assert in_container(host, "shop-web-1", "sh", "-c", probe).stdout == "open\n"
+    assert in_container(host, "shop-cache-1", "sh", "-c", probe, check=False).stdout == ""
+    assert "\tshop-web-1 web api\n" in in_container(host, "shop-db-1", "cat",
+                                                   "/etc/hosts").stdout
+    assert "\tshop-db-1 db\n" not in in_container(host, "shop-cache-1", "cat",
+                                                   "/etc/hosts").stdout
     logs = compose(host, "logs", "db").stdout
     assert "db ready" in logs and "shop-db-1" in logs
 
@@ -159,7 +175,8 @@ def test_down_removes_units_networks_containers_but_keeps_volumes(host: Any) -> 
     compose(host, "down")
     for unit in ("shop-web.service", "shop-db.service", "shop.target"):
         assert prop(host, unit, "LoadState") == "not-found"
-    assert host.run(["ip", "link", "show", "hc-shop_default"], check=False).returncode != 0
+    for bridge in ("hc-shop_default", "hc-shop_back"):
+        assert host.run(["ip", "link", "show", bridge], check=False).returncode != 0
     assert host.run(["ls", "/run/hostctl/containers"]).stdout.split() == []
     assert host.run(["runc", "--root", "/run/hostctl/runc", "list", "-q"]).stdout.split() == []
     assert host.run(["test", "-s", "/var/lib/hostctl/volumes/shop_data/_data/boots"],

@@ -258,6 +258,48 @@ def test_networks_are_isolated_and_an_internal_one_has_no_way_out(host: Any) -> 
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
+def test_a_container_on_two_networks_reaches_both_by_name(host: Any) -> None:
+    """networks: (podman's second --network): eth0 on backend with the ports and the
+    default route, eth1 on six; its name and aliases in each network's members' hosts
+    files; the two networks' other members still cannot reach each other; such a start
+    is never recorded; the stop releases both attachments."""
+    host.write_file(f"{DECLS}/both.yaml", web("both-answers", "network: backend",
+                    "networks: [six]", 'ports: ["8095:80"]', "network_aliases: [hub]"))
+    host.write_file(f"{DECLS}/onback.yaml", web("back-answers", "network: backend"))
+    host.write_file(f"{DECLS}/onsix.yaml", web("six-answers", "network: six"))
+    host.run(["systemctl", "daemon-reload"])
+    units = ("both", "onback", "onsix")
+    done = host.run(["systemctl", "start", "onback", "onsix"], check=False)  # together
+    assert done.returncode == 0, host.journal("onback.service") + host.journal("onsix.service")
+    start(host, "both")  # after them: their hosts files learn its name when it joins
+    try:
+        assert by_name(host, "both", "onback") == "back-answers\n"
+        assert by_name(host, "both", "onsix") == "six-answers\n"
+        assert by_name(host, "onback", "both") == "both-answers\n"  # joined after onback
+        assert by_name(host, "onsix", "hub") == "both-answers\n"
+        assert fetch(host, "http://127.0.0.1:8095/") == "both-answers\n"
+        pid = prop(host, "both.service", "MainPID")
+        links = host.run(["nsenter", "-t", pid, "-n", "ip", "-o", "-4", "addr"]).stdout
+        assert "eth0    inet 10.91.0." in links and "eth1    inet 10.93.0." in links, links
+        routes = host.run(["nsenter", "-t", pid, "-n", "ip", "route", "show", "default"])
+        assert routes.stdout.split()[:5] == ["default", "via", "10.91.0.1", "dev", "eth0"]
+        # isolation between backend and six holds for everyone else
+        for client, server in (("onback", "onsix"), ("onsix", "onback")):
+            address = in_container(host, "both", "getent", "ahostsv4", server).stdout.split()[0]
+            probe = f"nc -w 1 {address} 80 </dev/null && echo open"
+            assert in_container(host, "both", "sh", "-c", probe).stdout == "open\n"
+            assert in_container(host, client, "sh", "-c", probe, check=False).stdout == ""
+        stop(host, "both")
+        assert "hub" not in in_container(host, "onsix", "cat", "/etc/hosts").stdout
+        assert attached(host, "both") == [] and hostctl_rules(host, "both") == []
+        start(host, "both")
+        assert record_id(host, "both") == ""  # several networks: never a recorded start
+        assert by_name(host, "onsix", "both") == "both-answers\n"
+    finally:
+        host.run(["systemctl", "stop", *units], check=False)  # together: quicker
+    assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
 def test_rootless_container_publishes_a_port(host: Any) -> None:
     uid = host.lingering_user("alice")
     user = ["runuser", "-u", "alice", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}"]
@@ -377,7 +419,7 @@ def test_a_host_port_bound_by_another_process_is_refused_naming_it(host: Any) ->
 def attached(host: Any, name: str) -> list[str]:
     """What container NAME holds on the host: its namespace, attachment, claims."""
     found = host.sh(f"ls /run/netns/hostctl-{name} /run/hostctl/network/cni/{name}.* "
-                    "2>/dev/null || true").stdout
+                    f"/run/hostctl/network/cni/{name}+* 2>/dev/null || true").stdout
     return str(found).split()
 
 

@@ -518,9 +518,19 @@ options:
     - 'Example: C(host).'
     - 'Quadlet key: C(Network).'
     type: str
+  networks:
+    description:
+    - 'More networks the container joins besides `network` (rootful; bridge or declared networks):
+      eth1, eth2, ... in this order, `network` being eth0. Ports are published and the default
+      route goes through `network`; the container''s name and `network_aliases` are in every
+      network''s members'' /etc/hosts. Quadlet: the second and later Network= lines.'
+    - 'Becomes: one more interface (CNI bridge plugin) per network in the container''s namespace.'
+    - 'Example: C([backend]).'
+    type: list
+    elements: str
   network_aliases:
     description:
-    - 'More names the container is known by on its named network: the other members'' /etc/hosts
+    - 'More names the container is known by on its named networks: the other members'' /etc/hosts
       list them with its address (a compose service''s name).'
     - 'Becomes: /etc/hosts of the network''s other members.'
     - 'Example: C([db, database]).'
@@ -530,7 +540,7 @@ options:
   ip:
     description:
     - A static IPv4 address on the container's network (bridge or a declared network; inside
-      its subnet and IP range, and free).
+      its subnet and IP range, and free); on `network` only, not on `networks`.
     - 'Becomes: the network''s address assignment (host-local IPAM).'
     - 'Example: C(10.90.5.20).'
     - 'Quadlet key: C(IP).'
