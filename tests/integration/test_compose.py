@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_e2e import HOSTCTL, prop
-from tests.integration.test_network import fetch, get
+from tests.integration.test_network import fetch, get, record_id
 from tests.support import netguest
 
 pytestmark = pytest.mark.integration
@@ -143,6 +143,27 @@ def test_enabled_project_is_back_after_a_reboot(host: Any) -> None:
     assert fetch(host, "http://127.0.0.1:8080/") == "hello-compose\n"
     assert len(host.read_file("/var/lib/hostctl/volumes/shop_data/_data/boots").split(
         "\n")) == 3  # two boots of db kept in the named volume
+
+
+def test_restart_takes_the_recorded_start_until_a_project_file_changes(host: Any) -> None:
+    """A service on the project's network starts again from its record (names and the
+    port replayed); a change to the installed project's .env means a full start."""
+    first = record_id(host, "shop-web-1")
+    assert first, host.journal("shop-web.service")
+    host.run(["systemctl", "restart", "shop-web.service"])
+    assert record_id(host, "shop-web-1") == first  # the recorded start wrote nothing
+    assert fetch(host, "http://127.0.0.1:8080/") == "hello-compose\n"
+    assert fetch(host, "http://192.0.2.2:8080/db").split()[1:] == ["shop-db-1", "db"]
+    dotenv = "/etc/hostctl/compose/shop/.env"
+    host.write_file(dotenv, "WEB_PORT=8080\nGREETING=changed\n")
+    try:
+        host.run(["systemctl", "restart", "shop-web.service"])
+        assert record_id(host, "shop-web-1") != first
+        assert fetch(host, "http://127.0.0.1:8080/") == "changed\n"
+    finally:
+        host.write_file(dotenv, "WEB_PORT=8080\nGREETING=hello-compose\n")
+    host.run(["systemctl", "restart", "shop-web.service"])
+    assert fetch(host, "http://127.0.0.1:8080/") == "hello-compose\n"
 
 
 def test_broken_compose_file_gives_a_failing_unit(host: Any) -> None:
