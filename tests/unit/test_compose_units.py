@@ -203,9 +203,8 @@ def test_record_inputs_name_every_file_a_project_read_or_looked_for(etc: Path,
     (outside / "base.yaml").write_text(
         "services:\n  base:\n    image: registry.example.com/web:1\n")
     folder = project(etc, "shop", (
-        "services:\n  web:\n    extends: {file: %s, service: base}\n"
-        "    env_file: [{path: %s, required: false}]\n") % (
-            outside / "base.yaml", outside / "later.env"))
+        f"services:\n  web:\n    extends: {{file: {outside / 'base.yaml'}, service: base}}\n"
+        f"    env_file: [{{path: {outside / 'later.env'}, required: false}}]\n"))
     other = project(etc, "other", SHOP)
     inputs = installed.record_inputs(Scope.SYSTEM)
     for path in (etc / "compose", folder, folder / "compose.yaml", outside / "base.yaml",
