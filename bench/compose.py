@@ -16,6 +16,9 @@ and ends when every service's first line is in the journal:
   hostctl       `hostctl compose up -d` (install, daemon-reload, start PROJECT.target)
   podman        `podman-compose up -d` (Debian's 1.0.3; podman 4.3.1 with runc, the
                 journald log driver, containers in a directory of the machine)
+Then, in the same host, a stopped service of the project up started again until its
+first line (`systemctl start shop-cache.service`): from its start record (the project's
+files unchanged) and in full (its record removed first), in turns.
 Runs are taken in turns; each number is the median of --runs runs. Needs root.
 Usage: .venv/bin/python bench/compose.py [--runs 5] [--parts 1,2]
 """
@@ -225,9 +228,31 @@ def whole_project(runs: int) -> None:
             samples["podman-compose up -d"])
         verdict = "meets" if ratio <= 0.5 else "misses"
         print(f"  hostctl / podman-compose: {ratio:.2f}x -> {verdict} the 0.5x target")
+        restarts(host, runs)
     finally:
         host.close()
         shutil.rmtree(containers, ignore_errors=True)
+
+
+def restarts(host: TestHost, runs: int) -> None:
+    """A stopped compose service started again: from its record, and in full."""
+    host.run(HOSTCTL_UP, timeout=180)
+    unit, record = "shop-cache.service", "/run/hostctl/launch/shop-cache-1.record"
+    samples: dict[str, list[float]] = {"recorded": [], "full": []}
+    for round_ in range(runs):
+        for kind in ("recorded", "full")[::1 if round_ % 2 else -1]:
+            host.run(["systemctl", "stop", unit])
+            host.run(["systemctl", "reset-failed", unit], check=False)
+            if kind == "full":
+                host.run(["rm", "-f", record])
+            done = host.run(["/usr/bin/python3", "-I", WAITER, "systemctl", "start", unit,
+                             "--", f"_SYSTEMD_UNIT={unit}"], timeout=60)
+            samples[kind].append(float(done.stdout.strip()))
+    host.run(["sh", "-c", f"cd {SRC} && {HOSTCTL} compose down"], timeout=180)
+    print(f"  a stopped service started again until its first line, median of {runs}:")
+    for kind, found in samples.items():
+        print(f"    {kind:<10} {median_ms(found)}  (runs: "
+              + ", ".join(f"{s:.2f}" for s in found) + " s)")
 
 
 def main() -> None:
