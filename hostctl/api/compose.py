@@ -147,8 +147,9 @@ def _apply(after: Translation, before: Translation | None, scope: Scope, start: 
     states = systemd.states([unit.unit for unit in after.containers])
     inactive = [u for u in after.containers if states.get(u.unit, ("",))[0] != "active"]
     systemd.run_job("StartUnit", after.target)
+    now = systemd.states([unit.unit for unit in after.containers])  # one call, no proxies
     failed = tuple(_why(systemd, unit.unit) for unit in after.containers
-                   if systemd.unit(unit.unit).active_state != "active")
+                   if now.get(unit.unit, ("",))[0] != "active")
     started = tuple(f"start {u.unit}" for u in inactive)
     restarted = tuple(f"restart {unit}" for unit in restart)
     return ComposeResult(after.project, changed or bool(inactive or restart or gone),

@@ -9,7 +9,7 @@ import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
-from hostctl.compose import consistency, shapes
+from hostctl.compose import consistency, reads, shapes
 from hostctl.compose.interpolate import Lookup, read_env_file
 from hostctl.compose.tree import Dropped, Loc, Map, Seq, child
 from hostctl.errors import DeclarationError
@@ -86,6 +86,7 @@ def _environment(service: Map, path: str, lookup: Lookup) -> None:
     merged = Map(service.at)
     for entry in service.get("env_file") or []:
         file = Path(entry["path"])
+        reads.note(file)  # an optional file that is missing: its creation counts too
         if not file.exists():
             if entry["required"]:
                 raise DeclarationError(

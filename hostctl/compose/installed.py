@@ -17,6 +17,7 @@ an empty environment: what a project means does not depend on who reads it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hostctl.errors import DeclarationError
+from hostctl.errors import DeclarationError, HostctlError
 from hostctl.paths import Paths, Scope, for_scope
 
 if TYPE_CHECKING:
@@ -109,6 +110,8 @@ def load(installed: Installed) -> ComposeProject:
 # (scope, name) -> (stamp of the project's directory, its translation): a launcher reads
 # its project twice (its declaration, then the networks), the CLI's `up` three times.
 _translated: dict[tuple[Scope, str], tuple[object, Translation]] = {}
+# (scope, name) -> (that stamp, the paths its last load read or looked for: hostctl.compose.reads)
+_read: dict[tuple[Scope, str], tuple[object, tuple[str, ...]]] = {}
 
 
 def _stamp(path: Path) -> object:
@@ -132,11 +135,40 @@ def translation(name: str, scope: Scope) -> Translation:
     known = _translated.get((scope, name))
     if known is not None and known[0] == stamp:
         return known[1]
-    found = translate(load(read(name, paths)))
+    from hostctl.compose.reads import Noting
+
+    with Noting() as noted:
+        try:
+            found = translate(load(read(name, paths)))
+        finally:
+            _read[(scope, name)] = (stamp, tuple(noted))
     if scope is Scope.USER:
         check_rootless(found)
     _translated[(scope, name)] = (stamp, found)
     return found
+
+
+def record_inputs(scope: Scope) -> list[str]:
+    """The paths whose content decides what any compose container of SCOPE is and which
+    networks the projects own (hostctl.launcher.record): the projects' directory, each
+    project's directory and the files in it, and each file its load read or looked for
+    (and that file's directory: a default or optional file appearing there counts).
+    Every project, not only the container's: the projects' networks share one pool of
+    subnets, handed out in project order (hostctl.compose.networks)."""
+    folder = projects_dir(for_scope(scope))
+    inputs = [str(folder)]
+    for name in project_names(for_scope(scope)):
+        directory = folder / name
+        inputs.append(str(directory))
+        with contextlib.suppress(OSError):
+            inputs += [str(directory / entry) for entry in sorted(os.listdir(directory))]
+        known = _read.get((scope, name))
+        if known is None or known[0] != _stamp(directory):
+            with contextlib.suppress(HostctlError):  # a broken one's files count all the same
+                translation(name, scope)
+        for path in _read.get((scope, name), (None, ()))[1]:
+            inputs += [path, os.path.dirname(path)]
+    return list(dict.fromkeys(inputs))
 
 
 def check_rootless(found: Translation) -> None:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from hostctl.compose import reads
 from hostctl.errors import DeclarationError
 
 Lookup = Callable[[str], "str | None"]
@@ -158,6 +159,7 @@ def read_env_file(
     """The variables of the env file PATH, in order. Values are interpolated (single
     quotes excepted) from LOOKUP first, then the file's earlier variables, as docker
     compose does. Errors name PATH:LINE."""
+    reads.note(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as err:

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from hostctl.compose import reads
 from hostctl.compose.interpolate import InterpolationError
 from hostctl.errors import DeclarationError
 
@@ -285,6 +286,7 @@ def resolve_plain(text: str) -> Any:
 
 def compose_file(path: Path) -> Node | None:
     """The YAML node tree of PATH (None when the file is empty)."""
+    reads.note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:

@@ -38,9 +38,10 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     quadlet files that name other files (Image=NAME.image or NAME.build,
     Volume=NAME.volume: those files are not among the record's inputs, so a change to
     them must reach the next start; Pod=NAME.pod is fine: what of the pod matters to a
-    member is in the pod's record), a compose project's containers (their files are
-    not among the inputs either) and containers on several networks (`networks`: the
-    network replay, hostctl.network.replay, wires one network).
+    member is in the pod's record) and containers on several networks (`networks`: the
+    network replay, hostctl.network.replay, wires one network). A compose project's
+    container is fine: every installed project's files are among its record's inputs
+    (save()).
     """
     image_text = str(container.image)
     return (scope is Scope.SYSTEM
@@ -49,7 +50,6 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
             and not container.secrets
             and not container.oneshot
             and all(kind == "pod" for kind, _, _ in container.unit_refs)
-            and not container.origins  # translated from a compose project
             and not container.env_host
             and not container.networks
             and str(container.log_driver) != "none"
@@ -115,6 +115,11 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
     content += _own_code() + net_content
+    if container.origins:  # translated from a compose project
+        from hostctl.compose.installed import record_inputs
+
+        content += record_inputs(Scope.SYSTEM)
+    content = list(dict.fromkeys(content))
     pod = _pod_input(container, paths)
     pods: tuple[str, ...] = ()
     if pod is not None:

@@ -98,12 +98,15 @@ def for_record(attachment: cni.Attachment, network: defs.Network, paths: Paths,
     plugins = attachment.config["plugins"]
     if len(plugins) != 1 or plugins[0]["type"] != "bridge" or attachment.result is None:
         return None
-    if network.name != defs.DEFAULT and network.name not in defs.network_files(paths):
-        return None  # a compose project's network: its files are not among the inputs
     addresses = [str(ip["address"]) for ip in attachment.result.get("ips", [])]
     stdin = {**plugins[0], "cniVersion": attachment.config["cniVersion"],
              "name": attachment.config["name"]}
-    asked = {**stdin, "args": {"cni": {"ips": [a.split("/")[0] for a in addresses]}}}
+    # the same MAC address too: the host's neighbour entry for the address (REACHABLE
+    # after a restart) still names the last start's, which no longer answers
+    macs = [str(i["mac"]) for i in attachment.result.get("interfaces", [])
+            if i.get("sandbox") and i.get("mac")]
+    asked = {**stdin, "args": {"cni": {"ips": [a.split("/")[0] for a in addresses],
+                                       **({"mac": macs[0]} if macs else {})}}}
     before = dataclasses.replace(attachment, result=None, rules=())
     after = dataclasses.replace(attachment, result=RESULT_PLACEHOLDER)
     localnet = ports.needs_route_localnet(attachment.ports)
@@ -143,11 +146,16 @@ def inputs(network: defs.Network, paths: Paths
     (hostctl.launcher.record): every network file, the networks directory and the
     .network files of the declaration directories (a network added, changed or removed
     anywhere may change this one: subnets and bridges are checked against each other);
-    the plugins and the restore tools."""
+    the plugins and the restore tools. A compose project's network (no file of its own)
+    depends on every installed project's files too (hostctl.compose.installed)."""
     from hostctl.launcher.record import listing
 
     content = [str(defs.networks_dir(paths))]
     content += [str(p) for p in defs.network_files(paths).values()]
+    if network.name != defs.DEFAULT and network.source is None:
+        from hostctl.compose.installed import record_inputs
+
+        content += record_inputs(paths.scope)
     listed = [(str(d), ".network", listing(str(d), ".network"))
               for d in declaration_dirs(paths.scope)]
     present = [str(cni.PLUGIN_DIR / "bridge"), str(cni.PLUGIN_DIR / "host-local")]

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hostctl.declarations.checks import (
     TEMPLATE_INSTANCE,
@@ -20,6 +21,7 @@ from hostctl.declarations.checks import (
     template_parts,
 )
 from hostctl.declarations.image_file import ImageDecl, image_files, load_image
+from hostctl.declarations.kube_file import kube_files
 from hostctl.declarations.model import Container, VolumeKind
 from hostctl.declarations.pod_file import Pod, load_pod, pod_files, pod_where, pods_dir
 from hostctl.declarations.search import load_file, scan_declarations
@@ -31,12 +33,6 @@ from hostctl.declarations.volume_file import (
     volumes_dir,
 )
 from hostctl.errors import DeclarationError, HostctlError
-from hostctl.kube.generate import KubeApps, kube_apps
-from hostctl.kube.install import KUBE_HEADER
-from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
-from hostctl.network.defs import network_files, user_file
-from hostctl.network.holder import forwards_of
-from hostctl.network.holder import unit_name as network_unit_name
 from hostctl.paths import Paths, Scope, for_scope
 from hostctl.units.render import (
     HEALTH_SUFFIX,
@@ -52,6 +48,9 @@ from hostctl.units.render import (
     render_user_network,
     render_volume_unit,
 )
+
+if TYPE_CHECKING:
+    from hostctl.kube.generate import KubeApps
 
 Report = Callable[[str], None]
 
@@ -120,12 +119,14 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             image, hostctl_bin=hostctl_bin, scope=scope, state_dir=state_dir)))
     pods, pod_members = _load_pods(scope, searched, broken, report)
     members: dict[str, list[Container]] = {}  # user network -> its declared members
-    kube = kube_apps(searched, paths, scan.found, pods, report)
-    pods.update(kube.pods)
-    units += _kube_units(kube, hostctl_bin, scope)
+    kube = _kube_apps(searched, paths, scan.found, pods, report)
+    if kube is not None:
+        pods.update(kube.pods)
+        units += _kube_units(kube, hostctl_bin, scope)
     entries: list[tuple[str, Path, Container | None]] = [
         (n, p, None) for n, p in scan.found.items() if not _kube_copy(p, kube, paths)]
-    entries += [(n, c.source, c) for n, c in kube.containers.items()]
+    if kube is not None:
+        entries += [(n, c.source, c) for n, c in kube.containers.items()]
     for name, path, translated in entries:
         prefix, instance, templated = template_parts(name)
         template = templated and not instance
@@ -144,6 +145,8 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             needed += [volumes[v.source].unit_name for v in container.volumes
                        if v.kind is VolumeKind.VOLUME and v.source in volumes]
             if network:
+                from hostctl.network.holder import unit_name as network_unit_name
+
                 needed.append(network_unit_name(network))
             if pod is not None:
                 needed += [volumes[v.source].unit_name for v in pod.volumes
@@ -190,16 +193,8 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             requires=tuple(dict.fromkeys(volumes[v.source].unit_name for v in pod.volumes
                                          if v.kind is VolumeKind.VOLUME
                                          and v.source in volumes))), links))
-    if scope is Scope.USER:  # every declared network: `hostctl run --network` may use one
-        for network_name in network_files(paths):
-            if user_file(network_name, paths) is not None:
-                members.setdefault(network_name, [])
-    for network, containers in sorted(members.items()):
-        source = user_file(network, paths)
-        assert source is not None  # user_network() found it
-        forwards = forwards_of([port for c in containers for port in c.ports])
-        units.append(Generated(network_unit_name(network), render_user_network(
-            network, source, forwards, hostctl_bin=hostctl_bin)))
+    if scope is Scope.USER:
+        units += _user_networks(paths, members, hostctl_bin)
     from hostctl.compose.units import project_units
 
     units += project_units(scope, hostctl_bin, report, {unit.unit_name for unit in units})
@@ -208,13 +203,50 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
     return _drop_clashing_aliases(units, report)
 
 
-def _kube_copy(path: Path, kube: KubeApps, paths: Paths) -> bool:
+def _user_networks(paths: Paths, members: dict[str, list[Container]], hostctl_bin: Program
+                   ) -> list[Generated]:
+    """A user's network units: every declared network (`hostctl run --network` may use
+    one), each forwarding its MEMBERS' ports. (hostctl.network is imported only here and
+    in user_network(): a system scope's render, compose projects' included, needs none
+    of it.)"""
+    from hostctl.network.defs import network_files, user_file
+    from hostctl.network.holder import forwards_of
+    from hostctl.network.holder import unit_name as network_unit_name
+
+    for network_name in network_files(paths):
+        if user_file(network_name, paths) is not None:
+            members.setdefault(network_name, [])
+    units = []
+    for network, containers in sorted(members.items()):
+        source = user_file(network, paths)
+        assert source is not None  # user_network() found it
+        forwards = forwards_of([port for c in containers for port in c.ports])
+        units.append(Generated(network_unit_name(network), render_user_network(
+            network, source, forwards, hostctl_bin=hostctl_bin)))
+    return units
+
+
+def _kube_apps(searched: list[Path], paths: Paths, found: dict[str, Path],
+               pods: dict[str, Pod], report: Report) -> KubeApps | None:
+    """Every .kube file's app (hostctl.kube.generate.kube_apps); None when there is no
+    .kube file (hostctl.kube is then not imported: a render of compose projects and
+    declarations needs none of it)."""
+    if not kube_files(searched):
+        return None
+    from hostctl.kube.generate import kube_apps
+
+    return kube_apps(searched, paths, found, pods, report)
+
+
+def _kube_copy(path: Path, kube: KubeApps | None, paths: Paths) -> bool:
     """Whether PATH is a member declaration `kube-setup` wrote (its .kube file's own
     translation is rendered instead; a failed app's copies are left out too)."""
-    if path in kube.own_files:
+    if kube is not None and path in kube.own_files:
         return True
     if path.parent != paths.run / "containers":
         return False
+    from hostctl.kube.install import KUBE_HEADER
+
     try:
         with open(path, encoding="utf-8") as file:
             return file.readline().startswith(KUBE_HEADER)
@@ -352,7 +384,12 @@ def _check_health_names(container: Container, found: dict[str, Path]) -> None:
 def user_network(scope: Scope, container: Container) -> str | None:
     """The declared user network CONTAINER is a member of, None for host, none, bridge
     (pasta), a system container or a network without a file (its start reports that)."""
-    if scope is not Scope.USER or container.network in ("host", "none", DEFAULT_NETWORK):
+    if scope is not Scope.USER:
+        return None
+    from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
+    from hostctl.network.defs import user_file
+
+    if container.network in ("host", "none", DEFAULT_NETWORK):
         return None
     if user_file(container.network, for_scope(scope)) is None:
         return None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_e2e import HOSTCTL, prop
-from tests.integration.test_network import fetch, get, in_container
+from tests.integration.test_network import fetch, get, in_container, record_id
 from tests.support import netguest
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,10 @@ services:
   cache:
     <<: *base
     command: ["sh", "-c", "mkdir -p /www; echo cache > /www/index.html;
-      exec httpd -f -p 6379 -h /www"]
+      echo $$NOTE > /www/note; getent hosts web > /www/web; exec httpd -f -p 6379 -h /www"]
+    environment:
+      NOTE: ${{GREETING:-unset}}
+    ports: ["6380:6379"]
 networks:
   back: {{}}
 volumes:
@@ -159,6 +162,29 @@ def test_enabled_project_is_back_after_a_reboot(host: Any) -> None:
     assert fetch(host, "http://127.0.0.1:8080/") == "hello-compose\n"
     assert len(host.read_file("/var/lib/hostctl/volumes/shop_data/_data/boots").split(
         "\n")) == 3  # two boots of db kept in the named volume
+
+
+def test_restart_takes_the_recorded_start_until_a_project_file_changes(host: Any) -> None:
+    """A service on the project's network starts again from its record (names and the
+    port replayed); a change to the installed project's .env means a full start. (cache:
+    web is on two networks, whose starts are never recorded.)"""
+    first = record_id(host, "shop-cache-1")
+    assert first, host.journal("shop-cache.service")
+    host.run(["systemctl", "restart", "shop-cache.service"])
+    assert record_id(host, "shop-cache-1") == first  # the recorded start wrote nothing
+    assert fetch(host, "http://127.0.0.1:6380/note") == "hello-compose\n"
+    assert fetch(host, "http://192.0.2.2:6380/web").split()[1:] == ["shop-web-1", "web"]
+    assert record_id(host, "shop-web-1") == ""  # on two networks: no record
+    dotenv = "/etc/hostctl/compose/shop/.env"
+    host.write_file(dotenv, "WEB_PORT=8080\nGREETING=changed\n")
+    try:
+        host.run(["systemctl", "restart", "shop-cache.service"])
+        assert record_id(host, "shop-cache-1") != first
+        assert fetch(host, "http://127.0.0.1:6380/note") == "changed\n"
+    finally:
+        host.write_file(dotenv, "WEB_PORT=8080\nGREETING=hello-compose\n")
+    host.run(["systemctl", "restart", "shop-cache.service"])
+    assert fetch(host, "http://127.0.0.1:6380/note") == "hello-compose\n"
 
 
 def test_broken_compose_file_gives_a_failing_unit(host: Any) -> None:

@@ -182,10 +182,33 @@ def test_a_users_project_on_its_own_network_is_refused(
     assert installed.translation("mine", Scope.USER).containers[0].container.network == "bridge"
 
 
-def test_compose_containers_never_take_the_recorded_quick_start(etc: Path) -> None:
+def test_compose_containers_may_take_the_recorded_quick_start(etc: Path) -> None:
+    """Their record's inputs hold the projects' files (record_inputs, below)."""
     from hostctl.launcher.recording import eligible
 
     project(etc, "host", "services: {a: {image: x.io/a:1, network_mode: host}}\n")
     container = load_declaration("host-a-1", Scope.SYSTEM)
     assert container.network == "host"
-    assert not eligible(container, Scope.SYSTEM, {"linux": {"cgroupsPath": "/x"}})
+    assert eligible(container, Scope.SYSTEM, {"linux": {"cgroupsPath": "/x"}})
+
+
+def test_record_inputs_name_every_file_a_project_read_or_looked_for(etc: Path,
+                                                                    tmp_path: Path) -> None:
+    """A start record of a compose container (hostctl.launcher.recording) is only good
+    while these are unchanged: the projects' directories and files, a file `extends`
+    names outside the project, an optional env file that is missing (and its directory),
+    and another project's files (the projects share the pool of subnets)."""
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "base.yaml").write_text(
+        "services:\n  base:\n    image: registry.example.com/web:1\n")
+    folder = project(etc, "shop", (
+        f"services:\n  web:\n    extends: {{file: {outside / 'base.yaml'}, service: base}}\n"
+        f"    env_file: [{{path: {outside / 'later.env'}, required: false}}]\n"))
+    other = project(etc, "other", SHOP)
+    inputs = installed.record_inputs(Scope.SYSTEM)
+    for path in (etc / "compose", folder, folder / "compose.yaml", outside / "base.yaml",
+                 outside / "later.env", outside, other, other / "compose.yaml"):
+        assert str(path) in inputs, path
+    broken = project(etc, "broken", "services: [")
+    assert str(broken / "compose.yaml") in installed.record_inputs(Scope.SYSTEM)
