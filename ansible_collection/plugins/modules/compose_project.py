@@ -12,8 +12,8 @@ module: compose_project
 short_description: Run a docker compose project as systemd units with hostctl
 description:
   - Installs a compose project where hostctl's generator reads it
-    (C(/etc/hostctl/compose/PROJECT), a user's C(~/.config/hostctl/compose/PROJECT)):
-    each service becomes a unit C(PROJECT-SERVICE.service), the project
+    (C(/etc/hostctl/compose/PROJECT), a user's C(~/.config/hostctl/compose/PROJECT)).
+    Each service becomes a unit C(PROJECT-SERVICE.service), the project
     C(PROJECT.target), started at boot while the project is installed.
   - The compose files are loaded and translated on the managed host first; a key hostctl
     cannot honour fails the task naming the file, line and key, and nothing is changed.
