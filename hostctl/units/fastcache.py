@@ -64,10 +64,12 @@ def context_lines(scope: str, script: str) -> list[str]:
 
 def run_trees(scope: str, programs: list[str]) -> list[Tree]:
     """What a run depends on beyond the render's inputs and hostctl's code: the script
-    (sys.argv[0]), the interpreter, the PROGRAMS hostctl_program looked at, the marker."""
+    (sys.argv[0]), the interpreter (stat follows its links: a venv's python pointed at
+    another one is a miss, as sys.version is for the render cache), the PROGRAMS
+    hostctl_program looked at, the marker."""
     from hostctl.units import autoupdate
 
-    files = [sys.argv[0], os.path.realpath(sys.executable), *programs,
+    files = [sys.argv[0], sys.executable, *programs,
              autoupdate.marker_path(scope)]
     return [(path, -1) for path in files]
 

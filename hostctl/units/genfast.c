@@ -503,6 +503,14 @@ static int safe_relative(const char *path)
     return ok;
 }
 
+static size_t count_spaces(const char *line, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += line[i] == ' ';
+    return n;
+}
+
 /* Every output record, validated before anything is written. */
 static struct out *parse_outputs(size_t *count)
 {
@@ -523,6 +531,8 @@ static struct out *parse_outputs(size_t *count)
             if (!outs)
                 fallback("memory");
         }
+        if (memchr(line, ' ', len) != line + 1 || count_spaces(line, len) != 2)
+            fallback("corrupt"); /* every output record: a letter and two fields */
         struct out *o = &outs[n++];
         const char *f1 = field(line, len, 1, &flen);
         size_t f1len = flen;
