@@ -203,7 +203,8 @@ static int read_all(int fd, char *data, size_t size)
 static void load(const char *path)
 {
     int fd;
-    while ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 && errno == EINTR)
+    while ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0
+           && errno == EINTR) /* O_NONBLOCK: a FIFO there must not block a boot */
         ;
     if (fd < 0)
         fallback("no cache");

@@ -164,7 +164,7 @@ def _rewrite(fast: Path, old: bytes, new: bytes) -> None:
 
 
 DAMAGES = ("truncated", "no-end", "trailing", "version", "escaping-unit", "escaping-link",
-           "absolute-link", "foreign-target", "group-writable", "oversized-unit")
+           "absolute-link", "foreign-target", "group-writable", "oversized-unit", "fifo")
 
 
 def damage(gen: Gen, how: str) -> None:
@@ -190,6 +190,10 @@ def damage(gen: Gen, how: str) -> None:
                  f"{b'../../../etc/passwd'.hex()}\n".encode())
     elif how == "group-writable":
         gen.fast.chmod(0o620)
+    elif how == "fifo":  # neither program may wait for a writer
+        for path in (gen.fast, gen.fast.with_suffix(".cache")):
+            path.unlink()
+            os.mkfifo(path, 0o600)
     elif how == "oversized-unit":
         size = data[data.index(unit) + len(unit):].split(b"\n", 1)[0]
         _rewrite(gen.fast, unit + size, unit + b"99999999")
