@@ -19,15 +19,13 @@ import json
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.imagebuild import busybox_image, push  # noqa: E402
-from tests.support.registry import Registry  # noqa: E402
+from bench.peerhost import registry_guest  # noqa: E402
 from tests.support.testhost import TestHost  # noqa: E402
 
 HOSTCTL = str(Path(sys.executable).parent / "hostctl")
@@ -71,17 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("podman") is None:
         raise SystemExit("podman is not installed (apt-get install podman)")
-    containers = Path(tempfile.mkdtemp(prefix="bench-containers-", dir="/var/tmp"))
-    try:
-        with Registry() as registry:
-            push(registry.host, "bench/busybox", "1", busybox_image())
-            ref = f"{registry.host}/bench/busybox:1"
-            files = {"/etc/containers/containers.conf": "[containers]\npids_limit = 0\n"}
-            with TestHost(nspawn_args=[f"--bind={containers}:/var/lib/containers"],
-                          files=files) as host:
-                report(host, ref, args.runs)
-    finally:
-        shutil.rmtree(containers, ignore_errors=True)
+    with registry_guest() as (host, ref):
+        report(host, ref, args.runs)
 
 
 def report(host: TestHost, ref: str, runs: int) -> None:

@@ -26,14 +26,12 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.imagebuild import busybox_image, push  # noqa: E402
-from tests.support.registry import Registry  # noqa: E402
+from bench.peerhost import registry_guest  # noqa: E402
 from tests.support.testhost import TestHost  # noqa: E402
 
 HOSTCTL = str(Path(sys.executable).parent / "hostctl")
@@ -155,18 +153,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--no-podman", action="store_true")
     args = parser.parse_args()
+    if args.runs < 2:
+        parser.error("--runs: at least 2 (the report prints quartiles)")
     podman = not args.no_podman and shutil.which("podman") is not None
-    containers = Path(tempfile.mkdtemp(prefix="bench-containers-", dir="/var/tmp"))
-    try:
-        with Registry() as registry:
-            push(registry.host, "bench/busybox", "1", busybox_image())
-            ref = f"{registry.host}/bench/busybox:1"
-            files = {"/etc/containers/containers.conf": "[containers]\npids_limit = 0\n"}
-            with TestHost(nspawn_args=[f"--bind={containers}:/var/lib/containers"],
-                          files=files) as host:
-                report(host, ref, args.runs, podman)
-    finally:
-        shutil.rmtree(containers, ignore_errors=True)
+    with registry_guest() as (host, ref):
+        report(host, ref, args.runs, podman)
 
 
 def report(host: TestHost, ref: str, runs: int, podman: bool) -> None:

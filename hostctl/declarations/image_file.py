@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hostctl.declarations import checks
 from hostctl.declarations.checks import Invalid, suggest
+from hostctl.declarations.scan import typed_files
 from hostctl.declarations.unitfile import SyntaxProblem, parse_unit_text, unquote
 from hostctl.declarations.values import parse_bool
 from hostctl.errors import DeclarationError
@@ -63,17 +64,8 @@ class ImageDecl:
 
 
 def image_files(dirs: list[Path]) -> dict[str, Path]:
-    """name -> its .image file: the first of DIRS holding one."""
-    found: dict[str, Path] = {}
-    for directory in dirs:
-        try:
-            entries = sorted(os.listdir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.endswith(SUFFIX) and not entry.startswith("."):
-                found.setdefault(entry.removesuffix(SUFFIX), directory / entry)
-    return found
+    """name -> its .image file: the first of DIRS holding one (a /dev/null link masks)."""
+    return typed_files(dirs, SUFFIX)
 
 
 def load_image(path: Path) -> ImageDecl:

@@ -19,6 +19,7 @@ from pathlib import Path
 from hostctl.declarations import checks, values
 from hostctl.declarations.checks import Invalid, suggest
 from hostctl.declarations.model import Directives
+from hostctl.declarations.scan import typed_files
 from hostctl.declarations.unitfile import SyntaxProblem, parse_unit_text, unquote
 from hostctl.errors import DeclarationError
 
@@ -87,17 +88,7 @@ def kube_pods_dir(run: Path) -> Path:
 
 def kube_files(dirs: list[Path]) -> dict[str, Path]:
     """name -> its .kube file, the first of DIRS holding one (a /dev/null link masks)."""
-    found: dict[str, Path] = {}
-    for directory in dirs:
-        try:
-            entries = sorted(os.listdir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.endswith(SUFFIX) and not entry.startswith("."):
-                found.setdefault(entry.removesuffix(SUFFIX), directory / entry)
-    return {name: path for name, path in found.items()
-            if os.path.realpath(path) != "/dev/null"}
+    return typed_files(dirs, SUFFIX)
 
 
 def load_kube(path: Path) -> KubeDecl:

@@ -25,7 +25,6 @@ FILE:LINE:KEY (pod_settings.REFUSED says why for the ones podman knows).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from hostctl.declarations.pod_settings import (
     POD_SETTINGS,
     REFUSED,
 )
+from hostctl.declarations.scan import typed_files
 from hostctl.declarations.unitfile import SyntaxProblem, parse_unit_text, split_words, unquote
 from hostctl.errors import DeclarationError, raise_all
 
@@ -131,23 +131,7 @@ def pods_dir(config: Path) -> Path:
 def pod_files(dirs: list[Path], yaml_dir: Path | None = None) -> dict[str, Path]:
     """name -> its pod file: NAME.pod in the first of DIRS holding one (masked by
     /dev/null: none), else YAML_DIR/NAME.yaml (or .yml)."""
-    found: dict[str, Path] = {}
-    for directory in dirs:
-        try:
-            entries = sorted(os.listdir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.endswith(SUFFIX) and not entry.startswith("."):
-                path = directory / entry
-                masked = os.path.realpath(path) == "/dev/null"
-                found.setdefault(entry.removesuffix(SUFFIX), Path("/dev/null") if masked
-                                 else path)
-    if yaml_dir is not None:
-        for pattern in ("*.yaml", "*.yml"):
-            for path in sorted(yaml_dir.glob(pattern)):
-                found.setdefault(path.name.rsplit(".", 1)[0], path)
-    return {name: path for name, path in found.items() if str(path) != "/dev/null"}
+    return typed_files(dirs, SUFFIX, yaml_dir)
 
 
 def load_pod(path: Path, *, user: bool = False) -> Pod:

@@ -16,12 +16,12 @@ docs/declarations.md); other keys and sections are refused with FILE:LINE:KEY.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.declarations.checks import Invalid, check_name, suggest
 from hostctl.declarations.resource_keys import VOLUME_KEYS
+from hostctl.declarations.scan import typed_files
 from hostctl.declarations.unitfile import SyntaxProblem, parse_unit_text, unquote
 from hostctl.declarations.values import parse_bool
 from hostctl.errors import DeclarationError
@@ -83,24 +83,7 @@ class VolumeDecl:
 def volume_files(dirs: list[Path], yaml_dir: Path | None = None) -> dict[str, Path]:
     """name -> its .volume file: the first of DIRS holding one (masked: /dev/null), else
     YAML_DIR/NAME.yaml (the YAML form)."""
-    found: dict[str, Path] = {}
-    for directory in dirs:
-        try:
-            entries = sorted(os.listdir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.endswith(SUFFIX) and not entry.startswith("."):
-                path = directory / entry
-                if os.path.realpath(path) == "/dev/null":
-                    found.setdefault(entry.removesuffix(SUFFIX), Path("/dev/null"))
-                else:
-                    found.setdefault(entry.removesuffix(SUFFIX), path)
-    if yaml_dir is not None:
-        for pattern in ("*.yaml", "*.yml"):
-            for path in sorted(yaml_dir.glob(pattern)):
-                found.setdefault(path.name.rsplit(".", 1)[0], path)
-    return {name: path for name, path in found.items() if str(path) != "/dev/null"}
+    return typed_files(dirs, SUFFIX, yaml_dir)
 
 
 def volumes_dir(config: Path) -> Path:

@@ -158,7 +158,7 @@ def _save_setup(pod: Pod, paths: Paths, record: PodRecord, hosts: str) -> None:
     records.write(path, {
         "format": records.FORMAT, "hostctl": __version__, "env": records.start_environment(),
         "content": [[p, records.content_signature(p)] for p in content],
-        "present": [], "absent": [str(folder)],
+        "present": [], "absent": [str(folder)], "listed": [],
         "folder": str(folder), "hostname": record.hostname, "shm_size": pod.shm_size,
         "hosts_file": record.hosts, "hosts": hosts, "pod_json": record.to_json(),
     })

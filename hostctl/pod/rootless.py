@@ -50,8 +50,7 @@ def holder_pid(record: PodRecord) -> int | None:
 
 def _child(flags: int, hostname: str, report: int) -> None:
     """The holder: namespaces, host name, lo, then `sleep infinity` (never returns)."""
-    from hostctl.runtime import netns
-    from hostctl.runtime import userns
+    from hostctl.runtime import netns, userns
 
     try:
         userns.enter(*userns.id_maps(os.getuid(), os.getgid()), flags=flags)

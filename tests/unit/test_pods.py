@@ -303,3 +303,31 @@ def test_a_users_pod_unit_hands_its_holder_to_systemd(tmp_path: Path) -> None:
     assert "Type=notify\nNotifyAccess=all\n" in service
     assert "pod-setup --user shop" in service and "ExecStopPost=" in service
     assert "RemainAfterExit" not in service
+
+
+def test_a_host_network_pods_setup_record_holds_until_its_file_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record a full pod-setup writes (hostctl.pod.holder) is one the next setup
+    (hostctl.pod.quick) takes, as long as the pod's file is unchanged."""
+    from hostctl.declarations.dirs import ENV_PATH
+    from hostctl.launcher import record as records
+    from hostctl.paths import Scope, for_scope
+    from hostctl.pod import holder, quick
+
+    for variable, sub in (("HOSTCTL_RUN_DIR", "run"), ("HOSTCTL_CONFIG_DIR", "etc"),
+                          ("HOSTCTL_STATE_DIR", "state")):
+        monkeypatch.setenv(variable, str(tmp_path / sub))
+    monkeypatch.setenv(ENV_PATH, str(tmp_path / "decl"))
+    (tmp_path / "decl").mkdir()
+    source = _write(tmp_path / "decl", "lan.pod", "[Pod]\nNetwork=host\nShmSize=4m\n")
+    paths = for_scope(Scope.SYSTEM)
+    pod = load_pod(source)
+    shared = holder.PodRecord(name="lan", network="host", netns=None, ipc="/i", uts="/u",
+                              shm="/s", hosts=str(tmp_path / "run/hosts"), resolv_conf="",
+                              hostname="lan", volumes=(), exit_policy="stop",
+                              unit="lan-pod.service")
+    holder._save_setup(pod, paths, shared, "127.0.0.1\tlan\n")
+    saved = records.load(quick.record_path("lan"))
+    assert saved is not None and records.is_current(saved, quick._version())
+    source.write_text("[Pod]\nNetwork=host\nShmSize=8m\n")
+    assert not records.is_current(saved, quick._version())
