@@ -15,6 +15,10 @@ The stamp (fingerprint) covers, so that any change produces a fresh render:
 - the context: scope, uid, the interpreter, the hostctl program the units run, the
   search path, and the environment variables that change paths (HOME, XDG_*, HOSTCTL_*).
 
+A stamp is a list of text lines (tree_stamp), the very lines the compiled generator
+(genfast.c) produces and compares with those of its fast cache (hostctl.units.fastcache),
+so both check the same inputs the same way.
+
 What is an input is the slow path's to say: save() stores the list of (path, depth)
 trees it stamped, and lookup() stamps the same trees again, so a kind of declaration
 with a directory of its own (pods, .kube files, compose projects) is covered by adding
