@@ -210,3 +210,16 @@ def test_a_cache_it_cannot_trust_is_a_miss(gen: Gen) -> None:
         assert tree(gen.tmp / how) == reference, how
         assert not (gen.tmp / "escaped").exists(), how
     assert gen.compare("repaired")
+
+
+def test_a_user_scope_finds_its_fast_cache_under_xdg_cache_home(gen: Gen) -> None:
+    del gen.env[ENV_CACHE]
+    gen.env.update(SYSTEMD_SCOPE="user", XDG_CACHE_HOME=str(gen.tmp / "xdg"),
+                   XDG_CONFIG_HOME=str(gen.tmp / "xdgconfig"))
+    fast = gen.tmp / "xdg" / "hostctl" / "generator" / "user.fast"
+    gen.run(gen.binary, gen.tmp / "first")
+    inode = fast.stat().st_ino
+    gen.run(gen.binary, gen.tmp / "hit")
+    assert fast.stat().st_ino == inode
+    assert tree(gen.tmp / "hit") == tree(gen.tmp / "first")
+    assert "web.service" in os.listdir(gen.tmp / "hit")
