@@ -17,6 +17,7 @@ PACKAGES=(
     # scripts/build-packages.sh (tests/integration/test_package.py builds the .deb), and
     # python3-jinja2 that the package depends on.
     debhelper dh-python pybuild-plugin-pyproject python3-all python3-jinja2
+    gcc libc6-dev  # the compiled generator (hostctl/units/genfast.c)
 )
 PYTHON_EXTRAS=(zstandard rich)
 

@@ -1,9 +1,12 @@
 """Hooking hostctl into systemd: the generator programs and unit generation.
 
 `hostctl install` writes hostctl-generator into /etc/systemd/system-generators/ and
-user-generators/: a script that starts hostctl.units.generator without the site module
-(hostctl.units.genentry), for this interpreter and this hostctl. An older installation's
-symlink to the `hostctl-generator` console script is replaced by it.
+user-generators/: the compiled generator (hostctl/units/genfast.c, built when a C
+compiler is there) that serves the render cache's hits and otherwise execs the Python
+generator script in /usr/local/lib/hostctl/; without a compiler, that script itself (it
+starts hostctl.units.generator without the site module: hostctl.units.genentry), for this
+interpreter and this hostctl. An older installation's symlink to the `hostctl-generator`
+console script is replaced.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ GENERATOR_DIRS = {
     Scope.USER: Path("/etc/systemd/user-generators"),
 }
 LINK_NAME = "hostctl-generator"
+LIB_DIR = Path("/usr/local/lib/hostctl")  # the Python script, the compiled builds
+SCRIPT_NAME = "hostctl-generator.py"
 
 
 def closed_to_others(program: Path) -> tuple[Path, int] | None:
@@ -56,20 +61,20 @@ class InstallResult:
     links: tuple[Path, ...]
     changed: bool
     warnings: tuple[str, ...] = ()
+    compiled: bool = False  # the generator is genfast.c's build, not the Python script
 
 
-def _is_current(path: Path, text: str) -> bool:
+def _is_current(path: Path, data: bytes) -> bool:
     if path.is_symlink() or not path.is_file():
         return False
-    return (stat.S_IMODE(path.stat().st_mode) == 0o755
-            and path.read_text(encoding="utf-8", errors="replace") == text)
+    return stat.S_IMODE(path.stat().st_mode) == 0o755 and path.read_bytes() == data
 
 
-def _write_program(path: Path, text: str) -> None:
-    """PATH replaced atomically by the executable script TEXT."""
+def _write_program(path: Path, data: bytes) -> None:
+    """PATH replaced atomically by the executable DATA."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        temp.write_text(text, encoding="utf-8")
+        temp.write_bytes(data)
         temp.chmod(0o755)
         os.replace(temp, path)
     finally:
@@ -77,25 +82,33 @@ def _write_program(path: Path, text: str) -> None:
             temp.unlink()
 
 
+def _place(path: Path, data: bytes) -> bool:
+    """PATH holding DATA (mode 0755); whether it changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _is_current(path, data):
+        return False
+    _write_program(path, data)
+    return True
+
+
 def install_generators(root: Path = Path("/")) -> InstallResult:
-    """Write the generator script into system-generators/ and user-generators/
-    (idempotent: an unchanged script is left alone)."""
+    """Write the generator into system-generators/ and user-generators/: the compiled one
+    when it can be built, else the Python script (idempotent: unchanged files are left)."""
+    from hostctl.units.gencompile import build
     from hostctl.units.genentry import package_parent, script
 
-    text = script()
-    programs, changed = [], False
+    lib = root / LIB_DIR.relative_to("/")
+    changed = _place(lib / SCRIPT_NAME, script().encode())
+    binary, problem = build(os.path.realpath(lib / SCRIPT_NAME), lib)
+    program = binary.read_bytes() if binary else script().encode()
+    programs = []
     for directory in GENERATOR_DIRS.values():
-        target_dir = root / directory.relative_to("/")
-        target_dir.mkdir(parents=True, exist_ok=True)
-        program = target_dir / LINK_NAME
-        programs.append(program)
-        if not _is_current(program, text):
-            _write_program(program, text)
-            changed = True
+        programs.append(root / directory.relative_to("/") / LINK_NAME)
+        changed = _place(programs[-1], program) or changed
     # what the script runs: this interpreter, and hostctl where it is imported from
     hints = (unreachable_hint(Path(sys.executable)), unreachable_hint(Path(package_parent())))
-    warnings = tuple(dict.fromkeys(hint for hint in hints if hint))
-    return InstallResult(tuple(programs), changed, warnings)
+    warnings = tuple(dict.fromkeys(hint for hint in (*hints, problem) if hint))
+    return InstallResult(tuple(programs), changed, warnings, binary is not None)
 
 
 def uninstall_generators(root: Path = Path("/")) -> InstallResult:
@@ -105,4 +118,8 @@ def uninstall_generators(root: Path = Path("/")) -> InstallResult:
         if program.is_symlink() or program.is_file():
             program.unlink()
             removed.append(program)
+    lib = root / LIB_DIR.relative_to("/")
+    for made in (lib / SCRIPT_NAME, *lib.glob("hostctl-generator-*")):
+        if made.is_file():
+            made.unlink()
     return InstallResult(tuple(removed), bool(removed))

@@ -142,8 +142,9 @@ def install(
     from hostctl.units.genentry import package_parent
 
     result = install_generators()
+    kind = "compiled, else " if result.compiled else ""
     for program in result.links:
-        typer.echo(f"{program}: {sys.executable} -sSE, hostctl from {package_parent()}"
+        typer.echo(f"{program}: {kind}{sys.executable} -sSE, hostctl from {package_parent()}"
                    f"{'' if result.changed else ' (unchanged)'}")
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -15,6 +15,10 @@ The stamp (fingerprint) covers, so that any change produces a fresh render:
 - the context: scope, uid, the interpreter, the hostctl program the units run, the
   search path, and the environment variables that change paths (HOME, XDG_*, HOSTCTL_*).
 
+A stamp is a list of text lines (tree_stamp), the very lines the compiled generator
+(genfast.c) produces and compares with those of its fast cache (hostctl.units.fastcache),
+so both check the same inputs the same way.
+
 What is an input is the slow path's to say: save() stores the list of (path, depth)
 trees it stamped, and lookup() stamps the same trees again, so a kind of declaration
 with a directory of its own (pods, .kube files, compose projects) is covered by adding
@@ -46,15 +50,16 @@ if TYPE_CHECKING:
     from hostctl.units.render import Program
 
 ENV_CACHE = "HOSTCTL_GENERATOR_CACHE"
-FORMAT = 2  # bump when the stored layout changes
+FORMAT = 3  # bump when the stored layout changes
 SYSTEM_DIR = "/var/cache/hostctl/generator"
 _ENV_PREFIXES = ("HOSTCTL_", "XDG_")
 _ENV_NAMES = ("HOME", "USER", "LOGNAME", "SYSTEMD_SCOPE")
-_SKIP_DIRS = ("__pycache__",)
+_SKIP_DIRS = (b"__pycache__",)
 
 Unit = tuple[str, str, tuple[str, ...]]  # file name, text, [Install] links
 Stored = tuple[list[Unit], list[str]]  # units, messages reported while rendering
 Tree = tuple[str, int]  # a path stamped with its entries DEPTH levels down (-1: itself)
+Hit = tuple[list[Unit], list[str], list[Tree], list[str]]  # Stored, trees, their stamp
 
 
 def cache_file(scope: str) -> str | None:
@@ -69,52 +74,71 @@ def cache_file(scope: str) -> str | None:
     return os.path.join(base, "hostctl", "generator", "user.cache")
 
 
-def _stat_fields(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_mode, st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+# A stamp is a list of text lines, the same lines the fast cache stores for the compiled
+# generator (genfast.c) to compare with its own: names and link targets in hex, entries
+# sorted by their bytes, so that C and Python see one order.
+def _fields(st: os.stat_result) -> str:
+    return (f"{st.st_mode} {st.st_ino} {st.st_dev} {st.st_size} "
+            f"{st.st_mtime_ns} {st.st_ctime_ns}")
 
 
-def _symlink_stamp(path: str, st: os.stat_result) -> tuple[object, ...]:
-    """A symlink's own fields, its target, and what it points at."""
-    try:
-        target: tuple[object, ...] = _stat_fields(os.stat(path))
-    except OSError as err:
-        target = ("dangling", err.errno)
-    return (_stat_fields(st), os.readlink(path), target)
-
-
-def path_stamp(path: str) -> tuple[object, ...]:
+def path_stamp(path: str | bytes) -> str:
     """PATH's own stat fields (a file that is an input, such as /etc/passwd)."""
     try:
-        return _stat_fields(os.stat(path))
+        return f"S {_fields(os.stat(path))}"
     except OSError as err:
-        return ("missing", err.errno)
+        return f"M {err.errno or 0}"
 
 
-def tree_stamp(directory: str, depth: int) -> tuple[object, ...]:
-    """Every entry of DIRECTORY (and of sub-directories, DEPTH levels down), stamped:
-    one stat per entry (scandir's file type saves the rest). DEPTH -1: the path itself."""
+def _entry_name(entry: os.DirEntry[bytes]) -> bytes:
+    return entry.name
+
+
+def _entry_lines(lines: list[str], entry: os.DirEntry[bytes]) -> None:
+    """ENTRY's own lines: its fields, and for a symlink its target and what it points at."""
+    name = entry.name.hex()
+    try:
+        st = entry.stat(follow_symlinks=False)
+        if not entry.is_symlink():
+            lines.append(f"F {name} {_fields(st)}")
+            return
+        target = os.readlink(entry.path).hex()
+    except OSError as err:
+        lines.append(f"V {name} {err.errno or 0}")
+        return
+    lines.append(f"Y {name} {_fields(st)} {target}")
+    try:
+        lines.append(f"T {_fields(os.stat(entry.path))}")
+    except OSError as err:
+        lines.append(f"D {err.errno or 0}")
+
+
+def _tree_lines(lines: list[str], directory: bytes, depth: int) -> None:
     if depth < 0:
-        return path_stamp(directory)
+        lines.append(path_stamp(directory))
+        return
     try:
         with os.scandir(directory) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
+            entries = sorted(listing, key=_entry_name)
     except OSError as err:
-        return ("unlisted", err.errno)
-    stamps: list[object] = []
+        lines.append(f"L {err.errno or 0}")
+        return
     for entry in entries:
         if entry.name in _SKIP_DIRS:
             continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-            symlink = entry.is_symlink()
-            stamp = _symlink_stamp(entry.path, st) if symlink else _stat_fields(st)
-        except OSError as err:
-            stamps.append((entry.name, "vanished", err.errno))
-            continue
-        stamps.append((entry.name, stamp))
-        if depth > 0 and entry.is_dir():
-            stamps.append(tree_stamp(entry.path, depth - 1))
-    return tuple(stamps)
+        _entry_lines(lines, entry)
+        if depth > 0 and lines[-1][0] != "V" and entry.is_dir():
+            _tree_lines(lines, entry.path, depth - 1)
+    lines.append("E")
+
+
+def tree_stamp(directory: str, depth: int) -> list[str]:
+    """Every entry of DIRECTORY (and of sub-directories, DEPTH levels down), stamped:
+    one stat per entry (scandir's file type saves the rest), a sub-directory's lines
+    after its own and each listing closed by "E". DEPTH -1: the path itself."""
+    lines = [f"P {os.fsencode(directory).hex()} {depth}"]
+    _tree_lines(lines, os.fsencode(directory), depth)
+    return lines
 
 
 def package_dir(name: str) -> str | None:
@@ -127,21 +151,20 @@ def package_dir(name: str) -> str | None:
     return None
 
 
-def _templates_dir() -> str | None:
+def _templates_dir() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(hostctl.__file__)), "unit_templates")
+
+
+def code_trees() -> list[Tree]:
+    """hostctl's files and templates: inputs of every run (see context_stamp)."""
+    package = os.path.dirname(os.path.abspath(hostctl.__file__))
+    return [(package, 3), (_templates_dir(), 0)]
 
 
 def code_stamp() -> tuple[object, ...]:
     """hostctl's version, its files and templates (the libraries rendering uses are
     inputs of the render: see library_trees)."""
-    package = os.path.dirname(os.path.abspath(hostctl.__file__))
-    return (
-        hostctl.__version__,
-        sys.version,
-        sys.executable,
-        tree_stamp(package, 3),
-        tree_stamp(_templates_dir() or "", 0),
-    )
+    return (hostctl.__version__, sys.version, sys.executable, inputs_stamp(code_trees()))
 
 
 def library_trees() -> list[Tree]:
@@ -165,10 +188,10 @@ def context_stamp(scope: str, hostctl_bin: Program) -> tuple[object, ...]:
     return (scope, ids, env, hostctl_bin, code_stamp())
 
 
-def inputs_stamp(trees: Sequence[Tree]) -> tuple[object, ...]:
+def inputs_stamp(trees: Sequence[Tree]) -> list[str]:
     """Every entry of the input TREES (declaration directories with their drop-in dirs,
     files that are inputs at depth -1), stamped."""
-    return tuple((path, tree_stamp(path, depth)) for path, depth in trees)
+    return [line for path, depth in trees for line in tree_stamp(path, depth)]
 
 
 def _valid_trees(trees: object) -> bool:
@@ -179,11 +202,13 @@ def _valid_trees(trees: object) -> bool:
 
 def _trusted(fd: int) -> bool:
     st = os.fstat(fd)
-    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+    regular = st.st_mode & 0o170000 == 0o100000  # stat.S_ISREG without importing stat
+    return regular and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 def _read(path: str) -> object:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    # O_NONBLOCK: a FIFO in its place must not hang a boot (_trusted refuses it)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         if not _trusted(fd):
             return None
@@ -193,9 +218,10 @@ def _read(path: str) -> object:
         os.close(fd)
 
 
-def lookup(path: str | None, context: object) -> Stored | None:
-    """The stored units when PATH holds a render made under the same CONTEXT from input
-    trees that are entry for entry unchanged, else None."""
+def lookup(path: str | None, context: object) -> Hit | None:
+    """The stored units and messages, with the input trees and their (unchanged) stamp,
+    when PATH holds a render made under the same CONTEXT from input trees that are entry
+    for entry unchanged, else None."""
     if path is None:
         return None
     try:
@@ -209,7 +235,7 @@ def lookup(path: str | None, context: object) -> Stored | None:
         return None
     if not (isinstance(units, list) and isinstance(messages, list)):
         return None
-    return units, messages
+    return units, messages, trees, inputs
 
 
 def save(

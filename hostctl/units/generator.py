@@ -24,7 +24,7 @@ import os
 import sys
 
 from hostctl.errors import HostctlError
-from hostctl.units import gencache
+from hostctl.units import fastcache, gencache
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows it)
 if TYPE_CHECKING:
@@ -42,14 +42,17 @@ PASSWD = "/etc/passwd"  # the account's name and home (%u, %h): its stat is an i
 Unit = gencache.Unit  # (file name, text, links relative to the output dir)
 
 
+def program_candidates() -> list[str]:
+    """Where hostctl_program looks before the search path, in order."""
+    beside = os.path.join(os.path.dirname(os.path.realpath(sys.argv[0])), "hostctl")
+    return [beside, os.path.join(os.path.dirname(sys.executable), "hostctl")]
+
+
 def hostctl_program() -> str:
     """Absolute path of the `hostctl` script installed beside this generator."""
-    beside = os.path.join(os.path.dirname(os.path.realpath(sys.argv[0])), "hostctl")
-    if os.path.isfile(beside):
-        return beside
-    venv = os.path.join(os.path.dirname(sys.executable), "hostctl")
-    if os.path.isfile(venv):
-        return venv
+    for candidate in program_candidates():
+        if os.path.isfile(candidate):
+            return candidate
     import shutil  # only on this fallback path: the generator's imports are kept lean
 
     found = shutil.which("hostctl")
@@ -126,15 +129,16 @@ def input_trees(scope: Scope, dirs: list[Path]) -> list[gencache.Tree]:
     return [*trees, (PASSWD, -1), *gencache.library_trees()]
 
 
-def cached_units(scope: str, report: Report) -> list[Unit]:
-    """SCOPE's units from the render cache when no input changed, else rendered and stored.
-    The messages of a render are stored with it and reported again on every run."""
+def cached_units(scope: str, report: Report) -> gencache.Hit:
+    """SCOPE's units from the render cache when no input changed, else rendered and stored,
+    with the messages of the render (reported again on every run), the input trees and
+    their stamp (taken before the render)."""
     hostctl_bin = launcher_command()
     cache = gencache.cache_file(scope)
     context = gencache.context_stamp(scope, hostctl_bin)
     stored = gencache.lookup(cache, context)
     if stored is not None:
-        units, messages = stored
+        units, messages, trees, inputs = stored
     else:
         from hostctl.launcher import enable_site
 
@@ -150,7 +154,7 @@ def cached_units(scope: str, report: Report) -> list[Unit]:
         gencache.save(cache, context, trees, inputs, (units, messages))
     for message in messages:
         report(message)
-    return units
+    return units, messages, trees, inputs
 
 
 def timer_units(scope: str, containers: bool) -> list[Unit]:
@@ -253,12 +257,29 @@ def main(argv: list[str] | None = None) -> int:
         _to_stderr("usage: hostctl-generator NORMAL_DIR [EARLY_DIR LATE_DIR]")
         return 2
     outdir = args[0]
+    fast = os.environ.pop(fastcache.ENV_MISS, None) is not None  # the compiled one missed
     try:
         os.makedirs(outdir, exist_ok=True)
         scope = scope_name()
-        units = cached_units(scope, _report)
-        write_units(outdir, [*units, *timer_units(scope, bool(units))])
+        before = fast_checks(scope) if fast else None  # before reading anything
+        units, messages, _trees, inputs = cached_units(scope, _report)
+        written = [*units, *timer_units(scope, bool(units))]
+        write_units(outdir, written)
     except (HostctlError, OSError) as err:
         _report(f"cannot generate units in {outdir}: {err}")
         return 1
+    if before is not None:
+        checks = [*before, *inputs]
+        records = [fastcache.message_record(message, PROGRAM) for message in messages]
+        fastcache.save(fastcache.fast_file(scope), fastcache.content(checks, records, written))
     return 0
+
+
+def fast_checks(scope: str) -> list[str] | None:
+    """The fast cache's context and stamp lines besides the render's inputs, or None when
+    the compiled generator cannot check all a run depends on (hostctl found on $PATH)."""
+    programs = program_candidates()
+    if not sys.executable or not any(map(os.path.isfile, programs)):
+        return None
+    trees = [*gencache.code_trees(), *fastcache.run_trees(scope, programs)]
+    return [*fastcache.context_lines(scope, sys.argv[0]), *gencache.inputs_stamp(trees)]

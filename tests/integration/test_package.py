@@ -63,8 +63,11 @@ def test_the_package_runs_a_declared_container_and_purge_keeps_the_data(
     assert host.run(["sh", "-c", "command -v hostctl"]).stdout.strip() == "/usr/bin/hostctl"
     assert host.run(["test", "-x", "/usr/lib/systemd/system-generators/hostctl-generator"],
                     check=False).returncode == 0
-    # what systemd runs is the generator started without site (hostctl.units.genentry)
-    shebang = host.run(["head", "-1", "/usr/lib/systemd/system-generators/hostctl-generator"])
+    # what systemd runs is the compiled generator (genfast.c), which execs the generator
+    # started without site (hostctl.units.genentry) when its fast cache does not answer
+    magic = host.run(["head", "-c", "4", "/usr/lib/systemd/system-generators/hostctl-generator"])
+    assert magic.stdout == "\x7fELF"
+    shebang = host.run(["head", "-1", "/usr/lib/hostctl/hostctl-generator.py"])
     assert shebang.stdout.strip() == "#!/usr/bin/python3 -sSE"
     shown = host.run(["python3", "-c", "import hostctl; print(hostctl.__file__)"]).stdout
     assert shown.startswith("/usr/lib/python3/dist-packages/hostctl/"), shown
@@ -73,7 +76,11 @@ def test_the_package_runs_a_declared_container_and_purge_keeps_the_data(
                  "/usr/share/bash-completion/completions/hostctl"):
         host.run(["test", "-s", path])
     host.write_file("/etc/hostctl/containers/pkg.yaml", DECLARATION.format(ref=busybox_ref))
-    host.run(["systemctl", "daemon-reload"])
+    host.run(["systemctl", "daemon-reload"])  # a render: the Python generator writes the caches
+    fast = "/var/cache/hostctl/generator/system.fast"
+    inode = host.run(["stat", "-c", "%i", fast]).stdout
+    host.run(["systemctl", "daemon-reload"])  # a hit: the compiled one alone, the cache kept
+    assert host.run(["stat", "-c", "%i", fast]).stdout == inode
     host.run(["systemctl", "start", "pkg.service"])
     assert host.run(["systemctl", "is-active", "pkg.service"]).stdout.strip() == "active"
     exec_start = host.run(["systemctl", "show", "-P", "ExecStart", "pkg.service"]).stdout
@@ -91,6 +98,7 @@ def test_the_package_runs_a_declared_container_and_purge_keeps_the_data(
                     check=False).returncode != 0
     host.run(["test", "-f", "/etc/hostctl/containers/pkg.yaml"])
     assert host.run(["ls", "/var/lib/hostctl/storage"]).stdout.strip(), "the store is gone"
+    assert host.run(["test", "-e", fast], check=False).returncode != 0
 
 
 def test_purge_removes_the_data_when_asked(host: Any, deb: Path) -> None:

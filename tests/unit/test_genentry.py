@@ -8,24 +8,43 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from hostctl.api.setup import install_generators, uninstall_generators
 from hostctl.declarations.search import ENV_PATH
 from hostctl.units.gencache import ENV_CACHE
 
 
-def test_install_writes_the_lean_script_once_and_replaces_an_old_link(tmp_path: Path) -> None:
+def test_install_writes_the_compiled_generator_once_and_replaces_an_old_link(
+    tmp_path: Path,
+) -> None:
     system = tmp_path / "etc/systemd/system-generators"
     system.mkdir(parents=True)
     (system / "hostctl-generator").symlink_to("/usr/bin/hostctl-generator")  # an older install
     first = install_generators(tmp_path)
-    assert first.changed
+    assert first.changed and first.compiled
+    fallback = tmp_path / "usr/local/lib/hostctl/hostctl-generator.py"
+    assert fallback.read_text().splitlines()[0] == f"#!{sys.executable} -sSE"
     for program in first.links:
         assert not program.is_symlink() and os.access(program, os.X_OK)
-        assert program.read_text().splitlines()[0] == f"#!{sys.executable} -sSE"
+        data = program.read_bytes()
+        assert data.startswith(b"\x7fELF") and str(fallback).encode() in data
     again = install_generators(tmp_path)
     assert not again.changed and again.links == first.links
     assert uninstall_generators(tmp_path).links == first.links
     assert not any(program.exists() for program in first.links)
+    assert not list(fallback.parent.iterdir())
+
+
+def test_without_a_compiler_install_writes_the_lean_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    monkeypatch.delenv("CC", raising=False)
+    result = install_generators(tmp_path)
+    assert not result.compiled and any("no C compiler" in w for w in result.warnings)
+    for program in result.links:
+        assert program.read_text().splitlines()[0] == f"#!{sys.executable} -sSE"
 
 
 def test_the_written_script_generates_units_without_site(tmp_path: Path) -> None:
