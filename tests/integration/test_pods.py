@@ -319,8 +319,8 @@ def test_a_users_pod_of_two_shares_its_namespaces_and_port(host: Any) -> None:
 
 
 def test_the_enabled_pods_are_back_after_a_reboot(host: Any) -> None:
+    netguest.uplink_at_boot(host)  # the user's pod starts its pasta at boot
     host.reboot()
-    host.sh(netguest.UPLINK)
     for name in MEMBERS:
         assert wait_for(host, f"{name}.service", "active") == "active", \
             host.journal(f"{name}.service")

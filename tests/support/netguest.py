@@ -51,6 +51,30 @@ chmod 0666 /dev/net/tun  # as udev leaves it on a real host; nspawn makes it 060
 """
 
 
+UPLINK_UNIT = """\
+[Unit]
+Description=The test guest's uplink (tests/support/netguest.py)
+DefaultDependencies=no
+Before=network.target network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh /usr/local/sbin/test-uplink
+
+[Install]
+WantedBy=network.target network-online.target
+"""
+
+
+def uplink_at_boot(host: TestHost) -> None:
+    """Make the uplink part of the guest's boot, before network.target: what starts at
+    boot and needs a way out (a user's pasta) finds it, as on a real host."""
+    host.write_file("/usr/local/sbin/test-uplink", UPLINK)
+    host.write_file("/etc/systemd/system/test-uplink.service", UPLINK_UNIT)
+    host.run(["systemctl", "enable", "test-uplink.service"])
+
+
 def boot() -> TestHost:
     """A booted private-network guest with the busybox layout and an uplink."""
     host = TestHost(nspawn_args=["--private-network"])
