@@ -101,14 +101,18 @@ def number(container: Any, key: str | int, path: str) -> float | int:
     value = container[key]
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        try:
-            parsed = float(value)
-        except ValueError:
-            pass
-        else:
-            return int(parsed) if re.fullmatch(r"[-+]?\d+", value.strip()) else parsed
-    raise wrong(container, key, path, "a number")
+    parsed = _float(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise wrong(container, key, path, "a number")
+    return int(parsed) if re.fullmatch(r"[-+]?\d+", value.strip()) else parsed
+
+
+def _float(text: str) -> float | None:
+    """TEXT as Python reads a float (None: not a number)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def boolean(container: Any, key: str | int, path: str) -> bool:

@@ -42,8 +42,7 @@ from hostctl.errors import RuntimeFailure
 from hostctl.network import defs, pasta, rules
 from hostctl.paths import Paths
 from hostctl.runtime import netns
-
-SLEEP = "/bin/sleep"
+from hostctl.runtime.holding import fork_holder
 
 Forward = tuple[str | None, int, str]  # (host IP or None for every address, port, protocol)
 
@@ -166,43 +165,19 @@ def _wire(network: defs.Network, lock: Path) -> None:
     rules.add([("4", "nat", masquerade)], f"network {network.name}", lock)
 
 
-def _child(network: defs.Network, lock: Path, report: int) -> None:
-    """The holder: namespaces, wiring, then `sleep infinity` (never returns)."""
+def _setup(network: defs.Network, lock: Path) -> None:
+    """In the holder: the user and network namespaces, then the wiring."""
     from hostctl.runtime import userns
 
-    try:
-        uids, gids = userns.id_maps(os.getuid(), os.getgid())
-        userns.enter(uids, gids, flags=userns.CLONE_NEWNET)
-        _wire(network, lock)
-    except BaseException as err:  # reported through the pipe; the parent raises it
-        os.write(report, f"{err}".encode(errors="replace") or b"failed")
-        os._exit(1)
-    os.write(report, b"ok")
-    try:
-        os.execv(SLEEP, ["sleep", "infinity"])  # closes REPORT (close-on-exec)
-    except OSError as err:
-        os.write(report, f" but cannot run {SLEEP}: {err.strerror}".encode())
-        os._exit(1)
+    uids, gids = userns.id_maps(os.getuid(), os.getgid())
+    userns.enter(uids, gids, flags=userns.CLONE_NEWNET)
+    _wire(network, lock)
 
 
 def _fork_holder(network: defs.Network, lock: Path) -> int:
     """Fork the holder; its PID once its namespaces are wired."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the holder process
-        os.close(read_end)
-        _child(network, lock, write_end)
-    os.close(write_end)
-    chunks = []
-    with os.fdopen(read_end, "rb") as pipe:
-        while chunk := pipe.read(4096):
-            chunks.append(chunk)
-    said = b"".join(chunks).decode(errors="replace")
+    pid, said = fork_holder(lambda: _setup(network, lock))
     if said != "ok":
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
         raise RuntimeFailure(f"cannot set up network {network.name}'s namespaces: {said}",
                              where=str(network.source),
                              hint="check user.max_user_namespaces, the user's /etc/subuid "

@@ -32,9 +32,10 @@ import signal
 
 from hostctl.declarations.pod_file import Pod
 from hostctl.errors import RuntimeFailure
-from hostctl.network.holder import SLEEP, start_time
+from hostctl.network.holder import start_time
 from hostctl.paths import Paths
 from hostctl.pod.holder import RECORD, PodRecord, identity, pod_dir
+from hostctl.runtime.holding import end, fork_holder
 
 _CLONE_NEWIPC, _CLONE_NEWUTS, _CLONE_NEWNET = 0x08000000, 0x04000000, 0x40000000
 PASTA_PID = "pasta.pid"
@@ -48,57 +49,29 @@ def holder_pid(record: PodRecord) -> int | None:
     return int(pid)
 
 
-def _child(flags: int, hostname: str, report: int) -> None:
-    """The holder: namespaces, host name, lo, then `sleep infinity` (never returns)."""
+def _setup(flags: int, hostname: str) -> None:
+    """In the holder: namespaces, host name, lo."""
     from hostctl.runtime import netns, userns
 
-    try:
-        userns.enter(*userns.id_maps(os.getuid(), os.getgid()), flags=flags)
-        name = hostname.encode()
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.sethostname(name, len(name)) != 0:
-            raise RuntimeFailure(f"sethostname: {os.strerror(ctypes.get_errno())}")
-        if flags & _CLONE_NEWNET:
-            netns._loopback_up()
-    except BaseException as err:  # reported through the pipe; the parent raises it
-        os.write(report, f"{err}".encode(errors="replace") or b"failed")
-        os._exit(1)
-    os.write(report, b"ok")
-    try:
-        os.execv(SLEEP, ["sleep", "infinity"])  # closes REPORT (close-on-exec)
-    except OSError as err:
-        os.write(report, f" but cannot run {SLEEP}: {err.strerror}".encode())
-        os._exit(1)
+    userns.enter(*userns.id_maps(os.getuid(), os.getgid()), flags=flags)
+    name = hostname.encode()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.sethostname(name, len(name)) != 0:
+        raise RuntimeFailure(f"sethostname: {os.strerror(ctypes.get_errno())}")
+    if flags & _CLONE_NEWNET:
+        netns._loopback_up()
 
 
 def _fork_holder(pod: Pod, own_network: bool) -> int:
     """Fork the pod's holder; its PID once its namespaces are made."""
     flags = _CLONE_NEWIPC | _CLONE_NEWUTS | (_CLONE_NEWNET if own_network else 0)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the holder process
-        os.close(read_end)
-        _child(flags, pod.members_hostname, write_end)
-    os.close(write_end)
-    chunks = []
-    with os.fdopen(read_end, "rb") as pipe:
-        while chunk := pipe.read(4096):
-            chunks.append(chunk)
-    said = b"".join(chunks).decode(errors="replace")
+    pid, said = fork_holder(lambda: _setup(flags, pod.members_hostname))
     if said != "ok":
-        _end(pid)
         raise RuntimeFailure(f"cannot make pod {pod.name}'s namespaces: {said}",
                              where=str(pod.source),
                              hint="check user.max_user_namespaces and the user's "
                                   "/etc/subuid and /etc/subgid ranges")
     return pid
-
-
-def _end(pid: int) -> None:
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
 
 
 def check_network(pod: Pod) -> None:
@@ -159,7 +132,7 @@ def setup(pod: Pod, paths: Paths) -> PodRecord:
             holder=f"{pid}:{start_time(pid)}")
         write_record(folder, record)
     except BaseException:
-        _end(pid)
+        end(pid)
         raise
     notify(f"MAINPID={pid}", "READY=1", f"STATUS=pod {pod.name}: holder {pid}")
     return record
