@@ -54,8 +54,8 @@ options:
     choices: [present, started, stopped, restarted, absent]
     default: started
 notes:
-  - A pod starts at boot when its O(install) says so (for example
-    C({WantedBy: multi-user.target})); an enabled pod starts its members.
+  - "A pod starts at boot when its O(install) says so (for example
+    C({WantedBy: multi-user.target})); an enabled pod starts its members."
 seealso:
   - module: hostctl.hostctl.container
   - module: hostctl.hostctl.kube
