@@ -113,7 +113,7 @@ def test_pod_options_are_the_pod_settings_table(generator: ModuleType) -> None:
     fields = [f.name for f in dataclasses.fields(Pod)
               if f.name not in ("name", "source", "unit_refs", "locations")]
     assert list(utils.SETTING_KEYS) == [s.key for s in POD_SETTINGS] == fields
-    assert utils.SETTINGS_ARGUMENT_SPEC == generator.argument_spec(POD_SETTINGS)
+    assert generator.argument_spec(POD_SETTINGS) == utils.SETTINGS_ARGUMENT_SPEC
     for setting in POD_SETTINGS:
         assert utils.SETTINGS_ARGUMENT_SPEC[setting.key]["type"] == \
             KIND_ANSIBLE_TYPE[setting.kind]
