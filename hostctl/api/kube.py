@@ -77,17 +77,17 @@ def install_plan(plan: Plan, scope: Scope, files: Sequence[Path], old: Record | 
     if act is not None:
         act("reload", "")
         if start:
-            start_units(record.units, act)
+            start_units(record.units, act, scope)
     return record
 
 
-def start_units(unit_names: Sequence[str], act: Act) -> None:
+def start_units(unit_names: Sequence[str], act: Act, scope: Scope) -> None:
     """Start each unit, in order; one that does not start fails with its journal's hint."""
+    journal = "journalctl --user-unit" if scope is Scope.USER else "journalctl -u"
     for unit in unit_names:
         result = act("StartUnit", unit)
         if result != "done":
-            raise HostctlError(f"{unit} did not start ({result})",
-                               hint=f"journalctl -u {unit}")
+            raise HostctlError(f"{unit} did not start ({result})", hint=f"{journal} {unit}")
 
 
 def down(file: Path, scope: Scope, *, volumes: bool = False, act: Act | None = None

@@ -133,7 +133,7 @@ def apply(files: Sequence[Path], scope: Scope, *, definition: str | None = None,
                 atomic_write(path, text.encode("utf-8"), 0o600)
             install_plan(plan, scope, files, old, replace=True, start=start, act=act)
         elif act is not None:
-            start_units(starts, act)
+            start_units(starts, act, scope)
     return KubeChange(plan.app, bool(actions), tuple(actions), before, after, units(plan))
 
 

@@ -108,3 +108,18 @@ def test_a_bad_definition_writes_nothing(jobs: list[tuple[str, str]]) -> None:
         kube_apply.apply([path], Scope.SYSTEM, definition=bad, act=recorder(jobs))
     assert "paused" in str(caught.value) and str(path) in str(caught.value)
     assert not for_scope(Scope.SYSTEM).config.exists() and jobs == []
+
+
+def test_a_pod_that_does_not_start_fails_with_the_users_journal_hint(
+        tmp_path: Path, jobs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hostctl.errors import HostctlError
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+    manifest = tmp_path / "shop.yaml"
+    manifest.write_text(DEPLOYMENT)
+    kube_apply.apply([manifest], Scope.USER, act=recorder(jobs))
+    STATES["web-pod-0-pod.service"] = "failed"
+    with pytest.raises(HostctlError) as caught:
+        kube_apply.apply([manifest], Scope.USER, act=lambda method, unit: "failed")
+    assert caught.value.message == "web-pod-0-pod.service did not start (failed)"
+    assert caught.value.hint == "journalctl --user-unit web-pod-0-pod.service"
