@@ -192,10 +192,14 @@ def _state(scope: Scope, name: str) -> str | None:
 def control(name: str, method: str, scope: Scope, systemd: Any = None) -> str:
     """Run StartUnit/StopUnit/RestartUnit on NAME.service and wait; on a failed job raise
     SystemdFailure with the unit's result and its last journal lines."""
+    return control_unit(f"{name}.service", method, scope, systemd)
+
+
+def control_unit(unit: str, method: str, scope: Scope, systemd: Any = None) -> str:
+    """control() for any UNIT (a pod's, a kube app's)."""
     from hostctl.systemd.dbus import Systemd
 
     systemd = systemd or Systemd(scope)
-    unit = f"{name}.service"
     result: str = systemd.run_job(method, unit)
     if result == "done":
         return result

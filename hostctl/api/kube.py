@@ -11,7 +11,7 @@ Nothing is written when any check fails.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from hostctl.errors import HostctlError
@@ -22,6 +22,7 @@ from hostctl.kube.install import (
     declarations,
     install,
     read_record,
+    record_path,
     uninstall,
 )
 from hostctl.kube.plan import Plan
@@ -35,16 +36,22 @@ def app_name(path: Path) -> str:
     return path.name.rsplit(".", 1)[0] if "." in path.name else path.name
 
 
-def plan_for(files: Sequence[Path], scope: Scope, configmaps: Sequence[Path] = ()) -> Plan:
-    """FILES translated and every resulting declaration checked."""
+def plan_for(files: Sequence[Path], scope: Scope, configmaps: Sequence[Path] = (),
+             texts: Mapping[Path, str] | None = None) -> Plan:
+    """FILES translated and every resulting declaration checked. TEXTS: the content of
+    files not written yet (an inline definition), instead of reading them."""
     from hostctl.kube.check import read_declarations
-    from hostctl.kube.translate import translate_files
+    from hostctl.kube.documents import load_documents, parse_documents
+    from hostctl.kube.translate import translate
 
     if not files:
         raise HostctlError("no file given", hint="hostctl kube play FILE.yaml")
     app = app_name(files[0])
     paths = for_scope(scope)
-    plan = translate_files(app, files, data_dir(paths, app), configmaps=configmaps)
+    given = texts or {}
+    docs = [doc for path in (*files, *configmaps) for doc in (
+        parse_documents(given[path], path) if path in given else load_documents(path))]
+    plan = translate(app, docs, data_dir(paths, app))
     read_declarations(declarations(plan, paths, str(files[0])), files[0],
                       user=scope is Scope.USER)
     return plan
@@ -54,8 +61,15 @@ def play(files: Sequence[Path], scope: Scope, *, replace: bool = False, start: b
          configmaps: Sequence[Path] = (), act: Act | None = None) -> Record:
     """Install FILES' declarations; with START, reload systemd and start the pods."""
     plan = plan_for(files, scope, configmaps)
+    old = check_install(plan, for_scope(scope), replace=replace)  # before anything stops
+    return install_plan(plan, scope, files, old, replace=replace, start=start, act=act)
+
+
+def install_plan(plan: Plan, scope: Scope, files: Sequence[Path], old: Record | None, *,
+                 replace: bool, start: bool, act: Act | None) -> Record:
+    """Install PLAN (checked, of FILES; OLD: the app's record as check_install() found
+    it), stopping what OLD runs first; with START, reload systemd and start the pods."""
     paths = for_scope(scope)
-    old = check_install(plan, paths, replace=replace)  # before anything is stopped
     if old is not None and replace:
         _stop(old, act)
         _forget(old, act)
@@ -63,22 +77,32 @@ def play(files: Sequence[Path], scope: Scope, *, replace: bool = False, start: b
     if act is not None:
         act("reload", "")
         if start:
-            for unit in record.units:
-                result = act("StartUnit", unit)
-                if result != "done":
-                    raise HostctlError(f"{unit} did not start ({result})",
-                                       hint=f"journalctl -u {unit}")
+            start_units(record.units, act, scope)
     return record
+
+
+def start_units(unit_names: Sequence[str], act: Act, scope: Scope) -> None:
+    """Start each unit, in order; one that does not start fails with its journal's hint."""
+    journal = "journalctl --user-unit" if scope is Scope.USER else "journalctl -u"
+    for unit in unit_names:
+        result = act("StartUnit", unit)
+        if result != "done":
+            raise HostctlError(f"{unit} did not start ({result})", hint=f"{journal} {unit}")
 
 
 def down(file: Path, scope: Scope, *, volumes: bool = False, act: Act | None = None
          ) -> Record:
     """Stop and remove what `kube play FILE` installed."""
+    return down_app(app_name(file), scope, volumes=volumes, act=act, where=str(file))
+
+
+def down_app(app: str, scope: Scope, *, volumes: bool = False, act: Act | None = None,
+             where: str | None = None) -> Record:
+    """down() of the app named APP (WHERE: the file it was named by, for errors)."""
     paths = for_scope(scope)
-    app = app_name(file)
     record = read_record(paths, app)
     if record is None:
-        raise HostctlError(f"{app} is not played", where=str(file),
+        raise HostctlError(f"{app} is not played", where=where or str(record_path(paths, app)),
                            hint="hostctl kube play installs it")
     _stop(record, act)
     uninstall(record, paths)

@@ -1,12 +1,14 @@
-"""Declaring named networks and named volumes: the YAML files apply() writes for them.
+"""Declaring named networks, named volumes and pods: the YAML files apply() writes.
 
-A network is networks/NAME.yaml and a volume volumes/NAME.yaml in the scope's config
-directory (/etc/hostctl or ~/.config/hostctl); their keys are
-hostctl.declarations.resource_keys'. Writing or deleting one reloads systemd (the
-generator makes a user network's holder unit and a volume's NAME-volume.service from
-them); containers on a network, or using a volume, get a changed one at their next
-start. Removing a declaration stops that unit first (a user network's members stop with
-its holder); a volume's data is kept.
+A network is networks/NAME.yaml, a volume volumes/NAME.yaml and a pod pods/NAME.yaml in
+the scope's config directory (/etc/hostctl or ~/.config/hostctl); a network's and a
+volume's keys are hostctl.declarations.resource_keys', a pod's
+hostctl.declarations.pod_settings'. Writing or deleting one reloads systemd (the
+generator makes a user network's holder unit, a volume's NAME-volume.service and a pod's
+NAME-pod.service from them); containers on a network, or using a volume, get a changed
+one at their next start, a pod's members when its unit restarts. Removing a declaration
+stops that unit first (a user network's members stop with its holder, a pod's members
+with the pod); a volume's data is kept.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostctl.api.containers import ApplyResult, _diff, _text_of, _write
 from hostctl.paths import Scope, for_scope
+
+if TYPE_CHECKING:
+    from hostctl.declarations.pod_file import Pod
 
 
 class Resource(StrEnum):
     NETWORK = "network"
     VOLUME = "volume"
+    POD = "pod"
 
 
 def declaration_path(kind: Resource, name: str, scope: Scope) -> Path:
@@ -33,6 +39,9 @@ def declaration_path(kind: Resource, name: str, scope: Scope) -> Path:
 def validate(kind: Resource, name: str, text: str, path: Path, scope: Scope) -> None:
     """The declaration TEXT checked as if it were PATH (DeclarationError if not valid)."""
     user = scope is Scope.USER
+    if kind is Resource.POD:
+        _pod(text, path, user)
+        return
     if kind is Resource.NETWORK:
         from hostctl.network import defs
 
@@ -43,9 +52,24 @@ def validate(kind: Resource, name: str, text: str, path: Path, scope: Scope) -> 
     parse_volume(text, path, user=user)
 
 
+def _pod(text: str, path: Path, user: bool) -> Pod:
+    """Pod declaration TEXT read as PATH (and checked as a user's pod with USER)."""
+    from hostctl.declarations.pod_file import check_user_pod, parse_pod_yaml
+
+    pod = parse_pod_yaml(text, path)
+    if user:
+        check_user_pod(pod)
+    return pod
+
+
 def _shadowed(kind: Resource, name: str, path: Path, scope: Scope) -> str | None:
     """A note when another file declares NAME and wins over PATH."""
-    if kind is Resource.NETWORK:
+    if kind is Resource.POD:
+        from hostctl.declarations.dirs import declaration_dirs
+        from hostctl.declarations.pod_file import pod_files, pods_dir
+
+        winner = pod_files(declaration_dirs(scope), pods_dir(for_scope(scope).config)).get(name)
+    elif kind is Resource.NETWORK:
         from hostctl.network.defs import network_files
 
         winner = network_files(for_scope(scope)).get(name)
@@ -88,7 +112,7 @@ def remove(kind: Resource, name: str, *, scope: Scope = Scope.SYSTEM,
     if not path.exists():
         return ApplyResult(name, scope, path, False)
     before = path.read_text(encoding="utf-8")
-    unit = _unit(kind, name, scope)
+    unit = _unit(kind, name, scope, before, path)
     actions = (*([f"stop {unit}"] if unit else []), f"delete {path}", "daemon-reload")
     if not check:
         if unit:
@@ -99,9 +123,22 @@ def remove(kind: Resource, name: str, *, scope: Scope = Scope.SYSTEM,
                        _diff(before, None, path))
 
 
-def _unit(kind: Resource, name: str, scope: Scope) -> str | None:
-    """The unit the generator makes from the declaration (stopped when it goes): a
-    volume's NAME-volume.service, a user network's holder; a rootful network has none."""
+def unit_of(kind: Resource, name: str, scope: Scope, text: str) -> str | None:
+    """The unit the generator makes from declaration TEXT of NAME: a pod's NAME-pod.service
+    (or its service_name), a volume's NAME-volume.service, a user network's holder; a
+    rootful network has none."""
+    return _unit(kind, name, scope, text, declaration_path(kind, name, scope))
+
+
+def _unit(kind: Resource, name: str, scope: Scope, text: str, path: Path) -> str | None:
+    if kind is Resource.POD:
+        from hostctl.declarations.pod_file import UNIT_SUFFIX, parse_pod_yaml
+        from hostctl.errors import DeclarationError
+
+        try:
+            return parse_pod_yaml(text, path).unit_name
+        except DeclarationError:
+            return f"{name}{UNIT_SUFFIX}"  # a damaged file: the default name
     if kind is Resource.VOLUME:
         from hostctl.declarations.volume_file import UNIT_SUFFIX
 

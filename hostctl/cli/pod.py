@@ -41,6 +41,9 @@ def pod_inspect(name: str, user: UserOpt = False, format: FormatOpt = "json") ->
     info = inspect_pod(name, scope_of(user))
     if format != "json":
         typer.echo(f"{info.pod_name}: {info.unit} {info.state}, network {info.network}"
+                   + (f", address {' '.join(info.addresses)}" if info.addresses else "")
+                   + (f", aliases {' '.join(info.network_aliases)}"
+                      if info.network_aliases else "")
                    + (f", ports {' '.join(info.ports)}" if info.ports else ""))
         for m in info.members:
             typer.echo(f"  {m.name}\t{m.state}" + ("" if m.start_with_pod else

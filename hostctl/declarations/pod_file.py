@@ -149,11 +149,11 @@ def load_pod(path: Path, *, user: bool = False) -> Pod:
     pod = parse_pod_yaml(text, path) if path.name.endswith((".yaml", ".yml")) \
         else parse_pod_quadlet(text, path)
     if user:
-        _check_user_pod(pod)
+        check_user_pod(pod)
     return pod
 
 
-def _check_user_pod(pod: Pod) -> None:
+def check_user_pod(pod: Pod) -> None:
     """A user's pod has pasta's network (or none, or the host's): no static address and
     no names of a declared network."""
     key = next((k for k in ("ip", "ip6", "network_aliases") if getattr(pod, k)), None)

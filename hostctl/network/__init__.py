@@ -76,6 +76,18 @@ def _attachment_files(paths: Paths, name: str) -> list[Path]:
     return [*sorted(more, reverse=True), _attachment_file(paths, name)]
 
 
+def addresses(paths: Paths, name: str) -> list[str]:
+    """The addresses NAME (a container, or a pod's NAME-pod) has on its networks now (IPv4
+    first, its first network's first); none when it is not attached."""
+    found: list[str] = []
+    for path in reversed(_attachment_files(paths, name)):
+        try:
+            found += cni.Attachment.from_json(path.read_text()).addresses()
+        except (OSError, ValueError, KeyError):
+            continue
+    return sorted(found, key=lambda a: ":" in a)
+
+
 def _pasta_pid(paths: Paths, name: str) -> Path:
     return state_dir(paths) / "pasta" / f"{name}.pid"
 

@@ -28,6 +28,10 @@ class PodStatus:
     state: str  # the pod unit's ActiveState
     network: str
     ports: list[str]
+    ip: str | None  # the declared static addresses (None: leased or none)
+    ip6: str | None
+    network_aliases: list[str]  # more names it has on its declared network
+    addresses: list[str]  # the running pod's addresses on its network (IPv4 first)
     hostname: str
     exit_policy: str
     labels: dict[str, str]
@@ -50,7 +54,8 @@ def list_pods(scope: Scope) -> list[PodStatus]:
     from hostctl.declarations.dirs import declaration_dirs
     from hostctl.declarations.pod_file import load_pod, pod_files, pods_dir
     from hostctl.declarations.search import load_file, scan_declarations
-    from hostctl.pod.holder import read_record
+    from hostctl.network import addresses
+    from hostctl.pod.holder import identity, read_record
     from hostctl.systemd.dbus import Systemd
 
     paths = for_scope(scope)
@@ -70,8 +75,8 @@ def list_pods(scope: Scope) -> list[PodStatus]:
         try:
             pod = load_pod(path, user=scope is Scope.USER)
         except DeclarationError as err:
-            rows.append(PodStatus(name, name, str(path), f"{name}-pod.service", "", "", [], "",
-                                  "", {}, [], None, str(err)))
+            rows.append(PodStatus(name, name, str(path), f"{name}-pod.service", "", "", [],
+                                  None, None, [], [], "", "", {}, [], None, str(err)))
             continue
         own = members.get(name, [])
         states = systemd.states([pod.unit_name, *(unit for _, unit, _ in own)])
@@ -79,7 +84,10 @@ def list_pods(scope: Scope) -> list[PodStatus]:
         rows.append(PodStatus(
             name=name, pod_name=pod.display_name, source=str(path), unit=pod.unit_name,
             state=states.get(pod.unit_name, ("inactive", ""))[0], network=pod.network,
-            ports=[_port(p) for p in pod.ports], hostname=pod.members_hostname,
+            ports=[_port(p) for p in pod.ports], ip=pod.ip, ip6=pod.ip6,
+            network_aliases=list(pod.network_aliases),
+            addresses=addresses(paths, identity(name)) if record is not None else [],
+            hostname=pod.members_hostname,
             exit_policy=str(pod.exit_policy), labels=dict(pod.labels),
             members=[Member(m, unit, states.get(unit, ("inactive", ""))[0], start)
                      for m, unit, start in sorted(own)],

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -568,3 +569,126 @@ def test_network_and_volume_modules_declare_what_a_container_uses(fleet: Fleet) 
     left = host.sh(f"ls {home}/networks {home}/volumes {home}/containers 2>/dev/null; true")
     assert "qnet" not in left.stdout and "qdata" not in left.stdout, left.stdout
     assert host.run(["test", "-e", addr], check=False).returncode == 0  # the data stays
+
+
+POD_AND_KUBE = """\
+- hosts: fleet1
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: @VENV@/bin/python
+    state: started
+  tasks:
+    - hostctl.hostctl.pod:
+        name: duo
+        network: none
+        labels: {app: "{{ label | default('duo') }}"}
+        scope: user
+        owner: alice
+      when: state != 'absent'
+    - hostctl.hostctl.container:
+        name: "duo-{{ item.name }}"
+        image: "{{ image }}"
+        pod: duo
+        command: ["sh", "-c", "trap 'exit 0' TERM; {{ item.run }}; sleep 1d & wait"]
+        stop_timeout: 2
+        state: "{{ 'started' if state != 'absent' else 'absent' }}"
+        scope: user
+        owner: alice
+      loop:
+        - {name: web, run: "mkdir /www; echo duo-web > /www/index.html; httpd -p 80 -h /www"}
+        - name: client
+          run: >-
+            until [ -n "$w" ]; do sleep 0.2;
+            w=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80 | tail -n 1); done;
+            echo got $w
+    - hostctl.hostctl.pod:
+        name: duo
+        state: absent
+        scope: user
+        owner: alice
+      when: state == 'absent'
+    - hostctl.hostctl.kube:
+        name: hello
+        definition: "{{ kube }}"
+        state: "{{ 'present' if state != 'absent' else 'absent' }}"
+        scope: user
+        owner: alice
+""".replace("@VENV@", VENV)
+
+HELLO = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: hello}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: web
+    image: IMAGE
+    command: [sh, -c, 'trap "exit 0" TERM; echo TEXT > /tmp/index.html;
+              httpd -f -p 8080 -h /tmp & wait']
+    ports: [{containerPort: 8080, hostPort: 18437}]
+"""
+
+
+def pod_and_kube(fleet: Fleet, *, check: bool = False, text: str = "hello-kube",
+                 **extra: str) -> PlayRun:
+    image = fleet.image  # type: ignore[attr-defined]
+    kube = HELLO.replace("IMAGE", image).replace("TEXT", text)
+    return fleet.playbook(POD_AND_KUBE, check=check, diff=check,
+                          extra_vars={"image": image, "kube": kube, **extra}).check()
+
+
+def user_show(host: Any, prop: str, unit: str) -> str:
+    """PROP of alice's UNIT, as `systemctl --user show` says it."""
+    uid = host.run(["id", "-u", "alice"]).stdout.strip()
+    return host.run(["runuser", "-u", "alice", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+                     "systemctl", "--user", "show", "-P", prop, unit]).stdout.strip()
+
+
+def test_pod_and_kube_modules(fleet: Fleet) -> None:
+    """alice's pod of two members reaching each other on the pod's own localhost (its
+    network none: nothing but lo, the members in one network namespace), and her
+    Kubernetes Pod answering on its hostPort (pasta); a re-run changes nothing; check
+    mode with diff shows the pod's and the app's change and touches nothing; absent
+    stops and removes both. (Rootful pods need a network namespace of their own, which
+    the fleet's guests, on the machine's network, cannot make.)"""
+    host = fleet.hosts["fleet1"]
+    host.run(["chmod", "0666", "/dev/net/tun"])  # see the network test: pasta's tun
+    config = "/home/alice/.config/hostctl"
+    files = f"cat {config}/pods/duo.yaml; find {config}/kube -type f | sort | xargs cat"
+    client = ["journalctl", "--no-pager", "-o", "cat", "SYSLOG_IDENTIFIER=duo-client"]
+    try:
+        run = pod_and_kube(fleet)
+        assert run.changed == {"fleet1": 3}, run.stdout  # pod, members (one loop), kube
+        assert user_unit_active(host, "duo-pod.service", 5) == "active"
+        deadline = time.monotonic() + 15
+        while "got duo-web" not in host.run(client).stdout:
+            assert time.monotonic() < deadline, host.run(client).stdout + host.sh(
+                "journalctl -b --no-pager -n 60").stdout
+            time.sleep(0.2)
+        deadline = time.monotonic() + 20  # the pod's unit is up; its member starting
+        while (got := host.run(["curl", "-sS", "--max-time", "2", "http://127.0.0.1:18437/"],
+                               check=False)).stdout != "hello-kube\n":
+            assert time.monotonic() < deadline, got.stderr + host.sh(
+                "journalctl -b --no-pager -n 60").stdout
+            time.sleep(0.2)
+        assert user_unit_active(host, "hello-pod.service", 5) == "active"
+        pid = user_show(host, "MainPID", "duo-web.service")
+        again = pod_and_kube(fleet)
+        assert again.changed == {"fleet1": 0}, again.stdout
+        before = host.sh(files).stdout
+        checked = pod_and_kube(fleet, check=True, label="duo2", text="changed")
+        assert checked.changed == {"fleet1": 2}, checked.stdout
+        assert "-  app: duo" in checked.stdout and "+  app: duo2" in checked.stdout
+        assert "changed > /tmp/index.html" in checked.stdout, checked.stdout
+        assert host.sh(files).stdout == before
+        assert user_show(host, "MainPID", "duo-web.service") == pid
+        assert host.run(["curl", "-sS", "http://127.0.0.1:18437/"]).stdout == "hello-kube\n"
+    finally:
+        gone = pod_and_kube(fleet, state="absent")
+    assert gone.changed == {"fleet1": 3}, gone.stdout
+    assert user_show(host, "ActiveState", "duo-pod.service") == "inactive"
+    left = host.sh(f"ls {config}/pods {config}/containers {config}/kube 2>/dev/null; true")
+    assert "duo" not in left.stdout and "hello" not in left.stdout, left.stdout
+    assert host.run(["curl", "-sS", "--max-time", "1", "http://127.0.0.1:18437/"],
+                    check=False).returncode != 0

@@ -265,6 +265,9 @@ def test_a_pod_on_a_declared_network_has_its_address_and_names(host: Any) -> Non
         assert wait_for(host, "api-web.service", "active") == "active", \
             host.journal("api-web.service")
         assert fetch(host, "http://10.94.0.50/") == "hello-api\n"  # from the host
+        shown = json.loads(host.run([HOSTCTL, "pod", "inspect", "api"]).stdout)
+        assert (shown["ip"], shown["network_aliases"], shown["addresses"]) == (
+            "10.94.0.50", ["gateway"], ["10.94.0.50"]), shown
         pid = host.run(["systemctl", "show", "-P", "MainPID", "caller.service"]).stdout
         deadline = time.monotonic() + 5
         while True:  # the hosts file is brought up to date as members come and go

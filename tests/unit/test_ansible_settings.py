@@ -100,3 +100,25 @@ def test_network_and_volume_options_are_their_declaration_keys(generator: Module
     for key in table:
         assert options[key.key]["type"] == key.ansible_type
         assert options[key.key]["description"][0] == key.help
+
+
+def test_pod_options_are_the_pod_settings_table(generator: ModuleType) -> None:
+    """The pod module takes exactly the keys pods/NAME.yaml accepts, typed by their kind."""
+    import dataclasses
+
+    from hostctl.declarations.pod_file import Pod
+    from hostctl.declarations.pod_settings import POD_SETTINGS
+
+    utils = _load(COLLECTION / "plugins/module_utils/pod_settings.py", "pod_settings")
+    fields = [f.name for f in dataclasses.fields(Pod)
+              if f.name not in ("name", "source", "unit_refs", "locations")]
+    assert list(utils.SETTING_KEYS) == [s.key for s in POD_SETTINGS] == fields
+    assert generator.argument_spec(POD_SETTINGS) == utils.SETTINGS_ARGUMENT_SPEC
+    for setting in POD_SETTINGS:
+        assert utils.SETTINGS_ARGUMENT_SPEC[setting.key]["type"] == \
+            KIND_ANSIBLE_TYPE[setting.kind]
+    fragment = _load(COLLECTION / "plugins/doc_fragments/pod_settings.py", "pod_doc")
+    options = yaml.safe_load(fragment.ModuleDocFragment.DOCUMENTATION)["options"]
+    assert list(options) == list(utils.SETTING_KEYS)
+    assert options["exit_policy"]["choices"] == ["stop", "continue"]
+    assert options["ports"]["description"][0] == POD_SETTINGS[5].help

@@ -99,3 +99,38 @@ def test_a_user_network_refuses_ipv6(config: Path, reloads: list[Scope],
     with pytest.raises(DeclarationError, match="user networks are IPv4 only"):
         apply(Resource.NETWORK, "backend", {"ipv6_subnet": "fd00:90:7::/64"},
               scope=Scope.USER)
+
+
+def test_a_pod_is_declared_once_and_absent_stops_its_unit(
+        config: Path, reloads: list[Scope], stops: list[str]) -> None:
+    wanted = {"ports": ["18080:80"], "labels": {"team": "web"}, "stop_timeout": 3}
+    checked = apply(Resource.POD, "shop", wanted, check=True)
+    path = config / "pods" / "shop.yaml"
+    assert checked.changed and not path.exists() and "+- 18080:80" in checked.diff
+    assert apply(Resource.POD, "shop", wanted).actions == (f"write {path}", "daemon-reload")
+    from hostctl.declarations.pod_file import load_pod
+
+    pod = load_pod(path)
+    assert ([p.host_port for p in pod.ports], dict(pod.labels), pod.stop_timeout) == (
+        [18080], {"team": "web"}, 3)
+    assert not apply(Resource.POD, "shop", wanted).changed and len(reloads) == 1
+    renamed = {**wanted, "service_name": "shop.service"}
+    apply(Resource.POD, "shop", renamed)
+    assert resources.unit_of(Resource.POD, "shop", Scope.SYSTEM, path.read_text()) \
+        == "shop.service"
+    assert remove(Resource.POD, "shop").actions == (
+        "stop shop.service", f"delete {path}", "daemon-reload")
+    assert stops == ["shop.service"] and not path.exists()
+    assert resources.unit_of(Resource.POD, "shop", Scope.SYSTEM, "") == "shop-pod.service"
+
+
+def test_a_pod_is_checked_like_a_pods_file(config: Path, reloads: list[Scope],
+                                           tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DeclarationError) as caught:
+        apply(Resource.POD, "shop", {"network": "host", "ports": ["80:80"]})
+    assert caught.value.where.endswith("pods/shop.yaml:2:ports")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home-config"))
+    with pytest.raises(DeclarationError, match="a user's pod cannot have ip"):
+        apply(Resource.POD, "shop", {"ip": "10.89.0.20"}, scope=Scope.USER)
+    assert reloads == []

@@ -372,3 +372,26 @@ def test_a_host_network_pods_setup_record_holds_until_its_file_changes(
     assert saved is not None and records.is_current(saved, quick._version())
     source.write_text("[Pod]\nNetwork=host\nShmSize=8m\n")
     assert not records.is_current(saved, quick._version())
+
+
+def test_pod_inspect_shows_the_running_pods_addresses(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hostctl pod inspect`'s addresses: the pod's attachments (NAME-pod, on each of its
+    networks), IPv4 first; none when it is not attached."""
+    from hostctl import network
+    from hostctl.network.cni import Attachment
+    from hostctl.paths import Scope, for_scope
+
+    monkeypatch.setenv("HOSTCTL_RUN_DIR", str(tmp_path))
+    paths = for_scope(Scope.SYSTEM)
+    assert network.addresses(paths, "api-pod") == []
+    cache = network.state_dir(paths) / "cni"
+    cache.mkdir(parents=True)
+    result = {"ips": [{"address": "fd00:94::50/64"}, {"address": "10.94.0.50/24"}]}
+    (cache / "api-pod.json").write_text(
+        Attachment("api-pod", "backend", "/run/netns/x", {}, result).to_json())
+    (cache / "api-pod+eth1.json").write_text(
+        Attachment("api-pod", "other", "/run/netns/x", {},
+                   {"ips": [{"address": "10.95.0.9/24"}]}, ifname="eth1").to_json())
+    (cache / "api-pod2.json").write_text("{}")  # another pod's (broken) file is not read
+    assert network.addresses(paths, "api-pod") == ["10.94.0.50", "10.95.0.9", "fd00:94::50"]

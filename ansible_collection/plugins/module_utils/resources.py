@@ -1,4 +1,4 @@
-"""The network and volume modules' work: their declaration file, idempotently.
+"""The network, volume and pod modules' work: their declaration file, idempotently.
 
 ensure() runs on the managed host (as the owner for scope user) and returns the module's
 result as a plain dict; in check mode nothing is written.
@@ -24,6 +24,11 @@ def ensure(kind, params, keys, scope, check):
     else:
         done = apply(resource, params['name'], declaration_of(params, keys), scope=scope,
                      check=check)
+    return result_of(done)
+
+
+def result_of(done):
+    """The module result of an ApplyResult (the declaration before and after as diff)."""
     return dict(
         changed=done.changed, actions=list(done.actions), warnings=list(done.notes),
         path=str(done.path), declaration=done.after,
@@ -32,8 +37,9 @@ def ensure(kind, params, keys, scope, check):
     )
 
 
-def run(module, kind, keys):
-    """The whole task of the network or volume MODULE."""
+def run(module, kind, keys, work=ensure):
+    """The whole task of the network, volume or pod MODULE: WORK(kind, params, keys,
+    scope, check) as the owner."""
     from ansible_collections.hostctl.hostctl.plugins.module_utils.common import (
         check_owner,
         run_as_owner,
@@ -41,7 +47,7 @@ def run(module, kind, keys):
     )
 
     check_owner(module)
-    result = run_as_owner(module, ensure, kind, module.params, keys,
+    result = run_as_owner(module, work, kind, module.params, keys,
                           scope_of(module.params), module.check_mode)
     for warning in result.pop('warnings'):
         module.warn(warning)
