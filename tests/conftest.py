@@ -2,7 +2,10 @@
 
 Select sets with markers: `pytest -m "not integration"` for the unit tests (no root),
 `pytest -m integration` for tests against real parts. Integration tests skip with the
-reason when the machine cannot run them (not root, a tool missing).
+reason when the machine cannot run them (not root, a tool missing). Integration tests
+whose guests share the machine's network namespace are also marked `shared_network`:
+scripts/test.sh runs them in one pytest process and everything else in a second one
+beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ INTEGRATION_TOOLS = {
     "docker-registry": "docker-registry",
     "nsenter": "util-linux",
 }
+# Integration modules that may run beside others: their guests have a network namespace of
+# their own (tests/support/netguest.py), or they boot no guest at all. Every other
+# integration module boots guests that share the machine's network namespace (its
+# bridges, iptables chains and host ports): those are marked shared_network and run one
+# after another. A new module is shared until it is listed here.
+OWN_NETWORK_MODULES = frozenset({
+    "test_ansible_sanity", "test_compose", "test_images_breakouts", "test_images_pull",
+    "test_images_push", "test_images_registry_protocol", "test_images_signatures",
+    "test_images_umoci", "test_images_variants", "test_images_verify", "test_kube",
+    "test_network", "test_pods", "test_quadlet", "test_user_network",
+})
 BUSYBOX_REPOSITORY = "demo/busybox"
 BUSYBOX_TAG = "1"
 
@@ -34,6 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Also declared in pyproject.toml; repeated so the suite works with any rootdir.
     config.addinivalue_line(
         "markers", "integration: needs root, runc, a registry or a systemd test host"
+    )
+    config.addinivalue_line(
+        "markers", "shared_network: boots guests on the machine's network namespace"
     )
 
 
@@ -53,7 +70,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         hostfs.cleanup_stale()
 
 
+@pytest.hookimpl(tryfirst=True)  # marks first, then -m selects on them
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if (item.get_closest_marker("integration") is not None
+                and item.path.stem not in OWN_NETWORK_MODULES):
+            item.add_marker(pytest.mark.shared_network)
     reason = integration_unavailable()
     if reason is None:
         return
