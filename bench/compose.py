@@ -16,11 +16,14 @@ and ends when every service's first line is in the journal:
   hostctl       `hostctl compose up -d` (install, daemon-reload, start PROJECT.target)
   podman        `podman-compose up -d` (Debian's 1.0.3; podman 4.3.1 with runc, the
                 journald log driver, containers in a directory of the machine)
+With --baseline BIN (the bin directory of another checkout's venv, e.g. main's), its
+`hostctl compose up -d` is a third kind in the same turns: before each run of either
+hostctl, that hostctl's `install` (untimed) puts its generator in place.
 Then, in the same host, a stopped service of the project up started again until its
 first line (`systemctl start shop-cache.service`): from its start record (the project's
 files unchanged) and in full (its record removed first), in turns.
 Runs are taken in turns; each number is the median of --runs runs. Needs root.
-Usage: .venv/bin/python bench/compose.py [--runs 5] [--parts 1,2]
+Usage: .venv/bin/python bench/compose.py [--runs 5] [--parts 1,2] [--baseline BIN]
 """
 
 from __future__ import annotations
@@ -189,13 +192,16 @@ def _generator(generator: Path, root: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def first_lines(host: TestHost, up: list[str], lines: list[str], down: list[str]) -> float:
+def first_lines(host: TestHost, up: list[str], lines: list[str], down: list[str],
+                prepare: list[str] | None = None) -> float:
+    if prepare:
+        host.run(prepare, timeout=180)
     done = host.run(["/usr/bin/python3", "-I", WAITER, *up, "--", *lines], timeout=180)
     host.run(down, timeout=180)
     return float(done.stdout.strip())
 
 
-def whole_project(runs: int) -> None:
+def whole_project(runs: int, baseline: str | None) -> None:
     containers = Path(tempfile.mkdtemp(prefix="bench-containers-", dir="/var/tmp"))
     host = TestHost(nspawn_args=["--private-network", f"--bind={containers}:/var/lib/containers"],
                     files=PODMAN_CONF, masks=["podman.service"])
@@ -207,18 +213,25 @@ def whole_project(runs: int) -> None:
         host.write_file(f"{SRC}/compose.yaml", COMPOSE)
         host.run(["podman", "pull", netguest.IMAGE], timeout=120)
         host.run([HOSTCTL, "pull", netguest.IMAGE], timeout=120)
-        kinds = {
+        kinds: dict[str, tuple[list[str], ...]] = {
             "hostctl compose up -d": (HOSTCTL_UP, HOSTCTL_LINES,
                                       ["sh", "-c", f"cd {SRC} && {HOSTCTL} compose down"]),
             "podman-compose up -d": (PODMAN_UP, PODMAN_LINES,
                                      ["sh", "-c", f"cd {SRC} && podman-compose -p pc down -t 1"]),
         }
-        for up, lines, down in kinds.values():  # warm-up, untimed
-            first_lines(host, up, lines, down)
+        if baseline:
+            other = f"{baseline}/hostctl"
+            kinds["hostctl compose up -d"] += ([HOSTCTL, "install"],)
+            kinds["baseline hostctl up -d"] = (
+                ["sh", "-c", f"cd {SRC} && exec {other} compose up -d"], HOSTCTL_LINES,
+                ["sh", "-c", f"cd {SRC} && {other} compose down"], [other, "install"])
+        for kind in kinds.values():  # warm-up, untimed
+            first_lines(host, *kind)
         samples: dict[str, list[float]] = {label: [] for label in kinds}
         labels = list(kinds)
         for round_ in range(runs):
-            for label in labels[round_ % 2:] + labels[:round_ % 2]:
+            turn = round_ % len(labels)
+            for label in labels[turn:] + labels[:turn]:
                 samples[label].append(first_lines(host, *kinds[label]))
         print(f"part 2: web + db + cache up until every service's first line, median of {runs}")
         for label, found in samples.items():
@@ -228,6 +241,11 @@ def whole_project(runs: int) -> None:
             samples["podman-compose up -d"])
         verdict = "meets" if ratio <= 0.5 else "misses"
         print(f"  hostctl / podman-compose: {ratio:.2f}x -> {verdict} the 0.5x target")
+        if baseline:
+            theirs = statistics.median(samples["baseline hostctl up -d"])
+            print(f"  baseline / podman-compose: "
+                  f"{theirs / statistics.median(samples['podman-compose up -d']):.2f}x")
+            host.run([HOSTCTL, "install"], timeout=180)
         restarts(host, runs)
     finally:
         host.close()
@@ -259,6 +277,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--parts", default="1,2")
+    parser.add_argument("--baseline", help="another venv's bin directory, run in turns")
     args = parser.parse_args()
     parts = {p.strip() for p in args.parts.split(",")}
     load = Path("/proc/loadavg").read_text().split()[:3]
@@ -267,7 +286,7 @@ def main() -> None:
     if "2" in parts:
         if shutil.which("podman-compose") is None:
             sys.exit("podman-compose not found: apt-get install -y podman-compose")
-        whole_project(args.runs)
+        whole_project(args.runs, args.baseline)
     print(f"(load average {' '.join(load)} at the start, "
           f"{' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the end)")
 

@@ -62,6 +62,14 @@ class ServiceRow:
     image: str = ""
 
 
+def source_of(project: str | None, files: Sequence[Path], env_files: Sequence[Path],
+              profiles: Sequence[str] | None) -> Source:
+    """The Source the CLI's options name: -p, -f files, --env-file files, --profile names
+    (None or empty: COMPOSE_PROFILES)."""
+    return Source(None, tuple(p.absolute() for p in files), project,
+                  tuple(p.absolute() for p in env_files), tuple(profiles) if profiles else None)
+
+
 def load_source(source: Source) -> ComposeProject:
     """The project SOURCE names, loaded from where the user keeps it."""
     import os
@@ -128,12 +136,12 @@ def up(source: Source, scope: Scope, *, check: bool = False, start: bool = True,
 
 def _apply(after: Translation, before: Translation | None, scope: Scope, start: bool,
            actions: tuple[str, ...], diff: str, changed: bool) -> ComposeResult:
-    from hostctl.systemd.dbus import Systemd
+    from hostctl.systemd.systemctl import Systemctl
 
-    systemd = Systemd(scope)
+    systemd = Systemctl(scope)  # no pydbus: a reload and a start are one systemctl each
     gone = _gone_units(before, after)
-    for unit in gone:
-        systemd.run_job("StopUnit", unit)
+    if gone:
+        systemd.run_jobs([("StopUnit", unit) for unit in gone])
     if changed:
         systemd.reload()
         actions += ("daemon-reload",)
@@ -142,13 +150,13 @@ def _apply(after: Translation, before: Translation | None, scope: Scope, start: 
         return ComposeResult(after.project, changed or bool(gone), actions, diff,
                              ignored=ignored)
     restart = _changed_units(before, after)
-    for unit in restart:
-        systemd.run_job("TryRestartUnit", unit)
+    if restart:
+        systemd.run_jobs([("TryRestartUnit", unit) for unit in restart])
     states = systemd.states([unit.unit for unit in after.containers])
     inactive = [u for u in after.containers if states.get(u.unit, ("",))[0] != "active"]
     systemd.run_job("StartUnit", after.target)
     now = systemd.states([unit.unit for unit in after.containers])  # one call, no proxies
-    failed = tuple(_why(systemd, unit.unit) for unit in after.containers
+    failed = tuple(_why(scope, unit.unit) for unit in after.containers
                    if now.get(unit.unit, ("",))[0] != "active")
     started = tuple(f"start {u.unit}" for u in inactive)
     restarted = tuple(f"restart {unit}" for unit in restart)
@@ -156,8 +164,10 @@ def _apply(after: Translation, before: Translation | None, scope: Scope, start: 
                          actions + restarted + started, diff, failed, ignored)
 
 
-def _why(systemd: Any, unit: str) -> str:
-    state = systemd.unit(unit)
+def _why(scope: Scope, unit: str) -> str:
+    from hostctl.systemd.dbus import Systemd
+
+    state = Systemd(scope).unit(unit)
     return f"{unit}: {state.active_state} ({state.result})"
 
 

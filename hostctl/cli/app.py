@@ -25,6 +25,7 @@ from hostctl.cli import (  # noqa: F401  (importing a module registers its verbs
     update,
 )
 from hostctl.cli.common import _state, app
+from hostctl.cli.main import report_error
 from hostctl.errors import HostctlError
 
 __all__ = ["app", "run_app"]
@@ -34,12 +35,8 @@ def run_app() -> None:
     """Run the application, turning HostctlError into one line and its exit code."""
     try:
         app()  # standalone: typer itself reports usage errors and exits
-    except HostctlError as err:
-        if _state["debug"]:
+    except (HostctlError, subprocess.CalledProcessError) as err:
+        if _state["debug"] and isinstance(err, HostctlError):
             raise
-        print(f"hostctl: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except subprocess.CalledProcessError as err:
-        print(f"hostctl: {' '.join(map(str, err.cmd))} failed (exit {err.returncode})",
-              file=sys.stderr)
-        sys.exit(1)
+        sys.exit(report_error(err))
+

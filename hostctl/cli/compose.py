@@ -38,11 +38,9 @@ ServicesArg = Annotated[list[str] | None, typer.Argument(
 
 def _source(project: str | None, files: list[Path] | None, env_files: list[Path] | None,
             profiles: list[str] | None) -> Source:
-    from hostctl.api.compose import Source
+    from hostctl.api.compose import source_of
 
-    return Source(None, tuple(p.absolute() for p in files or ()), project,
-                  tuple(p.absolute() for p in env_files or ()),
-                  tuple(profiles) if profiles else None)
+    return source_of(project, files or (), env_files or (), profiles)
 
 
 def _name(project: str | None, files: list[Path] | None, env_files: list[Path] | None
@@ -63,22 +61,13 @@ def compose_up(
     """Install the project where the generator reads it, reload systemd and start it."""
     import time
 
-    from hostctl.api.compose import log_command, up
+    from hostctl.api.compose import up
+    from hostctl.cli.quick_compose import report_up
 
     scope = scope_of(user)
     began = time.time()
     result = up(_source(project, file, env_file, profile), scope)
-    for line in result.ignored:
-        say(f"ignored: {line}")
-    for action in result.actions:
-        say(action)
-    for failure in result.failed:
-        say(f"failed: {failure}")
-    if not detach:
-        argv = log_command(result.project, scope, follow=True, since=began - 1)
-        sys.stdout.flush()
-        os.execvp(argv[0], argv)
-    if result.failed:
+    if report_up(result, scope, detach, began, say):
         raise typer.Exit(1)
 
 

@@ -3,8 +3,9 @@
 `launch` and `cleanup` are what every unit runs at each start and stop, `health-timer`
 what a container's NAME-healthcheck.service runs for each check: they are dispatched
 here without importing typer (35 ms) so a start and a check stay lean, and so are
-`auto-update` in its common forms (hostctl.cli.quick_update) and `push` / `image copy`
-in theirs (hostctl.cli.quick_ship). Every other verb goes
+`auto-update` in its common forms (hostctl.cli.quick_update), `push` / `image copy`
+in theirs (hostctl.cli.quick_ship) and `compose up` (hostctl.cli.quick_compose). Every
+other verb goes
 through the typer application in hostctl.cli.app.
 """
 
@@ -12,8 +13,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from hostctl.errors import HostctlError
+
+if TYPE_CHECKING:
+    import subprocess
 
 UNIT_VERBS = ("launch", "cleanup", "health-timer", "network-hold", "network-release",
               "volume-setup", "volume-release", "image-pull", "pod-setup", "pod-release",
@@ -146,6 +151,16 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
     return 0
 
 
+def report_error(err: HostctlError | subprocess.CalledProcessError) -> int:
+    """ERR as the one line the CLI prints for it; its exit status."""
+    if isinstance(err, HostctlError):
+        print(f"hostctl: {err}", file=sys.stderr)
+        return err.exit_code
+    print(f"hostctl: {' '.join(map(str, err.cmd))} failed (exit {err.returncode})",
+          file=sys.stderr)
+    return 1
+
+
 def main() -> None:
     argv = sys.argv[1:]
     if argv and argv[0] in UNIT_VERBS:
@@ -160,6 +175,12 @@ def main() -> None:
         from hostctl.cli import quick_ship
 
         status = quick_ship.main(argv)
+        if status is not None:
+            sys.exit(status)
+    if argv[:2] == ["compose", "up"]:  # and for `compose up`
+        from hostctl.cli import quick_compose
+
+        status = quick_compose.main(argv)
         if status is not None:
             sys.exit(status)
     from hostctl.cli.app import run_app

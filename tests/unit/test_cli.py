@@ -217,3 +217,43 @@ def test_push_and_copy_parse_their_common_forms_without_typer_and_leave_the_rest
                         (["a", "b", "c"], (1, 2)), (["a", "--format", "xml"], (1, 2)),
                         (["a", "--platform"], (1, 2)), (["a", "--", "b"], (1, 2))):
         assert parse(argv, count) is None, argv
+
+
+COMPOSE_UP_FORMS = (
+    ["-d"], ["--detach", "--user"], ["-d", "-p", "shop", "-f", "a.yaml", "-f", "b.yaml"],
+    ["-d", "--project-name=shop", "--file=a.yaml", "--env-file", "x.env",
+     "--env-file=y.env", "--profile", "debug", "--profile=ops"],
+)
+
+
+def test_compose_up_without_typer_calls_up_as_typer_does_and_leaves_the_rest_to_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hostctl.api import compose as api_compose
+    from hostctl.api.compose import ComposeResult
+    from hostctl.cli import quick_compose
+
+    calls: list[tuple[object, object]] = []
+
+    def up(source: object, scope: object) -> ComposeResult:
+        calls.append((source, scope))
+        return ComposeResult("shop", True, ("write x", "daemon-reload"),
+                             failed=("shop-db.service: failed (exit-code)",),
+                             ignored=("compose.yaml:3: expose: no meaning here",))
+
+    monkeypatch.setattr(api_compose, "up", up)
+    monkeypatch.chdir(tmp_path)
+    for form in COMPOSE_UP_FORMS:
+        calls.clear()
+        assert quick_compose.main(["compose", "up", *form]) == 1, form
+        quick_err = capsys.readouterr().err
+        typer_run = CliRunner().invoke(app, ["compose", "up", *form])
+        assert typer_run.exit_code == 1, typer_run.output
+        assert calls[0] == calls[1], form
+        assert quick_err == typer_run.output
+        assert "failed: shop-db.service" in quick_err and "ignored: compose.yaml:3" in quick_err
+    # typer's to parse: help, a service argument, an unknown option, a missing value
+    for form in (["--help"], ["-d", "web"], ["-d", "--build"], ["-d", "-p"],
+                 ["-f", "-d"], ["-d", "--pull=always"]):
+        assert quick_compose.parse(form) is None, form
+    assert quick_compose.main(["compose", "down"]) is None
