@@ -15,8 +15,7 @@ PACKAGES=(
     podman-compose  # tests/unit/test_compose_podman.py compares `config` output with it
     isal curl  # bench/pull.py: the floor (curl | igzip -d | tar, every layer at once)
     # scripts/build-packages.sh (tests/integration/test_package.py builds the .deb), and
-    # python3-jinja2, which the package build still lists (the package itself does not
-    # depend on it any more: hostctl.units.template compiles the unit templates).
+    # python3-jinja2 that the package depends on.
     debhelper dh-python pybuild-plugin-pyproject python3-all python3-jinja2
     gcc libc6-dev  # the compiled generator (hostctl/units/genfast.c)
 )

@@ -1,6 +1,6 @@
 """Building the generator's units: load every declaration of a scope and render it.
 
-This is the generator's slow path (yaml and the declaration modules), taken only
+This is the generator's slow path (yaml, jinja2 and the declaration modules), taken only
 when the render cache (hostctl.units.gencache) does not match.
 """
 

@@ -3,7 +3,7 @@
 Parsing a thousand YAML files and rendering a thousand units takes seconds in Python;
 statting them takes milliseconds. So the generator keeps what it wrote last time together
 with a stamp of everything the output depends on, and when the stamp is the same it
-writes the stored units without importing yaml or the declaration modules at all.
+writes the stored units without importing yaml or jinja2 at all.
 
 The stamp (fingerprint) covers, so that any change produces a fresh render:
 - every entry of every declaration directory, and of its sub-directories (drop-in dirs
@@ -11,7 +11,7 @@ The stamp (fingerprint) covers, so that any change produces a fresh render:
   mtime and ctime (ctime cannot be set back by `touch`), the link target of symlinks and
   what they point at;
 - hostctl itself: its version and the same stat fields of every file of the hostctl
-  package and of the unit templates, and the top-level files of yaml;
+  package and of the unit templates, and the top-level files of yaml and jinja2;
 - the context: scope, uid, the interpreter, the hostctl program the units run, the
   search path, and the environment variables that change paths (HOME, XDG_*, HOSTCTL_*).
 
@@ -143,7 +143,7 @@ def tree_stamp(directory: str, depth: int) -> list[str]:
 
 def package_dir(name: str) -> str | None:
     """Where top-level package NAME is on sys.path, without importing it (the render's
-    library, yaml, is an input: found once the site module has run)."""
+    libraries, yaml and jinja2, are inputs: found once the site module has run)."""
     for base in sys.path:
         candidate = os.path.join(base or ".", name)
         if os.path.isfile(os.path.join(candidate, "__init__.py")):
@@ -168,8 +168,8 @@ def code_stamp() -> tuple[object, ...]:
 
 
 def library_trees() -> list[Tree]:
-    """The top-level files of the library a render imports (after site has run)."""
-    return [(lib, 0) for lib in map(package_dir, ("yaml",)) if lib]
+    """The top-level files of the libraries a render imports (after site has run)."""
+    return [(lib, 0) for lib in map(package_dir, ("yaml", "jinja2")) if lib]
 
 
 def context_stamp(scope: str, hostctl_bin: Program) -> tuple[object, ...]:

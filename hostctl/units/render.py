@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from functools import cache
 from pathlib import Path
+
+import jinja2
 
 from hostctl.declarations.image_file import ImageDecl
 from hostctl.declarations.kube_file import KubeDecl
@@ -27,19 +30,24 @@ from hostctl.units.escape import (
     escape_value,
     exec_line,
 )
-from hostctl.units.template import get_template
 
+TEMPLATE_PACKAGE = "hostctl.unit_templates"
 START_TIMEOUT = 300  # seconds; the launcher extends it while it pulls an image
 KILL = "/bin/kill"  # util-linux or procps kill; in every Debian base system
 NETWORK_WAIT_UNIT = "hostctl-network-online.service"  # user scope's bounded wait
 _PLAIN_PATH = re.compile(r"[^\s\\\"']+")
 
 
-def _render(template: str, common: dict[str, object] | None = None, /, **values: object
-            ) -> str:
-    """TEMPLATE (hostctl.units.template) with COMMON and VALUES; what it writes from
-    them is escaped by hostctl.units.escape first."""
-    return get_template(template)({**(common or {}), **values})
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader(TEMPLATE_PACKAGE, "."),
+        autoescape=False,  # unit syntax, escaped by hostctl.units.escape before rendering
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 # The `hostctl` program, or the command line that runs its unit verbs
@@ -80,9 +88,9 @@ def render_unit(
     STATE_DIR (default: the scope's) is the image store the unit needs mounted; REQUIRES
     are units it needs started before it (a user network's); BINDS_TO are units it is
     bound to and started after (its pod's)."""
+    template = _templates().get_template("container.service.j2")
     state = state_dir if state_dir is not None else for_scope(scope).state
-    return _render(
-        "container.service.j2",
+    return template.render(
         _common(container.name, _source(container.source), hostctl_bin, scope),
         description=escape_value("description", f"hostctl container {container.name}"),
         state_dir=_mount_path(str(state)),
@@ -167,8 +175,7 @@ def render_health_units(container: Container, *, hostctl_bin: Program, scope: Sc
         container.health_startup_cmd)
     interval = container.health_interval
     first = container.health_startup_interval if startup else interval
-    timer_text = _render(
-        "healthcheck.timer.j2",
+    timer_text = _templates().get_template("healthcheck.timer.j2").render(
         common,
         description=escape_value("description", f"hostctl health checks of {container.name}"),
         spec_path=_spec_path(container.name, scope),
@@ -176,8 +183,7 @@ def render_health_units(container: Container, *, hostctl_bin: Program, scope: Sc
         interval=_span(interval),
         accuracy=_span(min(max(min(first, interval) / 100, 0.001), 1.0)),
     )
-    service_text = _render(
-        "healthcheck.service.j2",
+    service_text = _templates().get_template("healthcheck.service.j2").render(
         common,
         description=escape_value("description", f"hostctl health check of {container.name}"),
         exec_start=_command(hostctl_bin, "health-timer", container.name, scope),
@@ -232,13 +238,13 @@ def render_failed_unit(
 ) -> str:
     """A unit for declaration NAME that could not be loaded: starting it fails, and the
     launcher (which re-reads the file) logs ERROR; ERROR is only written as a comment."""
+    template = _templates().get_template("failed.service.j2")
     try:
         source_value = _source(source) if source else ""
     except HostctlError:
         source_value = ""  # a path systemd cannot represent; the comment still shows it
     where = f" in {source}" if source else ""
-    return _render(
-        "failed.service.j2",
+    return template.render(
         _common(name, source_value, hostctl_bin, scope),
         description=_lossy(f"hostctl container {name}: broken declaration{where}"),
         error=comment(error),
@@ -258,8 +264,7 @@ def render_volume_unit(volume: VolumeDecl, *, hostctl_bin: Program, scope: Scope
     (hostctl.volumes)."""
     state = state_dir if state_dir is not None else for_scope(scope).state
     device = volume.device if volume.device and volume.device.startswith("/") else None
-    return _render(
-        "volume.service.j2",
+    return _templates().get_template("volume.service.j2").render(
         name=escape_value("name", volume.name),
         source=_source(volume.source),
         user=scope is Scope.USER,
@@ -277,8 +282,7 @@ def render_pod_unit(pod: Pod, *, hostctl_bin: Program, scope: Scope, members: tu
     """POD's oneshot unit (NAME-pod.service), running `hostctl pod-setup NAME`
     (hostctl.pod.holder) and Wants= its MEMBERS' units (those with start_with_pod)."""
     state = state_dir if state_dir is not None else for_scope(scope).state
-    return _render(
-        "pod.service.j2",
+    return _templates().get_template("pod.service.j2").render(
         description=escape_value("description", f"hostctl pod {pod.display_name}"),
         source=_source(pod.source),
         user=scope is Scope.USER,
@@ -302,8 +306,7 @@ def render_image_unit(image: ImageDecl, *, hostctl_bin: Program, scope: Scope,
     """The oneshot NAME-image.service that pulls quadlet image IMAGE
     (hostctl.pull_ahead)."""
     state = state_dir if state_dir is not None else for_scope(scope).state
-    return _render(
-        "image.service.j2",
+    return _templates().get_template("image.service.j2").render(
         name=escape_value("name", image.name),
         reference=comment(image.reference),
         source=_source(image.source),
@@ -327,8 +330,8 @@ def render_user_network(network: str, source: Path,
     from hostctl.network.holder import format_forwards, unit_name
 
     prefix = [hostctl_bin] if isinstance(hostctl_bin, str) else list(hostctl_bin)
-    return _render(
-        "network.service.j2",
+    template = _templates().get_template("network.service.j2")
+    return template.render(
         name=escape_value("name", network),
         identifier=unit_name(network).removesuffix(".service"),
         source=_source(source),
@@ -347,8 +350,8 @@ NETWORK_WAIT_TIMEOUT = 90  # seconds a user unit waits for a network that is com
 def render_network_wait(*, python: str) -> str:
     """The user scope's oneshot unit that waits for the system's network-online.target,
     run by PYTHON (the interpreter hostctl is installed in)."""
-    return _render(
-        "network-wait.service.j2",
+    template = _templates().get_template("network-wait.service.j2")
+    return template.render(
         exec_start=exec_line(
             [python, "-m", "hostctl.systemd.netwait", str(NETWORK_WAIT_TIMEOUT)]
         ),
@@ -360,8 +363,7 @@ def render_kube_unit(kube: KubeDecl, pods: tuple[str, ...], *, hostctl_bin: Prog
                      scope: Scope) -> str:
     """The oneshot unit of quadlet .kube file KUBE: `kube-setup` prepares its app, and its
     Wants= start the PODS' units (hostctl.kube.quadlet)."""
-    return _render(
-        "kube.service.j2",
+    return _templates().get_template("kube.service.j2").render(
         name=escape_value("name", kube.name),
         source=_source(kube.source),
         yaml=[_source(path) for path in kube.yaml],

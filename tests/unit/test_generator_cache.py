@@ -72,8 +72,7 @@ def test_an_unchanged_input_is_not_rendered_again(
     assert first == second and "web.service" in second
 
 
-def test_the_cache_hit_does_not_import_yaml_and_no_run_imports_jinja2(env: Path,
-                                                                       tmp_path: Path) -> None:
+def test_the_cache_hit_does_not_import_yaml_or_jinja2(env: Path, tmp_path: Path) -> None:
     code = (
         "import sys; from hostctl.units.generator import main; "
         f"assert main([{str(tmp_path / 'out')!r}]) == 0; "
@@ -82,8 +81,7 @@ def test_the_cache_hit_does_not_import_yaml_and_no_run_imports_jinja2(env: Path,
     )
     argv = [sys.executable, "-c", code]
     cold = subprocess.run(argv, capture_output=True, text=True, check=True, env=os.environ)
-    assert "yaml" in cold.stdout  # rendered: the slow path
-    assert "jinja2" not in cold.stdout  # the templates are hostctl.units.template's
+    assert "yaml" in cold.stdout and "jinja2" in cold.stdout  # rendered: the slow path
     warm = subprocess.run(argv, capture_output=True, text=True, check=True, env=os.environ)
     assert warm.stdout.strip() == ""
     assert (tmp_path / "out" / "web.service").read_text().count("ExecStart=") == 1
