@@ -10,8 +10,10 @@ all alike), in the same run for every kind, all with runc:
   spec`'s config (host network, no seccomp);
 - bridge: the default network with one published port (podman's default CNI network);
 - named: a declared network (podman network create) with one published port;
-- rootless bridge: a lingering user's container on its default network (pasta), no
-  podman peer unless slirp4netns is installed (podman 4.3.1 has no pasta networking).
+- rootless bridge: a lingering user's container on its default network, started by
+  `systemctl --user start`: hostctl's with pasta, podman's (the user's own storage,
+  the same image from the guest's registry) with slirp4netns, its rootless default
+  (podman 4.3.1 has no pasta networking; scripts/setup.sh installs slirp4netns).
 
 Then 20 containers on the host network: the resident memory that is not the containers'
 own processes (hostctl: none; podman: its conmon processes).
@@ -64,7 +66,12 @@ class Unit:
                 "systemctl --user")
 
     def journal_match(self) -> list[str]:
-        return [f"_SYSTEMD_USER_UNIT={self.name}"] if self.uid else ["-u", self.name]
+        """The unit's lines: a user unit's by its identifier (SyslogIdentifier=%N), as
+        rootless podman 4.3.1 moves its conmon into a scope of its own (podman-PID.scope),
+        whose lines do not name the unit."""
+        if self.uid:
+            return [f"SYSLOG_IDENTIFIER={self.name.removesuffix('.service')}"]
+        return ["-u", self.name]
 
 
 def _start_latency_ms(host: TestHost, unit: Unit) -> float:
@@ -163,6 +170,19 @@ def _podman_unit(host: TestHost, ref: str, name: str, kind: str = "host") -> Uni
     return Unit(f"{name}.service")
 
 
+def _podman_user_unit(host: TestHost, ref: str, name: str, uid: str) -> Unit:
+    """USER's podman container on its rootless default network (slirp4netns), as quadlet
+    writes a user unit: the image pulled into the user's own storage first."""
+    host.run(["runuser", "-u", USER, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+              "podman", "pull", "--tls-verify=false", ref], timeout=300)
+    folder = f"/home/{USER}/.config/systemd/user"
+    argv = podman_argv(ref, name, "slirp4netns", [f"{PORTS['rootless'] + 100}:80"])
+    host.run(["runuser", "-u", USER, "--", "mkdir", "-p", folder])
+    host.run(["runuser", "-u", USER, "--", "sh", "-c", f"cat > {folder}/{name}.service"],
+             input=podman_unit_text(argv, name))
+    return Unit(f"{name}.service", uid)
+
+
 def _interleaved(host: TestHost, units: dict[str, Unit], runs: int) -> dict[str, list[float]]:
     """RUNS start latencies of each unit, taken in turns (the order rotating each round),
     so that a drift of the machine's load weighs on all of them alike. A start that
@@ -249,11 +269,13 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
         unit = _hostctl_unit(host, ref, "bench-hostctl-rootless", "rootless", uid)
         host.sh(f"{unit.systemctl()} daemon-reload")
         units["hostctl rootless"] = unit
-        print("podman rootless: no peer (podman 4.3.1 needs slirp4netns, not installed, "
-              "and has no pasta networking)")
-    snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
-                       "[ -e $d/bin/sh ] && echo $d && break; done").stdout.strip()
+        if podman:
+            units["podman rootless"] = _podman_user_unit(host, ref, "bench-podman-rootless",
+                                                         uid)
+        host.sh(f"{unit.systemctl()} daemon-reload")
     if "host" in kinds:
+        snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
+                           "[ -e $d/bin/sh ] && echo $d && break; done; true").stdout.strip()
         units["runc floor"] = _runc_unit(host, snapshot or "/var/lib/hostctl/storage")
     if podman:
         host.run(["podman", "pull", "--tls-verify=false", ref])
