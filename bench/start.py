@@ -13,7 +13,8 @@ all alike), in the same run for every kind, all with runc:
 - rootless bridge: a lingering user's container on its default network, started by
   `systemctl --user start`: hostctl's with pasta, podman's (the user's own storage,
   the same image from the guest's registry) with slirp4netns, its rootless default
-  (podman 4.3.1 has no pasta networking; scripts/setup.sh installs slirp4netns).
+  (podman 4.3.1 has no pasta networking; scripts/setup.sh installs slirp4netns); and
+  hostctl's again with its start record removed before each start (a full start).
 
 Then 20 containers on the host network: the resident memory that is not the containers'
 own processes (hostctl: none; podman: its conmon processes).
@@ -37,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hostctl.launcher.quickuser import RECORDED_START  # noqa: E402
 from tests.support import netguest  # noqa: E402
 from tests.support.testhost import TestHost  # noqa: E402
 
@@ -48,7 +50,7 @@ CMD = ["sh", "-c", f'trap "exit 0" TERM; echo {LINE}; sleep 600 & wait']
 MANY = 20
 USER = "benchuser"
 KINDS = ("host", "bridge", "named", "rootless")
-PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083}
+PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083, "rootless-full": 18084}
 NETWORK = "benchnet"
 
 
@@ -58,6 +60,7 @@ class Unit:
 
     name: str
     uid: str = ""
+    forget: str = ""  # a start record removed before each start: every start a full one
 
     def systemctl(self) -> str:
         if not self.uid:
@@ -77,6 +80,8 @@ class Unit:
 def _start_latency_ms(host: TestHost, unit: Unit) -> float:
     host.sh(f"{unit.systemctl()} stop {unit.name}; {unit.systemctl()} reset-failed "
             f"{unit.name}", check=False)
+    if unit.forget:
+        host.run(["rm", "-f", unit.forget])
     out = host.sh(f"t=$(date +%s%6N); {unit.systemctl()} start {unit.name}; echo $t").stdout
     started = int(out.split()[-1])
     for _ in range(200):
@@ -269,10 +274,17 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
         unit = _hostctl_unit(host, ref, "bench-hostctl-rootless", "rootless", uid)
         host.sh(f"{unit.systemctl()} daemon-reload")
         units["hostctl rootless"] = unit
+        # the same container, started in full every time (the record removed): "before"
+        full = _hostctl_unit(host, ref, "bench-hostctl-rootfull", "rootless-full", uid)
+        units["hostctl rootless, full start"] = Unit(
+            full.name, uid, f"/run/user/{uid}/hostctl/launch/bench-hostctl-rootfull.record")
         if podman:
             units["podman rootless"] = _podman_user_unit(host, ref, "bench-podman-rootless",
                                                          uid)
         host.sh(f"{unit.systemctl()} daemon-reload")
+        # once every declaration is in place (a file added next to a declaration is an
+        # input of its record): the image pulled, a record written
+        host.sh(f"{unit.systemctl()} start {unit.name}")
     if "host" in kinds:
         snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
                            "[ -e $d/bin/sh ] && echo $d && break; done; true").stdout.strip()
@@ -289,8 +301,10 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
 
 def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) -> None:
     units = _units(host, ref, podman, kinds)
-    records = {label: f"/run/hostctl/launch/{unit.name.removesuffix('.service')}.record"
-               for label, unit in units.items() if label.startswith("hostctl") and not unit.uid}
+    records = {label: f"{f'/run/user/{unit.uid}' if unit.uid else '/run'}/hostctl/launch/"
+               f"{unit.name.removesuffix('.service')}.record"
+               for label, unit in units.items() if label.startswith("hostctl")
+               and not unit.forget}
     before = {label: host.run(["stat", "-c", "%i", path], check=False).stdout.strip()
               for label, path in records.items()}
     print(f"load average before: {host.read_file('/proc/loadavg').strip()}")
@@ -301,6 +315,12 @@ def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) 
         reused = "every start recorded" if before[label] and before[label] == after \
             else "full starts too"
         print(f"{label}: {reused} (record inode {before[label] or '-'} -> {after or '-'})")
+    for label, unit in units.items():
+        if label.startswith("hostctl") and unit.uid:  # what the user's launcher said
+            lines = host.run(["journalctl", "--no-pager", "-o", "cat",
+                              *unit.journal_match()]).stdout
+            print(f"{label}: {lines.count(RECORDED_START)} recorded starts, "
+                  f"{lines.count('does not apply')} fell back to the full start")
     medians = {label: statistics.median(values) for label, values in times.items()}
     print(f"start to first journal line, median of {runs}:")
     for label, value in medians.items():
@@ -313,6 +333,9 @@ def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) 
         if f"podman {kind}" in medians:
             ratio = medians[f"hostctl {kind}"] / medians[f"podman {kind}"]
             print(f"  hostctl / podman, {kind:<8} {ratio:.2f}x")
+    if "podman rootless" in medians and "hostctl rootless, full start" in medians:
+        ratio = medians["hostctl rootless, full start"] / medians["podman rootless"]
+        print(f"  hostctl / podman, rootless, full start {ratio:.2f}x")
     if "host" in kinds:
         resident(host, ref, podman)
 

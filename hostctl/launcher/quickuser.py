@@ -47,6 +47,8 @@ MS_PRIVATE = 1 << 18
 ROUTES = "/proc/net/route"
 SIGPIPE = 13  # Linux's number (the signal module's import costs a start its enums)
 
+RECORDED_START = "starting as the last full start did (its start record)"
+
 _entered: list[dict[str, Any]] = []  # the maps, once in the user namespace made here
 
 
@@ -116,10 +118,11 @@ def launch_recorded(name: str) -> int | None:
     unit_cgroup = in_background(cgroups.unit_cgroup)
     pasta: list[int] = []  # pasta's first process, until reaped
     try:
-        netns_fd = in_background(_network_namespace)() if net is not None else None
+        made = in_background(_network_namespace) if net is not None else None
+        prepare(record)  # the overlay mounted while the namespace is made
+        netns_fd = made() if made is not None else None
         if net is not None and netns_fd is not None:
             pasta.append(_spawn_pasta(net["pasta"], net["pid_file"], netns_fd))
-        prepare(record)
         os.close(lock)
         lock = -1
         unit = unit_cgroup()
@@ -131,8 +134,9 @@ def launch_recorded(name: str) -> int | None:
 
         def attach(_pid: int) -> None:
             if pasta:
-                _pasta_ready(pasta.pop())
+                pasta_ready(pasta.pop())
 
+        say(RECORDED_START)
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
                  reference=record["reference"], ready_by_container=record["notify"],
                  ready_when_healthy=record["notify_healthy"], user=True, attach=attach)
@@ -213,11 +217,16 @@ def _network_namespace() -> int:
     return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
 
+def pasta_argv(command: list[str], netns_fd: int) -> list[str]:
+    """The recorded pasta COMMAND for the namespace open at NETNS_FD (pasta's own)."""
+    placeholder = records.NETNS_PLACEHOLDER
+    return [f"/proc/self/fd/{netns_fd}" if arg == placeholder else arg for arg in command]
+
+
 def _spawn_pasta(command: list[str], pid_file: str, netns_fd: int) -> int:
     """Start pasta (it daemonizes once the namespace is connected); its PID."""
     os.makedirs(os.path.dirname(pid_file), exist_ok=True)
-    placeholder = records.NETNS_PLACEHOLDER
-    argv = [f"/proc/self/fd/{netns_fd}" if arg == placeholder else arg for arg in command]
+    argv = pasta_argv(command, netns_fd)
     os.set_inheritable(netns_fd, True)
     try:
         # SIGPIPE back to its default (Python ignores it): pasta takes an ignored SIGPIPE
@@ -231,7 +240,7 @@ def _reap(pid: int) -> int:
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def _pasta_ready(pid: int) -> None:
+def pasta_ready(pid: int) -> None:
     """Wait until pasta has connected the namespace (its first process exits 0)."""
     status = _reap(pid)
     if status != 0:

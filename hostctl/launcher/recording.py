@@ -107,6 +107,18 @@ def _rootless(maps: tuple[IdMap, IdMap]) -> tuple[dict[str, Any], list[str], lis
     return part, ["/etc/subuid", "/etc/subgid", "/etc/passwd"], tools
 
 
+def recorded_config(config: dict[str, Any], pasta: bool) -> str:
+    """CONFIG's text for a record: placeholders for the cgroup and, with PASTA (a user's
+    container on its default network), the network namespace, which the recorded start
+    makes itself (hostctl.launcher.quickuser) where runc made it for the full start."""
+    linux = {**config.get("linux", {}), "cgroupsPath": records.CGROUP_PLACEHOLDER}
+    if pasta:
+        linux["namespaces"] = [
+            {"type": "network", "path": records.NETNS_PLACEHOLDER} if n["type"] == "network"
+            else n for n in linux.get("namespaces", [])]
+    return json.dumps({**config, "linux": linux})
+
+
 def save(container: Container, image: Image, state: ContainerState, paths: Paths,
          runtime: Runc, config: dict[str, Any], layer_base: str,
          health: tuple[str, dict[str, Any], dict[str, Any]] | None, *,
@@ -161,12 +173,7 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         absent += [net["pid_file"], str(state_dir(paths) / "cni" / f"{container.name}.json")]
     elif net is not None:  # what the last stop removed, or the full start must clean up
         absent += [net["netns"], net["cache"], net["claims_file"]]
-    linux = {**config.get("linux", {}), "cgroupsPath": records.CGROUP_PLACEHOLDER}
-    if net is not None and "pasta" in net:  # made by the recorded start itself, for pasta
-        linux["namespaces"] = [
-            {"type": "network", "path": records.NETNS_PLACEHOLDER} if n["type"] == "network"
-            else n for n in linux.get("namespaces", [])]
-    config_text = json.dumps({**config, "linux": linux})
+    config_text = recorded_config(config, net is not None and "pasta" in net)
     record = {
         "format": records.FORMAT,
         "hostctl": __version__,
