@@ -35,6 +35,7 @@ from hostctl.runtime.runc import Runc
 
 TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from hostctl.runtime.userns import IdMap
@@ -111,15 +112,18 @@ def launch_recorded(name: str) -> int | None:
     if lock is None:
         return None
     rootless, net = record["rootless"], record.get("net")
-    enter(rootless)
+    try:  # the network namespace is made (by a thread) while newuidmap and newgidmap run
+        made = enter(rootless, _network_namespace if net is not None else None)
+    except BaseException:  # the next start is a full one, which says what is wrong
+        records.discard(records.record_path(name, True))
+        raise
     _entered.append(rootless)
     # Leaving the unit's cgroup waits for an RCU grace period (about 10 ms): in a thread,
     # while the namespace, pasta and the overlay are made.
     unit_cgroup = in_background(cgroups.unit_cgroup)
     pasta: list[int] = []  # pasta's first process, until reaped
     try:
-        made = in_background(_network_namespace) if net is not None else None
-        prepare(record)  # the overlay mounted while the namespace is made
+        prepare(record)
         netns_fd = made() if made is not None else None
         if net is not None and netns_fd is not None:
             pasta.append(_spawn_pasta(net["pasta"], net["pid_file"], netns_fd))
@@ -159,9 +163,12 @@ def launch_recorded(name: str) -> int | None:
     return 0
 
 
-def enter(rootless: dict[str, Any]) -> None:
+def enter(rootless: dict[str, Any], meanwhile: Callable[[], int] | None = None
+          ) -> Callable[[], int] | None:
     """Become root of a new user and mount namespace with the recorded id maps (with
-    newuidmap and newgidmap, started first: they must run outside the namespace)."""
+    newuidmap and newgidmap, started first: they must run outside the namespace).
+    MEANWHILE runs in a thread of its own once the namespace exists, while the maps are
+    written; what waits for its result is returned."""
     uid_map, gid_map, tools = rootless["uid_map"], rootless["gid_map"], rootless["tools"]
     go_read, go_write = os.pipe()
     helpers = [_map_helper(tool, idmap, go_read, go_write)
@@ -172,6 +179,7 @@ def enter(rootless: dict[str, Any]) -> None:
     if not failed:
         os.write(go_write, b"go" * len(helpers))  # each reads its own "go"
     os.close(go_write)  # the helpers see the end of the pipe: "go", or nothing
+    waiting = in_background(meanwhile) if meanwhile is not None and not failed else None
     statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in helpers]
     if failed:
         raise RuntimeFailure(f"cannot create a user namespace: {error}",
@@ -186,6 +194,7 @@ def enter(rootless: dict[str, Any]) -> None:
         _write(f"/proc/{os.getpid()}/gid_map", " ".join(map(str, gid_map[0])) + "\n")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         raise RuntimeFailure(f"cannot make mounts private: {os.strerror(libc.errno())}")
+    return waiting
 
 
 def _write(path: str, text: str) -> None:
