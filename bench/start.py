@@ -13,8 +13,10 @@ all alike), in the same run for every kind, all with runc:
 - rootless bridge: a lingering user's container on its default network, started by
   `systemctl --user start`: hostctl's with pasta, podman's (the user's own storage,
   the same image from the guest's registry) with slirp4netns, its rootless default
-  (podman 4.3.1 has no pasta networking; scripts/setup.sh installs slirp4netns); and
-  hostctl's again with its start record removed before each start (a full start).
+  (podman 4.3.1 has no pasta networking; scripts/setup.sh installs slirp4netns);
+  hostctl's again with its start record removed before each start (a full start), and
+  with `runtime: crun` (which runs rootless here, where rootful it cannot raise
+  RLIMIT_MEMLOCK).
 
 Then 20 containers on the host network: the resident memory that is not the containers'
 own processes (hostctl: none; podman: its conmon processes).
@@ -50,7 +52,8 @@ CMD = ["sh", "-c", f'trap "exit 0" TERM; echo {LINE}; sleep 600 & wait']
 MANY = 20
 USER = "benchuser"
 KINDS = ("host", "bridge", "named", "rootless")
-PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083, "rootless-full": 18084}
+PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083, "rootless-full": 18084,
+         "rootless-crun": 18085}
 NETWORK = "benchnet"
 
 
@@ -104,6 +107,8 @@ def _hostctl_decl(ref: str, kind: str) -> str:
         decl["network"] = "host"
     else:
         decl["ports"] = [f"{PORTS[kind]}:80"]
+    if kind == "rootless-crun":
+        decl["runtime"] = "crun"
     if kind == "named":
         decl["network"] = NETWORK
     return json.dumps(decl)
@@ -278,13 +283,17 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
         full = _hostctl_unit(host, ref, "bench-hostctl-rootfull", "rootless-full", uid)
         units["hostctl rootless, full start"] = Unit(
             full.name, uid, f"/run/user/{uid}/hostctl/launch/bench-hostctl-rootfull.record")
+        # and with crun (recorded starts too), which runs rootless here
+        units["hostctl rootless, crun"] = _hostctl_unit(host, ref, "bench-hostctl-rootcrun",
+                                                        "rootless-crun", uid)
         if podman:
             units["podman rootless"] = _podman_user_unit(host, ref, "bench-podman-rootless",
                                                          uid)
         host.sh(f"{unit.systemctl()} daemon-reload")
         # once every declaration is in place (a file added next to a declaration is an
         # input of its record): the image pulled, a record written
-        host.sh(f"{unit.systemctl()} start {unit.name}")
+        for started in (unit, units["hostctl rootless, crun"]):
+            host.sh(f"{started.systemctl()} start {started.name}")
     if "host" in kinds:
         snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
                            "[ -e $d/bin/sh ] && echo $d && break; done; true").stdout.strip()

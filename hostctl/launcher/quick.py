@@ -16,7 +16,6 @@ import time
 
 from hostctl import __version__
 from hostctl.errors import RuntimeFailure
-from hostctl.launcher import quicknet
 from hostctl.launcher import record as records
 from hostctl.launcher.handoff import hand_off, say
 from hostctl.launcher.teardown import tear_down
@@ -36,6 +35,9 @@ def launch_recorded(name: str) -> int | None:
     """Start system container NAME from its record; None when a full start is needed."""
     if not os.environ.get("INVOCATION_ID"):
         return None  # not started by systemd: no record applies
+    # imported here: a user's recorded start (quickuser) shares the helpers below, not this
+    from hostctl.launcher import quicknet
+
     # Leaving the unit's cgroup waits for an RCU grace period in the kernel (about 10 ms):
     # it runs in a thread while this one checks the record and mounts the rootfs.
     unit_cgroup = in_background(cgroups.unit_cgroup)
@@ -118,6 +120,8 @@ def cleanup_recorded(name: str) -> bool:
     except KeyError:
         return False
     net = record.get("net")
+    from hostctl.launcher import quicknet
+
     # The container's processes are gone: its network is released (rules, plugin DEL)
     # while runc's state, the mount and the layer are removed, as systemd gives the
     # whole cleanup TimeoutStopSec= (stop_timeout) only.
