@@ -10,8 +10,13 @@ all alike), in the same run for every kind, all with runc:
   spec`'s config (host network, no seccomp);
 - bridge: the default network with one published port (podman's default CNI network);
 - named: a declared network (podman network create) with one published port;
-- rootless bridge: a lingering user's container on its default network (pasta), no
-  podman peer unless slirp4netns is installed (podman 4.3.1 has no pasta networking).
+- rootless bridge: a lingering user's container on its default network, started by
+  `systemctl --user start`: hostctl's with pasta, podman's (the user's own storage, on
+  the kernel's overlay, the same image from the guest's registry) with slirp4netns, its
+  rootless default (podman 4.3.1 has no pasta networking; scripts/setup.sh installs
+  slirp4netns); hostctl's again with its start record removed before each start (a full start), and
+  with `runtime: crun` (which runs rootless here, where rootful it cannot raise
+  RLIMIT_MEMLOCK).
 
 Then 20 containers on the host network: the resident memory that is not the containers'
 own processes (hostctl: none; podman: its conmon processes).
@@ -35,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hostctl.launcher.quickuser import RECORDED_START  # noqa: E402
 from tests.support import netguest  # noqa: E402
 from tests.support.testhost import TestHost  # noqa: E402
 
@@ -46,7 +52,8 @@ CMD = ["sh", "-c", f'trap "exit 0" TERM; echo {LINE}; sleep 600 & wait']
 MANY = 20
 USER = "benchuser"
 KINDS = ("host", "bridge", "named", "rootless")
-PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083}
+PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083, "rootless-full": 18084,
+         "rootless-crun": 18085}
 NETWORK = "benchnet"
 
 
@@ -56,6 +63,7 @@ class Unit:
 
     name: str
     uid: str = ""
+    forget: str = ""  # a start record removed before each start: every start a full one
 
     def systemctl(self) -> str:
         if not self.uid:
@@ -64,12 +72,19 @@ class Unit:
                 "systemctl --user")
 
     def journal_match(self) -> list[str]:
-        return [f"_SYSTEMD_USER_UNIT={self.name}"] if self.uid else ["-u", self.name]
+        """The unit's lines: a user unit's by its identifier (SyslogIdentifier=%N), as
+        rootless podman 4.3.1 moves its conmon into a scope of its own (podman-PID.scope),
+        whose lines do not name the unit."""
+        if self.uid:
+            return [f"SYSLOG_IDENTIFIER={self.name.removesuffix('.service')}"]
+        return ["-u", self.name]
 
 
 def _start_latency_ms(host: TestHost, unit: Unit) -> float:
     host.sh(f"{unit.systemctl()} stop {unit.name}; {unit.systemctl()} reset-failed "
             f"{unit.name}", check=False)
+    if unit.forget:
+        host.run(["rm", "-f", unit.forget])
     out = host.sh(f"t=$(date +%s%6N); {unit.systemctl()} start {unit.name}; echo $t").stdout
     started = int(out.split()[-1])
     for _ in range(200):
@@ -92,6 +107,8 @@ def _hostctl_decl(ref: str, kind: str) -> str:
         decl["network"] = "host"
     else:
         decl["ports"] = [f"{PORTS[kind]}:80"]
+    if kind == "rootless-crun":
+        decl["runtime"] = "crun"
     if kind == "named":
         decl["network"] = NETWORK
     return json.dumps(decl)
@@ -161,6 +178,25 @@ def _podman_unit(host: TestHost, ref: str, name: str, kind: str = "host") -> Uni
     host.write_file(f"/etc/systemd/system/{name}.service",
                     podman_unit_text(podman_argv(ref, name, network, ports), name))
     return Unit(f"{name}.service")
+
+
+def _podman_user_unit(host: TestHost, ref: str, name: str, uid: str) -> Unit:
+    """USER's podman container on its rootless default network (slirp4netns), as quadlet
+    writes a user unit: the image pulled into the user's own storage first. That storage
+    uses the kernel's overlay: podman would take vfs here (no fuse-overlayfs), which
+    copies the image for every container and starts about 1.4x slower."""
+    config = f"/home/{USER}/.config/containers"
+    host.run(["runuser", "-u", USER, "--", "mkdir", "-p", config])
+    host.run(["runuser", "-u", USER, "--", "sh", "-c", f"cat > {config}/storage.conf"],
+             input='[storage]\ndriver = "overlay"\n')
+    host.run(["runuser", "-u", USER, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+              "podman", "pull", "--tls-verify=false", ref], timeout=300)
+    folder = f"/home/{USER}/.config/systemd/user"
+    argv = podman_argv(ref, name, "slirp4netns", [f"{PORTS['rootless'] + 100}:80"])
+    host.run(["runuser", "-u", USER, "--", "mkdir", "-p", folder])
+    host.run(["runuser", "-u", USER, "--", "sh", "-c", f"cat > {folder}/{name}.service"],
+             input=podman_unit_text(argv, name))
+    return Unit(f"{name}.service", uid)
 
 
 def _interleaved(host: TestHost, units: dict[str, Unit], runs: int) -> dict[str, list[float]]:
@@ -249,11 +285,24 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
         unit = _hostctl_unit(host, ref, "bench-hostctl-rootless", "rootless", uid)
         host.sh(f"{unit.systemctl()} daemon-reload")
         units["hostctl rootless"] = unit
-        print("podman rootless: no peer (podman 4.3.1 needs slirp4netns, not installed, "
-              "and has no pasta networking)")
-    snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
-                       "[ -e $d/bin/sh ] && echo $d && break; done").stdout.strip()
+        # the same container, started in full every time (the record removed): "before"
+        full = _hostctl_unit(host, ref, "bench-hostctl-rootfull", "rootless-full", uid)
+        units["hostctl rootless, full start"] = Unit(
+            full.name, uid, f"/run/user/{uid}/hostctl/launch/bench-hostctl-rootfull.record")
+        # and with crun (recorded starts too), which runs rootless here
+        units["hostctl rootless, crun"] = _hostctl_unit(host, ref, "bench-hostctl-rootcrun",
+                                                        "rootless-crun", uid)
+        if podman:
+            units["podman rootless"] = _podman_user_unit(host, ref, "bench-podman-rootless",
+                                                         uid)
+        host.sh(f"{unit.systemctl()} daemon-reload")
+        # once every declaration is in place (a file added next to a declaration is an
+        # input of its record): the image pulled, a record written
+        for started in (unit, units["hostctl rootless, crun"]):
+            host.sh(f"{started.systemctl()} start {started.name}")
     if "host" in kinds:
+        snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
+                           "[ -e $d/bin/sh ] && echo $d && break; done; true").stdout.strip()
         units["runc floor"] = _runc_unit(host, snapshot or "/var/lib/hostctl/storage")
     if podman:
         host.run(["podman", "pull", "--tls-verify=false", ref])
@@ -267,8 +316,10 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
 
 def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) -> None:
     units = _units(host, ref, podman, kinds)
-    records = {label: f"/run/hostctl/launch/{unit.name.removesuffix('.service')}.record"
-               for label, unit in units.items() if label.startswith("hostctl") and not unit.uid}
+    records = {label: f"{f'/run/user/{unit.uid}' if unit.uid else '/run'}/hostctl/launch/"
+               f"{unit.name.removesuffix('.service')}.record"
+               for label, unit in units.items() if label.startswith("hostctl")
+               and not unit.forget}
     before = {label: host.run(["stat", "-c", "%i", path], check=False).stdout.strip()
               for label, path in records.items()}
     print(f"load average before: {host.read_file('/proc/loadavg').strip()}")
@@ -279,6 +330,12 @@ def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) 
         reused = "every start recorded" if before[label] and before[label] == after \
             else "full starts too"
         print(f"{label}: {reused} (record inode {before[label] or '-'} -> {after or '-'})")
+    for label, unit in units.items():
+        if label.startswith("hostctl") and unit.uid:  # what the user's launcher said
+            lines = host.run(["journalctl", "--no-pager", "-o", "cat",
+                              *unit.journal_match()]).stdout
+            print(f"{label}: {lines.count(RECORDED_START)} recorded starts, "
+                  f"{lines.count('does not apply')} fell back to the full start")
     medians = {label: statistics.median(values) for label, values in times.items()}
     print(f"start to first journal line, median of {runs}:")
     for label, value in medians.items():
@@ -291,6 +348,9 @@ def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) 
         if f"podman {kind}" in medians:
             ratio = medians[f"hostctl {kind}"] / medians[f"podman {kind}"]
             print(f"  hostctl / podman, {kind:<8} {ratio:.2f}x")
+    if "podman rootless" in medians and "hostctl rootless, full start" in medians:
+        ratio = medians["hostctl rootless, full start"] / medians["podman rootless"]
+        print(f"  hostctl / podman, rootless, full start {ratio:.2f}x")
     if "host" in kinds:
         resident(host, ref, podman)
 

@@ -7,6 +7,11 @@
   without its seccomp filter, with the filter for x86_64 only; `crun create` of the same
   config, when crun can run here.
 
+- rootless: `runc create` and `crun create` of a user's container's config.json (from
+  its start record: pasta's network namespace, the user's sub-id maps), run by the
+  user in a user namespace of its own (`unshare --map-auto`) in a delegated scope, as
+  the recorded start runs it, with the same variants.
+
 Medians of N, each piece alone; the machine's load average printed with them.
 
     sudo .venv/bin/python bench/startpath.py [--runs 15]
@@ -110,6 +115,81 @@ def runtime_create_ms(host: TestHost, runs: int) -> dict[str, float]:
     return found
 
 
+USER = "pathuser"
+# Run by USER in its own user namespace, in a delegated scope: ARGV[1] the record,
+# ARGV[2] the runs. Prints "RUNTIME|VARIANT|MS" (or "|failed: ..." in place of MS).
+ROOTLESS_CREATE = r"""
+import json, marshal, os, statistics, subprocess, sys, time
+record = marshal.loads(open(sys.argv[1], "rb").read())
+config = json.loads(record["config"])
+scope = open("/proc/self/cgroup").read().strip().split("::")[-1]
+os.makedirs(f"/sys/fs/cgroup{scope}/supervisor", exist_ok=True)  # runc needs it empty
+open(f"/sys/fs/cgroup{scope}/supervisor/cgroup.procs", "w").write(str(os.getpid()))
+config["linux"]["cgroupsPath"] = f"{scope}/container"
+config["linux"]["namespaces"] = [n if n["type"] != "network" else {"type": "network"}
+                                 for n in config["linux"]["namespaces"]]
+config["root"] = {"path": [d for d in record["lowerdirs"]
+                           if os.path.lexists(d + "/bin/sh")][0], "readonly": True}
+config["mounts"] = [m for m in config["mounts"] if not m["source"].startswith("/run/user")]
+plain = json.loads(json.dumps(config))
+del plain["linux"]["seccomp"]
+native = json.loads(json.dumps(config))
+native["linux"]["seccomp"]["architectures"] = ["SCMP_ARCH_X86_64"]
+work = os.path.join(os.environ["XDG_RUNTIME_DIR"], "bench-path")
+variants = {"as hostctl writes it": config, "without seccomp": plain,
+            "seccomp x86_64 only": native}
+for runtime in ("runc", "crun"):
+    for label, variant in variants.items():
+        bundle = os.path.join(work, str(len(label)))
+        os.makedirs(bundle, exist_ok=True)
+        with open(os.path.join(bundle, "config.json"), "w") as handle:
+            json.dump(variant, handle)
+        argv = [runtime, "--root", os.path.join(work, "root")]
+        times, failed = [], ""
+        for _ in range(int(sys.argv[2])):
+            with open(os.path.join(work, "err"), "w+") as err:
+                start = time.perf_counter()
+                done = subprocess.run([*argv, "create", "--bundle", bundle, "bp"],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=err)
+                times.append((time.perf_counter() - start) * 1000)
+                subprocess.run([*argv, "delete", "-f", "bp"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+                if done.returncode != 0:
+                    err.seek(0)
+                    failed = "failed: " + err.read().strip()[:200]
+                    break
+        print(f"{runtime}|{label}|{failed or statistics.median(times)}", flush=True)
+"""
+
+
+def rootless_create_ms(host: TestHost, runs: int) -> dict[str, str]:
+    """runc and crun create of a user's container's config, as the recorded start runs
+    them (hostctl.launcher.quickuser): medians (ms) or why they failed, by label."""
+    uid = host.lingering_user(USER)
+    folder = f"/home/{USER}/.config/hostctl/containers"
+    decl = {"image": netguest.IMAGE, "command": ["sleep", "600"], "ports": ["18090:80"],
+            "stop_timeout": 1}
+    host.run(["runuser", "-u", USER, "--", "mkdir", "-p", folder])
+    host.run(["runuser", "-u", USER, "--", "sh", "-c", f"cat > {folder}/bench-path.yaml"],
+             input=json.dumps(decl))
+    user = (f"runuser -u {USER} -- env XDG_RUNTIME_DIR=/run/user/{uid} "
+            f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus")
+    host.sh(f"{user} systemctl --user daemon-reload && {user} systemctl --user start "
+            f"bench-path && {user} systemctl --user stop bench-path")
+    host.write_file("/var/tmp/bench-rootless-create.py", ROOTLESS_CREATE)
+    host.run(["chmod", "644", "/var/tmp/bench-rootless-create.py"])
+    out = host.sh(f"{user} systemd-run --user --scope -q -p Delegate=yes unshare --map-auto "
+                  "--map-root-user --mount python3 /var/tmp/bench-rootless-create.py "
+                  f"/run/user/{uid}/hostctl/launch/bench-path.record {runs}",
+                  timeout=600).stdout
+    found = {}
+    for line in out.splitlines():
+        runtime, label, value = line.split("|", 2)
+        found[f"rootless {runtime} create, {label}"] = value
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -129,6 +209,9 @@ def main() -> None:
               f"{imports_ms(host, args.runs):7.1f} ms")
         for label, value in runtime_create_ms(host, args.runs).items():
             print(f"{label:<50} {value:7.1f} ms")
+        for label, text in rootless_create_ms(host, args.runs).items():
+            shown = f"{float(text):7.1f} ms" if not text.startswith("failed") else text
+            print(f"{label:<50} {shown}")
         print(f"load average: {Path('/proc/loadavg').read_text().strip()}")
 
 

@@ -18,6 +18,7 @@ PACKAGES=(
     # python3-jinja2 that the package depends on.
     debhelper dh-python pybuild-plugin-pyproject python3-all python3-jinja2
     gcc libc6-dev  # the compiled generator (hostctl/units/genfast.c)
+    slirp4netns  # bench/start.py's rootless podman peer (podman 4.3.1 has no pasta networking)
 )
 PYTHON_EXTRAS=(zstandard rich)
 

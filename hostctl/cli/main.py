@@ -135,6 +135,12 @@ def _run_unit_verb(verb: str, name: str, user: bool) -> int:
                 return started
         elif quick.cleanup_recorded(name):
             return 0
+    if user and verb == "launch":  # the same for a user's container (rootless)
+        from hostctl.launcher import quickuser
+
+        started = quickuser.launch_recorded(name)
+        if started is not None:
+            return started
     from hostctl.launcher import enable_site
 
     enable_site()  # started by hostctl.launcher.entry: the full path needs site-packages

@@ -158,8 +158,11 @@ def _enter_user_namespace(scope: Scope, container: Container | None = None,
     last start joined) that of the pod's holder (hostctl.pod.rootless)."""
     if scope is not Scope.USER:
         return None
+    from hostctl.launcher import quickuser
     from hostctl.runtime.userns import enter, id_maps, join
 
+    if quickuser.entered():  # a recorded start's, which fell back to this one
+        return quickuser.entered_maps()
     maps = id_maps(os.getuid(), os.getgid())
     if container is not None:
         from hostctl.network.usernet import detach_other
@@ -241,7 +244,7 @@ def launch(name: str, scope: Scope) -> int:
             if recordable:  # once the network is wired: the record holds its outcome
                 recording.save(container, image, state, paths, runtime, config,
                                str(_layer_base(image, paths)), check,
-                               start_timer=_starts_timer(container, check))
+                               start_timer=_starts_timer(container, check), maps=maps)
 
         if str(container.log_driver) == "none":
             drop_container_output()
@@ -286,8 +289,7 @@ def _starts_timer(container: Container, check: Health | None) -> bool:
 
 def _drop_record(name: str, scope: Scope) -> None:
     """No record may outlive a full start that did not write it (see launcher.record)."""
-    if scope is Scope.SYSTEM:
-        records.discard(records.record_path(name))
+    records.discard(records.record_path(name, scope is Scope.USER))
 
 
 def _layer_base(image: Image, paths: Paths) -> Path:

@@ -16,7 +16,6 @@ import time
 
 from hostctl import __version__
 from hostctl.errors import RuntimeFailure
-from hostctl.launcher import quicknet
 from hostctl.launcher import record as records
 from hostctl.launcher.handoff import hand_off, say
 from hostctl.launcher.teardown import tear_down
@@ -36,14 +35,17 @@ def launch_recorded(name: str) -> int | None:
     """Start system container NAME from its record; None when a full start is needed."""
     if not os.environ.get("INVOCATION_ID"):
         return None  # not started by systemd: no record applies
+    # imported here: a user's recorded start (quickuser) shares the helpers below, not this
+    from hostctl.launcher import quicknet
+
     # Leaving the unit's cgroup waits for an RCU grace period in the kernel (about 10 ms):
     # it runs in a thread while this one checks the record and mounts the rootfs.
-    unit_cgroup = _in_background(cgroups.unit_cgroup)
+    unit_cgroup = in_background(cgroups.unit_cgroup)
     record = records.load(records.record_path(name))
     if record is None or not isinstance(record.get("store"), str):
         unit_cgroup()
         return None
-    lock = _shared_store_lock(record["store"])
+    lock = shared_store_lock(record["store"])
     if lock is None:
         unit_cgroup()
         return None
@@ -52,11 +54,11 @@ def launch_recorded(name: str) -> int | None:
         current = records.is_current(record, __version__) and (net is None
                                                                 or quicknet.usable(net))
         if current:
-            _prepare(record)
+            prepare(record)
     except BaseException:
         os.close(lock)
         unit_cgroup()
-        _remove(name)
+        remove_started(name)
         raise
     os.close(lock)  # the overlay is mounted: prune sees the snapshots in use from here on
     if not current:
@@ -70,7 +72,7 @@ def launch_recorded(name: str) -> int | None:
         if unit is None:
             raise RuntimeFailure("cannot find this unit's cgroup in /proc/self/cgroup",
                                  hint="hostctl needs the unified cgroup hierarchy (v2)")
-        _write_bundle(record, cgroups.container_cgroup(unit))
+        write_bundle(record, cgroups.container_cgroup(unit))
         if record["pod"] is not None:  # a running member's marker (hostctl.pod.member)
             os.makedirs(os.path.dirname(record["pod"]["marker"]), exist_ok=True)
             os.close(os.open(record["pod"]["marker"], os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
@@ -83,12 +85,12 @@ def launch_recorded(name: str) -> int | None:
                  attach=wiring.wait if wiring is not None else None)
     except quicknet.Doubt as doubt:
         say(f"the recorded start does not apply ({doubt}): starting in full")
-        _remove(name)
+        remove_started(name)
         return None
     except BaseException:
         if wiring is not None:  # its plugin and rules finish before the cleanup undoes them
             wiring.settle()
-        _remove(name)
+        remove_started(name)
         raise
     if record["health_timer"]:
         from hostctl.health.run import start_timer
@@ -118,10 +120,12 @@ def cleanup_recorded(name: str) -> bool:
     except KeyError:
         return False
     net = record.get("net")
+    from hostctl.launcher import quicknet
+
     # The container's processes are gone: its network is released (rules, plugin DEL)
     # while runc's state, the mount and the layer are removed, as systemd gives the
     # whole cleanup TimeoutStopSec= (stop_timeout) only.
-    released = _in_background(lambda: quicknet.release(name, net)) if net is not None else None
+    released = in_background(lambda: quicknet.release(name, net)) if net is not None else None
     tear_down(Runc(runc_root, runtime), name, bundle, scratch, runtime_file)
     if released is not None and not released():
         from hostctl.launcher import enable_site
@@ -142,7 +146,7 @@ def cleanup_recorded(name: str) -> bool:
     return True
 
 
-def _in_background(func: Callable[[], Result]) -> Callable[[], Result]:
+def in_background(func: Callable[[], Result]) -> Callable[[], Result]:
     """Run FUNC in a thread of its own; the returned function waits for its result."""
     done = _thread.allocate_lock()
     done.acquire()
@@ -169,7 +173,7 @@ def _in_background(func: Callable[[], Result]) -> Callable[[], Result]:
     return wait
 
 
-def _shared_store_lock(store: str) -> int | None:
+def shared_store_lock(store: str) -> int | None:
     """The store's gc lock, shared (as a pull holds it): no prune while we check and mount."""
     try:
         fd = os.open(os.path.join(store, "locks", "gc.lock"), os.O_RDWR | os.O_CLOEXEC)
@@ -179,23 +183,28 @@ def _shared_store_lock(store: str) -> int | None:
     return fd
 
 
-def _prepare(record: dict[str, Any]) -> None:
+def prepare(record: dict[str, Any]) -> None:
     """The runtime marker, the bundle and the overlay, as the full start makes them."""
     os.makedirs(record["runc_root"], mode=0o700, exist_ok=True)
     with open(record["runtime_file"], "w") as handle:
         handle.write(os.path.basename(record["runtime"]))
     os.makedirs(record["bundle"], exist_ok=True)
     mount_rootfs(record["lowerdirs"], record["layer_base"], record["scratch"],
-                 os.path.join(record["bundle"], "rootfs"))
+                 os.path.join(record["bundle"], "rootfs"),
+                 rootless=record.get("rootless") is not None)
 
 
-def _write_bundle(record: dict[str, Any], cgroup: str) -> None:
-    """The /etc files and config.json, with this start's cgroup."""
+def write_bundle(record: dict[str, Any], cgroup: str, netns: str | None = None) -> None:
+    """The /etc files and config.json, with this start's cgroup (and network namespace:
+    a user's container with pasta, hostctl.launcher.quickuser)."""
     for file_name, content in record["files"].items():
         with open(os.path.join(record["bundle"], file_name), "w") as handle:
             handle.write(content)
     placeholder = records.json_string(records.CGROUP_PLACEHOLDER)
     config = record["config"].replace(placeholder, records.json_string(cgroup), 1)
+    if netns is not None:
+        placeholder = records.json_string(records.NETNS_PLACEHOLDER)
+        config = config.replace(placeholder, records.json_string(netns), 1)
     with open(os.path.join(record["bundle"], "config.json"), "w") as handle:
         handle.write(config)
     if record["health"] is not None:  # healthcheck.json's text, the check, its process
@@ -205,13 +214,14 @@ def _write_bundle(record: dict[str, Any], cgroup: str) -> None:
         begin(record["bundle"], text, check, process, time.time())
 
 
-def _remove(name: str) -> None:
-    """A failed recorded start: undo it as the full cleanup does, and drop the record."""
+def remove_started(name: str, user: bool = False) -> None:
+    """A failed recorded start: undo it as the full cleanup does, and drop the record
+    (USER: a user's container, from inside its user namespace)."""
     from hostctl.launcher import enable_site
 
     enable_site()
     from hostctl.launcher.state import ContainerState, remove
     from hostctl.paths import Scope, for_scope
 
-    records.discard(records.record_path(name))
-    remove(ContainerState(name, for_scope(Scope.SYSTEM)))
+    records.discard(records.record_path(name, user))
+    remove(ContainerState(name, for_scope(Scope.USER if user else Scope.SYSTEM)))

@@ -23,7 +23,10 @@ Signatures:
 - listed: the names in a directory with a given suffix (a network file added to a
   declaration directory, whose own mtime changes with every bundle made in it);
 - network: what hostctl.network.replay needs (the bridge, the plugins, the restore
-  tools, the network files), and the address the last start had, asked for again.
+  tools, the network files), and the address the last start had, asked for again;
+- rootless (a user's container, hostctl.launcher.quickuser): /etc/subuid and
+  /etc/subgid among the content signatures, newuidmap, newgidmap and pasta among the
+  present ones, the id maps and pasta's command line as the last start had them.
 
 Records live in the run directory (a tmpfs): the first start after a boot is a full one.
 They are written with marshal, and config.json is kept as finished JSON text with a
@@ -40,10 +43,14 @@ TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 4  # 2: the health check (healthcheck.json text, notify: healthy); 3: "pod";
-# 4: networks (hostctl.network.replay)
+FORMAT = 5  # 2: the health check (healthcheck.json text, notify: healthy); 3: "pod";
+# 4: networks (hostctl.network.replay); 5: rootless containers ("rootless":
+# hostctl.launcher.quickuser)
 # In the recorded config.json text, replaced by each start's own cgroup (a JSON string).
 CGROUP_PLACEHOLDER = "@hostctl-cgroups-path@"
+# A user's container with pasta: its network namespace's path, in config.json's text and
+# pasta's command line (hostctl.launcher.quickuser puts its own descriptor's path there).
+NETNS_PLACEHOLDER = "@hostctl-netns@"
 # Set by systemd for each start (or stop) of a unit: not inputs of the container's config.
 VOLATILE_ENV = frozenset({
     "INVOCATION_ID", "NOTIFY_SOCKET", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID", "MANAGERPID",
@@ -57,11 +64,16 @@ VOLATILE_ENV = frozenset({
 Signature = list[int] | None
 
 
-def record_path(name: str) -> str:
-    """Where the system scope's record for container NAME is: RUN/launch/NAME.record, with
-    RUN as hostctl.paths.for_scope(Scope.SYSTEM).run (a unit test holds them equal)."""
-    return os.path.join(os.environ.get("HOSTCTL_RUN_DIR", "/run/hostctl"), "launch",
-                        f"{name}.record")
+def record_path(name: str, user: bool = False) -> str:
+    """Where the record for container NAME is: RUN/launch/NAME.record, with RUN as
+    hostctl.paths.for_scope(Scope.SYSTEM).run, or Scope.USER's with USER (a unit test
+    holds them equal)."""
+    if user:
+        runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+        run = os.environ.get("HOSTCTL_RUN_DIR", os.path.join(runtime, "hostctl"))
+    else:
+        run = os.environ.get("HOSTCTL_RUN_DIR", "/run/hostctl")
+    return os.path.join(run, "launch", f"{name}.record")
 
 
 def content_signature(path: str) -> Signature:

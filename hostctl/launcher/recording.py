@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hostctl.launcher.state import ContainerState
     from hostctl.paths import Paths
     from hostctl.runtime.runc import Runc
+    from hostctl.runtime.userns import IdMap
 
 ETC_FILES = ("hostname", "hosts", "resolv.conf")  # as launcher.config.etc_files names them
 
@@ -27,9 +28,10 @@ ETC_FILES = ("hostname", "hosts", "resolv.conf")  # as launcher.config.etc_files
 def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool:
     """Whether the next start of CONTAINER may reuse this one (with CONFIG).
 
-    Only for starts by systemd (the config has the unit's cgroup). Not for: user scope
-    (the user namespace and pasta are made anew each start; a pod's member wires nothing,
-    its pod's unit does, and the pod's record is an input of the member's), secrets
+    Only for starts by systemd (the config has the unit's cgroup). Not for: a user's
+    container in a pod or on a declared (user) network (it joins the namespaces of their
+    holders; a user's container on its default network, pasta's, or on host or none is
+    fine: hostctl.launcher.quickuser), secrets
     (copied from the unit's credentials at each start), volumes with the `U` option (chowned at each
     start), anonymous volumes (made anew at each start), short image names (resolved
     through registries.conf at each start), `pull: always` or `newer` (the registry is
@@ -44,7 +46,8 @@ def eligible(container: Container, scope: Scope, config: dict[str, Any]) -> bool
     (save()).
     """
     image_text = str(container.image)
-    return (scope is Scope.SYSTEM
+    rootless_ok = container.pod is None and container.network in ("bridge", "host", "none")
+    return ((scope is Scope.SYSTEM or rootless_ok)
             and bool(config.get("linux", {}).get("cgroupsPath"))
             and str(container.pull) in ("missing", "never")
             and not container.secrets
@@ -90,15 +93,41 @@ def _own_code() -> list[str]:
     return sorted(str(p) for p in package.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def _rootless(maps: tuple[IdMap, IdMap]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """A user's start: the id maps (and the tools that wrote them) for the record, with
+    the paths whose content and presence they depend on."""
+    from hostctl.launcher.quickuser import default_route
+    from hostctl.proc import which
+
+    uids, gids = maps
+    tools = [which("newuidmap"), which("newgidmap")] if len(uids.triples()) > 1 else []
+    part = {"uid_map": [list(t) for t in uids.triples()],
+            "gid_map": [list(t) for t in gids.triples()], "tools": tools,
+            "route": default_route()}
+    return part, ["/etc/subuid", "/etc/subgid", "/etc/passwd"], tools
+
+
+def recorded_config(config: dict[str, Any], pasta: bool) -> str:
+    """CONFIG's text for a record: placeholders for the cgroup and, with PASTA (a user's
+    container on its default network), the network namespace, which the recorded start
+    makes itself (hostctl.launcher.quickuser) where runc made it for the full start."""
+    linux = {**config.get("linux", {}), "cgroupsPath": records.CGROUP_PLACEHOLDER}
+    if pasta:
+        linux["namespaces"] = [
+            {"type": "network", "path": records.NETNS_PLACEHOLDER} if n["type"] == "network"
+            else n for n in linux.get("namespaces", [])]
+    return json.dumps({**config, "linux": linux})
+
+
 def save(container: Container, image: Image, state: ContainerState, paths: Paths,
          runtime: Runc, config: dict[str, Any], layer_base: str,
          health: tuple[str, dict[str, Any], dict[str, Any]] | None, *,
-         start_timer: bool) -> None:
+         start_timer: bool, maps: tuple[IdMap, IdMap] | None = None) -> None:
     """Record this start of CONTAINER for the next one (called between runc create and
     start, once the network is attached); HEALTH is its check
     (hostctl.launcher.launch.Health; None: no check), START_TIMER whether the start has
-    to start the check's timer. Nothing is recorded for a network that cannot be
-    replayed (hostctl.network.for_record)."""
+    to start the check's timer; MAPS a user's start's id maps. Nothing is recorded for a
+    network that cannot be replayed (hostctl.network.for_record)."""
     from hostctl import network
     from hostctl.declarations.search import declaration_inputs
 
@@ -108,7 +137,8 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     net, net_content, net_present, listed = wired
 
     bundle = str(state.bundle)
-    content = [str(p) for p in declaration_inputs(container.name, Scope.SYSTEM)]
+    scope = paths.scope
+    content = [str(p) for p in declaration_inputs(container.name, scope)]
     content += [str(p) for p in container.env_files]
     if container.seccomp_profile and container.seccomp_profile.startswith("/"):
         content.append(container.seccomp_profile)  # read at each full start
@@ -118,7 +148,12 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     if container.origins:  # translated from a compose project
         from hostctl.compose.installed import record_inputs
 
-        content += record_inputs(Scope.SYSTEM)
+        content += record_inputs(scope)
+    rootless = None
+    if maps is not None:
+        rootless, user_content, user_present = _rootless(maps)
+        content += user_content
+        net_present = [*net_present, *user_present]
     content = list(dict.fromkeys(content))
     pod = _pod_input(container, paths)
     pods: tuple[str, ...] = ()
@@ -132,10 +167,13 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
                *net_present]
     absent = [bundle, str(state.scratch), str(paths.runc_root / runtime_id(container.name)),
               str(state.runtime_file)]
-    if net is not None:  # what the last stop removed, or the full start must clean up
+    if net is not None and "pasta" in net:  # its last PID file: the last stop ended it
+        from hostctl.network import state_dir
+
+        absent += [net["pid_file"], str(state_dir(paths) / "cni" / f"{container.name}.json")]
+    elif net is not None:  # what the last stop removed, or the full start must clean up
         absent += [net["netns"], net["cache"], net["claims_file"]]
-    config_text = json.dumps({**config, "linux": {**config.get("linux", {}),
-                                                   "cgroupsPath": records.CGROUP_PLACEHOLDER}})
+    config_text = recorded_config(config, net is not None and "pasta" in net)
     record = {
         "format": records.FORMAT,
         "hostctl": __version__,
@@ -163,5 +201,6 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "config": config_text,
         "pod": pod,
         "net": net,
+        "rootless": rootless,
     }
-    records.write(records.record_path(container.name), record)
+    records.write(records.record_path(container.name, scope is Scope.USER), record)

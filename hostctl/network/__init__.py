@@ -358,11 +358,21 @@ def for_record(container: Container, paths: Paths
     """What a start record (hostctl.launcher.recording) needs of CONTAINER's network, once
     attach() is done: the replay (None on host and none networks), the paths whose
     content and whose presence it depends on; None when this network's start cannot be
-    replayed (rootless: pasta and user networks are wired anew at each start)."""
+    replayed (a user network: its holder's namespace is joined anew at each start).
+    Rootless, on the default network: pasta's command line and PID file (pasta runs
+    anew at each start: hostctl.launcher.quickuser), with pasta itself present."""
     if container.network in (HOST, NONE) or container.pod is not None:
         return None, [], [], []  # a pod's member: its pod's unit wires the network
+    if paths.scope is Scope.USER:
+        if container.network != defs.DEFAULT or container.networks:
+            return None
+        from hostctl.launcher.record import NETNS_PLACEHOLDER
+
+        pid_file = _pasta_pid(paths, container.name)
+        command = pasta.for_record(container.ports, pid_file, NETNS_PLACEHOLDER)
+        return {"pasta": command, "pid_file": str(pid_file)}, [], [command[0]], []
     found = _attached.get(container.name)
-    if paths.scope is Scope.USER or found is None or container.networks:
+    if found is None or container.networks:
         return None  # several networks: the replay wires one (recording.eligible)
     attachment, network = found
     part = replay.for_record(attachment, network, paths,

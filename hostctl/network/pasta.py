@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hostctl import proc
 from hostctl.declarations.model import Port, Protocol
+from hostctl.proc import which
 
 
 def _spec(port: Port) -> str:
@@ -39,6 +40,13 @@ def argv(netns: str, userns: str | None, ports: Sequence[Port], pid_file: Path) 
         specs = [_spec(p) for p in ports if p.protocol is protocol]
         args += [flag, ",".join(specs)] if specs else [flag, "none"]
     return args
+
+
+def for_record(ports: Sequence[Port], pid_file: Path, netns: str) -> list[str]:
+    """pasta's command line, as start() runs it for a container in the launcher's own
+    user namespace, with pasta's absolute path and NETNS for the namespace's (a start
+    record's placeholder: hostctl.launcher.quickuser)."""
+    return [which("pasta"), *argv(netns, None, ports, pid_file)[1:]]
 
 
 def start(pid: int, ports: Sequence[Port], pid_file: Path) -> None:

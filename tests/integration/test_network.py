@@ -300,19 +300,60 @@ def test_a_container_on_two_networks_reaches_both_by_name(host: Any) -> None:
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
 
 
-def test_rootless_container_publishes_a_port(host: Any) -> None:
+def test_rootless_container_publishes_a_port_and_restarts_from_its_record(host: Any) -> None:
+    """A user's container publishes its port through pasta; its second start is the
+    recorded one (hostctl.launcher.quickuser), pasta connecting the namespace the
+    launcher made; a changed declaration, or pasta failing (the port taken meanwhile),
+    means a full start."""
+    from hostctl.launcher.quickuser import RECORDED_START
+
     uid = host.lingering_user("alice")
     user = ["runuser", "-u", "alice", "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}"]
     folder = "/home/alice/.config/hostctl/containers"
+    record = f"/run/user/{uid}/hostctl/launch/rweb.record"
+
+    def start(body: str | None = None) -> tuple[str, str]:
+        """(Re)start rweb (declared anew with BODY); its record's id and this start's lines."""
+        if body is not None:
+            host.run([*user, "sh", "-c", f"cat > {folder}/rweb.yaml"], input=body)
+            host.run([*user, "systemctl", "--user", "daemon-reload"])
+        host.run([*user, "systemctl", "--user", "stop", "rweb"], check=False)
+        since = host.sh("date +%s.%N").stdout.strip()
+        done = host.run([*user, "systemctl", "--user", "start", "rweb"], check=False)
+        lines = host.run(["journalctl", "--no-pager", "-o", "cat", f"--since=@{since}",
+                          "SYSLOG_IDENTIFIER=rweb"]).stdout
+        assert done.returncode == 0, lines + host.sh("journalctl --no-pager -n 40").stdout
+        found = host.run(["stat", "-c", "%i %Y", record], check=False).stdout.strip()
+        return found, lines
+
     host.run([*user, "mkdir", "-p", folder])
-    host.run([*user, "sh", "-c", f"cat > {folder}/rweb.yaml"],
-             input=web("rootless-web", 'ports: ["8081:80"]'))
-    host.run([*user, "systemctl", "--user", "daemon-reload"])
-    done = host.run([*user, "systemctl", "--user", "start", "rweb"], check=False)
     try:
-        assert done.returncode == 0, host.sh("journalctl --no-pager -n 40").stdout
+        first, lines = start(web("rootless-web", 'ports: ["8081:80"]'))
+        assert first and RECORDED_START not in lines
         assert fetch(host, "http://127.0.0.1:8081/") == "rootless-web\n"
         assert netguest.leftovers(host).pastas == 1
+        again, lines = start()
+        assert (again, RECORDED_START in lines) == (first, True)  # from the record
+        assert fetch(host, "http://127.0.0.1:8081/") == "rootless-web\n"
+        assert netguest.leftovers(host).pastas == 1
+        changed, lines = start(web("rootless-changed", 'ports: ["8081:80"]'))
+        assert changed != first and RECORDED_START not in lines  # a full start
+        assert fetch(host, "http://127.0.0.1:8081/") == "rootless-changed\n"
+        # the port taken between two starts: pasta fails, the full start says why
+        host.run([*user, "systemctl", "--user", "stop", "rweb"])
+        host.run(["systemd-run", "--unit=squat8081", "busybox", "nc", "-l", "-p", "8081"])
+        try:
+            done = host.run([*user, "systemctl", "--user", "start", "rweb"], check=False)
+            journal = host.run(["journalctl", "--no-pager", "-o", "cat",
+                                "SYSLOG_IDENTIFIER=rweb"]).stdout
+            assert done.returncode != 0
+            assert "the recorded start does not apply (pasta exited with 1)" in journal
+            assert "8081" in journal.rsplit("starting in full", 1)[1]  # the full start's error
+        finally:
+            host.run(["systemctl", "stop", "squat8081"], check=False)
+        back, lines = start()
+        assert back != changed and RECORDED_START not in lines  # the record was dropped
+        assert fetch(host, "http://127.0.0.1:8081/") == "rootless-changed\n"
     finally:
         host.run([*user, "systemctl", "--user", "stop", "rweb"], check=False)
     assert netguest.leftovers(host).pastas == 0
