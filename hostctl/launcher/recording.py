@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import hostctl
 from hostctl import __version__
 from hostctl.images.reference import is_short_name
+from hostctl.launcher import fastrecord
 from hostctl.launcher import record as records
 from hostctl.network import resolv
 from hostctl.paths import Scope
@@ -165,3 +166,4 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "net": net,
     }
     records.write(records.record_path(container.name), record)
+    fastrecord.write(container.name, record)
