@@ -11,7 +11,8 @@
  * every content and presence signature, the absent paths, the listings), the overlay
  * is mounted, the bundle written with this start's cgroup, `runc create` spawned,
  * MAINPID= and READY=1 sent (BARRIER=1 waits until systemd took them), and the
- * container started through exec.fifo as hostctl.runtime.runc.Runc.start_created does.
+ * container started through exec.fifo as hostctl.runtime.runc.Runc.start_created does
+ * (runc start where runc left no exec.fifo).
  *
  * Any doubt before MAINPID= is sent (not started by systemd, another verb, no fast
  * record or one of another format, a signature that differs, a failed mount, write or
@@ -419,7 +420,26 @@ static char **runtime_env(void)
     return env;
 }
 
-/* runc create with this process's stdout and stderr, /dev/null as stdin; init's PID */
+/* ARGV run with this process's stdout and stderr, /dev/null as stdin; 0 on success */
+static int run(char **argv)
+{
+    char **env = runtime_env();
+    posix_spawn_file_actions_t actions;
+    pid_t pid;
+    int status;
+    if (!env || posix_spawn_file_actions_init(&actions) != 0)
+        return -1;
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    int rc = posix_spawn(&pid, argv[0], &actions, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&actions);
+    free(env);
+    if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
+        || WEXITSTATUS(status) != 0)
+        return -1;
+    return 0;
+}
+
+/* runc create (hostctl.runtime.runc.Runc.create); init's PID */
 static int runc_create(const char *runtime, const char *root, const char *bundle,
                        const char *id)
 {
@@ -429,17 +449,7 @@ static int runc_create(const char *runtime, const char *root, const char *bundle
     char *argv[] = {(char *)runtime, "--root", (char *)root, "--log", log, "--log-format",
                     "json", "create", "--bundle", (char *)bundle, "--pid-file", pid_file,
                     (char *)id, NULL};
-    char **env = runtime_env();
-    posix_spawn_file_actions_t actions;
-    pid_t pid;
-    int status;
-    if (!env || posix_spawn_file_actions_init(&actions) != 0)
-        return -1;
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    int rc = posix_spawn(&pid, runtime, &actions, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)
-        || WEXITSTATUS(status) != 0)
+    if (run(argv) != 0)
         return -1;
     char text[32] = "";
     int fd = open(pid_file, O_RDONLY | O_CLOEXEC);
@@ -511,7 +521,8 @@ static void barrier(void)
     close(fds[0]);
 }
 
-/* ---- the start through exec.fifo (hostctl.runtime.runc.Runc.start_created) ---------- */
+/* ---- the start through exec.fifo (hostctl.runtime.runc.Runc.start_created), else
+ * runc start ------------------------------------------------------------------------- */
 
 static int alive(int pid)
 {
@@ -541,13 +552,23 @@ static void fail_started(const char *why, int pid)
     exit(1);
 }
 
-static void start_created(const char *root, const char *id, int pid)
+static void start_created(const char *runtime, const char *root, const char *bundle,
+                          const char *id, int pid)
 {
     char fifo[4200], data[64];
     snprintf(fifo, sizeof(fifo), "%s/%s/exec.fifo", root, id);
     int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {  /* a runc that starts otherwise: runc start */
+        char log[4200];
+        snprintf(log, sizeof(log), "%s/runtime.log", bundle);
+        char *argv[] = {(char *)runtime, "--root", (char *)root, "--log", log,
+                        "--log-format", "json", "start", (char *)id, NULL};
+        if (run(argv) != 0)
+            fail_started("runc start failed (see runtime.log in the bundle)", pid);
+        return;
+    }
     if (fd < 0)
-        fail_started("runc left no exec.fifo", pid);
+        fail_started("cannot open exec.fifo", pid);
     struct pollfd p = {.fd = fd, .events = POLLIN};
     ssize_t got = -1;
     for (;;) {
@@ -648,6 +669,6 @@ int main(int argc, char **argv)
              reference);
     notify(message);
     barrier();
-    start_created(runc_root, id, pid);
+    start_created(runtime, runc_root, bundle, id, pid);
     return 0;
 }
