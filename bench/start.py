@@ -7,7 +7,9 @@ measurement). Median of N runs each, taken in turns (so a drift of the load weig
 all alike), in the same run for every kind, all with runc:
 
 - host: `network: host` (podman --network=host); the floor is `runc run` of `runc
-  spec`'s config (host network, no seccomp);
+  spec`'s config (host network, no seccomp); "hostctl host, py" is the same container
+  started by the Python launcher instead of the compiled one (hostctl install builds
+  it where there is a C compiler: hostctl/launcher/launchfast.c);
 - bridge: the default network with one published port (podman's default CNI network);
 - named: a declared network (podman network create) with one published port;
 - rootless bridge: a lingering user's container on its default network, started by
@@ -124,6 +126,18 @@ def _hostctl_unit(host: TestHost, ref: str, name: str, kind: str = "host",
         return Unit(f"{name}.service", uid)
     host.write_file(f"/etc/hostctl/containers/{name}.yaml", _hostctl_decl(ref, kind))
     return Unit(f"{name}.service")
+
+
+def _python_launcher(host: TestHost, unit: Unit) -> Unit:
+    """UNIT started by the Python launcher even where `hostctl install` built the
+    compiled one (hostctl/launcher/launchfast.c): what the compiled launcher buys."""
+    name = unit.name.removesuffix(".service")
+    host.write_file(f"/etc/systemd/system/{unit.name}.d/python.conf", f"""\
+[Service]
+ExecStart=
+ExecStart={sys.executable} -sSE {REPO}/hostctl/launcher/entry.py launch {name}
+""")
+    return unit
 
 
 def _runc_unit(host: TestHost, rootfs: str) -> Unit:
@@ -277,6 +291,9 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
     units: dict[str, Unit] = {}
     for kind in (k for k in kinds if k != "rootless"):
         units[f"hostctl {kind}"] = _hostctl_unit(host, ref, f"bench-hostctl-{kind}", kind)
+    if "host" in kinds:
+        units["hostctl host, py"] = _python_launcher(
+            host, _hostctl_unit(host, ref, "bench-hostctl-hostpy", "host"))
     host.run(["systemctl", "daemon-reload"])
     for unit in units.values():
         host.run(["systemctl", "start", unit.name])
@@ -344,6 +361,9 @@ def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) 
               f"{quartiles[2]:.1f}, taken in turns)")
     if "hostctl host" in medians and "runc floor" in medians:
         print(f"  hostctl host / floor     {medians['hostctl host'] / medians['runc floor']:.2f}x")
+    if "hostctl host, py" in medians and "runc floor" in medians:
+        ratio = medians["hostctl host, py"] / medians["runc floor"]
+        print(f"  hostctl host, py / floor {ratio:.2f}x  (the Python launcher)")
     for kind in kinds:
         if f"podman {kind}" in medians:
             ratio = medians[f"hostctl {kind}"] / medians[f"podman {kind}"]

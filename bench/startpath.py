@@ -4,8 +4,8 @@
   and for the launcher's interpreter (`python3 -sSE`);
 - the recorded start's imports (hostctl.launcher.quick, python -X importtime);
 - `runc create` (then `runc delete`) of a hostctl container's own config.json: as it is,
-  without its seccomp filter, with the filter for x86_64 only; `crun create` of the same
-  config, when crun can run here.
+  without its seccomp filter, with the filter for x86_64 only, and `runc spec`'s config
+  (bench/start.py's floor); `crun create` of the same configs, when crun can run here.
 
 - rootless: `runc create` and `crun create` of a user's container's config.json (from
   its start record: pasta's network namespace, the user's sub-id maps), run by the
@@ -73,6 +73,18 @@ def _bundle(host: TestHost, config: dict[str, Any], name: str) -> None:
     host.write_file(f"{BUNDLE}/{name}/config.json", json.dumps(config))
 
 
+def _floor_config(host: TestHost, config: dict[str, Any]) -> dict[str, Any]:
+    """bench/start.py's floor: `runc spec`'s config (no seccomp) on CONFIG's root and
+    process, host network."""
+    host.sh(f"mkdir -p {BUNDLE}/spec && cd {BUNDLE}/spec && rm -f config.json && runc spec")
+    floor: dict[str, Any] = json.loads(host.read_file(f"{BUNDLE}/spec/config.json"))
+    floor["root"] = config["root"]
+    floor["process"].update(terminal=False, args=config["process"]["args"])
+    floor["linux"]["namespaces"] = [n for n in floor["linux"]["namespaces"]
+                                    if n["type"] != "network"]
+    return floor
+
+
 def runtime_create_ms(host: TestHost, runs: int) -> dict[str, float]:
     decl = {"image": netguest.IMAGE, "command": ["sleep", "600"], "network": "host",
             "stop_timeout": 1}
@@ -95,6 +107,7 @@ def runtime_create_ms(host: TestHost, runs: int) -> dict[str, float]:
     native = json.loads(json.dumps(config))
     native["linux"]["seccomp"]["architectures"] = ["SCMP_ARCH_X86_64"]
     variants["seccomp x86_64 only"] = native
+    variants["runc spec's (the floor's)"] = _floor_config(host, config)
     found: dict[str, float] = {}
     for label, variant in variants.items():
         name = label.split()[0] + str(len(found))

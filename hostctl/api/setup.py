@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostctl.paths import Scope
+from hostctl.units.generator import LAUNCHER_DIR
 
 GENERATOR_DIRS = {
     Scope.SYSTEM: Path("/etc/systemd/system-generators"),
     Scope.USER: Path("/etc/systemd/user-generators"),
 }
 LINK_NAME = "hostctl-generator"
-LIB_DIR = Path("/usr/local/lib/hostctl")  # the Python script, the compiled builds
+LIB_DIR = Path(LAUNCHER_DIR)  # the Python script, the compiled builds and launcher
 SCRIPT_NAME = "hostctl-generator.py"
 
 
@@ -107,8 +108,32 @@ def install_generators(root: Path = Path("/")) -> InstallResult:
         changed = _place(programs[-1], program) or changed
     # what the script runs: this interpreter, and hostctl where it is imported from
     hints = (unreachable_hint(Path(sys.executable)), unreachable_hint(Path(package_parent())))
-    warnings = tuple(dict.fromkeys(hint for hint in (*hints, problem) if hint))
-    return InstallResult(tuple(programs), changed, warnings, binary is not None)
+    launcher_changed, launcher_problem = install_launcher(root)
+    warnings = tuple(dict.fromkeys(hint for hint in (*hints, problem, launcher_problem)
+                                   if hint))
+    return InstallResult(tuple(programs), changed or launcher_changed, warnings,
+                         binary is not None)
+
+
+def install_launcher(root: Path = Path("/")) -> tuple[bool, str | None]:
+    """The compiled launcher (hostctl/launcher/launchfast.c) for this interpreter and
+    entry script, where the generator looks for it (generator.compiled_launcher); without
+    a compiler, none (units run the Python launcher). Whether anything changed, and why
+    there is none."""
+    from hostctl.units import generator
+    from hostctl.units.gencompile import build_launcher
+
+    lib = root / LIB_DIR.relative_to("/")
+    entry = generator.entry_script()
+    program = root / generator.compiled_launcher(sys.executable, entry).lstrip("/")
+    binary, problem = build_launcher(sys.executable, entry, lib)
+    changed = False
+    if binary is not None:
+        changed = _place(program, binary.read_bytes())
+    elif program.is_file():
+        program.unlink()  # units go back to the Python launcher
+        changed = True
+    return changed, problem
 
 
 def uninstall_generators(root: Path = Path("/")) -> InstallResult:
@@ -119,7 +144,8 @@ def uninstall_generators(root: Path = Path("/")) -> InstallResult:
             program.unlink()
             removed.append(program)
     lib = root / LIB_DIR.relative_to("/")
-    for made in (lib / SCRIPT_NAME, *lib.glob("hostctl-generator-*")):
+    for made in (lib / SCRIPT_NAME, *lib.glob("hostctl-generator-*"),
+                 *lib.glob("hostctl-launch*")):
         if made.is_file():
             made.unlink()
     return InstallResult(tuple(removed), bool(removed))

@@ -179,8 +179,10 @@ def write(path: str, record: dict[str, Any]) -> None:
 
 
 def discard(path: str) -> None:
-    """Remove the record at PATH, if any."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return
+    """Remove the record at PATH, if any, and the fast record beside it
+    (hostctl.launcher.fastrecord)."""
+    for made in (path, path.removesuffix(".record") + ".fast"):
+        try:
+            os.unlink(made)
+        except FileNotFoundError:
+            continue

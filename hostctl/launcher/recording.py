@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import hostctl
 from hostctl import __version__
 from hostctl.images.reference import is_short_name
+from hostctl.launcher import fastrecord
 from hostctl.launcher import record as records
 from hostctl.network import resolv
 from hostctl.paths import Scope
@@ -204,3 +205,5 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "rootless": rootless,
     }
     records.write(records.record_path(container.name, scope is Scope.USER), record)
+    if scope is not Scope.USER:  # the compiled launcher starts system containers only
+        fastrecord.write(container.name, record)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 CGROUP2_ROOT = "/sys/fs/cgroup"
+SUPERVISOR = "supervisor"  # the launcher's sub-cgroup of the unit's (leave_unit_cgroup)
 
 
 def own_cgroup() -> str | None:
@@ -36,7 +37,7 @@ def leave_unit_cgroup(unit_cgroup: str) -> None:
     cgroup v2 forbids enabling controllers for children of a cgroup that has processes;
     runc enables them for UNIT/container, so the launcher must not sit in UNIT.
     """
-    target = os.path.join(CGROUP2_ROOT, unit_cgroup.lstrip("/"), "supervisor")
+    target = os.path.join(CGROUP2_ROOT, unit_cgroup.lstrip("/"), SUPERVISOR)
     try:
         os.makedirs(target, exist_ok=True)
         with open(os.path.join(target, "cgroup.procs"), "w") as handle:
@@ -58,7 +59,11 @@ def unit_cgroup() -> str | None:
     found = None
     if os.environ.get("INVOCATION_ID"):
         found = own_cgroup()
-        if found and is_unified():
+        if found and found.endswith("/" + SUPERVISOR):
+            # already left: the compiled launcher (hostctl/launcher/launchfast.c) did so
+            # before it handed the start to this one (a unit's own cgroup is NAME.service)
+            found = found[:-len(SUPERVISOR) - 1] or "/"
+        elif found and is_unified():
             leave_unit_cgroup(found)
     _unit.append(found)
     return found

@@ -24,6 +24,15 @@ def _lowerdir(snapshots: Sequence[str], base: str) -> str:
     return ":".join(names)
 
 
+def overlay_options(snapshots: Sequence[str], layer_base: str, scratch: str, *,
+                    rootless: bool = False) -> str:
+    """The overlay's mount options: SNAPSHOTS relative to LAYER_BASE (the mount is made
+    with LAYER_BASE as the working directory), upper and work dirs under SCRATCH."""
+    upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
+    options = f"lowerdir={_lowerdir(snapshots, layer_base)},upperdir={upper},workdir={work}"
+    return options + ",userxattr" if rootless else options
+
+
 def mount_rootfs(snapshots: Sequence[Path | str], layer_base: Path | str, scratch: Path | str,
                  target: Path | str, *, rootless: bool = False) -> None:
     """Mount the overlay at TARGET, with upper/work dirs fresh under SCRATCH."""
@@ -36,9 +45,7 @@ def mount_rootfs(snapshots: Sequence[Path | str], layer_base: Path | str, scratc
         empty = os.path.join(scratch, "empty")
         os.makedirs(empty, exist_ok=True)
         lowers = [empty]
-    options = f"lowerdir={_lowerdir(lowers, base)},upperdir={upper},workdir={work}"
-    if rootless:
-        options += ",userxattr"
+    options = overlay_options(lowers, base, scratch, rootless=rootless)
     # Relative lowerdirs are resolved against the caller's cwd at mount time.
     cwd = os.open(".", os.O_RDONLY)
     try:

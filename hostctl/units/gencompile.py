@@ -1,8 +1,11 @@
-"""Building the compiled generator (genfast.c) for `hostctl install` and the Debian package.
+"""Building the compiled generator (genfast.c) for `hostctl install` and the Debian package,
+and the compiled launcher (hostctl/launcher/launchfast.c) for `hostctl install`.
 
-The program is compiled for one Python generator script, whose path it carries (it execs
-that script whenever its fast cache does not answer). A build is kept under its hash (the
-source, the script's path, the compiler's command), so a second install reuses it.
+The generator is compiled for one Python generator script, whose path it carries (it
+execs that script whenever its fast cache does not answer); the launcher for one
+interpreter and launcher entry script (hostctl/launcher/entry.py), which it execs on any
+doubt. A build is kept under its hash (the source, the paths, the compiler's command),
+so a second install reuses it.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("genfast.c")
+LAUNCHER_SOURCE = Path(__file__).parents[1] / "launcher" / "launchfast.c"
 CFLAGS = ("-std=c99", "-O2", "-Wall")
 _PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+-")
 
@@ -38,29 +43,50 @@ def command(cc: str, script: str, output: Path) -> list[str]:
             str(SOURCE)]
 
 
+def launcher_command(cc: str, python: str, entry: str, output: Path) -> list[str]:
+    return [cc, *CFLAGS, "-pthread", f"-DHOSTCTL_PYTHON={c_string(python)}",
+            f"-DHOSTCTL_ENTRY={c_string(entry)}", "-o", str(output), str(LAUNCHER_SOURCE)]
+
+
 def build(script: str, cache_dir: Path) -> tuple[Path | None, str | None]:
     """The compiled generator for Python generator SCRIPT, built into CACHE_DIR or found
     there; (None, why) when there is no compiler or it fails."""
+    return _build(SOURCE, "hostctl-generator", lambda cc, out: command(cc, script, out),
+                  cache_dir, "the generator stays the Python script")
+
+
+def build_launcher(python: str, entry: str, cache_dir: Path) -> tuple[Path | None, str | None]:
+    """The compiled launcher for PYTHON running ENTRY, built into CACHE_DIR or found there;
+    (None, why) when there is no compiler or it fails."""
+    return _build(LAUNCHER_SOURCE, "hostctl-launch",
+                  lambda cc, out: launcher_command(cc, python, entry, out), cache_dir,
+                  "units run the Python launcher")
+
+
+def _build(source: Path, prefix: str, argv: Callable[[str, Path], list[str]],
+           cache_dir: Path, without: str) -> tuple[Path | None, str | None]:
+    """SOURCE built by ARGV(compiler, output) into CACHE_DIR as PREFIX-HASH, or found there
+    (earlier builds of PREFIX are removed); (None, why) when it cannot be built."""
     cc = compiler()
     if cc is None:
-        return None, "no C compiler (cc, gcc): the generator stays the Python script"
-    digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update("\0".join(command(cc, script, Path())).encode())
-    binary = cache_dir / f"hostctl-generator-{digest.hexdigest()[:16]}"
+        return None, f"no C compiler (cc, gcc): {without}"
+    digest = hashlib.sha256(source.read_bytes())
+    digest.update("\0".join(argv(cc, Path())).encode())
+    binary = cache_dir / f"{prefix}-{digest.hexdigest()[:16]}"
     if binary.is_file() and os.access(binary, os.X_OK):
         return binary, None
     cache_dir.mkdir(parents=True, exist_ok=True)
     temp = cache_dir / f".{binary.name}.{os.getpid()}.tmp"
     try:
-        done = subprocess.run(command(cc, script, temp), capture_output=True, text=True)
+        done = subprocess.run(argv(cc, temp), capture_output=True, text=True)
         if done.returncode != 0:
-            return None, f"{cc} failed on {SOURCE}: {done.stderr.strip()[-500:]}"
+            return None, f"{cc} failed on {source}: {done.stderr.strip()[-500:]}"
         temp.chmod(0o755)
         os.replace(temp, binary)
     finally:
         temp.unlink(missing_ok=True)
-    for old in cache_dir.glob("hostctl-generator-*"):  # earlier builds
-        if old != binary:
+    for old in cache_dir.glob(f"{prefix}-*"):  # earlier builds
+        if old != binary and old.name[len(prefix) + 1:].isalnum():
             old.unlink(missing_ok=True)
     return binary, None
 

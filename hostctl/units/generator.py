@@ -59,13 +59,37 @@ def hostctl_program() -> str:
     return os.path.abspath(found) if found else "hostctl"
 
 
+# Where `hostctl install` puts the compiled launcher (hostctl/launcher/launchfast.c).
+LAUNCHER_DIR = "/usr/local/lib/hostctl"
+
+
+def compiled_launcher(python: str, entry: str) -> str:
+    """The compiled launcher's path for PYTHON running ENTRY: named by a hash of both
+    (FNV-1a, 64 bits), so that finding it takes one stat and no read."""
+    key = 0xCBF29CE484222325
+    for byte in os.fsencode(python) + b"\0" + os.fsencode(entry):
+        key = ((key ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return os.path.join(LAUNCHER_DIR, f"hostctl-launch.{key:016x}")
+
+
+def entry_script() -> str:
+    """The launcher's entry script (hostctl/launcher/entry.py) beside this package."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "launcher", "entry.py")
+
+
 def launcher_command() -> tuple[str, ...]:
-    """The command line units run for `hostctl launch|cleanup` (hostctl.launcher.entry):
-    this interpreter, without site, on the entry script beside this package."""
+    """The command line units run for `hostctl launch|cleanup` and the other unit verbs
+    (hostctl.launcher.entry): this interpreter, without site, on the entry script beside
+    this package; or the compiled launcher built for exactly that, which makes the
+    recorded start of a system container itself and execs that command for anything
+    else."""
     if not sys.executable:
         return (hostctl_program(),)
-    entry = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         "launcher", "entry.py")
+    entry = entry_script()
+    compiled = compiled_launcher(sys.executable, entry)
+    if os.access(compiled, os.X_OK):
+        return (compiled,)
     return (sys.executable, "-sSE", entry)
 
 
@@ -281,5 +305,6 @@ def fast_checks(scope: str) -> list[str] | None:
     programs = program_candidates()
     if not sys.executable or not any(map(os.path.isfile, programs)):
         return None
-    trees = [*gencache.code_trees(), *fastcache.run_trees(scope, programs)]
+    launcher = compiled_launcher(sys.executable, entry_script())  # launcher_command's
+    trees = [*gencache.code_trees(), *fastcache.run_trees(scope, [*programs, launcher])]
     return [*fastcache.context_lines(scope, sys.argv[0]), *gencache.inputs_stamp(trees)]

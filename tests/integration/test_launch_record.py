@@ -50,6 +50,11 @@ def record_id(host: Any, name: str) -> str:
 def restart(host: Any, name: str, line: str) -> str:
     """Stop, start, and wait for LINE from this start in the journal; the record's id."""
     host.run(["systemctl", "stop", name])
+    return start(host, name, line)
+
+
+def start(host: Any, name: str, line: str) -> str:
+    """Start, and wait for LINE from this start in the journal; the record's id."""
     cursor = host.run(["journalctl", "-n", "0", "--show-cursor", "-q"]).stdout.split()[-1]
     host.run(["systemctl", "start", name])
     deadline_journal = ""
@@ -166,9 +171,11 @@ def test_a_failed_recorded_start_cleans_up_and_the_next_start_is_full(host: Any,
         wait_journal(host, "rec5.service", "rec rec5")
         host.run(["systemctl", "stop", "rec5"])
         # A record that still matches every input but whose config cannot start: the
-        # recorded start fails as a start does, and undoes itself.
+        # Python launcher's recorded start fails as a start does, and undoes itself (the
+        # compiled launcher has no fast record to go on: it hands the start over).
         host.write_file("/tmp/break_record.py", BREAK_RECORD)
         host.run(["python3", "/tmp/break_record.py", f"{RECORDS}/rec5.record"])
+        host.run(["rm", f"{RECORDS}/rec5.fast"])
         assert host.run(["systemctl", "start", "rec5"], check=False).returncode != 0
         journal = wait_journal(host, "rec5.service", "hostctl launch rec5:")
         assert "Traceback" not in journal
@@ -180,3 +187,32 @@ def test_a_failed_recorded_start_cleans_up_and_the_next_start_is_full(host: Any,
         assert host.run(["test", "-e", f"{RECORDS}/rec5.record"], check=False).returncode == 0
     finally:
         host.run(["systemctl", "stop", "rec5"], check=False)
+
+
+def test_the_compiled_launcher_starts_without_python(host: Any, busybox_ref: str) -> None:
+    """ExecStart= is the compiled launcher (hostctl install built it: the guest has the
+    machine's gcc). With a fast record whose config cannot start, it hands the start to
+    the Python launcher, whose full start cleans up and records again; with the Python
+    launcher's record made unreadable, a recorded start still runs from the fast record
+    (the Python launcher would have made a full start, and a new record)."""
+    declare(host, "rec6", BODY.format(ref=busybox_ref, name="rec6"))
+    fast, record = f"{RECORDS}/rec6.fast", f"{RECORDS}/rec6.record"
+    try:
+        assert "/hostctl-launch." in prop(host, "rec6.service", "ExecStart")
+        host.run(["systemctl", "start", "rec6"])
+        wait_journal(host, "rec6.service", "rec rec6")
+        first = record_id(host, "rec6")
+        host.run(["systemctl", "stop", "rec6"])
+        host.run(["sed", "-i", r's|"args": \[|"args": ["/no/such/program", |', fast])
+        assert "/no/such/program" in host.read_file(fast)
+        second = restart(host, "rec6", "rec rec6")  # runc create failed: a full start
+        assert second != first
+        assert "Traceback" not in host.journal("rec6.service")
+        assert "/no/such/program" not in host.read_file(fast)
+        host.run(["systemctl", "stop", "rec6"])
+        host.run(["sh", "-c", f"printf unreadable > {record}"])  # the same file
+        unreadable = record_id(host, "rec6")
+        assert start(host, "rec6", "rec rec6") == unreadable
+        assert host.read_file(record) == "unreadable"
+    finally:
+        host.run(["systemctl", "stop", "rec6"], check=False)

@@ -13,6 +13,7 @@ import pytest
 from hostctl.api.setup import install_generators, uninstall_generators
 from hostctl.declarations.search import ENV_PATH
 from hostctl.units.gencache import ENV_CACHE
+from hostctl.units.generator import compiled_launcher, entry_script
 
 
 def test_install_writes_the_compiled_generator_once_and_replaces_an_old_link(
@@ -29,6 +30,10 @@ def test_install_writes_the_compiled_generator_once_and_replaces_an_old_link(
         assert not program.is_symlink() and os.access(program, os.X_OK)
         data = program.read_bytes()
         assert data.startswith(b"\x7fELF") and str(fallback).encode() in data
+    # the compiled launcher, where the generator looks for this interpreter's
+    launcher = tmp_path / compiled_launcher(sys.executable, entry_script()).lstrip("/")
+    assert os.access(launcher, os.X_OK) and launcher.read_bytes().startswith(b"\x7fELF")
+    assert os.fsencode(entry_script()) in launcher.read_bytes()
     again = install_generators(tmp_path)
     assert not again.changed and again.links == first.links
     assert uninstall_generators(tmp_path).links == first.links
@@ -43,6 +48,9 @@ def test_without_a_compiler_install_writes_the_lean_script(
     monkeypatch.delenv("CC", raising=False)
     result = install_generators(tmp_path)
     assert not result.compiled and any("no C compiler" in w for w in result.warnings)
+    assert any("units run the Python launcher" in w for w in result.warnings)
+    launcher = tmp_path / compiled_launcher(sys.executable, entry_script()).lstrip("/")
+    assert not launcher.exists()
     for program in result.links:
         assert program.read_text().splitlines()[0] == f"#!{sys.executable} -sSE"
 
