@@ -21,12 +21,12 @@ fi
 # is spent waiting on guests, so the two overlap well on two cores.
 shared_log="$(mktemp /tmp/hostctl-tests-shared_network.XXXXXX)"
 echo "== tests: shared_network in the background (its output follows the other session's)"
-.venv/bin/python -m pytest tests -m shared_network >"$shared_log" 2>&1 &
+.venv/bin/python -m pytest tests -m shared_network --durations=15 >"$shared_log" 2>&1 &
 shared_pid=$!
 trap 'kill -TERM "$shared_pid" 2>/dev/null || true' EXIT INT TERM
 echo "== tests: everything else"
 set +e
-.venv/bin/python -m pytest tests -m "not shared_network"
+.venv/bin/python -m pytest tests -m "not shared_network" --durations=15
 rest_status=$?
 echo "== tests: waiting for the shared_network session (log: $shared_log)"
 wait "$shared_pid"
