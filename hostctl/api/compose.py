@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hostctl.compose.installed import Installed
     from hostctl.compose.project import ComposeProject
     from hostctl.compose.translate import Translation
+    from hostctl.systemd.dbus import Systemd
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,8 @@ def down(name: str, scope: Scope, *, volumes: bool = False, check: bool = False
         systemd.reset_failed(unit.unit)
     if found is None:  # a broken project: its failing unit
         systemd.reset_failed(f"{name}.service")
+    if found is not None and scope is Scope.USER:
+        actions += _stop_user_networks(found, systemd)
     install.remove(path)
     systemd.reload()
     if found is not None:
@@ -232,8 +235,22 @@ def down(name: str, scope: Scope, *, volumes: bool = False, check: bool = False
     return ComposeResult(name, True, tuple(actions))
 
 
+def _stop_user_networks(found: Translation, systemd: Systemd) -> list[str]:
+    """A user's project: stop the units keeping its own networks (their ExecStopPost
+    removes what the network left under the run directory)."""
+    from hostctl.network.holder import unit_name
+
+    owned = [unit_name(network.name) for network in found.networks if not network.external]
+    if owned:
+        systemd.run_jobs([("StopUnit", unit) for unit in owned])
+        for unit in owned:
+            systemd.reset_failed(unit)
+    return [f"stop {unit}" for unit in owned]
+
+
 def _remove_networks(found: Translation, scope: Scope) -> list[str]:
-    """The bridges and address leases of the networks the project owned."""
+    """The bridges and address leases of the networks the project owned (a user's: gone
+    with their units, stopped before)."""
     from hostctl.network import state_dir
     from hostctl.network.defs import bridge_name
     from hostctl.proc import run

@@ -350,14 +350,30 @@ def user_file(name: str, paths: Paths) -> Path | None:
 
 def find_user(name: str, paths: Paths, where: str | None = None) -> Network:
     """A user's declared network NAME (only its own file is read: each user network has
-    namespaces of its own, so their subnets may overlap)."""
+    namespaces of its own, so their subnets may overlap), or a network one of the user's
+    compose projects owns (hostctl.compose.networks)."""
     path = _file(name, paths)
     if path is not None:
         return load(path, user=True)  # which refuses bridge and online
+    owned = user_project_network(name, paths)
+    if owned is not None:
+        return owned
     raise RuntimeFailure(
         f"network {name!r} is not declared", where=where,
         hint=f"write {networks_dir(paths)}/{name}.yaml (an empty file gives defaults), "
              f"or use host, none or bridge")
+
+
+def user_project_network(name: str, paths: Paths) -> Network | None:
+    """User network NAME as one of the user's installed compose projects owns it; None
+    when none does (or NAME cannot name a user network); the project's error when its
+    network is left out."""
+    if not _NAME.fullmatch(name) or name in (*RESERVED, DEFAULT, USER_RESERVED):
+        return None
+    found, problems = _compose_networks(paths, {})
+    if name in problems:
+        raise problems[name]
+    return found.get(name)
 
 
 def find(name: str, paths: Paths, where: str | None = None) -> Network:
