@@ -306,7 +306,8 @@ def _file(name: str, paths: Paths) -> Path | None:
 
 def declared(paths: Paths) -> dict[str, Network]:
     """Every network of the scope by name, checked for clashing subnets and bridge names:
-    the built-in default and /etc/hostctl/networks, or a user's own declarations."""
+    the built-in default and /etc/hostctl/networks, or a user's own declarations; and
+    the networks the installed compose projects own."""
     user = paths.scope is Scope.USER
     found = {} if user else {DEFAULT: builtin()}
     for path in network_files(paths).values():
@@ -315,6 +316,9 @@ def declared(paths: Paths) -> dict[str, Network]:
     if not user:  # a user's networks have namespaces of their own each
         _check_clashes(list(found.values()))
         found.update(_compose_networks(paths, found)[0])
+    else:  # as find_user() finds them: the projects' subnets do not avoid the files'
+        owned = _compose_networks(paths, {})[0]
+        found.update({name: net for name, net in owned.items() if name not in found})
     return found
 
 
