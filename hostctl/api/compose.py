@@ -151,6 +151,8 @@ def _apply(after: Translation, before: Translation | None, scope: Scope, start: 
         return ComposeResult(after.project, changed or bool(gone), actions, diff,
                              ignored=ignored)
     restart = _changed_units(before, after)
+    if scope is Scope.USER:  # the network units first: their restart restarts members
+        restart = [*changed_forwards(before, after), *restart]
     if restart:
         systemd.run_jobs([("TryRestartUnit", unit) for unit in restart])
     states = systemd.states([unit.unit for unit in after.containers])
@@ -194,6 +196,27 @@ def _changed_units(before: Translation | None, after: Translation) -> list[str]:
     old = {unit.unit: unit.container for unit in before.containers}
     return [unit.unit for unit in after.containers
             if unit.unit in old and old[unit.unit] != unit.container]
+
+
+def changed_forwards(before: Translation | None, after: Translation) -> list[str]:
+    """A user's project: the units of its own networks whose forwarded ports (the union
+    of their services' published ports, fixed when pasta starts) are no longer those the
+    project's files give; restarting one restarts its members too (Requires=)."""
+    from hostctl.declarations.model import Port
+    from hostctl.network.holder import Forward, forwards_of, unit_name
+
+    def forwards(found: Translation) -> dict[str, tuple[Forward, ...]]:
+        owned = {network.name for network in found.networks if not network.external}
+        ports: dict[str, list[Port]] = {name: [] for name in owned}
+        for unit in found.containers:
+            if unit.container.network in owned:
+                ports[unit.container.network] += unit.container.ports
+        return {name: forwards_of(published) for name, published in ports.items()}
+
+    if before is None:
+        return []
+    old, new = forwards(before), forwards(after)
+    return [unit_name(name) for name in sorted(new) if name in old and old[name] != new[name]]
 
 
 def project_name(source: Source) -> str:

@@ -607,8 +607,8 @@ def check_combination(settings: Mapping[str, Any]) -> None:
 
 
 # A pod member's settings that belong to the pod (its namespaces are the pod's).
-POD_OWNED = ("network", "networks", "ports", "hostname", "dns", "dns_search", "dns_options",
-             "add_hosts", "shm_size")
+POD_OWNED = ("network", "networks", "network_aliases_by_network", "ports", "hostname", "dns",
+             "dns_search", "dns_options", "add_hosts", "shm_size")
 
 
 def _check_networks(settings: Mapping[str, Any]) -> None:

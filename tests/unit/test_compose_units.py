@@ -224,3 +224,24 @@ def test_record_inputs_name_every_file_a_project_read_or_looked_for(etc: Path,
         assert str(path) in inputs, path
     broken = project(etc, "broken", "services: [")
     assert str(broken / "compose.yaml") in installed.record_inputs(Scope.SYSTEM)
+
+
+def test_an_up_that_changes_a_users_published_ports_restarts_the_networks_unit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pasta's forwards are fixed at the network unit's start: `up` restarts the unit of
+    an own network whose services' published ports changed (not when they did not)."""
+    from hostctl.api.compose import changed_forwards
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    folder = tmp_path / "config/hostctl/compose/mine"
+    folder.mkdir(parents=True)
+    text = "services:\n  a:\n    image: x.io/a:1\n    ports: [{ports}]\n"
+    (folder / "compose.yaml").write_text(text.format(ports='"8080:80"'))
+    before = installed.translation("mine", Scope.USER)
+    (folder / "compose.yaml").write_text(text.format(ports='"8080:80"') + "    init: true\n")
+    same = installed.translation("mine", Scope.USER)
+    (folder / "compose.yaml").write_text(text.format(ports='"8080:80", "8443:443"'))
+    more = installed.translation("mine", Scope.USER)
+    assert changed_forwards(before, same) == []
+    assert changed_forwards(before, more) == ["hostctl-network-mine_default.service"]
+    assert changed_forwards(None, more) == []

@@ -178,6 +178,8 @@ def test_aliases_per_network_in_yaml_and_quadlet() -> None:
      "3:network_aliases_by_network", "a mapping"),
     ("network: front\nnetwork_aliases_by_network: {host: [x]}\n",
      "3:network_aliases_by_network.host", "cannot be one of several networks"),
+    ("pod: web\nnetwork_aliases_by_network: {front: [x]}\n",
+     "3:network_aliases_by_network", "a member of pod web cannot set"),
 ])
 def test_bad_aliases_per_network_name_the_key(text: str, where: str, words: str) -> None:
     with pytest.raises(DeclarationError, match=words) as raised:
