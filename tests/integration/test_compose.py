@@ -347,6 +347,13 @@ def test_a_users_project_on_its_own_network_reaches_by_name_and_publishes(host: 
         script = (f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {srv[0]} 80"
                   " | sed '1,/^\\r*$/d'")
         assert host.run(["nsenter", "-t", pid, "-a", "sh", "-c", script]).stdout == "user-srv\n"
+        # a port added: `up` restarts the network's unit (pasta's forwards) and its members
+        as_user("sh", "-c", f"cat > {USER_SRC}/compose.yaml",
+                input=USER_COMPOSE.replace('["8093:80"]', '["8093:80", "8094:80"]'))
+        done = user_compose("up", "-d", "--user")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"restart {USER_NET_UNIT}" in done.stdout + done.stderr
+        assert fetch(host, "http://127.0.0.1:8094/") == "user-srv\n"
     finally:
         down = user_compose("down", "--user")
     assert down.returncode == 0, down.stderr
