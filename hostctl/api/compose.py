@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hostctl.compose.installed import Installed
     from hostctl.compose.project import ComposeProject
     from hostctl.compose.translate import Translation
+    from hostctl.systemd.dbus import Systemd
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,8 @@ def _apply(after: Translation, before: Translation | None, scope: Scope, start: 
         return ComposeResult(after.project, changed or bool(gone), actions, diff,
                              ignored=ignored)
     restart = _changed_units(before, after)
+    if scope is Scope.USER:  # the network units first: their restart restarts members
+        restart = [*changed_forwards(before, after), *restart]
     if restart:
         systemd.run_jobs([("TryRestartUnit", unit) for unit in restart])
     states = systemd.states([unit.unit for unit in after.containers])
@@ -195,6 +198,27 @@ def _changed_units(before: Translation | None, after: Translation) -> list[str]:
             if unit.unit in old and old[unit.unit] != unit.container]
 
 
+def changed_forwards(before: Translation | None, after: Translation) -> list[str]:
+    """A user's project: the units of its own networks whose forwarded ports (the union
+    of their services' published ports, fixed when pasta starts) are no longer those the
+    project's files give; restarting one restarts its members too (Requires=)."""
+    from hostctl.declarations.model import Port
+    from hostctl.network.holder import Forward, forwards_of, unit_name
+
+    def forwards(found: Translation) -> dict[str, tuple[Forward, ...]]:
+        owned = {network.name for network in found.networks if not network.external}
+        ports: dict[str, list[Port]] = {name: [] for name in owned}
+        for unit in found.containers:
+            if unit.container.network in owned:
+                ports[unit.container.network] += unit.container.ports
+        return {name: forwards_of(published) for name, published in ports.items()}
+
+    if before is None:
+        return []
+    old, new = forwards(before), forwards(after)
+    return [unit_name(name) for name in sorted(new) if name in old and old[name] != new[name]]
+
+
 def project_name(source: Source) -> str:
     """-p, else the name the project's files give (loading them)."""
     return source.name or load_source(source).name
@@ -223,6 +247,8 @@ def down(name: str, scope: Scope, *, volumes: bool = False, check: bool = False
         systemd.reset_failed(unit.unit)
     if found is None:  # a broken project: its failing unit
         systemd.reset_failed(f"{name}.service")
+    if found is not None and scope is Scope.USER:
+        actions += _stop_user_networks(found, systemd)
     install.remove(path)
     systemd.reload()
     if found is not None:
@@ -232,8 +258,22 @@ def down(name: str, scope: Scope, *, volumes: bool = False, check: bool = False
     return ComposeResult(name, True, tuple(actions))
 
 
+def _stop_user_networks(found: Translation, systemd: Systemd) -> list[str]:
+    """A user's project: stop the units keeping its own networks (their ExecStopPost
+    removes what the network left under the run directory)."""
+    from hostctl.network.holder import unit_name
+
+    owned = [unit_name(network.name) for network in found.networks if not network.external]
+    if owned:
+        systemd.run_jobs([("StopUnit", unit) for unit in owned])
+        for unit in owned:
+            systemd.reset_failed(unit)
+    return [f"stop {unit}" for unit in owned]
+
+
 def _remove_networks(found: Translation, scope: Scope) -> list[str]:
-    """The bridges and address leases of the networks the project owned."""
+    """The bridges and address leases of the networks the project owned (a user's: gone
+    with their units, stopped before)."""
     from hostctl.network import state_dir
     from hostctl.network.defs import bridge_name
     from hostctl.proc import run

@@ -91,12 +91,19 @@ def _write_declaration(paths: Paths, name: str, body: dict[str, Any]) -> Path:
 
 def _network_unit(network: str | None, paths: Paths) -> tuple[str, ...]:
     """The unit of the user network NETWORK names, when there is one: the generator makes
-    one for each network declared in ~/.config/hostctl/networks (a file added since the
-    last daemon-reload has none yet, and the launcher says the network is not running)."""
-    from hostctl.network.defs import user_file
+    one for each network declared in ~/.config/hostctl/networks and each one a user's
+    compose project owns (a file added since the last daemon-reload has none yet, and
+    the launcher says the network is not running)."""
+    from hostctl.network.defs import user_file, user_project_network
     from hostctl.network.holder import unit_name
 
-    if paths.scope is not Scope.USER or not network or user_file(network, paths) is None:
+    if paths.scope is not Scope.USER or not network:
+        return ()
+    try:
+        declared = user_file(network, paths) or user_project_network(network, paths)
+    except HostctlError:
+        declared = None  # a project's network left out: the launcher says why
+    if declared is None:
         return ()
     unit = unit_name(network)
     if unit_properties(unit.removesuffix(".service"), paths.scope).get("LoadState") != "loaded":

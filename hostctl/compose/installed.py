@@ -172,18 +172,16 @@ def record_inputs(scope: Scope) -> list[str]:
 
 
 def check_rootless(found: Translation) -> None:
-    """A user's project: its services cannot be on the project's own networks yet (a
-    user network is a holder unit of a declared network file, hostctl.network.holder)."""
-    owned = {network.name for network in found.networks if not network.external}
+    """A user's project: a service joins one network (a user's container has one
+    interface: pasta's, or its user network's holder's). The project's own networks are
+    user networks, each kept by its unit (hostctl.network.holder)."""
     for unit in found.containers:
-        if unit.container.network in owned:
+        if unit.container.networks:
             raise DeclarationError(
-                f"service {unit.service} is on the project network "
-                f"{unit.container.network}, which a user's project cannot have yet",
-                where=unit.container.where("network"),
-                hint="network_mode: bridge (pasta, names do not resolve) or host, an "
-                "external network declared in ~/.config/hostctl/networks, or run the "
-                "project as root")
+                f"service {unit.service} is on {len(unit.container.networks) + 1} "
+                "networks, and a user's container joins one",
+                where=unit.container.where("networks"),
+                hint="put the service on one network, or run the project as root")
 
 
 def find_container(name: str, scope: Scope) -> Container | None:

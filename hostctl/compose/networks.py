@@ -2,16 +2,19 @@
 
 Every network a project owns (not `external`) is a bridge network named as the model
 names it (PROJECT_default, PROJECT_backend or its `name:`), declared by the project
-being installed: no file of its own. A network without `ipam` gets the first free /24 of
-10.90.0.0/16 from the one its name hashes to, so it never overlaps the declared
-networks or an earlier project's (projects in name order). A network whose own subnet
-overlaps another is left out, and starting a member says why.
+being installed: no file of its own. A user's project's networks are user networks
+(hostctl.network.defs.find_user), each kept up by its unit hostctl-network-NAME.service
+(hostctl.network.holder) as a declared user network is. A network without `ipam` gets
+the first free /24 of 10.90.0.0/16 from the one its name hashes to, so it never
+overlaps the declared networks or an earlier project's (projects in name order). A
+network whose own subnet overlaps another is left out, and starting a member says why.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import zlib
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hostctl.errors import DeclarationError, HostctlError
@@ -45,6 +48,23 @@ def project_networks(paths: Paths, taken: dict[str, Network]) -> tuple[dict[str,
             except DeclarationError as err:
                 problems[spec.name] = err
     return found, problems
+
+
+def owned_sources(paths: Paths) -> dict[str, Path]:
+    """Network name -> the first compose file of the project that owns it, for every
+    network the installed projects of PATHS own (a user's: its units' SourcePath=)."""
+    from hostctl.compose.installed import project_names, translation
+
+    found: dict[str, Path] = {}
+    for project in project_names(paths):
+        try:
+            done = translation(project, paths.scope)
+        except HostctlError:
+            continue
+        for spec in done.networks:
+            if not spec.external:
+                found.setdefault(spec.name, done.source)
+    return found
 
 
 def _network(spec: NetworkSpec, others: list[Network]) -> Network:

@@ -258,31 +258,40 @@ def _service_network(reader: ServiceReader, spec: Mapping[str, Any],
     # the first network (highest priority, then the file's order) is eth0: its ports, its
     # default route; the others are `networks`
     order = sorted(joined, key=lambda key: -int((joined[key] or {}).get("priority") or 0))
-    names, aliases = [], [reader.name]
+    names: list[str] = []
+    by_network: list[tuple[str, tuple[str, ...]]] = []
     for index, key in enumerate(order):
         network = networks.get(key)
         if network is None:
             raise reader.error(f"network {key!r} is not declared in the top-level networks",
                                "networks", key)
         names.append(network.name)
-        aliases += _attachment(reader, key, joined[key] or {}, first=index == 0)
+        aliases = _attachment(reader, key, joined[key] or {}, first=index == 0)
+        aliases = [alias for alias in dict.fromkeys(aliases) if alias != reader.name]
+        if aliases:
+            by_network.append((network.name, tuple(aliases)))
     reader.set("network", names[0], "networks")
     if len(names) > 1:
         reader.set("networks", tuple(names[1:]), "networks")
-    for alias in aliases:
-        if not alias or any(c.isspace() or c == "#" for c in alias):
-            raise reader.error(f"{alias!r} cannot be a host name", "networks")
-    reader.set("network_aliases", tuple(dict.fromkeys(aliases)), "networks")
+    # the service's name on every network it joins (the container's own name is its
+    # member name), an alias given under one network on that network only, as compose does
+    reader.set("network_aliases", (reader.name,), "networks")
+    if by_network:
+        reader.set("network_aliases_by_network", tuple(by_network), "networks")
 
 
 def _attachment(reader: ServiceReader, key: str, options: Mapping[str, Any],
                 first: bool) -> list[str]:
-    """The aliases of the service's attachment to network KEY (on every network of the
-    container: hostctl's aliases are not per network); its static address, on the first."""
+    """The aliases of the service's attachment to network KEY (on that network only);
+    its static address, on the first."""
     aliases = []
     for option, value in options.items():
         if option == "aliases":
             aliases += [str(alias) for alias in value or ()]
+            for alias in aliases:
+                if not alias or any(c.isspace() or c == "#" for c in alias):
+                    raise reader.error(f"{alias!r} cannot be a host name",
+                                       "networks", key, "aliases")
         elif option == "priority":
             continue  # the order of the networks
         elif option in ("ipv4_address", "ipv6_address"):

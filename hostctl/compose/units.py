@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hostctl.compose import installed
 from hostctl.compose.translate import Translation
 from hostctl.errors import HostctlError
 from hostctl.paths import Scope, for_scope
-from hostctl.units.build import Generated
+from hostctl.units.build import Generated, user_network
 from hostctl.units.render import Program, render_failed_unit, render_health_units, render_unit
+
+if TYPE_CHECKING:
+    from hostctl.declarations.model import Container
 
 Report = Callable[[str], None]
 
@@ -28,9 +32,12 @@ def boot_target(scope: Scope) -> str:
 
 
 def project_units(scope: Scope, hostctl_bin: Program, report: Report,
-                  taken: set[str]) -> list[Generated]:
+                  taken: set[str], members: dict[str, list[Container]] | None = None
+                  ) -> list[Generated]:
     """Every installed project's units; a unit name in TAKEN (a declaration's) is not
-    overwritten: the clash is reported."""
+    overwritten: the clash is reported. A user's containers on a user network (their
+    project's own, or a declared one) require its unit and are added to MEMBERS[network]
+    (whose ports the network's unit forwards: hostctl.units.build)."""
     paths = for_scope(scope)
     units: list[Generated] = []
     for name in installed.project_names(paths):
@@ -43,7 +50,8 @@ def project_units(scope: Scope, hostctl_bin: Program, report: Report,
             continue
         for message in found.ignored:
             report(f"compose project {name}: {message[0]} is ignored: {message[1]}")
-        made = _project(found, scope, hostctl_bin, report, taken)
+        made = _project(found, scope, hostctl_bin, report, taken,
+                        members if members is not None else {})
         links = (f"{boot_target(scope)}.wants/{found.target}",) if project.enabled else ()
         units += made
         written = {unit.unit_name for unit in made}
@@ -53,7 +61,7 @@ def project_units(scope: Scope, hostctl_bin: Program, report: Report,
 
 
 def _project(found: Translation, scope: Scope, hostctl_bin: Program, report: Report,
-             taken: set[str]) -> list[Generated]:
+             taken: set[str], members: dict[str, list[Container]]) -> list[Generated]:
     state_dir = for_scope(scope).state
     units = []
     for unit in found.containers:
@@ -62,8 +70,15 @@ def _project(found: Translation, scope: Scope, hostctl_bin: Program, report: Rep
             report(f"compose project {found.project}: {unit.unit} is declared elsewhere "
                    "already; the compose service is left out")
             continue
+        requires: tuple[str, ...] = ()
+        network = user_network(scope, container)
+        if network is not None:
+            from hostctl.network.holder import unit_name as network_unit
+
+            members.setdefault(network, []).append(container)
+            requires = (network_unit(network),)
         text = render_unit(container, hostctl_bin=hostctl_bin, scope=scope,
-                           state_dir=state_dir)
+                           state_dir=state_dir, requires=requires)
         links = (f"{container.name}.service",) if container.service_name else ()
         units.append(Generated(unit.unit, text, links))
         units += [Generated(name, health) for name, health in

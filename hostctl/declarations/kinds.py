@@ -31,6 +31,7 @@ class Kind(StrEnum):
     PLATFORM = "platform"  # os/arch[/variant]
     NETWORK = "network"  # host, none, bridge or a network name
     NETWORKS = "networks"  # a list of network names (bridge or declared networks)
+    NETWORK_ALIASES = "network_aliases"  # NETWORK -> a list of host names
     CAPS = "caps"  # a list of capabilities, normalised to CAP_X (or ALL)
     VOLUMES = "volumes"  # a list of SRC:DST[:OPTIONS]
     TMPFS = "tmpfs"  # a list of DST[:OPTIONS]
@@ -81,6 +82,7 @@ KIND_DOC_TYPE: Mapping[Kind, str] = {
     Kind.PLATFORM: "str (os/arch[/variant])",
     Kind.NETWORK: "str (host | none | bridge | NAME)",
     Kind.NETWORKS: "list[str] (bridge | NAME)",
+    Kind.NETWORK_ALIASES: "map[str, list[str]] (NETWORK: [host names])",
     Kind.CAPS: "list[str] (capabilities)",
     Kind.VOLUMES: "list[str] (SRC:DST[:OPTIONS])",
     Kind.TMPFS: "list[str] (DST[:OPTIONS])",
@@ -128,6 +130,7 @@ KIND_ANSIBLE_TYPE: Mapping[Kind, str] = {
     Kind.PLATFORM: "str",
     Kind.NETWORK: "str",
     Kind.NETWORKS: "list",
+    Kind.NETWORK_ALIASES: "dict",
     Kind.CAPS: "list",
     Kind.VOLUMES: "list",
     Kind.TMPFS: "list",

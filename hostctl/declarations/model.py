@@ -180,12 +180,13 @@ class Container:
     int | None; labels/annotations Pairs; secrets tuple[Secret, ...]; network str
     ("host", "none", "bridge" or a network name); networks tuple[str, ...] (more
     networks, eth1...: bridge or network names); network_aliases tuple[str, ...]
-    (host names); ports tuple[Port, ...]; dns
-    tuple[str, ...] (IP addresses); dns_search tuple[str, ...] (domains); dns_options
-    tuple[str, ...] (resolv.conf options); add_hosts Pairs (name, IP address or
-    "host-gateway"); runtime Runtime; platform str | None ("os/arch[/variant]"); pull
-    Pull; build Build | None; pod str | None (a pod's name); start_with_pod bool;
-    unit/service/install Directives.
+    (host names, on every named network); network_aliases_by_network tuple[tuple[str,
+    tuple[str, ...]], ...] ((network, host names): on that network only); ports
+    tuple[Port, ...]; dns tuple[str, ...] (IP addresses); dns_search tuple[str, ...]
+    (domains); dns_options tuple[str, ...] (resolv.conf options); add_hosts Pairs
+    (name, IP address or "host-gateway"); runtime Runtime; platform str | None
+    ("os/arch[/variant]"); pull Pull; build Build | None; pod str | None (a pod's name);
+    start_with_pod bool; unit/service/install Directives.
     """
 
     name: str
@@ -252,6 +253,8 @@ class Container:
     network: str = DEFAULTS["network"]
     networks: tuple[str, ...] = DEFAULTS["networks"]
     network_aliases: tuple[str, ...] = DEFAULTS["network_aliases"]
+    network_aliases_by_network: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULTS[
+        "network_aliases_by_network"]
     ip: str | None = DEFAULTS["ip"]
     ip6: str | None = DEFAULTS["ip6"]
     ports: tuple[Port, ...] = DEFAULTS["ports"]
@@ -287,6 +290,12 @@ class Container:
             return origin
         line = dict(self.locations).get(key)
         return f"{self.source}:{line}:{key}" if line else f"{self.source}:{key}"
+
+    def aliases_on(self, network: str) -> tuple[str, ...]:
+        """The names besides its own the container has on NETWORK: `network_aliases`,
+        then NETWORK's `network_aliases_by_network`."""
+        more = dict(self.network_aliases_by_network).get(network, ())
+        return tuple(dict.fromkeys((*self.network_aliases, *more)))
 
     @property
     def unit_name(self) -> str:

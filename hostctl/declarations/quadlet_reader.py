@@ -241,6 +241,7 @@ class _Reader:
             self.found.pop(setting.key, None)  # an empty assignment resets, as in systemd
             if setting.key == "network":
                 self.found.pop("networks", None)
+                self.found.pop("network_aliases_by_network", None)
             return
         if setting.key == "log_driver" and unquote(value) == "k8s-file":
             raise Invalid("LogDriver=k8s-file is not supported",
@@ -249,8 +250,11 @@ class _Reader:
         if setting.kind is Kind.POD:
             value = _pod_ref(unquote(value))
             self.refs.append(("pod", value, f"{path}:{entry.line}:{entry.key}"))
-        if setting.kind is Kind.NETWORK and unquote(value).endswith(".network"):
-            value = quadlet_values.network_ref(unquote(value))
+        aliases: tuple[str, ...] = ()
+        if setting.kind is Kind.NETWORK:
+            value, aliases = quadlet_values.network_options(unquote(value))
+        if setting.kind is Kind.NETWORK and value.endswith(".network"):
+            value = quadlet_values.network_ref(value)
         if setting.kind is Kind.IMAGE and unquote(value).endswith(".image"):
             self._image_ref(unquote(value), f"{path}:{entry.line}:{entry.key}")
             self.lines["image"] = f"{path}:{entry.line}:{entry.key}"
@@ -271,6 +275,12 @@ class _Reader:
             setting = BY_KEY["networks"]  # a second Network=: one more network, as podman's
         self._setting(setting, value, path)
         self.lines[setting.key] = f"{path}:{entry.line}:{entry.key}"
+        if aliases:  # Network=NAME:alias=A: names on NAME only
+            key = "network_aliases_by_network"
+            known = dict(self.found.get(key, ()))
+            known[value] = tuple(dict.fromkeys((*known.get(value, ()), *aliases)))
+            self.found[key] = tuple(known.items())
+            self.lines[key] = f"{path}:{entry.line}:{entry.key}"
 
     def _setting(self, setting: Setting, value: str, path: Path) -> None:
         set_value(self.found, setting, value, path)

@@ -42,13 +42,30 @@ def volume_name(source: str) -> str:
     return name
 
 
+def network_options(value: str) -> tuple[str, tuple[str, ...]]:
+    """Network=NAME[:alias=A,alias=B] (podman's form): NAME, and the aliases the
+    container has on that network only; the other options are refused."""
+    name, colon, options = value.partition(":")
+    if not colon:
+        return value, ()
+    aliases: list[str] = []
+    for option in options.split(","):
+        key, equals, item = option.partition("=")
+        if key != "alias" or not equals:
+            raise Invalid(f"network option {option!r} is not supported",
+                          "Network=NAME:alias=A,alias=B (IP= and IP6= give the first "
+                          "network's addresses)")
+        aliases.append(values.parse_hostname(item))
+    if name in values.NETWORK_MODES:
+        raise Invalid(f"aliases on network {name}",
+                      "names are listed on declared networks only")
+    return name, tuple(dict.fromkeys(aliases))
+
+
 def network_ref(value: str) -> str:
     """Network=NAME.network: the network NAME.network declares (hostctl.network.quadlet),
     which hostctl calls NAME."""
     name = value.removesuffix(".network")
-    if ":" in name:
-        raise Invalid(f"network options in {value!r} are not supported",
-                      "give NAME.network alone")
     if "@" in name:
         raise Invalid(f"{value!r} is a template network", "hostctl has no network templates")
     values.parse_network(name)

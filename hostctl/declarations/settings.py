@@ -453,8 +453,9 @@ SETTINGS: tuple[Setting, ...] = (
         help="More networks the container joins besides `network` (rootful; bridge or "
         "declared networks): eth1, eth2, ... in this order, `network` being eth0. Ports are "
         "published and the default route goes through `network`; the container's name and "
-        "`network_aliases` are in every network's members' /etc/hosts. Quadlet: the second "
-        "and later Network= lines.",
+        "`network_aliases` are in every network's members' /etc/hosts "
+        "(`network_aliases_by_network`: on one network only). Quadlet: the second and later "
+        "Network= lines.",
         maps_to="one more interface (CNI bridge plugin) per network in the container's "
         "namespace", example="[backend]",
     ),
@@ -464,6 +465,15 @@ SETTINGS: tuple[Setting, ...] = (
         "members' /etc/hosts list them with its address (a compose service's name).",
         maps_to="/etc/hosts of the network's other members", quadlet="NetworkAlias",
         example="[db, database]",
+    ),
+    Setting(
+        key="network_aliases_by_network", kind=Kind.NETWORK_ALIASES, default=(),
+        help="More names the container is known by on one of its named networks only "
+        "(`network` or one of `networks`): only that network's other members' /etc/hosts "
+        "list them (a compose service's networks.NET.aliases). Quadlet: "
+        "Network=NAME:alias=A,alias=B.",
+        maps_to="/etc/hosts of that network's other members",
+        example="{backend: [db, primary]}",
     ),
     Setting(
         key="ip", kind=Kind.IPV4,

@@ -607,16 +607,14 @@ def check_combination(settings: Mapping[str, Any]) -> None:
 
 
 # A pod member's settings that belong to the pod (its namespaces are the pod's).
-POD_OWNED = ("network", "networks", "ports", "hostname", "dns", "dns_search", "dns_options",
-             "add_hosts", "shm_size")
+POD_OWNED = ("network", "networks", "network_aliases_by_network", "ports", "hostname", "dns",
+             "dns_search", "dns_options", "add_hosts", "shm_size")
 
 
 def _check_networks(settings: Mapping[str, Any]) -> None:
     more = settings.get("networks", ())
-    if not more:
-        return
     first = settings.get("network", "bridge")
-    if first in NETWORK_MODES and first != "bridge":
+    if more and first in NETWORK_MODES and first != "bridge":
         raise Conflict("networks", f"network: {first} with more networks",
                        "give `network:` a bridge network, or drop `networks:`")
     seen = {first}
@@ -624,6 +622,15 @@ def _check_networks(settings: Mapping[str, Any]) -> None:
         if name in seen:
             raise Conflict("networks", f"network {name} is joined twice", "keep one")
         seen.add(name)
+    for name, _ in settings.get("network_aliases_by_network", ()):
+        if name not in seen:
+            raise Conflict("network_aliases_by_network",
+                           f"aliases on network {name}, which the container does not join",
+                           "name `network` or one of `networks`")
+        if name in NETWORK_MODES:
+            raise Conflict("network_aliases_by_network", f"aliases on network {name}",
+                           "names are listed on declared networks only, not on "
+                           f"{name}: drop them or join a declared network")
 
 
 def _check_pod_member(settings: Mapping[str, Any]) -> None:

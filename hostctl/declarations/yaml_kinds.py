@@ -134,6 +134,24 @@ def _read_hosts(node: Node, context: Context, setting: Setting) -> Pairs:
     return tuple(_list(values.parse_host_entry)(node, context, setting))
 
 
+def _read_network_aliases(node: Node, context: Context, setting: Setting
+                          ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """NETWORK: [NAME, ...] (one name alone counts as a list of one)."""
+    if not isinstance(node, MappingNode):
+        raise type_error(node, context, setting.key, "a mapping of network: [names]")
+    result = []
+    for network, name_node, value_node in pairs(node, context, setting.key):
+        label = f"{setting.key}.{network}"
+        try:
+            values.parse_joined_network(network)
+        except Invalid as err:
+            raise context.invalid(name_node, label, err) from None
+        names = [checked(item, context, item_label, values.parse_hostname)
+                 for item_label, item in _items(value_node, context, label)]
+        result.append((network, tuple(dict.fromkeys(names))))
+    return tuple(result)
+
+
 def _read_secrets(node: Node, context: Context, setting: Setting) -> tuple[Secret, ...]:
     result = []
     for label, item in _items(node, context, setting.key):
@@ -265,6 +283,7 @@ READERS: dict[Kind, Reader] = {
     Kind.PLATFORM: _scalar(values.parse_platform),
     Kind.NETWORK: _scalar(values.parse_network),
     Kind.NETWORKS: _list(values.parse_joined_network),
+    Kind.NETWORK_ALIASES: _read_network_aliases,
     Kind.CAPS: _list(values.parse_capability),
     Kind.VOLUMES: _list(values.parse_volume),
     Kind.TMPFS: _list(values.parse_tmpfs),

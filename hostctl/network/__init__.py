@@ -319,7 +319,7 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
         with members.locked():
             members.add(peers.Member(container.name, tuple(attachment.addresses()),
                                      _hosts_file(paths, container.name),
-                                     container.network_aliases))
+                                     container.aliases_on(attachment.network)))
             peers.refresh_all(members)
 
 
@@ -378,7 +378,7 @@ def for_record(container: Container, paths: Paths
     part = replay.for_record(attachment, network, paths,
                              _attachment_file(paths, container.name),
                              _hosts_file(paths, container.name),
-                             container.network_aliases)
+                             container.aliases_on(network.name))
     if part is None:
         return None
     return (part, *replay.inputs(network, paths))

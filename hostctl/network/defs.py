@@ -306,7 +306,8 @@ def _file(name: str, paths: Paths) -> Path | None:
 
 def declared(paths: Paths) -> dict[str, Network]:
     """Every network of the scope by name, checked for clashing subnets and bridge names:
-    the built-in default and /etc/hostctl/networks, or a user's own declarations."""
+    the built-in default and /etc/hostctl/networks, or a user's own declarations; and
+    the networks the installed compose projects own."""
     user = paths.scope is Scope.USER
     found = {} if user else {DEFAULT: builtin()}
     for path in network_files(paths).values():
@@ -315,6 +316,9 @@ def declared(paths: Paths) -> dict[str, Network]:
     if not user:  # a user's networks have namespaces of their own each
         _check_clashes(list(found.values()))
         found.update(_compose_networks(paths, found)[0])
+    else:  # as find_user() finds them: the projects' subnets do not avoid the files'
+        owned = _compose_networks(paths, {})[0]
+        found.update({name: net for name, net in owned.items() if name not in found})
     return found
 
 
@@ -350,14 +354,30 @@ def user_file(name: str, paths: Paths) -> Path | None:
 
 def find_user(name: str, paths: Paths, where: str | None = None) -> Network:
     """A user's declared network NAME (only its own file is read: each user network has
-    namespaces of its own, so their subnets may overlap)."""
+    namespaces of its own, so their subnets may overlap), or a network one of the user's
+    compose projects owns (hostctl.compose.networks)."""
     path = _file(name, paths)
     if path is not None:
         return load(path, user=True)  # which refuses bridge and online
+    owned = user_project_network(name, paths)
+    if owned is not None:
+        return owned
     raise RuntimeFailure(
         f"network {name!r} is not declared", where=where,
         hint=f"write {networks_dir(paths)}/{name}.yaml (an empty file gives defaults), "
              f"or use host, none or bridge")
+
+
+def user_project_network(name: str, paths: Paths) -> Network | None:
+    """User network NAME as one of the user's installed compose projects owns it; None
+    when none does (or NAME cannot name a user network); the project's error when its
+    network is left out."""
+    if not _NAME.fullmatch(name) or name in (*RESERVED, DEFAULT, USER_RESERVED):
+        return None
+    found, problems = _compose_networks(paths, {})
+    if name in problems:
+        raise problems[name]
+    return found.get(name)
 
 
 def find(name: str, paths: Paths, where: str | None = None) -> Network:

@@ -179,7 +179,7 @@ def _fork_holder(network: defs.Network, lock: Path) -> int:
     pid, said = fork_holder(lambda: _setup(network, lock))
     if said != "ok":
         raise RuntimeFailure(f"cannot set up network {network.name}'s namespaces: {said}",
-                             where=str(network.source),
+                             where=str(network.source or f"network {network.name}"),
                              hint="check user.max_user_namespaces, the user's /etc/subuid "
                                   "range and that iproute2 and iptables are installed")
     return pid

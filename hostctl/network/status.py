@@ -59,7 +59,8 @@ def _info(network: defs.Network, attachments: list[cni.Attachment],
 
 def list_networks(paths: Paths) -> list[NetworkInfo]:
     """Every network of the scope with the containers attached now (a user's: the ones
-    declared in ~/.config/hostctl/networks; its `bridge` is pasta's, not listed)."""
+    declared in ~/.config/hostctl/networks and its compose projects' own; its `bridge` is
+    pasta's, not listed)."""
     attachments = _attachments(paths)
     return [_info(n, attachments, False) for n in defs.declared(paths).values()]
 

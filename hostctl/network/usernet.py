@@ -162,7 +162,7 @@ def attach(container: Container, pid: int, paths: Paths) -> None:
     with members.locked():
         members.add(peers.Member(container.name, tuple(attached.addresses()),
                                  _hosts_file(paths, container.name),
-                                 container.network_aliases))
+                                 container.aliases_on(network.name)))
         peers.refresh_all(members)
 
 

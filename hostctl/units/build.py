@@ -193,11 +193,12 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
             requires=tuple(dict.fromkeys(volumes[v.source].unit_name for v in pod.volumes
                                          if v.kind is VolumeKind.VOLUME
                                          and v.source in volumes))), links))
-    if scope is Scope.USER:
-        units += _user_networks(paths, members, hostctl_bin)
     from hostctl.compose.units import project_units
 
-    units += project_units(scope, hostctl_bin, report, {unit.unit_name for unit in units})
+    units += project_units(scope, hostctl_bin, report, {unit.unit_name for unit in units},
+                           members)
+    if scope is Scope.USER:
+        units += _user_networks(paths, members, hostctl_bin)
     if scope is Scope.USER and units:
         units.append(Generated(NETWORK_WAIT_UNIT, render_network_wait(python=sys.executable)))
     return _drop_clashing_aliases(units, report)
@@ -206,19 +207,21 @@ def build(scope: Scope, searched: list[Path], hostctl_bin: Program, report: Repo
 def _user_networks(paths: Paths, members: dict[str, list[Container]], hostctl_bin: Program
                    ) -> list[Generated]:
     """A user's network units: every declared network (`hostctl run --network` may use
-    one), each forwarding its MEMBERS' ports. (hostctl.network is imported only here and
-    in user_network(): a system scope's render, compose projects' included, needs none
-    of it.)"""
+    one) and every network the user's compose projects own, each forwarding its MEMBERS'
+    ports. (hostctl.network is imported only here and in user_network(): a system
+    scope's render, compose projects' included, needs none of it.)"""
+    from hostctl.compose.networks import owned_sources
     from hostctl.network.defs import network_files, user_file
     from hostctl.network.holder import forwards_of
     from hostctl.network.holder import unit_name as network_unit_name
 
-    for network_name in network_files(paths):
-        if user_file(network_name, paths) is not None:
+    owned = owned_sources(paths)
+    for network_name in [*network_files(paths), *owned]:
+        if user_file(network_name, paths) is not None or network_name in owned:
             members.setdefault(network_name, [])
     units = []
     for network, containers in sorted(members.items()):
-        source = user_file(network, paths)
+        source = user_file(network, paths) or owned.get(network)
         assert source is not None  # user_network() found it
         forwards = forwards_of([port for c in containers for port in c.ports])
         units.append(Generated(network_unit_name(network), render_user_network(
@@ -382,18 +385,24 @@ def _check_health_names(container: Container, found: dict[str, Path]) -> None:
 
 
 def user_network(scope: Scope, container: Container) -> str | None:
-    """The declared user network CONTAINER is a member of, None for host, none, bridge
-    (pasta), a system container or a network without a file (its start reports that)."""
+    """The user network CONTAINER is a member of (declared, or a user's compose project's
+    own), None for host, none, bridge (pasta), a system container or a network no file
+    or project declares (its start reports that)."""
     if scope is not Scope.USER:
         return None
     from hostctl.network.defs import DEFAULT as DEFAULT_NETWORK
-    from hostctl.network.defs import user_file
+    from hostctl.network.defs import user_file, user_project_network
 
     if container.network in ("host", "none", DEFAULT_NETWORK):
         return None
-    if user_file(container.network, for_scope(scope)) is None:
-        return None
-    return container.network
+    paths = for_scope(scope)
+    if user_file(container.network, paths) is not None:
+        return container.network
+    try:
+        owned = user_project_network(container.network, paths)
+    except HostctlError:
+        return None  # left out: the start reports why
+    return container.network if owned is not None else None
 
 
 def _warn_system_targets(

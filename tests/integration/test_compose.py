@@ -1,7 +1,9 @@
 """A compose project run as systemd units in a real test host: web + db + cache, db with
 a health check that web waits for (service_healthy), names, a published port, a secret,
-a named volume, web on two networks (db on `back` only, cache on `default` only);
-reboot; a broken compose file; `down` (and what it keeps)."""
+a named volume, web on two networks (db on `back` only, cache on `default` only), an
+alias per network (web's `api` on `back` only, cache's `kv` on `default`); reboot; a
+broken compose file; `down` (and what it keeps); a user's (rootless) project of two
+services on its own network."""
 
 from __future__ import annotations
 
@@ -62,6 +64,8 @@ services:
     environment:
       NOTE: ${{GREETING:-unset}}
     ports: ["6380:6379"]
+    networks:
+      default: {{aliases: [kv]}}
 networks:
   back: {{}}
 volumes:
@@ -139,7 +143,7 @@ def test_services_reach_each_other_by_name_and_ports_answer(host: Any) -> None:
     assert fetch(host, "http://127.0.0.1:8080/") == "hello-compose\n"
     assert fetch(host, "http://192.0.2.2:8080/db").split()[1:] == ["shop-db-1", "db"]
     cache = fetch(host, "http://192.0.2.2:8080/cache").split()
-    assert cache[1:] == ["shop-cache-1", "cache"]
+    assert cache[1:] == ["shop-cache-1", "cache", "kv"]
     assert get(host, "shop-web-1", cache[0], 6379).stdout == "cache\n"
     # web is on default and back; db on back only, cache on default only
     db = fetch(host, "http://192.0.2.2:8080/db").split()[0]
@@ -148,8 +152,15 @@ def test_services_reach_each_other_by_name_and_ports_answer(host: Any) -> None:
     assert in_container(host, "shop-cache-1", "sh", "-c", probe, check=False).stdout == ""
     assert "\tshop-web-1 web api\n" in in_container(host, "shop-db-1", "cat",
                                                    "/etc/hosts").stdout
-    assert "\tshop-db-1 db\n" not in in_container(host, "shop-cache-1", "cat",
-                                                   "/etc/hosts").stdout
+    cache_hosts = in_container(host, "shop-cache-1", "cat", "/etc/hosts").stdout
+    assert "\tshop-db-1 db\n" not in cache_hosts
+    # web's alias api is given on back: db (on back) resolves it, cache (on default) not,
+    # though both resolve web by its service name
+    assert "\tshop-web-1 web\n" in cache_hosts
+    api = in_container(host, "shop-db-1", "getent", "hosts", "api").stdout.split()
+    assert api[1:] == ["shop-web-1", "web", "api"]
+    assert in_container(host, "shop-cache-1", "getent", "hosts", "api",
+                        check=False).returncode != 0
     logs = compose(host, "logs", "db").stdout
     assert "db ready" in logs and "shop-db-1" in logs
 
@@ -175,10 +186,10 @@ def test_restart_takes_the_recorded_start_until_a_project_file_changes(host: Any
     assert record_id(host, "shop-cache-1") == first  # the recorded start wrote nothing
     assert fetch(host, "http://127.0.0.1:6380/note") == "hello-compose\n"
     # web requires cache, so systemd restarted it too (in full: two networks); the name
-    # cache still leads to the replayed address
+    # cache and its alias kv on default (the record's) still lead to the replayed address
     assert wait_for(host, "shop-web.service", "active") == "active"
     cache = fetch(host, "http://192.0.2.2:8080/cache").split()
-    assert cache[1:] == ["shop-cache-1", "cache"]
+    assert cache[1:] == ["shop-cache-1", "cache", "kv"]
     assert get(host, "shop-web-1", cache[0], 6379).stdout == "cache\n"
     assert record_id(host, "shop-web-1") == ""  # on two networks: no record
     dotenv = "/etc/hostctl/compose/shop/.env"
@@ -284,3 +295,68 @@ def test_ansible_module_is_idempotent_with_check_mode_and_diff(host: Any) -> Non
     assert prop(host, "tiny-one.service", "LoadState") == "not-found"
     assert host.run(["test", "-e", "/var/lib/hostctl/volumes/tiny_keep"],
                     check=False).returncode != 0  # remove_volumes: down -v
+
+
+USER = "alice"
+USER_SRC = f"/home/{USER}/pair"
+USER_COMPOSE = f"""\
+services:
+  srv:
+    image: {netguest.IMAGE}
+    command: ["sh", "-c", "mkdir -p /www; echo user-srv > /www/index.html;
+      exec httpd -f -p 80 -h /www"]
+    stop_signal: SIGKILL
+    ports: ["8093:80"]
+  cli:
+    image: {netguest.IMAGE}
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+"""
+USER_NET_UNIT = "hostctl-network-pair_default.service"
+
+
+def test_a_users_project_on_its_own_network_reaches_by_name_and_publishes(host: Any) -> None:
+    """Last (it adds a user): alice's project `pair` runs rootless on its own network
+    pair_default, a user network whose unit `up` starts with the services: cli finds srv
+    by name and reaches it, srv's published port answers; `down` stops the network's
+    unit and its pasta."""
+    uid = host.lingering_user(USER)
+    netguest.start_registry(host)  # alice pulls the image; the reboot ended the registry
+
+    def as_user(*argv: str, check: bool = True, input: str | None = None) -> Any:
+        return host.run(["runuser", "-u", USER, "--", "env", f"XDG_RUNTIME_DIR=/run/user/{uid}",
+                         *argv], check=check, input=input)
+
+    def user_compose(*args: str) -> Any:
+        return as_user("sh", "-c", f"cd {USER_SRC} && exec {HOSTCTL} compose "
+                       + " ".join(args), check=False)
+
+    as_user("mkdir", "-p", USER_SRC)
+    as_user("sh", "-c", f"cat > {USER_SRC}/compose.yaml", input=USER_COMPOSE)
+    try:
+        done = user_compose("up", "-d", "--user")
+        assert done.returncode == 0, (done.stdout + done.stderr
+                                      + host.sh("journalctl --no-pager -n 60").stdout)
+        assert as_user("systemctl", "--user", "is-active", USER_NET_UNIT,
+                       check=False).stdout.strip() == "active"
+        assert fetch(host, "http://127.0.0.1:8093/") == "user-srv\n"
+        pid = as_user("systemctl", "--user", "show", "-P", "MainPID",
+                      "pair-cli.service").stdout.strip()
+        srv = host.run(["nsenter", "-t", pid, "-a", "getent", "hosts", "srv"]).stdout.split()
+        assert srv[1:] == ["pair-srv-1", "srv"]
+        script = (f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {srv[0]} 80"
+                  " | sed '1,/^\\r*$/d'")
+        assert host.run(["nsenter", "-t", pid, "-a", "sh", "-c", script]).stdout == "user-srv\n"
+        # a port added: `up` restarts the network's unit (pasta's forwards) and its members
+        as_user("sh", "-c", f"cat > {USER_SRC}/compose.yaml",
+                input=USER_COMPOSE.replace('["8093:80"]', '["8093:80", "8094:80"]'))
+        done = user_compose("up", "-d", "--user")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"restart {USER_NET_UNIT}" in done.stdout + done.stderr
+        assert fetch(host, "http://127.0.0.1:8094/") == "user-srv\n"
+    finally:
+        down = user_compose("down", "--user")
+    assert down.returncode == 0, down.stderr
+    assert as_user("systemctl", "--user", "show", "-P", "LoadState",
+                   USER_NET_UNIT).stdout.strip() == "not-found"
+    assert host.sh(f"pgrep -u {USER} '^pass?t' || true").stdout.strip() == ""

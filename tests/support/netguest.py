@@ -99,8 +99,9 @@ def image() -> ImageSpec:
     return busybox_image(extra_layers=(Layer(tuple(entries)),))
 
 
-def serve_image(host: TestHost) -> None:
-    """Start the guest's registry and push the busybox image to it."""
+def start_registry(host: Any) -> None:
+    """Start the guest's registry (a transient unit: gone after a reboot; its storage
+    stays) and wait until it answers."""
     host.write_file("/etc/test-registry.yml", REGISTRY_CONFIG)
     host.run(["systemd-run", "--unit", "test-registry", "docker-registry", "serve",
               "/etc/test-registry.yml"])
@@ -109,6 +110,11 @@ def serve_image(host: TestHost) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(host.journal("test-registry"))
         time.sleep(0.1)
+
+
+def serve_image(host: TestHost) -> None:
+    """Start the guest's registry and push the busybox image to it."""
+    start_registry(host)
     host.run(["sh", "-c", 'cd "$1" && exec "$2" -c "$3"', "push", CHECKOUT,
               sys.executable, PUSH])
 

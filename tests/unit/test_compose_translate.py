@@ -119,7 +119,9 @@ def test_service_settings() -> None:
     assert web.cpus == 0.5 and web.memory == 268435456
     assert directive(web, "service", "MemoryLow") == ("67108864",)
     assert directive(web, "service", "CPUWeight") == ("25",)
-    assert web.network == "shop_default" and web.network_aliases == ("web", "www")
+    assert web.network == "shop_default" and web.network_aliases == ("web",)
+    assert web.network_aliases_by_network == (("shop_default", ("www",)),)
+    assert web.aliases_on("shop_default") == ("web", "www")
     assert ("com.docker.compose.service", "web") in web.labels
     assert db.health_cmd == ("CMD-SHELL", "test -e /ready")
     assert (db.health_interval, db.health_timeout, db.health_retries,
@@ -181,7 +183,7 @@ def test_missing_dependency_and_optional_one() -> None:
         translate(FakeProject(model))
 
 
-def test_several_networks_first_by_priority_aliases_on_all() -> None:
+def test_several_networks_first_by_priority_aliases_per_network() -> None:
     model = web_db_cache()
     model["networks"]["back"] = {}
     model["networks"]["front"] = {}
@@ -194,10 +196,24 @@ def test_several_networks_first_by_priority_aliases_on_all() -> None:
     web = of(result, "shop-web-1")
     assert web.network == "shop_back"
     assert web.networks == ("shop_default", "shop_front")
-    assert web.network_aliases == ("web", "api", "www")
+    # the service's name on every network; an alias given under one network on that one
+    assert web.network_aliases == ("web",)
+    assert web.network_aliases_by_network == (("shop_back", ("api",)),
+                                              ("shop_default", ("www",)))
+    assert web.aliases_on("shop_back") == ("web", "api")
+    assert web.aliases_on("shop_default") == ("web", "www")
+    assert web.aliases_on("shop_front") == ("web",)
     assert (web.ip, web.ip6) == ("10.89.3.7", "fd00:89::7")
     assert web.where("ip") == f"{FILE}:7: services.web.networks.back.ipv4_address"
     assert of(result, "shop-db-1").networks == ()
+
+
+def test_an_alias_that_is_not_a_host_name_names_its_network() -> None:
+    model = web_db_cache()
+    model["services"]["web"]["networks"] = {"default": {"aliases": ["w w"]}}
+    with pytest.raises(DeclarationError, match="cannot be a host name") as caught:
+        translate(FakeProject(model))
+    assert "services.web.networks.default.aliases" in str(caught.value)
 
 
 def test_a_list_of_networks_keeps_its_order() -> None:

@@ -168,18 +168,30 @@ def test_a_failing_check_keeps_the_installed_project(etc: Path, tmp_path: Path) 
     assert sorted(p.name for p in (etc / "compose").iterdir()) == ["keep"]
 
 
-def test_a_users_project_on_its_own_network_is_refused(
+def test_a_users_project_networks_are_user_networks(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's project on its own network: the network is a user network (find_user),
+    a service on two networks is refused at its key (a user's container joins one)."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     folder = tmp_path / "config/hostctl/compose/mine"
     folder.mkdir(parents=True)
-    (folder / "compose.yaml").write_text("services:\n  a:\n    image: x.io/a:1\n")
-    with pytest.raises(DeclarationError, match="a user's project cannot") as raised:
-        installed.translation("mine", Scope.USER)
-    assert str(raised.value).startswith(f"{folder}/compose.yaml:2:services.a.networks")
     (folder / "compose.yaml").write_text(
-        "services:\n  a:\n    image: x.io/a:1\n    network_mode: bridge\n")
-    assert installed.translation("mine", Scope.USER).containers[0].container.network == "bridge"
+        "services:\n  a:\n    image: x.io/a:1\nnetworks:\n"
+        "  default: {ipam: {config: [{subnet: 10.97.3.0/24}]}}\n")
+    a = installed.translation("mine", Scope.USER).containers[0].container
+    assert a.network == "mine_default"
+    paths = for_scope(Scope.USER)
+    network = defs.find_user("mine_default", paths)
+    assert (network.name, str(network.subnet), network.source) == (
+        "mine_default", "10.97.3.0/24", None)
+    assert defs.user_project_network("elsewhere", paths) is None
+    (folder / "compose.yaml").write_text(
+        "services:\n  a:\n    image: x.io/a:1\n    networks: [default, back]\n"
+        "networks:\n  back: {}\n")
+    with pytest.raises(DeclarationError, match="a user's container joins one") as raised:
+        installed.translation("mine", Scope.USER)
+    assert str(raised.value).startswith(f"{folder}/compose.yaml:4:services.a.networks")
+    assert defs.user_project_network("mine_default", paths) is None  # its project is broken
 
 
 def test_compose_containers_may_take_the_recorded_quick_start(etc: Path) -> None:
@@ -212,3 +224,24 @@ def test_record_inputs_name_every_file_a_project_read_or_looked_for(etc: Path,
         assert str(path) in inputs, path
     broken = project(etc, "broken", "services: [")
     assert str(broken / "compose.yaml") in installed.record_inputs(Scope.SYSTEM)
+
+
+def test_an_up_that_changes_a_users_published_ports_restarts_the_networks_unit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pasta's forwards are fixed at the network unit's start: `up` restarts the unit of
+    an own network whose services' published ports changed (not when they did not)."""
+    from hostctl.api.compose import changed_forwards
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    folder = tmp_path / "config/hostctl/compose/mine"
+    folder.mkdir(parents=True)
+    text = "services:\n  a:\n    image: x.io/a:1\n    ports: [{ports}]\n"
+    (folder / "compose.yaml").write_text(text.format(ports='"8080:80"'))
+    before = installed.translation("mine", Scope.USER)
+    (folder / "compose.yaml").write_text(text.format(ports='"8080:80"') + "    init: true\n")
+    same = installed.translation("mine", Scope.USER)
+    (folder / "compose.yaml").write_text(text.format(ports='"8080:80", "8443:443"'))
+    more = installed.translation("mine", Scope.USER)
+    assert changed_forwards(before, same) == []
+    assert changed_forwards(before, more) == ["hostctl-network-mine_default.service"]
+    assert changed_forwards(None, more) == []

@@ -147,3 +147,94 @@ def test_run_with_network_given_twice_declares_both() -> None:
     container = parse_yaml(json.dumps(body), Path("/run/hostctl/adhoc/x.yaml"))
     assert container.networks == ("back", "bridge")
     assert "networks" not in adhoc_declaration("x.io/a:1", [], [], [], 5, ["front"])
+
+
+def test_aliases_per_network_in_yaml_and_quadlet() -> None:
+    image = "image: docker.io/library/busybox:1.36\n"
+    yaml = parse_yaml(f"{image}network: front\nnetworks: [back]\nnetwork_aliases: [web]\n"
+                      "network_aliases_by_network: {back: [api, api-v1], front: www}\n", YAML)
+    assert yaml.network_aliases_by_network == (("back", ("api", "api-v1")), ("front", ("www",)))
+    assert yaml.aliases_on("back") == ("web", "api", "api-v1")
+    assert yaml.aliases_on("front") == ("web", "www")
+    quadlet = parse_quadlet(f"[Container]\n{IMAGE}Network=front.network\n"
+                            "Network=back.network:alias=api,alias=api-v1\n"
+                            "Network=side:alias=s\nNetworkAlias=web\n", UNIT)
+    assert (quadlet.network, quadlet.networks) == ("front", ("back", "side"))
+    assert quadlet.aliases_on("back") == ("web", "api", "api-v1")
+    assert quadlet.aliases_on("side") == ("web", "s")
+    assert quadlet.aliases_on("front") == ("web",)
+    reset = parse_quadlet(f"[Container]\n{IMAGE}Network=a:alias=x\nNetwork=\nNetwork=c\n", UNIT)
+    assert reset.network_aliases_by_network == ()
+
+
+@pytest.mark.parametrize(("text", "where", "words"), [
+    ("network: front\nnetwork_aliases_by_network: {back: [api]}\n",
+     "3:network_aliases_by_network", "network back, which the container does not join"),
+    ("network_aliases_by_network: {bridge: [api]}\n", "2:network_aliases_by_network",
+     "aliases on network bridge"),
+    ("network: front\nnetwork_aliases_by_network: {front: ['a b']}\n",
+     "3:network_aliases_by_network.front[0]", "not a host name"),
+    ("network: front\nnetwork_aliases_by_network: [front]\n",
+     "3:network_aliases_by_network", "a mapping"),
+    ("network: front\nnetwork_aliases_by_network: {host: [x]}\n",
+     "3:network_aliases_by_network.host", "cannot be one of several networks"),
+    ("pod: web\nnetwork_aliases_by_network: {front: [x]}\n",
+     "3:network_aliases_by_network", "a member of pod web cannot set"),
+])
+def test_bad_aliases_per_network_name_the_key(text: str, where: str, words: str) -> None:
+    with pytest.raises(DeclarationError, match=words) as raised:
+        parse_yaml(f"image: docker.io/library/busybox:1.36\n{text}", YAML)
+    assert raised.value.where == f"{YAML}:{where}"
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    ("Network=back:ip=10.0.0.2", "network option 'ip=10.0.0.2' is not supported"),
+    ("Network=back:alias", "network option 'alias' is not supported"),
+    ("Network=back:alias=a_b c", "not a host name"),
+    ("Network=host:alias=x", "aliases on network host"),
+])
+def test_bad_quadlet_network_options_are_refused_at_the_line(line: str, words: str) -> None:
+    with pytest.raises(DeclarationError, match=words) as raised:
+        parse_quadlet(f"[Container]\n{IMAGE}{line}\n", UNIT)
+    assert raised.value.where == f"{UNIT}:3:Network"
+
+
+class _Wired:
+    """plan()'s wiring, done: the attachments a real ADD returned (what attach() waits for)."""
+
+    def __init__(self, attachments: list[cni.Attachment], networks: list[defs.Network]):
+        self.attachments, self.networks = attachments, networks
+
+    def wait(self) -> list[cni.Attachment]:
+        return self.attachments
+
+
+def test_attach_records_each_networks_own_aliases(tmp_path: Path) -> None:
+    import ipaddress
+
+    from hostctl import network
+
+    paths = _paths(tmp_path)
+    container = parse_yaml("image: docker.io/library/busybox:1.36\nnetwork: front\n"
+                           "networks: [back]\nnetwork_aliases: [web]\n"
+                           "network_aliases_by_network: {back: [api]}\n", YAML)
+    nets = [defs.Network(name, ipaddress.IPv4Network(subnet),
+                         ipaddress.IPv4Network(subnet)[1], f"hc-{name}")
+            for name, subnet in (("front", "10.91.0.0/24"), ("back", "10.92.0.0/24"))]
+    wired = [cni.Attachment("web", net.name, "", {}, {"ips": [{"address": address}]},
+                            ifname=f"eth{i}")
+             for i, (net, address) in enumerate(zip(nets, ("10.91.0.2/24", "10.92.0.2/24"),
+                                                    strict=True))]
+    network._wiring["web"] = _Wired(wired, nets)  # type: ignore[assignment]
+    try:
+        network.attach(container, 1, paths)
+    finally:
+        network._wiring.pop("web", None)
+        network._attached.pop("web", None)
+    members = network.state_dir(paths) / "members"
+    front = peers.Members(members, "front").all()
+    back = peers.Members(members, "back").all()
+    assert [(m.container, m.addresses, m.aliases) for m in front] == [
+        ("web", ("10.91.0.2",), ("web",))]
+    assert [(m.container, m.addresses, m.aliases) for m in back] == [
+        ("web", ("10.92.0.2",), ("web", "api"))]

@@ -244,7 +244,7 @@ WantedBy=default.target
         ("ReloadCmd=x\nReloadSignal=HUP", "4:ReloadCmd", "a reload command and a reload"),
         ("Enviroment=A=1", "4:Enviroment", "did you mean 'Environment'"),
         ("Volume=x@.volume:/x", "4:Volume", "'x@.volume' is a template volume"),
-        ("Network=web.network:ip=10.0.0.2", "4:Network", "is not a network"),
+        ("Network=web.network:ip=10.0.0.2", "4:Network", "option 'ip=10.0.0.2' is not supp"),
         ("Image=web.kube", "4:Image", "refers to a quadlet unit"),
         ("Image=web.image", "4:Image", "web.image is not declared"),
         ("Memory=lots", "4:Memory", "not a size"),

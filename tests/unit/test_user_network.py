@@ -132,3 +132,33 @@ def test_forwarded_ports_round_trip_and_cover_what_they_bind() -> None:
     assert not running.forwards_port(Port(None, 8081, 80))
     with pytest.raises(RuntimeFailure, match="--tcp"):
         holder.parse_forwards("80x", "none")
+
+
+def test_a_users_compose_project_network_gets_a_unit_its_services_require(user: Path) -> None:
+    """A user's project's own network is a user network: its unit forwards the services'
+    ports, and each service's unit requires it (a service on network_mode: bridge does
+    not); a declared user network a project names as external gets their ports too."""
+    (user / "config/networks/shared.yaml").write_text("")
+    folder = user / "config/compose/shop"
+    folder.mkdir(parents=True)
+    (folder / "compose.yaml").write_text(
+        'services:\n  web:\n    image: busybox\n    ports: ["8081:80"]\n'
+        "  db:\n    image: busybox\n"
+        "  solo:\n    image: busybox\n    network_mode: bridge\n"
+        '  side:\n    image: busybox\n    networks: [shared]\n    ports: ["7000:7000"]\n'
+        "networks:\n  shared: {external: true}\n")
+    out = generate(user)
+    own = "hostctl-network-shop_default.service"
+    for service in ("web", "db"):
+        unit = parse_unit((out / f"shop-{service}.service").read_text())
+        assert own in values(unit, "Unit", "Requires")
+    assert "Requires=hostctl-network" not in (out / "shop-solo.service").read_text()
+    side = parse_unit((out / "shop-side.service").read_text())
+    assert "hostctl-network-shared.service" in values(side, "Unit", "Requires")
+    unit = parse_unit((out / own).read_text())
+    assert values(unit, "Unit", "SourcePath") == [str(folder / "compose.yaml")]
+    start = exec_argv(values(unit, "Service", "ExecStart")[0])
+    assert start[3:] == ["network-hold", "--user", "shop_default", "--tcp=8081", "--udp=none"]
+    shared = exec_argv(values(parse_unit((out / "hostctl-network-shared.service").read_text()),
+                              "Service", "ExecStart")[0])
+    assert shared[3:] == ["network-hold", "--user", "shared", "--tcp=7000", "--udp=none"]

@@ -523,7 +523,8 @@ options:
     - 'More networks the container joins besides `network` (rootful; bridge or declared networks):
       eth1, eth2, ... in this order, `network` being eth0. Ports are published and the default
       route goes through `network`; the container''s name and `network_aliases` are in every
-      network''s members'' /etc/hosts. Quadlet: the second and later Network= lines.'
+      network''s members'' /etc/hosts (`network_aliases_by_network`: on one network only).
+      Quadlet: the second and later Network= lines.'
     - 'Becomes: one more interface (CNI bridge plugin) per network in the container''s namespace.'
     - 'Example: C([backend]).'
     type: list
@@ -537,6 +538,14 @@ options:
     - 'Quadlet key: C(NetworkAlias).'
     type: list
     elements: str
+  network_aliases_by_network:
+    description:
+    - 'More names the container is known by on one of its named networks only (`network` or
+      one of `networks`): only that network''s other members'' /etc/hosts list them (a compose
+      service''s networks.NET.aliases). Quadlet: Network=NAME:alias=A,alias=B.'
+    - 'Becomes: /etc/hosts of that network''s other members.'
+    - 'Example: C({backend: [db, primary]}).'
+    type: dict
   ip:
     description:
     - A static IPv4 address on the container's network (bridge or a declared network; inside
