@@ -1,8 +1,10 @@
 """Generator speed: hostctl-generator vs podman 5.4.2's quadlet over the same declarations.
 
 For 1 declaration and for mixed sets (1000: three in four containers as YAML, one in four
-as quadlet .container files, one in eight with a drop-in, a .volume file for one in ten;
-quadlet gets the same containers as .container files with the same drop-ins and volumes),
+as quadlet .container files, one in eight with a drop-in; for one in ten each a .volume,
+a .network, a .pod and an .image file, for one in twenty a .build and a .kube file (its
+Kubernetes YAML beside it): the other kinds come on top of the containers; quadlet gets the
+same containers as .container files with the same drop-ins and the same other files),
 each run a cold process writing into an empty directory on a tmpfs, as systemd's
 /run/systemd/generator is:
   hostctl cold     no render cache: every declaration parsed and rendered
@@ -152,7 +154,26 @@ def tmpfs() -> Iterator[Path]:
 
 DROPIN_YAML = "env: {EXTRA: dropin}\n"
 DROPIN_CONF = "[Container]\nEnvironment=EXTRA=dropin\n"
-VOLUME = "[Volume]\n"
+# The other kinds, each one for one container in ten (build and kube: in twenty).
+OTHER_KINDS = (
+    (10, 2, "data{i:04d}.volume", "[Volume]\n"),
+    (10, 4, "net{i:04d}.network", "[Network]\nSubnet=10.{a}.{b}.0/24\n"),
+    (10, 6, "pod{i:04d}.pod", "[Pod]\nPublishPort={port}:80\n"),
+    (10, 8, "img{i:04d}.image", "[Image]\nImage=registry.example.com/team/img{i}:1\n"),
+    (20, 5, "b{i:04d}.build", "[Build]\nImageTag=localhost/b{i}:1\n"
+                             "SetWorkingDirectory={base}/ctx\n"),
+    (20, 15, "k{i:04d}.kube", "[Kube]\nYaml={base}/k{i:04d}.yaml\n"),
+)
+KUBE_YAML = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: k{i:04d}}}
+spec:
+  containers:
+    - name: web
+      image: registry.example.com/team/web{i}:1
+      ports: [{{containerPort: 80, hostPort: {port}}}]
+"""
 
 
 def write_declarations(base: Path, count: int) -> tuple[Path, Path]:
@@ -173,9 +194,17 @@ def write_declarations(base: Path, count: int) -> tuple[Path, Path]:
                                             (quadlet_dir, "container", DROPIN_CONF)):
                 (directory / f"{name}.{suffix}.d").mkdir()
                 (directory / f"{name}.{suffix}.d" / f"10-extra.{suffix[:4]}").write_text(text)
-        if count > 1 and i % 10 == 2:
-            (yaml_dir / f"data{i:04d}.volume").write_text(VOLUME)
-            (quadlet_dir / f"data{i:04d}.volume").write_text(VOLUME)
+        for every, which, file_name, text in OTHER_KINDS if count > 1 else ():
+            if i % every != which:
+                continue
+            values = {"i": i, "a": 100 + i // 250, "b": i % 250, "port": 20000 + i,
+                      "base": base}
+            for directory in (yaml_dir, quadlet_dir):
+                (directory / file_name.format(**values)).write_text(text.format(**values))
+            if file_name.endswith(".kube"):
+                (base / f"k{i:04d}.yaml").write_text(KUBE_YAML.format(**values))
+    (base / "ctx").mkdir(exist_ok=True)
+    (base / "ctx" / "Containerfile").write_text("FROM scratch\n")
     return yaml_dir, quadlet_dir
 
 

@@ -214,14 +214,15 @@ class _Reader:
         )
 
 
-def input_dirs(dirs: list[Path]) -> list[str]:
-    """The directories holding the YAML (and ConfigMap) files of DIRS' .kube files: the
-    generator's render cache watches them, so an edited YAML file renders anew."""
+def input_files(dirs: list[Path]) -> list[str]:
+    """The YAML (and ConfigMap) files of DIRS' .kube files: the generator's render cache
+    stamps each one itself (a change, a replacement or its removal renders anew), not
+    the directory it is in, whose other files may change all the time."""
     found: list[str] = []
     for path in kube_files(dirs).values():
         try:
             decl = load_kube(path)
         except DeclarationError:
             continue  # reported when rendered
-        found += [os.fspath(p.parent) for p in (*decl.yaml, *decl.configmaps)]
+        found += [os.fspath(p) for p in (*decl.yaml, *decl.configmaps)]
     return list(dict.fromkeys(found))

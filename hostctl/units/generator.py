@@ -134,8 +134,9 @@ def input_trees(scope: Scope, dirs: list[Path]) -> list[gencache.Tree]:
     cache check compares (gencache.tree_stamp): the declaration directories DIRS with
     their drop-in and users/UID dirs, and every other directory or file a kind of
     declaration is read from. A new kind with a directory of its own adds it here, deep
-    enough to reach each file it reads (a compose project's dir, its compose file)."""
-    from hostctl.declarations.kube_file import input_dirs
+    enough to reach each file it reads (a compose project's dir, its compose file), or a
+    file read outside them as itself (a .kube file's YAML)."""
+    from hostctl.declarations.kube_file import input_files
     from hostctl.paths import Scope, for_scope
 
     config = for_scope(scope).config
@@ -143,9 +144,9 @@ def input_trees(scope: Scope, dirs: list[Path]) -> list[gencache.Tree]:
     # volume declarations (YAML form) decide volume units and containers' Requires=
     names.append(os.fspath(config / "volumes"))
     names.append(os.fspath(config / "pods"))  # pods' YAML form
-    names += [d for d in input_dirs(dirs) if d not in names]  # .kube files' YAML
     names.append(os.fspath(config / "compose"))  # projects: compose/PROJECT/ and its files
     trees = [(name, 2) for name in names]
+    trees += [(path, -1) for path in input_files(dirs)]  # .kube files' YAML, ConfigMaps
     if scope is Scope.USER:  # which networks exist decides the network units
         from hostctl.network.defs import networks_dir
 

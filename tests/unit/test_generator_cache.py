@@ -312,3 +312,34 @@ def test_a_cache_hit_reads_nothing_but_stat_data_and_the_cache(env: Path, tmp_pa
     assert "TimeoutStopSec=40" in (tmp_path / "out2" / "web.service").read_text()
     # builtin and frozen modules only: no yaml, jinja2, typing, collections, re
     assert not modules & {"yaml", "jinja2", "typing", "collections", "re", "contextlib"}, modules
+
+
+KUBE_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: api}
+spec:
+  containers:
+    - name: web
+      image: docker.io/library/nginx:1.27
+"""
+
+
+def test_a_kube_files_yaml_is_stamped_itself_not_its_directory(
+    env: Path, tmp_path: Path, counter: Counter
+) -> None:
+    app = tmp_path / "srv"
+    app.mkdir()
+    (app / "api.yaml").write_text(KUBE_POD)
+    (env / "api.kube").write_text(f"[Kube]\nYaml={app / 'api.yaml'}\n")
+    first = run(tmp_path / "out1")
+    assert "api.service" in first
+    (app / "access.log").write_text("a line\n")  # beside the YAML: not an input
+    run(tmp_path / "out2")
+    assert counter.renders == 1
+    (app / "api.yaml").write_text(KUBE_POD.replace("nginx:1.27", "nginx:1.28"))
+    run(tmp_path / "out3")
+    assert counter.renders == 2
+    (app / "api.yaml").unlink()
+    run(tmp_path / "out4")
+    assert counter.renders == 3
