@@ -12,7 +12,7 @@
  * is mounted, the bundle written with this start's cgroup, `runc create` spawned,
  * MAINPID= and READY=1 sent (BARRIER=1 waits until systemd took them), and the
  * container started through exec.fifo as hostctl.runtime.runc.Runc.start_created does
- * (runc start where runc left no exec.fifo).
+ * (runc start where runc left no exec.fifo; RUNTIME start for another runtime: crun).
  *
  * With --user (a user's container, rootless: RUN is $HOSTCTL_RUN_DIR or
  * $XDG_RUNTIME_DIR/hostctl) it does what hostctl.launcher.quickuser does for a record
@@ -599,13 +599,15 @@ static void fail_started(const char *why, int pid)
     exit(1);
 }
 
-static void start_created(const char *runtime, const char *root, const char *bundle,
-                          const char *id, int pid)
+static void start_created(const char *runtime, const char *runtime_name, const char *root,
+                          const char *bundle, const char *id, int pid)
 {
     char fifo[4200], data[64];
     snprintf(fifo, sizeof(fifo), "%s/%s/exec.fifo", root, id);
-    int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {  /* a runc that starts otherwise: runc start */
+    /* runc's protocol only: crun's init reads its exec.fifo, `crun start` writes it */
+    int fd = strcmp(runtime_name, "runc") ? -1 : open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && (errno == ENOENT || strcmp(runtime_name, "runc"))) {
+        /* another runtime, or a runc that starts otherwise: RUNTIME start */
         char log[4200];
         snprintf(log, sizeof(log), "%s/runtime.log", bundle);
         char *argv[] = {(char *)runtime, "--root", (char *)root, "--log", log,
@@ -960,6 +962,6 @@ int main(int argc, char **argv)
              reference);
     notify(message);
     barrier();
-    start_created(runtime, runc_root, bundle, id, pid);
+    start_created(runtime, runtime_name, runc_root, bundle, id, pid);
     return 0;
 }
