@@ -16,9 +16,10 @@ all alike), in the same run for every kind, all with runc:
   `systemctl --user start`: hostctl's with pasta, podman's (the user's own storage, on
   the kernel's overlay, the same image from the guest's registry) with slirp4netns, its
   rootless default (podman 4.3.1 has no pasta networking; scripts/setup.sh installs
-  slirp4netns); hostctl's again with its start record removed before each start (a full start), and
+  slirp4netns); hostctl's again with its start record removed before each start (a full start),
   with `runtime: crun` (which runs rootless here, where rootful it cannot raise
-  RLIMIT_MEMLOCK).
+  RLIMIT_MEMLOCK), and "hostctl rootless, py": started by the Python launcher instead of
+  the compiled one.
 
 Then 20 containers on the host network: the resident memory that is not the containers'
 own processes (hostctl: none; podman: its conmon processes).
@@ -55,7 +56,7 @@ MANY = 20
 USER = "benchuser"
 KINDS = ("host", "bridge", "named", "rootless")
 PORTS = {"bridge": 18081, "named": 18082, "rootless": 18083, "rootless-full": 18084,
-         "rootless-crun": 18085}
+         "rootless-crun": 18085, "rootless-py": 18086}
 NETWORK = "benchnet"
 
 
@@ -85,8 +86,8 @@ class Unit:
 def _start_latency_ms(host: TestHost, unit: Unit) -> float:
     host.sh(f"{unit.systemctl()} stop {unit.name}; {unit.systemctl()} reset-failed "
             f"{unit.name}", check=False)
-    if unit.forget:
-        host.run(["rm", "-f", unit.forget])
+    if unit.forget:  # and the compiled launcher's fast record beside it
+        host.run(["rm", "-f", unit.forget, unit.forget.removesuffix(".record") + ".fast"])
     out = host.sh(f"t=$(date +%s%6N); {unit.systemctl()} start {unit.name}; echo $t").stdout
     started = int(out.split()[-1])
     for _ in range(200):
@@ -132,10 +133,11 @@ def _python_launcher(host: TestHost, unit: Unit) -> Unit:
     """UNIT started by the Python launcher even where `hostctl install` built the
     compiled one (hostctl/launcher/launchfast.c): what the compiled launcher buys."""
     name = unit.name.removesuffix(".service")
-    host.write_file(f"/etc/systemd/system/{unit.name}.d/python.conf", f"""\
+    scope, user = ("user", "--user ") if unit.uid else ("system", "")
+    host.write_file(f"/etc/systemd/{scope}/{unit.name}.d/python.conf", f"""\
 [Service]
 ExecStart=
-ExecStart={sys.executable} -sSE {REPO}/hostctl/launcher/entry.py launch {name}
+ExecStart={sys.executable} -sSE {REPO}/hostctl/launcher/entry.py launch {user}{name}
 """)
     return unit
 
@@ -309,13 +311,16 @@ def _units(host: TestHost, ref: str, podman: bool, kinds: list[str]) -> dict[str
         # and with crun (recorded starts too), which runs rootless here
         units["hostctl rootless, crun"] = _hostctl_unit(host, ref, "bench-hostctl-rootcrun",
                                                         "rootless-crun", uid)
+        # and by the Python launcher: what the compiled one buys
+        units["hostctl rootless, py"] = _python_launcher(host, _hostctl_unit(
+            host, ref, "bench-hostctl-rootpy", "rootless-py", uid))
         if podman:
             units["podman rootless"] = _podman_user_unit(host, ref, "bench-podman-rootless",
                                                          uid)
         host.sh(f"{unit.systemctl()} daemon-reload")
         # once every declaration is in place (a file added next to a declaration is an
         # input of its record): the image pulled, a record written
-        for started in (unit, units["hostctl rootless, crun"]):
+        for started in (unit, units["hostctl rootless, crun"], units["hostctl rootless, py"]):
             host.sh(f"{started.systemctl()} start {started.name}")
     if "host" in kinds:
         snapshot = host.sh("for d in /var/lib/hostctl/storage/snapshots/*/; do "
@@ -368,6 +373,9 @@ def report(host: TestHost, ref: str, runs: int, podman: bool, kinds: list[str]) 
         if f"podman {kind}" in medians:
             ratio = medians[f"hostctl {kind}"] / medians[f"podman {kind}"]
             print(f"  hostctl / podman, {kind:<8} {ratio:.2f}x")
+    if "podman rootless" in medians and "hostctl rootless, py" in medians:
+        ratio = medians["hostctl rootless, py"] / medians["podman rootless"]
+        print(f"  hostctl / podman, rootless, py {ratio:.2f}x  (the Python launcher)")
     if "podman rootless" in medians and "hostctl rootless, full start" in medians:
         ratio = medians["hostctl rootless, full start"] / medians["podman rootless"]
         print(f"  hostctl / podman, rootless, full start {ratio:.2f}x")

@@ -1,18 +1,21 @@
 """The fast record: a start record in the form the compiled launcher reads.
 
 The compiled launcher (hostctl/launcher/launchfast.c, built by `hostctl install` where a
-C compiler is there) is what a system container's ExecStart= runs; it does the recorded
-start (hostctl.launcher.quick) without starting Python for the records it can take:
-no network to replay (`network: host` or `none`), not a pod's member, no health check,
-no `notify`. For those the full start writes RUN/launch/NAME.fast beside NAME.record
-(hostctl.launcher.record.discard drops both); for any other record, or a doubt, the
-compiled launcher execs the Python one.
+C compiler is there) is what a container's ExecStart= runs; it does the recorded start
+(hostctl.launcher.quick, or hostctl.launcher.quickuser for a user's container) without
+starting Python for the records it can take: no network to replay (`network: host` or
+`none`; a user's container: its default network, pasta's, too), not a pod's member, no
+health check, no `notify`. For those the full start writes RUN/launch/NAME.fast beside
+NAME.record (hostctl.launcher.record.discard drops both); for any other record, or a
+doubt, the compiled launcher execs the Python one.
 
 The file is fields, each ended by a NUL byte (no field may hold one: such a record gets
 no fast file), in this order:
 
     MAGIC NAME STORE_LOCK RUNC_ROOT RUNTIME RUNTIME_FILE RUNTIME_NAME BUNDLE SCRATCH
     LAYER_BASE OVERLAY_OPTIONS RUNTIME_ID REFERENCE
+    (a user's container only: ROUTE UID_MAP GID_MAP, N, then N map tools, N, then N
+    arguments of pasta's command (none: no pasta), PID_FILE)
     N, then N environment entries KEY=VALUE, sorted (the record's env)
     N, then N pairs PATH SIGNATURE (content: "MODE DEV INO SIZE MTIME_NS CTIME_NS", or "-")
     N, then N pairs PATH SIGNATURE (present: "MODE DEV INO RDEV", or "-")
@@ -21,8 +24,11 @@ no fast file), in this order:
     N, then N pairs FILE_NAME TEXT (the bundle's /etc files)
     CONFIG (config.json's text with the cgroup placeholder)
 
-MAGIC is `hostctl-launchfast 1` (another format: the Python launcher); numbers are
-decimal text.
+MAGIC is `hostctl-launchfast 1`, or `hostctl-launchfast-user 1` for a user's container
+(another format: the Python launcher); numbers are decimal text. ROUTE is the host's
+default route the record was made with ("-": none); a map is its triples' numbers
+joined by spaces; pasta's command holds the network namespace's placeholder
+(hostctl.launcher.record.NETNS_PLACEHOLDER).
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAGIC = "hostctl-launchfast 1"
+MAGIC_USER = "hostctl-launchfast-user 1"
 # what the compiled launcher cannot do itself: the record's keys that must be "off"
-_PYTHON_ONLY = ("net", "pod", "health", "health_timer", "notify", "notify_healthy",
-                "rootless")
+_PYTHON_ONLY = ("pod", "health", "health_timer", "notify", "notify_healthy")
 
 
 def fast_path(record_path: str) -> str:
@@ -52,18 +58,40 @@ def _signature(value: list[int] | None) -> str:
     return "-" if value is None else " ".join(str(int(v)) for v in value)
 
 
+def _map(triples: list[list[int]]) -> str:
+    return " ".join(str(int(n)) for triple in triples for n in triple)
+
+
+def _rootless(record: dict[str, Any]) -> list[str] | None:
+    """A user's container's own fields (its route, maps, tools and pasta); None when the
+    compiled launcher cannot take its network (only pasta's, or none)."""
+    rootless, net = record["rootless"], record.get("net")
+    if net and "pasta" not in net:
+        return None
+    pasta = [*net["pasta"], net["pid_file"]] if net else [""]
+    return [rootless["route"] or "-", _map(rootless["uid_map"]), _map(rootless["gid_map"]),
+            str(len(rootless["tools"])), *rootless["tools"],
+            str(len(pasta) - 1), *pasta]
+
+
 def fields(name: str, record: dict[str, Any]) -> list[str] | None:
     """RECORD of container NAME as the fast record's fields; None when the compiled
     launcher cannot take it (see the module's docstring)."""
     if any(record.get(key) for key in _PYTHON_ONLY) or not record.get("lowerdirs"):
         return None
+    user = record.get("rootless") is not None
+    own = _rootless(record) if user else None if record.get("net") else []
+    if own is None:
+        return None
     env = sorted(f"{key}={value}" for key, value in record["env"].items())
-    out = [MAGIC, name, os.path.join(record["store"], "locks", "gc.lock"),
+    out = [MAGIC_USER if user else MAGIC, name,
+           os.path.join(record["store"], "locks", "gc.lock"),
            record["runc_root"], record["runtime"], record["runtime_file"],
            os.path.basename(record["runtime"]), record["bundle"], record["scratch"],
            record["layer_base"],
-           overlay_options(record["lowerdirs"], record["layer_base"], record["scratch"]),
-           runtime_id(name), record["reference"], str(len(env)), *env]
+           overlay_options(record["lowerdirs"], record["layer_base"], record["scratch"],
+                           rootless=user),
+           runtime_id(name), record["reference"], *own, str(len(env)), *env]
     for key in ("content", "present"):
         out.append(str(len(record[key])))
         for path, signature in record[key]:
@@ -80,10 +108,11 @@ def fields(name: str, record: dict[str, Any]) -> list[str] | None:
     return out
 
 
-def write(name: str, record: dict[str, Any]) -> None:
-    """Write container NAME's fast record beside its record, when it can have one."""
+def write(name: str, record: dict[str, Any], user: bool = False) -> None:
+    """Write container NAME's fast record beside its record (USER: a user's container's),
+    when it can have one."""
     found = fields(name, record)
-    path = fast_path(records.record_path(name))
+    path = fast_path(records.record_path(name, user))
     if found is None:
         if os.path.lexists(path):  # never one of an earlier start beside this record
             os.unlink(path)

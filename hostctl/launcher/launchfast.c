@@ -1,6 +1,6 @@
-/* hostctl-launch, compiled: a system container's recorded start without starting Python.
+/* hostctl-launch, compiled: a container's recorded start without starting Python.
  *
- *     hostctl-launch launch NAME
+ *     hostctl-launch launch [--user] NAME
  *
  * What a container unit's ExecStart= runs when `hostctl install` could build it. It
  * reads RUN/launch/NAME.fast (written beside the start record by the full start,
@@ -12,7 +12,20 @@
  * is mounted, the bundle written with this start's cgroup, `runc create` spawned,
  * MAINPID= and READY=1 sent (BARRIER=1 waits until systemd took them), and the
  * container started through exec.fifo as hostctl.runtime.runc.Runc.start_created does
- * (runc start where runc left no exec.fifo).
+ * (runc start where runc left no exec.fifo; RUNTIME start for another runtime: crun).
+ *
+ * With --user (a user's container, rootless: RUN is $HOSTCTL_RUN_DIR or
+ * $XDG_RUNTIME_DIR/hostctl) it does what hostctl.launcher.quickuser does for a record
+ * on pasta's network, host or none: the fast record's layout adds the host's default
+ * route (a doubt when it changed), the recorded id maps and the tools that write them,
+ * and pasta's recorded command. After the checks it becomes root of a new user and
+ * mount namespace (newuidmap and newgidmap, forked first, write the maps from outside),
+ * a thread makes the network namespace, pasta connects it while the overlay is mounted
+ * and `runc create` runs, and MAINPID= waits until pasta's first process exited 0. A
+ * doubt once in the user namespace (pasta failed, a mount, write or `runc create`
+ * failed) cannot leave it: the record is dropped and the Python launcher is exec'd with
+ * HOSTCTL_ENTERED_MAPS (the maps: hostctl.launcher.quickuser.ENTERED_ENV), which makes
+ * the full start in this namespace and cleans up what this program made first.
  *
  * Any doubt before MAINPID= is sent (not started by systemd, another verb, no fast
  * record or one of another format, a signature that differs, a failed mount, write or
@@ -35,6 +48,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -53,11 +68,18 @@
 #endif
 
 #define MAGIC "hostctl-launchfast 1"
+#define MAGIC_USER "hostctl-launchfast-user 1"
+#define NETNS_PLACEHOLDER "\"@hostctl-netns@\""
+#define ENTERED_ENV "HOSTCTL_ENTERED_MAPS"
+/* hostctl.launcher.quickuser.RECORDED_START */
+#define RECORDED_START "starting as the last full start did (its start record)"
 #define PLACEHOLDER "\"@hostctl-cgroups-path@\""
 #define MAX_RECORD (64L * 1024 * 1024)
 
 extern char **environ;
 static char *g_name;
+static int g_user;              /* launch --user NAME */
+static char g_entered[8192];    /* the maps, once in the user namespace made here */
 
 static const char *const VOLATILE[] = {  /* hostctl.launcher.record.VOLATILE_ENV */
     "INVOCATION_ID", "NOTIFY_SOCKET", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID", "MANAGERPID",
@@ -72,6 +94,10 @@ static const char *const VOLATILE[] = {  /* hostctl.launcher.record.VOLATILE_ENV
 
 static pthread_t g_thread;  /* leave_unit_cgroup's */
 static int g_thread_started;
+static pthread_t g_net_thread;  /* network_namespace's (a user's container on pasta) */
+static int g_net_started;
+static pid_t g_pasta;  /* pasta's first process, until reaped */
+static char g_record[4200], g_fast[4200];  /* RUN/launch/NAME.record and .fast */
 
 /* The Python launcher finds itself in UNIT/supervisor when this one moved there: it
  * takes UNIT as the unit's cgroup then (hostctl.runtime.cgroups.unit_cgroup). */
@@ -80,7 +106,21 @@ static void full_launcher(void)
 {
     if (g_thread_started)
         pthread_join(g_thread, NULL);
-    char *argv[] = {HOSTCTL_PYTHON, "-sSE", HOSTCTL_ENTRY, "launch", g_name, NULL};
+    if (g_net_started)
+        pthread_join(g_net_thread, NULL);
+    if (g_pasta > 0) {  /* its PID file written before the full start's cleanup reads it */
+        int status;
+        waitpid(g_pasta, &status, 0);
+    }
+    if (g_entered[0]) {  /* cannot leave the namespace: the full start runs in it */
+        unlink(g_record);
+        unlink(g_fast);
+        if (setenv(ENTERED_ENV, g_entered, 1) != 0)
+            _exit(1);
+    }
+    char *argv[] = {HOSTCTL_PYTHON, "-sSE", HOSTCTL_ENTRY, "launch", g_name, NULL, NULL};
+    if (g_user)
+        argv[4] = "--user", argv[5] = g_name;
     execv(HOSTCTL_PYTHON, argv);
     fprintf(stderr, "hostctl: cannot run %s: %s\n", HOSTCTL_PYTHON, strerror(errno));
     _exit(1);
@@ -360,21 +400,17 @@ static int mount_rootfs(const char *scratch, const char *base, const char *optio
     return rc;
 }
 
-/* config.json's text with the placeholder replaced by CGROUP as a JSON string */
-static char *with_cgroup(const char *config, const char *cgroup, size_t *len)
+/* TEXT with PLACEHOLDER (a JSON string) replaced by VALUE as a JSON string */
+static char *with_string(const char *text, const char *placeholder, const char *value,
+                         size_t *len)
 {
-    const char *at = strstr(config, PLACEHOLDER);
-    size_t clen = strlen(cgroup), n = 0;
-    char *json = malloc(clen * 6 + 16 + strlen("/container"));
+    const char *at = strstr(text, placeholder);
+    char *json = malloc(strlen(value) * 6 + 3);
+    size_t n = 0;
     if (!at || !json)
         return NULL;
     json[n++] = '"';
-    char full[4200];  /* hostctl.runtime.cgroups.container_cgroup */
-    size_t keep = clen;
-    while (keep && cgroup[keep - 1] == '/')
-        keep--;
-    snprintf(full, sizeof(full), "%.*s/container", (int)keep, cgroup);
-    for (const unsigned char *c = (const unsigned char *)full; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
         if (*c == '"' || *c == '\\') {
             json[n++] = '\\';
             json[n++] = (char)*c;
@@ -385,16 +421,30 @@ static char *with_cgroup(const char *config, const char *cgroup, size_t *len)
         }
     }
     json[n++] = '"';
-    size_t head = (size_t)(at - config), tail = strlen(at + strlen(PLACEHOLDER));
+    size_t head = (size_t)(at - text), tail = strlen(at + strlen(placeholder));
     char *out = malloc(head + n + tail + 1);
     if (!out)
         return NULL;
-    memcpy(out, config, head);
+    memcpy(out, text, head);
     memcpy(out + head, json, n);
-    memcpy(out + head + n, at + strlen(PLACEHOLDER), tail + 1);
+    memcpy(out + head + n, at + strlen(placeholder), tail + 1);
     *len = head + n + tail;
     free(json);
     return out;
+}
+
+/* config.json's text with the placeholder replaced by CGROUP's container cgroup
+ * (hostctl.runtime.cgroups.container_cgroup) */
+static char *with_cgroup(const char *config, const char *cgroup, size_t *len)
+{
+    char full[4200];
+    size_t keep = strlen(cgroup);
+    while (keep && cgroup[keep - 1] == '/')
+        keep--;
+    if ((size_t)snprintf(full, sizeof(full), "%.*s/container", (int)keep, cgroup)
+        >= sizeof(full))
+        return NULL;
+    return with_string(config, PLACEHOLDER, full, len);
 }
 
 /* hostctl.runtime.runc._clean_env: without NOTIFY_SOCKET and LISTEN_FDS, PATH set */
@@ -539,26 +589,25 @@ static int alive(int pid)
     return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }
 
-static char g_record[4200];
-
 /* as hostctl.launcher.quick: the record is dropped, the unit's cleanup (without it, the
  * full one) removes what the start made */
 static void fail_started(const char *why, int pid)
 {
     fprintf(stderr, "hostctl launch %s: %s (init PID %d)\n", g_name, why, pid);
     unlink(g_record);
-    strcpy(g_record + strlen(g_record) - strlen(".record"), ".fast");
-    unlink(g_record);
+    unlink(g_fast);
     exit(1);
 }
 
-static void start_created(const char *runtime, const char *root, const char *bundle,
-                          const char *id, int pid)
+static void start_created(const char *runtime, const char *runtime_name, const char *root,
+                          const char *bundle, const char *id, int pid)
 {
     char fifo[4200], data[64];
     snprintf(fifo, sizeof(fifo), "%s/%s/exec.fifo", root, id);
-    int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {  /* a runc that starts otherwise: runc start */
+    /* runc's protocol only: crun's init reads its exec.fifo, `crun start` writes it */
+    int fd = strcmp(runtime_name, "runc") ? -1 : open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && (errno == ENOENT || strcmp(runtime_name, "runc"))) {
+        /* another runtime, or a runc that starts otherwise: RUNTIME start */
         char log[4200];
         snprintf(log, sizeof(log), "%s/runtime.log", bundle);
         char *argv[] = {(char *)runtime, "--root", (char *)root, "--log", log,
@@ -587,11 +636,199 @@ static void start_created(const char *runtime, const char *root, const char *bun
     unlink(fifo);
 }
 
+/* ---- a user's container (hostctl.launcher.quickuser) -------------------------------- */
+
+#define MAX_MAP 60  /* numbers in an id map: the kernel takes 340 lines, newuidmap fewer */
+
+/* the gateway field of the host's IPv4 default route in /proc/net/route, or "-"
+ * (hostctl.launcher.quickuser.default_route) */
+static void default_route(char *out, size_t size)
+{
+    char line[512], *save;
+    FILE *f = fopen("/proc/net/route", "re");
+    snprintf(out, size, "-");
+    if (!f)
+        return;
+    for (int header = 1; fgets(line, sizeof(line), f); header = 0) {
+        char *iface = strtok_r(line, " \t\n", &save);
+        char *dest = iface ? strtok_r(NULL, " \t\n", &save) : NULL;
+        char *gateway = dest ? strtok_r(NULL, " \t\n", &save) : NULL;
+        if (!header && gateway && !strcmp(dest, "00000000") && strcmp(gateway, "00000000")) {
+            snprintf(out, size, "%s", gateway);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* MAP ("INSIDE OUTSIDE COUNT ..." triples) split into WORDS; their number, or -1 */
+static int map_words(char *map, char **words)
+{
+    int n = 0;
+    char *save, *copy = strdup(map);
+    for (char *w = copy ? strtok_r(copy, " ", &save) : NULL; w; w = strtok_r(NULL, " ", &save)) {
+        char *rest;
+        if (n == MAX_MAP || strtol(w, &rest, 10) < 0 || rest == w || *rest)
+            return -1;
+        words[n++] = w;
+    }
+    return n && n % 3 == 0 ? n : -1;
+}
+
+/* a child that waits for "go" on GO, then runs TOOL for this process with MAP (its copy
+ * of GO_WRITE closed: the launcher's closing it says no "go" comes) */
+static pid_t map_helper(char *tool, char **words, int n, int go, int go_write)
+{
+    char pid[32], *argv[MAX_MAP + 3];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    argv[0] = tool, argv[1] = pid;
+    memcpy(argv + 2, words, sizeof(char *) * (size_t)n);
+    argv[n + 2] = NULL;
+    pid_t child = fork();
+    if (child == 0) {
+        char said[2];
+        close(go_write);
+        if (read(go, said, 2) == 2 && !memcmp(said, "go", 2))
+            execv(tool, argv);
+        _exit(127);
+    }
+    return child;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    return write_file(path, NULL, text, strlen(text));
+}
+
+/* a user namespace's failure the full start could not mend: as the Python launcher, the
+ * record is dropped (the next start is a full one) and the start fails */
+static void fail_user_namespace(const char *why) __attribute__((noreturn));
+static void fail_user_namespace(const char *why)
+{
+    fprintf(stderr, "hostctl: %s\n", why);
+    unlink(g_record);
+    unlink(g_fast);
+    exit(1);
+}
+
+static int g_netns = -1;
+
+/* a new network namespace (owned by the new user namespace), open: made by a thread
+ * of its own, which leaves the process's own namespace as it is */
+static void *network_namespace(void *unused)
+{
+    (void)unused;
+    if (unshare(CLONE_NEWNET) == 0)
+        g_netns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return NULL;
+}
+
+/* Become root of a new user and mount namespace with the maps UID_MAP and GID_MAP,
+ * written by TOOLS (newuidmap, newgidmap: forked first, they must run outside), or by
+ * this process (no tools: the user's own ids); with NETWORK, a thread makes the network
+ * namespace meanwhile. A failure to unshare is a doubt (the Python launcher sees it
+ * too); once in, a map or mount that fails ends the start. */
+static void enter(char *uid_map, char *gid_map, char **tools, long ntools, int network)
+{
+    char *words[2][MAX_MAP];
+    int counts[2] = {map_words(uid_map, words[0]), map_words(gid_map, words[1])};
+    int go[2], statuses = 0;
+    pid_t helpers[2];
+    if (counts[0] < 0 || counts[1] < 0 || (ntools != 0 && ntools != 2)
+        || (!ntools && (counts[0] != 3 || counts[1] != 3)) || pipe2(go, O_CLOEXEC) != 0)
+        full_launcher();
+    int failed = 0;
+    for (long i = 0; i < ntools; i++)
+        failed |= (helpers[i] = map_helper(tools[i], words[i], counts[i], go[0], go[1])) < 0;
+    close(go[0]);
+    failed = failed || unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0;
+    if (!failed)
+        (void)!write(go[1], "gogo", (size_t)(2 * ntools));  /* each reads its own "go" */
+    close(go[1]);  /* the helpers see the end of the pipe: "go", or nothing */
+    if (!failed && network && pthread_create(&g_net_thread, NULL, network_namespace, NULL) == 0)
+        g_net_started = 1;
+    for (long i = 0; i < ntools; i++) {
+        int status;
+        if (helpers[i] < 0 || waitpid(helpers[i], &status, 0) != helpers[i]
+            || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            statuses = 1;
+    }
+    if (failed)
+        full_launcher();  /* not entered: the Python launcher tries, and says why */
+    if (g_net_started)  /* made while the maps were written */
+        pthread_join(g_net_thread, NULL), g_net_started = 0;
+    if (statuses)
+        fail_user_namespace("newuidmap/newgidmap failed (hint: check the user's ranges in "
+                            "/etc/subuid and /etc/subgid)");
+    if (!ntools) {
+        char uid[96], gid[96];
+        snprintf(uid, sizeof(uid), "%s\n", uid_map);
+        snprintf(gid, sizeof(gid), "%s\n", gid_map);
+        if (write_text("/proc/self/uid_map", uid) || write_text("/proc/self/setgroups", "deny")
+            || write_text("/proc/self/gid_map", gid))
+            fail_user_namespace("cannot write the user namespace's id maps");
+    }
+    if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        fail_user_namespace("cannot make mounts private");
+    if ((size_t)snprintf(g_entered, sizeof(g_entered), "%s;%s", uid_map, gid_map)
+        >= sizeof(g_entered))
+        fail_user_namespace("the id maps are too long");
+}
+
+/* pasta with the recorded ARGS (the namespace placeholder: NETNS's path), which
+ * daemonizes once the namespace is connected; its first process */
+static pid_t spawn_pasta(char **args, long n, char *pid_file, int netns)
+{
+    char dir[4200], fd_path[64], **argv = malloc(sizeof(char *) * (size_t)(n + 1));
+    posix_spawnattr_t attr;
+    sigset_t pipe;
+    pid_t pid;
+    snprintf(dir, sizeof(dir), "%s", pid_file);
+    char *slash = strrchr(dir, '/');
+    if (!argv || n < 1 || !slash || slash == dir)
+        return -1;
+    *slash = '\0';
+    snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", netns);
+    for (long i = 0; i < n; i++)
+        argv[i] = strcmp(args[i], "@hostctl-netns@") ? args[i] : fd_path;
+    argv[n] = NULL;
+    /* SIGPIPE back to its default (systemd ignores it): pasta takes an ignored SIGPIPE
+     * for a failure to install its own handlers */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    if (make_dirs(dir, 0777) || posix_spawnattr_init(&attr) != 0)
+        return -1;
+    posix_spawnattr_setsigdefault(&attr, &pipe);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    fcntl(netns, F_SETFD, 0);
+    int rc = posix_spawn(&pid, argv[0], NULL, &attr, argv, environ);
+    fcntl(netns, F_SETFD, FD_CLOEXEC);
+    posix_spawnattr_destroy(&attr);
+    free(argv);
+    return rc == 0 ? pid : -1;
+}
+
+/* wait until pasta connected the namespace (its first process exits 0); else a doubt */
+static void pasta_ready(void)
+{
+    int status;
+    pid_t pid = g_pasta;
+    g_pasta = 0;
+    if (waitpid(pid, &status, 0) != pid)
+        full_launcher();
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return;
+    fprintf(stderr, "hostctl: the recorded start does not apply (pasta exited with %d): "
+            "starting in full\n", WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+    full_launcher();
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || strcmp(argv[1], "launch") != 0 || argv[2][0] == '-') {
+    g_user = argc == 4 && !strcmp(argv[2], "--user");
+    if ((argc != 3 && !g_user) || strcmp(argv[1], "launch") != 0 || argv[argc - 1][0] == '-') {
         g_name = argc > 2 ? argv[argc - 1] : "";
         char **args = malloc(sizeof(char *) * (size_t)(argc + 3));
         if (!args)
@@ -602,7 +839,7 @@ int main(int argc, char **argv)
         execv(HOSTCTL_PYTHON, args);
         _exit(1);
     }
-    g_name = argv[2];
+    g_name = argv[argc - 1];
     const char *invocation = getenv("INVOCATION_ID");
     if (!invocation || !*invocation)
         full_launcher();  /* not started by systemd: no record applies */
@@ -613,25 +850,61 @@ int main(int argc, char **argv)
             close(fd);
         }
     }
-    const char *run = getenv("HOSTCTL_RUN_DIR");
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/launch/%s.fast", run ? run : "/run/hostctl", g_name);
-    snprintf(g_record, sizeof(g_record), "%s/launch/%s.record", run ? run : "/run/hostctl",
-             g_name);
+    /* hostctl.launcher.record.record_path */
+    char run_dir[4001];
+    const char *run = getenv("HOSTCTL_RUN_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+    if (run)
+        snprintf(run_dir, sizeof(run_dir), "%s", run);
+    else if (!g_user)
+        snprintf(run_dir, sizeof(run_dir), "/run/hostctl");
+    else if (xdg && *xdg)
+        snprintf(run_dir, sizeof(run_dir), "%s/hostctl", xdg);
+    else
+        snprintf(run_dir, sizeof(run_dir), "/run/user/%u/hostctl", (unsigned)getuid());
+    if ((size_t)snprintf(g_fast, sizeof(g_fast), "%.4000s/launch/%s.fast", run_dir, g_name)
+        >= sizeof(g_fast) || (size_t)snprintf(g_record, sizeof(g_record),
+                                              "%.4000s/launch/%s.record", run_dir, g_name)
+        >= sizeof(g_record)) {
+        g_record[0] = g_fast[0] = '\0';
+        full_launcher();
+    }
     size_t size;
-    char *data = read_all(path, &size);
+    char *data = read_all(g_fast, &size);
     struct reader r = {data, data + size};
-    if (strcmp(field(&r), MAGIC) != 0 || strcmp(field(&r), g_name) != 0)
+    if (strcmp(field(&r), g_user ? MAGIC_USER : MAGIC) != 0 || strcmp(field(&r), g_name) != 0)
         full_launcher();
     char *store_lock = field(&r), *runc_root = field(&r), *runtime = field(&r);
     char *runtime_file = field(&r), *runtime_name = field(&r), *bundle = field(&r);
     char *scratch = field(&r), *layer_base = field(&r), *options = field(&r);
     char *id = field(&r), *reference = field(&r);
+    char *uid_map = NULL, *gid_map = NULL, *tools[2] = {NULL, NULL}, **pasta = NULL;
+    char *pid_file = NULL;
+    long ntools = 0, npasta = 0;
+    if (g_user) {  /* the host's route, the id maps, pasta's command (or none) */
+        char route[64], *recorded = field(&r);
+        default_route(route, sizeof(route));
+        if (strcmp(route, recorded) != 0)
+            full_launcher();
+        uid_map = field(&r), gid_map = field(&r);
+        if ((ntools = count(&r)) > 2)
+            full_launcher();
+        for (long i = 0; i < ntools; i++)
+            tools[i] = field(&r);
+        npasta = count(&r);
+        if (npasta && !(pasta = malloc(sizeof(char *) * (size_t)npasta)))
+            full_launcher();
+        for (long i = 0; i < npasta; i++)
+            pasta[i] = field(&r);
+        pid_file = field(&r);
+    }
 
-    /* leaving the unit's cgroup waits for an RCU grace period: in a thread */
-    if (pthread_create(&g_thread, NULL, leave_unit_cgroup, NULL) != 0)
-        full_launcher();
-    g_thread_started = 1;
+    /* leaving the unit's cgroup waits for an RCU grace period: in a thread (a user's
+     * container: once in its user namespace, which a threaded process cannot enter) */
+    if (!g_user) {
+        if (pthread_create(&g_thread, NULL, leave_unit_cgroup, NULL) != 0)
+            full_launcher();
+        g_thread_started = 1;
+    }
     int lock = open(store_lock, O_RDWR | O_CLOEXEC);
     if (lock < 0 || flock(lock, LOCK_SH) != 0)
         full_launcher();
@@ -639,6 +912,17 @@ int main(int argc, char **argv)
                   && all_absent(&r) && same_listings(&r);
     if (!current)
         full_launcher();
+    if (g_user) {
+        enter(uid_map, gid_map, tools, ntools, npasta > 0);
+        if (pthread_create(&g_thread, NULL, leave_unit_cgroup, NULL) != 0)
+            full_launcher();
+        g_thread_started = 1;
+        if (npasta && (g_netns < 0 || (g_pasta = spawn_pasta(pasta, npasta, pid_file,
+                                                             g_netns)) <= 0)) {
+            g_pasta = 0;
+            full_launcher();
+        }
+    }
     char rootfs[4200];
     snprintf(rootfs, sizeof(rootfs), "%s/rootfs", bundle);
     if (make_dirs(runc_root, 0700) || write_file(runtime_file, NULL, runtime_name,
@@ -658,17 +942,26 @@ int main(int argc, char **argv)
     g_thread_started = 0;
     size_t len;
     char *finished = g_cgroup_found ? with_cgroup(config, g_cgroup, &len) : NULL;
+    if (finished && npasta) {  /* the namespace made here, as runc opens it */
+        char netns[64];
+        snprintf(netns, sizeof(netns), "/proc/%d/fd/%d", (int)getpid(), g_netns);
+        finished = with_string(finished, NETNS_PLACEHOLDER, netns, &len);
+    }
     if (!finished || write_file(bundle, "config.json", finished, len))
         full_launcher();
+    if (g_user)  /* as the Python launcher says it */
+        fprintf(stderr, "hostctl: %s\n", RECORDED_START);
     int pid = runc_create(runtime, runc_root, bundle, id);
     if (pid < 0)
         full_launcher();
+    if (g_pasta > 0)
+        pasta_ready();
     /* the init is systemd's before it may run (see hostctl.launcher.handoff.hand_off) */
     char message[4400];
     snprintf(message, sizeof(message), "MAINPID=%d\nREADY=1\nSTATUS=running %s", pid,
              reference);
     notify(message);
     barrier();
-    start_created(runtime, runc_root, bundle, id, pid);
+    start_created(runtime, runtime_name, runc_root, bundle, id, pid);
     return 0;
 }

@@ -12,7 +12,9 @@ the last start ran. It imports no declaration, image or network code.
 Any doubt before the user namespace is entered means None: the caller runs the full
 start. Once entered, the launcher cannot leave it: a start that fails after that
 (pasta refused a port, say) is undone and the full start runs in the same namespace
-(entered() tells hostctl.launcher.launch so).
+(entered() tells hostctl.launcher.launch so). The compiled launcher
+(hostctl/launcher/launchfast.c) does the same start without Python; when it falls back
+once in the namespace, it execs this launcher with the maps in ENTERED_ENV.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ ROUTES = "/proc/net/route"
 SIGPIPE = 13  # Linux's number (the signal module's import costs a start its enums)
 
 RECORDED_START = "starting as the last full start did (its start record)"
+# the maps of the user namespace the compiled launcher entered before it fell back:
+# "UID_MAP;GID_MAP", each its triples' numbers joined by spaces
+ENTERED_ENV = "HOSTCTL_ENTERED_MAPS"
 
 _entered: list[dict[str, Any]] = []  # the maps, once in the user namespace made here
 
@@ -101,8 +106,22 @@ def applies(record: dict[str, Any] | None) -> bool:
     return records.is_current(record, __version__) and rootless.get("route") == default_route()
 
 
+def inherited_maps(text: str) -> dict[str, list[list[int]]]:
+    """ENTERED_ENV's TEXT as the record's maps (its "uid_map" and "gid_map")."""
+    found = {}
+    for key, part in zip(("uid_map", "gid_map"), text.split(";"), strict=True):
+        numbers = [int(n) for n in part.split()]
+        found[key] = [numbers[i:i + 3] for i in range(0, len(numbers), 3)]
+    return found
+
+
 def launch_recorded(name: str) -> int | None:
-    """Start user container NAME from its record; None when a full start is needed."""
+    """Start user container NAME from its record; None when a full start is needed
+    (always once the compiled launcher entered the user namespace: it fell back)."""
+    inherited = os.environ.pop(ENTERED_ENV, None)  # not the full start's environment
+    if inherited is not None:
+        _entered.append(inherited_maps(inherited))
+        return None
     if not os.environ.get("INVOCATION_ID"):
         return None  # not started by systemd: no record applies
     record = records.load(records.record_path(name, True))

@@ -205,5 +205,4 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "rootless": rootless,
     }
     records.write(records.record_path(container.name, scope is Scope.USER), record)
-    if scope is not Scope.USER:  # the compiled launcher starts system containers only
-        fastrecord.write(container.name, record)
+    fastrecord.write(container.name, record, scope is Scope.USER)

@@ -303,8 +303,9 @@ def test_a_container_on_two_networks_reaches_both_by_name(host: Any) -> None:
 def test_rootless_container_publishes_a_port_and_restarts_from_its_record(host: Any) -> None:
     """A user's container publishes its port through pasta; its second start is the
     recorded one (hostctl.launcher.quickuser), pasta connecting the namespace the
-    launcher made; a changed declaration, or pasta failing (the port taken meanwhile),
-    means a full start."""
+    launcher made, and the compiled launcher's (hostctl/launcher/launchfast.c: it goes
+    on without the Python launcher's record); a changed declaration, or pasta failing
+    (the port taken meanwhile), means a full start."""
     from hostctl.launcher.quickuser import RECORDED_START
 
     uid = host.lingering_user("alice")
@@ -334,6 +335,16 @@ def test_rootless_container_publishes_a_port_and_restarts_from_its_record(host: 
         assert netguest.leftovers(host).pastas == 1
         again, lines = start()
         assert (again, RECORDED_START in lines) == (first, True)  # from the record
+        assert fetch(host, "http://127.0.0.1:8081/") == "rootless-web\n"
+        assert netguest.leftovers(host).pastas == 1
+        # the compiled launcher's start: with the Python launcher's record made junk, it
+        # still starts from the fast record (the Python launcher would start in full)
+        assert "/hostctl-launch." in host.run(
+            [*user, "systemctl", "--user", "show", "-p", "ExecStart", "rweb"]).stdout
+        host.run([*user, "systemctl", "--user", "stop", "rweb"])
+        host.run([*user, "sh", "-c", f"printf junk > {record}"])  # the same file
+        _, lines = start()
+        assert RECORDED_START in lines and host.read_file(record) == "junk"
         assert fetch(host, "http://127.0.0.1:8081/") == "rootless-web\n"
         assert netguest.leftovers(host).pastas == 1
         changed, lines = start(web("rootless-changed", 'ports: ["8081:80"]'))

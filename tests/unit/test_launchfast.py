@@ -3,9 +3,11 @@
 Python launcher makes holds, and hands anything else to the Python launcher.
 
 The program is built with a shell script standing in for the interpreter (it writes the
-arguments it got), and with a layer base that does not exist: a start whose checks all
-hold makes the runtime marker, then cannot mount and hands over. So the marker tells
-"the checks held" from "a doubt", without mounting or running runc here."""
+arguments it got, and the user namespace's maps handed over), and with a layer base that
+does not exist: a start whose checks all hold makes the runtime marker, then cannot
+mount and hands over. So the marker tells "the checks held" from "a doubt", without
+mounting or running runc here. A user's container (rootless) gets that far in a user
+namespace of its own (these tests run as root: its map is root's own id)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from hostctl.launcher import fastrecord
+from hostctl.launcher import fastrecord, quickuser
 from hostctl.launcher import record as records
 from hostctl.runtime import cgroups
 from hostctl.units import gencompile, generator
@@ -33,7 +35,8 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("launchfast")
     said = base / "python-args"
     python = base / "python"
-    python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {said}\n')
+    python.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {said}\n'
+                      f'printf "%s" "${quickuser.ENTERED_ENV}" > {said}.entered\n')
     python.chmod(0o755)
     binary = base / "hostctl-launch"
     argv = gencompile.launcher_command(cc, str(python), "ENTRY", binary)
@@ -45,6 +48,8 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 class Layout:
     """A container's record in TMP, and the launcher run on it."""
+
+    user = False  # a user's container (rootless)
 
     def __init__(self, tmp: Path, binary: Path, said: Path) -> None:
         self.tmp, self.binary, self.said = tmp, binary, said
@@ -77,7 +82,7 @@ class Layout:
         records.write(str(self.tmp / "run" / "launch" / f"{NAME}.record"), self.record)
         os.environ["HOSTCTL_RUN_DIR"] = self.env["HOSTCTL_RUN_DIR"]
         try:
-            fastrecord.write(NAME, self.record)
+            fastrecord.write(NAME, self.record, self.user)
         finally:
             del os.environ["HOSTCTL_RUN_DIR"]
 
@@ -86,9 +91,14 @@ class Layout:
         arguments it handed to the Python launcher."""
         self.said.unlink(missing_ok=True)
         run_env = {**self.env, "INVOCATION_ID": "0123", **(env or {})}
-        subprocess.run([str(self.binary), *(args or ("launch", NAME))], env=run_env,
+        default = ("launch", "--user", NAME) if self.user else ("launch", NAME)
+        subprocess.run([str(self.binary), *(args or default)], env=run_env,
                        check=True, timeout=30)
         return self.said.read_text().splitlines()
+
+    def entered(self) -> str:
+        """The maps the last launch handed over (it fell back in its user namespace)."""
+        return Path(f"{self.said}.entered").read_text()
 
     def checks_held(self) -> bool:
         """Whether the last launch got past the record's checks (it writes the marker)."""
@@ -242,3 +252,156 @@ def test_a_launcher_the_compiled_one_moved_takes_its_parent_for_the_unit(
     monkeypatch.setattr(cgroups, "leave_unit_cgroup", moved.append)
     assert cgroups.unit_cgroup() == "/system.slice/web.service"
     assert moved == []
+
+
+# ---- a user's container (rootless): hostctl.launcher.quickuser's start ----------------
+
+USER_ARGS = ["-sSE", "ENTRY", "launch", "--user", NAME]
+
+
+class UserLayout(Layout):
+    """A user's container's record: the maps root's own ids (no newuidmap), no network
+    unless a test gives it pasta."""
+
+    user = True
+
+    def __init__(self, tmp: Path, binary: Path, said: Path) -> None:
+        super().__init__(tmp, binary, said)
+        self.record["rootless"] = {"uid_map": [[0, os.getuid(), 1]],
+                                   "gid_map": [[0, os.getgid(), 1]], "tools": [],
+                                   "route": quickuser.default_route()}
+        self.fast = tmp / "run" / "launch" / f"{NAME}.fast"
+
+
+@pytest.fixture
+def user_layout(tmp_path: Path, program: tuple[Path, Path]) -> UserLayout:
+    made = UserLayout(tmp_path, *program)
+    made.write()
+    return made
+
+
+def test_a_users_current_record_is_started_in_a_user_namespace_of_its_own(
+        user_layout: UserLayout) -> None:
+    """The checks held, the namespace was entered (the marker was written in it), the
+    mount failed: the Python launcher gets the maps, the record is dropped."""
+    assert user_layout.launch() == USER_ARGS
+    assert user_layout.checks_held()
+    uid, gid = os.getuid(), os.getgid()
+    assert user_layout.entered() == f"0 {uid} 1;0 {gid} 1"
+    assert quickuser.inherited_maps(user_layout.entered()) == {
+        "uid_map": [[0, uid, 1]], "gid_map": [[0, gid, 1]]}
+    assert not user_layout.fast.exists()
+    assert not (user_layout.tmp / "run" / "launch" / f"{NAME}.record").exists()
+
+
+def _route(layout: Layout) -> None:
+    layout.record["rootless"]["route"] = "FE01A8C0"  # made when the host had another
+    layout.write()
+
+
+def _system_magic(layout: Layout) -> None:
+    layout.fast.write_bytes(layout.fast.read_bytes().replace(
+        fastrecord.MAGIC_USER.encode(), fastrecord.MAGIC.encode(), 1))
+
+
+def _bad_map(layout: Layout) -> None:
+    layout.record["rootless"]["uid_map"] = [[0, -1, 1]]
+    layout.write()
+
+
+def _one_tool(layout: Layout) -> None:
+    layout.record["rootless"]["tools"] = ["/usr/bin/newuidmap"]
+    layout.write()
+
+
+@pytest.mark.parametrize("change", [_touch, _absent, _listed, _appeared, _replaced, _truncated,
+                                    _route, _system_magic, _bad_map, _one_tool])
+def test_any_doubt_about_a_users_record_hands_over_before_entering(
+        user_layout: UserLayout, change: Callable[[Layout], None]) -> None:
+    change(user_layout)
+    assert user_layout.launch() == USER_ARGS
+    assert not user_layout.checks_held()
+    assert user_layout.entered() == ""  # the Python launcher makes its own start
+    assert user_layout.fast.exists()
+
+
+def test_a_system_launch_does_not_take_a_users_fast_record(user_layout: UserLayout) -> None:
+    assert user_layout.launch("launch", NAME) == ["-sSE", "ENTRY", "launch", NAME]
+    assert not user_layout.checks_held()
+
+
+def test_another_environment_is_a_doubt_for_a_users_record(user_layout: UserLayout) -> None:
+    user_layout.launch(env={"EXTRA": "1"})
+    assert not user_layout.checks_held() and user_layout.entered() == ""
+
+
+def test_pasta_gets_the_namespace_made_for_it_and_is_waited_for(
+        user_layout: UserLayout) -> None:
+    """pasta runs with the recorded arguments, the namespace's placeholder its path; a
+    fallback waits until its first process ended (its PID file is there for the full
+    start's cleanup)."""
+    tmp = user_layout.tmp
+    said = tmp / "pasta-args"
+    script = (f'printf "%s\\n" "$@" > {said}; readlink "$2" >> {said}; '
+              f'sleep 0.2; echo $$ > "$1"')
+    pid_file = tmp / "run" / "pasta" / f"{NAME}.pid"
+    user_layout.record["net"] = {
+        "pasta": ["/bin/sh", "-c", script, "pasta", str(pid_file), records.NETNS_PLACEHOLDER],
+        "pid_file": str(pid_file)}
+    user_layout.write()
+    assert user_layout.launch() == USER_ARGS
+    assert user_layout.checks_held()
+    assert pid_file.exists()  # written before the hand-over
+    lines = said.read_text().splitlines()
+    assert lines[0] == str(pid_file) and lines[1].startswith("/proc/self/fd/")
+    assert lines[2].startswith("net:[")  # a network namespace
+    own = os.readlink("/proc/self/ns/net")
+    assert lines[2] != own  # not the host's
+
+
+def test_a_users_fast_record_fields(user_layout: UserLayout) -> None:
+    tmp = user_layout.tmp
+    user_layout.record["rootless"]["tools"] = ["/usr/bin/newuidmap", "/usr/bin/newgidmap"]
+    user_layout.record["rootless"]["uid_map"] = [[0, 1000, 1], [1, 100000, 65536]]
+    user_layout.record["net"] = {"pasta": ["/usr/bin/pasta", "--netns",
+                                           records.NETNS_PLACEHOLDER],
+                                 "pid_file": "/run/p.pid"}
+    found = fastrecord.fields(NAME, user_layout.record)
+    assert found is not None
+    assert found[0] == fastrecord.MAGIC_USER
+    assert found[10].endswith(f"workdir={tmp}/scratch/work,userxattr")
+    route = quickuser.default_route() or "-"
+    assert found[13:25] == [
+        route, "0 1000 1 1 100000 65536", f"0 {os.getgid()} 1", "2", "/usr/bin/newuidmap",
+        "/usr/bin/newgidmap", "3", "/usr/bin/pasta", "--netns", records.NETNS_PLACEHOLDER,
+        "/run/p.pid", "3"]
+    user_layout.record["net"] = None
+    found = fastrecord.fields(NAME, user_layout.record)
+    assert found is not None and found[19:22] == ["0", "", "3"]
+
+
+def test_a_users_recorded_start_says_so_in_the_python_launchers_words() -> None:
+    assert f'"{quickuser.RECORDED_START}"' in gencompile.LAUNCHER_SOURCE.read_text()
+
+
+def test_a_users_record_on_a_network_other_than_pastas_gets_no_fast_record(
+        user_layout: UserLayout) -> None:
+    user_layout.record["net"] = {"netns": "/run/netns/x"}
+    assert fastrecord.fields(NAME, user_layout.record) is None
+    user_layout.write()
+    assert not user_layout.fast.exists()
+
+
+def test_the_python_launcher_takes_the_maps_the_compiled_one_entered_with(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """It makes the full start in that namespace, with the maps handed over; the variable
+    is not part of the environment the full start records."""
+    monkeypatch.setattr(quickuser, "_entered", [])
+    monkeypatch.setenv(quickuser.ENTERED_ENV, "0 1000 1 1 100000 65536;0 1000 1")
+    monkeypatch.setenv("INVOCATION_ID", "0123")
+    assert quickuser.launch_recorded(NAME) is None
+    assert quickuser.ENTERED_ENV not in os.environ
+    assert quickuser.entered()
+    uids, gids = quickuser.entered_maps()
+    assert uids.triples() == ((0, 1000, 1), (1, 100000, 65536))
+    assert gids.triples() == ((0, 1000, 1),)
