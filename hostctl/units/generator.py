@@ -82,7 +82,8 @@ def launcher_command() -> tuple[str, ...]:
     """The command line units run for `hostctl launch|cleanup` and the other unit verbs
     (hostctl.launcher.entry): this interpreter, without site, on the entry script beside
     this package; or the compiled launcher built for exactly that, which makes the
-    recorded start of a system container itself and execs that command for anything
+    recorded start of a system or user container itself (hostctl.launcher.fastrecord says
+    which) and execs that command for anything
     else."""
     if not sys.executable:
         return (hostctl_program(),)
