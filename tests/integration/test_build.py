@@ -579,13 +579,14 @@ stop_timeout: 1
 """)
     started = test_host.run(["systemctl", "start", "declbuilt"], check=False)
     assert started.returncode == 0, test_host.journal("declbuilt.service")
-    journal = wait_journal(test_host, "declbuilt.service", "decl-done")
+    # a line of its own: the build's log shows the CMD instruction, which holds the words
+    journal = wait_journal(test_host, "declbuilt.service", "\ndecl-done\n")
     assert "from-the-declaration" in journal and "building localhost/declbuilt:1" in journal
     test_host.run(["systemctl", "stop", "declbuilt"])
     # A second start finds the image stored: no build.
     test_host.run(["systemctl", "start", "declbuilt"])
     deadline = time.monotonic() + 30
-    while (journal := test_host.journal("declbuilt.service")).count("decl-done") < 2:
+    while (journal := test_host.journal("declbuilt.service")).count("\ndecl-done\n") < 2:
         assert time.monotonic() < deadline, journal
         time.sleep(0.2)
     assert journal.count("building localhost/") == 1
