@@ -208,7 +208,9 @@ def test_source_date_epoch_gives_the_same_digest(built: dict[str, Any],
                        f"BASE={built['base']}", "-t", "repro:1", str(built["context"]),
                        env={"SOURCE_DATE_EPOCH": "1700000000"})
         digests.append(done.stdout.strip().splitlines()[-1])
-    assert digests[0] == digests[1] and digests[0].startswith("sha256:")
+    assert digests[0] == digests[1] and digests[0].startswith("sha256:"), \
+        _what_differs(tmp_path / "state1" / "storage", tmp_path / "state2" / "storage",
+                      "localhost/repro:1")
     image = store_image(tmp_path / "state1" / "storage", "localhost/repro:1")
     assert image.config["created"] == "2023-11-14T22:13:20Z"
     # A layer cached by a build without the timestamp is not reused by one with it.
@@ -218,6 +220,52 @@ def test_source_date_epoch_gives_the_same_digest(built: dict[str, Any],
     hostctl(state, *args)
     again = hostctl(state, *args, env={"SOURCE_DATE_EPOCH": "1700000000"}).stdout
     assert "Using cache" not in again and again.strip().splitlines()[-1] == digests[0]
+
+
+def _what_differs(first: Path, second: Path, reference: str) -> str:
+    """Where two builds of REFERENCE in the stores FIRST and SECOND differ: the config's
+    keys, and each differing layer's entries (name, type, mode, owner, mtime, size, link,
+    content digest), for a failure that can be read."""
+    def blob(store: Path, digest: str) -> bytes:
+        return (store / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes()
+
+    def manifest(store: Path) -> dict[str, Any]:
+        index = json.loads((store / "images.json").read_text())["images"]
+        return dict(json.loads(blob(store, index[reference]["manifest"])))
+
+    def entries(data: bytes) -> dict[str, tuple[object, ...]]:
+        found: dict[str, tuple[object, ...]] = {}
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+            for info in tar:
+                content = tar.extractfile(info).read() if info.isfile() else b""  # type: ignore[union-attr]
+                found[info.name] = (info.type, oct(info.mode), info.uid, info.gid, info.mtime,
+                                    info.size, info.linkname, sha256_hex(content),
+                                    sorted(info.pax_headers.items()))
+        return found
+
+    lines = []
+    ours, theirs = manifest(first), manifest(second)
+    config = [json.loads(blob(store, m["config"]["digest"])) for store, m in
+              ((first, ours), (second, theirs))]
+    for key in sorted(set(config[0]) | set(config[1])):
+        if config[0].get(key) != config[1].get(key):
+            lines.append(f"config {key}: {config[0].get(key)!r} != {config[1].get(key)!r}")
+    for index, (a, b) in enumerate(zip(ours["layers"], theirs["layers"], strict=False)):
+        if a["digest"] == b["digest"]:
+            continue
+        left, right = entries(blob(first, a["digest"])), entries(blob(second, b["digest"]))
+        lines.append(f"layer {index}: {a['digest']} != {b['digest']}")
+        lines += [f"  {name}: {left.get(name)} != {right.get(name)}"
+                  for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
+        if list(left) != list(right):
+            lines.append(f"  order: {list(left)} != {list(right)}")
+    return "\n".join(lines) or "manifests differ in nothing but their digests"
+
+
+def sha256_hex(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 BAD = [
