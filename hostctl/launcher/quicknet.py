@@ -39,13 +39,17 @@ class Doubt(Exception):  # not an error: the full start runs instead
 
 
 def usable(net: dict[str, Any]) -> bool:
-    """Whether the host still has what NET's replay assumes: its bridge (the bridge plugin
-    would make a missing one, but without what the full start sets on it)."""
-    return os.path.isdir(f"/sys/class/net/{net['bridge']}")
+    """Whether NET's replay can make what it assumes: the bridge, when missing (the first
+    start after a boot), as the full start makes it (hostctl.runtime.netns.ipv6_bridge
+    for an IPv6 network, then the bridge plugin), and hostctl's shared chains."""
+    return "chains" in net and "ipv6_bridge" in net
 
 
 def connect(name: str, net: dict[str, Any]) -> Wiring:
     """Check the ports, make the namespace, cache the attachment, start the wiring."""
+    os.makedirs(net["cni_dir"], exist_ok=True)  # after a boot: the run directory is new
+    if net["ipv6_bridge"] and not os.path.isdir(f"/sys/class/net/{net['bridge']}"):
+        netns.ipv6_bridge(net["bridge"])
     lock = None
     if net["ports_lock"] is not None:  # as network._connect: check and claim under one lock
         lock = os.open(net["ports_lock"], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -172,14 +176,17 @@ class Wiring:
             raise Doubt(f"the bridge plugin gave other addresses than {net['addresses']}")
         _write(net["cache"], net["cache_after"].replace(net["result_placeholder"],
                                                         output.strip(), 1))
-        for tool, batch, _undo in net["restore"].values():
+        for family, (tool, batch, _undo) in net["restore"].items():
             status, output = _run([tool, "--noflush", "-w"], None, batch.encode())
+            if status != 0:
+                status, output = _with_chains(net, family, batch)
             if status != 0:
                 raise Doubt(f"{os.path.basename(tool)} refused the recorded rules: "
                             f"{output.strip()}")
         if net["localnet"] is not None:
             with open(net["localnet"], "r+") as handle:
                 if handle.read().strip() != "1":
+                    handle.seek(0)  # a sysctl takes a write at offset 0 only
                     handle.write("1\n")
         if net["members"] is not None:
             self._bundle.acquire()  # the recorded hosts file is in place: now the peers
@@ -201,6 +208,29 @@ class Wiring:
         is reported, undoes it next)."""
         self._done.acquire()
         self._done.release()
+
+
+def _with_chains(net: dict[str, Any], family: str, batch: str) -> tuple[int, str]:
+    """As hostctl.network.rules' restore after a failed one, under the same lock: BATCH
+    again (another start may have made the chains meanwhile), else hostctl's missing
+    shared chains made (after a boot, by the first start), then BATCH once more."""
+    tool = net["restore"][family][0]
+    lister, chains = net["chains"][family]
+    os.makedirs(os.path.dirname(net["rules_lock"]), exist_ok=True)
+    lock = os.open(net["rules_lock"], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        status, output = _run([tool, "--noflush", "-w"], None, batch.encode())
+        if status == 0:
+            return status, output
+        missing = [lines for chain, lines in chains
+                   if _run([lister, "-w", "-t", "filter", "-S", chain], None, b"")[0] != 0]
+        if missing:
+            _run([tool, "--noflush", "-w"], None,
+                 "\n".join(["*filter", *missing, "COMMIT"]).encode() + b"\n")
+        return _run([tool, "--noflush", "-w"], None, batch.encode())
+    finally:
+        os.close(lock)
 
 
 def _join_names(net: dict[str, Any]) -> None:
