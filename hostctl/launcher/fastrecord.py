@@ -17,7 +17,8 @@ no fast file), in this order:
     (a user's container only: ROUTE UID_MAP GID_MAP, N, then N map tools, N, then N
     arguments of pasta's command (none: no pasta), PID_FILE)
     N, then N environment entries KEY=VALUE, sorted (the record's env)
-    N, then N pairs PATH SIGNATURE (content: "MODE DEV INO SIZE MTIME_NS CTIME_NS", or "-")
+    N, then N pairs PATH SIGNATURE (content, the record's text signatures among them as
+    content ones: "MODE DEV INO SIZE MTIME_NS CTIME_NS", or "-")
     N, then N pairs PATH SIGNATURE (present: "MODE DEV INO RDEV", or "-")
     N, then N absent paths
     N, then N triples DIRECTORY SUFFIX NAMES (the listing's names joined by "/")
@@ -92,9 +93,14 @@ def fields(name: str, record: dict[str, Any]) -> list[str] | None:
            overlay_options(record["lowerdirs"], record["layer_base"], record["scratch"],
                            rootless=user),
            runtime_id(name), record["reference"], *own, str(len(env)), *env]
-    for key in ("content", "present"):
-        out.append(str(len(record[key])))
-        for path, signature in record[key]:
+    # the text signatures as content ones: written with the record (or with its copy put
+    # back, hostctl.launcher.record.restore, once the texts were found the same), the
+    # files' stat data stand for their texts as long as this fast record does
+    content = [*record["content"],
+               *([path, records.content_signature(path)] for path, _ in record["text"])]
+    for signatures in (content, record["present"]):
+        out.append(str(len(signatures)))
+        for path, signature in signatures:
             out += [path, _signature(signature)]
     out += [str(len(record["absent"])), *record["absent"], str(len(record["listed"]))]
     for directory, suffix, names in record["listed"]:

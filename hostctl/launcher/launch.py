@@ -289,7 +289,7 @@ def _starts_timer(container: Container, check: Health | None) -> bool:
 
 def _drop_record(name: str, scope: Scope) -> None:
     """No record may outlive a full start that did not write it (see launcher.record)."""
-    records.discard(records.record_path(name, scope is Scope.USER))
+    records.drop(name, scope is Scope.USER)
 
 
 def _layer_base(image: Image, paths: Paths) -> Path:

@@ -71,7 +71,7 @@
 #define MAGIC_USER "hostctl-launchfast-user 1"
 #define NETNS_PLACEHOLDER "\"@hostctl-netns@\""
 #define ENTERED_ENV "HOSTCTL_ENTERED_MAPS"
-/* hostctl.launcher.quickuser.RECORDED_START */
+/* hostctl.launcher.record.RECORDED_START */
 #define RECORDED_START "starting as the last full start did (its start record)"
 #define PLACEHOLDER "\"@hostctl-cgroups-path@\""
 #define MAX_RECORD (64L * 1024 * 1024)

@@ -41,7 +41,7 @@ def launch_recorded(name: str) -> int | None:
     # Leaving the unit's cgroup waits for an RCU grace period in the kernel (about 10 ms):
     # it runs in a thread while this one checks the record and mounts the rootfs.
     unit_cgroup = in_background(cgroups.unit_cgroup)
-    record = records.load(records.record_path(name))
+    record, kept = records.load_for_start(name)
     if record is None or not isinstance(record.get("store"), str):
         unit_cgroup()
         return None
@@ -54,6 +54,8 @@ def launch_recorded(name: str) -> int | None:
         current = records.is_current(record, __version__) and (net is None
                                                                 or quicknet.usable(net))
         if current:
+            if kept:  # the first start since a boot: this boot's stop and starts use it
+                records.restore(name, record)
             prepare(record)
     except BaseException:
         os.close(lock)
@@ -79,6 +81,7 @@ def launch_recorded(name: str) -> int | None:
                              0o644))
         if wiring is not None:
             wiring.bundle_written()
+        say(records.RECORDED_START)
         hand_off(Runc(record["runc_root"], record["runtime"]), name, record["bundle"],
                  reference=record["reference"], ready_by_container=record["notify"],
                  ready_when_healthy=record["notify_healthy"],
@@ -223,5 +226,5 @@ def remove_started(name: str, user: bool = False) -> None:
     from hostctl.launcher.state import ContainerState, remove
     from hostctl.paths import Scope, for_scope
 
-    records.discard(records.record_path(name, user))
+    records.drop(name, user)
     remove(ContainerState(name, for_scope(Scope.USER if user else Scope.SYSTEM)))

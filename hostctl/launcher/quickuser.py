@@ -50,7 +50,7 @@ MS_PRIVATE = 1 << 18
 ROUTES = "/proc/net/route"
 SIGPIPE = 13  # Linux's number (the signal module's import costs a start its enums)
 
-RECORDED_START = "starting as the last full start did (its start record)"
+RECORDED_START = records.RECORDED_START
 # the maps of the user namespace the compiled launcher entered before it fell back:
 # "UID_MAP;GID_MAP", each its triples' numbers joined by spaces
 ENTERED_ENV = "HOSTCTL_ENTERED_MAPS"
@@ -124,9 +124,11 @@ def launch_recorded(name: str) -> int | None:
         return None
     if not os.environ.get("INVOCATION_ID"):
         return None  # not started by systemd: no record applies
-    record = records.load(records.record_path(name, True))
+    record, kept = records.load_for_start(name, True)
     if record is None or not applies(record):
         return None
+    if kept:  # the first start since a boot (or a login): this one's stop and starts use it
+        records.restore(name, record, True)
     lock = shared_store_lock(record["store"])
     if lock is None:
         return None
@@ -134,7 +136,7 @@ def launch_recorded(name: str) -> int | None:
     try:  # the network namespace is made (by a thread) while newuidmap and newgidmap run
         made = enter(rootless, _network_namespace if net is not None else None)
     except BaseException:  # the next start is a full one, which says what is wrong
-        records.discard(records.record_path(name, True))
+        records.drop(name, True)
         raise
     _entered.append(rootless)
     # Leaving the unit's cgroup waits for an RCU grace period (about 10 ms): in a thread,

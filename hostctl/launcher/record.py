@@ -26,10 +26,17 @@ Signatures:
   tools, the network files), and the address the last start had, asked for again;
 - rootless (a user's container, hostctl.launcher.quickuser): /etc/subuid and
   /etc/subgid among the content signatures, newuidmap, newgidmap and pasta among the
-  present ones, the id maps and pasta's command line as the last start had them.
+  present ones, the id maps and pasta's command line as the last start had them;
+- text: a file compared by its bytes (the host's resolv.conf and systemd-resolved's
+  upstream one, which many hosts write anew at each boot with the same lines).
 
-Records live in the run directory (a tmpfs): the first start after a boot is a full one.
-They are written with marshal, and config.json is kept as finished JSON text with a
+A record lives in the run directory (a tmpfs), and a copy of it in the state directory
+(STATE/launch/NAME.record, hostctl.paths' state dir), which outlives a reboot: the first
+start after a boot takes the copy when its signatures still hold (what the last boot's
+full start read is on disk, unchanged; a file in the run directory it names is made
+anew, a leftover of an unclean stop fails the absent check) and puts it back in the run
+directory. Both are written and dropped together (discard()). They are written with
+marshal, and config.json is kept as finished JSON text with a
 placeholder for the cgroup: this module imports only os and marshal, as it is on every
 start's path (the json package alone would cost it more than the rest of its imports).
 """
@@ -43,9 +50,11 @@ TYPE_CHECKING = False  # typing itself is not imported on the start path
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 5  # 2: the health check (healthcheck.json text, notify: healthy); 3: "pod";
+FORMAT = 6  # 2: the health check (healthcheck.json text, notify: healthy); 3: "pod";
 # 4: networks (hostctl.network.replay); 5: rootless containers ("rootless":
-# hostctl.launcher.quickuser)
+# hostctl.launcher.quickuser); 6: "text" signatures, records kept across reboots
+# What a recorded start says in the journal (the compiled launcher says the same).
+RECORDED_START = "starting as the last full start did (its start record)"
 # In the recorded config.json text, replaced by each start's own cgroup (a JSON string).
 CGROUP_PLACEHOLDER = "@hostctl-cgroups-path@"
 # A user's container with pasta: its network namespace's path, in config.json's text and
@@ -76,6 +85,19 @@ def record_path(name: str, user: bool = False) -> str:
     return os.path.join(run, "launch", f"{name}.record")
 
 
+def kept_path(name: str, user: bool = False) -> str:
+    """Where the copy of container NAME's record that outlives a reboot is:
+    STATE/launch/NAME.record, with STATE as hostctl.paths.for_scope(...).state (a unit
+    test holds them equal)."""
+    if user:
+        home = os.environ.get("HOME") or os.path.expanduser("~")
+        data = os.environ.get("XDG_DATA_HOME") or os.path.join(home, ".local/share")
+        state = os.environ.get("HOSTCTL_STATE_DIR", os.path.join(data, "hostctl"))
+    else:
+        state = os.environ.get("HOSTCTL_STATE_DIR", "/var/lib/hostctl")
+    return os.path.join(state, "launch", f"{name}.record")
+
+
 def content_signature(path: str) -> Signature:
     """What changes when PATH (followed if a symlink) is written, replaced or removed."""
     try:
@@ -104,6 +126,16 @@ def listing(directory: str, suffix: str) -> list[str]:
         return []
 
 
+def text_signature(path: str) -> str | None:
+    """PATH's text (None when it cannot be read): for a small file that is written anew
+    with the same lines, as resolv.conf is at each boot on many hosts."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
 def start_environment() -> dict[str, str]:
     """The launcher's environment, minus what systemd sets anew for each start."""
     return {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
@@ -121,6 +153,25 @@ def load(path: str) -> dict[str, Any] | None:
     return record
 
 
+def load_for_start(name: str, user: bool = False) -> tuple[dict[str, Any] | None, bool]:
+    """Container NAME's record for a start: the run directory's, else (the first start
+    since a boot, or since the run directory was emptied) the kept copy; and whether it
+    is the kept copy, which the start puts back (restore()) once it holds."""
+    path = record_path(name, user)
+    if os.path.exists(path):  # one this boot wrote: never the copy instead (a broken
+        return load(path), False  # run record means a full start)
+    return load(kept_path(name, user)), True
+
+
+def restore(name: str, record: dict[str, Any], user: bool = False) -> None:
+    """Put RECORD, container NAME's kept copy found current, back in the run directory
+    (and its fast record beside it): this boot's stop and next starts use it."""
+    from hostctl.launcher import fastrecord
+
+    write(record_path(name, user), record)
+    fastrecord.write(name, record, user)
+
+
 def is_current(record: dict[str, Any], version: str) -> bool:
     """True when every input of RECORD still has the signature it had when written."""
     try:
@@ -129,6 +180,8 @@ def is_current(record: dict[str, Any], version: str) -> bool:
         if any(content_signature(p) != s for p, s in record["content"]):
             return False
         if any(presence_signature(p) != s for p, s in record["present"]):
+            return False
+        if any(text_signature(p) != s for p, s in record["text"]):
             return False
         if any(os.path.lexists(p) for p in record["absent"]):
             return False  # leftovers of a start that did not stop cleanly
@@ -186,3 +239,19 @@ def discard(path: str) -> None:
             os.unlink(made)
         except FileNotFoundError:
             continue
+
+
+def save(name: str, record: dict[str, Any], user: bool = False) -> None:
+    """Write container NAME's RECORD: the run directory's and the kept copy."""
+    write(kept_path(name, user), record)
+    write(record_path(name, user), record)
+
+
+def drop(name: str, user: bool = False) -> None:
+    """Remove container NAME's records: the run directory's (and its fast record) and the
+    kept copy."""
+    discard(record_path(name, user))
+    try:
+        os.unlink(kept_path(name, user))
+    except FileNotFoundError:
+        return

@@ -143,7 +143,6 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
     content += [str(p) for p in container.env_files]
     if container.seccomp_profile and container.seccomp_profile.startswith("/"):
         content.append(container.seccomp_profile)  # read at each full start
-    content += [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     content.append(str(paths.store / "images.json"))  # hostctl.images.store's index
     content += _own_code() + net_content
     if container.origins:  # translated from a compose project
@@ -181,6 +180,9 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "env": records.start_environment(),
         "content": [[p, records.content_signature(p)] for p in content],
         "present": [[p, records.presence_signature(p)] for p in present],
+        # by their text: many hosts write them anew at each boot (the record outlives one)
+        "text": [[p, records.text_signature(p)]
+                 for p in (str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM))],
         "absent": absent,
         "listed": [list(entry) for entry in listed],
         "store": str(paths.store),
@@ -204,5 +206,5 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "net": net,
         "rootless": rootless,
     }
-    records.write(records.record_path(container.name, scope is Scope.USER), record)
+    records.save(container.name, record, scope is Scope.USER)
     fastrecord.write(container.name, record, scope is Scope.USER)

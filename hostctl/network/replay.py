@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # In the recorded attachment cache text: replaced by the plugin's ADD result (JSON).
 RESULT_PLACEHOLDER = {"@hostctl-cni-result@": 0}
 RESTORE = {"4": "iptables-restore", "6": "ip6tables-restore"}
+LIST = {"4": "iptables", "6": "ip6tables"}
 
 
 def claims(published: Sequence[Port]) -> list[tuple[str, int, int, str]]:
@@ -131,6 +132,16 @@ def for_record(attachment: cni.Attachment, network: defs.Network, paths: Paths,
         "restore": {fam: [_tool(RESTORE[fam]), add, _batches(attachment.rules, True)[fam]]
                     for fam, add in _batches(attachment.rules, False).items()
                     if fam in families},
+        # after a boot the shared chains are not there yet: the first start makes them,
+        # under the lock the full start's rules.add takes (hostctl.network.rules)
+        "chains": {fam: [_tool(LIST[fam]),
+                         [[chain, "\n".join(rules.chain_batch_lines(chain))]
+                          for chain in rules.shared_chains(fam)]]
+                   for fam in families},
+        "rules_lock": str(cache.parent.parent / "rules.lock"),
+        # an IPv6 network's bridge is made without DAD before the plugin makes it
+        # (hostctl.runtime.netns.ipv6_bridge), as the full start does after a boot
+        "ipv6_bridge": network.ipv6_subnet is not None,
         "localnet": f"{ports.PROC_CONF}/{network.bridge}/route_localnet" if localnet else None,
         "members": (str(paths.run / "network" / "members") if network.name != defs.DEFAULT
                     and network.names else None),
@@ -159,7 +170,7 @@ def inputs(network: defs.Network, paths: Paths
     listed = [(str(d), ".network", listing(str(d), ".network"))
               for d in declaration_dirs(paths.scope)]
     present = [str(cni.PLUGIN_DIR / "bridge"), str(cni.PLUGIN_DIR / "host-local")]
-    present += [_tool(RESTORE["4"])]
+    present += [_tool(RESTORE["4"]), _tool(LIST["4"])]
     if network.ipv6_subnet is not None:
-        present.append(_tool(RESTORE["6"]))
+        present += [_tool(RESTORE["6"]), _tool(LIST["6"])]
     return content, present, listed

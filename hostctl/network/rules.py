@@ -102,6 +102,16 @@ def _chain_lines(chain: str) -> list[str]:
             f'-I INPUT -m comment --comment "hostctl loopback guard" -j {INPUT_CHAIN}']
 
 
+def shared_chains(family: str) -> tuple[str, ...]:
+    """hostctl's chains that FAMILY's container rules jump to or are put in."""
+    return (CHAIN, INPUT_CHAIN) if family == "4" else (CHAIN,)
+
+
+def chain_batch_lines(chain: str) -> list[str]:
+    """The filter table's lines that make CHAIN and its jump (for a restore)."""
+    return _chain_lines(chain)
+
+
 def _has_chain(family: str, chain: str) -> bool:
     tool = "iptables" if family == "4" else "ip6tables"
     return proc.run([tool, "-w", "-t", "filter", "-S", chain], check=False).returncode == 0
@@ -118,8 +128,7 @@ def _make_chain(family: str, lock: Path, batch: str) -> subprocess.CompletedProc
         done = _restore(family, batch)
         if done.returncode == 0:
             return done
-        chains = (CHAIN, INPUT_CHAIN) if family == "4" else (CHAIN,)
-        lines = [line for chain in chains if not _has_chain(family, chain)
+        lines = [line for chain in shared_chains(family) if not _has_chain(family, chain)
                  for line in _chain_lines(chain)]
         if lines:
             _restore(family, "\n".join(["*filter", *lines, "COMMIT"]) + "\n")

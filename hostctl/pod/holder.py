@@ -177,11 +177,13 @@ def _save_setup(pod: Pod, paths: Paths, record: PodRecord, hosts: str) -> None:
     content = [str(d / f"{pod.name}.pod") for d in declaration_dirs(Scope.SYSTEM)]
     content += [str(pods_dir(paths.config) / f"{pod.name}.{suffix}") for suffix in ("yaml", "yml")]
     content += [str(kube_pods_dir(paths.run) / f"{pod.name}.yaml"), str(pod.source),
-                str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM), *_own_code()]
+                *_own_code()]
+    texts = [str(resolv.HOST_RESOLV), str(resolv.RESOLVED_UPSTREAM)]
     folder = pod_dir(paths, pod.name)
     records.write(path, {
         "format": records.FORMAT, "hostctl": __version__, "env": records.start_environment(),
         "content": [[p, records.content_signature(p)] for p in content],
+        "text": [[p, records.text_signature(p)] for p in texts],
         "present": [], "absent": [str(folder)], "listed": [],
         "folder": str(folder), "hostname": record.hostname, "shm_size": pod.shm_size,
         "hosts_file": record.hosts, "hosts": hosts, "pod_json": record.to_json(),

@@ -293,16 +293,23 @@ def test_hostctl_run_on_a_user_network_starts_the_network_first(host: Any) -> No
 
 def test_after_a_reboot_enabled_members_come_back_on_their_network(host: Any) -> None:
     """Last in this module (it reboots the guest): enabled members of a user network start
-    at boot with the user's lingering manager, the network's unit first."""
+    at boot with the user's lingering manager, the network's unit first; a container on
+    pasta's network that ran before the reboot starts from the record it kept
+    (hostctl.launcher.record.kept_path)."""
+    from hostctl.launcher.record import RECORDED_START
+
     declare(host, "bootweb", web("boot-user-web", 'ports: ["8092:80"]', "network: appnet",
                                  "install:", "  WantedBy: default.target"))
     declare(host, "bootclient", SLEEPER + "network: appnet\n"
             "install:\n  WantedBy: default.target\n")
+    declare(host, "bootsolo", web("boot-solo", 'ports: ["8093:80"]',
+                                  "install:", "  WantedBy: default.target"))
+    start(host, "bootsolo")
     host.reboot()
     host.sh(netguest.UPLINK)
     try:
         deadline = time.monotonic() + 30
-        for name in ("bootweb", "bootclient"):
+        for name in ("bootweb", "bootclient", "bootsolo"):
             while as_user(host, "systemctl", "--user", "is-active", f"{name}.service",
                           check=False).stdout.strip() != "active":
                 assert time.monotonic() < deadline, (
@@ -310,10 +317,14 @@ def test_after_a_reboot_enabled_members_come_back_on_their_network(host: Any) ->
                     + host.sh("journalctl --no-pager -n 40").stdout)
                 time.sleep(0.2)
         assert fetch(host, "http://127.0.0.1:8092/") == "boot-user-web\n"
+        assert fetch(host, "http://127.0.0.1:8093/") == "boot-solo\n"
+        this_boot = host.run(["journalctl", "-b", "--no-pager", "-o", "cat",
+                              "SYSLOG_IDENTIFIER=bootsolo"]).stdout
+        assert RECORDED_START in this_boot, this_boot
         peer = in_container(host, "bootclient", "getent", "hosts", "bootweb").stdout.split()[0]
         assert get(host, "bootclient", peer, 80) == "boot-user-web\n"
         veths, _, leases = holder_counts(host)
         assert (veths, leases) == (2, 2)  # the two members', nothing from before the reboot
     finally:
-        stop(host, "bootweb", "bootclient", NET_UNIT)
+        stop(host, "bootweb", "bootclient", "bootsolo", NET_UNIT)
     assert host.sh("pgrep -u alice '^pass?t' || true").stdout.strip() == ""

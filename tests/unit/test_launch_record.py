@@ -16,6 +16,7 @@ from hostctl.paths import Scope, for_scope
 def _record(tmp_path: Path) -> dict[str, Any]:
     decl, snap, gone = tmp_path / "app.yaml", tmp_path / "snap", tmp_path / "bundle"
     decl.write_text("image: x\n")
+    (tmp_path / "resolv.conf").write_text("nameserver 192.0.2.1\n")
     snap.mkdir()
     return {
         "format": records.FORMAT,
@@ -24,6 +25,8 @@ def _record(tmp_path: Path) -> dict[str, Any]:
         "content": [[str(decl), records.content_signature(str(decl))],
                     [str(tmp_path / "app.yml"), None]],
         "present": [[str(snap), records.presence_signature(str(snap))]],
+        "text": [[str(tmp_path / "resolv.conf"), "nameserver 192.0.2.1\n"],
+                 [str(tmp_path / "upstream.conf"), None]],
         "absent": [str(gone)],
         "listed": [[str(tmp_path), ".network", []]],
     }
@@ -79,6 +82,53 @@ def test_a_members_record_holds_while_its_pod_is_the_same(tmp_path: Path) -> Non
     assert records.is_current(record, "1.0")
     pod.write_text('{"name": "shop", "hostname": "x"}')  # changed
     assert not records.is_current(record, "1.0")
+
+
+def test_a_resolv_conf_written_anew_with_the_same_lines_keeps_the_record(
+        tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    resolv = tmp_path / "resolv.conf"
+    resolv.unlink()  # as a boot writes it: another file, the same text
+    resolv.write_text("nameserver 192.0.2.1\n")
+    assert records.is_current(record, "1.0")
+    resolv.write_text("nameserver 192.0.2.2\n")
+    assert not records.is_current(record, "1.0")
+    resolv.write_text("nameserver 192.0.2.1\n")
+    (tmp_path / "upstream.conf").write_text("nameserver 198.51.100.1\n")  # appeared
+    assert not records.is_current(record, "1.0")
+
+
+def test_the_kept_copy_serves_the_first_start_after_a_boot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOSTCTL_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("HOSTCTL_STATE_DIR", str(tmp_path / "state"))
+    record = _record(tmp_path) | {"lowerdirs": []}  # no fast record for it
+    records.save("app", record)
+    assert records.load_for_start("app") == (record, False)
+    (tmp_path / "run" / "launch" / "app.record").unlink()  # a reboot empties the run dir
+    assert records.load_for_start("app") == (record, True)
+    records.restore("app", record)
+    assert records.load_for_start("app") == (record, False)
+    # a broken run record means a full start, never the copy in its place
+    (tmp_path / "run" / "launch" / "app.record").write_bytes(b"\x00garbage")
+    assert records.load_for_start("app") == (None, False)
+    records.drop("app")  # as a full start does first: neither is left
+    assert records.load_for_start("app") == (None, True)
+    assert not list((tmp_path / "state" / "launch").iterdir())
+    assert not list((tmp_path / "run" / "launch").iterdir())
+
+
+def test_the_kept_copy_is_in_the_state_dir(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    monkeypatch.delenv("HOSTCTL_STATE_DIR", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert records.kept_path("app") == str(for_scope(Scope.SYSTEM).state / "launch/app.record")
+    assert records.kept_path("app", True) == str(
+        for_scope(Scope.USER).state / "launch/app.record")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert records.kept_path("app", True) == str(
+        for_scope(Scope.USER).state / "launch/app.record")
 
 
 def test_another_environment_or_version_is_seen(tmp_path: Path,

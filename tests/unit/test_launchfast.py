@@ -59,6 +59,8 @@ class Layout:
         (tmp / "store" / "locks" / "gc.lock").write_text("")
         self.decl = tmp / "web.yaml"
         self.decl.write_text("image: x\n")
+        self.resolv = tmp / "resolv.conf"
+        self.resolv.write_text("nameserver 192.0.2.1\n")
         (tmp / "decls").mkdir()
         (tmp / "decls" / "other.network").write_text("")
         self.runtime_file = tmp / "run" / "runc" / f"{NAME}.runtime"
@@ -67,6 +69,7 @@ class Layout:
             "content": [[str(self.decl), records.content_signature(str(self.decl))],
                         [str(tmp / "missing.yaml"), None]],
             "present": [["/bin/sh", records.presence_signature("/bin/sh")]],
+            "text": [[str(self.resolv), "nameserver 192.0.2.1\n"]],
             "absent": [str(tmp / "run" / "containers" / NAME)],
             "listed": [[str(tmp / "decls"), ".network", ["other.network"]]],
             "store": str(tmp / "store"), "reference": "registry.example/web:1",
@@ -124,6 +127,10 @@ def _touch(layout: Layout) -> None:
     layout.decl.write_text("image: y\n")  # same size, new mtime (and ctime)
 
 
+def _resolv(layout: Layout) -> None:
+    layout.resolv.write_text("nameserver 192.0.2.9\n")  # a text signature, as content's
+
+
 def _absent(layout: Layout) -> None:
     (layout.tmp / "run" / "containers" / NAME).mkdir(parents=True)
 
@@ -151,7 +158,7 @@ def _truncated(layout: Layout) -> None:
     path.write_bytes(path.read_bytes()[:200])
 
 
-@pytest.mark.parametrize("change", [_touch, _absent, _listed, _appeared, _replaced, _magic,
+@pytest.mark.parametrize("change", [_touch, _resolv, _absent, _listed, _appeared, _replaced, _magic,
                                     _truncated])
 def test_any_doubt_hands_the_start_to_the_python_launcher(
         layout: Layout, change: Callable[[Layout], None]) -> None:
@@ -217,7 +224,10 @@ def test_the_fields(layout: Layout) -> None:
         "registry.example/web:1"]
     env = sorted(f"{k}={v}" for k, v in layout.env.items())
     assert found[13:17] == ["3", *env]
-    assert found[17:18] == ["2"] and found[20:22] == [str(tmp / "missing.yaml"), "-"]
+    assert found[17:18] == ["3"] and found[20:22] == [str(tmp / "missing.yaml"), "-"]
+    # the text signature as a content one, made as the fast record is written
+    assert found[22:24] == [str(layout.resolv), " ".join(
+        str(n) for n in records.content_signature(str(layout.resolv)) or [])]
     assert found[-1] == layout.record["config"]
 
 

@@ -99,6 +99,7 @@ def _user_record(tmp_path: Path) -> dict[str, Any]:
     return {
         "format": records.FORMAT, "hostctl": __version__, "env": records.start_environment(),
         "content": [[str(decl), records.content_signature(str(decl))]], "present": [],
+        "text": [],
         "absent": [str(tmp_path / "bundle")], "listed": [], "store": str(tmp_path),
         "rootless": {"uid_map": [[0, 1000, 1]], "gid_map": [[0, 1000, 1]], "tools": [],
                      "route": "010200C0"},
