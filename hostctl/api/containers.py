@@ -129,7 +129,7 @@ def apply(
 
 def remove(name: str, *, scope: Scope = Scope.SYSTEM, check: bool = False) -> ApplyResult:
     """Stop container NAME and delete the declaration apply() wrote (and its enable
-    drop-in and rollback record); nothing happens when there is none."""
+    drop-in, rollback record and start records); nothing happens when there is none."""
     path = declaration_path(name, scope)
     if not path.exists():
         return ApplyResult(name, scope, path, False)
@@ -150,6 +150,9 @@ def remove(name: str, *, scope: Scope = Scope.SYSTEM, check: bool = False) -> Ap
     with contextlib.suppress(OSError):  # only when apply()/enable left nothing else there
         dropins.rmdir()
     _forget_rollback(name, scope)
+    from hostctl.launcher import record as records
+
+    records.drop(name, scope is Scope.USER)  # the kept copy would outlive it on disk
     systemd.reload()
     return ApplyResult(name, scope, path, True, actions, before, None, diff, "inactive")
 

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 HOSTCTL = str(Path(sys.executable).parent / "hostctl")
 DECLS = "/etc/hostctl/containers"
+KEPT_RECORD = "/var/lib/hostctl/launch/web.record"
 
 SIMPLE = """\
 image: {ref}
@@ -55,10 +56,16 @@ def test_apply_starts_once_and_reports_no_change_the_second_time(
         digest = busybox_image().build().digest  # the image the registry serves
         assert [row["digest"] for row in rows if row["name"] == "web"] == [digest]
         assert digest[:19] in ps
+        # its start kept a record that outlives a reboot (hostctl.launcher.record)
+        assert host.run(["test", "-e", KEPT_RECORD], check=False).returncode == 0
     finally:
         host.run([HOSTCTL, "rm", "web"], check=False)
     assert state(host, "web.service") == "inactive", host.journal("web.service")
     assert host.run(["test", "-e", f"{DECLS}/web.yaml"], check=False).returncode != 0
+    # rm leaves no record behind, in /run or on disk
+    assert host.run(["test", "-e", KEPT_RECORD], check=False).returncode != 0
+    assert host.run(["test", "-e", "/run/hostctl/launch/web.record"],
+                    check=False).returncode != 0
 
 
 def test_a_quadlet_container_file_runs(host: Any, busybox_ref: str) -> None:
