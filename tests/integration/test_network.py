@@ -447,7 +447,9 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
 def attached_address(host: Any, network: str, name: str) -> list[str]:
     """Container NAME's addresses on NETWORK, as `hostctl network inspect` shows them."""
     inspect = json.loads(host.run([HOSTCTL, "network", "inspect", network]).stdout)
-    return [c for c in inspect["containers"] if c["container"] == name][0]["addresses"]
+    found: list[str] = next(c for c in inspect["containers"]
+                            if c["container"] == name)["addresses"]
+    return found
 
 
 def test_a_host_port_bound_by_another_process_is_refused_naming_it(host: Any) -> None:

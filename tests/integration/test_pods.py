@@ -213,7 +213,8 @@ def test_the_last_member_stopping_stops_the_pod(host: Any) -> None:
         for name in MEMBERS:
             assert wait_for(host, f"{name}.service", "active") == "active"
         # the pod started anew, its members took their recorded (quick) starts
-        assert records(host) == before, host.sh("journalctl -b --no-pager -o cat -u web -u db -u client -u shop-pod | tail -60").stdout
+        assert records(host) == before, host.sh(
+            "journalctl -b --no-pager -o cat -u web -u db -u client -u shop-pod | tail -60").stdout
         assert "got hello-web hello-db" in says(host, "client.service", "got ")
         host.run(["systemctl", "stop", "web", "db"])
         assert state(host, "shop-pod.service") == "active"  # client still runs
