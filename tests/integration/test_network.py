@@ -430,9 +430,7 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
             while prop(host, f"{name}.service", "ActiveState") != "active":
                 assert time.monotonic() < deadline, host.journal(f"{name}.service")
                 time.sleep(0.2)
-            this_boot = host.run(["journalctl", "-b", "--no-pager", "-o", "cat",
-                                  "-u", f"{name}.service"]).stdout
-            assert RECORDED_START in this_boot, this_boot
+            assert said_this_boot(host, RECORDED_START, "-u", f"{name}.service")
         # on 127.0.0.1: route_localnet set on the new bridge by the recorded start
         assert fetch(host, "http://127.0.0.1:8060/") == "after-boot\n"
         assert by_name(host, "boot-app", "boot-web") == "after-boot\n"
@@ -442,6 +440,22 @@ def test_reboot_leaves_nothing_behind_and_containers_come_back(host: Any) -> Non
     finally:
         stop(host, "boot-web", "boot-app")
     assert netguest.leftovers(host).without_shared() == (0, 0, 0, 0, 0)
+
+
+def said_this_boot(host: Any, text: str, *match: str, timeout: float = 10) -> bool:
+    """Whether TEXT reaches the journal of this boot for MATCH (journalctl's arguments)
+    within TIMEOUT: a unit's output is read from its stream by journald on its own
+    time, and may come after the unit is active. The journal and what the last stop
+    left are in the assertion's message when it does not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = host.run(["journalctl", "-b", "--no-pager", "-o", "cat", *match]).stdout
+        if text in lines:
+            return True
+        if time.monotonic() > deadline:
+            left = host.sh("ls /var/lib/hostctl/containers /var/lib/hostctl/launch 2>&1").stdout
+            raise AssertionError(f"{text!r} not in:\n{lines}\n{left}")
+        time.sleep(0.2)
 
 
 def attached_address(host: Any, network: str, name: str) -> list[str]:

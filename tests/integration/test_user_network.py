@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_e2e import HOSTCTL
-from tests.integration.test_network import SLEEPER, fetch, web
+from tests.integration.test_network import SLEEPER, fetch, said_this_boot, web
 from tests.support import netguest
 
 pytestmark = pytest.mark.integration
@@ -318,9 +318,7 @@ def test_after_a_reboot_enabled_members_come_back_on_their_network(host: Any) ->
                 time.sleep(0.2)
         assert fetch(host, "http://127.0.0.1:8092/") == "boot-user-web\n"
         assert fetch(host, "http://127.0.0.1:8093/") == "boot-solo\n"
-        this_boot = host.run(["journalctl", "-b", "--no-pager", "-o", "cat",
-                              "SYSLOG_IDENTIFIER=bootsolo"]).stdout
-        assert RECORDED_START in this_boot, this_boot
+        assert said_this_boot(host, RECORDED_START, "SYSLOG_IDENTIFIER=bootsolo")
         peer = in_container(host, "bootclient", "getent", "hosts", "bootweb").stdout.split()[0]
         assert get(host, "bootclient", peer, 80) == "boot-user-web\n"
         veths, _, leases = holder_counts(host)
