@@ -51,8 +51,10 @@ def launch_recorded(name: str) -> int | None:
         return None
     net = record.get("net")
     try:
-        current = records.is_current(record, __version__) and (net is None
-                                                                or quicknet.usable(net))
+        changed = records.stale_input(record, __version__)
+        if changed is None and net is not None and not quicknet.usable(net):
+            changed = "a network record of another layout"
+        current = changed is None
         if current:
             if kept:  # the first start since a boot: this boot's stop and starts use it
                 records.restore(name, record)
@@ -64,6 +66,7 @@ def launch_recorded(name: str) -> int | None:
         raise
     os.close(lock)  # the overlay is mounted: prune sees the snapshots in use from here on
     if not current:
+        say(f"the recorded start does not apply ({changed}): starting in full")
         unit_cgroup()
         return None
     wiring = None

@@ -98,12 +98,19 @@ def default_route() -> str | None:
 def applies(record: dict[str, Any] | None) -> bool:
     """Whether RECORD can start a user's container: a user's record, current, with the
     host's default route it was made with."""
-    if record is None or not isinstance(record.get("store"), str):
-        return False
+    return record is not None and stale(record) is None
+
+
+def stale(record: dict[str, Any]) -> str | None:
+    """Why RECORD cannot start a user's container (in words for the journal); None when
+    it can."""
     rootless = record.get("rootless")
-    if not isinstance(rootless, dict):
-        return False
-    return records.is_current(record, __version__) and rootless.get("route") == default_route()
+    if not isinstance(record.get("store"), str) or not isinstance(rootless, dict):
+        return "a record of another layout"
+    changed = records.stale_input(record, __version__)
+    if changed is None and rootless.get("route") != default_route():
+        return "the host's default route"
+    return changed
 
 
 def inherited_maps(text: str) -> dict[str, list[list[int]]]:
@@ -125,7 +132,11 @@ def launch_recorded(name: str) -> int | None:
     if not os.environ.get("INVOCATION_ID"):
         return None  # not started by systemd: no record applies
     record, kept = records.load_for_start(name, True)
-    if record is None or not applies(record):
+    if record is None:
+        return None
+    changed = stale(record)
+    if changed is not None:
+        say(f"the recorded start does not apply ({changed}): starting in full")
         return None
     if kept:  # the first start since a boot (or a login): this one's stop and starts use it
         records.restore(name, record, True)

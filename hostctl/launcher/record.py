@@ -174,25 +174,36 @@ def restore(name: str, record: dict[str, Any], user: bool = False) -> None:
 
 def is_current(record: dict[str, Any], version: str) -> bool:
     """True when every input of RECORD still has the signature it had when written."""
+    return stale_input(record, version) is None
+
+
+def stale_input(record: dict[str, Any], version: str) -> str | None:
+    """What of RECORD's inputs no longer has the signature it had when written (the
+    first found, in words for the journal); None when none."""
     try:
-        if record["hostctl"] != version or record["env"] != start_environment():
-            return False
-        if any(content_signature(p) != s for p, s in record["content"]):
-            return False
-        if any(presence_signature(p) != s for p, s in record["present"]):
-            return False
-        if any(text_signature(p) != s for p, s in record["text"]):
-            return False
-        if any(os.path.lexists(p) for p in record["absent"]):
-            return False  # leftovers of a start that did not stop cleanly
+        if record["hostctl"] != version:
+            return "another hostctl version"
+        if record["env"] != start_environment():
+            changed = sorted(set(record["env"].items()) ^ set(start_environment().items()))
+            return f"the environment ({', '.join(sorted({k for k, _ in changed}))})"
+        for kind, signature, pairs in (("changed", content_signature, record["content"]),
+                                       ("replaced", presence_signature, record["present"]),
+                                       ("changed", text_signature, record["text"])):
+            for path, recorded in pairs:
+                if signature(path) != recorded:
+                    return f"{path} {kind}" if recorded is not None else f"{path} appeared"
+        for path in record["absent"]:
+            if os.path.lexists(path):  # leftovers of a start that did not stop cleanly
+                return f"{path} left by the last run"
         pod = record.get("pod")
         if pod is not None and _text(pod["record"]) != pod["text"]:
-            return False  # a pod's member: its pod is not running, or is not the same
-        if any(listing(d, suffix) != names for d, suffix, names in record["listed"]):
-            return False
+            return f"pod {pod['name']} not running as recorded"
+        for directory, suffix, names in record["listed"]:
+            if listing(directory, suffix) != names:
+                return f"the {suffix} files in {directory}"
     except (KeyError, TypeError, ValueError):
-        return False
-    return True
+        return "a record of another layout"
+    return None
 
 
 def _text(path: str) -> str | None:

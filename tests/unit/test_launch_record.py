@@ -98,6 +98,21 @@ def test_a_resolv_conf_written_anew_with_the_same_lines_keeps_the_record(
     assert not records.is_current(record, "1.0")
 
 
+def test_what_no_longer_holds_is_named_for_the_journal(tmp_path: Path) -> None:
+    record = _record(tmp_path)
+    assert records.stale_input(record, "1.0") is None
+    assert records.stale_input(record, "1.1") == "another hostctl version"
+    (tmp_path / "app.yaml").write_text("image: y\n")
+    assert records.stale_input(record, "1.0") == f"{tmp_path / 'app.yaml'} changed"
+    record["content"][0][1] = records.content_signature(str(tmp_path / "app.yaml"))
+    (tmp_path / "app.yml").write_text("image: z\n")
+    assert records.stale_input(record, "1.0") == f"{tmp_path / 'app.yml'} appeared"
+    (tmp_path / "app.yml").unlink()
+    (tmp_path / "bundle").mkdir()
+    assert records.stale_input(record, "1.0") == f"{tmp_path / 'bundle'} left by the last run"
+    assert records.stale_input({"format": records.FORMAT}, "1.0") == "a record of another layout"
+
+
 def test_the_kept_copy_serves_the_first_start_after_a_boot(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOSTCTL_RUN_DIR", str(tmp_path / "run"))
