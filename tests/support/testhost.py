@@ -286,6 +286,15 @@ class TestHost:
                 f"the checkout {CHECKOUT} is mode {checkout_mode:04o}: the test host's users"
                 " cannot read its virtualenv (run `chmod o+rx` on it, or clone it elsewhere)")
 
+    def _unmount_below_root(self) -> None:
+        """Between two boots: what the last one left mounted below the root, not the root's
+        own overlay. A machine's disk stays the same device across a reboot; a remounted
+        overlay may get another anonymous device number (st_dev), which a real reboot
+        would not change (start records compare it: hostctl.launcher.record)."""
+        for point in hostfs.mounts_under(self.root):
+            if point != Path(str(self.root)):
+                hostfs.unmount_all(point)
+
     def _mount_root(self) -> None:
         options = f"lowerdir=/,upperdir={self.upper},workdir={self.directory / 'work'}"
         done = subprocess.run(
@@ -317,7 +326,8 @@ class TestHost:
         ]
 
     def _boot(self) -> None:
-        self._mount_root()
+        if Path(str(self.root)) not in hostfs.mounts_under(self.root):
+            self._mount_root()
         started = time.monotonic()
         deadline = started + self.boot_timeout
         env = {**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
@@ -447,7 +457,7 @@ class TestHost:
     def reboot(self) -> None:
         """Power the guest off and boot it again over the same upper and bind-mounted dirs."""
         self._shutdown()
-        hostfs.unmount_all(self.root)
+        self._unmount_below_root()
         try:
             self._boot()
         except BaseException:
@@ -471,7 +481,7 @@ class TestHost:
             except subprocess.TimeoutExpired:
                 nspawn.kill()
                 nspawn.wait()
-        hostfs.unmount_all(self.root)
+        self._unmount_below_root()
         try:
             if while_off is not None:
                 while_off()
