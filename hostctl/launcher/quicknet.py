@@ -38,15 +38,11 @@ class Doubt(Exception):  # not an error: the full start runs instead
     """The recorded network cannot be replayed as it is."""
 
 
-def usable(net: dict[str, Any]) -> bool:
-    """Whether NET's replay can make what it assumes: the bridge, when missing (the first
-    start after a boot), as the full start makes it (hostctl.runtime.netns.ipv6_bridge
-    for an IPv6 network, then the bridge plugin), and hostctl's shared chains."""
-    return "chains" in net and "ipv6_bridge" in net
-
-
 def connect(name: str, net: dict[str, Any]) -> Wiring:
-    """Check the ports, make the namespace, cache the attachment, start the wiring."""
+    """Check the ports, make the namespace, cache the attachment, start the wiring. What a
+    boot removed is made as the full start makes it: the run directory's, a missing
+    bridge (an IPv6 network's without DAD first, hostctl.runtime.netns.ipv6_bridge; the
+    plugin makes it), hostctl's shared chains (_with_chains)."""
     os.makedirs(net["cni_dir"], exist_ok=True)  # after a boot: the run directory is new
     if net["ipv6_bridge"] and not os.path.isdir(f"/sys/class/net/{net['bridge']}"):
         netns.ipv6_bridge(net["bridge"])
@@ -179,7 +175,7 @@ class Wiring:
         for family, (tool, batch, _undo) in net["restore"].items():
             status, output = _run([tool, "--noflush", "-w"], None, batch.encode())
             if status != 0:
-                status, output = _with_chains(net, family, batch)
+                status, output = _with_chains(net, family, tool, batch)
             if status != 0:
                 raise Doubt(f"{os.path.basename(tool)} refused the recorded rules: "
                             f"{output.strip()}")
@@ -210,11 +206,10 @@ class Wiring:
         self._done.release()
 
 
-def _with_chains(net: dict[str, Any], family: str, batch: str) -> tuple[int, str]:
+def _with_chains(net: dict[str, Any], family: str, tool: str, batch: str) -> tuple[int, str]:
     """As hostctl.network.rules' restore after a failed one, under the same lock: BATCH
     again (another start may have made the chains meanwhile), else hostctl's missing
     shared chains made (after a boot, by the first start), then BATCH once more."""
-    tool = net["restore"][family][0]
     lister, chains = net["chains"][family]
     os.makedirs(os.path.dirname(net["rules_lock"]), exist_ok=True)
     lock = os.open(net["rules_lock"], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -35,8 +35,8 @@ A record lives in the run directory (a tmpfs), and a copy of it in the state dir
 start after a boot takes the copy when its signatures still hold (what the last boot's
 full start read is on disk, unchanged; a file in the run directory it names is made
 anew, a leftover of an unclean stop fails the absent check) and puts it back in the run
-directory. Both are written and dropped together (discard()). They are written with
-marshal, and config.json is kept as finished JSON text with a
+directory. Both are written and dropped together (save(), drop()). They are written
+with marshal, and config.json is kept as finished JSON text with a
 placeholder for the cgroup: this module imports only os and marshal, as it is on every
 start's path (the json package alone would cost it more than the rest of its imports).
 """
@@ -145,8 +145,16 @@ def load(path: str) -> dict[str, Any] | None:
     """The record at PATH, or None when there is none (or it is unreadable)."""
     try:
         with open(path, "rb") as handle:
-            record = marshal.loads(handle.read())
-    except (OSError, EOFError, ValueError, TypeError):
+            return _parsed(handle.read())
+    except OSError:
+        return None
+
+
+def _parsed(data: bytes) -> dict[str, Any] | None:
+    """DATA (a record file's bytes) as a record of this FORMAT; None when it is not one."""
+    try:
+        record = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
         return None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         return None
@@ -157,15 +165,20 @@ def load_for_start(name: str, user: bool = False) -> tuple[dict[str, Any] | None
     """Container NAME's record for a start: the run directory's, else (the first start
     since a boot, or since the run directory was emptied) the kept copy; and whether it
     is the kept copy, which the start puts back (restore()) once it holds."""
-    path = record_path(name, user)
-    if os.path.exists(path):  # one this boot wrote: never the copy instead (a broken
-        return load(path), False  # run record means a full start)
-    return load(kept_path(name, user)), True
+    try:
+        with open(record_path(name, user), "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return load(kept_path(name, user)), True
+    except OSError:
+        return None, False
+    # one this boot wrote: never the copy instead (a broken run record means a full start)
+    return _parsed(data), False
 
 
 def restore(name: str, record: dict[str, Any], user: bool = False) -> None:
-    """Put RECORD, container NAME's kept copy found current, back in the run directory
-    (and its fast record beside it): this boot's stop and next starts use it."""
+    """Write RECORD as container NAME's run-directory record, with its fast record beside
+    it: a kept copy found current goes back there, for this boot's stop and next starts."""
     from hostctl.launcher import fastrecord
 
     write(record_path(name, user), record)
@@ -183,9 +196,10 @@ def stale_input(record: dict[str, Any], version: str) -> str | None:
     try:
         if record["hostctl"] != version:
             return "another hostctl version"
-        if record["env"] != start_environment():
-            changed = sorted(set(record["env"].items()) ^ set(start_environment().items()))
-            return f"the environment ({', '.join(sorted({k for k, _ in changed}))})"
+        environment = start_environment()
+        if record["env"] != environment:
+            changed = {key for key, _ in set(record["env"].items()) ^ set(environment.items())}
+            return f"the environment ({', '.join(sorted(changed))})"
         for kind, signature, pairs in (("changed", content_signature, record["content"]),
                                        ("replaced", presence_signature, record["present"]),
                                        ("changed", text_signature, record["text"])):
@@ -253,9 +267,10 @@ def discard(path: str) -> None:
 
 
 def save(name: str, record: dict[str, Any], user: bool = False) -> None:
-    """Write container NAME's RECORD: the run directory's and the kept copy."""
+    """Write container NAME's RECORD: the kept copy, then the run directory's and its
+    fast record (restore())."""
     write(kept_path(name, user), record)
-    write(record_path(name, user), record)
+    restore(name, record, user)
 
 
 def drop(name: str, user: bool = False) -> None:

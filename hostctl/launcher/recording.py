@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import hostctl
 from hostctl import __version__
 from hostctl.images.reference import is_short_name
-from hostctl.launcher import fastrecord
 from hostctl.launcher import record as records
 from hostctl.network import resolv
 from hostctl.paths import Scope
@@ -207,4 +206,3 @@ def save(container: Container, image: Image, state: ContainerState, paths: Paths
         "rootless": rootless,
     }
     records.save(container.name, record, scope is Scope.USER)
-    fastrecord.write(container.name, record, scope is Scope.USER)

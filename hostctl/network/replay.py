@@ -135,7 +135,7 @@ def for_record(attachment: cni.Attachment, network: defs.Network, paths: Paths,
         # after a boot the shared chains are not there yet: the first start makes them,
         # under the lock the full start's rules.add takes (hostctl.network.rules)
         "chains": {fam: [_tool(LIST[fam]),
-                         [[chain, "\n".join(rules.chain_batch_lines(chain))]
+                         [[chain, "\n".join(rules.chain_lines(chain))]
                           for chain in rules.shared_chains(fam)]]
                    for fam in families},
         "rules_lock": str(cache.parent.parent / "rules.lock"),

@@ -92,7 +92,8 @@ def loopback_guard(name: str, bridge: str) -> Rule:
                            f' -m comment --comment "hostctl {name}" -j DROP')
 
 
-def _chain_lines(chain: str) -> list[str]:
+def chain_lines(chain: str) -> list[str]:
+    """The filter table's lines that make CHAIN and its jump (for a restore)."""
     if chain == CHAIN:
         return [f":{CHAIN} - [0:0]",
                 f'-I FORWARD -m comment --comment "hostctl containers" -j {CHAIN}']
@@ -105,11 +106,6 @@ def _chain_lines(chain: str) -> list[str]:
 def shared_chains(family: str) -> tuple[str, ...]:
     """hostctl's chains that FAMILY's container rules jump to or are put in."""
     return (CHAIN, INPUT_CHAIN) if family == "4" else (CHAIN,)
-
-
-def chain_batch_lines(chain: str) -> list[str]:
-    """The filter table's lines that make CHAIN and its jump (for a restore)."""
-    return _chain_lines(chain)
 
 
 def _has_chain(family: str, chain: str) -> bool:
@@ -129,7 +125,7 @@ def _make_chain(family: str, lock: Path, batch: str) -> subprocess.CompletedProc
         if done.returncode == 0:
             return done
         lines = [line for chain in shared_chains(family) if not _has_chain(family, chain)
-                 for line in _chain_lines(chain)]
+                 for line in chain_lines(chain)]
         if lines:
             _restore(family, "\n".join(["*filter", *lines, "COMMIT"]) + "\n")
     return _restore(family, batch)

@@ -292,7 +292,7 @@ class TestHost:
         overlay may get another anonymous device number (st_dev), which a real reboot
         would not change (start records compare it: hostctl.launcher.record)."""
         for point in hostfs.mounts_under(self.root):
-            if point != Path(str(self.root)):
+            if point != self.root:
                 hostfs.unmount_all(point)
 
     def _mount_root(self) -> None:
@@ -326,7 +326,7 @@ class TestHost:
         ]
 
     def _boot(self) -> None:
-        if Path(str(self.root)) not in hostfs.mounts_under(self.root):
+        if self.root not in hostfs.mounts_under(self.root):
             self._mount_root()
         started = time.monotonic()
         deadline = started + self.boot_timeout
