@@ -453,7 +453,8 @@ def said_this_boot(host: Any, text: str, *match: str, timeout: float = 10) -> bo
         if text in lines:
             return True
         if time.monotonic() > deadline:
-            left = host.sh("ls /var/lib/hostctl/containers /var/lib/hostctl/launch 2>&1").stdout
+            left = host.sh("ls /var/lib/hostctl/containers /var/lib/hostctl/launch 2>&1",
+                           check=False).stdout
             raise AssertionError(f"{text!r} not in:\n{lines}\n{left}")
         time.sleep(0.2)
 

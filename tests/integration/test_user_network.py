@@ -305,6 +305,9 @@ def test_after_a_reboot_enabled_members_come_back_on_their_network(host: Any) ->
     declare(host, "bootsolo", web("boot-solo", 'ports: ["8093:80"]',
                                   "install:", "  WantedBy: default.target"))
     start(host, "bootsolo")
+    # the way out in place before the user's manager starts, as on a real host: a user's
+    # record holds the default route it was made with
+    netguest.uplink_at_boot(host)
     host.reboot()
     host.sh(netguest.UPLINK)
     try:
